@@ -1,0 +1,96 @@
+/**
+ * Which drivers a terminal uses, as written in its config file (`drivers` section) or taken from
+ * a device profile in device/. One schema; the TypeScript types derive from it.
+ */
+import { z } from 'zod';
+
+const hex16 = z.union([z.number().int().min(0).max(0xffff), z.string().regex(/^(0x)?[0-9a-fA-F]{1,4}$/).transform((s) => parseInt(s.replace(/^0x/, ''), 16))]);
+
+export const KeypadConfigSchema = z.discriminatedUnion('driver', [
+  /** The demo's / tests' keypad, fed by code or the browser page. */
+  z.object({ driver: z.literal('virtual') }),
+  /** Keys from the keyboard of the terminal the daemon runs in (development). */
+  z.object({ driver: z.literal('tty') }),
+  z.object({
+    driver: z.literal('hid'),
+    vendorId: hex16.optional(),
+    productId: hex16.optional(),
+    /** hidraw path instead of vendor/product, e.g. /dev/hidraw0 */
+    path: z.string().optional(),
+    /** Key map name (see drivers/keypad/keymaps) or an inline map of usage id (hex or decimal) → key. */
+    keymap: z.union([z.string(), z.record(z.string(), z.string())]).default('standard-numpad'),
+    /** Two 0x62 presses within this window count as one "00" key (cheap keypads). 0 disables. */
+    doubleZeroWindowMs: z.number().int().min(0).max(500).default(0),
+    /** Inhibit the keypad's input device so its keys do not reach the Linux console. */
+    inhibitConsole: z.boolean().default(true),
+  }),
+  z.object({
+    driver: z.literal('gpio-matrix'),
+    /** BCM numbers of the row lines (outputs) and column lines (inputs with pull-ups). */
+    rows: z.array(z.number().int().min(0).max(57)).min(1).max(8),
+    cols: z.array(z.number().int().min(0).max(57)).min(1).max(8),
+    /** Key names per row, left to right, e.g. [["1","2","3","menu"], ...]. */
+    layout: z.array(z.array(z.string())),
+    scanIntervalMs: z.number().int().min(1).max(100).default(8),
+    debounceScans: z.number().int().min(1).max(10).default(3),
+    /** For tests: another root for /sys/class/gpio. */
+    sysfsRoot: z.string().default('/sys/class/gpio'),
+  }),
+]);
+export type KeypadConfig = z.infer<typeof KeypadConfigSchema>;
+
+export const DisplayConfigSchema = z.discriminatedUnion('driver', [
+  z.object({ driver: z.literal('virtual'), width: z.number().int().min(64).max(4096), height: z.number().int().min(64).max(4096) }),
+  z.object({ driver: z.literal('png'), path: z.string(), width: z.number().int().min(64).max(4096), height: z.number().int().min(64).max(4096) }),
+  z.object({
+    driver: z.literal('framebuffer'),
+    device: z.string().default('/dev/fb0'),
+    /** Where the geometry is read; default /sys/class/graphics/<basename of device>. */
+    sysfsDir: z.string().optional(),
+    rotation: z.union([z.literal(0), z.literal(90), z.literal(180), z.literal(270)]).default(0),
+    /** Expected panel size (before rotation); a mismatch with sysfs is an error naming both. */
+    width: z.number().int().optional(),
+    height: z.number().int().optional(),
+    /** Channel layout when not the usual one for the depth (RGB565 at 16 bpp, XRGB8888 at 32 bpp). */
+    pixelFormat: z.enum(['RGB565', 'BGR565', 'XRGB8888', 'XBGR8888']).optional(),
+    /** The VT whose cursor to hide, e.g. /dev/tty1; null leaves it alone. */
+    tty: z.string().nullable().default('/dev/tty1'),
+  }),
+]);
+export type DisplayConfig = z.infer<typeof DisplayConfigSchema>;
+
+export const PoleDisplayConfigSchema = z.object({
+  path: z.string(),
+  baudRate: z.number().int().default(9600),
+  commandSet: z.enum(['epson', 'cd5220']).default('epson'),
+});
+export type PoleDisplayConfig = z.infer<typeof PoleDisplayConfigSchema>;
+
+export const PrinterConfigSchema = z.object({
+  path: z.string(),
+  baudRate: z.number().int().default(19200),
+  /** Print a receipt after each paid sale. */
+  printOnSuccess: z.boolean().default(true),
+  /** Characters per line (58 mm paper: 32, 80 mm: 48). */
+  width: z.number().int().min(24).max(64).default(32),
+});
+export type PrinterConfig = z.infer<typeof PrinterConfigSchema>;
+
+export const IndicatorConfigSchema = z.object({
+  /** BCM numbers; omit what is not fitted. */
+  ledPin: z.number().int().min(0).max(57).optional(),
+  buzzerPin: z.number().int().min(0).max(57).optional(),
+  /** Buzzer is active-high unless set. */
+  activeLow: z.boolean().default(false),
+  sysfsRoot: z.string().default('/sys/class/gpio'),
+});
+export type IndicatorConfig = z.infer<typeof IndicatorConfigSchema>;
+
+export const DriversConfigSchema = z.object({
+  keypad: KeypadConfigSchema,
+  display: DisplayConfigSchema,
+  poleDisplay: PoleDisplayConfigSchema.optional(),
+  printer: PrinterConfigSchema.optional(),
+  indicator: IndicatorConfigSchema.optional(),
+});
+export type DriversConfig = z.infer<typeof DriversConfigSchema>;

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Development set-up on Debian 12 / Raspberry Pi OS Bookworm: system packages, npm ci, build.
+#   scripts/bootstrap.sh           what running qrpos needs (native builds, fonts)
+#   scripts/bootstrap.sh --test    plus what the tests need (socat, zbar, chromium, qemu)
+# Idempotent: installs only what is missing. Needs root (or sudo) only when a package is missing.
+# (The on-device installer is scripts/setup.sh.)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WANT_TEST=0
+for a in "$@"; do
+  case "$a" in
+    --test) WANT_TEST=1 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    *) echo "bootstrap.sh: unknown flag $a" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf '[bootstrap] %s\n' "$*"; }
+
+if ! command -v node >/dev/null 2>&1; then
+  echo "bootstrap.sh: Node.js is not installed. qrpos needs Node.js >= 20." >&2
+  echo "  Debian 12's own nodejs is 18 (too old). Install Node 20 or newer, e.g. from NodeSource:" >&2
+  echo "  https://github.com/nodesource/distributions (then: apt-get install nodejs)" >&2
+  exit 1
+fi
+NODE_MAJOR=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$NODE_MAJOR" -lt 20 ]; then
+  echo "bootstrap.sh: Node.js $(node -v) is too old; qrpos needs >= 20 (see https://github.com/nodesource/distributions)." >&2
+  exit 1
+fi
+
+PKGS=(build-essential python3 pkg-config libcairo2-dev libpango1.0-dev libjpeg-dev libgif-dev librsvg2-dev
+      libudev-dev libusb-1.0-0-dev fonts-noto-core fonts-noto-cjk)
+if [ "$WANT_TEST" = 1 ]; then
+  PKGS+=(socat zbar-tools chromium qemu-system-x86 qemu-utils busybox-static cpio kmod xz-utils python3)
+fi
+MISSING=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || MISSING+=("$p")
+done
+if [ "${#MISSING[@]}" -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  say "installing Debian packages: ${MISSING[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${MISSING[@]}" >/dev/null
+fi
+
+# node-gyp builds offline against the Node headers the distribution ships.
+if [ -f /usr/include/node/node_version.h ] && [ -z "${npm_config_nodedir:-}" ]; then
+  export npm_config_nodedir=/usr
+fi
+
+STAMP=node_modules/.qrpos-lock-hash
+HASH=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund
+  echo "$HASH" > "$STAMP"
+fi
+say "building"
+npm run -s build
+say "ready: npx qrpos --help"

@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+'use strict';
+// The `qrpos` command. Runs the compiled program in dist/ (built by `npm run build`).
+const path = require('path');
+const fs = require('fs');
+const entry = path.join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
+if (!fs.existsSync(entry)) {
+  process.stderr.write('qrpos: not built yet; run scripts/bootstrap.sh (or npm ci && npm run build) first\n');
+  process.exit(1);
+}
+const { main } = require(entry);
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err) => {
+    const { redactText } = require(path.join(__dirname, '..', 'dist', 'src', 'shared', 'log.js'));
+    process.stderr.write(`qrpos: ${redactText(err && err.stack ? err.stack : String(err))}\n`);
+    process.exitCode = 1;
+  },
+);

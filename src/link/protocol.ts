@@ -1,0 +1,194 @@
+/**
+ * The terminal ↔ relay link: the one contract both programs share.
+ *
+ * The terminal sits behind NAT, so every connection is outbound from it:
+ *  - HTTP requests (JSON) for commands, authenticated with `Authorization: Bearer <credential>`;
+ *  - one WebSocket, `GET /v1/stream?after=<seq>` with the same header, on which the relay pushes
+ *    events with a per-terminal sequence number and the terminal acknowledges them.
+ *
+ * All commands are idempotent: a retried request with the same ids changes nothing twice and
+ * returns the same answer. Errors are `{ error: { code, message } }` with a 4xx/5xx status.
+ *
+ * HTTP endpoints (relay side), all JSON:
+ *   POST /v1/pair                        PairRequest      → PairStarted        (no auth)
+ *   GET  /v1/pair/:pairingId             header `x-pairing-secret: <secret>` → PairPoll (no auth)
+ *   GET  /v1/me                          → TerminalInfo
+ *   POST /v1/sales                       CreateSaleRequest → SaleView   (idempotent on saleId)
+ *   GET  /v1/sales/:saleId               → SaleView  (refreshed from Omise when not final and stale)
+ *   POST /v1/sales/:saleId/expire        → SaleView  (idempotent; a paid sale stays paid)
+ *   POST /v1/sales/:saleId/refunds       RefundRequest → RefundView (idempotent on refundId)
+ *   GET  /v1/sales?since=<iso>&limit=<n> → { sales: SaleView[] }   (reconciliation: the relay's view)
+ *   POST /v1/records                     RecordBatch → { accepted: number, duplicates: number }
+ *   GET  /v1/stream?after=<seq>          WebSocket upgrade (see StreamMessage)
+ */
+import { z } from 'zod';
+
+export const PROTOCOL_VERSION = 1;
+
+export const CurrencySchema = z.enum(['THB', 'SGD', 'MYR']);
+/** Sale ids are made by the terminal: ULID-like, 8–64 chars of [A-Za-z0-9_-]. */
+export const SaleIdSchema = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
+
+export const PairRequestSchema = z.object({
+  /** Suggested name, e.g. the hostname; the operator can rename. */
+  name: z.string().min(1).max(64),
+  version: z.string().max(32),
+  /** Free-form hardware description (board, display, keypad). */
+  device: z.string().max(200).optional(),
+});
+export type PairRequest = z.infer<typeof PairRequestSchema>;
+
+export const PairStartedSchema = z.object({
+  pairingId: z.string(),
+  /** Short code the terminal shows; the operator approves it (`qrpos relay terminals approve <code>`). */
+  code: z.string(),
+  /** Only the terminal knows it: it must present it to collect the credential. */
+  pairingSecret: z.string(),
+  expiresAt: z.string(),
+});
+export type PairStarted = z.infer<typeof PairStartedSchema>;
+
+export const PairPollSchema = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('pending'), expiresAt: z.string() }),
+  z.object({ status: z.literal('expired') }),
+  z.object({ status: z.literal('rejected') }),
+  /** Returned once; the relay keeps only a hash of the credential. */
+  z.object({ status: z.literal('approved'), terminalId: z.string(), credential: z.string(), name: z.string() }),
+]);
+export type PairPoll = z.infer<typeof PairPollSchema>;
+
+export const TerminalInfoSchema = z.object({
+  terminalId: z.string(),
+  name: z.string(),
+  /** The merchant's country/currency as the relay is configured. */
+  currency: CurrencySchema,
+  serverTime: z.string(),
+});
+export type TerminalInfo = z.infer<typeof TerminalInfoSchema>;
+
+export const CreateSaleRequestSchema = z.object({
+  saleId: SaleIdSchema,
+  amount: z.number().int().positive(),
+  currency: CurrencySchema,
+  /** When the cashier pressed Enter (terminal clock), for the books. */
+  createdAt: z.string().optional(),
+  description: z.string().max(255).optional(),
+});
+export type CreateSaleRequest = z.infer<typeof CreateSaleRequestSchema>;
+
+/**
+ * creating: the relay recorded the sale and is talking to Omise (or retrying after a timeout);
+ * create_failed: Omise refused the charge (final; no charge exists);
+ * the rest are Omise charge statuses.
+ */
+export const SaleStatusSchema = z.enum(['creating', 'create_failed', 'pending', 'successful', 'failed', 'expired', 'reversed']);
+export type SaleStatus = z.infer<typeof SaleStatusSchema>;
+export const FINAL_SALE_STATUSES: readonly SaleStatus[] = ['create_failed', 'successful', 'failed', 'expired', 'reversed'];
+
+export const RefundViewSchema = z.object({
+  refundId: z.string(),
+  saleId: SaleIdSchema,
+  omiseRefundId: z.string().nullable(),
+  amount: z.number().int().positive(),
+  currency: CurrencySchema,
+  voided: z.boolean(),
+  status: z.enum(['pending', 'done', 'failed']),
+  reason: z.string().nullable(),
+  error: z.string().nullable(),
+  createdAt: z.string(),
+});
+export type RefundView = z.infer<typeof RefundViewSchema>;
+
+export const SaleViewSchema = z.object({
+  saleId: SaleIdSchema,
+  terminalId: z.string(),
+  amount: z.number().int(),
+  currency: CurrencySchema,
+  status: SaleStatusSchema,
+  chargeId: z.string().nullable(),
+  /** The QR text decoded from Omise's document (an https URL for Alipay+), and the document itself. */
+  qr: z.object({ text: z.string(), svg: z.string() }).nullable(),
+  failureCode: z.string().nullable(),
+  failureMessage: z.string().nullable(),
+  /** Error from Omise when status is create_failed (e.g. invalid_charge). */
+  error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  chargeExpiresAt: z.string().nullable(),
+  paidAt: z.string().nullable(),
+  /** The terminal asked for the charge to be expired (cancel / timeout). */
+  expireRequested: z.boolean(),
+  refundedAmount: z.number().int(),
+  /** Whether a void is still possible now (before 16:15 UTC on the charge's day). */
+  canVoid: z.boolean(),
+  refunds: z.array(RefundViewSchema),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type SaleView = z.infer<typeof SaleViewSchema>;
+
+export const RefundRequestSchema = z.object({
+  /** Made by the terminal; a retry with the same id returns the same refund. */
+  refundId: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/),
+  amount: z.number().int().positive(),
+  reason: z.string().max(255).optional(),
+  /** 'void' requires the void window; 'refund' works within one year; 'auto' picks void when allowed. */
+  mode: z.enum(['auto', 'void', 'refund']).default('auto'),
+});
+export type RefundRequest = z.infer<typeof RefundRequestSchema>;
+
+export const JournalRecordSchema = z.object({
+  /** Unique per terminal; uploading the same id twice is a no-op. */
+  recordId: z.string().min(1).max(80),
+  saleId: z.string().nullable(),
+  kind: z.string().max(40),
+  at: z.string(),
+  data: z.record(z.string(), z.unknown()),
+});
+export type JournalRecord = z.infer<typeof JournalRecordSchema>;
+export const RecordBatchSchema = z.object({ records: z.array(JournalRecordSchema).max(500) });
+export type RecordBatch = z.infer<typeof RecordBatchSchema>;
+
+/** What the relay pushes. */
+export const RelayEventSchema = z.discriminatedUnion('kind', [
+  /** A sale's status changed (webhook or reconciler); carries the full current view. */
+  z.object({ kind: z.literal('sale.updated'), sale: SaleViewSchema }),
+  /** A refund or void finished (or failed). */
+  z.object({ kind: z.literal('refund.updated'), refund: RefundViewSchema }),
+  /** The operator revoked or renamed this terminal. */
+  z.object({ kind: z.literal('terminal.updated'), name: z.string(), revoked: z.boolean() }),
+]);
+export type RelayEvent = z.infer<typeof RelayEventSchema>;
+
+/** Relay → terminal WebSocket messages (JSON text frames). */
+export const ServerMessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('hello'), terminalId: z.string(), lastSeq: z.number().int(), heartbeatMs: z.number().int(), serverTime: z.string() }),
+  z.object({ type: z.literal('event'), seq: z.number().int().positive(), at: z.string(), event: RelayEventSchema }),
+  z.object({ type: z.literal('ping'), at: z.string() }),
+  z.object({ type: z.literal('pong'), at: z.string() }),
+]);
+export type ServerMessage = z.infer<typeof ServerMessageSchema>;
+
+/** Terminal → relay WebSocket messages. Acks are cumulative: everything ≤ seq is done. */
+export const ClientMessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('ack'), seq: z.number().int().nonnegative() }),
+  z.object({ type: z.literal('ping'), at: z.string() }),
+  z.object({ type: z.literal('pong'), at: z.string() }),
+]);
+export type ClientMessage = z.infer<typeof ClientMessageSchema>;
+
+export const ErrorBodySchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+export type ErrorBody = z.infer<typeof ErrorBodySchema>;
+
+/** Error codes the relay returns to terminals. */
+export type LinkErrorCode =
+  | 'unauthorized' // missing/unknown/revoked credential (401)
+  | 'bad_request' // body failed validation (400); message names the field
+  | 'amount_out_of_range' // 422
+  | 'currency_mismatch' // 422
+  | 'not_found' // 404
+  | 'conflict' // 409: same saleId with different amount/currency; refund over remaining
+  | 'void_window_closed' // 422
+  | 'refund_window_closed' // 422
+  | 'not_refundable' // 422
+  | 'omise_unavailable' // 503: Omise timed out or 5xx; retry later, same ids
+  | 'too_large' // 413
+  | 'internal'; // 500

@@ -1,0 +1,98 @@
+/**
+ * The Omise operations qrpos uses, as an interface: the relay depends on this, the HTTP client in
+ * ./client.ts implements it against the real API or the simulator (src/simulator).
+ */
+import type { Currency } from '../domain/money';
+import type { Metadata, OmiseCharge, OmiseEvent, OmiseList, OmiseRefund, OmiseSource } from './types';
+
+export interface RequestOptions {
+  /** Cancels the request; the promise rejects with an OmiseError of kind 'aborted'. */
+  signal?: AbortSignal;
+  /** Per-request timeout; default from the client options (10 s). Kind 'timeout' on expiry. */
+  timeoutMs?: number;
+}
+
+export interface ListParams {
+  limit?: number;
+  offset?: number;
+  /** ISO 8601 times bounding created_at. */
+  from?: string;
+  to?: string;
+  order?: 'chronological' | 'reverse_chronological';
+}
+
+export interface CreateChargeParams {
+  amount: number;
+  currency: Currency;
+  /** A source id (src_…) or an inline source created in the same request. */
+  source: string | { type: 'alipayplus_mpm' };
+  metadata?: Metadata;
+  description?: string;
+  /** ISO 8601. */
+  expires_at?: string;
+}
+
+export interface CreateRefundParams {
+  amount: number;
+  metadata?: Metadata;
+  /** Ask for a void (only inside the void window). */
+  void?: boolean;
+}
+
+export interface QrDocument {
+  contentType: string;
+  body: Buffer;
+}
+
+export interface OmiseApi {
+  /** Public key. */
+  createSource(params: { type: 'alipayplus_mpm'; amount: number; currency: Currency }, opts?: RequestOptions): Promise<OmiseSource>;
+  /** Secret key for everything below. */
+  createCharge(params: CreateChargeParams, opts?: RequestOptions): Promise<OmiseCharge>;
+  retrieveCharge(chargeId: string, opts?: RequestOptions): Promise<OmiseCharge>;
+  listCharges(params?: ListParams, opts?: RequestOptions): Promise<OmiseList<OmiseCharge>>;
+  expireCharge(chargeId: string, opts?: RequestOptions): Promise<OmiseCharge>;
+  createRefund(chargeId: string, params: CreateRefundParams, opts?: RequestOptions): Promise<OmiseRefund>;
+  listRefunds(chargeId: string, params?: ListParams, opts?: RequestOptions): Promise<OmiseList<OmiseRefund>>;
+  listEvents(params?: ListParams, opts?: RequestOptions): Promise<OmiseList<OmiseEvent>>;
+  retrieveEvent(eventId: string, opts?: RequestOptions): Promise<OmiseEvent>;
+  /** Test mode only. */
+  markAsPaid(chargeId: string, opts?: RequestOptions): Promise<OmiseCharge>;
+  /** Test mode only. `failureCode` is a simulator extension; the real API ignores it. */
+  markAsFailed(chargeId: string, failureCode?: string, opts?: RequestOptions): Promise<OmiseCharge>;
+  /** GET the QR document at `download_uri` (no key: the URL is the secret; never logged). */
+  downloadDocument(downloadUri: string, opts?: RequestOptions): Promise<QrDocument>;
+}
+
+export type OmiseErrorKind =
+  /** Omise answered with an error object (status and code set). */
+  | 'api'
+  /** No answer within the timeout: the request may or may not have taken effect. */
+  | 'timeout'
+  /** Connection refused / reset / DNS: the request may or may not have taken effect (reset) or did not (refused). */
+  | 'network'
+  | 'aborted'
+  /** An answer that is not the expected JSON. */
+  | 'bad_response';
+
+/**
+ * Every failure of an Omise call. The message never contains a key or a download URL.
+ * `status` is the HTTP status (0 when there was none); `code` is Omise's error code
+ * (e.g. authentication_failure, not_found, invalid_charge, failed_expire) or the kind.
+ */
+export class OmiseError extends Error {
+  constructor(
+    readonly kind: OmiseErrorKind,
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'OmiseError';
+  }
+
+  /** True when the request may have reached Omise and its outcome is unknown (timeout, reset, 5xx). */
+  get outcomeUnknown(): boolean {
+    return this.kind === 'timeout' || this.kind === 'network' || (this.kind === 'api' && this.status >= 500);
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Structured logging: one JSON object per line on stdout (journald keeps and rotates it).
+ * Components receive a Logger; none creates its own. Anything that looks like a secret is
+ * redacted before it is written, whatever the caller passed.
+ */
+export type Level = 'debug' | 'info' | 'warn' | 'error';
+const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+  child(component: string): Logger;
+}
+
+/** Field names whose values are never logged. */
+const SECRET_FIELD = /(secret|password|passwd|token|credential|authorization|api[_-]?key|pin|download_uri|downloadUri|cookie)/i;
+
+/** Values that are secrets wherever they appear (Omise keys, QR download URLs, bearer tokens). */
+const SECRET_PATTERNS: RegExp[] = [
+  /\b[ps]key_(?:test_)?[A-Za-z0-9]+/g,
+  /\/documents\/docu_[A-Za-z0-9_]+\/downloads\/[A-Za-z0-9]+/g,
+  /\bBearer\s+[A-Za-z0-9._~+/=-]+/gi,
+  /\bBasic\s+[A-Za-z0-9+/=]+/gi,
+  /\bqrt_[A-Za-z0-9_-]+/g,
+];
+
+export function redactText(text: string): string {
+  let out = text;
+  for (const re of SECRET_PATTERNS) out = out.replace(re, '[redacted]');
+  return out;
+}
+
+export function redact(value: unknown, depth = 0): unknown {
+  if (depth > 6) return '[deep]';
+  if (typeof value === 'string') return redactText(value);
+  if (value instanceof Error) {
+    return { name: value.name, message: redactText(value.message), ...(value.stack ? { stack: redactText(value.stack) } : {}) };
+  }
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      out[k] = SECRET_FIELD.test(k) && v !== null && v !== undefined && typeof v !== 'boolean' ? '[redacted]' : redact(v, depth + 1);
+    }
+    return out;
+  }
+  return value;
+}
+
+export interface LoggerOptions {
+  level?: Level;
+  /** Where lines go; defaults to stdout. Tests pass an array sink. */
+  write?: (line: string) => void;
+  component?: string;
+  clock?: () => Date;
+}
+
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  const min = ORDER[opts.level ?? (process.env.QRPOS_LOG_LEVEL as Level | undefined) ?? 'info'] ?? ORDER.info;
+  const write = opts.write ?? ((line: string) => process.stdout.write(line + '\n'));
+  const clock = opts.clock ?? (() => new Date());
+  const make = (component: string | undefined): Logger => {
+    const emit = (level: Level, msg: string, fields?: Record<string, unknown>) => {
+      if (ORDER[level] < min) return;
+      const rec: Record<string, unknown> = { t: clock().toISOString(), level, ...(component ? { c: component } : {}), msg: redactText(msg) };
+      if (fields) Object.assign(rec, redact(fields) as Record<string, unknown>);
+      write(JSON.stringify(rec));
+    };
+    return {
+      debug: (m, f) => emit('debug', m, f),
+      info: (m, f) => emit('info', m, f),
+      warn: (m, f) => emit('warn', m, f),
+      error: (m, f) => emit('error', m, f),
+      child: (c) => make(component ? `${component}.${c}` : c),
+    };
+  };
+  return make(opts.component);
+}
+
+/** A logger that keeps lines in memory, for tests that assert on logs (and on redaction). */
+export function memoryLogger(level: Level = 'debug'): Logger & { lines: string[]; records(): Record<string, unknown>[] } {
+  const lines: string[] = [];
+  const log = createLogger({ level, write: (l) => lines.push(l) });
+  return Object.assign(log, { lines, records: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) });
+}
+
+export const silentLogger: Logger = createLogger({ level: 'error', write: () => undefined });

@@ -1,0 +1,52 @@
+/**
+ * What the customer-facing screen shows, as data. The sale state machine produces a ScreenModel;
+ * the renderer (./renderer.ts) draws it at the display's size and reports what changed.
+ * All text is already formatted (amounts via src/domain/money.ts).
+ */
+import type { Messages } from '../../domain/failure';
+
+export interface StatusBar {
+  online: boolean;
+  /** Journal records / queued commands not yet at the relay. */
+  unsynced: number;
+  /** Local time shown on the idle screen, e.g. "14:05". */
+  clock: string;
+}
+
+export type ScreenModel =
+  | { kind: 'boot'; message: string }
+  | { kind: 'idle'; merchantName: string; currencyHint: string; status: StatusBar; notice?: string }
+  | { kind: 'entry'; amountText: string; currency: string; status: StatusBar; error?: string }
+  | { kind: 'creating'; amountText: string; status: StatusBar }
+  | {
+      kind: 'qr';
+      amountText: string;
+      /** The exact text to encode (the relay's decoded QR text). */
+      qrText: string;
+      secondsLeft: number;
+      totalSeconds: number;
+      status: StatusBar;
+    }
+  | {
+      kind: 'result';
+      outcome: 'paid' | 'failed' | 'expired' | 'cancelled' | 'late_paid';
+      amountText: string;
+      /** Why (failed): messages in English, Thai and Chinese. */
+      reason?: Messages;
+      reference?: string;
+      status: StatusBar;
+    }
+  | { kind: 'offline'; message: string; status: StatusBar }
+  | { kind: 'pairing'; code: string; relayUrl: string; message?: string }
+  | { kind: 'error'; title: string; lines: string[] }
+  | { kind: 'pin'; title: string; entered: number; error?: string }
+  | {
+      kind: 'menu';
+      title: string;
+      /** e.g. [{ key: '1', label: 'Void / refund last sale' }] */
+      items: { key: string; label: string }[];
+      footer?: string;
+    }
+  | { kind: 'message'; title: string; lines: string[]; tone: 'info' | 'ok' | 'warn' | 'error' };
+
+export type ScreenKind = ScreenModel['kind'];

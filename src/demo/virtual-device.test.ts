@@ -1,0 +1,62 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createCanvas } from 'canvas';
+import { FakeKeypad } from '../../drivers/keypad/fake';
+import type { KeyName } from '../../drivers/keypad/contract';
+import { MemoryDisplay } from '../../drivers/display/memory';
+import { silentLogger } from '../shared/log';
+import { parseKeysBody, startVirtualDevice, type VirtualDeviceServer } from './virtual-device';
+
+describe('virtual device server', () => {
+  let keypad: FakeKeypad;
+  let display: MemoryDisplay;
+  let server: VirtualDeviceServer;
+  const pressed: KeyName[] = [];
+
+  beforeEach(async () => {
+    pressed.length = 0;
+    keypad = new FakeKeypad();
+    await keypad.start();
+    keypad.on('key', (e) => pressed.push(e.key));
+    display = new MemoryDisplay(320, 240);
+    server = await startVirtualDevice({ keypad, display, state: () => ({ state: 'idle' }), links: { simulatorDashboard: 'http://127.0.0.1:1/', relay: 'http://127.0.0.1:2' }, log: silentLogger });
+  });
+  afterEach(async () => {
+    await server.stop();
+  });
+
+  it('presses keys posted as JSON, in order', async () => {
+    const r = await fetch(`${server.url}/api/keys`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ keys: ['1', '5', '0', '0', '00', '.', 'enter', 'cancel', 'backspace', 'clear', 'menu'] }) });
+    expect(r.status).toBe(200);
+    expect(await r.json()).toEqual({ accepted: 11 });
+    expect(pressed).toEqual(['1', '5', '0', '0', '00', '.', 'enter', 'cancel', 'backspace', 'clear', 'menu']);
+  });
+
+  it('refuses bad bodies with a message and presses nothing', async () => {
+    for (const body of ['not json', '{"keys": "1"}', '{"keys": ["1", "x", "ENTER"]}', '[]']) {
+      const r = await fetch(`${server.url}/api/keys`, { method: 'POST', body });
+      expect(r.status).toBe(400);
+      const j = (await r.json()) as { error: { message: string } };
+      expect(j.error.message.length).toBeGreaterThan(5);
+    }
+    const r = await fetch(`${server.url}/api/keys`, { method: 'POST', body: JSON.stringify({ keys: Array(1000).fill('1') }) });
+    expect(r.status).toBe(400);
+    expect(pressed).toEqual([]);
+    expect(() => parseKeysBody(Buffer.from('{"keys":["1","x"]}'))).toThrow(/"x"/);
+  });
+
+  it('serves the screen as PNG, the state and the page', async () => {
+    const frame = createCanvas(320, 240);
+    const ctx = frame.getContext('2d');
+    ctx.fillStyle = '#ff0000';
+    ctx.fillRect(0, 0, 320, 240);
+    await display.present(frame, []);
+    const png = Buffer.from(await (await fetch(`${server.url}/api/screen.png`)).arrayBuffer());
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+    expect(png).toEqual(display.png());
+    expect(await (await fetch(`${server.url}/api/state`)).json()).toEqual({ state: 'idle' });
+    const page = await (await fetch(`${server.url}/`)).text();
+    expect(page).toContain('data-key="enter"');
+    expect(page).toContain('http://127.0.0.1:1/');
+    expect((await fetch(`${server.url}/nope`)).status).toBe(404);
+  });
+});

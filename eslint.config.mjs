@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '**/*.cjs', '**/*.mjs', '.emu/**', '.demo/**', 'coverage/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '**/*.cjs', '**/*.mjs', '**/*.mts', '.emu/**', '.demo/**', 'coverage/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -1,3 +1,4 @@
+import { packageVersion } from '../shared/version';
 import type { Command } from './command';
 import { UsageError } from '../shared/args';
 
@@ -57,7 +58,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 export function version(): string {
-  return (require('../../package.json') as { version: string }).version;
+  return packageVersion();
 }
 
 if (require.main === module) {

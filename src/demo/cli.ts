@@ -1,10 +1,125 @@
+import os from 'node:os';
+import path from 'node:path';
+import fs from 'node:fs';
 import type { Command } from '../cli/command';
+import { flagHelp, parseFlags, UsageError, type FlagSpec } from '../shared/args';
+import { createLogger, type Level } from '../shared/log';
+import { isCountry } from '../domain/money';
+import { startDemo } from './demo';
+
+const FLAGS: Record<string, FlagSpec> = {
+  port: { type: 'number', description: 'port of the terminal page (0 = any free port)', default: 8080 },
+  host: { description: 'address to listen on (keep it on loopback: the dashboard has no login)', default: '127.0.0.1' },
+  'simulator-port': { type: 'number', description: 'port of the Omise simulator (0 = any)', default: 0 },
+  'relay-port': { type: 'number', description: 'port of the relay (0 = any)', default: 0 },
+  country: { description: 'TH, SG or MY (sets the currency)', default: 'TH' },
+  merchant: { description: 'merchant name on the screen', default: 'qrpos demo shop' },
+  size: { description: 'screen size of the virtual terminal, WxH (240x240, 320x240, 480x320, 800x480, 1920x1080)', default: '480x320' },
+  'data-dir': { description: 'where the demo keeps its journal, databases and keys', default: path.join(os.tmpdir(), 'qrpos-demo') },
+  fresh: { type: 'boolean', description: 'start from an empty data dir (forget earlier sales)' },
+  'qr-timeout': { type: 'number', description: 'seconds a QR stays on screen before the sale is expired', default: 120 },
+  'no-keyboard': { type: 'boolean', description: "do not read keys from this terminal's keyboard" },
+  'log-level': { description: 'debug, info, warn or error', default: 'warn' },
+};
+
+const HELP = `usage: qrpos demo [flags]
+
+Starts an Omise simulator, a relay and a terminal wired together on loopback, with a virtual
+keypad and screen. Open the printed terminal URL, key an amount, press Enter, and mark the charge
+paid in the simulator dashboard shown beside it. Without a browser: type keys here (digits, Enter,
+Esc = cancel) and watch the screen PNG file it prints.
+
+Scriptable: POST <terminal>/api/keys {"keys": ["1","5","0","0","enter"]}, GET <terminal>/api/screen.png,
+GET <terminal>/api/state.
+
+flags:
+${flagHelp(FLAGS)}
+`;
+
+function parseSize(s: string): { width: number; height: number } {
+  const m = /^(\d{2,4})x(\d{2,4})$/.exec(s);
+  if (!m) throw new UsageError(`--size must look like 480x320, got "${s}"`);
+  const width = Number(m[1]);
+  const height = Number(m[2]);
+  if (width < 128 || height < 128 || width > 4096 || height > 4096) throw new UsageError(`--size must be between 128x128 and 4096x4096, got "${s}"`);
+  return { width, height };
+}
 
 export const command: Command = {
-  summary: 'demo',
-  help: 'usage: qrpos demo (being built)',
-  run(): Promise<number> {
-    process.stderr.write('qrpos demo: not built yet\n');
-    return Promise.resolve(1);
+  summary: 'all-in-one demo',
+  help: HELP,
+  async run(argv) {
+    const { flags } = parseFlags(argv, FLAGS, { positionals: 0 });
+    const country = String(flags.country).toUpperCase();
+    if (!isCountry(country)) throw new UsageError(`--country must be TH, SG or MY, got "${String(flags.country)}"`);
+    const level = String(flags['log-level']) as Level;
+    if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new UsageError('--log-level must be debug, info, warn or error');
+    const { width, height } = parseSize(String(flags.size));
+    for (const p of ['port', 'simulator-port', 'relay-port'] as const) {
+      const v = flags[p] as number;
+      if (!Number.isInteger(v) || v < 0 || v > 65535) throw new UsageError(`--${p} must be a port number (0-65535)`);
+    }
+    const dataDir = path.resolve(String(flags['data-dir']));
+    if (flags.fresh) fs.rmSync(dataDir, { recursive: true, force: true });
+    const log = createLogger({ level, write: (l) => process.stderr.write(l + '\n') });
+
+    let keyboard = null;
+    if (!flags['no-keyboard'] && process.stdin.isTTY) {
+      const { TtyKeypad } = require('../../drivers/keypad/tty') as typeof import('../../drivers/keypad/tty');
+      keyboard = new TtyKeypad(process.stdin, log.child('keyboard'));
+    }
+
+    const start = (port: number) =>
+      startDemo({
+        dataDir,
+        country,
+        merchantName: String(flags.merchant),
+        width,
+        height,
+        port,
+        simulatorPort: flags['simulator-port'] as number,
+        relayPort: flags['relay-port'] as number,
+        host: String(flags.host),
+        keyboard,
+        qrTimeoutSeconds: flags['qr-timeout'] as number,
+        log,
+      });
+    let demo;
+    try {
+      demo = await start(flags.port as number);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || flags.port === 0) throw err;
+      process.stderr.write(`port ${String(flags.port)} is in use; taking a free one\n`);
+      demo = await start(0);
+    }
+    const out = process.stdout;
+    out.write(
+      [
+        '',
+        'qrpos demo is running.',
+        '',
+        `  terminal (screen + keypad):  ${demo.urls.terminal}`,
+        `  Omise simulator dashboard:   ${demo.urls.dashboard}`,
+        `  Omise simulator API:         ${demo.urls.simulator}`,
+        `  relay:                       ${demo.urls.relay}`,
+        `  screen as PNG file:          ${demo.screenPng}`,
+        '',
+        '  simulator test keys (as the Omise dashboard shows them):',
+        `    public key  ${demo.keys.publicKey}`,
+        `    secret key  ${demo.keys.secretKey}`,
+        '',
+        '  1. open the terminal URL, key an amount (e.g. 1 5 0 0 = 15.00; minimum depends on the country), press Enter',
+        '  2. in the dashboard beside it, mark the charge successful (or failed), and watch the screen',
+        `  keys here too: digits, Enter, Esc = cancel, z = 00, m = menu (supervisor PIN 1234); Ctrl-C stops`,
+        '',
+      ].join('\n'),
+    );
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    process.stderr.write('stopping…\n');
+    await demo.stop();
+    return 0;
   },
 };

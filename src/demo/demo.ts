@@ -1,0 +1,239 @@
+/**
+ * The all-in-one demo: an Omise simulator, a relay and a terminal wired together on loopback,
+ * with a virtual keypad and screen (browser page, HTTP API, the computer's keyboard, a PNG file).
+ * The three programs are the real ones; only the keypad and the display are virtual.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { currencyOf, type Country } from '../domain/money';
+import type { Logger } from '../shared/log';
+import { FakeKeypad } from '../../drivers/keypad/fake';
+import { MemoryDisplay } from '../../drivers/display/memory';
+import type { Keypad } from '../../drivers/keypad/contract';
+import { startSimulator, type SimulatorHandle } from '../simulator/server';
+import { startRelay, type RelayHandle } from '../relay/server';
+import { parseRelayConfig } from '../relay/config';
+import { startTerminal, type TerminalHandle } from '../terminal/daemon';
+import { parseTerminalConfig } from '../terminal/config';
+import { startVirtualDevice, type VirtualDeviceServer } from './virtual-device';
+
+export interface DemoOptions {
+  /** Where the demo keeps its journal, relay database, simulator state and keys. */
+  dataDir: string;
+  country: Country;
+  merchantName: string;
+  /** Screen size of the virtual terminal. */
+  width: number;
+  height: number;
+  /** Port of the terminal page; 0 = any free port. Simulator and relay take any free port unless given. */
+  port: number;
+  simulatorPort: number;
+  relayPort: number;
+  host: string;
+  /** Also take keys from this terminal's keyboard (when it is a TTY or a pipe). */
+  keyboard: Keypad | null;
+  qrTimeoutSeconds: number;
+  log: Logger;
+}
+
+export interface DemoKeys {
+  publicKey: string;
+  secretKey: string;
+  webhookSecret: string;
+}
+
+export interface DemoHandle {
+  urls: { terminal: string; simulator: string; dashboard: string; relay: string };
+  keys: DemoKeys;
+  screenPng: string;
+  keypad: FakeKeypad;
+  display: MemoryDisplay;
+  simulator: SimulatorHandle;
+  relay: RelayHandle;
+  terminal: TerminalHandle;
+  /** Resolves once the terminal is paired with the relay and shows its idle screen. */
+  ready: Promise<void>;
+  stop(): Promise<void>;
+}
+
+function writeSecretFile(file: string, value: unknown): void {
+  const tmp = `${file}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n', { mode: 0o600 });
+  fs.chmodSync(tmp, 0o600);
+  fs.renameSync(tmp, file);
+}
+
+/** Test keys are made once per data dir and kept (0600), as a dashboard keeps an account's keys. */
+function demoKeys(dataDir: string): DemoKeys {
+  const file = path.join(dataDir, 'demo-keys.json');
+  if (fs.existsSync(file)) {
+    const k = JSON.parse(fs.readFileSync(file, 'utf8')) as DemoKeys;
+    if (k.publicKey && k.secretKey && k.webhookSecret) return k;
+  }
+  const rnd = () => crypto.randomBytes(12).toString('hex');
+  const keys: DemoKeys = {
+    publicKey: `pkey_test_${rnd()}`,
+    secretKey: `skey_test_${rnd()}`,
+    webhookSecret: crypto.randomBytes(32).toString('base64'),
+  };
+  writeSecretFile(file, keys);
+  return keys;
+}
+
+export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
+  const { log } = opts;
+  fs.mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  const dataDir = path.resolve(opts.dataDir);
+  const keys = demoKeys(dataDir);
+  const currency = currencyOf(opts.country);
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const s of stops.reverse()) {
+      try {
+        await s();
+      } catch (err) {
+        log.warn('demo stop step failed', { error: (err as Error).message });
+      }
+    }
+    stops.length = 0;
+  };
+
+  try {
+    const simulator = await startSimulator({
+      host: opts.host,
+      port: opts.simulatorPort,
+      publicKey: keys.publicKey,
+      secretKey: keys.secretKey,
+      webhookSecret: keys.webhookSecret,
+      country: opts.country,
+      stateFile: path.join(dataDir, 'simulator-state.json'),
+      log: log.child('sim'),
+    });
+    stops.push(() => simulator.stop());
+
+    const relayDir = path.join(dataDir, 'relay');
+    fs.mkdirSync(relayDir, { recursive: true, mode: 0o700 });
+    const relay = await startRelay({
+      config: parseRelayConfig({
+        version: 1,
+        listen: { host: opts.host, port: opts.relayPort },
+        country: opts.country,
+        omise: { baseUrl: simulator.url, timeoutMs: 5000 },
+        dataDir: relayDir,
+        heartbeatMs: 5000,
+        reconcile: { intervalMs: 5000, webhookOverdueMs: 15000 },
+      }),
+      secrets: {
+        omisePublicKey: keys.publicKey,
+        omiseSecretKey: keys.secretKey,
+        webhookSecret: keys.webhookSecret,
+        adminToken: crypto.createHash('sha256').update(keys.secretKey).digest('hex'),
+      },
+      log: log.child('relay'),
+    });
+    stops.push(() => relay.stop());
+    simulator.setWebhookUrl(`${relay.url}/webhooks/omise`);
+
+    const keypad = new FakeKeypad('virtual (browser, API, keyboard)');
+    const display = new MemoryDisplay(opts.width, opts.height, `virtual ${opts.width}x${opts.height}`);
+    const screenPng = path.join(dataDir, 'screen.png');
+    const terminalDir = path.join(dataDir, 'terminal');
+    fs.mkdirSync(terminalDir, { recursive: true, mode: 0o700 });
+    const secretsFile = path.join(terminalDir, 'terminal.secrets.json');
+    if (!fs.existsSync(secretsFile)) writeSecretFile(secretsFile, { supervisorPin: '1234' });
+
+    const terminal = await startTerminal({
+      config: parseTerminalConfig({
+        version: 1,
+        relayUrl: relay.url,
+        merchantName: opts.merchantName,
+        currency,
+        terminalName: 'demo terminal',
+        dataDir: terminalDir,
+        secretsFile,
+        sale: { qrTimeoutSeconds: opts.qrTimeoutSeconds },
+        link: { heartbeatMs: 5000, requestTimeoutMs: 5000 },
+        drivers: { keypad: { driver: 'virtual' }, display: { driver: 'virtual', width: opts.width, height: opts.height } },
+      }),
+      drivers: { keypad, display },
+      statusListen: null,
+      log: log.child('terminal'),
+    });
+    stops.push(() => terminal.stop());
+
+    // The screen as a PNG file too, for machines without a browser (written tmp → rename).
+    let pngTimer: NodeJS.Timeout | null = null;
+    const writePng = () => {
+      pngTimer = null;
+      const tmp = `${screenPng}.tmp`;
+      fs.writeFile(tmp, display.png(), (err) => {
+        if (err) log.warn('could not write the screen PNG', { error: err.message });
+        else fs.rename(tmp, screenPng, () => undefined);
+      });
+    };
+    const offPng = display.onPresent(() => {
+      pngTimer ??= setTimeout(writePng, 50);
+    });
+    stops.push(async () => {
+      offPng();
+      if (pngTimer) clearTimeout(pngTimer);
+    });
+
+    if (opts.keyboard) {
+      const kb = opts.keyboard;
+      kb.on('key', (e) => keypad.press(e.key));
+      await kb.start();
+      stops.push(() => kb.stop());
+    }
+
+    const device: VirtualDeviceServer = await startVirtualDevice({
+      host: opts.host,
+      port: opts.port,
+      keypad,
+      display,
+      state: () => terminal.status(),
+      links: { simulatorDashboard: `${simulator.url}/`, relay: relay.url },
+      log: log.child('device'),
+    });
+    stops.push(() => device.stop());
+
+    // Pairing, approved on the operator's behalf: the code the terminal shows is approved at the relay.
+    let stopped = false;
+    stops.unshift(async () => {
+      stopped = true;
+    });
+    const ready = (async () => {
+      while (!stopped) {
+        const st = terminal.status();
+        if (st.link.paired) return;
+        const code = st.link.pairingCode;
+        if (code) {
+          try {
+            relay.approvePairing(code, 'demo terminal');
+            log.info('demo: approved the terminal pairing code');
+          } catch (err) {
+            log.debug('demo: pairing not approvable yet', { error: (err as Error).message });
+          }
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+
+    return {
+      urls: { terminal: device.url, simulator: simulator.url, dashboard: `${simulator.url}/`, relay: relay.url },
+      keys,
+      screenPng,
+      keypad,
+      display,
+      simulator,
+      relay,
+      terminal,
+      ready,
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

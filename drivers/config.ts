@@ -23,18 +23,22 @@ export const KeypadConfigSchema = z.discriminatedUnion('driver', [
     doubleZeroWindowMs: z.number().int().min(0).max(500).default(0),
     /** Inhibit the keypad's input device so its keys do not reach the Linux console. */
     inhibitConsole: z.boolean().default(true),
+    /** Report id of the keyboard report when the keypad's descriptor uses ids (9-byte reports). */
+    reportId: z.number().int().min(1).max(255).optional(),
   }),
   z.object({
     driver: z.literal('gpio-matrix'),
     /** BCM numbers of the row lines (outputs) and column lines (inputs with pull-ups). */
     rows: z.array(z.number().int().min(0).max(57)).min(1).max(8),
     cols: z.array(z.number().int().min(0).max(57)).min(1).max(8),
-    /** Key names per row, left to right, e.g. [["1","2","3","menu"], ...]. */
-    layout: z.array(z.array(z.string())),
+    /** Key names per row, left to right, e.g. [["1","2","3","menu"], ...], or a preset: "4x4", "4x3" (drivers/keypad/matrix-layouts.ts). */
+    layout: z.union([z.literal('4x4'), z.literal('4x3'), z.array(z.array(z.string()))]),
     scanIntervalMs: z.number().int().min(1).max(100).default(8),
     debounceScans: z.number().int().min(1).max(10).default(3),
     /** For tests: another root for /sys/class/gpio. */
     sysfsRoot: z.string().default('/sys/class/gpio'),
+    /** gpiochip label to use instead of the Raspberry Pi pinctrl chips (e.g. gpio-sim under QEMU). */
+    chipLabel: z.string().optional(),
   }),
 ]);
 export type KeypadConfig = z.infer<typeof KeypadConfigSchema>;
@@ -73,6 +77,10 @@ export const PrinterConfigSchema = z.object({
   printOnSuccess: z.boolean().default(true),
   /** Characters per line (58 mm paper: 32, 80 mm: 48). */
   width: z.number().int().min(24).max(64).default(32),
+  /** QR module size in dots, 1–16 (default 6). */
+  qrModuleSize: z.number().int().min(1).max(16).optional(),
+  /** IANA time zone for the printed payment time, e.g. "Asia/Bangkok"; default the system's. */
+  timeZone: z.string().optional(),
 });
 export type PrinterConfig = z.infer<typeof PrinterConfigSchema>;
 
@@ -83,6 +91,8 @@ export const IndicatorConfigSchema = z.object({
   /** Buzzer is active-high unless set. */
   activeLow: z.boolean().default(false),
   sysfsRoot: z.string().default('/sys/class/gpio'),
+  /** gpiochip label to use instead of the Raspberry Pi pinctrl chips (e.g. gpio-sim under QEMU). */
+  chipLabel: z.string().optional(),
 });
 export type IndicatorConfig = z.infer<typeof IndicatorConfigSchema>;
 

@@ -1,6 +1,6 @@
 import { createCanvas, type Canvas } from 'canvas';
 import type { Display, Rect } from './contract';
-import { clipRect, fullRect } from './contract';
+import { DisplayError, clipRect, fullRect } from './contract';
 
 /**
  * A display that keeps the last presented frame in memory: tests, the demo's virtual screen
@@ -28,6 +28,9 @@ export class MemoryDisplay implements Display {
   }
 
   present(frame: Canvas, dirty: Rect[]): Promise<void> {
+    if (frame.width !== this.width || frame.height !== this.height) {
+      return Promise.reject(new DisplayError(`frame is ${frame.width}x${frame.height} but ${this.description} draws at ${this.width}x${this.height}`));
+    }
     const rects = dirty.length ? dirty : [fullRect(this)];
     const ctx = this.screen.getContext('2d');
     const applied: Rect[] = [];

@@ -1,8 +1,59 @@
-// Placeholder until the driver lands.
-import type { Display } from '../display/contract';
+/**
+ * The development display: every present() rewrites a PNG file with the whole screen, so an
+ * image viewer (or `watch`) can follow what a terminal without a panel shows. The file is
+ * written to a temporary name and renamed, so a reader never sees half a picture.
+ */
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import type { Canvas } from 'canvas';
+import type { Logger } from '../../src/shared/log';
+import type { DisplayConfig } from '../config';
+import type { Display, Rect } from './contract';
+import { DisplayError } from './contract';
+import { MemoryDisplay } from './memory';
 
-export const PngFileDisplay = class {
-  constructor(..._args: unknown[]) {
-    throw new Error('PngFileDisplay is not implemented yet');
+export type PngFileConfig = Extract<DisplayConfig, { driver: 'png' }>;
+
+export class PngFileDisplay implements Display {
+  readonly width: number;
+  readonly height: number;
+  readonly description: string;
+  private readonly screen: MemoryDisplay;
+  private seq = 0;
+
+  constructor(
+    private readonly cfg: PngFileConfig,
+    private readonly log: Logger,
+  ) {
+    this.width = cfg.width;
+    this.height = cfg.height;
+    this.description = `png ${cfg.path} ${cfg.width}x${cfg.height}`;
+    this.screen = new MemoryDisplay(cfg.width, cfg.height, this.description);
   }
-} as unknown as new (...args: unknown[]) => Display;
+
+  async open(): Promise<void> {
+    try {
+      await fsp.mkdir(path.dirname(path.resolve(this.cfg.path)), { recursive: true });
+    } catch (err) {
+      throw new DisplayError(`cannot create the folder for ${this.cfg.path}: ${(err as Error).message}`);
+    }
+    this.log.info('png display open', { path: this.cfg.path, width: this.width, height: this.height });
+  }
+
+  async present(frame: Canvas, dirty: Rect[]): Promise<void> {
+    if (frame.width !== this.width || frame.height !== this.height) {
+      throw new DisplayError(`frame is ${frame.width}x${frame.height} but ${this.description} draws at ${this.width}x${this.height}`);
+    }
+    await this.screen.present(frame, dirty);
+    const tmp = `${this.cfg.path}.${process.pid}.${this.seq++}.tmp`;
+    try {
+      await fsp.writeFile(tmp, this.screen.png());
+      await fsp.rename(tmp, this.cfg.path);
+    } catch (err) {
+      await fsp.rm(tmp, { force: true });
+      throw new DisplayError(`cannot write ${this.cfg.path}: ${(err as Error).message}`);
+    }
+  }
+
+  async close(): Promise<void> {}
+}

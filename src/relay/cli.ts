@@ -1,10 +1,172 @@
+/**
+ * `qrpos relay --config <file>` runs the relay; `qrpos relay terminals …` manages terminals by
+ * opening the same SQLite database (safe while the server runs: WAL, and the server notices).
+ */
 import type { Command } from '../cli/command';
+import { flagHelp, parseFlags, UsageError, type FlagSpec } from '../shared/args';
+import { createLogger } from '../shared/log';
+import { TerminalAdmin, type TerminalSummary } from './admin';
+import { ConfigError, loadRelayConfig, loadRelaySecrets, type RelayConfig } from './config';
+import { Pairing, PairingError } from './pairing';
+import { openSqliteStore } from './sqlite-store';
+
+const RUN_FLAGS: Record<string, FlagSpec> = {
+  config: { description: 'relay config file (JSON)', required: true },
+};
+const TERMINAL_FLAGS: Record<string, FlagSpec> = {
+  config: { description: 'relay config file (JSON)', required: true },
+  name: { description: 'name for the approved terminal (approve)' },
+  json: { type: 'boolean', description: 'print JSON instead of a table' },
+};
+
+const HELP = `usage:
+  qrpos relay --config <file>                               run the relay
+  qrpos relay terminals list --config <file> [--json]       terminals, online/offline, last seen
+  qrpos relay terminals pending --config <file>             pairing codes waiting for approval
+  qrpos relay terminals approve <code> [--name <n>] --config <file>
+  qrpos relay terminals reject <code> --config <file>
+  qrpos relay terminals rename <id> <name> --config <file>
+  qrpos relay terminals revoke <id> --config <file>
+
+Secrets come from the file named by secretsFile (mode 0600) or from QRPOS_OMISE_SECRET_KEY,
+QRPOS_OMISE_PUBLIC_KEY, QRPOS_WEBHOOK_SECRET, QRPOS_PREVIOUS_WEBHOOK_SECRET, QRPOS_ADMIN_TOKEN.
+
+flags:
+${flagHelp(TERMINAL_FLAGS)}
+`;
+
+function out(line: string): void {
+  process.stdout.write(line + '\n');
+}
+
+function table(rows: TerminalSummary[]): string {
+  if (!rows.length) return 'no terminals (pair one: the terminal shows a code; approve it here)';
+  const head = ['ID', 'NAME', 'STATE', 'LAST SEEN', 'VERSION', 'ADDRESS'];
+  const body = rows.map((t) => [
+    t.id,
+    t.name,
+    t.revoked ? 'revoked' : t.online ? 'online' : 'offline',
+    t.lastSeenAt ?? 'never',
+    t.version ?? '-',
+    t.address ?? '-',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
+  return [head, ...body].map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
+}
+
+function loadConfig(file: string): RelayConfig {
+  try {
+    return loadRelayConfig(file);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+async function runServer(argv: string[]): Promise<number> {
+  const { flags } = parseFlags(argv, RUN_FLAGS, { positionals: 0 });
+  const log = createLogger({ component: 'qrpos' });
+  let config: RelayConfig;
+  let secrets;
+  try {
+    config = loadRelayConfig(String(flags.config));
+    secrets = loadRelaySecrets(config.secretsFile);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`qrpos relay: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  // Loaded here so `relay terminals …` never pays for the server's modules.
+  const { startRelay } = require('./server') as typeof import('./server');
+  const relay = await startRelay({ config, secrets, log });
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: string) => {
+      log.info('signal received', { signal: sig });
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  await relay.stop();
+  return 0;
+}
+
+function runTerminals(argv: string[]): number {
+  const { flags, positionals } = parseFlags(argv, TERMINAL_FLAGS);
+  const [sub, a, b] = positionals;
+  const config = loadConfig(String(flags.config));
+  const store = openSqliteStore(config.dataDir);
+  const clock = () => new Date();
+  const pairing = new Pairing(store, clock, { codeTtlMs: config.pairing.codeTtlMs, maxPending: config.limits.maxPendingPairings });
+  const admin = new TerminalAdmin({ store, pairing, clock, heartbeatMs: config.heartbeatMs });
+  const need = (v: string | undefined, what: string): string => {
+    if (!v) throw new UsageError(`terminals ${sub}: ${what} is required`);
+    return v;
+  };
+  try {
+    switch (sub) {
+      case 'list': {
+        const rows = admin.list();
+        out(flags.json ? JSON.stringify(rows, null, 2) : table(rows));
+        return 0;
+      }
+      case 'pending': {
+        const rows = admin.pendingPairings();
+        if (flags.json) out(JSON.stringify(rows, null, 2));
+        else if (!rows.length) out('no pairing requests waiting');
+        else for (const p of rows) out(`${p.code}  ${p.name}  ${p.version}  ${p.address ?? '-'}  expires ${p.expiresAt}`);
+        return 0;
+      }
+      case 'approve': {
+        const t = admin.approve(need(a, '<code>'), typeof flags.name === 'string' ? flags.name : undefined);
+        out(`approved: terminal ${t.id} "${t.name}"; it collects its credential on its next poll`);
+        return 0;
+      }
+      case 'reject':
+        admin.reject(need(a, '<code>'));
+        out('rejected');
+        return 0;
+      case 'rename': {
+        const t = admin.rename(need(a, '<id>'), need(b, '<name>'));
+        if (!t) {
+          process.stderr.write(`qrpos relay: no terminal ${a}\n`);
+          return 1;
+        }
+        out(`renamed ${t.id} to "${t.name}"`);
+        return 0;
+      }
+      case 'revoke': {
+        const t = admin.revoke(need(a, '<id>'));
+        if (!t) {
+          process.stderr.write(`qrpos relay: no terminal ${a}\n`);
+          return 1;
+        }
+        out(`revoked ${t.id} "${t.name}": its credential no longer works and a running relay closes its stream`);
+        return 0;
+      }
+      default:
+        throw new UsageError(sub ? `unknown terminals command "${sub}"` : 'terminals needs a command: list, pending, approve, reject, rename, revoke');
+    }
+  } catch (err) {
+    if (err instanceof PairingError) {
+      process.stderr.write(`qrpos relay: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  } finally {
+    store.close();
+  }
+}
 
 export const command: Command = {
-  summary: 'relay',
-  help: 'usage: qrpos relay (being built)',
-  run(): Promise<number> {
-    process.stderr.write('qrpos relay: not built yet\n');
-    return Promise.resolve(1);
+  summary: "run the relay (merchant server), or manage it: 'relay terminals ...'",
+  help: HELP,
+  async run(argv: string[]): Promise<number> {
+    if (argv[0] === 'terminals') return runTerminals(argv.slice(1));
+    return runServer(argv);
   },
 };

@@ -1,10 +1,142 @@
+/**
+ * `qrpos terminal --config <file>`: runs the daemon with the drivers its config names, until
+ * SIGINT/SIGTERM. An invalid config does not crash-loop the service: the problems go to the
+ * log and, when a display can be opened, onto the screen, and the process waits for a signal.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import type { Command } from '../cli/command';
+import { flagHelp, parseFlags, type FlagSpec } from '../shared/args';
+import { createLogger, type Level, type Logger } from '../shared/log';
+import { DriversConfigSchema, type DriversConfig } from '../../drivers/config';
+import { createDisplay, createDrivers } from '../../drivers/index';
+import { ConfigError, defaultProfileDirs, loadTerminalConfig } from './config';
+import { startTerminal } from './daemon';
+import { ScreenRenderer } from './screens/renderer';
+import { SecretsError } from './secrets';
+
+const FLAGS: Record<string, FlagSpec> = {
+  config: { description: 'terminal config file (JSON)', required: true },
+  'log-level': { description: 'debug, info, warn or error', default: 'info' },
+};
+
+const HELP = `usage: qrpos terminal --config <file>
+
+Runs the payment terminal daemon: keypad in, screen out, local journal, link to the relay.
+The config names the relay, merchant, currency, data directory, secrets file and drivers
+(see src/terminal/README.md). Stops gracefully on SIGINT / SIGTERM.
+
+${flagHelp(FLAGS)}
+`;
+
+/** sd_notify without a native module: systemd-notify is in every systemd install. */
+function sdNotify(log: Logger, ...args: string[]): void {
+  if (!process.env.NOTIFY_SOCKET) return;
+  try {
+    const child = spawn('systemd-notify', args, { stdio: 'ignore' });
+    child.on('error', (err) => log.debug('systemd-notify failed', { error: err.message }));
+    child.unref();
+  } catch (err) {
+    log.debug('systemd-notify failed', { error: (err as Error).message });
+  }
+}
+
+function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(sig);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+/** Best effort: the display section of a config that failed validation elsewhere. */
+function driversForErrorScreen(file: string): DriversConfig | null {
+  try {
+    const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as { drivers?: unknown; profile?: unknown };
+    const direct = DriversConfigSchema.safeParse(raw.drivers);
+    if (direct.success) return direct.data;
+    if (typeof raw.profile === 'string' && /^[A-Za-z0-9._-]+$/.test(raw.profile)) {
+      for (const dir of defaultProfileDirs()) {
+        const f = `${dir}/${raw.profile}.json`;
+        if (!fs.existsSync(f)) continue;
+        const p = DriversConfigSchema.safeParse((JSON.parse(fs.readFileSync(f, 'utf8')) as { drivers?: unknown }).drivers);
+        if (p.success) return p.data;
+      }
+    }
+  } catch {
+    /* nothing to draw on */
+  }
+  return null;
+}
+
+async function showConfigError(file: string, err: ConfigError | SecretsError, log: Logger): Promise<void> {
+  const lines = err instanceof ConfigError ? err.problems.map((p) => `${p.field}: ${p.message}`) : [err.message];
+  log.error('invalid terminal configuration; fix it and restart the service', { file, problems: lines });
+  const drivers = driversForErrorScreen(file);
+  if (!drivers) {
+    log.warn('no usable display in the config: the error is in the log only');
+    return;
+  }
+  try {
+    const display = createDisplay(drivers.display, log.child('display'));
+    await display.open();
+    const r = new ScreenRenderer({ width: display.width, height: display.height, log: log.child('screen') });
+    r.render({ kind: 'error', title: 'Configuration error', lines: [file, ...lines].slice(0, 12) });
+    await display.present(r.canvas, []);
+  } catch (e) {
+    log.warn('could not show the config error on screen', { error: (e as Error).message });
+  }
+}
 
 export const command: Command = {
-  summary: 'terminal',
-  help: 'usage: qrpos terminal (being built)',
-  run(): Promise<number> {
-    process.stderr.write('qrpos terminal: not built yet\n');
-    return Promise.resolve(1);
+  summary: 'run the terminal daemon on the device',
+  help: HELP,
+  async run(argv: string[]): Promise<number> {
+    const { flags } = parseFlags(argv, FLAGS, { positionals: 0 });
+    const file = String(flags.config);
+    const log = createLogger({ level: String(flags['log-level']) as Level, component: 'terminal' });
+    const signal = waitForSignal();
+
+    let config;
+    try {
+      config = loadTerminalConfig(file);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      await showConfigError(file, err, log);
+      sdNotify(log, '--ready', 'STATUS=invalid configuration');
+      await signal;
+      return 0;
+    }
+
+    let handle;
+    try {
+      const drivers = createDrivers(config.drivers, log.child('drivers'));
+      handle = await startTerminal({ config, drivers, log });
+    } catch (err) {
+      if (err instanceof SecretsError) {
+        await showConfigError(file, err, log);
+        sdNotify(log, '--ready', 'STATUS=invalid secrets file');
+        await signal;
+        return 0;
+      }
+      throw err;
+    }
+    sdNotify(log, '--ready', 'STATUS=running');
+    const watchdogUsec = Number(process.env.WATCHDOG_USEC ?? 0);
+    let watchdog: NodeJS.Timeout | undefined;
+    if (watchdogUsec > 0) {
+      // Only a responsive event loop pets the watchdog.
+      watchdog = setInterval(() => sdNotify(log, 'WATCHDOG=1'), Math.max(500, Math.floor(watchdogUsec / 2000)));
+    }
+    const sig = await signal;
+    log.info('stopping', { signal: sig });
+    sdNotify(log, 'STOPPING=1');
+    if (watchdog) clearInterval(watchdog);
+    await handle.stop(8000);
+    return 0;
   },
 };

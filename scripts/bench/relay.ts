@@ -1,0 +1,329 @@
+/**
+ * Relay benchmark: `npx tsx scripts/bench/relay.ts [--terminals 5000] [--rate 500] [--seconds 10]`
+ *
+ * The relay runs in a child process (so its memory is measured alone) with its SQLite database
+ * on the real disk (WAL, synchronous=FULL). This process runs the Omise simulator and the
+ * terminals (real `ws` clients). Terminals are paired directly through the store, and the sales
+ * with their pending charges are made beforehand (charges at the simulator, sale rows in the
+ * store), so the measured part is only: signed webhook posted → relay verifies, stores, fetches
+ * the charge from the simulator, stores the result, publishes → event arrives at the terminal.
+ *
+ * Needs about 2 × terminals file descriptors; `ulimit -n` must allow that (this script checks).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import WebSocket from 'ws';
+import type { ServerMessage } from '../../src/link/protocol';
+import { OmiseClient } from '../../src/omise/client';
+import { signWebhook } from '../../src/omise/webhook-signature';
+import { parseFlags } from '../../src/shared/args';
+import { startSimulator } from '../../src/simulator/server';
+import { hashToken, randomToken } from '../../src/relay/pairing';
+import { startRelay, type RelayHandle } from '../../src/relay/server';
+
+type Msg = { id: number; cmd: string; [k: string]: unknown };
+
+// ---------------------------------------------------------------- child: the relay under test
+
+async function child(): Promise<void> {
+  let relay: RelayHandle | undefined;
+  const { monitorEventLoopDelay } = require('node:perf_hooks') as typeof import('node:perf_hooks');
+  const eld = monitorEventLoopDelay({ resolution: 5 }); eld.enable();
+  setInterval(() => { process.stderr.write(`child loop delay p50 ${(eld.percentile(50) / 1e6).toFixed(1)} p99 ${(eld.percentile(99) / 1e6).toFixed(1)} max ${(eld.max / 1e6).toFixed(1)}\n`); eld.reset(); }, 1000).unref();
+  const reply = (id: number, body: unknown) => process.send!({ id, body });
+  const gc = () => {
+    for (let i = 0; i < 3; i++) (globalThis as { gc?: () => void }).gc?.();
+  };
+  process.on('message', (raw: Msg) => {
+    void (async () => {
+      const m = raw;
+      switch (m.cmd) {
+        case 'start': {
+          relay = await startRelay({ config: m.config as never, secrets: m.secrets as never });
+          return reply(m.id, { url: relay.url });
+        }
+        case 'mem': {
+          gc();
+          await new Promise((r) => setTimeout(r, 200));
+          gc();
+          return reply(m.id, process.memoryUsage());
+        }
+        case 'terminals': {
+          const n = m.n as number;
+          const at = new Date().toISOString();
+          const out: { id: string; credential: string }[] = [];
+          relay!.store.transaction(() => {
+            for (let i = 0; i < n; i++) {
+              const credential = randomToken(32);
+              const id = `term_bench${i.toString().padStart(5, '0')}`;
+              relay!.store.insertTerminal({ id, name: `bench ${i}`, credentialHash: hashToken(credential), createdAt: at, revokedAt: null, lastSeenAt: null, version: '0', device: null, address: null });
+              out.push({ id, credential });
+            }
+          });
+          return reply(m.id, out);
+        }
+        case 'sales': {
+          const at = new Date().toISOString();
+          const items = m.items as { terminalId: string; saleId: string; chargeId: string; amount: number; createdAt: string; expiresAt: string }[];
+          relay!.store.transaction(() => {
+            for (const it of items) {
+              relay!.store.insertSale({
+                terminalId: it.terminalId, saleId: it.saleId, amount: it.amount, currency: 'THB', description: null, terminalCreatedAt: null,
+                status: 'pending', chargeId: it.chargeId, createAttempts: 1, lastAttemptAt: at, createUncertain: false, orphanCheckedAt: at,
+                qrText: 'https://example.invalid/qr', qrSvg: '<svg/>', failureCode: null, failureMessage: null, errorCode: null, errorMessage: null,
+                chargeCreatedAt: it.createdAt, chargeExpiresAt: it.expiresAt, paidAt: null, expireRequested: false, refundedAmount: 0,
+                checkedAt: at, createdAt: at, updatedAt: at,
+              });
+            }
+          });
+          return reply(m.id, items.length);
+        }
+        case 'flood': {
+          const terminalId = m.terminalId as string;
+          const n = m.n as number;
+          const s = relay!.store.salesSince(terminalId, '1970-01-01T00:00:00.000Z', 1)[0];
+          const sale = relay!.sales.view(s, false);
+          const at = new Date().toISOString();
+          relay!.store.transaction(() => {
+            for (let i = 0; i < n; i++) relay!.store.publish(terminalId, at, { kind: 'sale.updated', sale });
+          });
+          return reply(m.id, relay!.store.terminalById(terminalId)!.lastSeq);
+        }
+        case 'stop': {
+          await relay?.stop();
+          reply(m.id, true);
+          setTimeout(() => process.exit(0), 50);
+          return;
+        }
+      }
+    })().catch((err: unknown) => {
+      process.stderr.write(`bench child: ${String(err)}\n`);
+      process.exit(1);
+    });
+  });
+  process.send!({ id: 0, body: 'ready' });
+}
+
+// ---------------------------------------------------------------- parent: simulator + terminals
+
+function rpc(cp: ChildProcess) {
+  let next = 1;
+  const waiting = new Map<number, (v: unknown) => void>();
+  cp.on('message', (m: { id: number; body: unknown }) => {
+    waiting.get(m.id)?.(m.body);
+    waiting.delete(m.id);
+  });
+  return <T>(cmd: string, args: Record<string, unknown> = {}): Promise<T> =>
+    new Promise((resolve) => {
+      const id = next++;
+      waiting.set(id, resolve as (v: unknown) => void);
+      cp.send({ id, cmd, ...args });
+    });
+}
+
+function pct(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+const fmt = (n: number, d = 2) => n.toFixed(d);
+
+async function parent(): Promise<void> {
+  const { flags } = parseFlags(process.argv.slice(2), {
+    terminals: { type: 'number', description: 'connected terminals', default: 5000 },
+    rate: { type: 'number', description: 'webhooks per second', default: 500 },
+    seconds: { type: 'number', description: 'measured seconds', default: 10 },
+    resume: { type: 'number', description: 'events waiting for the resumed terminal', default: 1000 },
+  });
+  const N = flags.terminals as number;
+  const RATE = flags.rate as number;
+  const TOTAL = Math.round(RATE * (flags.seconds as number));
+  const WARMUP = Math.min(200, TOTAL);
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-bench-relay-'));
+  const sim = await startSimulator({ country: 'TH', webhookUrl: null });
+  const cp = fork(__filename, ['--child'], { execArgv: [...process.execArgv, '--expose-gc', ...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROF] : [])], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const call = rpc(cp);
+  await new Promise<void>((r) => cp.once('message', () => r()));
+
+  const config = {
+    version: 1, country: 'TH', listen: { host: '127.0.0.1', port: 0 }, dataDir: path.join(dir, 'data'),
+    omise: { baseUrl: sim.url, timeoutMs: 10_000 }, heartbeatMs: 15_000, statusStaleMs: 5_000,
+    reconcile: { intervalMs: 3_600_000, webhookOverdueMs: 3_600_000 },
+    limits: { bodyBytes: 1_048_576, webhookBodyBytes: 262_144, maxPendingPairings: 100 },
+    pairing: { codeTtlMs: 900_000 }, shutdownGraceMs: 2000, trustProxy: false,
+  };
+  const secrets = { omisePublicKey: sim.publicKey, omiseSecretKey: sim.secretKey, webhookSecret: sim.webhookSecret, adminToken: 'bench-admin-token-0123456789abc' };
+  const { url } = await call<{ url: string }>('start', { config, secrets });
+  const wsUrl = url.replace(/^http/, 'ws');
+  console.log(`relay ${url} (child pid ${cp.pid}), simulator ${sim.url}, data on ${config.dataDir}`);
+  console.log(`node ${process.version}, ${os.cpus().length} CPUs, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM`);
+
+  const mem0 = await call<NodeJS.MemoryUsage>('mem');
+  const terms = await call<{ id: string; credential: string }[]>('terminals', { n: N });
+
+  // ---- connect every terminal
+  const sentAt = new Map<string, number>();
+  const latencies: number[] = [];
+  const seenPaid = new Set<string>();
+  let duplicates = 0;
+  let measuring = false;
+  const sockets: WebSocket[] = new Array<WebSocket>(N);
+  const connect = (i: number, after = 0, onEvent?: (m: Extract<ServerMessage, { type: 'event' }>, ws: WebSocket) => void) =>
+    new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(`${wsUrl}/v1/stream?after=${after}`, { headers: { authorization: `Bearer ${terms[i].credential}` }, perMessageDeflate: false });
+      ws.on('message', (data: Buffer) => {
+        const m = JSON.parse(data.toString()) as ServerMessage;
+        if (m.type === 'hello') resolve(ws);
+        else if (m.type === 'event') {
+          if (onEvent) return onEvent(m, ws);
+          if (m.event.kind === 'sale.updated' && m.event.sale.status === 'successful') {
+            const t = sentAt.get(m.event.sale.chargeId!);
+            if (seenPaid.has(m.event.sale.saleId)) duplicates++;
+            else {
+              seenPaid.add(m.event.sale.saleId);
+              if (t !== undefined && measuring) latencies.push(performance.now() - t);
+            }
+          }
+          ws.send(JSON.stringify({ type: 'ack', seq: m.seq }));
+        } else if (m.type === 'ping') ws.send(JSON.stringify({ type: 'pong', at: new Date().toISOString() }));
+      });
+      ws.once('error', reject);
+    });
+  const tConnect = performance.now();
+  for (let i = 0; i < N; i += 250) {
+    const batch = [];
+    for (let j = i; j < Math.min(N, i + 250); j++) batch.push(connect(j).then((ws) => (sockets[j] = ws)));
+    await Promise.all(batch);
+  }
+  console.log(`connected ${N} terminals in ${fmt((performance.now() - tConnect) / 1000, 1)} s`);
+  const mem1 = await call<NodeJS.MemoryUsage>('mem');
+
+  // ---- pending charges made beforehand, then paid at the simulator (its own webhooks off)
+  const omise = new OmiseClient({ baseUrl: sim.url, publicKey: sim.publicKey, secretKey: sim.secretKey, timeoutMs: 10_000 });
+  const count = WARMUP + TOTAL;
+  const sales: { terminalId: string; saleId: string; chargeId: string; amount: number; createdAt: string; expiresAt: string }[] = [];
+  const tPrep = performance.now();
+  for (let i = 0; i < count; i += 100) {
+    const part = await Promise.all(
+      Array.from({ length: Math.min(100, count - i) }, async (_, k) => {
+        const idx = i + k;
+        const terminalId = terms[idx % N].id;
+        const saleId = `bench_${idx.toString().padStart(6, '0')}`;
+        const c = await omise.createCharge({ amount: 2000 + (idx % 1000), currency: 'THB', source: { type: 'alipayplus_mpm' }, metadata: { qrpos_terminal_id: terminalId, qrpos_sale_id: saleId } });
+        return { terminalId, saleId, chargeId: c.id, amount: c.amount, createdAt: c.created_at, expiresAt: c.expires_at };
+      }),
+    );
+    sales.push(...part);
+  }
+  await call('sales', { items: sales });
+  for (const s of sales) sim.markAsPaid(s.chargeId);
+  const bodies = new Map<string, Buffer>();
+  for (const e of sim.events()) if (e.key === 'charge.complete') bodies.set((e.data as { id: string }).id, Buffer.from(JSON.stringify(e)));
+  console.log(`prepared ${count} paid charges and their charge.complete events in ${fmt((performance.now() - tPrep) / 1000, 1)} s`);
+
+  // ---- send signed webhooks at the target rate
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const u = new URL(`${url}/webhooks/omise`);
+  const httpTimes: number[] = [];
+  let httpErrors = 0;
+  const post = (chargeId: string) => {
+    const body = bodies.get(chargeId)!;
+    const ts = Math.floor(Date.now() / 1000);
+    const t0 = performance.now();
+    sentAt.set(chargeId, t0);
+    const req = http.request(
+      { host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length, 'omise-signature': signWebhook(body, sim.webhookSecret, ts), 'omise-signature-timestamp': String(ts) } },
+      (res) => {
+        res.resume();
+        res.on('end', () => {
+          if (res.statusCode !== 200) httpErrors++;
+          if (measuring) httpTimes.push(performance.now() - t0);
+        });
+      },
+    );
+    req.on('socket', (sock) => sock.setNoDelay(true));
+    req.on('error', () => httpErrors++);
+    req.end(body);
+  };
+  const run = async (list: typeof sales, rate: number) => {
+    const start = performance.now();
+    let sent = 0;
+    while (sent < list.length) {
+      const due = Math.min(list.length, Math.floor(((performance.now() - start) / 1000) * rate) + 1);
+      while (sent < due) post(list[sent++].chargeId);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    return (performance.now() - start) / 1000;
+  };
+  const waitAll = async (n: number, timeoutMs: number) => {
+    const deadline = Date.now() + timeoutMs;
+    while (seenPaid.size < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  };
+  await run(sales.slice(0, WARMUP), RATE);
+  await waitAll(WARMUP, 30_000);
+  measuring = true;
+  const sendSeconds = await run(sales.slice(WARMUP), RATE);
+  await waitAll(count, 60_000);
+  measuring = false;
+  const lost = count - seenPaid.size;
+
+  // ---- resume a terminal with many waiting events
+  const RESUME = flags.resume as number;
+  const victim = N - 1;
+  await new Promise<void>((resolve) => {
+    sockets[victim].once('close', () => resolve());
+    sockets[victim].close();
+  });
+  const lastSeq = await call<number>('flood', { terminalId: terms[victim].id, n: RESUME });
+  // Everything before the flood was acknowledged: resume right after it.
+  const ackedBefore = lastSeq - RESUME;
+  let got = 0;
+  const tResume = performance.now();
+  let firstAt = 0;
+  await new Promise<void>((resolve) => {
+    void connect(victim, ackedBefore, (m, ws) => {
+      if (!firstAt) firstAt = performance.now();
+      got++;
+      if (m.seq === lastSeq) {
+        ws.send(JSON.stringify({ type: 'ack', seq: m.seq }));
+        resolve();
+      }
+    }).then((ws) => (sockets[victim] = ws));
+  });
+  const resumeMs = performance.now() - tResume;
+
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const httpSorted = [...httpTimes].sort((a, b) => a - b);
+  const perRss = (mem1.rss - mem0.rss) / N;
+  const perHeap = (mem1.heapUsed + mem1.external - mem0.heapUsed - mem0.external) / N;
+  console.log('');
+  console.log('=== relay benchmark ===');
+  console.log(`terminals connected:            ${N}`);
+  console.log(`webhooks measured:              ${TOTAL} at ${RATE}/s target, sent in ${fmt(sendSeconds, 2)} s (${fmt(TOTAL / sendSeconds, 0)}/s), ${WARMUP} warm-up before`);
+  console.log(`webhook HTTP answer (ms):       p50 ${fmt(pct(httpSorted, 50))}  p99 ${fmt(pct(httpSorted, 99))}  errors ${httpErrors}`);
+  console.log(`webhook → event at terminal:    p50 ${fmt(pct(sorted, 50))} ms  p90 ${fmt(pct(sorted, 90))} ms  p99 ${fmt(pct(sorted, 99))} ms  max ${fmt(sorted[sorted.length - 1] ?? NaN)} ms   (target p99 <= 20 ms: ${pct(sorted, 99) <= 20 ? 'met' : 'MISSED'})`);
+  console.log(`lost / duplicated:              ${lost} / ${duplicates}   (target: nothing lost: ${lost === 0 ? 'met' : 'MISSED'})`);
+  console.log(`relay memory per terminal:      RSS ${fmt(perRss / 1024, 1)} KB, JS heap+external ${fmt(perHeap / 1024, 1)} KB   (target <= 20 KB: ${perRss <= 20 * 1024 ? 'met' : 'MISSED'})`);
+  console.log(`relay RSS:                      ${fmt(mem0.rss / 2 ** 20, 1)} MiB idle → ${fmt(mem1.rss / 2 ** 20, 1)} MiB with ${N} terminals`);
+  console.log(`resume with ${RESUME} waiting events:  ${fmt(resumeMs, 1)} ms from connect to the last event (${got} events, first after ${fmt(firstAt - tResume, 1)} ms)`);
+
+  for (const ws of sockets) ws?.terminate();
+  agent.destroy();
+  await call('stop');
+  await sim.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+if (process.argv.includes('--child')) void child();
+else
+  parent().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );

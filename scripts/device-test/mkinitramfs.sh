@@ -1,0 +1,51 @@
+#!/bin/bash
+# mkinitramfs.sh REPO KROOT OUT
+# Packs busybox, the kernel modules the guest needs (with their dependencies), the host's node,
+# every shared library node and the native addons load (found with ldd), a font, the compiled
+# app (REPO/dist) and only the node_modules it needs into an uncompressed newc cpio.
+set -euo pipefail
+REPO=$(realpath "$1") KROOT=$(realpath "$2") OUT=$3
+HERE=$(cd "$(dirname "$0")" && pwd)
+KV=$(ls "$KROOT/lib/modules")
+[ -f "$KROOT/lib/modules/$KV/modules.dep" ] || depmod -b "$KROOT" "$KV"
+R=$(mktemp -d)
+trap 'rm -rf "$R"' EXIT
+mkdir -p "$R"/{bin,sbin,usr/bin,proc,sys,dev,tmp,etc/fonts,app,usr/share/fonts,lib/modules/$KV}
+cp /bin/busybox "$R/bin/busybox"
+for a in $(/bin/busybox --list | grep -vx busybox); do ln -sf busybox "$R/bin/$a"; done
+cp "$HERE/guest/init" "$R/init"
+
+# Kernel modules: USB host + HID (hidraw), bochs DRM with its fbdev emulation.
+for m in xhci-pci usbhid hid-generic bochs; do
+  modprobe -d "$KROOT" -S "$KV" --show-depends $m | awk '$1=="insmod"{print $2}'
+done | sort -u | while read -r f; do rel=${f#$KROOT/}; mkdir -p "$R/$(dirname "$rel")"; cp "$f" "$R/$rel"; done
+cp "$KROOT/lib/modules/$KV"/modules.{order,builtin,builtin.modinfo} "$R/lib/modules/$KV/"
+depmod -b "$R" "$KV"
+
+# The app: compiled output and the runtime packages it loads in the guest.
+cp -a "$REPO/dist" "$R/app/dist"
+cp "$REPO/package.json" "$R/app/"
+python3 "$HERE/node-deps.py" "$REPO" canvas node-hid qrcode zod serialport | while read -r p; do
+  mkdir -p "$R/app/$(dirname "$p")"; cp -a "$REPO/$p" "$R/app/$p"
+done
+rm -rf "$R/app/node_modules/canvas/build/Release/obj.target" "$R/app/node_modules/canvas/build/Release/.deps"
+
+# node + shared libraries of node and of every native addon (canvas pulls in cairo, pango, ...).
+strip -o "$R/usr/bin/node" "$(command -v node)"
+{ ldd "$(command -v node)"; find "$R/app/node_modules" -name '*.node' -exec ldd {} \; ; } 2>/dev/null |
+  awk '/=> \//{print $3} /^\t\/lib|^\t\/usr/{print $1}' | sort -u | while read -r lib; do
+  mkdir -p "$R$(dirname "$lib")"; cp -L "$lib" "$R$lib"
+done
+[ -e "$R/lib64/ld-linux-x86-64.so.2" ] || { mkdir -p "$R/lib64"; cp -L /lib64/ld-linux-x86-64.so.2 "$R/lib64/"; }
+
+# One font and a minimal fontconfig, so pango finds glyphs for "THB 15.00".
+cp /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf "$R/usr/share/fonts/"
+cat > "$R/etc/fonts/fonts.conf" <<'XML'
+<?xml version="1.0"?>
+<!DOCTYPE fontconfig SYSTEM "fonts.dtd">
+<fontconfig><dir>/usr/share/fonts</dir><cachedir>/tmp/fontconfig</cachedir></fontconfig>
+XML
+
+(cd "$R" && find . | cpio -o -H newc --quiet) > "$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+echo "mkinitramfs: $OUT $(du -m "$OUT" | cut -f1) MiB"

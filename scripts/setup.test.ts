@@ -1,0 +1,213 @@
+/**
+ * scripts/setup.sh run for real against scratch roots (--root): what it installs, that a second
+ * run and --dry-run change nothing, and that --uninstall / --purge remove what they should.
+ * useradd/groupadd run with --prefix into the scratch root (when the test runs as root);
+ * systemctl --root edits the scratch root's unit symlinks; nothing touches this machine.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SecretsSchema } from '../src/terminal/secrets';
+import { parseTerminalConfig, TerminalConfigSchema } from '../src/terminal/config';
+import { hasCommand, LOG_REL, makeRoot, makeSource, manifest, modeOf, ORIGINAL_CMDLINE, ORIGINAL_CONFIG, REPO, runSetup, TERMINAL_FLAGS, uidIn } from './setup/testkit';
+
+const isRoot = process.getuid?.() === 0;
+const analyze = hasCommand('systemd-analyze');
+if (!analyze) console.warn('setup.test: systemd-analyze not found; the `systemd-analyze verify` test is skipped');
+
+let base: string;
+let source: string;
+let nodeModules: string;
+
+beforeAll(() => {
+  base = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-setup-'));
+  ({ source, nodeModules } = makeSource(base));
+});
+afterAll(() => {
+  fs.rmSync(base, { recursive: true, force: true });
+});
+
+const common = (root: string) => ['--root', root, '--source', source, '--node-modules', nodeModules, '--non-interactive'];
+
+describe('setup.sh terminal install into a scratch root', () => {
+  let root: string;
+  let first: ReturnType<typeof runSetup>;
+
+  beforeAll(() => {
+    root = makeRoot(base);
+    first = runSetup([...common(root), ...TERMINAL_FLAGS, '--boot-tweaks']);
+  });
+  const at = (rel: string) => path.join(root, rel);
+
+  it('installs the app, command, units, udev rules, config and secrets with the right modes', () => {
+    expect(first.stderr).toBe('');
+    expect(first.status).toBe(0);
+    expect(fs.readFileSync(at('opt/qrpos/dist/src/cli/main.js'), 'utf8')).toContain('exports.main');
+    expect(fs.readlinkSync(at('opt/qrpos/node_modules/.bin/fake-dep'))).toBe('../fake-dep/index.js');
+    expect(modeOf(at('opt/qrpos/node_modules/fake-dep/index.js'))).toBe('0755');
+    expect(fs.existsSync(at('opt/qrpos/device/profiles/pi-ili9486-480x320-usb-numpad.json'))).toBe(true);
+    expect(modeOf(at('opt/qrpos/scripts/setup.sh'))).toBe('0755');
+
+    const wrapper = fs.readFileSync(at('usr/local/bin/qrpos'), 'utf8');
+    expect(modeOf(at('usr/local/bin/qrpos'))).toBe('0755');
+    expect(wrapper).toMatch(/^exec \/\S+ \/opt\/qrpos\/scripts\/qrpos\.cjs "\$@"$/m);
+
+    for (const unit of ['qrpos-terminal.service']) {
+      expect(fs.readFileSync(at(`etc/systemd/system/${unit}`), 'utf8')).toBe(fs.readFileSync(path.join(REPO, 'systemd', unit), 'utf8'));
+      expect(modeOf(at(`etc/systemd/system/${unit}`))).toBe('0644');
+    }
+    if (hasCommand('systemctl')) {
+      expect(fs.readlinkSync(at('etc/systemd/system/multi-user.target.wants/qrpos-terminal.service'))).toBe('/etc/systemd/system/qrpos-terminal.service');
+    }
+
+    const rules = fs.readFileSync(at('etc/udev/rules.d/99-qrpos.rules'), 'utf8');
+    expect(rules).toContain('KERNEL=="hidraw*", SUBSYSTEM=="hidraw", ATTRS{idVendor}=="1c4f", ATTRS{idProduct}=="0002", GROUP="plugdev", MODE="0660", SYMLINK+="qrpos-keypad"');
+    expect(rules).toContain('SUBSYSTEM=="graphics"');
+    expect(rules).not.toMatch(/@[A-Z_]+@/); // unfilled placeholders (no pole display, no printer) dropped
+    expect(rules).not.toContain('qrpos-printer');
+
+    expect(modeOf(at('etc/qrpos'))).toBe('0775');
+    expect(modeOf(at('etc/qrpos/terminal.json'))).toBe('0644');
+    expect(modeOf(at('etc/qrpos/terminal.secrets.json'))).toBe('0600');
+    expect(modeOf(at('var/lib/qrpos'))).toBe('0750');
+
+    const raw: unknown = JSON.parse(fs.readFileSync(at('etc/qrpos/terminal.json'), 'utf8'));
+    expect(TerminalConfigSchema.safeParse(raw).success).toBe(true);
+    const cfg = parseTerminalConfig(raw, 'terminal.json', [path.join(REPO, 'device', 'profiles')]);
+    expect(cfg).toMatchObject({ relayUrl: 'https://relay.example.com', currency: 'THB', merchantName: 'Ran "Noodle" Shop', profile: 'pi-ili9486-480x320-usb-numpad' });
+    expect(cfg.drivers.keypad).toMatchObject({ driver: 'hid', vendorId: 0x1c4f, productId: 0x0002 });
+    expect(cfg.drivers.display).toMatchObject({ driver: 'framebuffer', device: '/dev/fb1', width: 480, height: 320 });
+
+    const secrets = SecretsSchema.parse(JSON.parse(fs.readFileSync(at('etc/qrpos/terminal.secrets.json'), 'utf8')));
+    expect(secrets.supervisorPin).toBe('482913');
+    // The PIN is in the 0600 file only: not in the output, not in the log.
+    expect(first.stdout).not.toContain('482913');
+    expect(fs.readFileSync(at(LOG_REL), 'utf8')).not.toContain('482913');
+  });
+
+  it('creates the service user and the missing device groups inside the root only', () => {
+    const groups = fs.readFileSync(at('etc/group'), 'utf8');
+    if (!isRoot) {
+      expect(first.stdout).toContain('skipped (not root under --root): useradd');
+      return;
+    }
+    for (const g of ['input', 'gpio', 'dialout', 'video', 'plugdev']) expect(groups).toMatch(new RegExp(`^${g}:`, 'm'));
+    const passwd = fs.readFileSync(at('etc/passwd'), 'utf8');
+    expect(passwd).toMatch(/^qrpos:x:\d+:\d+:[^:]*:\/var\/lib\/qrpos:\/usr\/sbin\/nologin$/m);
+    const uid = uidIn(root, 'qrpos');
+    expect(fs.statSync(at('etc/qrpos/terminal.secrets.json')).uid).toBe(uid);
+    expect(fs.statSync(at('var/lib/qrpos')).uid).toBe(uid);
+    expect(fs.statSync(at('etc/qrpos/terminal.json')).uid).toBe(0);
+  });
+
+  it('applies the boot tweaks with backups and masks the getty on the display VT', () => {
+    const cmdline = fs.readFileSync(at('boot/firmware/cmdline.txt'), 'utf8');
+    expect(cmdline.split('\n')).toHaveLength(2); // still one line
+    expect(cmdline).toContain(' vt.global_cursor_default=0');
+    expect(cmdline).toContain(' consoleblank=0');
+    expect(cmdline).not.toContain('consoleblank=600');
+    expect(fs.readFileSync(at('boot/firmware/cmdline.txt.qrpos-backup'), 'utf8')).toBe(ORIGINAL_CMDLINE);
+    const config = fs.readFileSync(at('boot/firmware/config.txt'), 'utf8');
+    expect(config.startsWith(ORIGINAL_CONFIG)).toBe(true);
+    expect(config).toMatch(/# BEGIN qrpos[^\n]*\n\[all\]\n(.*\n)*dtoverlay=piscreen[^\n]*\n# END qrpos\n$/);
+    if (hasCommand('systemctl')) expect(fs.readlinkSync(at('etc/systemd/system/getty@tty1.service'))).toBe('/dev/null');
+  });
+
+  it('records instead of running what would act on this machine', () => {
+    expect(first.stdout).toContain('skipped under --root (would run: apt-get install');
+    expect(first.stdout).toContain('skipped under --root (would run: udevadm control --reload)');
+    expect(first.stdout).toMatch(/skipped under --root \(would run: systemctl (re)?start qrpos-terminal.service\)/);
+    expect(first.stdout).toMatch(/next: .*pairing code/);
+  });
+
+  it.skipIf(!analyze)('installs units that pass systemd-analyze verify', () => {
+    // verify --root loads units from the root only: give it the system's own targets.
+    fs.cpSync('/usr/lib/systemd/system', at('usr/lib/systemd/system'), { recursive: true, verbatimSymlinks: true });
+    fs.mkdirSync(at('tmp'), { recursive: true });
+    fs.copyFileSync(path.join(REPO, 'systemd', 'qrpos-relay.service'), at('etc/systemd/system/qrpos-relay.service'));
+    try {
+      for (const unit of ['qrpos-terminal.service', 'qrpos-relay.service']) {
+        const r = spawnSync('systemd-analyze', ['verify', `--root=${root}`, `/etc/systemd/system/${unit}`], { encoding: 'utf8' });
+        expect(`${unit}: ${r.stderr}${r.stdout}`).toBe(`${unit}: `);
+        expect(r.status).toBe(0);
+      }
+      // And it does check: without the command ExecStart names, verify fails.
+      fs.renameSync(at('usr/local/bin/qrpos'), at('usr/local/bin/qrpos.away'));
+      const r = spawnSync('systemd-analyze', ['verify', `--root=${root}`, '/etc/systemd/system/qrpos-terminal.service'], { encoding: 'utf8' });
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain('/usr/local/bin/qrpos');
+    } finally {
+      if (fs.existsSync(at('usr/local/bin/qrpos.away'))) fs.renameSync(at('usr/local/bin/qrpos.away'), at('usr/local/bin/qrpos'));
+      fs.rmSync(at('usr/lib/systemd'), { recursive: true, force: true });
+      fs.rmSync(at('tmp'), { recursive: true, force: true });
+      fs.rmSync(at('etc/systemd/system/qrpos-relay.service'));
+    }
+  });
+
+  it('changes nothing on a second run with the same flags, or with none', () => {
+    const before = manifest(root);
+    const again = runSetup([...common(root), ...TERMINAL_FLAGS, '--boot-tweaks']);
+    expect(again.status).toBe(0);
+    expect(again.stdout).toContain('unchanged /etc/qrpos/terminal.json');
+    expect(again.stdout).toContain('done: everything was already in place (unchanged)');
+    expect(manifest(root)).toEqual(before);
+    // The existing config answers every question.
+    const bare = runSetup([...common(root), '--boot-tweaks']);
+    expect(bare.status).toBe(0);
+    expect(bare.stdout).toContain('(unchanged)');
+    expect(manifest(root)).toEqual(before);
+  });
+
+  it('--dry-run reports what a change would do and changes nothing, log included', () => {
+    const before = manifest(root, []);
+    const r = runSetup([...common(root), '--dry-run', '--merchant-name', 'Other Name', '--supervisor-pin', '1111']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('would update /etc/qrpos/terminal.json');
+    expect(r.stdout).toContain('would update /etc/qrpos/terminal.secrets.json');
+    expect(r.stdout).not.toContain('1111');
+    expect(r.stdout).toMatch(/dry run done: 2 change\(s\) would be made/);
+    expect(manifest(root, [])).toEqual(before);
+  });
+
+  it('keeps what the daemon added to the secrets file when it rewrites the PIN', () => {
+    const file = at('etc/qrpos/terminal.secrets.json');
+    const withCredential = { supervisorPin: '482913', credential: 'tc_abc', terminalId: 'term_1' };
+    fs.writeFileSync(file, JSON.stringify(withCredential));
+    const r = runSetup([...common(root), '--supervisor-pin', '777777']);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual({ ...withCredential, supervisorPin: '777777' });
+    expect(modeOf(file)).toBe('0600');
+  });
+
+  it('--uninstall removes what it installed and keeps the journal, config and secrets; --purge removes those', () => {
+    fs.writeFileSync(at('var/lib/qrpos/journal.sqlite'), 'journal bytes');
+    const r = runSetup(['--root', root, '--source', source, '--uninstall']);
+    expect(r.status).toBe(0);
+    for (const gone of ['opt/qrpos', 'usr/local/bin/qrpos', 'etc/systemd/system/qrpos-terminal.service', 'etc/udev/rules.d/99-qrpos.rules',
+      'etc/systemd/system/multi-user.target.wants/qrpos-terminal.service', 'etc/systemd/system/getty@tty1.service',
+      'boot/firmware/cmdline.txt.qrpos-backup', 'boot/firmware/config.txt.qrpos-backup', 'var/lib/qrpos-setup']) {
+      expect(fs.existsSync(at(gone)), gone).toBe(false);
+    }
+    expect(fs.readFileSync(at('boot/firmware/cmdline.txt'), 'utf8')).toBe(ORIGINAL_CMDLINE);
+    expect(fs.readFileSync(at('boot/firmware/config.txt'), 'utf8')).toBe(ORIGINAL_CONFIG);
+    expect(fs.readFileSync(at('var/lib/qrpos/journal.sqlite'), 'utf8')).toBe('journal bytes');
+    expect(fs.existsSync(at('etc/qrpos/terminal.secrets.json'))).toBe(true);
+    expect(r.stdout).toContain('kept:');
+
+    const again = runSetup(['--root', root, '--source', source, '--uninstall']);
+    expect(again.status).toBe(0);
+    expect(again.stdout).toContain('(unchanged)');
+
+    const purge = runSetup(['--root', root, '--source', source, '--uninstall', '--purge']);
+    expect(purge.status).toBe(0);
+    for (const gone of ['var/lib/qrpos', 'etc/qrpos']) expect(fs.existsSync(at(gone)), gone).toBe(false);
+    if (isRoot) {
+      expect(uidIn(root, 'qrpos')).toBeUndefined();
+      expect(fs.readFileSync(at('etc/group'), 'utf8')).not.toMatch(/^qrpos:/m);
+      expect(fs.readFileSync(at('etc/group'), 'utf8')).toMatch(/^gpio:/m); // groups stay
+    }
+    expect(fs.readFileSync(at(LOG_REL), 'utf8')).toContain('removed /var/lib/qrpos');
+  });
+});

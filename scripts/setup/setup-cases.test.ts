@@ -1,0 +1,171 @@
+/**
+ * setup.sh: input errors (exit 2 naming the flag, nothing written but the log), environment
+ * checks (OS, Node.js), keypad detection, npm ci, and the relay install into a scratch root.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadRelaySecrets, RelayConfigSchema } from '../../src/relay/config';
+import { LOG_REL, makeRoot, makeSource, manifest, modeOf, runSetup, TERMINAL_FLAGS, uidIn } from './testkit';
+
+const isRoot = process.getuid?.() === 0;
+let base: string;
+let source: string;
+let nodeModules: string;
+
+beforeAll(() => {
+  base = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-setup-'));
+  ({ source, nodeModules } = makeSource(base));
+});
+afterAll(() => {
+  fs.rmSync(base, { recursive: true, force: true });
+});
+
+const common = (root: string) => ['--root', root, '--source', source, '--node-modules', nodeModules, '--non-interactive'];
+
+describe('setup.sh input errors', () => {
+  let root: string;
+  beforeAll(() => {
+    root = makeRoot(base);
+  });
+
+  it('rejects an unknown flag with exit 2', () => {
+    const r = runSetup([...common(root), '--frobnicate']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('unknown option: --frobnicate');
+  });
+
+  it('names the missing flag under --non-interactive, and changes nothing but the log', () => {
+    const before = manifest(root);
+    const flags = TERMINAL_FLAGS.slice(2); // without --relay-url
+    const r = runSetup([...common(root), ...flags]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('missing --relay-url');
+    const noPin = runSetup([...common(root), ...TERMINAL_FLAGS.slice(0, -2)]);
+    expect(noPin.status).toBe(2);
+    expect(noPin.stderr).toContain('missing --supervisor-pin');
+    expect(manifest(root)).toEqual(before);
+    expect(fs.readFileSync(path.join(root, LOG_REL), 'utf8')).toContain('error: missing --relay-url');
+  });
+
+  it('rejects bad values with the flag named', () => {
+    const cases: [string[], string][] = [
+      [['--supervisor-pin', '12'], '--supervisor-pin'],
+      [['--relay-url', 'relay.example.com'], '--relay-url'],
+      [['--profile', 'no-such-board'], 'no-such-board'],
+      [['--relay-url'], '--relay-url needs a value'],
+    ];
+    for (const [extra, message] of cases) {
+      const r = runSetup([...common(root), ...TERMINAL_FLAGS, ...extra]);
+      expect(r.status, extra.join(' ')).toBe(2);
+      expect(r.stderr).toContain(message);
+    }
+  });
+
+  it('refuses an unsupported OS, and a Node.js older than 20 with how to get a newer one', () => {
+    const old = makeRoot(base, { osVersion: '11' });
+    const r = runSetup([...common(old), ...TERMINAL_FLAGS]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('unsupported OS Debian GNU/Linux 11');
+
+    const fakeNode = path.join(base, 'node18');
+    fs.writeFileSync(fakeNode, '#!/bin/sh\necho v18.19.0\n', { mode: 0o755 });
+    const n = runSetup([...common(root), ...TERMINAL_FLAGS, '--node', fakeNode]);
+    expect(n.status).toBe(1);
+    expect(n.stderr).toContain('v18.19.0');
+    expect(n.stderr).toContain('deb.nodesource.com');
+  });
+
+  it('finds the USB keypad ids in sysfs when there is exactly one', () => {
+    const r2 = makeRoot(base);
+    const dev = path.join(r2, 'sys/class/hidraw/hidraw0/device');
+    fs.mkdirSync(dev, { recursive: true });
+    fs.writeFileSync(path.join(dev, 'uevent'), 'DRIVER=hid-generic\nHID_ID=0003:000005AC:00000250\nHID_NAME=Cheap Numpad\n');
+    const r = runSetup([...common(r2), ...TERMINAL_FLAGS.slice(0, 8), '--supervisor-pin', '1234', '--no-start']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('found Cheap Numpad (05ac:0250)');
+    expect(fs.readFileSync(path.join(r2, 'etc/udev/rules.d/99-qrpos.rules'), 'utf8')).toContain('ATTRS{idVendor}=="05ac", ATTRS{idProduct}=="0250"');
+  });
+});
+
+describe('the pairing code setup.sh prints', () => {
+  it('is found in the terminal status endpoint JSON, and nothing is printed when paired', () => {
+    const code = (status: unknown) =>
+      spawnSync(process.execPath, [path.join(__dirname, 'helper.cjs'), 'pairingCode'], { input: JSON.stringify(status), encoding: 'utf8' }).stdout;
+    expect(code({ state: 'pairing', link: { online: true, paired: false, lastEventSeq: 0, lastError: null, pairingCode: 'K7Q-42X' } })).toBe('K7Q-42X');
+    expect(code({ screen: { kind: 'pairing', code: '1234-5678', relayUrl: 'https://r' } })).toBe('1234-5678');
+    expect(code({ link: { paired: true, pairingCode: null } })).toBe('');
+  });
+});
+
+describe('setup.sh production dependencies', () => {
+  it('runs npm ci --omit=dev in /opt/qrpos once, then only when the lock file, Node or arch change', () => {
+    const root = makeRoot(base);
+    const flags = ['--root', root, '--source', source, '--non-interactive', ...TERMINAL_FLAGS, '--no-start'];
+    const r = runSetup(flags);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('installed node_modules');
+    const stamp = fs.readFileSync(path.join(root, 'opt/qrpos/node_modules/.qrpos-installed'), 'utf8');
+    expect(stamp).toMatch(/^[0-9a-f]{64} node=v\d+\.\d+\.\d+ arch=\w+\n$/);
+    expect(fs.readFileSync(path.join(root, LOG_REL), 'utf8')).toContain('npm ci --omit=dev');
+    const again = runSetup(flags);
+    expect(again.stdout).toContain('node_modules: unchanged');
+    expect(again.stdout).toContain('(unchanged)');
+  });
+});
+
+describe('setup.sh --relay into a scratch root', () => {
+  const WEBHOOK = Buffer.from('a webhook secret of enough bytes').toString('base64');
+  const RELAY_FLAGS = ['--relay', '--country', 'sg', '--public-url', 'https://relay.example.com', '--omise-secret-key', 'skey_test_5xyz', '--webhook-secret', WEBHOOK];
+
+  it('writes a valid config and 0600 secrets with a generated admin token; a second run changes nothing', () => {
+    // On a machine that runs a terminal too: the app is shared, the units and files are not.
+    const root = makeRoot(base);
+    expect(runSetup([...common(root), ...TERMINAL_FLAGS]).status).toBe(0);
+    const r = runSetup([...common(root), ...RELAY_FLAGS]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const at = (rel: string) => path.join(root, rel);
+    const cfg = RelayConfigSchema.parse(JSON.parse(fs.readFileSync(at('etc/qrpos/relay.json'), 'utf8')));
+    expect(cfg).toMatchObject({ country: 'SG', listen: { host: '0.0.0.0', port: 8443 }, publicUrl: 'https://relay.example.com', dataDir: '/var/lib/qrpos-relay', secretsFile: '/etc/qrpos/relay.secrets.json' });
+    expect(modeOf(at('etc/qrpos/relay.json'))).toBe('0644');
+    expect(modeOf(at('etc/qrpos/relay.secrets.json'))).toBe('0600');
+    const secrets = loadRelaySecrets(at('etc/qrpos/relay.secrets.json'), {});
+    expect(secrets).toMatchObject({ omiseSecretKey: 'skey_test_5xyz', webhookSecret: WEBHOOK });
+    expect(secrets.adminToken.length).toBeGreaterThanOrEqual(24);
+    for (const secret of ['skey_test_5xyz', WEBHOOK, secrets.adminToken]) {
+      expect(r.stdout).not.toContain(secret);
+      expect(fs.readFileSync(at(LOG_REL), 'utf8')).not.toContain(secret);
+    }
+    expect(fs.existsSync(at('etc/systemd/system/qrpos-relay.service'))).toBe(true);
+    if (isRoot) expect(fs.statSync(at('etc/qrpos/relay.secrets.json')).uid).toBe(uidIn(root, 'qrpos-relay'));
+
+    // Same answers, or none at all: the stored ones (and the generated token) are kept.
+    const before = manifest(root);
+    const again = runSetup([...common(root), '--relay']);
+    expect(again.status).toBe(0);
+    expect(again.stdout).toContain('done: everything was already in place (unchanged)');
+    expect(manifest(root)).toEqual(before);
+
+    const un = runSetup(['--root', root, '--source', source, '--relay', '--uninstall']);
+    expect(un.status).toBe(0);
+    expect(fs.existsSync(at('etc/systemd/system/qrpos-relay.service'))).toBe(false);
+    expect(fs.existsSync(at('etc/qrpos/relay.secrets.json'))).toBe(true);
+    expect(un.stdout).toContain('keeping /opt/qrpos');
+    expect(fs.existsSync(at('usr/local/bin/qrpos'))).toBe(true);
+    expect(fs.existsSync(at('etc/systemd/system/qrpos-terminal.service'))).toBe(true);
+  });
+
+  it('requires the Omise keys under --non-interactive and checks their shape', () => {
+    const root = makeRoot(base);
+    const r = runSetup([...common(root), '--relay', '--country', 'TH']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('missing --omise-secret-key');
+    const bad = runSetup([...common(root), ...RELAY_FLAGS, '--omise-secret-key', 'pkey_wrong']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--omise-secret-key: expected skey_');
+    expect(fs.existsSync(path.join(root, 'etc/qrpos'))).toBe(false);
+  });
+});

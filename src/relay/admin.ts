@@ -1,0 +1,110 @@
+/**
+ * Operator actions on terminals, shared by the admin HTTP API (inside the server) and the
+ * `qrpos relay terminals` CLI (which opens the same database from another process).
+ */
+import type { Pairing } from './pairing';
+import type { RelayStore, StoredEvent, TerminalRow } from './store';
+
+export interface TerminalSummary {
+  id: string;
+  name: string;
+  online: boolean;
+  lastSeenAt: string | null;
+  version: string | null;
+  device: string | null;
+  address: string | null;
+  createdAt: string;
+  revoked: boolean;
+  revokedAt: string | null;
+  /** Events stored and not yet acknowledged by the terminal. */
+  unackedEvents: number;
+}
+
+export interface TerminalAdminOptions {
+  store: RelayStore;
+  pairing: Pairing;
+  clock: () => Date;
+  /** Live knowledge from the server; the CLI infers from last-seen times instead. */
+  isConnected?: (terminalId: string) => boolean;
+  heartbeatMs: number;
+  onPublished?: (events: StoredEvent[]) => void;
+  onRevoked?: (terminalId: string) => void;
+}
+
+export class TerminalAdmin {
+  constructor(private readonly o: TerminalAdminOptions) {}
+
+  summary(t: TerminalRow): TerminalSummary {
+    const now = this.o.clock().getTime();
+    const online = this.o.isConnected
+      ? this.o.isConnected(t.id)
+      : !t.revokedAt && t.lastSeenAt !== null && now - Date.parse(t.lastSeenAt) <= 2 * this.o.heartbeatMs;
+    return {
+      id: t.id,
+      name: t.name,
+      online,
+      lastSeenAt: t.lastSeenAt,
+      version: t.version,
+      device: t.device,
+      address: t.address,
+      createdAt: t.createdAt,
+      revoked: t.revokedAt !== null,
+      revokedAt: t.revokedAt,
+      unackedEvents: Math.max(0, t.lastSeq - t.ackedSeq),
+    };
+  }
+
+  list(): TerminalSummary[] {
+    return this.o.store.listTerminals().map((t) => this.summary(t));
+  }
+
+  pendingPairings(): { code: string; name: string; version: string; device: string | null; address: string | null; expiresAt: string }[] {
+    return this.o.store.listPendingPairings(this.o.clock().toISOString()).map((p) => ({
+      code: `${p.code.slice(0, 3)}-${p.code.slice(3)}`,
+      name: p.name,
+      version: p.version,
+      device: p.device,
+      address: p.address,
+      expiresAt: p.expiresAt,
+    }));
+  }
+
+  approve(code: string, name?: string): TerminalSummary {
+    return this.summary(this.o.pairing.approve(code, name));
+  }
+
+  reject(code: string): void {
+    this.o.pairing.reject(code);
+  }
+
+  /** Undefined when there is no such terminal. */
+  rename(id: string, name: string): TerminalSummary | undefined {
+    const at = this.o.clock().toISOString();
+    const events: StoredEvent[] = [];
+    const t = this.o.store.transaction(() => {
+      if (!this.o.store.renameTerminal(id, name, at)) return undefined;
+      const fresh = this.o.store.terminalById(id)!;
+      if (!fresh.revokedAt) events.push(this.o.store.publish(id, at, { kind: 'terminal.updated', name, revoked: false }));
+      return fresh;
+    });
+    if (events.length) this.o.onPublished?.(events);
+    return t && this.summary(t);
+  }
+
+  /** Revokes at once: the credential stops working and open streams are closed. */
+  revoke(id: string): TerminalSummary | undefined {
+    const at = this.o.clock().toISOString();
+    const events: StoredEvent[] = [];
+    const t = this.o.store.transaction(() => {
+      const before = this.o.store.terminalById(id);
+      if (!before) return undefined;
+      if (this.o.store.revokeTerminal(id, at)) {
+        events.push(this.o.store.publish(id, at, { kind: 'terminal.updated', name: before.name, revoked: true }));
+      }
+      return this.o.store.terminalById(id)!;
+    });
+    if (events.length) this.o.onPublished?.(events);
+    if (t) this.o.onRevoked?.(id);
+    return t && this.summary(t);
+  }
+}

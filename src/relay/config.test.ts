@@ -1,0 +1,101 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { command } from './cli';
+import { ConfigError, loadRelayConfig, loadRelaySecrets, parseRelayConfig } from './config';
+
+const SECRETS = {
+  omisePublicKey: 'pkey_test_abcdefghijklmnop',
+  omiseSecretKey: 'skey_test_abcdefghijklmnop',
+  webhookSecret: Buffer.from('0123456789abcdef0123456789abcdef').toString('base64'),
+  adminToken: 'a-long-enough-admin-token-value',
+};
+
+describe('relay config', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-relay-cfg-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('fills defaults and resolves paths against the config file', () => {
+    const file = path.join(dir, 'relay.json');
+    fs.writeFileSync(file, JSON.stringify({ version: 1, country: 'SG', dataDir: 'data', secretsFile: 'secrets.json' }));
+    const cfg = loadRelayConfig(file);
+    expect(cfg.omise.baseUrl).toBe('https://api.omise.co');
+    expect(cfg.heartbeatMs).toBe(15000);
+    expect(cfg.listen).toEqual({ host: '127.0.0.1', port: 8787 });
+    expect(cfg.dataDir).toBe(path.join(dir, 'data'));
+    expect(cfg.secretsFile).toBe(path.join(dir, 'secrets.json'));
+  });
+
+  it('names each wrong field and what it expects', () => {
+    let msg = '';
+    try {
+      parseRelayConfig({ version: 2, country: 'US', listen: { port: 'x' }, omise: { baseUrl: 'not a url' }, heartbeatMs: -1, extra: true });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      msg = (err as Error).message;
+    }
+    expect(msg).toMatch(/^ {2}version: .*1/m);
+    expect(msg).toMatch(/^ {2}country: .*"TH"/m);
+    expect(msg).toMatch(/^ {2}listen\.port: .*number/m);
+    expect(msg).toMatch(/^ {2}omise\.baseUrl: .*URL/im);
+    expect(msg).toMatch(/^ {2}heartbeatMs: /m);
+    expect(msg).toMatch(/^ {2}dataDir: /m);
+    expect(msg).toMatch(/extra/);
+  });
+
+  it('reports bad JSON with the file name', () => {
+    const file = path.join(dir, 'bad.json');
+    fs.writeFileSync(file, '{ "version": 1,');
+    expect(() => loadRelayConfig(file)).toThrow(/bad\.json is not valid JSON/);
+    expect(() => loadRelayConfig(path.join(dir, 'missing.json'))).toThrow(/cannot read relay config .*ENOENT/);
+  });
+
+  it('refuses a secrets file others can read, naming the fix', () => {
+    const file = path.join(dir, 'secrets.json');
+    fs.writeFileSync(file, JSON.stringify(SECRETS), { mode: 0o644 });
+    fs.chmodSync(file, 0o644);
+    expect(() => loadRelaySecrets(file, {})).toThrow(/mode 0644.*chmod 600/);
+    fs.chmodSync(file, 0o600);
+    expect(loadRelaySecrets(file, {}).omiseSecretKey).toBe(SECRETS.omiseSecretKey);
+  });
+
+  it('lets the environment override the file, and never echoes a secret in errors', () => {
+    const file = path.join(dir, 'secrets.json');
+    fs.writeFileSync(file, JSON.stringify({ ...SECRETS, omiseSecretKey: 'pkey_wrong_kind_of_key' }), { mode: 0o600 });
+    let msg = '';
+    try {
+      loadRelaySecrets(file, {});
+    } catch (err) {
+      msg = (err as Error).message;
+    }
+    expect(msg).toMatch(/omiseSecretKey: an Omise secret key/);
+    expect(msg).toMatch(/QRPOS_OMISE_SECRET_KEY/);
+    expect(msg).not.toContain('pkey_wrong_kind_of_key');
+    const s = loadRelaySecrets(file, { QRPOS_OMISE_SECRET_KEY: 'skey_test_fromenv' });
+    expect(s.omiseSecretKey).toBe('skey_test_fromenv');
+    const envOnly = loadRelaySecrets(undefined, {
+      QRPOS_OMISE_SECRET_KEY: SECRETS.omiseSecretKey,
+      QRPOS_WEBHOOK_SECRET: SECRETS.webhookSecret,
+      QRPOS_ADMIN_TOKEN: SECRETS.adminToken,
+    });
+    expect(envOnly.adminToken).toBe(SECRETS.adminToken);
+  });
+
+  it('the CLI exits 2 with the message for an invalid config', async () => {
+    const file = path.join(dir, 'relay.json');
+    fs.writeFileSync(file, JSON.stringify({ version: 1, country: 'TH' }));
+    const err: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((s: string) => (err.push(String(s)), true));
+    try {
+      expect(await command.run(['--config', file])).toBe(2);
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(err.join('')).toMatch(/dataDir/);
+  });
+});

@@ -1,0 +1,190 @@
+/**
+ * The relay's configuration: one JSON file validated by one schema (types derived from it),
+ * and a separate secrets file that must be private to its owner (mode 0600). Every secret can
+ * instead come from the environment, which wins over the file (systemd credentials, CI).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+const PortSchema = z.number().int().min(0).max(65535);
+const Ms = (def: number, min = 1) => z.number().int().min(min).default(def);
+
+export const RelayConfigSchema = z
+  .object({
+    version: z.literal(1),
+    listen: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: PortSchema.default(8787),
+      })
+      .strict()
+      .default({ host: '127.0.0.1', port: 8787 }),
+    /** The URL terminals and Omise use to reach this relay (behind a reverse proxy it differs from listen). */
+    publicUrl: z.url().optional(),
+    /** Behind a reverse proxy: take the terminal's address from X-Forwarded-For. */
+    trustProxy: z.boolean().default(false),
+    tls: z.object({ certFile: z.string().min(1), keyFile: z.string().min(1) }).strict().optional(),
+    country: z.enum(['TH', 'SG', 'MY']),
+    omise: z
+      .object({
+        baseUrl: z.url().default('https://api.omise.co'),
+        timeoutMs: Ms(10_000, 100),
+      })
+      .strict()
+      .default({ baseUrl: 'https://api.omise.co', timeoutMs: 10_000 }),
+    /** Directory for the SQLite database (relay.db, with its WAL files). */
+    dataDir: z.string().min(1),
+    /** Path of the 0600 JSON secrets file; relative paths are resolved against the config file. */
+    secretsFile: z.string().min(1).optional(),
+    heartbeatMs: Ms(15_000, 50),
+    /** A non-final sale older than this is refreshed from Omise when a terminal asks for it. */
+    statusStaleMs: Ms(5_000, 0),
+    reconcile: z
+      .object({
+        intervalMs: Ms(30_000, 50),
+        /** A pending charge without a webhook for this long is polled from Omise. */
+        webhookOverdueMs: Ms(60_000, 0),
+      })
+      .strict()
+      .default({ intervalMs: 30_000, webhookOverdueMs: 60_000 }),
+    limits: z
+      .object({
+        /** Largest JSON body a terminal may send (record batches are the big ones). */
+        bodyBytes: z.number().int().min(1024).default(1_048_576),
+        /** Largest webhook body accepted from Omise (413 above). */
+        webhookBodyBytes: z.number().int().min(1024).default(262_144),
+        /** Pairing requests waiting for an operator at once (429 above). */
+        maxPendingPairings: z.number().int().min(1).default(100),
+      })
+      .strict()
+      .default({ bodyBytes: 1_048_576, webhookBodyBytes: 262_144, maxPendingPairings: 100 }),
+    pairing: z
+      .object({
+        /** How long a pairing code stays valid for the operator to approve. */
+        codeTtlMs: Ms(15 * 60_000, 1000),
+      })
+      .strict()
+      .default({ codeTtlMs: 15 * 60_000 }),
+    /** How long stop() waits for open requests before cutting them. */
+    shutdownGraceMs: Ms(5_000, 0),
+  })
+  .strict();
+
+export type RelayConfig = z.infer<typeof RelayConfigSchema>;
+export type RelayConfigInput = z.input<typeof RelayConfigSchema>;
+
+const Base64Secret = z
+  .string()
+  .min(16)
+  .refine((s) => /^[A-Za-z0-9+/]+={0,2}$/.test(s) && Buffer.from(s, 'base64').length >= 16, 'a base64 string of at least 16 bytes');
+
+export const RelaySecretsSchema = z
+  .object({
+    omisePublicKey: z.string().regex(/^pkey_/, 'an Omise public key (pkey_…)').optional(),
+    omiseSecretKey: z.string().regex(/^skey_/, 'an Omise secret key (skey_…)'),
+    /** The webhook secret from the Omise dashboard, base64 as shown there. */
+    webhookSecret: Base64Secret,
+    /** The one before a rotation; webhooks signed with either are accepted. */
+    previousWebhookSecret: Base64Secret.optional(),
+    adminToken: z.string().min(24, 'at least 24 characters'),
+  })
+  .strict();
+export type RelaySecrets = z.infer<typeof RelaySecretsSchema>;
+
+/** Environment variables that override the secrets file, field by field. */
+export const SECRET_ENV: Record<keyof RelaySecrets, string> = {
+  omisePublicKey: 'QRPOS_OMISE_PUBLIC_KEY',
+  omiseSecretKey: 'QRPOS_OMISE_SECRET_KEY',
+  webhookSecret: 'QRPOS_WEBHOOK_SECRET',
+  previousWebhookSecret: 'QRPOS_PREVIOUS_WEBHOOK_SECRET',
+  adminToken: 'QRPOS_ADMIN_TOKEN',
+};
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** "listen.port: expected a number, got string" — one line per problem; never echoes values. */
+export function describeIssues(error: z.ZodError, where: string): string {
+  const lines = error.issues.map((i) => {
+    const field = i.path.length ? i.path.map(String).join('.') : '(top level)';
+    return `  ${field}: ${i.message}`;
+  });
+  return `${where} is invalid:\n${lines.join('\n')}`;
+}
+
+function readJson(file: string, what: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`${what} ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+export function parseRelayConfig(value: unknown, where = 'relay config'): RelayConfig {
+  const r = RelayConfigSchema.safeParse(value);
+  if (!r.success) throw new ConfigError(describeIssues(r.error, where));
+  return r.data;
+}
+
+/** Loads and validates the config; relative paths in it are resolved against the file's directory. */
+export function loadRelayConfig(file: string): RelayConfig {
+  const cfg = parseRelayConfig(readJson(file, 'relay config'), file);
+  const dir = path.dirname(path.resolve(file));
+  const abs = (p: string) => (path.isAbsolute(p) ? p : path.resolve(dir, p));
+  return {
+    ...cfg,
+    dataDir: abs(cfg.dataDir),
+    ...(cfg.secretsFile ? { secretsFile: abs(cfg.secretsFile) } : {}),
+    ...(cfg.tls ? { tls: { certFile: abs(cfg.tls.certFile), keyFile: abs(cfg.tls.keyFile) } } : {}),
+  };
+}
+
+/**
+ * Reads the secrets file (if any) and the environment. A secrets file readable by group or
+ * others is refused: it holds the Omise secret key.
+ */
+export function loadRelaySecrets(file: string | undefined, env: NodeJS.ProcessEnv = process.env): RelaySecrets {
+  let fromFile: Record<string, unknown> = {};
+  if (file) {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(file);
+    } catch (err) {
+      throw new ConfigError(`cannot read secrets file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    if ((st.mode & 0o077) !== 0) {
+      const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+      throw new ConfigError(`secrets file ${file} has mode ${mode}; it must be readable by its owner only: chmod 600 ${file}`);
+    }
+    const raw = readJson(file, 'secrets file');
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`secrets file ${file} must hold a JSON object`);
+    fromFile = raw as Record<string, unknown>;
+  }
+  const merged: Record<string, unknown> = { ...fromFile };
+  for (const [field, name] of Object.entries(SECRET_ENV)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') merged[field] = v;
+  }
+  const r = RelaySecretsSchema.safeParse(merged);
+  if (!r.success) {
+    const where = file ? `secrets (file ${file} and environment)` : 'secrets (environment; no secretsFile configured)';
+    const text = describeIssues(r.error, where);
+    const hints = r.error.issues
+      .map((i) => String(i.path[0] ?? ''))
+      .filter((f): f is keyof RelaySecrets => f in SECRET_ENV)
+      .map((f) => `  (${f} can also be set with ${SECRET_ENV[f]})`);
+    throw new ConfigError([text, ...new Set(hints)].join('\n'));
+  }
+  return r.data;
+}

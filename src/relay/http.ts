@@ -1,0 +1,104 @@
+/** Small HTTP helpers on node:http: bounded bodies, JSON answers, zod-validated input. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { z } from 'zod';
+import { LinkError } from './errors';
+
+export class BodyTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(`body larger than ${limit} bytes`);
+    this.name = 'BodyTooLarge';
+  }
+}
+
+/** Reads the whole body, refusing (without buffering the rest) anything above `limit` bytes. */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      req.resume();
+      reject(new BodyTooLarge(limit));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    req.on('data', (c: Buffer) => {
+      if (done) return;
+      size += c.length;
+      if (size > limit) {
+        done = true;
+        req.resume();
+        reject(new BodyTooLarge(limit));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      if (done) return;
+      done = true;
+      resolve(Buffer.concat(chunks, size));
+    });
+    req.on('error', (err) => {
+      if (done) return;
+      done = true;
+      reject(err);
+    });
+  });
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, close = false): void {
+  if (res.headersSent) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...(close ? { connection: 'close' } : {}),
+  });
+  res.end(text);
+}
+
+export function sendText(res: ServerResponse, status: number, text: string, contentType = 'text/plain; charset=utf-8'): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+export function sendError(res: ServerResponse, err: LinkError): void {
+  sendJson(res, err.status, { error: { code: err.code, message: err.message } }, err.status === 413);
+}
+
+/** Parses a JSON body against a schema; the error names the field that is wrong. */
+export async function jsonBody<S extends z.ZodType>(req: IncomingMessage, limit: number, schema: S): Promise<z.infer<S>> {
+  let raw: Buffer;
+  try {
+    raw = await readBody(req, limit);
+  } catch (err) {
+    if (err instanceof BodyTooLarge) throw new LinkError('too_large', `request bodies are limited to ${limit} bytes`);
+    throw err;
+  }
+  let value: unknown;
+  try {
+    value = raw.length ? JSON.parse(raw.toString('utf8')) : {};
+  } catch {
+    throw new LinkError('bad_request', 'body is not valid JSON');
+  }
+  const r = schema.safeParse(value);
+  if (!r.success) {
+    const msg = r.error.issues
+      .slice(0, 5)
+      .map((i) => `${i.path.length ? i.path.map(String).join('.') : 'body'}: ${i.message}`)
+      .join('; ');
+    throw new LinkError('bad_request', msg);
+  }
+  return r.data;
+}
+
+export function clientAddress(req: IncomingMessage, trustProxy: boolean): string | null {
+  if (trustProxy) {
+    const fwd = req.headers['x-forwarded-for'];
+    const first = (Array.isArray(fwd) ? fwd[0] : fwd)?.split(',')[0]?.trim();
+    if (first) return first;
+  }
+  return req.socket.remoteAddress ?? null;
+}

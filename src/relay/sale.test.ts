@@ -1,0 +1,157 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SaleView } from '../link/protocol';
+import { connectStream, newSaleId, startRig, type Rig } from './testkit';
+
+describe('relay: a full sale against the simulator', () => {
+  let rig: Rig;
+  let cred: string;
+  let terminalId: string;
+
+  beforeAll(async () => {
+    rig = await startRig();
+    ({ credential: cred, terminalId } = await rig.pair());
+  });
+  afterAll(async () => {
+    await rig.close();
+  });
+
+  it('creates one charge, returns the decoded QR, and pushes the paid result', async () => {
+    const term = await connectStream(rig.relay.url, cred, 0);
+    const hello = await term.waitFor(() => term.messages.find((m) => m.type === 'hello'), 'hello');
+    expect(hello).toMatchObject({ type: 'hello', terminalId });
+    expect(term.messages[0].type).toBe('hello');
+
+    const saleId = newSaleId();
+    const created = await rig.api<SaleView>('POST', '/v1/sales', cred, { saleId, amount: 15000, currency: 'THB' });
+    expect(created.status).toBe(200);
+    const sale = created.body;
+    expect(sale.status).toBe('pending');
+    expect(sale.chargeId).toMatch(/^chrg_test_/);
+    expect(sale.qr?.text).toBe(rig.sim.qrTextOf(sale.chargeId!));
+    expect(sale.qr?.svg).toContain('<svg');
+
+    const charge = rig.sim.charge(sale.chargeId!);
+    expect(charge.amount).toBe(15000);
+    expect(charge.source.type).toBe('alipayplus_mpm');
+    expect(charge.metadata).toMatchObject({ qrpos_terminal_id: terminalId, qrpos_sale_id: saleId });
+
+    // Retrying the same sale changes nothing.
+    const again = await rig.api<SaleView>('POST', '/v1/sales', cred, { saleId, amount: 15000, currency: 'THB' });
+    expect(again.body.chargeId).toBe(sale.chargeId);
+    expect(rig.sim.charges().filter((c) => c.metadata.qrpos_sale_id === saleId)).toHaveLength(1);
+
+    rig.sim.markAsPaid(sale.chargeId!);
+    const ev = await term.waitFor(
+      () => term.events().find((e) => e.event.kind === 'sale.updated' && e.event.sale.saleId === saleId && e.event.sale.status === 'successful'),
+      'paid event',
+    );
+    expect(ev.event.kind === 'sale.updated' && ev.event.sale.paidAt).toBeTruthy();
+    term.ack(ev.seq);
+
+    const status = await rig.api<SaleView>('GET', `/v1/sales/${saleId}`, cred);
+    expect(status.body.status).toBe('successful');
+    expect(status.body.canVoid).toBe(true);
+
+    const list = await rig.api<{ sales: SaleView[] }>('GET', `/v1/sales?since=${encodeURIComponent(sale.createdAt)}`, cred);
+    expect(list.body.sales.map((s) => s.saleId)).toContain(saleId);
+
+    // Refund: idempotent on refundId, never above what was paid.
+    const refundId = newSaleId('rf');
+    const r1 = await rig.api('POST', `/v1/sales/${saleId}/refunds`, cred, { refundId, amount: 5000, reason: 'customer' });
+    expect(r1.status).toBe(200);
+    expect(r1.body).toMatchObject({ refundId, amount: 5000, status: 'done' });
+    const r2 = await rig.api('POST', `/v1/sales/${saleId}/refunds`, cred, { refundId, amount: 5000 });
+    expect(r2.body.omiseRefundId).toBe(r1.body.omiseRefundId);
+    const over = await rig.api('POST', `/v1/sales/${saleId}/refunds`, cred, { refundId: newSaleId('rf'), amount: 10001 });
+    expect(over.status).toBe(409);
+    expect(rig.sim.charge(sale.chargeId!).refunded_amount).toBe(5000);
+    await term.waitFor(() => term.events().find((e) => e.event.kind === 'refund.updated'), 'refund event');
+    await term.close();
+  });
+
+  it('expires a cancelled sale at Omise, idempotently', async () => {
+    const saleId = newSaleId();
+    const created = await rig.api<SaleView>('POST', '/v1/sales', cred, { saleId, amount: 2000, currency: 'THB' });
+    const e1 = await rig.api<SaleView>('POST', `/v1/sales/${saleId}/expire`, cred);
+    expect(e1.body.status).toBe('expired');
+    expect(e1.body.expireRequested).toBe(true);
+    expect(rig.sim.charge(created.body.chargeId!).status).toBe('expired');
+    const e2 = await rig.api<SaleView>('POST', `/v1/sales/${saleId}/expire`, cred);
+    expect(e2.body.status).toBe('expired');
+  });
+
+  it('keeps a paid sale paid when the terminal asks to expire it', async () => {
+    const saleId = newSaleId();
+    const created = await rig.api<SaleView>('POST', '/v1/sales', cred, { saleId, amount: 2500, currency: 'THB' });
+    rig.sim.markAsPaid(created.body.chargeId!);
+    const e = await rig.api<SaleView>('POST', `/v1/sales/${saleId}/expire`, cred);
+    expect(e.body.status).toBe('successful');
+    expect(rig.sim.charge(created.body.chargeId!).status).toBe('successful');
+  });
+
+  it('refuses bad sales with clear errors and creates nothing', async () => {
+    const before = rig.sim.charges().length;
+    const low = await rig.api('POST', '/v1/sales', cred, { saleId: newSaleId(), amount: 1999, currency: 'THB' });
+    expect(low.status).toBe(422);
+    expect(low.body.error).toMatchObject({ code: 'amount_out_of_range', message: 'Minimum is ฿20.00' });
+    const sgd = await rig.api('POST', '/v1/sales', cred, { saleId: newSaleId(), amount: 2000, currency: 'SGD' });
+    expect(sgd.body.error.code).toBe('currency_mismatch');
+    const bad = await rig.api('POST', '/v1/sales', cred, { saleId: 'x', amount: 2000, currency: 'THB' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toContain('saleId');
+    const noAuth = await rig.api('POST', '/v1/sales', 'qrt_nope', { saleId: newSaleId(), amount: 2000, currency: 'THB' });
+    expect(noAuth.status).toBe(401);
+    expect(rig.sim.charges().length).toBe(before);
+
+    const saleId = newSaleId();
+    await rig.api('POST', '/v1/sales', cred, { saleId, amount: 3000, currency: 'THB' });
+    const conflict = await rig.api('POST', '/v1/sales', cred, { saleId, amount: 3001, currency: 'THB' });
+    expect(conflict.status).toBe(409);
+    expect(conflict.body.error.code).toBe('conflict');
+  });
+
+  it('refuses refunds of another terminal’s sale, unpaid sales, and closed void windows', async () => {
+    const other = await rig.pair('till-2');
+    const saleId = newSaleId();
+    const created = await rig.api<SaleView>('POST', '/v1/sales', cred, { saleId, amount: 4000, currency: 'THB' });
+    const notPaid = await rig.api('POST', `/v1/sales/${saleId}/refunds`, cred, { refundId: newSaleId('rf'), amount: 100 });
+    expect(notPaid.body.error.code).toBe('not_refundable');
+    rig.sim.markAsPaid(created.body.chargeId!);
+    await rig.api('GET', `/v1/sales/${saleId}`, cred);
+    const foreign = await rig.api('POST', `/v1/sales/${saleId}/refunds`, other.credential, { refundId: newSaleId('rf'), amount: 100 });
+    expect(foreign.status).toBe(404);
+    const view = (await rig.api<SaleView>('GET', `/v1/sales/${saleId}`, cred)).body;
+    if (!view.canVoid) {
+      const v = await rig.api('POST', `/v1/sales/${saleId}/refunds`, cred, { refundId: newSaleId('rf'), amount: 100, mode: 'void' });
+      expect(v.body.error.code).toBe('void_window_closed');
+    }
+  });
+
+  it('records journal uploads idempotently', async () => {
+    const records = [
+      { recordId: 'r1', saleId: null, kind: 'boot', at: new Date().toISOString(), data: {} },
+      { recordId: 'r2', saleId: 'abcdefgh', kind: 'sale', at: new Date().toISOString(), data: { amount: 2000 } },
+    ];
+    const a = await rig.api('POST', '/v1/records', cred, { records });
+    expect(a.body).toEqual({ accepted: 2, duplicates: 0 });
+    const b = await rig.api('POST', '/v1/records', cred, { records });
+    expect(b.body).toEqual({ accepted: 0, duplicates: 2 });
+  });
+
+  it('serves health, readiness and metrics', async () => {
+    expect((await fetch(rig.relay.url + '/healthz')).status).toBe(200);
+    expect((await fetch(rig.relay.url + '/readyz')).status).toBe(200);
+    const text = await (await fetch(rig.relay.url + '/metrics')).text();
+    expect(text).toContain('qrpos_relay_webhooks_verified_total');
+    expect(text).toMatch(/qrpos_relay_omise_request_seconds_bucket\{le="0.01",op="create_charge"\}/);
+  });
+
+  it('never logs a secret, a credential or a QR download URL', () => {
+    const all = rig.log.lines.join('\n');
+    expect(all).not.toContain(rig.secrets.omiseSecretKey);
+    expect(all).not.toContain(rig.secrets.webhookSecret);
+    expect(all).not.toContain(cred);
+    expect(all).not.toMatch(/\/downloads\//);
+    expect(all).not.toContain(rig.secrets.adminToken);
+  });
+});

@@ -1,0 +1,602 @@
+/**
+ * Sales: creating the one Omise charge of a sale, its QR, status, expiry, refunds, and applying
+ * what Omise says about a charge (from webhooks, polls or our own calls) to the stored sale.
+ *
+ * One charge per sale, without an idempotency key at Omise:
+ *  1. the sale is stored before any call to Omise;
+ *  2. every attempt is counted durably before it is sent;
+ *  3. when an attempt may have reached Omise (timeout, reset, 5xx), nothing new is sent until the
+ *     charge list (time window, matched on our metadata) has been searched; and no new attempt is
+ *     sent until the previous one had time to settle;
+ *  4. an extra charge found later (webhook or orphan scan) is expired.
+ */
+import { checkAmount, AmountError, currencyOf, type Country } from '../domain/money';
+import type { CreateSaleRequest, RefundRequest, RefundView, SaleView } from '../link/protocol';
+import { OmiseError, type OmiseApi } from '../omise/api';
+import type { OmiseCharge, OmiseRefund } from '../omise/types';
+import type { Logger } from '../shared/log';
+import { LinkError } from './errors';
+import { decodeQrSvg } from './qr-decode';
+import type { RefundRow, RelayStore, SaleRow, StoredEvent, TerminalRow } from './store';
+import { canVoid, isFinal, refundDeadline, refundView, saleView, voidDeadline } from './views';
+
+export const META_TERMINAL = 'qrpos_terminal_id';
+export const META_SALE = 'qrpos_sale_id';
+export const META_REFUND = 'qrpos_refund_id';
+/** Omise's clock and ours may differ; search this far around the sale's own times. */
+const LOOKUP_MARGIN_MS = 15 * 60_000;
+const LOOKUP_MAX_PAGES = 20;
+
+export interface SaleServiceOptions {
+  store: RelayStore;
+  omise: OmiseApi;
+  log: Logger;
+  clock: () => Date;
+  country: Country;
+  omiseTimeoutMs: number;
+  statusStaleMs: number;
+  /** Called after a commit that published events. */
+  onPublished: (events: StoredEvent[]) => void;
+}
+
+/** Serialises work per key inside this process (two requests for one sale must not both create). */
+class KeyedLock {
+  private readonly tails = new Map<string, Promise<unknown>>();
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.tails.get(key) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.tails.set(key, tail);
+    try {
+      return await next;
+    } finally {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+}
+
+function omiseUnavailable(what: string, err: unknown): LinkError {
+  const detail = err instanceof OmiseError ? `${err.kind}${err.status ? ' ' + err.status : ''}` : 'error';
+  return new LinkError('omise_unavailable', `${what}: Omise did not answer (${detail}); retry with the same ids`);
+}
+
+function chargeMatches(c: OmiseCharge, terminalId: string, saleId: string): boolean {
+  return c.metadata?.[META_TERMINAL] === terminalId && c.metadata?.[META_SALE] === saleId;
+}
+
+type SalePatch = Partial<Omit<SaleRow, 'terminalId' | 'saleId'>>;
+
+export class SaleService {
+  private readonly lock = new KeyedLock();
+  readonly currency;
+
+  constructor(private readonly o: SaleServiceOptions) {
+    this.currency = currencyOf(o.country);
+  }
+
+  private now(): Date {
+    return this.o.clock();
+  }
+
+  private tx<T>(fn: () => T): T {
+    return this.o.store.transaction(fn);
+  }
+
+  /** Published events reach the stream only once the transaction that stored them committed. */
+  private published(ev: StoredEvent): void {
+    this.o.store.afterCommit(() => this.o.onPublished([ev]));
+  }
+
+  private key(terminalId: string, saleId: string): string {
+    return `${terminalId}\u0000${saleId}`;
+  }
+
+  view(s: SaleRow, withQr = true): SaleView {
+    return saleView(s, this.o.store.refundsOfSale(s.terminalId, s.saleId), this.now(), withQr);
+  }
+
+  private mustGet(terminalId: string, saleId: string): SaleRow {
+    const s = this.o.store.sale(terminalId, saleId);
+    if (!s) throw new LinkError('not_found', `no sale ${saleId} for this terminal`);
+    return s;
+  }
+
+  /**
+   * Updates a sale and, when its status or money changed, publishes `sale.updated` in the same
+   * transaction. Returns the stored row.
+   */
+  private commit(s: SaleRow, patch: SalePatch, publish: boolean): SaleRow {
+    const at = this.now().toISOString();
+    return this.tx(() => {
+      this.o.store.updateSale(s.terminalId, s.saleId, publish ? { ...patch, updatedAt: at } : patch);
+      const fresh = this.o.store.sale(s.terminalId, s.saleId)!;
+      if (publish) this.published(this.o.store.publish(s.terminalId, at, { kind: 'sale.updated', sale: this.view(fresh, !isFinal(fresh.status)) }));
+      return fresh;
+    });
+  }
+
+  // ---- create -------------------------------------------------------------------------------
+
+  async create(terminal: TerminalRow, req: CreateSaleRequest): Promise<SaleView> {
+    if (req.currency !== this.currency) {
+      throw new LinkError('currency_mismatch', `this relay charges in ${this.currency}; the sale is in ${req.currency}`);
+    }
+    try {
+      checkAmount(req.amount, req.currency);
+    } catch (err) {
+      if (err instanceof AmountError) throw new LinkError('amount_out_of_range', err.message);
+      throw err;
+    }
+    const at = this.now().toISOString();
+    const existing = this.o.store.transaction(() => {
+      const s = this.o.store.sale(terminal.id, req.saleId);
+      if (s) return s;
+      this.o.store.insertSale({
+        terminalId: terminal.id,
+        saleId: req.saleId,
+        amount: req.amount,
+        currency: req.currency,
+        description: req.description ?? null,
+        terminalCreatedAt: req.createdAt ?? null,
+        status: 'creating',
+        chargeId: null,
+        createAttempts: 0,
+        lastAttemptAt: null,
+        createUncertain: false,
+        orphanCheckedAt: null,
+        qrText: null,
+        qrSvg: null,
+        failureCode: null,
+        failureMessage: null,
+        errorCode: null,
+        errorMessage: null,
+        chargeCreatedAt: null,
+        chargeExpiresAt: null,
+        paidAt: null,
+        expireRequested: false,
+        refundedAmount: 0,
+        checkedAt: null,
+        createdAt: at,
+        updatedAt: at,
+      });
+      return undefined;
+    });
+    if (existing && (existing.amount !== req.amount || existing.currency !== req.currency)) {
+      throw new LinkError(
+        'conflict',
+        `sale ${req.saleId} already exists with amount ${existing.amount} ${existing.currency}; a different sale needs a new saleId`,
+      );
+    }
+    return this.lock.run(this.key(terminal.id, req.saleId), async () => {
+      let s = this.mustGet(terminal.id, req.saleId);
+      if (s.status === 'creating') s = await this.ensureCharge(s, true);
+      if (s.status === 'creating') throw new LinkError('omise_unavailable', 'the charge could not be created yet; retry with the same saleId');
+      if (s.status === 'pending' && !s.qrText) s = await this.ensureQr(s);
+      return this.view(s);
+    });
+  }
+
+  /** Charges at Omise that carry this sale's metadata, in its time window. */
+  async findCharges(s: SaleRow): Promise<OmiseCharge[]> {
+    const startMs = Math.min(Date.parse(s.createdAt), s.lastAttemptAt ? Date.parse(s.lastAttemptAt) : Infinity);
+    const from = new Date(startMs - LOOKUP_MARGIN_MS).toISOString();
+    const to = new Date(this.now().getTime() + LOOKUP_MARGIN_MS).toISOString();
+    const found: OmiseCharge[] = [];
+    for (let page = 0, offset = 0; page < LOOKUP_MAX_PAGES; page++) {
+      const list = await this.o.omise.listCharges(
+        { from, to, limit: 100, offset, order: 'reverse_chronological' },
+        { timeoutMs: this.o.omiseTimeoutMs },
+      );
+      for (const c of list.data) if (chargeMatches(c, s.terminalId, s.saleId)) found.push(c);
+      offset += list.data.length;
+      if (!list.data.length || offset >= list.total) break;
+    }
+    return found;
+  }
+
+  /**
+   * Gets the sale out of 'creating': adopts a charge that an earlier attempt made, or (when
+   * allowed) sends a new attempt. Call under the sale's lock.
+   */
+  private async ensureCharge(s: SaleRow, mayCreate: boolean): Promise<SaleRow> {
+    if (s.createAttempts > 0) {
+      let found: OmiseCharge[];
+      try {
+        found = await this.findCharges(s);
+      } catch (err) {
+        this.o.log.warn('charge lookup failed', { terminalId: s.terminalId, saleId: s.saleId, error: err });
+        return s;
+      }
+      if (found.length) return this.adopt(s, found);
+      // The previous attempt might still land at Omise: give it time before sending another.
+      const settleUntil = (s.lastAttemptAt ? Date.parse(s.lastAttemptAt) : 0) + 2 * this.o.omiseTimeoutMs;
+      if (this.now().getTime() < settleUntil) return s;
+    }
+    if (s.expireRequested) {
+      // Cancelled before any charge exists: nothing to pay. The orphan scan still looks for a
+      // late-landing charge of an uncertain attempt and expires it.
+      return this.commit(s, { status: 'expired' }, true);
+    }
+    if (!mayCreate) return s;
+    const attemptAt = this.now().toISOString();
+    s = this.commit(s, { createAttempts: s.createAttempts + 1, lastAttemptAt: attemptAt, createUncertain: true }, false);
+    try {
+      const charge = await this.o.omise.createCharge(
+        {
+          amount: s.amount,
+          currency: s.currency,
+          source: { type: 'alipayplus_mpm' },
+          metadata: { [META_TERMINAL]: s.terminalId, [META_SALE]: s.saleId },
+          ...(s.description ? { description: s.description } : {}),
+        },
+        { timeoutMs: this.o.omiseTimeoutMs },
+      );
+      this.o.log.info('charge created', { terminalId: s.terminalId, saleId: s.saleId, chargeId: charge.id, attempt: s.createAttempts });
+      // Only a first attempt that answered cleanly leaves no doubt about stray charges.
+      return this.adopt(s, [charge], s.createAttempts === 1);
+    } catch (err) {
+      if (err instanceof OmiseError && !err.outcomeUnknown && err.kind === 'api') {
+        this.o.log.warn('Omise refused the charge', { terminalId: s.terminalId, saleId: s.saleId, code: err.code, status: err.status });
+        // A refusal with no earlier uncertain attempt means no charge exists.
+        return this.commit(
+          s,
+          { status: 'create_failed', errorCode: err.code, errorMessage: err.message, createUncertain: s.createAttempts > 1 },
+          true,
+        );
+      }
+      this.o.log.warn('charge creation outcome unknown; will look it up before any retry', {
+        terminalId: s.terminalId,
+        saleId: s.saleId,
+        error: err,
+      });
+      try {
+        const found = await this.findCharges(s);
+        if (found.length) return this.adopt(s, found);
+      } catch (lookupErr) {
+        this.o.log.warn('charge lookup failed', { terminalId: s.terminalId, saleId: s.saleId, error: lookupErr });
+      }
+      return this.mustGet(s.terminalId, s.saleId);
+    }
+  }
+
+  /** Takes one of the charges as the sale's, and marks any other one for expiry. */
+  private adopt(s: SaleRow, charges: OmiseCharge[], certain = false): SaleRow {
+    const fresh = this.mustGet(s.terminalId, s.saleId);
+    const byAge = [...charges].sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
+    const chosen = fresh.chargeId
+      ? charges.find((c) => c.id === fresh.chargeId)
+      : (byAge.find((c) => c.status === 'successful') ?? byAge[0]);
+    const keepId = fresh.chargeId ?? chosen?.id;
+    const at = this.now().toISOString();
+    const row = this.tx(() => {
+      for (const c of charges) {
+        if (c.id === keepId) continue;
+        this.o.log.warn('extra charge for a sale; it will be expired', { terminalId: s.terminalId, saleId: s.saleId, chargeId: c.id });
+        this.o.store.upsertOrphan({
+          chargeId: c.id,
+          terminalId: s.terminalId,
+          saleId: s.saleId,
+          status: c.status === 'pending' ? 'to_expire' : c.status === 'successful' ? 'paid' : 'expired',
+          foundAt: at,
+          updatedAt: at,
+        });
+        if (c.status === 'successful') {
+          this.o.log.error('a second charge of a sale was paid: refund it by hand', { terminalId: s.terminalId, saleId: s.saleId, chargeId: c.id });
+        }
+      }
+      if (!chosen) return fresh;
+      if (!fresh.chargeId) {
+        // A sale marked expired locally (cancelled before any charge was seen) takes whatever the
+        // late charge says: a payment is never hidden.
+        return this.merge({ ...fresh, status: 'creating' }, chosen, { chargeId: chosen.id, ...(certain ? { createUncertain: false } : {}) }, true);
+      }
+      return this.merge(fresh, chosen, {}, false);
+    });
+    if (row.status === 'pending' && row.expireRequested) void this.expireQuietly(row);
+    return row;
+  }
+
+  // ---- QR -----------------------------------------------------------------------------------
+
+  private async ensureQr(s: SaleRow, known?: OmiseCharge): Promise<SaleRow> {
+    try {
+      const charge = known ?? (await this.o.omise.retrieveCharge(s.chargeId!, { timeoutMs: this.o.omiseTimeoutMs }));
+      const uri = charge.source?.scannable_code?.image?.download_uri;
+      if (!uri) throw new LinkError('internal', 'the charge has no QR document');
+      const doc = await this.o.omise.downloadDocument(uri, { timeoutMs: this.o.omiseTimeoutMs });
+      const svg = doc.body.toString('utf8');
+      const text = await decodeQrSvg(svg);
+      return this.commit(s, { qrText: text, qrSvg: svg }, false);
+    } catch (err) {
+      if (err instanceof LinkError) throw err;
+      if (err instanceof OmiseError) throw omiseUnavailable('fetching the QR document', err);
+      this.o.log.error('QR document could not be decoded', { terminalId: s.terminalId, saleId: s.saleId, error: err });
+      throw new LinkError('internal', 'the QR document from Omise could not be decoded');
+    }
+  }
+
+  // ---- applying Omise's truth ---------------------------------------------------------------
+
+  /**
+   * Folds a charge into the sale row. A final status never returns to pending; the only change
+   * between final statuses is successful → reversed. Runs inside a transaction.
+   */
+  private merge(s: SaleRow, c: OmiseCharge, extra: SalePatch, forceChange: boolean): SaleRow {
+    let status = s.status;
+    if (s.status === 'creating' || s.status === 'pending') status = c.status;
+    else if (s.status === 'successful' && c.status === 'reversed') status = 'reversed';
+    const patch: SalePatch = {
+      ...extra,
+      status,
+      checkedAt: this.now().toISOString(),
+      chargeCreatedAt: s.chargeCreatedAt ?? c.created_at,
+      chargeExpiresAt: c.expires_at ?? s.chargeExpiresAt,
+      paidAt: s.paidAt ?? c.paid_at ?? null,
+      failureCode: status === c.status ? (c.failure_code ?? null) : s.failureCode,
+      failureMessage: status === c.status ? (c.failure_message ?? null) : s.failureMessage,
+      refundedAmount: Math.max(s.refundedAmount, c.refunded_amount ?? 0),
+    };
+    const changed =
+      forceChange ||
+      patch.status !== s.status ||
+      patch.paidAt !== s.paidAt ||
+      patch.failureCode !== s.failureCode ||
+      patch.refundedAmount !== s.refundedAmount ||
+      (extra.chargeId !== undefined && extra.chargeId !== s.chargeId);
+    return this.commit(s, patch, changed);
+  }
+
+  /** What Omise says about a charge (webhook, poll, or an answer to our own call). */
+  applyCharge(c: OmiseCharge): SaleRow | undefined {
+    const s = this.o.store.saleByChargeId(c.id);
+    if (s) return this.tx(() => this.merge(this.o.store.sale(s.terminalId, s.saleId)!, c, {}, false));
+    return this.applyUnknownCharge(c);
+  }
+
+  private applyUnknownCharge(c: OmiseCharge): SaleRow | undefined {
+    const terminalId = c.metadata?.[META_TERMINAL];
+    const saleId = c.metadata?.[META_SALE];
+    if (typeof terminalId !== 'string' || typeof saleId !== 'string') return undefined;
+    const s = this.o.store.sale(terminalId, saleId);
+    if (!s) {
+      this.o.log.warn('charge names a sale this relay does not know', { chargeId: c.id, terminalId, saleId });
+      return undefined;
+    }
+    // Either the answer to an attempt that timed out (adopt it) or a second charge (expire it).
+    return this.adopt(s, [c]);
+  }
+
+  async refreshSale(s: SaleRow): Promise<SaleRow> {
+    if (!s.chargeId) return s;
+    const c = await this.o.omise.retrieveCharge(s.chargeId, { timeoutMs: this.o.omiseTimeoutMs });
+    return this.applyCharge(c) ?? s;
+  }
+
+  // ---- status -------------------------------------------------------------------------------
+
+  async status(terminal: TerminalRow, saleId: string): Promise<SaleView> {
+    let s = this.mustGet(terminal.id, saleId);
+    if (isFinal(s.status)) return this.view(s);
+    return this.lock.run(this.key(terminal.id, saleId), async () => {
+      s = this.mustGet(terminal.id, saleId);
+      if (s.status === 'creating') s = await this.ensureCharge(s, false);
+      const age = this.now().getTime() - (s.checkedAt ? Date.parse(s.checkedAt) : 0);
+      if (s.status === 'pending' && age >= this.o.statusStaleMs) {
+        try {
+          s = await this.refreshSale(s);
+        } catch (err) {
+          // The stored view is still right as of checkedAt; the terminal keeps waiting for events.
+          this.o.log.warn('status refresh failed', { terminalId: s.terminalId, saleId, error: err });
+        }
+      }
+      return this.view(s);
+    });
+  }
+
+  list(terminal: TerminalRow, since: string, limit: number): SaleView[] {
+    return this.o.store.salesSince(terminal.id, since, limit).map((s) => this.view(s, !isFinal(s.status)));
+  }
+
+  // ---- expire -------------------------------------------------------------------------------
+
+  async expire(terminal: TerminalRow, saleId: string): Promise<SaleView> {
+    let s = this.mustGet(terminal.id, saleId);
+    if (isFinal(s.status)) return this.view(s);
+    return this.lock.run(this.key(terminal.id, saleId), async () => {
+      s = this.mustGet(terminal.id, saleId);
+      if (isFinal(s.status)) return this.view(s);
+      if (!s.expireRequested) s = this.commit(s, { expireRequested: true }, false);
+      if (s.status === 'creating') s = await this.ensureCharge(s, false);
+      if (s.status === 'pending') s = await this.expireAtOmise(s);
+      return this.view(s);
+    });
+  }
+
+  /** Sends the expire; when Omise cannot be reached it stays requested and the reconciler retries. */
+  private async expireAtOmise(s: SaleRow): Promise<SaleRow> {
+    try {
+      const c = await this.o.omise.expireCharge(s.chargeId!, { timeoutMs: this.o.omiseTimeoutMs });
+      return this.applyCharge(c) ?? s;
+    } catch (err) {
+      if (err instanceof OmiseError && err.kind === 'api' && !err.outcomeUnknown) {
+        // e.g. failed_expire: the charge was paid or failed meanwhile; Omise's state decides.
+        try {
+          return await this.refreshSale(s);
+        } catch {
+          return s;
+        }
+      }
+      this.o.log.warn('expire not sent; queued for retry', { terminalId: s.terminalId, saleId: s.saleId, error: err });
+      return s;
+    }
+  }
+
+  private async expireQuietly(s: SaleRow, force = false): Promise<void> {
+    try {
+      await this.lock.run(this.key(s.terminalId, s.saleId), async () => {
+        const fresh = this.mustGet(s.terminalId, s.saleId);
+        if (fresh.status === 'pending' && (fresh.expireRequested || force)) await this.expireAtOmise(fresh);
+      });
+    } catch (err) {
+      this.o.log.warn('queued expire failed', { saleId: s.saleId, error: err });
+    }
+  }
+
+  /** Reconciler: retries queued expires; `force` expires a charge that outlived its expiry time. */
+  async retryExpire(s: SaleRow, force = false): Promise<void> {
+    await this.expireQuietly(s, force);
+  }
+
+  /** Reconciler: a 'creating' sale whose attempt may have landed. Never creates. */
+  async resolveCreating(s: SaleRow): Promise<void> {
+    await this.lock.run(this.key(s.terminalId, s.saleId), async () => {
+      const fresh = this.mustGet(s.terminalId, s.saleId);
+      if (fresh.status === 'creating') await this.ensureCharge(fresh, false);
+    });
+  }
+
+  /** Reconciler: after an uncertain creation settled, look for stray charges once. */
+  async scanForOrphans(s: SaleRow): Promise<void> {
+    await this.lock.run(this.key(s.terminalId, s.saleId), async () => {
+      const fresh = this.mustGet(s.terminalId, s.saleId);
+      const found = await this.findCharges(fresh);
+      if (found.length) this.adopt(fresh, found);
+      this.commit(this.mustGet(s.terminalId, s.saleId), { orphanCheckedAt: this.now().toISOString() }, false);
+    });
+  }
+
+  /** Reconciler: expire an extra charge. */
+  async expireOrphan(chargeId: string): Promise<void> {
+    const at = () => this.now().toISOString();
+    let c = await this.o.omise.retrieveCharge(chargeId, { timeoutMs: this.o.omiseTimeoutMs });
+    if (c.status === 'pending') {
+      try {
+        c = await this.o.omise.expireCharge(chargeId, { timeoutMs: this.o.omiseTimeoutMs });
+      } catch (err) {
+        if (!(err instanceof OmiseError && err.kind === 'api' && !err.outcomeUnknown)) throw err;
+        c = await this.o.omise.retrieveCharge(chargeId, { timeoutMs: this.o.omiseTimeoutMs });
+      }
+    }
+    if (c.status === 'pending') return;
+    if (c.status === 'successful') this.o.log.error('an extra charge of a sale was paid: refund it by hand', { chargeId });
+    this.o.store.updateOrphan(chargeId, c.status === 'successful' ? 'paid' : 'expired', at());
+    this.o.log.info('extra charge settled', { chargeId, status: c.status });
+  }
+
+  // ---- refunds ------------------------------------------------------------------------------
+
+  async refund(terminal: TerminalRow, saleId: string, req: RefundRequest): Promise<RefundView> {
+    return this.lock.run(this.key(terminal.id, saleId), async () => {
+      const s = this.mustGet(terminal.id, saleId);
+      const prior = this.o.store.refund(terminal.id, req.refundId);
+      if (prior) {
+        if (prior.saleId !== saleId || prior.amount !== req.amount) {
+          throw new LinkError('conflict', `refund ${req.refundId} already exists for a different sale or amount`);
+        }
+        if (prior.status !== 'pending') return refundView(prior);
+        return refundView(await this.sendRefund(s, prior));
+      }
+      if (s.status !== 'successful' || !s.chargeId) {
+        throw new LinkError('not_refundable', `sale ${saleId} is ${s.status}; only paid sales can be refunded`);
+      }
+      const now = this.now();
+      const voidOk = canVoid(s, now);
+      const mode = req.mode ?? 'auto';
+      if (mode === 'void' && !voidOk) {
+        const deadline = s.chargeCreatedAt ? voidDeadline(s.chargeCreatedAt).toISOString() : 'unknown';
+        throw new LinkError('void_window_closed', `the void window closed at ${deadline}; use a refund`);
+      }
+      const wantVoid = mode === 'void' || (mode === 'auto' && voidOk);
+      if (!wantVoid && now.getTime() >= refundDeadline(s.paidAt ?? s.chargeCreatedAt ?? s.createdAt).getTime()) {
+        throw new LinkError('refund_window_closed', 'refunds are possible for one year after the payment');
+      }
+      const at = now.toISOString();
+      const row = this.o.store.transaction(() => {
+        const committed = this.o.store
+          .refundsOfSale(terminal.id, saleId)
+          .filter((r) => r.status !== 'failed')
+          .reduce((n, r) => n + r.amount, 0);
+        const remaining = s.amount - Math.max(committed, s.refundedAmount);
+        if (req.amount > remaining) {
+          throw new LinkError('conflict', `refund of ${req.amount} exceeds what remains refundable (${remaining})`);
+        }
+        const r: RefundRow = {
+          terminalId: terminal.id,
+          refundId: req.refundId,
+          saleId,
+          chargeId: s.chargeId!,
+          omiseRefundId: null,
+          amount: req.amount,
+          currency: s.currency,
+          voided: false,
+          wantVoid,
+          status: 'pending',
+          reason: req.reason ?? null,
+          error: null,
+          attempts: 0,
+          createdAt: at,
+          updatedAt: at,
+        };
+        this.o.store.insertRefund(r);
+        return r;
+      });
+      return refundView(await this.sendRefund(s, row));
+    });
+  }
+
+  private async findRefund(r: RefundRow): Promise<OmiseRefund | undefined> {
+    const list = await this.o.omise.listRefunds(r.chargeId, { limit: 100, order: 'reverse_chronological' }, { timeoutMs: this.o.omiseTimeoutMs });
+    return list.data.find((x) => x.metadata?.[META_REFUND] === r.refundId);
+  }
+
+  /** Sends (or finds) the refund at Omise. Under the sale's lock. */
+  private async sendRefund(s: SaleRow, r: RefundRow): Promise<RefundRow> {
+    let found: OmiseRefund | undefined;
+    try {
+      if (r.attempts > 0) found = await this.findRefund(r);
+      if (!found) {
+        this.o.store.updateRefund(r.terminalId, r.refundId, { attempts: r.attempts + 1, updatedAt: this.now().toISOString() });
+        r = { ...r, attempts: r.attempts + 1 };
+        found = await this.o.omise.createRefund(
+          r.chargeId,
+          { amount: r.amount, metadata: { [META_TERMINAL]: r.terminalId, [META_SALE]: r.saleId, [META_REFUND]: r.refundId }, ...(r.wantVoid ? { void: true } : {}) },
+          { timeoutMs: this.o.omiseTimeoutMs },
+        );
+      }
+    } catch (err) {
+      if (err instanceof OmiseError && err.kind === 'api' && !err.outcomeUnknown) {
+        return this.finishRefund(s, r, { status: 'failed', error: `${err.code}: ${err.message}` });
+      }
+      throw omiseUnavailable('refund', err);
+    }
+    const status = found.status === 'failed' ? 'failed' : found.status === 'closed' ? 'done' : 'pending';
+    const done = this.finishRefund(s, r, { status, omiseRefundId: found.id, voided: found.voided });
+    try {
+      await this.refreshSale(this.mustGet(s.terminalId, s.saleId));
+    } catch (err) {
+      this.o.log.warn('charge refresh after refund failed', { saleId: s.saleId, error: err });
+    }
+    return done;
+  }
+
+  private finishRefund(s: SaleRow, r: RefundRow, patch: Partial<RefundRow>): RefundRow {
+    const at = this.now().toISOString();
+    const row = this.tx(() => {
+      this.o.store.updateRefund(r.terminalId, r.refundId, { ...patch, updatedAt: at });
+      const fresh = this.o.store.refund(r.terminalId, r.refundId)!;
+      if (fresh.status !== 'pending') this.published(this.o.store.publish(r.terminalId, at, { kind: 'refund.updated', refund: refundView(fresh) }));
+      return fresh;
+    });
+    this.o.log.info('refund settled', { terminalId: r.terminalId, saleId: s.saleId, refundId: r.refundId, status: row.status, voided: row.voided });
+    return row;
+  }
+
+  /** Reconciler: a refund whose answer never came. */
+  async resolveRefund(r: RefundRow): Promise<void> {
+    await this.lock.run(this.key(r.terminalId, r.saleId), async () => {
+      const fresh = this.o.store.refund(r.terminalId, r.refundId);
+      if (!fresh || fresh.status !== 'pending') return;
+      await this.sendRefund(this.mustGet(r.terminalId, r.saleId), fresh);
+    });
+  }
+}

@@ -1,0 +1,652 @@
+/**
+ * The default RelayStore: one SQLite file in WAL mode with synchronous=FULL, so a commit that
+ * returned survives power loss. Other processes (the `qrpos relay terminals` CLI) open the same
+ * file; the server notices their commits through PRAGMA data_version.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { JournalRecord, RelayEvent } from '../link/protocol';
+import type {
+  OrphanRow,
+  OrphanStatus,
+  PairingRow,
+  RefundRow,
+  RelayStore,
+  SaleRow,
+  StoredEvent,
+  TerminalRow,
+  WebhookEventRow,
+} from './store';
+
+/** Numbered migrations; user_version records how many ran. Never edit one that shipped: add another. */
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE terminals (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    credential_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT,
+    last_seen_at TEXT,
+    version TEXT,
+    device TEXT,
+    address TEXT,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    acked_seq INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE TABLE pairings (
+    id TEXT PRIMARY KEY,
+    code TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    credential_hash TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    device TEXT,
+    address TEXT,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    terminal_id TEXT,
+    decided_at TEXT
+  );
+  CREATE INDEX pairings_code ON pairings(code, status);
+  CREATE TABLE sales (
+    terminal_id TEXT NOT NULL,
+    sale_id TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    description TEXT,
+    terminal_created_at TEXT,
+    status TEXT NOT NULL,
+    charge_id TEXT UNIQUE,
+    create_attempts INTEGER NOT NULL DEFAULT 0,
+    last_attempt_at TEXT,
+    create_uncertain INTEGER NOT NULL DEFAULT 0,
+    orphan_checked_at TEXT,
+    qr_text TEXT,
+    qr_svg TEXT,
+    failure_code TEXT,
+    failure_message TEXT,
+    error_code TEXT,
+    error_message TEXT,
+    charge_created_at TEXT,
+    charge_expires_at TEXT,
+    paid_at TEXT,
+    expire_requested INTEGER NOT NULL DEFAULT 0,
+    refunded_amount INTEGER NOT NULL DEFAULT 0,
+    checked_at TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (terminal_id, sale_id)
+  );
+  CREATE INDEX sales_status ON sales(status);
+  CREATE INDEX sales_updated ON sales(terminal_id, updated_at);
+  CREATE TABLE refunds (
+    terminal_id TEXT NOT NULL,
+    refund_id TEXT NOT NULL,
+    sale_id TEXT NOT NULL,
+    charge_id TEXT NOT NULL,
+    omise_refund_id TEXT,
+    amount INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    voided INTEGER NOT NULL DEFAULT 0,
+    want_void INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL,
+    reason TEXT,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (terminal_id, refund_id)
+  );
+  CREATE INDEX refunds_sale ON refunds(terminal_id, sale_id);
+  CREATE TABLE events (
+    terminal_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (terminal_id, seq)
+  ) WITHOUT ROWID;
+  CREATE TABLE webhook_events (
+    id TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    object_type TEXT NOT NULL,
+    object_id TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    last_error TEXT
+  );
+  CREATE INDEX webhook_events_status ON webhook_events(status, next_attempt_at);
+  CREATE TABLE orphans (
+    charge_id TEXT PRIMARY KEY,
+    terminal_id TEXT NOT NULL,
+    sale_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    found_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE TABLE records (
+    terminal_id TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    sale_id TEXT,
+    kind TEXT NOT NULL,
+    at TEXT NOT NULL,
+    data TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (terminal_id, record_id)
+  ) WITHOUT ROWID;
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+type Row = Record<string, unknown>;
+
+const SALE_COLUMNS: Record<keyof SaleRow, string> = {
+  terminalId: 'terminal_id',
+  saleId: 'sale_id',
+  amount: 'amount',
+  currency: 'currency',
+  description: 'description',
+  terminalCreatedAt: 'terminal_created_at',
+  status: 'status',
+  chargeId: 'charge_id',
+  createAttempts: 'create_attempts',
+  lastAttemptAt: 'last_attempt_at',
+  createUncertain: 'create_uncertain',
+  orphanCheckedAt: 'orphan_checked_at',
+  qrText: 'qr_text',
+  qrSvg: 'qr_svg',
+  failureCode: 'failure_code',
+  failureMessage: 'failure_message',
+  errorCode: 'error_code',
+  errorMessage: 'error_message',
+  chargeCreatedAt: 'charge_created_at',
+  chargeExpiresAt: 'charge_expires_at',
+  paidAt: 'paid_at',
+  expireRequested: 'expire_requested',
+  refundedAmount: 'refunded_amount',
+  checkedAt: 'checked_at',
+  createdAt: 'created_at',
+  updatedAt: 'updated_at',
+};
+const SALE_BOOLS = new Set(['createUncertain', 'expireRequested']);
+
+const REFUND_COLUMNS: Record<keyof RefundRow, string> = {
+  terminalId: 'terminal_id',
+  refundId: 'refund_id',
+  saleId: 'sale_id',
+  chargeId: 'charge_id',
+  omiseRefundId: 'omise_refund_id',
+  amount: 'amount',
+  currency: 'currency',
+  voided: 'voided',
+  wantVoid: 'want_void',
+  status: 'status',
+  reason: 'reason',
+  error: 'error',
+  attempts: 'attempts',
+  createdAt: 'created_at',
+  updatedAt: 'updated_at',
+};
+const REFUND_BOOLS = new Set(['voided', 'wantVoid']);
+
+function fromRow<T>(row: Row | undefined, columns: Record<string, string>, bools: Set<string>): T | undefined {
+  if (!row) return undefined;
+  const out: Row = {};
+  for (const [k, c] of Object.entries(columns)) out[k] = bools.has(k) ? row[c] === 1 : row[c];
+  return out as T;
+}
+
+function toParams(obj: Row, columns: Record<string, string>, bools: Set<string>): Row {
+  const out: Row = {};
+  for (const [k, v] of Object.entries(obj)) {
+    if (!(k in columns) || v === undefined) continue;
+    out[columns[k]] = bools.has(k) ? (v ? 1 : 0) : v;
+  }
+  return out;
+}
+
+const terminalFromRow = (r: Row | undefined): TerminalRow | undefined =>
+  r && {
+    id: r.id as string,
+    name: r.name as string,
+    credentialHash: r.credential_hash as string,
+    createdAt: r.created_at as string,
+    revokedAt: (r.revoked_at as string | null) ?? null,
+    lastSeenAt: (r.last_seen_at as string | null) ?? null,
+    version: (r.version as string | null) ?? null,
+    device: (r.device as string | null) ?? null,
+    address: (r.address as string | null) ?? null,
+    lastSeq: r.last_seq as number,
+    ackedSeq: r.acked_seq as number,
+  };
+
+const pairingFromRow = (r: Row | undefined): PairingRow | undefined =>
+  r && {
+    id: r.id as string,
+    code: r.code as string,
+    secretHash: r.secret_hash as string,
+    credentialHash: r.credential_hash as string,
+    name: r.name as string,
+    version: r.version as string,
+    device: (r.device as string | null) ?? null,
+    address: (r.address as string | null) ?? null,
+    createdAt: r.created_at as string,
+    expiresAt: r.expires_at as string,
+    status: r.status as PairingRow['status'],
+    terminalId: (r.terminal_id as string | null) ?? null,
+    decidedAt: (r.decided_at as string | null) ?? null,
+  };
+
+const webhookFromRow = (r: Row | undefined): WebhookEventRow | undefined =>
+  r && {
+    id: r.id as string,
+    key: r.key as string,
+    objectType: r.object_type as string,
+    objectId: r.object_id as string,
+    receivedAt: r.received_at as string,
+    status: r.status as WebhookEventRow['status'],
+    attempts: r.attempts as number,
+    nextAttemptAt: (r.next_attempt_at as string | null) ?? null,
+    lastError: (r.last_error as string | null) ?? null,
+  };
+
+export function openSqliteStore(dataDir: string, opts: { readonly?: boolean } = {}): SqliteStore {
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  return new SqliteStore(path.join(dataDir, 'relay.db'), opts);
+}
+
+export class SqliteStore implements RelayStore {
+  readonly db: Database.Database;
+  private lastDataVersion: number;
+  private readonly stmts = new Map<string, Database.Statement>();
+
+  constructor(file: string, _opts: { readonly?: boolean } = {}) {
+    const existed = fs.existsSync(file);
+    this.db = new Database(file);
+    if (!existed) fs.chmodSync(file, 0o600);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    // The CLI and the server share the file; wait for the other's write lock instead of failing.
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+    this.lastDataVersion = this.db.pragma('data_version', { simple: true }) as number;
+  }
+
+  private migrate(): void {
+    const current = this.db.pragma('user_version', { simple: true }) as number;
+    if (current > MIGRATIONS.length) {
+      throw new Error(`relay database schema version ${current} is newer than this program (${MIGRATIONS.length}); upgrade qrpos`);
+    }
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]);
+        this.db.pragma(`user_version = ${v + 1}`);
+      }).immediate();
+    }
+  }
+
+  private st(sql: string): Database.Statement {
+    let s = this.stmts.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  private depth = 0;
+  private afterCommitQueue: (() => void)[] = [];
+
+  transaction<T>(fn: () => T): T {
+    if (this.depth > 0) return fn();
+    this.depth++;
+    let result: T;
+    try {
+      result = this.db.transaction(fn).immediate();
+    } catch (err) {
+      this.depth--;
+      this.afterCommitQueue = [];
+      throw err;
+    }
+    this.depth--;
+    this.runAfterCommit();
+    return result;
+  }
+
+  private runAfterCommit(): void {
+    const callbacks = this.afterCommitQueue;
+    this.afterCommitQueue = [];
+    for (const cb of callbacks) cb();
+  }
+
+  afterCommit(cb: () => void): void {
+    if (this.depth > 0) this.afterCommitQueue.push(cb);
+    else cb();
+  }
+
+  batch(items: (() => void)[]): unknown[] {
+    if (this.depth > 0) throw new Error('batch() cannot run inside a transaction');
+    const errors: unknown[] = new Array<unknown>(items.length).fill(undefined);
+    this.depth++;
+    try {
+      this.db
+        .transaction(() => {
+          items.forEach((item, i) => {
+            const mark = this.afterCommitQueue.length;
+            try {
+              // A savepoint per item: one failing item does not undo the others.
+              this.db.transaction(item)();
+            } catch (err) {
+              this.afterCommitQueue.length = mark;
+              errors[i] = err ?? new Error('batch item failed');
+            }
+          });
+        })
+        .immediate();
+    } catch (err) {
+      this.depth--;
+      this.afterCommitQueue = [];
+      throw err;
+    }
+    this.depth--;
+    this.runAfterCommit();
+    return errors;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  externalChange(): boolean {
+    const v = this.db.pragma('data_version', { simple: true }) as number;
+    const changed = v !== this.lastDataVersion;
+    this.lastDataVersion = v;
+    return changed;
+  }
+
+  // terminals
+
+  insertTerminal(t: Omit<TerminalRow, 'lastSeq' | 'ackedSeq'>): void {
+    this.st(
+      `INSERT INTO terminals (id, name, credential_hash, created_at, revoked_at, last_seen_at, version, device, address)
+       VALUES (@id, @name, @credentialHash, @createdAt, @revokedAt, @lastSeenAt, @version, @device, @address)`,
+    ).run(t);
+  }
+
+  terminalById(id: string): TerminalRow | undefined {
+    return terminalFromRow(this.st('SELECT * FROM terminals WHERE id = ?').get(id) as Row | undefined);
+  }
+
+  terminalByCredentialHash(hash: string): TerminalRow | undefined {
+    return terminalFromRow(this.st('SELECT * FROM terminals WHERE credential_hash = ?').get(hash) as Row | undefined);
+  }
+
+  listTerminals(): TerminalRow[] {
+    return (this.st('SELECT * FROM terminals ORDER BY created_at, id').all() as Row[]).map((r) => terminalFromRow(r)!);
+  }
+
+  renameTerminal(id: string, name: string, _at: string): boolean {
+    return this.st('UPDATE terminals SET name = ? WHERE id = ?').run(name, id).changes > 0;
+  }
+
+  revokeTerminal(id: string, at: string): boolean {
+    return this.st('UPDATE terminals SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0;
+  }
+
+  touchTerminal(id: string, at: string, info: { version?: string | null; address?: string | null }): void {
+    this.st(
+      `UPDATE terminals SET last_seen_at = @at, version = COALESCE(@version, version), address = COALESCE(@address, address) WHERE id = @id`,
+    ).run({ id, at, version: info.version ?? null, address: info.address ?? null });
+  }
+
+  // pairing
+
+  insertPairing(p: PairingRow): void {
+    this.st(
+      `INSERT INTO pairings (id, code, secret_hash, credential_hash, name, version, device, address, created_at, expires_at, status, terminal_id, decided_at)
+       VALUES (@id, @code, @secretHash, @credentialHash, @name, @version, @device, @address, @createdAt, @expiresAt, @status, @terminalId, @decidedAt)`,
+    ).run(p);
+  }
+
+  pairingById(id: string): PairingRow | undefined {
+    return pairingFromRow(this.st('SELECT * FROM pairings WHERE id = ?').get(id) as Row | undefined);
+  }
+
+  pendingPairingByCode(code: string, now: string): PairingRow | undefined {
+    return pairingFromRow(
+      this.st(`SELECT * FROM pairings WHERE code = ? AND status = 'pending' AND expires_at > ? ORDER BY created_at DESC LIMIT 1`).get(code, now) as
+        | Row
+        | undefined,
+    );
+  }
+
+  countPendingPairings(now: string): number {
+    return (this.st(`SELECT COUNT(*) AS n FROM pairings WHERE status = 'pending' AND expires_at > ?`).get(now) as { n: number }).n;
+  }
+
+  listPendingPairings(now: string): PairingRow[] {
+    return (this.st(`SELECT * FROM pairings WHERE status = 'pending' AND expires_at > ? ORDER BY created_at`).all(now) as Row[]).map(
+      (r) => pairingFromRow(r)!,
+    );
+  }
+
+  decidePairing(id: string, status: 'approved' | 'rejected', terminalId: string | null, at: string): void {
+    this.st('UPDATE pairings SET status = ?, terminal_id = ?, decided_at = ? WHERE id = ?').run(status, terminalId, at, id);
+  }
+
+  // sales
+
+  insertSale(s: SaleRow): void {
+    const p = toParams(s as unknown as Row, SALE_COLUMNS, SALE_BOOLS);
+    const cols = Object.keys(p);
+    this.st(`INSERT INTO sales (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`).run(p);
+  }
+
+  sale(terminalId: string, saleId: string): SaleRow | undefined {
+    return fromRow<SaleRow>(this.st('SELECT * FROM sales WHERE terminal_id = ? AND sale_id = ?').get(terminalId, saleId) as Row, SALE_COLUMNS, SALE_BOOLS);
+  }
+
+  saleByChargeId(chargeId: string): SaleRow | undefined {
+    return fromRow<SaleRow>(this.st('SELECT * FROM sales WHERE charge_id = ?').get(chargeId) as Row, SALE_COLUMNS, SALE_BOOLS);
+  }
+
+  updateSale(terminalId: string, saleId: string, patch: Partial<Omit<SaleRow, 'terminalId' | 'saleId'>>): void {
+    const p = toParams(patch, SALE_COLUMNS, SALE_BOOLS);
+    const cols = Object.keys(p);
+    if (!cols.length) return;
+    this.st(`UPDATE sales SET ${cols.map((c) => `${c} = @${c}`).join(', ')} WHERE terminal_id = @__t AND sale_id = @__s`).run({
+      ...p,
+      __t: terminalId,
+      __s: saleId,
+    });
+  }
+
+  salesSince(terminalId: string | null, since: string, limit: number): SaleRow[] {
+    const rows = terminalId
+      ? this.st('SELECT * FROM sales WHERE terminal_id = ? AND updated_at >= ? ORDER BY updated_at, sale_id LIMIT ?').all(terminalId, since, limit)
+      : this.st('SELECT * FROM sales WHERE updated_at >= ? ORDER BY updated_at, sale_id LIMIT ?').all(since, limit);
+    return (rows as Row[]).map((r) => fromRow<SaleRow>(r, SALE_COLUMNS, SALE_BOOLS)!);
+  }
+
+  pendingSales(limit: number): SaleRow[] {
+    return (this.st(`SELECT * FROM sales WHERE status = 'pending' ORDER BY checked_at LIMIT ?`).all(limit) as Row[]).map(
+      (r) => fromRow<SaleRow>(r, SALE_COLUMNS, SALE_BOOLS)!,
+    );
+  }
+
+  salesByStatus(status: SaleRow['status'], limit: number): SaleRow[] {
+    return (this.st('SELECT * FROM sales WHERE status = ? ORDER BY updated_at LIMIT ?').all(status, limit) as Row[]).map(
+      (r) => fromRow<SaleRow>(r, SALE_COLUMNS, SALE_BOOLS)!,
+    );
+  }
+
+  uncertainSalesToCheck(olderThan: string, limit: number): SaleRow[] {
+    return (
+      this.st(
+        `SELECT * FROM sales WHERE create_uncertain = 1 AND orphan_checked_at IS NULL AND status != 'creating' AND last_attempt_at < ? LIMIT ?`,
+      ).all(olderThan, limit) as Row[]
+    ).map((r) => fromRow<SaleRow>(r, SALE_COLUMNS, SALE_BOOLS)!);
+  }
+
+  // refunds
+
+  insertRefund(r: RefundRow): void {
+    const p = toParams(r as unknown as Row, REFUND_COLUMNS, REFUND_BOOLS);
+    const cols = Object.keys(p);
+    this.st(`INSERT INTO refunds (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`).run(p);
+  }
+
+  refund(terminalId: string, refundId: string): RefundRow | undefined {
+    return fromRow<RefundRow>(
+      this.st('SELECT * FROM refunds WHERE terminal_id = ? AND refund_id = ?').get(terminalId, refundId) as Row,
+      REFUND_COLUMNS,
+      REFUND_BOOLS,
+    );
+  }
+
+  refundsOfSale(terminalId: string, saleId: string): RefundRow[] {
+    return (this.st('SELECT * FROM refunds WHERE terminal_id = ? AND sale_id = ? ORDER BY created_at, refund_id').all(terminalId, saleId) as Row[]).map(
+      (r) => fromRow<RefundRow>(r, REFUND_COLUMNS, REFUND_BOOLS)!,
+    );
+  }
+
+  updateRefund(terminalId: string, refundId: string, patch: Partial<Omit<RefundRow, 'terminalId' | 'refundId'>>): void {
+    const p = toParams(patch, REFUND_COLUMNS, REFUND_BOOLS);
+    const cols = Object.keys(p);
+    if (!cols.length) return;
+    this.st(`UPDATE refunds SET ${cols.map((c) => `${c} = @${c}`).join(', ')} WHERE terminal_id = @__t AND refund_id = @__r`).run({
+      ...p,
+      __t: terminalId,
+      __r: refundId,
+    });
+  }
+
+  pendingRefunds(limit: number): RefundRow[] {
+    return (this.st(`SELECT * FROM refunds WHERE status = 'pending' ORDER BY updated_at LIMIT ?`).all(limit) as Row[]).map(
+      (r) => fromRow<RefundRow>(r, REFUND_COLUMNS, REFUND_BOOLS)!,
+    );
+  }
+
+  // event stream
+
+  publish(terminalId: string, at: string, event: RelayEvent): StoredEvent {
+    return this.transaction(() => {
+      const row = this.st('UPDATE terminals SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq').get(terminalId) as
+        | { last_seq: number }
+        | undefined;
+      if (!row) throw new Error(`publish: unknown terminal ${terminalId}`);
+      this.st('INSERT INTO events (terminal_id, seq, at, body) VALUES (?, ?, ?, ?)').run(terminalId, row.last_seq, at, JSON.stringify(event));
+      return { terminalId, seq: row.last_seq, at, event };
+    });
+  }
+
+  eventsAfter(terminalId: string, after: number, limit: number): StoredEvent[] {
+    const rows = this.st('SELECT seq, at, body FROM events WHERE terminal_id = ? AND seq > ? ORDER BY seq LIMIT ?').all(terminalId, after, limit) as {
+      seq: number;
+      at: string;
+      body: string;
+    }[];
+    return rows.map((r) => ({ terminalId, seq: r.seq, at: r.at, event: JSON.parse(r.body) as RelayEvent }));
+  }
+
+  ack(terminalId: string, seq: number): number {
+    return this.transaction(() => {
+      const removed = this.st('DELETE FROM events WHERE terminal_id = ? AND seq <= ?').run(terminalId, seq).changes;
+      this.st('UPDATE terminals SET acked_seq = MAX(acked_seq, MIN(?, last_seq)) WHERE id = ?').run(seq, terminalId);
+      return removed;
+    });
+  }
+
+  pendingEventCount(terminalId: string): number {
+    return (this.st('SELECT COUNT(*) AS n FROM events WHERE terminal_id = ?').get(terminalId) as { n: number }).n;
+  }
+
+  // webhooks
+
+  insertWebhookEvent(e: WebhookEventRow): boolean {
+    return (
+      this.st(
+        `INSERT OR IGNORE INTO webhook_events (id, key, object_type, object_id, received_at, status, attempts, next_attempt_at, last_error)
+         VALUES (@id, @key, @objectType, @objectId, @receivedAt, @status, @attempts, @nextAttemptAt, @lastError)`,
+      ).run(e).changes > 0
+    );
+  }
+
+  webhookEvent(id: string): WebhookEventRow | undefined {
+    return webhookFromRow(this.st('SELECT * FROM webhook_events WHERE id = ?').get(id) as Row | undefined);
+  }
+
+  updateWebhookEvent(id: string, patch: Partial<Omit<WebhookEventRow, 'id'>>): void {
+    const map: Record<string, string> = {
+      key: 'key',
+      objectType: 'object_type',
+      objectId: 'object_id',
+      receivedAt: 'received_at',
+      status: 'status',
+      attempts: 'attempts',
+      nextAttemptAt: 'next_attempt_at',
+      lastError: 'last_error',
+    };
+    const p = toParams(patch, map, new Set());
+    const cols = Object.keys(p);
+    if (!cols.length) return;
+    this.st(`UPDATE webhook_events SET ${cols.map((c) => `${c} = @${c}`).join(', ')} WHERE id = @__id`).run({ ...p, __id: id });
+  }
+
+  unprocessedWebhookEvents(now: string, limit: number): WebhookEventRow[] {
+    return (
+      this.st(
+        `SELECT * FROM webhook_events WHERE status = 'unprocessed' AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY received_at LIMIT ?`,
+      ).all(now, limit) as Row[]
+    ).map((r) => webhookFromRow(r)!);
+  }
+
+  // orphans
+
+  upsertOrphan(o: OrphanRow): void {
+    this.st(
+      `INSERT INTO orphans (charge_id, terminal_id, sale_id, status, found_at, updated_at) VALUES (@chargeId, @terminalId, @saleId, @status, @foundAt, @updatedAt)
+       ON CONFLICT(charge_id) DO UPDATE SET status = CASE WHEN orphans.status = 'to_expire' THEN excluded.status ELSE orphans.status END, updated_at = excluded.updated_at`,
+    ).run(o);
+  }
+
+  orphansToExpire(limit: number): OrphanRow[] {
+    return (this.st(`SELECT * FROM orphans WHERE status = 'to_expire' ORDER BY found_at LIMIT ?`).all(limit) as Row[]).map((r) => ({
+      chargeId: r.charge_id as string,
+      terminalId: r.terminal_id as string,
+      saleId: r.sale_id as string,
+      status: r.status as OrphanStatus,
+      foundAt: r.found_at as string,
+      updatedAt: r.updated_at as string,
+    }));
+  }
+
+  updateOrphan(chargeId: string, status: OrphanStatus, at: string): void {
+    this.st('UPDATE orphans SET status = ?, updated_at = ? WHERE charge_id = ?').run(status, at, chargeId);
+  }
+
+  // records
+
+  insertRecords(terminalId: string, records: JournalRecord[], receivedAt: string): { accepted: number; duplicates: number } {
+    return this.transaction(() => {
+      const ins = this.st(
+        'INSERT OR IGNORE INTO records (terminal_id, record_id, sale_id, kind, at, data, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      );
+      let accepted = 0;
+      for (const r of records) accepted += ins.run(terminalId, r.recordId, r.saleId, r.kind, r.at, JSON.stringify(r.data), receivedAt).changes;
+      return { accepted, duplicates: records.length - accepted };
+    });
+  }
+
+  countRecords(terminalId: string): number {
+    return (this.st('SELECT COUNT(*) AS n FROM records WHERE terminal_id = ?').get(terminalId) as { n: number }).n;
+  }
+}
+
+export type { RelayEvent };

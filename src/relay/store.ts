@@ -1,0 +1,200 @@
+/**
+ * Everything the relay keeps, behind one interface so another backend (PostgreSQL for several
+ * relays) can implement it. Methods are synchronous because SQLite is; a networked backend would
+ * make them async, and the callers are written so that change is mechanical.
+ *
+ * Invariants the implementation guarantees:
+ *  - publish() assigns the terminal's next sequence number and stores the event in the same
+ *    transaction as the state change that caused it (see `transaction`).
+ *  - events stay until acknowledged; ack is cumulative.
+ */
+import type { Currency } from '../domain/money';
+import type { JournalRecord, RelayEvent, SaleStatus } from '../link/protocol';
+
+export interface TerminalRow {
+  id: string;
+  name: string;
+  credentialHash: string;
+  createdAt: string;
+  revokedAt: string | null;
+  lastSeenAt: string | null;
+  version: string | null;
+  device: string | null;
+  address: string | null;
+  lastSeq: number;
+  ackedSeq: number;
+}
+
+export type PairingStatus = 'pending' | 'approved' | 'rejected';
+export interface PairingRow {
+  id: string;
+  code: string;
+  secretHash: string;
+  /** Hash of the credential the terminal will derive from its pairing secret once approved. */
+  credentialHash: string;
+  name: string;
+  version: string;
+  device: string | null;
+  address: string | null;
+  createdAt: string;
+  expiresAt: string;
+  status: PairingStatus;
+  terminalId: string | null;
+  decidedAt: string | null;
+}
+
+export interface SaleRow {
+  terminalId: string;
+  saleId: string;
+  amount: number;
+  currency: Currency;
+  description: string | null;
+  terminalCreatedAt: string | null;
+  status: SaleStatus;
+  chargeId: string | null;
+  /** Charge creation attempts sent to Omise (a timed-out one may have created a charge). */
+  createAttempts: number;
+  lastAttemptAt: string | null;
+  /** Some attempt's outcome was unknown: look for stray charges once things settle. */
+  createUncertain: boolean;
+  orphanCheckedAt: string | null;
+  qrText: string | null;
+  qrSvg: string | null;
+  failureCode: string | null;
+  failureMessage: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  chargeCreatedAt: string | null;
+  chargeExpiresAt: string | null;
+  paidAt: string | null;
+  expireRequested: boolean;
+  refundedAmount: number;
+  /** Last time the relay saw the charge's state at Omise (webhook fetch, poll or create). */
+  checkedAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type RefundStatus = 'pending' | 'done' | 'failed';
+export interface RefundRow {
+  terminalId: string;
+  refundId: string;
+  saleId: string;
+  chargeId: string;
+  omiseRefundId: string | null;
+  amount: number;
+  currency: Currency;
+  voided: boolean;
+  /** What was asked: a void or a refund. */
+  wantVoid: boolean;
+  status: RefundStatus;
+  reason: string | null;
+  error: string | null;
+  attempts: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface StoredEvent {
+  terminalId: string;
+  seq: number;
+  at: string;
+  event: RelayEvent;
+}
+
+export type WebhookEventStatus = 'unprocessed' | 'done' | 'ignored';
+export interface WebhookEventRow {
+  id: string;
+  key: string;
+  objectType: string;
+  objectId: string;
+  receivedAt: string;
+  status: WebhookEventStatus;
+  attempts: number;
+  nextAttemptAt: string | null;
+  lastError: string | null;
+}
+
+export type OrphanStatus = 'to_expire' | 'expired' | 'paid';
+export interface OrphanRow {
+  chargeId: string;
+  terminalId: string;
+  saleId: string;
+  status: OrphanStatus;
+  foundAt: string;
+  updatedAt: string;
+}
+
+export interface RelayStore {
+  /** Runs fn atomically (nested calls join the outer transaction). */
+  transaction<T>(fn: () => T): T;
+  /** Runs cb after the outermost transaction commits (at once outside one); dropped on rollback. */
+  afterCommit(cb: () => void): void;
+  /**
+   * Group commit: runs every item in one durable transaction, each isolated (a failing item is
+   * rolled back alone). Returns each item's error, or undefined for success.
+   */
+  batch(items: (() => void)[]): unknown[];
+  close(): void;
+  /** True when something outside this store handle changed the database since the last call. */
+  externalChange(): boolean;
+
+  // terminals
+  insertTerminal(t: Omit<TerminalRow, 'lastSeq' | 'ackedSeq'>): void;
+  terminalById(id: string): TerminalRow | undefined;
+  terminalByCredentialHash(hash: string): TerminalRow | undefined;
+  listTerminals(): TerminalRow[];
+  renameTerminal(id: string, name: string, at: string): boolean;
+  revokeTerminal(id: string, at: string): boolean;
+  touchTerminal(id: string, at: string, info: { version?: string | null; address?: string | null }): void;
+
+  // pairing
+  insertPairing(p: PairingRow): void;
+  pairingById(id: string): PairingRow | undefined;
+  pendingPairingByCode(code: string, now: string): PairingRow | undefined;
+  countPendingPairings(now: string): number;
+  listPendingPairings(now: string): PairingRow[];
+  decidePairing(id: string, status: 'approved' | 'rejected', terminalId: string | null, at: string): void;
+
+  // sales
+  insertSale(s: SaleRow): void;
+  sale(terminalId: string, saleId: string): SaleRow | undefined;
+  saleByChargeId(chargeId: string): SaleRow | undefined;
+  updateSale(terminalId: string, saleId: string, patch: Partial<Omit<SaleRow, 'terminalId' | 'saleId'>>): void;
+  salesSince(terminalId: string | null, since: string, limit: number): SaleRow[];
+  /** Non-final sales with a charge, for the reconciler. */
+  pendingSales(limit: number): SaleRow[];
+  salesByStatus(status: SaleStatus, limit: number): SaleRow[];
+  uncertainSalesToCheck(olderThan: string, limit: number): SaleRow[];
+
+  // refunds
+  insertRefund(r: RefundRow): void;
+  refund(terminalId: string, refundId: string): RefundRow | undefined;
+  refundsOfSale(terminalId: string, saleId: string): RefundRow[];
+  updateRefund(terminalId: string, refundId: string, patch: Partial<Omit<RefundRow, 'terminalId' | 'refundId'>>): void;
+  pendingRefunds(limit: number): RefundRow[];
+
+  // event stream
+  /** Appends an event for the terminal with the next sequence number. */
+  publish(terminalId: string, at: string, event: RelayEvent): StoredEvent;
+  eventsAfter(terminalId: string, after: number, limit: number): StoredEvent[];
+  /** Cumulative; returns how many events it removed. */
+  ack(terminalId: string, seq: number): number;
+  pendingEventCount(terminalId: string): number;
+
+  // webhooks
+  /** False when the event id was seen before (a duplicate). */
+  insertWebhookEvent(e: WebhookEventRow): boolean;
+  webhookEvent(id: string): WebhookEventRow | undefined;
+  updateWebhookEvent(id: string, patch: Partial<Omit<WebhookEventRow, 'id'>>): void;
+  unprocessedWebhookEvents(now: string, limit: number): WebhookEventRow[];
+
+  // orphan charges (extra charges found for a sale that already has one)
+  upsertOrphan(o: OrphanRow): void;
+  orphansToExpire(limit: number): OrphanRow[];
+  updateOrphan(chargeId: string, status: OrphanStatus, at: string): void;
+
+  // journal records uploaded by terminals
+  insertRecords(terminalId: string, records: JournalRecord[], receivedAt: string): { accepted: number; duplicates: number };
+  countRecords(terminalId: string): number;
+}

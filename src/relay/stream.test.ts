@@ -1,0 +1,172 @@
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SaleView } from '../link/protocol';
+import { command } from './cli';
+import { call, connectStream, newSaleId, startRig, until, ADMIN_TOKEN, type Rig } from './testkit';
+import fs from 'node:fs';
+import path from 'node:path';
+
+describe('relay: event stream, pairing and revocation', () => {
+  let rig: Rig;
+
+  beforeAll(async () => {
+    rig = await startRig();
+  });
+  afterAll(async () => {
+    await rig.close();
+  });
+
+  it('pairs a terminal: pending until approved, credential only with the pairing secret', async () => {
+    const started = await call(rig.relay.url, 'POST', '/v1/pair', { body: { name: 'front-till', version: '1.2.3' } });
+    expect(started.status).toBe(201);
+    expect(started.body.code).toMatch(/^[A-Z2-9]{3}-[A-Z2-9]{3}$/);
+    const poll = (secret: string) => call(rig.relay.url, 'GET', `/v1/pair/${started.body.pairingId}`, { headers: { 'x-pairing-secret': secret } });
+    expect((await poll(started.body.pairingSecret)).body).toMatchObject({ status: 'pending' });
+    expect((await poll('qrt_wrong')).status).toBe(404);
+
+    const pending = await call(rig.relay.url, 'GET', '/admin/pairings', { token: ADMIN_TOKEN });
+    expect(pending.body.pairings.map((p: { code: string }) => p.code)).toContain(started.body.code);
+    expect((await call(rig.relay.url, 'GET', '/admin/pairings', { token: 'nope' })).status).toBe(401);
+
+    const approved = await call(rig.relay.url, 'POST', '/admin/pairings/approve', {
+      token: ADMIN_TOKEN,
+      body: { code: started.body.code.toLowerCase().replace('-', ''), name: 'Till 1' },
+    });
+    expect(approved.status).toBe(200);
+    const got = await poll(started.body.pairingSecret);
+    expect(got.body).toMatchObject({ status: 'approved', name: 'Till 1' });
+    // A lost answer is not a problem: polling again yields the same credential.
+    expect((await poll(started.body.pairingSecret)).body.credential).toBe(got.body.credential);
+    const me = await rig.api('GET', '/v1/me', got.body.credential);
+    expect(me.body).toMatchObject({ terminalId: got.body.terminalId, name: 'Till 1', currency: 'THB' });
+    // The relay stores only hashes.
+    const row = rig.relay.store.terminalById(got.body.terminalId)!;
+    expect(row.credentialHash).not.toContain(got.body.credential);
+    const dbText = fs.readFileSync(path.join(rig.config.dataDir, 'relay.db')).toString('latin1');
+    expect(dbText).not.toContain(got.body.credential);
+    expect(dbText).not.toContain(started.body.pairingSecret);
+  });
+
+  it('delivers a result that happened while the terminal was offline, on reconnect', async () => {
+    const { credential } = await rig.pair('offline-till');
+    const t1 = await connectStream(rig.relay.url, credential, 0);
+    const saleId = newSaleId();
+    const sale = (await rig.api<SaleView>('POST', '/v1/sales', credential, { saleId, amount: 2000, currency: 'THB' })).body;
+    const pendingEv = await t1.waitFor(() => t1.events().find((e) => e.event.kind === 'sale.updated' && e.event.sale.saleId === saleId), 'pending event');
+    t1.ack(pendingEv.seq);
+    await until(() => rig.relay.store.pendingEventCount(sale.terminalId) === 0, 'ack stored');
+    await t1.close();
+
+    rig.sim.markAsPaid(sale.chargeId!);
+    await until(() => rig.relay.store.pendingEventCount(sale.terminalId) === 1, 'event stored for the offline terminal');
+
+    const t2 = await connectStream(rig.relay.url, credential, pendingEv.seq);
+    const paid = await t2.waitFor(() => t2.events().find((e) => e.event.kind === 'sale.updated' && e.event.sale.status === 'successful'), 'paid on reconnect');
+    expect(paid.seq).toBe(pendingEv.seq + 1);
+    expect(t2.messages[0]).toMatchObject({ type: 'hello', lastSeq: pendingEv.seq + 1 });
+    t2.ack(paid.seq);
+    await until(() => rig.relay.store.pendingEventCount(sale.terminalId) === 0, 'acked');
+    await t2.close();
+  });
+
+  it('resumes exactly after a relay restart, in order, at least once', async () => {
+    const { credential, terminalId } = await rig.pair('restart-till');
+    const t1 = await connectStream(rig.relay.url, credential, 0);
+    const sales: SaleView[] = [];
+    for (let i = 0; i < 5; i++) {
+      sales.push((await rig.api<SaleView>('POST', '/v1/sales', credential, { saleId: newSaleId(), amount: 2000 + i, currency: 'THB' })).body);
+    }
+    await t1.waitFor(() => t1.events().length >= 5, 'five pending events');
+    t1.ack(t1.events()[2].seq);
+    await until(() => rig.relay.store.terminalById(terminalId)!.ackedSeq === t1.events()[2].seq, 'ack of 3 stored');
+    const lastAcked = t1.events()[2].seq;
+
+    rig.sim.setWebhookUrl(null); // the relay is down: Omise's webhooks queue up (here: are held back)
+    await rig.relay.stop();
+    await until(() => t1.closed, 'stream closed by shutdown');
+    for (const s of sales) rig.sim.markAsPaid(s.chargeId!);
+
+    await rig.restartRelay();
+    // The lost webhooks are made up for by the reconciler.
+    await rig.relay.reconcile();
+
+    const t2 = await connectStream(rig.relay.url, credential, lastAcked);
+    await t2.waitFor(() => t2.events().filter((e) => e.event.kind === 'sale.updated' && e.event.sale.status === 'successful').length === 5, 'five paid');
+    const seqs = t2.events().map((e) => e.seq);
+    expect(seqs[0]).toBe(lastAcked + 1);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(new Set(seqs).size).toBe(seqs.length);
+    // Unacked pending events (4 and 5) come again: at least once.
+    expect(t2.events().filter((e) => e.event.kind === 'sale.updated' && e.event.sale.status === 'pending')).toHaveLength(2);
+    await t2.close();
+  });
+
+  it('refuses a revoked terminal at once, over HTTP and on its open stream', async () => {
+    const { credential, terminalId } = await rig.pair('stolen-till');
+    const t = await connectStream(rig.relay.url, credential, 0);
+    const res = await call(rig.relay.url, 'POST', `/admin/terminals/${terminalId}/revoke`, { token: ADMIN_TOKEN });
+    expect(res.body.terminal).toMatchObject({ revoked: true });
+    await until(() => t.closed, 'stream closed');
+    expect(t.closed?.code).toBe(4401);
+    expect((await rig.api('GET', '/v1/me', credential)).status).toBe(401);
+    await expect(connectStream(rig.relay.url, credential, 0)).rejects.toThrow(/401/);
+  });
+
+  it('applies approve, rename and revoke made by the CLI in another store handle while running', async () => {
+    const started = await call(rig.relay.url, 'POST', '/v1/pair', { body: { name: 'cli-till', version: '1' } });
+    const cfgFile = path.join(rig.dir, 'relay.json');
+    fs.writeFileSync(cfgFile, JSON.stringify({ version: 1, country: 'TH', dataDir: rig.config.dataDir, heartbeatMs: rig.config.heartbeatMs }));
+    const out: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((s: string) => (out.push(String(s)), true));
+    try {
+      expect(await command.run(['terminals', 'approve', started.body.code, '--config', cfgFile])).toBe(0);
+    } finally {
+      process.stdout.write = write;
+    }
+    const got = await call(rig.relay.url, 'GET', `/v1/pair/${started.body.pairingId}`, { headers: { 'x-pairing-secret': started.body.pairingSecret } });
+    expect(got.body.status).toBe('approved');
+    const t = await connectStream(rig.relay.url, got.body.credential, 0);
+    process.stdout.write = ((s: string) => (out.push(String(s)), true));
+    try {
+      expect(await command.run(['terminals', 'rename', got.body.terminalId, 'Back till', '--config', cfgFile])).toBe(0);
+      await t.waitFor(() => t.events().find((e) => e.event.kind === 'terminal.updated' && e.event.name === 'Back till'), 'rename event');
+      expect(await command.run(['terminals', 'list', '--config', cfgFile])).toBe(0);
+      expect(out.join('')).toMatch(/Back till\s+online/);
+      expect(await command.run(['terminals', 'revoke', got.body.terminalId, '--config', cfgFile])).toBe(0);
+    } finally {
+      process.stdout.write = write;
+    }
+    await until(() => t.closed, 'stream closed after CLI revoke', 3000);
+    expect(t.closed?.code).toBe(4401);
+  });
+
+  it('drops a silent connection within two heartbeat intervals', async () => {
+    const { credential, terminalId } = await rig.pair('silent-till');
+    // A raw socket that completes the upgrade and then never answers a ping.
+    const u = new URL(rig.relay.url);
+    const sock = net.connect(Number(u.port), u.hostname);
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    sock.write(
+      `GET /v1/stream?after=0 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer ${credential}\r\n\r\n`,
+    );
+    const opened = Date.now();
+    await until(() => rig.relay.listTerminals().find((t) => t.id === terminalId)?.online, 'online');
+    let closedAt = 0;
+    sock.on('close', () => (closedAt = Date.now()));
+    sock.on('data', () => undefined);
+    await until(() => closedAt, 'dropped', 5000);
+    expect(closedAt - opened).toBeLessThanOrEqual(2 * rig.config.heartbeatMs + 300);
+    expect(rig.relay.listTerminals().find((t) => t.id === terminalId)?.online).toBe(false);
+  });
+
+  it('answers protocol pings and ignores junk frames', async () => {
+    const { credential } = await rig.pair('ping-till');
+    const t = await connectStream(rig.relay.url, credential, 0);
+    t.ws.send('not json');
+    t.ws.send(JSON.stringify({ type: 'bogus' }));
+    t.ws.send(JSON.stringify({ type: 'ping', at: new Date().toISOString() }));
+    await t.waitFor(() => t.messages.find((m) => m.type === 'pong'), 'pong');
+    await t.close();
+  });
+});

@@ -1,0 +1,291 @@
+/**
+ * The event stream: one WebSocket per terminal, events pushed in sequence order from the store,
+ * cumulative acks, heartbeats. Delivery is at least once: an event leaves the store only when
+ * acknowledged, and a reconnect with `after=<last acked>` replays everything after it.
+ *
+ * Acks are written in small batches (every ACK_FLUSH_MS): losing an ack only means a redelivery,
+ * and batching keeps fsyncs off the hot path when thousands of terminals ack at once.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import { ClientMessageSchema, type ServerMessage } from '../link/protocol';
+import type { Logger } from '../shared/log';
+import type { GroupCommit } from './group-commit';
+import type { RelayMetrics } from './metrics';
+import type { RelayStore, StoredEvent, TerminalRow } from './store';
+
+const BATCH = 200;
+const ACK_FLUSH_MS = 20;
+/** Stop writing to a socket that is this far behind; resume when it drains. */
+const HIGH_WATER = 1 << 20;
+export const CLOSE_REVOKED = 4401;
+export const CLOSE_REPLACED = 4409;
+export const CLOSE_SHUTDOWN = 1001;
+
+interface Conn {
+  ws: WebSocket;
+  terminalId: string;
+  sentSeq: number;
+  lastHeard: number;
+  lastPing: number;
+  pumping: boolean;
+  address: string | null;
+}
+
+export interface StreamOptions {
+  store: RelayStore;
+  log: Logger;
+  metrics: RelayMetrics;
+  clock: () => Date;
+  heartbeatMs: number;
+  /** Shares commits with the other writers (acks and last-seen times are not urgent). */
+  commit: GroupCommit;
+}
+
+export class StreamHub {
+  private readonly conns = new Map<string, Conn>();
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false, clientTracking: false });
+  private readonly pendingAcks = new Map<string, number>();
+  private ackTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private seenTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly o: StreamOptions) {}
+
+  get connectedCount(): number {
+    return this.conns.size;
+  }
+
+  isConnected(terminalId: string): boolean {
+    return this.conns.has(terminalId);
+  }
+
+  start(): void {
+    // Checking every half interval drops a silent peer within two intervals of its last frame.
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), Math.max(10, Math.floor(this.o.heartbeatMs / 2)));
+    this.seenTimer = setInterval(() => this.recordSeen(), this.o.heartbeatMs);
+    this.heartbeatTimer.unref();
+    this.seenTimer.unref();
+  }
+
+  /** Takes over an HTTP upgrade already authenticated by the caller. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, terminal: TerminalRow, after: number, address: string | null): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, terminal, after, address));
+  }
+
+  private attach(ws: WebSocket, terminal: TerminalRow, after: number, address: string | null): void {
+    if (this.stopped) {
+      ws.close(CLOSE_SHUTDOWN, 'shutting down');
+      return;
+    }
+    const id = terminal.id;
+    const prev = this.conns.get(id);
+    if (prev) prev.ws.close(CLOSE_REPLACED, 'replaced by a newer connection');
+    // The resume point is an ack of everything up to it; a terminal claiming more than exists
+    // (a restored relay database) is answered from what the relay has, and hello tells it lastSeq.
+    const fresh = this.o.store.terminalById(id) ?? terminal;
+    const start = Math.max(0, Math.min(after, fresh.lastSeq));
+    if (start > 0) this.queueAck(id, start);
+    const now = Date.now();
+    const conn: Conn = { ws, terminalId: id, sentSeq: start, lastHeard: now, lastPing: now, pumping: false, address };
+    this.conns.set(id, conn);
+    this.touch(id, { address });
+    ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(conn, data, isBinary));
+    ws.on('pong', () => {
+      conn.lastHeard = Date.now();
+    });
+    ws.on('ping', () => {
+      conn.lastHeard = Date.now();
+    });
+    ws.on('error', (err) => this.o.log.debug('stream socket error', { terminalId: id, error: err.message }));
+    ws.on('close', () => {
+      if (this.conns.get(id) === conn) {
+        this.conns.delete(id);
+        if (!this.stopped) this.touch(id, {});
+      }
+    });
+    this.send(conn, { type: 'hello', terminalId: id, lastSeq: fresh.lastSeq, heartbeatMs: this.o.heartbeatMs, serverTime: this.o.clock().toISOString() });
+    this.o.log.info('terminal connected', { terminalId: id, after: start, lastSeq: fresh.lastSeq });
+    this.pump(conn);
+  }
+
+  private touch(terminalId: string, info: { address?: string | null }): void {
+    const at = this.o.clock().toISOString();
+    this.o.commit.run(() => this.o.store.touchTerminal(terminalId, at, info)).catch((err: unknown) => {
+      this.o.log.warn('could not record last-seen time', { terminalId, error: err });
+    });
+  }
+
+  private send(conn: Conn, msg: ServerMessage): void {
+    conn.ws.send(JSON.stringify(msg));
+  }
+
+  private onMessage(conn: Conn, data: RawData, isBinary: boolean): void {
+    conn.lastHeard = Date.now();
+    if (isBinary) return;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse((data as Buffer).toString('utf8'));
+    } catch {
+      this.o.log.debug('stream: non-JSON frame ignored', { terminalId: conn.terminalId });
+      return;
+    }
+    const r = ClientMessageSchema.safeParse(parsed);
+    if (!r.success) {
+      this.o.log.debug('stream: unknown message ignored', { terminalId: conn.terminalId });
+      return;
+    }
+    const msg = r.data;
+    if (msg.type === 'ping') this.send(conn, { type: 'pong', at: this.o.clock().toISOString() });
+    else if (msg.type === 'ack') {
+      // Acking what was never sent would drop events the terminal has not seen.
+      const seq = Math.min(msg.seq, conn.sentSeq);
+      if (seq > 0) this.queueAck(conn.terminalId, seq);
+      if (conn.ws.bufferedAmount < HIGH_WATER) this.pump(conn);
+    }
+  }
+
+  private queueAck(terminalId: string, seq: number): void {
+    const prev = this.pendingAcks.get(terminalId) ?? 0;
+    if (seq > prev) this.pendingAcks.set(terminalId, seq);
+    if (!this.ackTimer) {
+      this.ackTimer = setTimeout(() => this.flushAcks(), ACK_FLUSH_MS);
+      this.ackTimer.unref();
+    }
+  }
+
+  flushAcks(sync = false): void {
+    this.ackTimer = undefined;
+    if (!this.pendingAcks.size) return;
+    const acks = [...this.pendingAcks];
+    this.pendingAcks.clear();
+    const write = () => acks.reduce((n, [t, seq]) => n + this.o.store.ack(t, seq), 0);
+    const fail = (err: unknown) => this.o.log.error('could not store acks (events will be redelivered)', { error: err });
+    if (sync) {
+      try {
+        this.o.metrics.eventsAcked.inc(undefined, this.o.store.transaction(write));
+      } catch (err) {
+        fail(err);
+      }
+      return;
+    }
+    this.o.commit.run(write).then((removed) => this.o.metrics.eventsAcked.inc(undefined, removed), fail);
+  }
+
+  /** Called after a publish has committed. */
+  notify(ev: StoredEvent): void {
+    const conn = this.conns.get(ev.terminalId);
+    if (!conn) return;
+    if (!conn.pumping && ev.seq === conn.sentSeq + 1 && conn.ws.bufferedAmount < HIGH_WATER) {
+      conn.sentSeq = ev.seq;
+      this.send(conn, { type: 'event', seq: ev.seq, at: ev.at, event: ev.event });
+      this.o.metrics.eventsDelivered.inc();
+      return;
+    }
+    this.pump(conn);
+  }
+
+  /** Sends everything after sentSeq from the store, in batches, yielding between them. */
+  private pump(conn: Conn): void {
+    if (conn.pumping) return;
+    conn.pumping = true;
+    const step = () => {
+      if (this.conns.get(conn.terminalId) !== conn || conn.ws.readyState !== conn.ws.OPEN) {
+        conn.pumping = false;
+        return;
+      }
+      if (conn.ws.bufferedAmount >= HIGH_WATER) {
+        setTimeout(step, 20).unref();
+        return;
+      }
+      let events: StoredEvent[];
+      try {
+        events = this.o.store.eventsAfter(conn.terminalId, conn.sentSeq, BATCH);
+      } catch (err) {
+        conn.pumping = false;
+        this.o.log.error('stream: reading events failed', { terminalId: conn.terminalId, error: err });
+        return;
+      }
+      for (const ev of events) {
+        conn.sentSeq = ev.seq;
+        this.send(conn, { type: 'event', seq: ev.seq, at: ev.at, event: ev.event });
+      }
+      this.o.metrics.eventsDelivered.inc(undefined, events.length);
+      if (events.length === BATCH) setImmediate(step);
+      else conn.pumping = false;
+    };
+    step();
+  }
+
+  /** Closes a terminal's stream (revoked, or the relay stopping). */
+  kick(terminalId: string, code: number, reason: string): void {
+    const conn = this.conns.get(terminalId);
+    if (!conn) return;
+    this.conns.delete(terminalId);
+    conn.ws.close(code, reason);
+    // A peer that does not answer the close handshake must not keep its socket.
+    setTimeout(() => conn.ws.terminate(), 1000).unref();
+  }
+
+  /**
+   * Another process (the CLI) changed the database: close revoked terminals' streams and
+   * deliver events it published.
+   */
+  syncExternal(): void {
+    for (const conn of [...this.conns.values()]) {
+      const t = this.o.store.terminalById(conn.terminalId);
+      if (!t || t.revokedAt) {
+        this.o.log.info('closing stream of revoked terminal', { terminalId: conn.terminalId });
+        this.kick(conn.terminalId, CLOSE_REVOKED, 'revoked');
+      } else if (t.lastSeq > conn.sentSeq) this.pump(conn);
+    }
+  }
+
+  private heartbeat(): void {
+    const now = Date.now();
+    for (const conn of [...this.conns.values()]) {
+      if (now - conn.lastHeard > this.o.heartbeatMs * 1.5) {
+        this.o.log.info('dropping silent terminal connection', { terminalId: conn.terminalId, silentMs: now - conn.lastHeard });
+        this.conns.delete(conn.terminalId);
+        conn.ws.terminate();
+        this.touch(conn.terminalId, {});
+        continue;
+      }
+      if (now - conn.lastPing >= this.o.heartbeatMs) {
+        conn.lastPing = now;
+        conn.ws.ping();
+        this.send(conn, { type: 'ping', at: this.o.clock().toISOString() });
+      }
+    }
+  }
+
+  private recordSeen(): void {
+    if (!this.conns.size) return;
+    const at = this.o.clock().toISOString();
+    try {
+      this.o.store.transaction(() => {
+        for (const conn of this.conns.values()) this.o.store.touchTerminal(conn.terminalId, at, {});
+      });
+    } catch (err) {
+      this.o.log.warn('could not record last-seen times', { error: err });
+    }
+  }
+
+  /** Closes every stream; terminals reconnect (to this relay after a restart, or another). */
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.heartbeatTimer);
+    clearInterval(this.seenTimer);
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.flushAcks(true);
+    this.recordSeen();
+    for (const conn of this.conns.values()) {
+      conn.ws.close(CLOSE_SHUTDOWN, 'relay shutting down');
+      setTimeout(() => conn.ws.terminate(), 500).unref();
+    }
+    this.conns.clear();
+    this.wss.close();
+  }
+}

@@ -1,0 +1,216 @@
+/**
+ * Omise webhook intake. The order matters: size limit, signature (nothing is parsed or stored
+ * before it verifies), durable insert of the event id (dedupe), 2xx, then the charge is fetched
+ * from Omise — the body is only a hint of which charge changed — and applied.
+ *
+ * An event row stays 'unprocessed' until its charge has been fetched and applied; failed
+ * attempts are retried with backoff, also after a restart.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { OmiseError, type OmiseApi } from '../omise/api';
+import { verifyWebhookSignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../omise/webhook-signature';
+import type { Logger } from '../shared/log';
+import { readBody, sendJson, BodyTooLarge } from './http';
+import type { RelayMetrics } from './metrics';
+import type { GroupCommit } from './group-commit';
+import type { OmiseCharge } from '../omise/types';
+import type { SaleService } from './sales';
+import type { RelayStore, WebhookEventRow } from './store';
+
+const MAX_BACKOFF_MS = 5 * 60_000;
+const RETRY_TICK_MS = 1000;
+
+export interface WebhookOptions {
+  store: RelayStore;
+  omise: OmiseApi;
+  sales: SaleService;
+  log: Logger;
+  metrics: RelayMetrics;
+  clock: () => Date;
+  /** Current secret first; the previous one during a rotation. */
+  secrets: string[];
+  bodyLimit: number;
+  omiseTimeoutMs: number;
+  commit: GroupCommit;
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(',') : v;
+}
+
+/** Which charge an event is about (charge events carry it; refund events name it). */
+function chargeOf(body: unknown): { id: string; key: string; objectType: string; objectId: string } | undefined {
+  if (!body || typeof body !== 'object') return undefined;
+  const e = body as Record<string, unknown>;
+  if (e.object !== 'event' || typeof e.id !== 'string' || typeof e.key !== 'string' || !e.id || e.id.length > 100) return undefined;
+  const data = e.data as Record<string, unknown> | undefined;
+  if (!data || typeof data !== 'object') return undefined;
+  if (data.object === 'charge' && typeof data.id === 'string') return { id: e.id, key: e.key, objectType: 'charge', objectId: data.id };
+  if (data.object === 'refund' && typeof data.charge === 'string') return { id: e.id, key: e.key, objectType: 'charge', objectId: data.charge };
+  return { id: e.id, key: e.key, objectType: String(data.object ?? 'unknown'), objectId: String(data.id ?? '') };
+}
+
+export class WebhookIntake {
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly o: WebhookOptions) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.retryDue(), RETRY_TICK_MS);
+    this.timer.unref();
+    this.retryDue();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await Promise.allSettled([...this.inFlight.values()]);
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const m = this.o.metrics;
+    m.webhooksReceived.inc();
+    const T0 = performance.now();
+    res.on('finish', () => { const g = globalThis as any; g.__wh ??= []; g.__wh.push(performance.now() - T0); if (g.__wh.length % 300 === 0) { const a = [...g.__wh.slice(-300)].sort((x: number, y: number) => x - y); process.stderr.write(`server-side webhook ms p50 ${a[150].toFixed(1)} p99 ${a[296].toFixed(1)}\n`); } });
+    let raw: Buffer;
+    try {
+      raw = await readBody(req, this.o.bodyLimit);
+      { const g = globalThis as any; g.__rb ??= []; g.__rb.push(performance.now() - T0); if (g.__rb.length % 300 === 0) { const a = [...g.__rb.slice(-300)].sort((x: number, y: number) => x - y); process.stderr.write(`readBody ms p50 ${a[150].toFixed(1)} p99 ${a[296].toFixed(1)}\n`); } }
+    } catch (err) {
+      if (err instanceof BodyTooLarge) {
+        m.webhooksRejected.inc({ reason: 'too_large' });
+        sendJson(res, 413, { error: { code: 'too_large', message: `webhook bodies are limited to ${this.o.bodyLimit} bytes` } }, true);
+        return;
+      }
+      throw err;
+    }
+    const signature = header(req, SIGNATURE_HEADER);
+    const timestamp = header(req, TIMESTAMP_HEADER);
+    const v = verifyWebhookSignature({
+      rawBody: raw,
+      signature,
+      timestamp,
+      secrets: this.o.secrets,
+      nowSec: Math.floor(this.o.clock().getTime() / 1000),
+    });
+    if (!v.ok) {
+      m.webhooksRejected.inc({ reason: v.reason });
+      this.o.log.warn('webhook refused', { reason: v.reason, bytes: raw.length });
+      const status = v.reason === 'missing_signature' || v.reason === 'missing_timestamp' || v.reason === 'malformed' ? 400 : 401;
+      sendJson(res, status, { error: { code: v.reason, message: 'webhook signature not accepted' } });
+      return;
+    }
+    m.webhooksVerified.inc();
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      m.webhooksRejected.inc({ reason: 'bad_json' });
+      sendJson(res, 400, { error: { code: 'bad_request', message: 'webhook body is not JSON' } });
+      return;
+    }
+    const info = chargeOf(body);
+    if (!info) {
+      m.webhooksRejected.inc({ reason: 'not_an_event' });
+      sendJson(res, 400, { error: { code: 'bad_request', message: 'webhook body is not an Omise event' } });
+      return;
+    }
+    const relevant = info.objectType === 'charge' && info.objectId !== '';
+    const row: WebhookEventRow = {
+      id: info.id,
+      key: info.key,
+      objectType: info.objectType,
+      objectId: info.objectId,
+      receivedAt: this.o.clock().toISOString(),
+      status: relevant ? 'unprocessed' : 'ignored',
+      attempts: 0,
+      nextAttemptAt: null,
+      lastError: null,
+    };
+    if (this.o.store.webhookEvent(row.id)) {
+      m.webhooksDuplicate.inc();
+      sendJson(res, 200, { received: true, duplicate: true });
+      return;
+    }
+    // The charge is fetched while the event row is being committed: the two waits overlap.
+    const prefetched = relevant ? this.fetchCharge(row.objectId) : undefined;
+    let fresh: boolean;
+    try {
+      fresh = await this.o.commit.run(() => this.o.store.insertWebhookEvent(row));
+    } catch (err) {
+      // Not stored: answer 5xx so Omise delivers it again.
+      this.o.log.error('could not store webhook event', { eventId: row.id, error: err });
+      sendJson(res, 503, { error: { code: 'internal', message: 'not stored; retry' } });
+      return;
+    }
+    if (!fresh) {
+      m.webhooksDuplicate.inc();
+      sendJson(res, 200, { received: true, duplicate: true });
+      return;
+    }
+    sendJson(res, 200, { received: true });
+    if (relevant) this.process(row, prefetched);
+  }
+
+  private fetchCharge(chargeId: string): Promise<{ charge: OmiseCharge } | { error: unknown }> {
+    return this.o.omise.retrieveCharge(chargeId, { timeoutMs: this.o.omiseTimeoutMs }).then(
+      (charge) => ({ charge }),
+      (error: unknown) => ({ error }),
+    );
+  }
+
+  /** Fetches the charge (unless already fetched) and applies it; never throws. */
+  process(row: WebhookEventRow, prefetched?: Promise<{ charge: OmiseCharge } | { error: unknown }>): void {
+    if (this.inFlight.has(row.id) || this.stopped) return;
+    const p = this.run(row, prefetched).finally(() => this.inFlight.delete(row.id));
+    this.inFlight.set(row.id, p);
+  }
+
+  private async run(row: WebhookEventRow, prefetched?: Promise<{ charge: OmiseCharge } | { error: unknown }>): Promise<void> {
+    try {
+      const got = await (prefetched ?? this.fetchCharge(row.objectId));
+      if ('error' in got) throw got.error;
+      await this.o.commit.run(() => {
+        this.o.sales.applyCharge(got.charge);
+        this.o.store.updateWebhookEvent(row.id, { status: 'done', attempts: row.attempts + 1, lastError: null, nextAttemptAt: null });
+      });
+    } catch (err) {
+      if (err instanceof OmiseError && err.kind === 'api' && err.status === 404) {
+        // Not a charge of this account (or a test event): nothing to apply, ever.
+        this.o.log.warn('webhook names an unknown charge; ignored', { eventId: row.id, chargeId: row.objectId });
+        this.o.store.updateWebhookEvent(row.id, { status: 'ignored', attempts: row.attempts + 1, lastError: 'not_found' });
+        return;
+      }
+      const attempts = row.attempts + 1;
+      const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(attempts - 1, 10));
+      const next = new Date(this.o.clock().getTime() + backoff).toISOString();
+      this.o.log.warn('webhook processing failed; will retry', { eventId: row.id, attempts, error: err });
+      try {
+        this.o.store.updateWebhookEvent(row.id, {
+          attempts,
+          nextAttemptAt: next,
+          lastError: err instanceof Error ? err.message.slice(0, 200) : String(err),
+        });
+      } catch (dbErr) {
+        this.o.log.error('could not record webhook retry', { eventId: row.id, error: dbErr });
+      }
+    }
+  }
+
+  /** Unprocessed events whose time has come (and every one of them at start). */
+  retryDue(): void {
+    if (this.stopped) return;
+    try {
+      for (const row of this.o.store.unprocessedWebhookEvents(this.o.clock().toISOString(), 100)) this.process(row);
+    } catch (err) {
+      this.o.log.error('webhook retry scan failed', { error: err });
+    }
+  }
+
+  get pending(): number {
+    return this.inFlight.size;
+  }
+}

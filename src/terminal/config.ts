@@ -1,0 +1,125 @@
+/**
+ * The terminal's config file (JSON): one zod schema, and a loader whose errors name each wrong
+ * field and what was expected, so the error screen and the log can list them.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { DriversConfigSchema, type DriversConfig } from '../../drivers/config';
+
+const httpUrl = z
+  .string()
+  .refine((s) => {
+    try {
+      const u = new URL(s);
+      return u.protocol === 'http:' || u.protocol === 'https:';
+    } catch {
+      return false;
+    }
+  }, 'expected an http:// or https:// URL');
+
+export const SaleConfigSchema = z.object({
+  entryMode: z.enum(['implied-decimals', 'decimal-point']).default('implied-decimals'),
+  qrTimeoutSeconds: z.number().int().min(15).max(900).default(120),
+  resultSeconds: z.number().int().min(1).max(120).default(8),
+});
+
+export const LinkConfigSchema = z.object({
+  heartbeatMs: z.number().int().min(200).max(120_000).default(15_000),
+  requestTimeoutMs: z.number().int().min(200).max(120_000).default(10_000),
+});
+
+export const TerminalConfigSchema = z
+  .object({
+    version: z.literal(1),
+    relayUrl: httpUrl,
+    merchantName: z.string().min(1).max(64),
+    currency: z.enum(['THB', 'SGD', 'MYR']),
+    terminalName: z.string().min(1).max(64).optional(),
+    dataDir: z.string().min(1).default('/var/lib/qrpos'),
+    secretsFile: z.string().min(1).default('/etc/qrpos/terminal.secrets.json'),
+    statusListen: z.string().min(1).default('127.0.0.1:7601'),
+    sale: SaleConfigSchema.default({ entryMode: 'implied-decimals', qrTimeoutSeconds: 120, resultSeconds: 8 }),
+    link: LinkConfigSchema.default({ heartbeatMs: 15_000, requestTimeoutMs: 10_000 }),
+    /** A device profile in device/profiles/<name>.json whose `drivers` apply when `drivers` is absent. */
+    profile: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a profile name such as "pi4-hdmi-usbkeypad"').optional(),
+    drivers: DriversConfigSchema.optional(),
+  })
+  .strict();
+
+export type TerminalConfigInput = z.input<typeof TerminalConfigSchema>;
+export type TerminalConfig = Omit<z.infer<typeof TerminalConfigSchema>, 'drivers'> & { drivers: DriversConfig };
+
+export interface ConfigProblem {
+  field: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: ConfigProblem[],
+  ) {
+    super(`invalid config ${file}: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function problemsOf(err: z.ZodError, prefix = ''): ConfigProblem[] {
+  return err.issues.map((i) => ({
+    field: prefix + (i.path.length ? i.path.map(String).join('.') : '(file)'),
+    message: i.message,
+  }));
+}
+
+/** Where device profiles live: <repo>/device/profiles, found relative to this file (src or dist). */
+export function defaultProfileDirs(): string[] {
+  const dirs: string[] = [];
+  if (process.env.QRPOS_PROFILE_DIR) dirs.push(process.env.QRPOS_PROFILE_DIR);
+  for (const up of ['../../device/profiles', '../../../device/profiles']) dirs.push(path.resolve(__dirname, up));
+  dirs.push('/usr/share/qrpos/device/profiles', '/opt/qrpos/device/profiles');
+  return dirs;
+}
+
+/** Validate an already-parsed object. Throws ConfigError listing every problem. */
+export function parseTerminalConfig(raw: unknown, file = '(config)', profileDirs = defaultProfileDirs()): TerminalConfig {
+  const res = TerminalConfigSchema.safeParse(raw);
+  if (!res.success) throw new ConfigError(file, problemsOf(res.error));
+  const cfg = res.data;
+  if (cfg.drivers) return { ...cfg, drivers: cfg.drivers };
+  if (!cfg.profile) throw new ConfigError(file, [{ field: 'drivers', message: 'expected a drivers section or a profile name' }]);
+  const profileFile = profileDirs.map((d) => path.join(d, `${cfg.profile}.json`)).find((f) => fs.existsSync(f));
+  if (!profileFile) {
+    throw new ConfigError(file, [{ field: 'profile', message: `no device profile "${cfg.profile}" in ${profileDirs.join(', ')}` }]);
+  }
+  let profile: unknown;
+  try {
+    profile = JSON.parse(fs.readFileSync(profileFile, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(file, [{ field: 'profile', message: `${profileFile} is not valid JSON: ${(err as Error).message}` }]);
+  }
+  const drivers = DriversConfigSchema.safeParse((profile as { drivers?: unknown } | null)?.drivers);
+  if (!drivers.success) throw new ConfigError(file, problemsOf(drivers.error, `profile ${cfg.profile}: drivers.`));
+  return { ...cfg, drivers: drivers.data };
+}
+
+/** Read and validate the config file. Throws ConfigError (never a bare JSON or fs error). */
+export function loadTerminalConfig(file: string, profileDirs?: string[]): TerminalConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [{ field: '(file)', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(file, [{ field: '(file)', message: `not valid JSON: ${(err as Error).message}` }]);
+  }
+  return parseTerminalConfig(raw, file, profileDirs);
+}
+
+export function journalPath(cfg: Pick<TerminalConfig, 'dataDir'>): string {
+  return path.join(cfg.dataDir, 'journal.sqlite');
+}

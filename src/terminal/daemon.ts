@@ -1,0 +1,492 @@
+/**
+ * The terminal daemon's composition root: config, journal, relay link, sale state machine,
+ * screen renderer and drivers, wired together and started / stopped in order. The state
+ * machine decides; this file performs its effects (journal first, network after) and feeds
+ * everything that happens back into it as events, one at a time.
+ */
+import { packageVersion } from '../shared/version';
+import os from 'node:os';
+import path from 'node:path';
+import type { Canvas } from 'canvas';
+import type { Display, Rect } from '../../drivers/display/contract';
+import type { Indicator } from '../../drivers/gpio/contract';
+import type { KeyEvent, Keypad } from '../../drivers/keypad/contract';
+import type { PoleDisplay, ReceiptPrinter } from '../../drivers/serial/contract';
+import { formatMoneyCode, formatNumber, type Currency } from '../domain/money';
+import type { RefundView } from '../link/protocol';
+import type { Logger } from '../shared/log';
+import { journalPath, type TerminalConfig } from './config';
+import { newId } from './ids';
+import { Journal, type ApplyResult, type JournalReset, type SaleRow } from './journal';
+import { Link } from './link';
+import { initialState, stateName, step, type Answer, type Effect, type MachineConfig, type MachineEvent, type MachineState, type Query, type SaleInfo } from './sale-machine';
+import type { ScreenModel } from './screens/model';
+import { ScreenRenderer } from './screens/renderer';
+import { readSecrets } from './secrets';
+import { startStatusServer, type StatusServer, type TerminalStatus } from './status-server';
+
+/** What the daemon needs from the screen renderer (src/terminal/screens/renderer.ts). */
+export interface ScreenRendererLike {
+  readonly canvas: Canvas;
+  render(model: ScreenModel): Rect[];
+}
+export type RendererFactory = (opts: { width: number; height: number; log: Logger }) => ScreenRendererLike;
+
+export interface TerminalDrivers {
+  keypad: Keypad;
+  display: Display;
+  indicator?: Indicator | null;
+  poleDisplay?: PoleDisplay | null;
+  printer?: ReceiptPrinter | null;
+}
+
+export interface StartTerminalOptions {
+  config: TerminalConfig;
+  /** Overrides config.secretsFile. */
+  secretsPath?: string;
+  drivers: TerminalDrivers;
+  log: Logger;
+  clock?: () => number;
+  version?: string;
+  /** Overrides config.statusListen; null runs without the endpoint. */
+  statusListen?: string | null;
+  renderer?: RendererFactory;
+  /** Test and benchmark knobs for the link. */
+  linkTuning?: { pollMs?: number; pairPollMs?: number; backoff?: { baseMs: number; maxMs: number } };
+  tickMs?: number;
+}
+
+export interface TerminalHandle {
+  stop(deadlineMs?: number): Promise<void>;
+  status(): TerminalStatus;
+  /** Status endpoint address (http://… or a socket path), when listening. */
+  readonly statusAddress: string | null;
+  readonly journal: Journal;
+  readonly link: Link;
+  /** The state machine's state (tests). */
+  machine(): MachineState;
+  /** Called after each frame is on the display, with the model drawn. */
+  onFrame(listener: (f: { model: ScreenModel; rects: Rect[]; keyAt: number | null }) => void): () => void;
+  /** Resolves when all queued events and the frame in progress are done (tests, benchmarks). */
+  idle(): Promise<void>;
+}
+
+function defaultRenderer(): RendererFactory {
+  return (o) => new ScreenRenderer(o);
+}
+
+function clockText(ms: number): string {
+  const d = new Date(ms);
+  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+}
+
+function saleInfo(s: SaleRow | null): SaleInfo | null {
+  if (!s) return null;
+  return { saleId: s.saleId, ref: s.ref, amount: s.amount, currency: s.currency, status: s.status, refundedAmount: s.refundedAmount, canVoid: s.canVoid };
+}
+
+async function timeBox(what: string, p: () => Promise<void> | void, ms: number, log: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      Promise.resolve().then(p),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          log.warn('stop step timed out', { step: what, ms });
+          resolve();
+        }, ms);
+      }),
+    ]);
+  } catch (err) {
+    log.warn('stop step failed', { step: what, error: (err as Error).message });
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}
+
+export async function startTerminal(opts: StartTerminalOptions): Promise<TerminalHandle> {
+  const { config, drivers, log } = opts;
+  const clock = opts.clock ?? Date.now;
+  const version = opts.version ?? packageVersion();
+  const secretsFile = opts.secretsPath ?? config.secretsFile;
+  const stops: { name: string; fn: () => Promise<void> | void }[] = [];
+
+  // --- screen ----------------------------------------------------------------------------
+  await drivers.display.open();
+  stops.push({ name: 'display', fn: () => drivers.display.close() });
+  const renderer = (opts.renderer ?? defaultRenderer())({ width: drivers.display.width, height: drivers.display.height, log: log.child('screen') });
+  const frameListeners = new Set<(f: { model: ScreenModel; rects: Rect[]; keyAt: number | null }) => void>();
+  let pendingModel: ScreenModel | null = null;
+  let pendingKeyAt: number | null = null;
+  let rendering: Promise<void> | null = null;
+  let lastModel: ScreenModel = { kind: 'boot', message: 'Starting…' };
+  const renderLoop = async (): Promise<void> => {
+    while (pendingModel) {
+      const model = pendingModel;
+      const keyAt = pendingKeyAt;
+      pendingModel = null;
+      pendingKeyAt = null;
+      let rects: Rect[] = [];
+      try {
+        rects = renderer.render(model);
+        if (rects.length) await drivers.display.present(renderer.canvas, rects);
+      } catch (err) {
+        log.error('drawing the screen failed; the next frame retries', { error: (err as Error).message, screen: model.kind });
+      }
+      lastModel = model;
+      for (const l of frameListeners) l({ model, rects, keyAt });
+    }
+  };
+  const show = (model: ScreenModel, keyAt: number | null = null): void => {
+    pendingModel = model;
+    if (keyAt !== null) pendingKeyAt = keyAt;
+    if (!rendering) {
+      rendering = renderLoop().finally(() => {
+        rendering = null;
+      });
+    }
+  };
+  show({ kind: 'boot', message: 'Starting…' });
+
+  // --- journal ---------------------------------------------------------------------------
+  const jpath = journalPath(config);
+  const opened = Journal.open(jpath, { log: log.child('journal'), clock });
+  const journal = opened.journal;
+  const reset: JournalReset | undefined = opened.reset;
+  stops.push({ name: 'journal', fn: () => journal.close() });
+
+  // A sale left unfinished by a crash or power cut is no longer on screen: its charge must not
+  // stay payable. Expire it (queued); a payment that beat us to it shows as a late payment.
+  for (const s of journal.nonFinalSales()) {
+    if (!s.expireRequested) {
+      journal.requestExpire(s.saleId, 'interrupted');
+      log.warn('unfinished sale from before the restart: expiring its charge', { saleId: s.saleId, ref: s.ref, status: s.status });
+    }
+  }
+
+  // --- machine ---------------------------------------------------------------------------
+  const secrets = readSecrets(secretsFile);
+  if (secrets.warning) log.warn(secrets.warning);
+  const mcfg: MachineConfig = {
+    currency: config.currency,
+    merchantName: config.merchantName,
+    entryMode: config.sale.entryMode,
+    qrTimeoutSeconds: config.sale.qrTimeoutSeconds,
+    resultSeconds: config.sale.resultSeconds,
+    ...(secrets.secrets.supervisorPin ? { supervisorPin: secrets.secrets.supervisorPin } : {}),
+    createTimeoutSeconds: Math.max(15, Math.ceil((config.link.requestTimeoutMs * 3) / 1000)),
+  };
+  let state = initialState(clock(), clockText(clock()));
+  const queue: { ev: MachineEvent; keyAt: number | null }[] = [];
+  let draining = false;
+  let stopped = false;
+
+  const toUpdate = (r: ApplyResult): MachineEvent | null => {
+    const s = r.sale;
+    if (!s) return null;
+    return {
+      type: 'sale',
+      now: clock(),
+      sale: {
+        saleId: s.saleId,
+        amount: s.amount,
+        currency: s.currency,
+        ref: s.ref,
+        status: s.status,
+        qrText: s.qrText,
+        failureCode: s.failureCode,
+        error: s.errorCode ? { code: s.errorCode, message: s.errorMessage ?? s.errorCode } : null,
+        late: s.late,
+      },
+    };
+  };
+
+  const dispatch = (ev: MachineEvent, keyAt: number | null = null): void => {
+    if (stopped) return;
+    queue.push({ ev, keyAt });
+    if (draining) return;
+    draining = true;
+    try {
+      while (queue.length) {
+        const { ev: e, keyAt: k } = queue.shift()!;
+        let r;
+        try {
+          r = step(state, e, mcfg);
+        } catch (err) {
+          log.error('state machine failed on an event; event dropped', { event: e.type, error: (err as Error).message });
+          continue;
+        }
+        state = r.state;
+        for (const eff of r.effects) perform(eff, k);
+        const m = state.mode;
+        link.watchSale(m.kind === 'creating' || m.kind === 'qr' ? m.sale.saleId : null);
+      }
+    } finally {
+      draining = false;
+    }
+  };
+
+  const indicator = drivers.indicator ?? null;
+  const printOnSuccess = Boolean(config.drivers.printer?.printOnSuccess ?? drivers.printer);
+  const fireAndForget = (what: string, p: Promise<void> | undefined): void => {
+    p?.catch((err: unknown) => log.warn(`${what} failed`, { error: (err as Error).message }));
+  };
+
+  const answer = (q: Query): Answer => {
+    switch (q.kind) {
+      case 'last-sale':
+        return { kind: 'sale-info', sale: saleInfo(journal.lastPaidSale()) };
+      case 'sale-by-ref':
+        return { kind: 'sale-info', sale: saleInfo(journal.saleByRef(q.ref)) };
+      case 'totals': {
+        const d = new Date(clock());
+        d.setHours(0, 0, 0, 0);
+        const rows = journal.totals(d.toISOString());
+        const lines = rows.map((r) => `${r.status}: ${r.count} × = ${formatMoneyCode(r.amount, r.currency)}${r.refunded ? ` (refunded ${formatNumber(r.refunded, r.currency)})` : ''}`);
+        return { kind: 'lines', title: "Today's totals", lines: lines.length ? lines : ['No sales today'] };
+      }
+      case 'late': {
+        const rows = journal.latePayments();
+        return {
+          kind: 'lines',
+          title: 'Late payments (refund by reference)',
+          lines: rows.length ? rows.map((r) => `#${r.ref}  ${formatMoneyCode(r.amount, r.currency)}  ${r.paidAt ?? ''}`) : ['None'],
+        };
+      }
+      case 'network': {
+        const st = link.status();
+        const ips = Object.entries(os.networkInterfaces())
+          .flatMap(([name, addrs]) => (addrs ?? []).filter((a) => !a.internal && a.family === 'IPv4').map((a) => `${name} ${a.address}`))
+          .slice(0, 3);
+        return {
+          kind: 'lines',
+          title: 'Network',
+          lines: [
+            `Relay: ${config.relayUrl}`,
+            `Link: ${st.online ? 'online' : 'offline'}${st.paired ? '' : ' (not paired)'}`,
+            `Terminal: ${st.terminalId ?? '-'}`,
+            `Last event: #${st.lastEventSeq}`,
+            ...(st.lastError ? [`Last error: ${st.lastError.slice(0, 80)}`] : []),
+            ...ips,
+          ],
+        };
+      }
+    }
+  };
+
+  const perform = (eff: Effect, keyAt: number | null): void => {
+    switch (eff.type) {
+      case 'record-sale': {
+        let row: SaleRow;
+        try {
+          row = journal.recordSale({ saleId: eff.sale.saleId, amount: eff.sale.amount, currency: eff.sale.currency, at: eff.at });
+        } catch (err) {
+          // Nothing was sent: without a durable record there is no charge.
+          log.error('could not record the sale; not sending it', { saleId: eff.sale.saleId, error: (err as Error).message });
+          queue.push({
+            ev: { type: 'sale', now: clock(), sale: { ...eff.sale, status: 'create_failed', error: { code: 'journal', message: 'Could not save the sale on this terminal' } } },
+            keyAt: null,
+          });
+          return;
+        }
+        log.info('sale recorded', { saleId: row.saleId, ref: row.ref, amount: row.amount, currency: row.currency });
+        queue.push({ ev: { type: 'sale', now: clock(), sale: { saleId: row.saleId, amount: row.amount, currency: row.currency, ref: row.ref, status: row.status } }, keyAt: null });
+        link.kickOutbox();
+        queue.push({ ev: { type: 'unsynced', count: journal.unsyncedCount(), now: clock() }, keyAt: null });
+        return;
+      }
+      case 'expire':
+        journal.requestExpire(eff.saleId, eff.reason);
+        log.info('expire queued', { saleId: eff.saleId, reason: eff.reason });
+        link.kickOutbox();
+        return;
+      case 'refund':
+        journal.queueRefund({ saleId: eff.saleId, refundId: eff.refundId, amount: eff.amount, currency: eff.currency });
+        link.kickOutbox();
+        return;
+      case 'audit':
+        journal.audit(eff.kind, eff.saleId, eff.data);
+        return;
+      case 'screen':
+        show(eff.model, keyAt);
+        updatePole(eff.model);
+        if (indicator) indicator.setLed(eff.model.kind === 'qr' || eff.model.kind === 'creating' ? 'blink' : state.online ? 'on' : 'off');
+        return;
+      case 'beep':
+        if (!indicator) return;
+        if (eff.kind === 'key') indicator.keyBeep();
+        else if (eff.kind === 'success') indicator.success();
+        else indicator.failure();
+        return;
+      case 'query':
+        queue.push({ ev: { type: 'answer', answer: answer(eff.query), now: clock() }, keyAt: null });
+        return;
+      case 'repair':
+        fireAndForget('re-pairing', link.repair());
+        return;
+      case 'paid': {
+        const sale = journal.getSale(eff.sale.saleId);
+        log.info('sale paid', { saleId: eff.sale.saleId, ref: sale?.ref, chargeId: sale?.chargeId });
+        if (drivers.printer && printOnSuccess && sale) {
+          fireAndForget(
+            'receipt printing',
+            drivers.printer.print({
+              merchantName: config.merchantName,
+              amountText: formatMoneyCode(sale.amount, sale.currency),
+              paidAt: sale.paidAt ?? new Date(clock()).toISOString(),
+              chargeId: sale.chargeId ?? '',
+              saleId: `${sale.saleId} #${sale.ref}`,
+              terminalName: config.terminalName ?? os.hostname(),
+              title: 'PAID',
+            }),
+          );
+        }
+        return;
+      }
+    }
+  };
+
+  const updatePole = (m: ScreenModel): void => {
+    const pole = drivers.poleDisplay;
+    if (!pole) return;
+    const money = (text: string) => text.replace(/[^\x20-\x7e]/g, '').trim();
+    let lines: [string, string] | null = null;
+    const cur: Currency = config.currency;
+    if (m.kind === 'idle') lines = [config.merchantName.replace(/[^\x20-\x7e]/g, ''), 'Welcome'];
+    else if (m.kind === 'entry' || m.kind === 'creating') lines = ['TOTAL', `${cur} ${money(m.amountText)}`];
+    else if (m.kind === 'qr') lines = ['SCAN TO PAY', `${cur} ${money(m.amountText)}`];
+    else if (m.kind === 'result') lines = [m.outcome === 'paid' || m.outcome === 'late_paid' ? 'PAID - THANK YOU' : m.outcome.toUpperCase(), `${cur} ${money(m.amountText)}`];
+    if (lines) fireAndForget('pole display', pole.show(lines[0], lines[1]));
+  };
+
+  // --- link ------------------------------------------------------------------------------
+  const link: Link = new Link({
+    relayUrl: config.relayUrl,
+    secretsFile,
+    journal,
+    heartbeatMs: config.link.heartbeatMs,
+    requestTimeoutMs: config.link.requestTimeoutMs,
+    terminalName: config.terminalName ?? os.hostname(),
+    version,
+    device: `${drivers.display.description}; ${drivers.keypad.description}`,
+    log: log.child('link'),
+    clock,
+    ...(opts.linkTuning ?? {}),
+    callbacks: {
+      onSale: (r) => {
+        const ev = toUpdate(r);
+        if (ev) dispatch(ev);
+      },
+      onRefund: (rv: RefundView) => {
+        const sale = journal.getSale(rv.saleId);
+        dispatch({ type: 'refund', saleId: rv.saleId, ...(sale ? { ref: sale.ref } : {}), amount: rv.amount, currency: rv.currency, status: rv.status, voided: rv.voided, error: rv.error, now: clock() });
+      },
+      onOnline: (online) => dispatch({ type: 'link', online, now: clock() }),
+      onPairing: (p) => dispatch({ type: 'pairing', code: p.code, relayUrl: config.relayUrl, ...(p.message ? { message: p.message } : {}), now: clock() }),
+      onPaired: () => dispatch({ type: 'paired', now: clock() }),
+      onNotice: (text) => dispatch({ type: 'notice', text, now: clock() }),
+      onUnsynced: () => dispatch({ type: 'unsynced', count: journal.unsyncedCount(), now: clock() }),
+    },
+  });
+  stops.push({ name: 'link', fn: () => link.stop() });
+
+  if (reset) {
+    state = { ...state, notice: `The journal was damaged and has been set aside (${path.basename(reset.movedTo)}); a new one was started` };
+  }
+  dispatch({ type: 'unsynced', count: journal.unsyncedCount(), now: clock() });
+  dispatch({ type: 'tick', now: clock(), clock: clockText(clock()) });
+  link.start();
+
+  // --- inputs ----------------------------------------------------------------------------
+  const onKey = (k: KeyEvent) => dispatch({ type: 'key', key: k.key, now: clock(), newId: newId(clock()) }, k.at);
+  drivers.keypad.on('key', onKey);
+  drivers.keypad.on('status', (s) => {
+    if (!s.connected) log.warn('keypad disconnected', { reason: s.reason });
+    else log.info('keypad connected');
+  });
+  await drivers.keypad.start();
+  stops.push({
+    name: 'keypad',
+    fn: async () => {
+      drivers.keypad.off('key', onKey);
+      await drivers.keypad.stop();
+    },
+  });
+  for (const [name, dev] of [
+    ['indicator', indicator],
+    ['pole display', drivers.poleDisplay],
+    ['printer', drivers.printer],
+  ] as const) {
+    if (!dev) continue;
+    // Peripherals are optional: a missing printer must not keep the terminal from selling.
+    fireAndForget(`${name} start`, dev.start());
+    stops.push({ name, fn: () => dev.stop() });
+  }
+
+  const ticker = setInterval(() => dispatch({ type: 'tick', now: clock(), clock: clockText(clock()) }), opts.tickMs ?? 250);
+  stops.push({ name: 'ticker', fn: () => clearInterval(ticker) });
+
+  const status = (): TerminalStatus => {
+    const m = state.mode;
+    const cur = m.kind === 'creating' || m.kind === 'qr' || m.kind === 'result' ? m.sale : null;
+    const row = cur ? journal.getSale(cur.saleId) : null;
+    const ls = link.status();
+    return {
+      state: stateName(state),
+      screen: lastModel.kind,
+      currentSale: cur ? { saleId: cur.saleId, ref: row?.ref ?? null, amount: cur.amount, currency: cur.currency, status: row?.status ?? 'recorded' } : null,
+      link: { online: ls.online, paired: ls.paired, lastEventSeq: ls.lastEventSeq, lastError: ls.lastError, pairingCode: ls.pairingCode },
+      unsynced: journal.unsyncedCount(),
+      version,
+      terminalId: ls.terminalId,
+      merchantName: config.merchantName,
+      journal: { path: jpath, resetFrom: reset?.movedTo ?? null },
+    };
+  };
+
+  let statusServer: StatusServer | null = null;
+  const listen = opts.statusListen === undefined ? config.statusListen : opts.statusListen;
+  if (listen) {
+    try {
+      statusServer = await startStatusServer({ listen, status, log: log.child('status') });
+      const srv = statusServer;
+      stops.push({ name: 'status endpoint', fn: () => srv.stop() });
+    } catch (err) {
+      log.error('status endpoint not available', { listen, error: (err as Error).message });
+    }
+  }
+  log.info('terminal started', { version, journal: jpath, display: drivers.display.description, keypad: drivers.keypad.description, paired: link.paired });
+
+  let stopping: Promise<void> | null = null;
+  return {
+    statusAddress: statusServer?.address ?? null,
+    journal,
+    link,
+    status,
+    machine: () => state,
+    onFrame(listener) {
+      frameListeners.add(listener);
+      return () => frameListeners.delete(listener);
+    },
+    async idle() {
+      for (let i = 0; i < 10 && (rendering || queue.length); i++) await rendering;
+    },
+    stop(deadlineMs = 8000) {
+      if (stopping) return stopping;
+      stopping = (async () => {
+        const end = Date.now() + deadlineMs;
+        // Inputs first, storage last: nothing new comes in while the rest shuts down.
+        for (const s of [...stops].reverse()) {
+          if (s.name === 'journal' || s.name === 'display') continue;
+          await timeBox(s.name, s.fn, Math.max(100, end - Date.now()), log);
+        }
+        stopped = true;
+        await timeBox('last frame', async () => void (await rendering), Math.max(100, end - Date.now()), log);
+        await timeBox('display', () => drivers.display.close(), Math.max(100, end - Date.now()), log);
+        journal.close();
+        log.info('terminal stopped');
+      })();
+      return stopping;
+    },
+  };
+}

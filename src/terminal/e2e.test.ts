@@ -1,0 +1,173 @@
+/**
+ * The terminal end to end: the real daemon with a FakeKeypad and a MemoryDisplay, the real relay
+ * and the Omise simulator, over real HTTP and WebSocket on loopback.
+ */
+import fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KeyName } from '../../drivers/keypad/contract';
+import { startRig, startTestTerminal, waitFor, type Rig, type TestTerminal } from './testing/rig';
+
+let rig: Rig;
+beforeAll(async () => {
+  rig = await startRig();
+});
+afterAll(async () => {
+  await rig?.close();
+});
+
+function press(t: TestTerminal, keys: string): void {
+  for (const k of keys.split(' ')) t.keypad.press(k as KeyName);
+}
+
+async function toQr(t: TestTerminal, keys = '1 5 0 0 0 enter'): Promise<{ saleId: string; chargeId: string; qr: string }> {
+  await waitFor(() => t.handle.status().link.online, 'link online');
+  press(t, keys);
+  const qr = await waitFor(() => (t.handle.status().state === 'showing_qr' ? t.screenQr() : null), 'QR on screen', 8000, 20);
+  const saleId = t.handle.status().currentSale!.saleId;
+  const chargeId = t.handle.journal.getSale(saleId)!.chargeId!;
+  return { saleId, chargeId, qr };
+}
+
+async function withTerminal(name: string, fn: (t: TestTerminal) => Promise<void>, opts: Parameters<typeof startTestTerminal>[1] = {}): Promise<void> {
+  const t = await startTestTerminal(rig, { credential: await rig.pair(name), name, ...opts });
+  try {
+    await fn(t);
+  } finally {
+    await t.handle.stop();
+  }
+}
+
+describe('terminal end to end', () => {
+  it('pairs: shows the code, the operator approves, the credential is stored 0600', async () => {
+    const t = await startTestTerminal(rig, { name: 'pairing' });
+    try {
+      const code = await waitFor(() => t.handle.status().link.pairingCode, 'pairing code');
+      expect(t.handle.status().state).toBe('pairing');
+      rig.relay.approvePairing(code);
+      await waitFor(() => t.handle.status().link.online, 'online after pairing', 5000);
+      expect(t.handle.status().state).toBe('idle');
+      const st = fs.statSync(t.config.secretsFile);
+      expect(st.mode & 0o777).toBe(0o600);
+      const stored = JSON.parse(fs.readFileSync(t.config.secretsFile, 'utf8')) as { credential?: string; terminalId?: string };
+      expect(stored.credential).toBeTruthy();
+      expect(t.handle.status().terminalId).toBe(stored.terminalId);
+      // The credential never reaches the log.
+      expect(t.log.lines.join('\n')).not.toContain(stored.credential!);
+    } finally {
+      await t.handle.stop();
+    }
+  });
+
+  it('keyed amount → QR on screen that decodes to the simulator’s QR text → paid shown and journaled', async () => {
+    await withTerminal('paid', async (t) => {
+      const { saleId, chargeId, qr } = await toQr(t);
+      expect(qr).toBe(rig.sim.qrTextOf(chargeId));
+      expect(rig.sim.charge(chargeId)).toMatchObject({ amount: 15000, currency: 'THB' });
+      // The sale was journaled before anything was sent.
+      const events = t.handle.journal.saleEvents(saleId).map((e) => e.kind);
+      expect(events[0]).toBe('sale.recorded');
+      rig.sim.markAsPaid(chargeId);
+      await waitFor(() => t.handle.status().state === 'paid', 'PAID on screen', 8000);
+      expect(t.handle.journal.getSale(saleId)).toMatchObject({ status: 'successful', chargeId });
+      expect(t.indicator.calls).toContain('success');
+      // The status endpoint says the same over HTTP.
+      const st = (await (await fetch(`${t.handle.statusAddress}/status`)).json()) as { state: string; currentSale: { saleId: string; status: string }; link: { online: boolean } };
+      expect(st).toMatchObject({ state: 'paid', currentSale: { saleId, status: 'successful' }, link: { online: true } });
+    });
+  });
+
+  it('cancel → the charge ends expired at the simulator', async () => {
+    await withTerminal('cancel', async (t) => {
+      const { saleId, chargeId } = await toQr(t, '2 5 0 0 0 enter');
+      press(t, 'cancel');
+      await waitFor(() => t.handle.status().state === 'cancelled', 'CANCELLED on screen');
+      await waitFor(() => rig.sim.charge(chargeId).status === 'expired', 'charge expired at the simulator', 8000);
+      await waitFor(() => t.handle.journal.getSale(saleId)?.status === 'expired', 'expired in the journal');
+      expect(t.handle.journal.pendingOutbox()).toBe(0);
+    });
+  });
+
+  it('failed payment shows the reason', async () => {
+    await withTerminal('failed', async (t) => {
+      const { saleId, chargeId } = await toQr(t, '3 0 0 0 enter');
+      rig.sim.markAsFailed(chargeId, 'insufficient_fund');
+      await waitFor(() => t.handle.status().state === 'failed', 'FAILED on screen', 8000);
+      expect(t.handle.journal.getSale(saleId)).toMatchObject({ status: 'failed', failureCode: 'insufficient_fund' });
+    });
+  });
+
+  it('link down during a payment → the result is shown after the relay comes back', async () => {
+    await withTerminal('linkdown', async (t) => {
+      const { saleId, chargeId } = await toQr(t, '4 0 0 0 0 enter');
+      await rig.stopRelay();
+      try {
+        await waitFor(() => !t.handle.status().link.online, 'offline', 5000);
+        rig.sim.markAsPaid(chargeId);
+        // Still on the QR: nothing tells the terminal yet.
+        expect(t.handle.status().state).toBe('showing_qr');
+      } finally {
+        await rig.startRelay();
+      }
+      await waitFor(() => t.handle.status().state === 'paid', 'PAID after reconnect', 10_000);
+      expect(t.handle.journal.getSale(saleId)?.status).toBe('successful');
+      await waitFor(() => t.handle.status().link.online, 'online again', 5000);
+    });
+  });
+
+  it('offline: a new sale is refused with the offline screen and nothing is sent', async () => {
+    await withTerminal('offline', async (t) => {
+      await waitFor(() => t.handle.status().link.online, 'online');
+      const before = rig.sim.charges().length;
+      await rig.stopRelay();
+      try {
+        await waitFor(() => !t.handle.status().link.online, 'offline', 5000);
+        press(t, '5 0 0 0 enter');
+        await waitFor(() => t.handle.status().state === 'offline', 'offline screen');
+        expect(t.handle.journal.allSales()).toEqual([]);
+      } finally {
+        await rig.startRelay();
+      }
+      // Back online, the kept amount comes back for a retry.
+      await waitFor(() => t.handle.status().state === 'entering', 'entry again', 8000);
+      expect(rig.sim.charges().length).toBe(before);
+    });
+  });
+
+  it('cancel while the relay is down, the customer pays anyway → late payment, listed for refund', async () => {
+    await withTerminal('late', async (t) => {
+      const { saleId, chargeId } = await toQr(t, '6 0 0 0 enter');
+      await rig.stopRelay();
+      try {
+        await waitFor(() => !t.handle.status().link.online, 'offline', 5000);
+        press(t, 'cancel');
+        await waitFor(() => t.handle.status().state === 'cancelled', 'cancelled');
+        rig.sim.markAsPaid(chargeId);
+      } finally {
+        await rig.startRelay();
+      }
+      await waitFor(() => t.handle.journal.getSale(saleId)?.late, 'late payment journaled', 10_000);
+      expect(t.handle.journal.latePayments().map((s) => s.saleId)).toEqual([saleId]);
+      expect(t.handle.machine().notice).toMatch(/Late payment/);
+    });
+  });
+
+  it('supervisor refund of the last sale reaches the simulator', async () => {
+    await withTerminal(
+      'refund',
+      async (t) => {
+        const { saleId, chargeId } = await toQr(t, '7 0 0 0 enter');
+        rig.sim.markAsPaid(chargeId);
+        await waitFor(() => t.handle.status().state === 'paid', 'paid', 8000);
+        press(t, 'cancel menu 1 3 5 7 enter');
+        await waitFor(() => t.handle.machine().mode.kind === 'menu', 'menu');
+        press(t, '1');
+        await waitFor(() => t.handle.machine().mode.kind === 'refund-confirm', 'refund confirm');
+        press(t, 'enter');
+        await waitFor(() => (t.handle.journal.getSale(saleId)?.refundedAmount ?? 0) === 7000 || t.handle.journal.getSale(saleId)?.status === 'reversed', 'refund journaled', 8000);
+        const events = t.handle.journal.saleEvents(saleId).map((e) => e.kind);
+        expect(events).toContain('supervisor.refund');
+      },
+      { supervisorPin: '1357' },
+    );
+  });
+});

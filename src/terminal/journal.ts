@@ -1,0 +1,608 @@
+/**
+ * The terminal's journal: the local truth about sales, in SQLite with WAL and synchronous=FULL
+ * so a committed transaction survives kill -9 and power loss. Every write that must reach the
+ * relay goes into the same transaction as the state it belongs to (a sale and its create
+ * command, an expire request and its command), so a crash can never leave one without the other.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { Currency } from '../domain/money';
+import { FINAL_SALE_STATUSES, type RefundView, type SaleStatus, type SaleView } from '../link/protocol';
+import type { Logger } from '../shared/log';
+import { newId } from './ids';
+
+export type LocalSaleStatus = SaleStatus | 'recorded';
+
+export interface SaleRow {
+  saleId: string;
+  ref: number;
+  amount: number;
+  currency: Currency;
+  status: LocalSaleStatus;
+  chargeId: string | null;
+  qrText: string | null;
+  failureCode: string | null;
+  failureMessage: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  expireRequested: boolean;
+  late: boolean;
+  refundedAmount: number;
+  canVoid: boolean;
+  paidAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type OutboxKind = 'create' | 'expire' | 'refund';
+
+export interface OutboxItem {
+  id: number;
+  kind: OutboxKind;
+  saleId: string;
+  key: string;
+  body: Record<string, unknown>;
+  attempts: number;
+  nextAt: number;
+  lastError: string | null;
+}
+
+export interface RecordRow {
+  recordId: string;
+  saleId: string | null;
+  kind: string;
+  at: string;
+  data: Record<string, unknown>;
+}
+
+export interface ApplyResult {
+  /** Whether anything was written. */
+  changed: boolean;
+  /** The sale after the apply (null when unknown and not insertable). */
+  sale: SaleRow | null;
+  /** The status moved to successful although the terminal had asked for an expire. */
+  becameLate: boolean;
+}
+
+export interface JournalReset {
+  movedTo: string;
+  reason: string;
+}
+
+const SCHEMA_VERSION = 1;
+
+const MIGRATIONS: Record<number, string> = {
+  1: `
+    CREATE TABLE sales (
+      sale_id TEXT PRIMARY KEY,
+      ref INTEGER NOT NULL UNIQUE,
+      amount INTEGER NOT NULL CHECK (amount > 0),
+      currency TEXT NOT NULL,
+      status TEXT NOT NULL,
+      charge_id TEXT,
+      qr_text TEXT,
+      failure_code TEXT,
+      failure_message TEXT,
+      error_code TEXT,
+      error_message TEXT,
+      expire_requested INTEGER NOT NULL DEFAULT 0,
+      late INTEGER NOT NULL DEFAULT 0,
+      refunded_amount INTEGER NOT NULL DEFAULT 0,
+      can_void INTEGER NOT NULL DEFAULT 0,
+      paid_at TEXT,
+      created_at TEXT NOT NULL,
+      updated_at TEXT NOT NULL
+    );
+    CREATE INDEX sales_status ON sales(status);
+    CREATE TABLE sale_events (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      sale_id TEXT,
+      at TEXT NOT NULL,
+      kind TEXT NOT NULL,
+      data TEXT NOT NULL
+    );
+    CREATE INDEX sale_events_sale ON sale_events(sale_id);
+    CREATE TRIGGER sale_events_append_only_u BEFORE UPDATE ON sale_events BEGIN SELECT RAISE(ABORT, 'sale_events is append-only'); END;
+    CREATE TRIGGER sale_events_append_only_d BEFORE DELETE ON sale_events BEGIN SELECT RAISE(ABORT, 'sale_events is append-only'); END;
+    CREATE TABLE outbox (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      kind TEXT NOT NULL,
+      sale_id TEXT NOT NULL,
+      key TEXT NOT NULL UNIQUE,
+      body TEXT NOT NULL,
+      state TEXT NOT NULL DEFAULT 'pending',
+      attempts INTEGER NOT NULL DEFAULT 0,
+      next_at INTEGER NOT NULL DEFAULT 0,
+      last_error TEXT,
+      created_at TEXT NOT NULL,
+      done_at TEXT
+    );
+    CREATE INDEX outbox_due ON outbox(state, next_at);
+    CREATE TABLE refunds (
+      refund_id TEXT PRIMARY KEY,
+      sale_id TEXT NOT NULL,
+      amount INTEGER NOT NULL,
+      currency TEXT NOT NULL,
+      status TEXT NOT NULL,
+      voided INTEGER NOT NULL DEFAULT 0,
+      error TEXT,
+      created_at TEXT NOT NULL,
+      updated_at TEXT NOT NULL
+    );
+    CREATE TABLE records (
+      record_id TEXT PRIMARY KEY,
+      sale_id TEXT,
+      kind TEXT NOT NULL,
+      at TEXT NOT NULL,
+      data TEXT NOT NULL,
+      synced INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX records_unsynced ON records(synced);
+    CREATE TABLE stream_cursor (id INTEGER PRIMARY KEY CHECK (id = 1), last_seq INTEGER NOT NULL);
+    INSERT INTO stream_cursor (id, last_seq) VALUES (1, 0);
+  `,
+};
+
+const RANK: Record<LocalSaleStatus, number> = {
+  recorded: 0,
+  creating: 1,
+  pending: 2,
+  create_failed: 3,
+  successful: 3,
+  failed: 3,
+  expired: 3,
+  reversed: 4,
+};
+
+export function isFinalStatus(s: LocalSaleStatus): boolean {
+  return (FINAL_SALE_STATUSES as readonly string[]).includes(s);
+}
+
+/** Whether `from → to` is allowed: forward only, a final status never goes back (a paid sale may be reversed by a void). */
+export function canMove(from: LocalSaleStatus, to: LocalSaleStatus): boolean {
+  if (from === to) return false;
+  if (isFinalStatus(from)) return from === 'successful' && to === 'reversed';
+  return RANK[to] > RANK[from];
+}
+
+interface RawSale {
+  sale_id: string;
+  ref: number;
+  amount: number;
+  currency: string;
+  status: string;
+  charge_id: string | null;
+  qr_text: string | null;
+  failure_code: string | null;
+  failure_message: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  expire_requested: number;
+  late: number;
+  refunded_amount: number;
+  can_void: number;
+  paid_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+function toSale(r: RawSale | undefined): SaleRow | null {
+  if (!r) return null;
+  return {
+    saleId: r.sale_id,
+    ref: r.ref,
+    amount: r.amount,
+    currency: r.currency as Currency,
+    status: r.status as LocalSaleStatus,
+    chargeId: r.charge_id,
+    qrText: r.qr_text,
+    failureCode: r.failure_code,
+    failureMessage: r.failure_message,
+    errorCode: r.error_code,
+    errorMessage: r.error_message,
+    expireRequested: r.expire_requested === 1,
+    late: r.late === 1,
+    refundedAmount: r.refunded_amount,
+    canVoid: r.can_void === 1,
+    paidAt: r.paid_at,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export interface JournalOptions {
+  log: Logger;
+  clock?: () => number;
+}
+
+export class Journal {
+  private readonly db: Database.Database;
+  private readonly clock: () => number;
+  private readonly log: Logger;
+
+  private constructor(db: Database.Database, opts: JournalOptions) {
+    this.db = db;
+    this.clock = opts.clock ?? Date.now;
+    this.log = opts.log;
+  }
+
+  /**
+   * Open (creating or migrating) the journal. A corrupt file is moved aside with a timestamped
+   * name and a fresh journal started; `reset` then says where the old one went and why.
+   */
+  static open(file: string, opts: JournalOptions): { journal: Journal; reset?: JournalReset } {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    try {
+      return { journal: Journal.openChecked(file, opts) };
+    } catch (err) {
+      if (!isCorruption(err)) throw err;
+      const reason = describe(err);
+      const stamp = new Date(opts.clock ? opts.clock() : Date.now()).toISOString().replace(/[:.]/g, '-');
+      const movedTo = `${file}.corrupt-${stamp}`;
+      for (const suffix of ['', '-wal', '-shm']) {
+        if (fs.existsSync(file + suffix)) fs.renameSync(file + suffix, movedTo + suffix);
+      }
+      opts.log.error('journal is corrupt: moved aside, starting a fresh journal', { file, movedTo, reason });
+      return { journal: Journal.openChecked(file, opts), reset: { movedTo, reason } };
+    }
+  }
+
+  private static openChecked(file: string, opts: JournalOptions): Journal {
+    const db = new Database(file);
+    try {
+      db.pragma('busy_timeout = 5000');
+      const check = db.pragma('quick_check', { simple: true });
+      if (check !== 'ok') throw new CorruptJournalError(`quick_check: ${String(check)}`);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      const j = new Journal(db, opts);
+      j.migrate();
+      return j;
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  private migrate(): void {
+    const current = this.db.pragma('user_version', { simple: true }) as number;
+    if (current > SCHEMA_VERSION) throw new Error(`journal schema ${current} is newer than this program (${SCHEMA_VERSION})`);
+    for (let v = current + 1; v <= SCHEMA_VERSION; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]);
+        this.db.pragma(`user_version = ${v}`);
+      })();
+      this.log.info('journal migrated', { version: v });
+    }
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  pragma(name: string): unknown {
+    return this.db.pragma(name, { simple: true });
+  }
+
+  private iso(): string {
+    return new Date(this.clock()).toISOString();
+  }
+
+  /** Append to the sale's history and to the records that sync to the relay. */
+  private appendEvent(saleId: string | null, kind: string, data: Record<string, unknown>): void {
+    const at = this.iso();
+    this.db.prepare('INSERT INTO sale_events (sale_id, at, kind, data) VALUES (?, ?, ?, ?)').run(saleId, at, kind, JSON.stringify(data));
+    this.db.prepare('INSERT INTO records (record_id, sale_id, kind, at, data) VALUES (?, ?, ?, ?, ?)').run(newId(this.clock()), saleId, kind, at, JSON.stringify(data));
+  }
+
+  private enqueue(kind: OutboxKind, saleId: string, key: string, body: Record<string, unknown>): void {
+    this.db
+      .prepare('INSERT INTO outbox (kind, sale_id, key, body, created_at, next_at) VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT(key) DO NOTHING')
+      .run(kind, saleId, key, JSON.stringify(body), this.iso());
+  }
+
+  /** The durable record of a new sale plus its queued create command, in one transaction. */
+  recordSale(sale: { saleId: string; amount: number; currency: Currency; at: number }): SaleRow {
+    if (!Number.isSafeInteger(sale.amount) || sale.amount <= 0) throw new Error(`invalid amount ${sale.amount}`);
+    return this.db.transaction(() => {
+      const existing = this.getSale(sale.saleId);
+      if (existing) return existing;
+      const ref = ((this.db.prepare('SELECT MAX(ref) AS m FROM sales').get() as { m: number | null }).m ?? 0) + 1;
+      const created = new Date(sale.at).toISOString();
+      this.db
+        .prepare('INSERT INTO sales (sale_id, ref, amount, currency, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(sale.saleId, ref, sale.amount, sale.currency, 'recorded', created, this.iso());
+      this.appendEvent(sale.saleId, 'sale.recorded', { amount: sale.amount, currency: sale.currency, ref });
+      this.enqueue('create', sale.saleId, `create:${sale.saleId}`, { saleId: sale.saleId, amount: sale.amount, currency: sale.currency, createdAt: created });
+      return this.getSale(sale.saleId)!;
+    })();
+  }
+
+  /** Mark the sale cancelled/timed out and queue the expire of its charge (idempotent). */
+  requestExpire(saleId: string, reason: string): void {
+    this.db.transaction(() => {
+      const sale = this.getSale(saleId);
+      if (!sale) return;
+      if (!sale.expireRequested) {
+        this.db.prepare('UPDATE sales SET expire_requested = 1, updated_at = ? WHERE sale_id = ?').run(this.iso(), saleId);
+        this.appendEvent(saleId, 'sale.expire_requested', { reason });
+      }
+      if (!isFinalStatus(sale.status)) this.enqueue('expire', saleId, `expire:${saleId}`, { saleId });
+    })();
+  }
+
+  queueRefund(r: { saleId: string; refundId: string; amount: number; currency: Currency }): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare('INSERT INTO refunds (refund_id, sale_id, amount, currency, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
+        .run(r.refundId, r.saleId, r.amount, r.currency, 'queued', this.iso(), this.iso());
+      this.appendEvent(r.saleId, 'refund.requested', { refundId: r.refundId, amount: r.amount });
+      this.enqueue('refund', r.saleId, `refund:${r.refundId}`, { refundId: r.refundId, amount: r.amount, mode: 'auto' });
+    })();
+  }
+
+  audit(kind: string, saleId: string | null, data: Record<string, unknown>): void {
+    this.db.transaction(() => this.appendEvent(saleId, kind, data))();
+  }
+
+  /**
+   * Apply the relay's view of a sale. Idempotent; statuses only move forward; a sale the
+   * journal does not know (made before a journal reset, say) is inserted so it is not lost.
+   */
+  applySaleView(v: SaleView, source: string): ApplyResult {
+    return this.db.transaction((): ApplyResult => {
+      let sale = this.getSale(v.saleId);
+      let changed = false;
+      if (!sale) {
+        const ref = ((this.db.prepare('SELECT MAX(ref) AS m FROM sales').get() as { m: number | null }).m ?? 0) + 1;
+        this.db
+          .prepare('INSERT INTO sales (sale_id, ref, amount, currency, status, expire_requested, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+          .run(v.saleId, ref, v.amount, v.currency, 'recorded', v.expireRequested ? 1 : 0, v.createdAt, this.iso());
+        this.appendEvent(v.saleId, 'sale.adopted', { source, amount: v.amount, currency: v.currency, ref });
+        sale = this.getSale(v.saleId)!;
+        changed = true;
+      }
+      const moves = canMove(sale.status, v.status);
+      const becameLate = moves && v.status === 'successful' && sale.expireRequested;
+      const sets: string[] = [];
+      const args: unknown[] = [];
+      const set = (col: string, val: unknown, now: unknown) => {
+        if (val !== now) {
+          sets.push(`${col} = ?`);
+          args.push(val);
+        }
+      };
+      if (moves) set('status', v.status, sale.status);
+      // Details fill in while non-final and whenever they arrive with a forward move; a final
+      // sale's money facts (refunds, void window) still update.
+      if (moves || !isFinalStatus(sale.status)) {
+        if (v.chargeId) set('charge_id', v.chargeId, sale.chargeId);
+        if (v.qr) set('qr_text', v.qr.text, sale.qrText);
+        if (v.failureCode) set('failure_code', v.failureCode, sale.failureCode);
+        if (v.failureMessage) set('failure_message', v.failureMessage, sale.failureMessage);
+        if (v.error) {
+          set('error_code', v.error.code, sale.errorCode);
+          set('error_message', v.error.message, sale.errorMessage);
+        }
+        if (v.paidAt) set('paid_at', v.paidAt, sale.paidAt);
+      }
+      if (v.refundedAmount > sale.refundedAmount) set('refunded_amount', v.refundedAmount, sale.refundedAmount);
+      set('can_void', v.canVoid ? 1 : 0, sale.canVoid ? 1 : 0);
+      if (becameLate) set('late', 1, sale.late ? 1 : 0);
+      if (sets.length) {
+        sets.push('updated_at = ?');
+        args.push(this.iso(), v.saleId);
+        this.db.prepare(`UPDATE sales SET ${sets.join(', ')} WHERE sale_id = ?`).run(...args);
+        changed = true;
+      }
+      if (moves) {
+        this.appendEvent(v.saleId, 'sale.status', {
+          from: sale.status,
+          to: v.status,
+          source,
+          chargeId: v.chargeId,
+          ...(v.failureCode ? { failureCode: v.failureCode } : {}),
+          ...(becameLate ? { late: true } : {}),
+        });
+        if (isFinalStatus(v.status)) {
+          // Nothing is left to do for a finished sale's create / expire.
+          this.db.prepare("UPDATE outbox SET state = 'done', done_at = ? WHERE sale_id = ? AND kind IN ('create', 'expire') AND state = 'pending'").run(this.iso(), v.saleId);
+        }
+      }
+      for (const r of v.refunds) this.applyRefundRow(r);
+      return { changed, sale: this.getSale(v.saleId), becameLate };
+    })();
+  }
+
+  /** A local refusal (the relay answered 4xx to the create): no charge exists. */
+  markCreateRejected(saleId: string, error: { code: string; message: string }): ApplyResult {
+    return this.db.transaction((): ApplyResult => {
+      const sale = this.getSale(saleId);
+      if (!sale || !canMove(sale.status, 'create_failed')) return { changed: false, sale, becameLate: false };
+      this.db
+        .prepare("UPDATE sales SET status = 'create_failed', error_code = ?, error_message = ?, updated_at = ? WHERE sale_id = ?")
+        .run(error.code, error.message, this.iso(), saleId);
+      this.appendEvent(saleId, 'sale.status', { from: sale.status, to: 'create_failed', source: 'relay-refused', error });
+      this.db.prepare("UPDATE outbox SET state = 'done', done_at = ? WHERE sale_id = ? AND kind = 'expire' AND state = 'pending'").run(this.iso(), saleId);
+      return { changed: true, sale: this.getSale(saleId), becameLate: false };
+    })();
+  }
+
+  private applyRefundRow(r: RefundView): boolean {
+    const row = this.db.prepare('SELECT status FROM refunds WHERE refund_id = ?').get(r.refundId) as { status: string } | undefined;
+    if (row && (row.status === 'done' || row.status === 'failed')) return false;
+    if (row && row.status === r.status) return false;
+    if (!row) {
+      this.db
+        .prepare('INSERT INTO refunds (refund_id, sale_id, amount, currency, status, voided, error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(r.refundId, r.saleId, r.amount, r.currency, r.status, r.voided ? 1 : 0, r.error, r.createdAt, this.iso());
+    } else {
+      this.db.prepare('UPDATE refunds SET status = ?, voided = ?, error = ?, updated_at = ? WHERE refund_id = ?').run(r.status, r.voided ? 1 : 0, r.error, this.iso(), r.refundId);
+    }
+    this.appendEvent(r.saleId, 'refund.status', { refundId: r.refundId, status: r.status, voided: r.voided, amount: r.amount });
+    return true;
+  }
+
+  applyRefundView(r: RefundView): boolean {
+    return this.db.transaction(() => {
+      const changed = this.applyRefundRow(r);
+      if (changed && r.status === 'done') {
+        this.db.prepare('UPDATE sales SET refunded_amount = MIN(amount, refunded_amount + ?), updated_at = ? WHERE sale_id = ?').run(r.amount, this.iso(), r.saleId);
+        if (r.voided) {
+          const sale = this.getSale(r.saleId);
+          if (sale && canMove(sale.status, 'reversed') && sale.refundedAmount >= sale.amount) {
+            this.db.prepare("UPDATE sales SET status = 'reversed' WHERE sale_id = ?").run(r.saleId);
+          }
+        }
+      }
+      return changed;
+    })();
+  }
+
+  /** Run `apply` and move the stream cursor in one transaction; events at or below the cursor are skipped. */
+  applyStreamEvent<T>(seq: number, apply: () => T): { applied: boolean; result?: T } {
+    return this.db.transaction(() => {
+      if (seq <= this.lastSeq()) return { applied: false };
+      const result = apply();
+      this.db.prepare('UPDATE stream_cursor SET last_seq = ? WHERE id = 1').run(seq);
+      return { applied: true, result };
+    })();
+  }
+
+  lastSeq(): number {
+    return (this.db.prepare('SELECT last_seq FROM stream_cursor WHERE id = 1').get() as { last_seq: number }).last_seq;
+  }
+
+  /** After a re-pair to a different terminal id the relay's sequence starts over. */
+  resetCursor(to = 0): void {
+    this.db.prepare('UPDATE stream_cursor SET last_seq = ? WHERE id = 1').run(to);
+  }
+
+  // --- outbox -------------------------------------------------------------------------------
+
+  dueOutbox(now: number, limit = 20): OutboxItem[] {
+    const rows = this.db
+      .prepare("SELECT id, kind, sale_id, key, body, attempts, next_at, last_error FROM outbox WHERE state = 'pending' AND next_at <= ? ORDER BY id LIMIT ?")
+      .all(now, limit) as { id: number; kind: OutboxKind; sale_id: string; key: string; body: string; attempts: number; next_at: number; last_error: string | null }[];
+    return rows.map((r) => ({ id: r.id, kind: r.kind, saleId: r.sale_id, key: r.key, body: JSON.parse(r.body) as Record<string, unknown>, attempts: r.attempts, nextAt: r.next_at, lastError: r.last_error }));
+  }
+
+  nextOutboxAt(): number | null {
+    const r = this.db.prepare("SELECT MIN(next_at) AS n FROM outbox WHERE state = 'pending'").get() as { n: number | null };
+    return r.n;
+  }
+
+  outboxDone(id: number): void {
+    this.db.prepare("UPDATE outbox SET state = 'done', done_at = ? WHERE id = ?").run(this.iso(), id);
+  }
+
+  outboxRetry(id: number, error: string, nextAt: number): void {
+    this.db.prepare('UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_at = ? WHERE id = ?').run(error.slice(0, 500), nextAt, id);
+  }
+
+  /** Permanently refused (4xx): kept for the operator, never retried. */
+  outboxDead(id: number, error: string): void {
+    this.db.prepare("UPDATE outbox SET state = 'dead', last_error = ?, done_at = ? WHERE id = ?").run(error.slice(0, 500), this.iso(), id);
+  }
+
+  /** Retry everything now (the link just came back). */
+  outboxWake(): void {
+    this.db.prepare("UPDATE outbox SET next_at = 0 WHERE state = 'pending'").run();
+  }
+
+  pendingOutbox(): number {
+    return (this.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'").get() as { n: number }).n;
+  }
+
+  // --- records ------------------------------------------------------------------------------
+
+  unsyncedRecords(limit = 200): RecordRow[] {
+    const rows = this.db.prepare('SELECT record_id, sale_id, kind, at, data FROM records WHERE synced = 0 ORDER BY rowid LIMIT ?').all(limit) as {
+      record_id: string;
+      sale_id: string | null;
+      kind: string;
+      at: string;
+      data: string;
+    }[];
+    return rows.map((r) => ({ recordId: r.record_id, saleId: r.sale_id, kind: r.kind, at: r.at, data: JSON.parse(r.data) as Record<string, unknown> }));
+  }
+
+  markRecordsSynced(ids: string[]): void {
+    const stmt = this.db.prepare('UPDATE records SET synced = 1 WHERE record_id = ?');
+    this.db.transaction(() => {
+      for (const id of ids) stmt.run(id);
+    })();
+  }
+
+  /** Queued commands plus records not yet at the relay (the idle screen's "unsynced"). */
+  unsyncedCount(): number {
+    const r = (this.db.prepare('SELECT COUNT(*) AS n FROM records WHERE synced = 0').get() as { n: number }).n;
+    return r + this.pendingOutbox();
+  }
+
+  // --- queries ------------------------------------------------------------------------------
+
+  getSale(saleId: string): SaleRow | null {
+    return toSale(this.db.prepare('SELECT * FROM sales WHERE sale_id = ?').get(saleId) as RawSale | undefined);
+  }
+
+  saleByRef(ref: number): SaleRow | null {
+    return toSale(this.db.prepare('SELECT * FROM sales WHERE ref = ?').get(ref) as RawSale | undefined);
+  }
+
+  lastPaidSale(): SaleRow | null {
+    return toSale(this.db.prepare("SELECT * FROM sales WHERE status = 'successful' ORDER BY ref DESC LIMIT 1").get() as RawSale | undefined);
+  }
+
+  nonFinalSales(): SaleRow[] {
+    const rows = this.db.prepare("SELECT * FROM sales WHERE status IN ('recorded', 'creating', 'pending') ORDER BY ref").all() as RawSale[];
+    return rows.map((r) => toSale(r)!);
+  }
+
+  allSales(): SaleRow[] {
+    return (this.db.prepare('SELECT * FROM sales ORDER BY ref').all() as RawSale[]).map((r) => toSale(r)!);
+  }
+
+  latePayments(): SaleRow[] {
+    const rows = this.db.prepare("SELECT * FROM sales WHERE late = 1 AND status = 'successful' AND refunded_amount < amount ORDER BY ref DESC LIMIT 20").all() as RawSale[];
+    return rows.map((r) => toSale(r)!);
+  }
+
+  oldestNonFinalCreatedAt(): string | null {
+    const r = this.db.prepare("SELECT MIN(created_at) AS t FROM sales WHERE status IN ('recorded', 'creating', 'pending')").get() as { t: string | null };
+    return r.t;
+  }
+
+  /** Count and sum by status and currency for sales created at or after `sinceIso`. */
+  totals(sinceIso: string): { status: LocalSaleStatus; currency: Currency; count: number; amount: number; refunded: number }[] {
+    return this.db
+      .prepare('SELECT status, currency, COUNT(*) AS count, SUM(amount) AS amount, SUM(refunded_amount) AS refunded FROM sales WHERE created_at >= ? GROUP BY status, currency ORDER BY currency, status')
+      .all(sinceIso) as { status: LocalSaleStatus; currency: Currency; count: number; amount: number; refunded: number }[];
+  }
+
+  saleEvents(saleId: string): { kind: string; at: string; data: Record<string, unknown> }[] {
+    const rows = this.db.prepare('SELECT kind, at, data FROM sale_events WHERE sale_id = ? ORDER BY id').all(saleId) as { kind: string; at: string; data: string }[];
+    return rows.map((r) => ({ kind: r.kind, at: r.at, data: JSON.parse(r.data) as Record<string, unknown> }));
+  }
+}
+
+function describe(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  return [e.code, e.message].filter(Boolean).join(': ') || String(err);
+}
+
+class CorruptJournalError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CorruptJournalError';
+  }
+}
+
+/** Damage we recover from by starting over; anything else (permissions, a newer schema) is not ours to discard. */
+function isCorruption(err: unknown): boolean {
+  if (err instanceof CorruptJournalError) return true;
+  const code = (err as { code?: string }).code ?? '';
+  return code.startsWith('SQLITE_NOTADB') || code.startsWith('SQLITE_CORRUPT');
+}

@@ -1,0 +1,485 @@
+/**
+ * The terminal's side of the relay link: pairing, the event stream, the outbox worker that
+ * delivers queued commands and records, status polling while the stream is down, and
+ * reconciliation of unfinished sales. Everything it learns goes into the journal first; the
+ * daemon hears about it afterwards through the callbacks.
+ */
+import type { RelayEvent, RefundView, SaleView } from '../link/protocol';
+import type { Logger } from '../shared/log';
+import type { ApplyResult, Journal, OutboxItem } from './journal';
+import { RelayError, RelayHttp } from './relay-http';
+import { readSecrets, writeSecrets, type Secrets } from './secrets';
+import { backoffDelay, RelayStream } from './stream';
+
+export interface LinkCallbacks {
+  /** A sale changed in the journal (already committed). */
+  onSale(result: ApplyResult): void;
+  onRefund(refund: RefundView): void;
+  onOnline(online: boolean): void;
+  /** Pairing is needed or in progress: show this code. */
+  onPairing(p: { code: string; message?: string }): void;
+  /** Pairing finished; the credential is stored. */
+  onPaired(info: { terminalId: string; name: string }): void;
+  /** Something the idle screen should say (revoked terminal, relay unreachable during pairing). */
+  onNotice(text: string): void;
+  /** The queue or record counts changed. */
+  onUnsynced(): void;
+}
+
+export interface LinkOptions {
+  relayUrl: string;
+  secretsFile: string;
+  journal: Journal;
+  heartbeatMs: number;
+  requestTimeoutMs: number;
+  terminalName: string;
+  version: string;
+  device?: string;
+  log: Logger;
+  callbacks: LinkCallbacks;
+  clock?: () => number;
+  /** Poll interval for the current sale while the stream is down. */
+  pollMs?: number;
+  pairPollMs?: number;
+  backoff?: { baseMs: number; maxMs: number };
+}
+
+export interface LinkStatus {
+  online: boolean;
+  paired: boolean;
+  terminalId: string | null;
+  lastEventSeq: number;
+  lastError: string | null;
+  pairingCode: string | null;
+}
+
+export class Link {
+  readonly http: RelayHttp;
+  private readonly stream: RelayStream;
+  private secrets: Secrets;
+  private running = false;
+  private outboxTimer: NodeJS.Timeout | null = null;
+  private outboxBusy: Promise<void> | null = null;
+  private outboxAgain = false;
+  private recordAttempt = 0;
+  private recordsNotBefore = 0;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private watched: string | null = null;
+  private pairing: { abort: boolean } | null = null;
+  private pairingCode: string | null = null;
+  private lastError: string | null = null;
+  private readonly clock: () => number;
+  private reconciling: Promise<void> | null = null;
+
+  constructor(private readonly opts: LinkOptions) {
+    this.clock = opts.clock ?? Date.now;
+    this.secrets = readSecrets(opts.secretsFile).secrets;
+    this.http = new RelayHttp({ baseUrl: opts.relayUrl, credential: () => this.secrets.credential, timeoutMs: opts.requestTimeoutMs });
+    this.stream = new RelayStream({
+      baseUrl: opts.relayUrl,
+      credential: () => this.secrets.credential,
+      heartbeatMs: opts.heartbeatMs,
+      lastSeq: () => opts.journal.lastSeq(),
+      onEvent: (seq, ev) => this.applyEvent(seq, ev),
+      log: opts.log.child('stream'),
+      ...(opts.backoff ? { backoff: opts.backoff } : {}),
+    });
+    this.stream.on('online', (online) => {
+      opts.log.info(online ? 'link online' : 'link offline');
+      opts.callbacks.onOnline(online);
+      if (online) {
+        opts.journal.outboxWake();
+        this.kickOutbox();
+        void this.reconcile();
+      }
+      this.updatePolling();
+    });
+    this.stream.on('hello', ({ terminalId, lastSeq }) => {
+      // The relay numbers fewer events than we have seen: its database was restored. Follow
+      // its numbering, or every new event would look like a duplicate.
+      if (lastSeq < opts.journal.lastSeq()) {
+        opts.log.warn('relay event sequence is behind the journal; following the relay', { relayLastSeq: lastSeq, journalLastSeq: opts.journal.lastSeq() });
+        opts.journal.resetCursor(lastSeq);
+      }
+      if (this.secrets.terminalId && terminalId !== this.secrets.terminalId) {
+        opts.log.warn('relay names this terminal differently from the secrets file', { terminalId, stored: this.secrets.terminalId });
+      }
+    });
+    this.stream.on('unauthorized', () => {
+      if (!this.running || this.pairing) return;
+      opts.log.error('the relay refused this terminal credential (revoked?); pairing again');
+      opts.callbacks.onNotice('This terminal was not accepted by the relay: pair it again');
+      void this.startPairing('The relay no longer accepts this terminal');
+    });
+  }
+
+  get paired(): boolean {
+    return Boolean(this.secrets.credential);
+  }
+
+  get online(): boolean {
+    return this.stream.online;
+  }
+
+  get supervisorPin(): string | undefined {
+    return this.secrets.supervisorPin;
+  }
+
+  status(): LinkStatus {
+    return {
+      online: this.stream.online,
+      paired: this.paired,
+      terminalId: this.secrets.terminalId ?? null,
+      lastEventSeq: this.opts.journal.lastSeq(),
+      lastError: this.lastError,
+      pairingCode: this.pairingCode,
+    };
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    if (!this.paired) void this.startPairing();
+    else this.stream.start();
+    this.kickOutbox();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.pairing) this.pairing.abort = true;
+    if (this.outboxTimer) clearTimeout(this.outboxTimer);
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.outboxTimer = null;
+    this.pollTimer = null;
+    await this.stream.stop();
+    await this.outboxBusy?.catch(() => undefined);
+    await this.reconciling?.catch(() => undefined);
+  }
+
+  /** Forget the credential and pair again (supervisor menu). */
+  async repair(): Promise<void> {
+    await this.stream.stop();
+    const { credential: _c, terminalId: _t, ...rest } = readSecrets(this.opts.secretsFile).secrets;
+    this.secrets = rest;
+    writeSecrets(this.opts.secretsFile, rest);
+    this.opts.log.info('credential removed; pairing again');
+    void this.startPairing('Pairing again');
+  }
+
+  /** The sale on screen: polled over HTTP while the stream is down. */
+  watchSale(saleId: string | null): void {
+    this.watched = saleId;
+    this.updatePolling();
+  }
+
+  /** Drop the stream connection (tests: simulate a dead link). */
+  kickStream(): void {
+    this.stream.kick();
+  }
+
+  // --- pairing -----------------------------------------------------------------------------
+
+  private async startPairing(message?: string): Promise<void> {
+    if (this.pairing) return;
+    const token = { abort: false };
+    this.pairing = token;
+    await this.stream.stop();
+    const { log, callbacks } = this.opts;
+    let attempt = 0;
+    try {
+      while (!token.abort && this.running) {
+        let started;
+        try {
+          // Pairing must not present an old, refused credential.
+          started = await new RelayHttp({ baseUrl: this.opts.relayUrl, credential: () => undefined, timeoutMs: this.opts.requestTimeoutMs }).pairStart({
+            name: this.opts.terminalName.slice(0, 64),
+            version: this.opts.version.slice(0, 32),
+            ...(this.opts.device ? { device: this.opts.device.slice(0, 200) } : {}),
+          });
+        } catch (err) {
+          this.lastError = (err as Error).message;
+          callbacks.onPairing({ code: '------', message: 'Cannot reach the relay; retrying' });
+          await this.sleep(backoffDelay(attempt++, 1000, 30_000), token);
+          continue;
+        }
+        attempt = 0;
+        this.pairingCode = started.code;
+        log.info('pairing: waiting for the operator to approve', { code: started.code });
+        callbacks.onPairing({ code: started.code, ...(message ? { message } : {}) });
+        const anon = new RelayHttp({ baseUrl: this.opts.relayUrl, credential: () => undefined, timeoutMs: this.opts.requestTimeoutMs });
+        while (!token.abort && this.running) {
+          await this.sleep(this.opts.pairPollMs ?? 2000, token);
+          if (token.abort || !this.running) return;
+          let poll;
+          try {
+            poll = await anon.pairPoll(started.pairingId, started.pairingSecret);
+          } catch (err) {
+            this.lastError = (err as Error).message;
+            if (err instanceof RelayError && err.status === 404) break;
+            continue;
+          }
+          if (poll.status === 'pending') continue;
+          if (poll.status === 'approved') {
+            const previous = this.secrets.terminalId;
+            const next: Secrets = { ...readSecrets(this.opts.secretsFile).secrets, credential: poll.credential, terminalId: poll.terminalId };
+            writeSecrets(this.opts.secretsFile, next);
+            this.secrets = next;
+            if (previous !== poll.terminalId) this.opts.journal.resetCursor();
+            this.pairingCode = null;
+            log.info('paired', { terminalId: poll.terminalId, name: poll.name });
+            callbacks.onPaired({ terminalId: poll.terminalId, name: poll.name });
+            this.stream.start();
+            this.kickOutbox();
+            return;
+          }
+          message = poll.status === 'expired' ? 'The code expired: here is a new one' : 'Pairing was rejected: here is a new code';
+          break;
+        }
+      }
+    } finally {
+      if (this.pairing === token) this.pairing = null;
+    }
+  }
+
+  private sleep(ms: number, token: { abort: boolean }): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      const check = setInterval(() => {
+        if (token.abort || !this.running) {
+          clearTimeout(t);
+          clearInterval(check);
+          resolve();
+        }
+      }, 100);
+      t.unref();
+      setTimeout(() => clearInterval(check), ms + 10).unref();
+    });
+  }
+
+  // --- events ------------------------------------------------------------------------------
+
+  private applyEvent(seq: number, ev: RelayEvent): void {
+    const { journal, callbacks } = this.opts;
+    const out = journal.applyStreamEvent(seq, (): ApplyResult | RefundView | null => {
+      switch (ev.kind) {
+        case 'sale.updated':
+          return journal.applySaleView(ev.sale, `stream#${seq}`);
+        case 'refund.updated':
+          journal.applyRefundView(ev.refund);
+          return ev.refund;
+        case 'terminal.updated':
+          journal.audit('terminal.updated', null, { name: ev.name, revoked: ev.revoked });
+          return null;
+      }
+    });
+    if (!out.applied) return;
+    if (ev.kind === 'sale.updated' && out.result) callbacks.onSale(out.result as ApplyResult);
+    if (ev.kind === 'refund.updated') callbacks.onRefund(ev.refund);
+    if (ev.kind === 'terminal.updated' && ev.revoked) callbacks.onNotice('This terminal was revoked by the operator');
+    callbacks.onUnsynced();
+  }
+
+  private applyView(v: SaleView, source: string): ApplyResult {
+    const r = this.opts.journal.applySaleView(v, source);
+    if (r.changed) {
+      this.opts.callbacks.onSale(r);
+      this.opts.callbacks.onUnsynced();
+    }
+    return r;
+  }
+
+  // --- reconciliation ----------------------------------------------------------------------
+
+  /** Ask the relay about every unfinished sale, and adopt any sale it has that the journal lacks. */
+  reconcile(): Promise<void> {
+    if (this.reconciling) return this.reconciling;
+    this.reconciling = this.doReconcile().finally(() => {
+      this.reconciling = null;
+    });
+    return this.reconciling;
+  }
+
+  private async doReconcile(): Promise<void> {
+    const { journal, log } = this.opts;
+    try {
+      for (const sale of journal.nonFinalSales()) {
+        try {
+          this.applyView(await this.http.getSale(sale.saleId), 'reconcile');
+        } catch (err) {
+          if (err instanceof RelayError && err.status === 404) continue; // its create is still queued
+          throw err;
+        }
+      }
+      const dayAgo = new Date(this.clock() - 24 * 3600_000).toISOString();
+      const oldest = journal.oldestNonFinalCreatedAt();
+      const since = oldest && oldest < dayAgo ? oldest : dayAgo;
+      for (const v of await this.http.listSales(since)) this.applyView(v, 'reconcile-list');
+    } catch (err) {
+      this.lastError = (err as Error).message;
+      log.warn('reconciliation incomplete; will retry on the next connection', { error: (err as Error).message });
+    }
+  }
+
+  // --- polling while the stream is down ----------------------------------------------------
+
+  private updatePolling(): void {
+    const want = this.running && this.watched !== null && !this.stream.online;
+    if (want && !this.pollTimer) {
+      this.pollTimer = setInterval(() => void this.pollOnce(), this.opts.pollMs ?? 2000);
+    } else if (!want && this.pollTimer) {
+      clearInterval(this.pollTimer);
+      this.pollTimer = null;
+    }
+  }
+
+  private polling = false;
+
+  private async pollOnce(): Promise<void> {
+    const saleId = this.watched;
+    if (!saleId || this.polling) return;
+    this.polling = true;
+    try {
+      this.applyView(await this.http.getSale(saleId), 'poll');
+    } catch (err) {
+      this.opts.log.debug('status poll failed', { error: (err as Error).message });
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  // --- outbox ------------------------------------------------------------------------------
+
+  /** Run the outbox worker now (a command was queued). */
+  kickOutbox(): void {
+    if (!this.running) return;
+    if (this.outboxBusy) {
+      this.outboxAgain = true;
+      return;
+    }
+    if (this.outboxTimer) clearTimeout(this.outboxTimer);
+    this.outboxTimer = null;
+    this.outboxBusy = this.drainOutbox()
+      .catch((err: unknown) => this.opts.log.error('outbox worker failed', { error: (err as Error).message }))
+      .finally(() => {
+        this.outboxBusy = null;
+        if (this.outboxAgain) {
+          this.outboxAgain = false;
+          this.kickOutbox();
+        } else this.scheduleOutbox();
+      });
+  }
+
+  private scheduleOutbox(): void {
+    if (!this.running || this.outboxTimer) return;
+    const { journal } = this.opts;
+    const now = this.clock();
+    let at = journal.nextOutboxAt() ?? now + 30_000;
+    if (journal.unsyncedRecords(1).length) at = Math.min(at, Math.max(now + 1000, this.recordsNotBefore));
+    this.outboxTimer = setTimeout(
+      () => {
+        this.outboxTimer = null;
+        this.kickOutbox();
+      },
+      Math.min(30_000, Math.max(10, at - now)),
+    );
+    this.outboxTimer.unref();
+  }
+
+  private async drainOutbox(): Promise<void> {
+    if (!this.paired) return;
+    const { journal } = this.opts;
+    const blocked = new Set<string>();
+    for (const item of journal.dueOutbox(this.clock())) {
+      if (!this.running) return;
+      // Commands of one sale go in order: no expire before its create is through.
+      if (blocked.has(item.saleId)) continue;
+      const ok = await this.send(item);
+      if (!ok) blocked.add(item.saleId);
+    }
+    await this.syncRecords();
+    this.opts.callbacks.onUnsynced();
+  }
+
+  private async send(item: OutboxItem): Promise<boolean> {
+    const { journal, log, callbacks } = this.opts;
+    try {
+      switch (item.kind) {
+        case 'create': {
+          const b = item.body as { saleId: string; amount: number; currency: 'THB' | 'SGD' | 'MYR'; createdAt?: string };
+          const view = await this.http.createSale({ saleId: b.saleId, amount: b.amount, currency: b.currency, ...(b.createdAt ? { createdAt: b.createdAt } : {}) });
+          journal.outboxDone(item.id);
+          this.applyView(view, 'create');
+          break;
+        }
+        case 'expire': {
+          const view = await this.http.expireSale(item.saleId);
+          journal.outboxDone(item.id);
+          this.applyView(view, 'expire');
+          break;
+        }
+        case 'refund': {
+          const b = item.body as { refundId: string; amount: number; mode?: 'auto' | 'void' | 'refund' };
+          const view = await this.http.refund(item.saleId, { refundId: b.refundId, amount: b.amount, mode: b.mode ?? 'auto' });
+          journal.outboxDone(item.id);
+          if (journal.applyRefundView(view)) callbacks.onRefund(view);
+          break;
+        }
+      }
+      this.lastError = null;
+      return true;
+    } catch (err) {
+      const e = err instanceof RelayError ? err : new RelayError((err as Error).message, 0, 'internal');
+      this.lastError = e.message;
+      if (e.retryable || e.status === 401 || (e.status === 404 && item.kind !== 'create')) {
+        // 404 on expire/refund: the relay has not seen the create yet; 401: pairing will fix it.
+        const delay = backoffDelay(item.attempts, 1000, 60_000);
+        journal.outboxRetry(item.id, e.message, this.clock() + delay);
+        log.warn('relay command failed; will retry', { kind: item.kind, saleId: item.saleId, attempt: item.attempts + 1, retryInMs: delay, error: e.message });
+        return false;
+      }
+      log.error('relay refused a command; not retrying', { kind: item.kind, saleId: item.saleId, status: e.status, code: e.code, error: e.message });
+      journal.outboxDead(item.id, e.message);
+      if (item.kind === 'create') {
+        const r = journal.markCreateRejected(item.saleId, { code: e.code, message: e.message.replace(/^POST \S+: /, '') });
+        if (r.changed) callbacks.onSale(r);
+      }
+      if (item.kind === 'refund') {
+        const b = item.body as { refundId: string; amount: number };
+        const sale = journal.getSale(item.saleId);
+        const failed: RefundView = {
+          refundId: b.refundId,
+          saleId: item.saleId,
+          omiseRefundId: null,
+          amount: b.amount,
+          currency: sale?.currency ?? 'THB',
+          voided: false,
+          status: 'failed',
+          reason: null,
+          error: e.message.replace(/^POST \S+: /, ''),
+          createdAt: new Date(this.clock()).toISOString(),
+        };
+        if (journal.applyRefundView(failed)) callbacks.onRefund(failed);
+      }
+      return true;
+    }
+  }
+
+  private async syncRecords(): Promise<void> {
+    const { journal, log } = this.opts;
+    if (this.clock() < this.recordsNotBefore) return;
+    for (let i = 0; i < 20; i++) {
+      const batch = journal.unsyncedRecords(200);
+      if (!batch.length) return;
+      try {
+        await this.http.postRecords(batch);
+        journal.markRecordsSynced(batch.map((r) => r.recordId));
+        this.recordAttempt = 0;
+      } catch (err) {
+        const delay = backoffDelay(this.recordAttempt++, 1000, 60_000);
+        this.recordsNotBefore = this.clock() + delay;
+        log.debug('record sync failed; will retry', { retryInMs: delay, error: (err as Error).message });
+        return;
+      }
+    }
+  }
+}

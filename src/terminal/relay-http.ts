@@ -1,0 +1,137 @@
+/**
+ * HTTP side of the terminal ↔ relay link (src/link/protocol.ts). Every call is time-boxed and
+ * every answer validated; failures come back as RelayError saying whether a retry can help.
+ */
+import type { z } from 'zod';
+import {
+  ErrorBodySchema,
+  PairPollSchema,
+  PairStartedSchema,
+  RefundViewSchema,
+  SaleViewSchema,
+  TerminalInfoSchema,
+  type CreateSaleRequest,
+  type JournalRecord,
+  type PairPoll,
+  type PairRequest,
+  type PairStarted,
+  type RefundRequest,
+  type RefundView,
+  type SaleView,
+  type TerminalInfo,
+} from '../link/protocol';
+import { z as zod } from 'zod';
+
+export class RelayError extends Error {
+  constructor(
+    message: string,
+    /** HTTP status; 0 when the relay could not be reached or answered garbage. */
+    readonly status: number,
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = 'RelayError';
+  }
+
+  /** Network trouble, timeouts and 5xx/408/429 may succeed later with the same ids. */
+  get retryable(): boolean {
+    return this.status === 0 || this.status >= 500 || this.status === 408 || this.status === 429;
+  }
+}
+
+export interface RelayHttpOptions {
+  baseUrl: string;
+  /** Read on every request so a fresh pairing takes effect at once. */
+  credential: () => string | undefined;
+  timeoutMs: number;
+}
+
+const SalesListSchema = zod.object({ sales: zod.array(SaleViewSchema) });
+const RecordsAnswerSchema = zod.object({ accepted: zod.number(), duplicates: zod.number() });
+
+export class RelayHttp {
+  private readonly base: string;
+
+  constructor(private readonly opts: RelayHttpOptions) {
+    this.base = opts.baseUrl.replace(/\/+$/, '');
+  }
+
+  async request<S extends z.ZodType>(method: 'GET' | 'POST', path: string, schema: S, body?: unknown, headers: Record<string, string> = {}): Promise<z.infer<S>> {
+    const h: Record<string, string> = { accept: 'application/json', ...headers };
+    const cred = this.opts.credential();
+    if (cred) h.authorization = `Bearer ${cred}`;
+    if (body !== undefined) h['content-type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await fetch(this.base + path, {
+        method,
+        headers: h,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(this.opts.timeoutMs),
+      });
+    } catch (err) {
+      const e = err as Error & { cause?: { code?: string } };
+      const why = e.name === 'TimeoutError' ? `timed out after ${this.opts.timeoutMs} ms` : (e.cause?.code ?? e.message);
+      throw new RelayError(`${method} ${path}: relay unreachable (${why})`, 0, 'unreachable');
+    }
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (err) {
+      throw new RelayError(`${method} ${path}: reading the answer failed (${(err as Error).message})`, 0, 'unreachable');
+    }
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      throw new RelayError(`${method} ${path}: answer is not JSON (HTTP ${res.status})`, res.ok ? 0 : res.status, 'bad_answer');
+    }
+    if (!res.ok) {
+      const parsed = ErrorBodySchema.safeParse(json);
+      const code = parsed.success ? parsed.data.error.code : 'http_error';
+      const message = parsed.success ? parsed.data.error.message : `HTTP ${res.status}`;
+      throw new RelayError(`${method} ${path}: ${message}`, res.status, code);
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      throw new RelayError(`${method} ${path}: unexpected answer (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`, 0, 'bad_answer');
+    }
+    return parsed.data;
+  }
+
+  pairStart(req: PairRequest): Promise<PairStarted> {
+    return this.request('POST', '/v1/pair', PairStartedSchema, req);
+  }
+
+  pairPoll(pairingId: string, pairingSecret: string): Promise<PairPoll> {
+    return this.request('GET', `/v1/pair/${encodeURIComponent(pairingId)}`, PairPollSchema, undefined, { 'x-pairing-secret': pairingSecret });
+  }
+
+  me(): Promise<TerminalInfo> {
+    return this.request('GET', '/v1/me', TerminalInfoSchema);
+  }
+
+  createSale(req: CreateSaleRequest): Promise<SaleView> {
+    return this.request('POST', '/v1/sales', SaleViewSchema, req);
+  }
+
+  getSale(saleId: string): Promise<SaleView> {
+    return this.request('GET', `/v1/sales/${encodeURIComponent(saleId)}`, SaleViewSchema);
+  }
+
+  expireSale(saleId: string): Promise<SaleView> {
+    return this.request('POST', `/v1/sales/${encodeURIComponent(saleId)}/expire`, SaleViewSchema, {});
+  }
+
+  refund(saleId: string, req: RefundRequest): Promise<RefundView> {
+    return this.request('POST', `/v1/sales/${encodeURIComponent(saleId)}/refunds`, RefundViewSchema, req);
+  }
+
+  listSales(sinceIso: string, limit = 500): Promise<SaleView[]> {
+    return this.request('GET', `/v1/sales?since=${encodeURIComponent(sinceIso)}&limit=${limit}`, SalesListSchema).then((r) => r.sales);
+  }
+
+  postRecords(records: JournalRecord[]): Promise<{ accepted: number; duplicates: number }> {
+    return this.request('POST', '/v1/records', RecordsAnswerSchema, { records });
+  }
+}

@@ -1,0 +1,756 @@
+/**
+ * The sale state machine. Pure: no I/O, no timers, no randomness. Time and fresh ids come in
+ * with the events; the result is the next state plus effects the daemon performs in order
+ * (journal writes first, then relay commands, screens, beeps). Keeping it pure is what lets
+ * the tests drive every state with every key and check the money invariants on random runs.
+ */
+import type { KeyName } from '../../drivers/keypad/contract';
+import { currencyInfo, formatMoney, formatNumber, limitsOf, type Currency } from '../domain/money';
+import { failureMessages, type Messages } from '../domain/failure';
+import type { SaleStatus } from '../link/protocol';
+import type { ScreenModel, StatusBar } from './screens/model';
+
+export type EntryMode = 'implied-decimals' | 'decimal-point';
+
+export interface MachineConfig {
+  currency: Currency;
+  merchantName: string;
+  entryMode: EntryMode;
+  qrTimeoutSeconds: number;
+  resultSeconds: number;
+  /** Digits; when absent the supervisor menu stays closed. */
+  supervisorPin?: string;
+  /** How long "creating" may take before the sale is given up (and its charge expired). */
+  createTimeoutSeconds?: number;
+  /** Idle time after which the supervisor menu closes itself. */
+  supervisorIdleSeconds?: number;
+}
+
+export interface SaleRef {
+  saleId: string;
+  amount: number;
+  currency: Currency;
+  /** Short local number (receipts, refund by reference); known once journaled. */
+  ref?: number;
+}
+
+export type Outcome = 'paid' | 'failed' | 'expired' | 'cancelled' | 'late_paid';
+
+/** What the supervisor needs to decide on a void / refund. */
+export interface SaleInfo {
+  saleId: string;
+  ref: number;
+  amount: number;
+  currency: Currency;
+  status: SaleStatus | 'recorded';
+  refundedAmount: number;
+  canVoid: boolean;
+}
+
+export type Mode =
+  | { kind: 'idle' }
+  | { kind: 'entering'; input: string; error?: string }
+  | { kind: 'offline'; input: string }
+  | { kind: 'creating'; sale: SaleRef; startedAt: number }
+  | { kind: 'qr'; sale: SaleRef; qrText: string; deadline: number }
+  | { kind: 'result'; outcome: Outcome; sale: SaleRef; until: number; reason?: Messages }
+  | { kind: 'pin'; entered: string; error?: string }
+  | { kind: 'menu' }
+  | { kind: 'waiting'; title: string }
+  | { kind: 'ref-entry'; input: string; error?: string }
+  | { kind: 'refund-confirm'; sale: SaleInfo; input: string; error?: string }
+  | { kind: 'info'; title: string; lines: string[]; tone: 'info' | 'ok' | 'warn' | 'error'; back: 'menu' | 'idle' }
+  | { kind: 'repair-confirm' }
+  | { kind: 'pairing'; code: string; relayUrl: string; message?: string }
+  | { kind: 'fatal'; title: string; lines: string[] };
+
+export type ModeKind = Mode['kind'];
+
+export interface MachineState {
+  mode: Mode;
+  online: boolean;
+  unsynced: number;
+  clock: string;
+  /** Shown on the idle screen until the next sale (late payments, journal reset, refunds). */
+  notice?: string;
+  pinFailures: number;
+  pinLockedUntil: number;
+  /** Last key time, for closing an abandoned supervisor menu. */
+  lastKeyAt: number;
+  /** The last screen model emitted (JSON), so only changes produce a screen effect. */
+  shown: string;
+}
+
+/** A sale's state as the journal now holds it (after an idempotent apply). */
+export interface SaleUpdate {
+  saleId: string;
+  amount: number;
+  currency: Currency;
+  ref?: number;
+  status: SaleStatus | 'recorded';
+  qrText?: string | null;
+  failureCode?: string | null;
+  /** create_failed: why the relay or Omise refused. */
+  error?: { code: string; message: string } | null;
+  /** The terminal had asked for this charge to be expired and it was paid anyway. */
+  late?: boolean;
+}
+
+export type Query = { kind: 'last-sale' } | { kind: 'sale-by-ref'; ref: number } | { kind: 'totals' } | { kind: 'network' } | { kind: 'late' };
+
+export type Answer =
+  | { kind: 'sale-info'; sale: SaleInfo | null }
+  | { kind: 'lines'; title: string; lines: string[] };
+
+export type MachineEvent =
+  | { type: 'key'; key: KeyName; now: number; newId: string }
+  | { type: 'tick'; now: number; clock: string }
+  | { type: 'link'; online: boolean; now: number }
+  | { type: 'unsynced'; count: number; now: number }
+  | { type: 'sale'; sale: SaleUpdate; now: number }
+  | { type: 'refund'; saleId: string; ref?: number; amount: number; currency: Currency; status: 'pending' | 'done' | 'failed'; voided: boolean; error?: string | null; now: number }
+  | { type: 'answer'; answer: Answer; now: number }
+  | { type: 'pairing'; code: string; relayUrl: string; message?: string; now: number }
+  | { type: 'paired'; now: number }
+  | { type: 'notice'; text: string | null; now: number }
+  | { type: 'fatal'; title: string; lines: string[]; now: number };
+
+export type Effect =
+  /** Commit the sale (and its queued create command) to the journal. Always before any network effect for it. */
+  | { type: 'record-sale'; sale: SaleRef; at: number }
+  /** Durably queue an expire of the sale's charge, then send it. */
+  | { type: 'expire'; saleId: string; reason: 'cancel' | 'timeout' | 'create-timeout' }
+  | { type: 'refund'; saleId: string; refundId: string; amount: number; currency: Currency }
+  | { type: 'screen'; model: ScreenModel }
+  | { type: 'beep'; kind: 'key' | 'error' | 'success' | 'failure' }
+  | { type: 'audit'; kind: string; saleId: string | null; data: Record<string, unknown> }
+  | { type: 'query'; query: Query }
+  | { type: 'repair' }
+  /** A sale was paid while on screen: receipt printer, pole display, LED. */
+  | { type: 'paid'; sale: SaleRef };
+
+export interface StepResult {
+  state: MachineState;
+  effects: Effect[];
+}
+
+const DIGITS = new Set<KeyName>(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '00']);
+const MAX_PIN = 8;
+const PIN_ATTEMPTS = 3;
+const PIN_LOCK_MS = 60_000;
+
+const NO_ANSWER: Messages = {
+  en: 'No answer from the payment service',
+  th: 'ไม่ได้รับการตอบกลับจากระบบชำระเงิน',
+  zh: '支付服务无响应',
+};
+
+export function initialState(now = 0, clock = ''): MachineState {
+  return { mode: { kind: 'idle' }, online: false, unsynced: 0, clock, pinFailures: 0, pinLockedUntil: 0, lastKeyAt: now, shown: '' };
+}
+
+export function isDigitKey(key: KeyName): boolean {
+  return DIGITS.has(key);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Amount entry
+
+/** The keyed text → amount in the smallest unit (NaN when not an amount yet). */
+export function amountOf(input: string, cfg: Pick<MachineConfig, 'entryMode' | 'currency'>): number {
+  if (input === '') return 0;
+  if (cfg.entryMode === 'implied-decimals') return Number(input);
+  const exp = currencyInfo(cfg.currency).exponent;
+  const [whole, frac = ''] = input.split('.');
+  return Number(whole || '0') * 10 ** exp + Number(frac.padEnd(exp, '0') || '0');
+}
+
+export function amountText(input: string, cfg: Pick<MachineConfig, 'entryMode' | 'currency'>): string {
+  if (cfg.entryMode === 'implied-decimals') return formatMoney(amountOf(input, cfg), cfg.currency);
+  const symbol = currencyInfo(cfg.currency).symbol;
+  if (input === '') return formatMoney(0, cfg.currency);
+  const [whole, frac] = input.split('.');
+  const wholeText = formatNumber(Number(whole || '0') * 10 ** currencyInfo(cfg.currency).exponent, cfg.currency).split('.')[0];
+  return `${symbol}${wholeText}${frac !== undefined ? `.${frac}` : ''}`;
+}
+
+/** Apply one entry key; returns the new input or an error message (input unchanged). */
+export function typeAmountKey(input: string, key: KeyName, cfg: Pick<MachineConfig, 'entryMode' | 'currency'>): { input: string } | { error: string } {
+  const { max } = limitsOf(cfg.currency);
+  const exp = currencyInfo(cfg.currency).exponent;
+  const maxText = `Maximum is ${formatMoney(max, cfg.currency)}`;
+  if (key === 'backspace') return { input: input.slice(0, -1) };
+  if (key === 'clear') return { input: '' };
+  if (key === '.') {
+    if (cfg.entryMode === 'implied-decimals') return { error: 'Decimals are implied: key 1500 for 15.00' };
+    if (input.includes('.')) return { error: 'Only one decimal point' };
+    return { input: (input === '' ? '0' : input) + '.' };
+  }
+  if (!isDigitKey(key)) return { input };
+  let next = input;
+  for (const ch of key) {
+    if (next === '' && ch === '0') continue; // leading zeros carry no value
+    if (next === '0' && ch === '0') continue;
+    if (cfg.entryMode === 'decimal-point' && next.includes('.') && next.split('.')[1].length >= exp) {
+      return { error: `At most ${exp} decimals` };
+    }
+    const candidate = next === '0' ? ch : next + ch;
+    if (amountOf(candidate, cfg) > max) return { error: maxText };
+    next = candidate;
+  }
+  return { input: next };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Screens
+
+function statusBar(s: MachineState): StatusBar {
+  return { online: s.online, unsynced: s.unsynced, clock: s.clock };
+}
+
+function saleAmountText(sale: SaleRef): string {
+  return formatMoney(sale.amount, sale.currency);
+}
+
+export function screenOf(s: MachineState, cfg: MachineConfig, now: number): ScreenModel {
+  const m = s.mode;
+  const status = statusBar(s);
+  switch (m.kind) {
+    case 'idle':
+      return {
+        kind: 'idle',
+        merchantName: cfg.merchantName,
+        currencyHint: `Key the amount in ${cfg.currency}`,
+        status,
+        ...(s.notice ? { notice: s.notice } : {}),
+      };
+    case 'entering':
+      return { kind: 'entry', amountText: amountText(m.input, cfg), currency: cfg.currency, status, ...(m.error ? { error: m.error } : {}) };
+    case 'offline':
+      return {
+        kind: 'offline',
+        message: `No connection to the payment service: QR sales are not possible now (${amountText(m.input, cfg)} kept). Enter retries, Cancel clears.`,
+        status,
+      };
+    case 'creating':
+      return { kind: 'creating', amountText: saleAmountText(m.sale), status };
+    case 'qr': {
+      const total = cfg.qrTimeoutSeconds;
+      const left = Math.max(0, Math.min(total, Math.ceil((m.deadline - now) / 1000)));
+      return { kind: 'qr', amountText: saleAmountText(m.sale), qrText: m.qrText, secondsLeft: left, totalSeconds: total, status };
+    }
+    case 'result':
+      return {
+        kind: 'result',
+        outcome: m.outcome,
+        amountText: saleAmountText(m.sale),
+        ...(m.reason ? { reason: m.reason } : {}),
+        ...(m.sale.ref !== undefined ? { reference: `#${m.sale.ref}` } : {}),
+        status,
+      };
+    case 'pin':
+      return { kind: 'pin', title: 'Supervisor PIN', entered: m.entered.length, ...(m.error ? { error: m.error } : {}) };
+    case 'menu':
+      return { kind: 'menu', title: 'Supervisor', items: MENU_ITEMS, footer: 'Cancel: back to sales' };
+    case 'waiting':
+      return { kind: 'message', title: m.title, lines: ['Please wait…'], tone: 'info' };
+    case 'ref-entry':
+      return {
+        kind: 'message',
+        title: 'Refund by reference',
+        lines: [`Reference: #${m.input || '_'}`, 'Enter: look up   Cancel: back', ...(m.error ? [m.error] : [])],
+        tone: m.error ? 'warn' : 'info',
+      };
+    case 'refund-confirm': {
+      const sale = m.sale;
+      const remaining = sale.amount - sale.refundedAmount;
+      const amount = m.input ? amountOf(m.input, cfg) : remaining;
+      return {
+        kind: 'message',
+        title: `${sale.canVoid ? 'Void / refund' : 'Refund'} sale #${sale.ref}`,
+        lines: [
+          `Paid ${formatMoney(sale.amount, sale.currency)}, refunded ${formatMoney(sale.refundedAmount, sale.currency)}`,
+          `Refund ${m.input ? amountText(m.input, { ...cfg, currency: sale.currency }) : formatMoney(amount, sale.currency)}${sale.canVoid && amount === sale.amount ? ' (void)' : ''}`,
+          'Digits: other amount   Enter: confirm   Cancel: back',
+          ...(m.error ? [m.error] : []),
+        ],
+        tone: m.error ? 'warn' : 'info',
+      };
+    }
+    case 'info':
+      return { kind: 'message', title: m.title, lines: m.lines, tone: m.tone };
+    case 'repair-confirm':
+      return {
+        kind: 'message',
+        title: 'Pair again?',
+        lines: ['This terminal will forget its relay credential and show a new pairing code.', 'Enter: pair again   Cancel: back'],
+        tone: 'warn',
+      };
+    case 'pairing':
+      return { kind: 'pairing', code: m.code, relayUrl: m.relayUrl, ...(m.message ? { message: m.message } : {}) };
+    case 'fatal':
+      return { kind: 'error', title: m.title, lines: m.lines };
+  }
+}
+
+const MENU_ITEMS = [
+  { key: '1', label: 'Void / refund last sale' },
+  { key: '2', label: 'Refund by reference' },
+  { key: '3', label: "Today's totals" },
+  { key: '4', label: 'Late payments' },
+  { key: '5', label: 'Network info' },
+  { key: '6', label: 'Pair again' },
+];
+
+// ---------------------------------------------------------------------------------------------
+// Transitions
+
+type Ctx = { cfg: MachineConfig; now: number; effects: Effect[] };
+
+function toResult(s: MachineState, c: Ctx, sale: SaleRef, outcome: Outcome, reason?: Messages): MachineState {
+  return { ...s, mode: { kind: 'result', outcome, sale, until: c.now + c.cfg.resultSeconds * 1000, ...(reason ? { reason } : {}) } };
+}
+
+function withRef(sale: SaleRef, u: SaleUpdate): SaleRef {
+  return u.ref !== undefined ? { ...sale, ref: u.ref } : sale;
+}
+
+function startSale(s: MachineState, c: Ctx, input: string, newId: string): MachineState {
+  const amount = amountOf(input, c.cfg);
+  const sale: SaleRef = { saleId: newId, amount, currency: c.cfg.currency };
+  c.effects.push({ type: 'record-sale', sale, at: c.now });
+  const { notice: _drop, ...rest } = s;
+  return { ...rest, mode: { kind: 'creating', sale, startedAt: c.now } };
+}
+
+function enterKey(s: MachineState, c: Ctx, input: string, newId: string): MachineState {
+  const amount = amountOf(input, c.cfg);
+  const { min } = limitsOf(c.cfg.currency);
+  if (!input || amount === 0) {
+    c.effects.push({ type: 'beep', kind: 'error' });
+    return { ...s, mode: { kind: 'entering', input, error: 'Key an amount first' } };
+  }
+  if (amount < min) {
+    c.effects.push({ type: 'beep', kind: 'error' });
+    return { ...s, mode: { kind: 'entering', input, error: `Minimum is ${formatMoney(min, c.cfg.currency)}` } };
+  }
+  if (!s.online) {
+    c.effects.push({ type: 'beep', kind: 'error' });
+    return { ...s, mode: { kind: 'offline', input } };
+  }
+  return startSale(s, c, input, newId);
+}
+
+function onKey(s0: MachineState, c: Ctx, key: KeyName, newId: string): MachineState {
+  const s = { ...s0, lastKeyAt: c.now };
+  const m = s.mode;
+  const beep = (kind: 'key' | 'error' = 'key') => c.effects.push({ type: 'beep', kind });
+  switch (m.kind) {
+    case 'idle': {
+      if (isDigitKey(key) || key === '.') {
+        const r = typeAmountKey('', key, c.cfg);
+        if ('error' in r) {
+          beep('error');
+          return { ...s, mode: { kind: 'entering', input: '', error: r.error } };
+        }
+        beep();
+        return { ...s, mode: { kind: 'entering', input: r.input } };
+      }
+      if (key === 'menu') {
+        beep();
+        if (!c.cfg.supervisorPin) {
+          return { ...s, mode: { kind: 'info', title: 'Supervisor menu', lines: ['No supervisor PIN is set.', 'Add supervisorPin to the secrets file.'], tone: 'warn', back: 'idle' } };
+        }
+        return { ...s, mode: { kind: 'pin', entered: '' } };
+      }
+      if (key === 'cancel' || key === 'clear') {
+        if (s.notice) {
+          const { notice: _n, ...rest } = s;
+          return rest;
+        }
+      }
+      return s;
+    }
+    case 'entering': {
+      if (key === 'cancel') {
+        beep();
+        return { ...s, mode: { kind: 'idle' } };
+      }
+      if (key === 'clear' && m.input === '') {
+        beep();
+        return { ...s, mode: { kind: 'idle' } };
+      }
+      if (key === 'enter') return enterKey(s, c, m.input, newId);
+      if (key === 'menu' || key.startsWith('f')) return s;
+      const r = typeAmountKey(m.input, key, c.cfg);
+      if ('error' in r) {
+        beep('error');
+        return { ...s, mode: { kind: 'entering', input: m.input, error: r.error } };
+      }
+      beep();
+      return { ...s, mode: { kind: 'entering', input: r.input } };
+    }
+    case 'offline': {
+      if (key === 'cancel' || key === 'clear') {
+        beep();
+        return { ...s, mode: { kind: 'idle' } };
+      }
+      if (key === 'enter') {
+        if (s.online) return enterKey(s, c, m.input, newId);
+        beep('error');
+      }
+      return s;
+    }
+    case 'creating': {
+      if (key === 'cancel') {
+        beep();
+        c.effects.push({ type: 'expire', saleId: m.sale.saleId, reason: 'cancel' });
+        c.effects.push({ type: 'audit', kind: 'sale.cancelled', saleId: m.sale.saleId, data: { while: 'creating' } });
+        return toResult(s, c, m.sale, 'cancelled');
+      }
+      return s;
+    }
+    case 'qr': {
+      if (key === 'cancel') {
+        beep();
+        c.effects.push({ type: 'expire', saleId: m.sale.saleId, reason: 'cancel' });
+        c.effects.push({ type: 'audit', kind: 'sale.cancelled', saleId: m.sale.saleId, data: { while: 'qr' } });
+        return toResult(s, c, m.sale, 'cancelled');
+      }
+      return s;
+    }
+    case 'result': {
+      const idle: MachineState = { ...s, mode: { kind: 'idle' } };
+      if (isDigitKey(key) || key === '.') return onKey(idle, c, key, newId);
+      if (key === 'menu') return onKey(idle, c, key, newId);
+      beep();
+      return idle;
+    }
+    case 'pin': {
+      if (key === 'cancel' || key === 'menu') {
+        beep();
+        return { ...s, mode: { kind: 'idle' } };
+      }
+      if (c.now < s.pinLockedUntil) {
+        beep('error');
+        return { ...s, mode: { kind: 'pin', entered: '', error: `Locked: try again in ${Math.ceil((s.pinLockedUntil - c.now) / 1000)} s` } };
+      }
+      if (key === 'backspace') return { ...s, mode: { kind: 'pin', entered: m.entered.slice(0, -1) } };
+      if (key === 'clear') return { ...s, mode: { kind: 'pin', entered: '' } };
+      if (isDigitKey(key)) {
+        beep();
+        const entered = (m.entered + key).slice(0, MAX_PIN);
+        return { ...s, mode: { kind: 'pin', entered } };
+      }
+      if (key === 'enter') {
+        if (m.entered === c.cfg.supervisorPin) {
+          beep();
+          c.effects.push({ type: 'audit', kind: 'supervisor.login', saleId: null, data: {} });
+          return { ...s, pinFailures: 0, mode: { kind: 'menu' } };
+        }
+        beep('error');
+        const failures = s.pinFailures + 1;
+        c.effects.push({ type: 'audit', kind: 'supervisor.pin_wrong', saleId: null, data: { failures } });
+        if (failures >= PIN_ATTEMPTS) {
+          return { ...s, pinFailures: 0, pinLockedUntil: c.now + PIN_LOCK_MS, mode: { kind: 'pin', entered: '', error: `Wrong PIN: locked for ${PIN_LOCK_MS / 1000} s` } };
+        }
+        return { ...s, pinFailures: failures, mode: { kind: 'pin', entered: '', error: 'Wrong PIN' } };
+      }
+      return s;
+    }
+    case 'menu': {
+      if (key === 'cancel' || key === 'menu' || key === 'clear') {
+        beep();
+        return { ...s, mode: { kind: 'idle' } };
+      }
+      const query = (q: Query, title: string): MachineState => {
+        beep();
+        c.effects.push({ type: 'query', query: q });
+        return { ...s, mode: { kind: 'waiting', title } };
+      };
+      switch (key) {
+        case '1':
+          return query({ kind: 'last-sale' }, 'Last sale');
+        case '2':
+          beep();
+          return { ...s, mode: { kind: 'ref-entry', input: '' } };
+        case '3':
+          return query({ kind: 'totals' }, "Today's totals");
+        case '4':
+          return query({ kind: 'late' }, 'Late payments');
+        case '5':
+          return query({ kind: 'network' }, 'Network');
+        case '6':
+          beep();
+          return { ...s, mode: { kind: 'repair-confirm' } };
+        default:
+          return s;
+      }
+    }
+    case 'waiting': {
+      if (key === 'cancel') {
+        beep();
+        return { ...s, mode: { kind: 'menu' } };
+      }
+      return s;
+    }
+    case 'ref-entry': {
+      if (key === 'cancel' || (key === 'clear' && m.input === '')) {
+        beep();
+        return { ...s, mode: { kind: 'menu' } };
+      }
+      if (key === 'clear') return { ...s, mode: { kind: 'ref-entry', input: '' } };
+      if (key === 'backspace') return { ...s, mode: { kind: 'ref-entry', input: m.input.slice(0, -1) } };
+      if (isDigitKey(key)) {
+        const input = (m.input + key).replace(/^0+/, '');
+        if (input.length > 9) {
+          beep('error');
+          return s;
+        }
+        beep();
+        return { ...s, mode: { kind: 'ref-entry', input } };
+      }
+      if (key === 'enter') {
+        if (!m.input) {
+          beep('error');
+          return { ...s, mode: { kind: 'ref-entry', input: '', error: 'Key the number from the receipt' } };
+        }
+        beep();
+        c.effects.push({ type: 'query', query: { kind: 'sale-by-ref', ref: Number(m.input) } });
+        return { ...s, mode: { kind: 'waiting', title: `Sale #${m.input}` } };
+      }
+      return s;
+    }
+    case 'refund-confirm': {
+      if (key === 'cancel') {
+        beep();
+        return { ...s, mode: { kind: 'menu' } };
+      }
+      const saleCfg = { ...c.cfg, currency: m.sale.currency };
+      const remaining = m.sale.amount - m.sale.refundedAmount;
+      if (key === 'enter') {
+        const amount = m.input ? amountOf(m.input, saleCfg) : remaining;
+        if (!Number.isSafeInteger(amount) || amount <= 0 || amount > remaining) {
+          beep('error');
+          return { ...s, mode: { ...m, error: `Refund must be between ${formatMoney(1, m.sale.currency)} and ${formatMoney(remaining, m.sale.currency)}` } };
+        }
+        beep();
+        c.effects.push({ type: 'refund', saleId: m.sale.saleId, refundId: newId, amount, currency: m.sale.currency });
+        c.effects.push({ type: 'audit', kind: 'supervisor.refund', saleId: m.sale.saleId, data: { refundId: newId, amount, currency: m.sale.currency } });
+        return {
+          ...s,
+          mode: {
+            kind: 'info',
+            title: 'Refund requested',
+            lines: [`${formatMoney(amount, m.sale.currency)} for sale #${m.sale.ref}`, 'The result appears on the idle screen.'],
+            tone: 'ok',
+            back: 'menu',
+          },
+        };
+      }
+      const r = typeAmountKey(m.input, key, saleCfg);
+      if ('error' in r) {
+        beep('error');
+        return { ...s, mode: { ...m, error: r.error } };
+      }
+      if (amountOf(r.input, saleCfg) > remaining) {
+        beep('error');
+        return { ...s, mode: { ...m, error: `At most ${formatMoney(remaining, m.sale.currency)}` } };
+      }
+      beep();
+      return { ...s, mode: { kind: 'refund-confirm', sale: m.sale, input: r.input } };
+    }
+    case 'info': {
+      beep();
+      return { ...s, mode: m.back === 'menu' ? { kind: 'menu' } : { kind: 'idle' } };
+    }
+    case 'repair-confirm': {
+      if (key === 'enter') {
+        beep();
+        c.effects.push({ type: 'audit', kind: 'supervisor.repair', saleId: null, data: {} });
+        c.effects.push({ type: 'repair' });
+        return { ...s, mode: { kind: 'waiting', title: 'Pairing' } };
+      }
+      if (key === 'cancel' || key === 'clear') {
+        beep();
+        return { ...s, mode: { kind: 'menu' } };
+      }
+      return s;
+    }
+    case 'pairing':
+    case 'fatal':
+      return s;
+  }
+}
+
+function onSale(s: MachineState, c: Ctx, u: SaleUpdate): MachineState {
+  const m = s.mode;
+  const lateNotice = (): MachineState => ({
+    ...s,
+    notice: `Late payment ${formatMoney(u.amount, u.currency)}${u.ref !== undefined ? ` (#${u.ref})` : ''}: refund it from the supervisor menu`,
+  });
+  if ((m.kind === 'creating' || m.kind === 'qr') && m.sale.saleId === u.saleId) {
+    const sale = withRef(m.sale, u);
+    switch (u.status) {
+      case 'pending':
+        if (m.kind === 'creating' && u.qrText) {
+          return { ...s, mode: { kind: 'qr', sale, qrText: u.qrText, deadline: c.now + c.cfg.qrTimeoutSeconds * 1000 } };
+        }
+        return { ...s, mode: { ...m, sale } };
+      case 'successful':
+        c.effects.push({ type: 'beep', kind: 'success' });
+        c.effects.push({ type: 'paid', sale });
+        return toResult(s, c, sale, 'paid');
+      case 'failed':
+        c.effects.push({ type: 'beep', kind: 'failure' });
+        return toResult(s, c, sale, 'failed', failureMessages(u.failureCode));
+      case 'create_failed': {
+        c.effects.push({ type: 'beep', kind: 'failure' });
+        const generic = failureMessages(null);
+        return toResult(s, c, sale, 'failed', u.error ? { ...generic, en: u.error.message } : generic);
+      }
+      case 'expired':
+        c.effects.push({ type: 'beep', kind: 'failure' });
+        return toResult(s, c, sale, 'expired');
+      case 'reversed':
+        return toResult(s, c, sale, 'cancelled');
+      default:
+        return { ...s, mode: { ...m, sale } };
+    }
+  }
+  if (m.kind === 'result' && m.sale.saleId === u.saleId) {
+    const sale = withRef(m.sale, u);
+    if ((m.outcome === 'cancelled' || m.outcome === 'expired') && u.status === 'successful') {
+      c.effects.push({ type: 'beep', kind: 'success' });
+      return { ...lateNotice(), mode: { kind: 'result', outcome: 'late_paid', sale, until: c.now + c.cfg.resultSeconds * 1000 } };
+    }
+    return { ...s, mode: { ...m, sale } };
+  }
+  if (u.late && u.status === 'successful') {
+    c.effects.push({ type: 'beep', kind: 'success' });
+    return lateNotice();
+  }
+  return s;
+}
+
+function onTick(s: MachineState, c: Ctx, clock: string): MachineState {
+  const next = { ...s, clock };
+  const m = s.mode;
+  switch (m.kind) {
+    case 'creating': {
+      const limit = (c.cfg.createTimeoutSeconds ?? 45) * 1000;
+      if (c.now - m.startedAt >= limit) {
+        c.effects.push({ type: 'expire', saleId: m.sale.saleId, reason: 'create-timeout' });
+        c.effects.push({ type: 'beep', kind: 'failure' });
+        return toResult(next, c, m.sale, 'failed', NO_ANSWER);
+      }
+      return next;
+    }
+    case 'qr':
+      if (c.now >= m.deadline) {
+        c.effects.push({ type: 'expire', saleId: m.sale.saleId, reason: 'timeout' });
+        c.effects.push({ type: 'audit', kind: 'sale.timed_out', saleId: m.sale.saleId, data: {} });
+        c.effects.push({ type: 'beep', kind: 'failure' });
+        return toResult(next, c, m.sale, 'expired');
+      }
+      return next;
+    case 'result':
+      return c.now >= m.until ? { ...next, mode: { kind: 'idle' } } : next;
+    case 'pin':
+    case 'menu':
+    case 'ref-entry':
+    case 'refund-confirm':
+    case 'info':
+    case 'repair-confirm':
+    case 'waiting': {
+      const idleMs = (c.cfg.supervisorIdleSeconds ?? 60) * 1000;
+      if (c.now - s.lastKeyAt >= idleMs) return { ...next, mode: { kind: 'idle' } };
+      return next;
+    }
+    default:
+      return next;
+  }
+}
+
+function onAnswer(s: MachineState, a: Answer): MachineState {
+  if (s.mode.kind !== 'waiting') return s;
+  if (a.kind === 'lines') return { ...s, mode: { kind: 'info', title: a.title, lines: a.lines.length ? a.lines : ['Nothing to show'], tone: 'info', back: 'menu' } };
+  const sale = a.sale;
+  if (!sale) return { ...s, mode: { kind: 'info', title: 'No such sale', lines: ['No paid sale found.'], tone: 'warn', back: 'menu' } };
+  if (sale.status !== 'successful' || sale.refundedAmount >= sale.amount) {
+    const why = sale.status !== 'successful' ? `Its status is ${sale.status}: nothing to refund.` : 'Already fully refunded.';
+    return { ...s, mode: { kind: 'info', title: `Sale #${sale.ref}`, lines: [formatMoney(sale.amount, sale.currency), why], tone: 'warn', back: 'menu' } };
+  }
+  return { ...s, mode: { kind: 'refund-confirm', sale, input: '' } };
+}
+
+/** One step. Never throws for any event in any state. */
+export function step(state: MachineState, event: MachineEvent, cfg: MachineConfig): StepResult {
+  const c: Ctx = { cfg, now: event.now, effects: [] };
+  let next: MachineState;
+  switch (event.type) {
+    case 'key':
+      next = onKey(state, c, event.key, event.newId);
+      break;
+    case 'tick':
+      next = onTick(state, c, event.clock);
+      break;
+    case 'link': {
+      next = { ...state, online: event.online };
+      if (event.online && state.mode.kind === 'offline') next = { ...next, mode: { kind: 'entering', input: state.mode.input } };
+      break;
+    }
+    case 'unsynced':
+      next = { ...state, unsynced: event.count };
+      break;
+    case 'sale':
+      next = onSale(state, c, event.sale);
+      break;
+    case 'refund': {
+      const amount = formatMoney(event.amount, event.currency);
+      const which = event.ref !== undefined ? ` #${event.ref}` : '';
+      const text =
+        event.status === 'done'
+          ? `${event.voided ? 'Voided' : 'Refunded'} ${amount} (sale${which})`
+          : event.status === 'failed'
+            ? `Refund of ${amount} (sale${which}) failed: ${event.error ?? 'unknown error'}`
+            : null;
+      next = text ? { ...state, notice: text } : state;
+      break;
+    }
+    case 'answer':
+      next = onAnswer(state, event.answer);
+      break;
+    case 'pairing':
+      next = { ...state, mode: { kind: 'pairing', code: event.code, relayUrl: event.relayUrl, ...(event.message ? { message: event.message } : {}) } };
+      break;
+    case 'paired':
+      next = state.mode.kind === 'pairing' || state.mode.kind === 'waiting' ? { ...state, mode: { kind: 'idle' } } : state;
+      break;
+    case 'notice':
+      if (event.text) next = { ...state, notice: event.text };
+      else {
+        const { notice: _n, ...rest } = state;
+        next = rest;
+      }
+      break;
+    case 'fatal':
+      next = { ...state, mode: { kind: 'fatal', title: event.title, lines: event.lines } };
+      break;
+  }
+  const model = screenOf(next, cfg, event.now);
+  const shown = JSON.stringify(model);
+  if (shown !== next.shown) {
+    c.effects.push({ type: 'screen', model });
+    next = { ...next, shown };
+  }
+  return { state: next, effects: c.effects };
+}
+
+/** The state name the status endpoint reports. */
+export function stateName(s: MachineState): string {
+  const k = s.mode.kind;
+  if (k === 'qr') return 'showing_qr';
+  if (k === 'result') return s.mode.outcome;
+  return k;
+}

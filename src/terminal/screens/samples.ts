@@ -1,0 +1,48 @@
+/**
+ * One example model of every screen kind, for tests, the benchmark and the demo's screen
+ * gallery. Texts are realistic, including the long ones that must shrink or wrap.
+ */
+import { failureMessages } from '../../domain/failure';
+import type { ScreenModel, StatusBar } from './model';
+
+export const SAMPLE_STATUS: StatusBar = { online: true, unsynced: 0, clock: '14:05' };
+
+/** Shaped like Alipay+ MPM QR text: an https URL with an opaque code. */
+export const SAMPLE_QR_TEXT = 'https://qr.alipay.com/bax08431yzqvtpnr6ikl00a1';
+
+export function sampleModels(qrText = SAMPLE_QR_TEXT): ScreenModel[] {
+  const status = SAMPLE_STATUS;
+  return [
+    { kind: 'boot', message: 'Starting: checking the journal' },
+    { kind: 'idle', merchantName: 'Baan Somtam', currencyHint: 'Key an amount in THB', status },
+    { kind: 'entry', amountText: '1,500.00', currency: 'THB', status },
+    { kind: 'creating', amountText: '฿1,500.00', status },
+    { kind: 'qr', amountText: '฿1,500.00', qrText, secondsLeft: 120, totalSeconds: 120, status },
+    { kind: 'result', outcome: 'paid', amountText: '฿1,500.00', reference: 'chrg_test_5xyz0abc', status },
+    { kind: 'result', outcome: 'failed', amountText: '฿1,500.00', reason: failureMessages('insufficient_fund'), status },
+    { kind: 'result', outcome: 'expired', amountText: '฿1,500.00', status },
+    { kind: 'result', outcome: 'cancelled', amountText: '฿1,500.00', status },
+    { kind: 'result', outcome: 'late_paid', amountText: '฿1,500.00', reference: 'chrg_test_5xyz0abc', status },
+    { kind: 'offline', message: 'No connection to the relay.', status: { ...status, online: false, unsynced: 4 } },
+    { kind: 'pairing', code: 'K7Q-4MX', relayUrl: 'https://relay.example.com:8443', message: 'Approve with: qrpos relay terminals approve K7Q-4MX' },
+    {
+      kind: 'error',
+      title: 'Invalid configuration',
+      lines: ['display.width: expected a number, got "abc"', 'keypad.device: required', 'currency: must be one of THB, SGD, MYR'],
+    },
+    { kind: 'pin', title: 'Supervisor PIN', entered: 2 },
+    {
+      kind: 'menu',
+      title: 'Supervisor',
+      items: [
+        { key: '1', label: 'Void / refund last sale' },
+        { key: '2', label: 'Refund by reference' },
+        { key: '3', label: "Today's totals" },
+        { key: '4', label: 'Re-pair with the relay' },
+        { key: '5', label: 'Network info' },
+      ],
+      footer: 'Cancel to exit',
+    },
+    { kind: 'message', title: "Today's totals", tone: 'info', lines: ['THB paid: 12 · ฿18,450.00', 'THB failed: 1', 'THB expired: 2'] },
+  ];
+}

@@ -1,0 +1,90 @@
+/**
+ * Local status endpoint for operators and monitoring: GET /status on loopback or a unix socket.
+ * It never listens on a public address: the answer names sales and the terminal.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../shared/log';
+
+export interface TerminalStatus {
+  state: string;
+  screen: string;
+  currentSale: { saleId: string; ref: number | null; amount: number; currency: string; status: string } | null;
+  link: { online: boolean; paired: boolean; lastEventSeq: number; lastError: string | null; pairingCode: string | null };
+  unsynced: number;
+  version: string;
+  terminalId: string | null;
+  merchantName: string;
+  journal: { path: string; resetFrom: string | null };
+  configErrors?: { field: string; message: string }[];
+}
+
+export type Listen = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
+
+export function parseListen(spec: string): Listen {
+  if (spec.startsWith('/') || spec.startsWith('./') || spec.startsWith('unix:')) return { kind: 'unix', path: spec.replace(/^unix:/, '') };
+  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(spec);
+  if (!m) throw new Error(`statusListen must be "host:port" on loopback or a unix socket path, got "${spec}"`);
+  const host = m[1].replace(/^\[|\]$/g, '');
+  const port = Number(m[2]);
+  if (port > 65535) throw new Error(`statusListen port out of range: ${port}`);
+  if (!(host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host))) {
+    throw new Error(`statusListen must be a loopback address (127.0.0.1, ::1, localhost), got "${host}"`);
+  }
+  return { kind: 'tcp', host, port };
+}
+
+export interface StatusServer {
+  /** "http://127.0.0.1:7601" or the socket path. */
+  readonly address: string;
+  stop(): Promise<void>;
+}
+
+export async function startStatusServer(opts: { listen: string; status: () => TerminalStatus; log: Logger }): Promise<StatusServer> {
+  const listen = parseListen(opts.listen);
+  const server = http.createServer((req, res) => {
+    const url = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' || (url !== '/status' && url !== '/')) {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'not_found', message: 'GET /status' } }));
+      return;
+    }
+    let body: string;
+    try {
+      body = JSON.stringify(opts.status());
+    } catch (err) {
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'internal', message: (err as Error).message } }));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(body);
+  });
+  server.keepAliveTimeout = 1000;
+  if (listen.kind === 'unix') {
+    // A socket left by a killed daemon would make listen fail with EADDRINUSE.
+    try {
+      if (fs.statSync(listen.path).isSocket()) fs.unlinkSync(listen.path);
+    } catch {
+      /* absent */
+    }
+  }
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    if (listen.kind === 'unix') server.listen(listen.path, resolve);
+    else server.listen(listen.port, listen.host, resolve);
+  });
+  if (listen.kind === 'unix') fs.chmodSync(listen.path, 0o660);
+  const addr = server.address();
+  const address = listen.kind === 'unix' ? listen.path : `http://${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${(addr as AddressInfo).port}`;
+  opts.log.info('status endpoint listening', { address });
+  return {
+    address,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

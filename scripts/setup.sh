@@ -360,13 +360,16 @@ enable_and_start() {
 }
 
 # ---------------------------------------------------------------- questions
-# ask VAR "question" [secret]: keeps VAR if set; else prompts, or fails under --non-interactive.
+# ask VAR "question" secret|"" FLAG [REGEX]: keeps VAR if set; else prompts until the answer
+# matches REGEX, or fails naming FLAG under --non-interactive.
 ask() {
-  local var=$1 question=$2 secret=${3:-} flag=$4 answer=""
+  local var=$1 question=$2 secret=${3:-} flag=$4 pattern=${5:-.} answer=""
   [ -z "${!var}" ] || return 0
   if [ "$NONINTERACTIVE" = 1 ]; then usage_error "missing $flag (required; no prompt under --non-interactive)"; fi
-  while [ -z "$answer" ]; do
-    if [ "$secret" = secret ]; then read -r -s -p "$question: " answer; echo; else read -r -p "$question: " answer; fi
+  while :; do
+    if [ "$secret" = secret ]; then read -r -s -p "$question: " answer || exit 2; echo; else read -r -p "$question: " answer || exit 2; fi
+    [[ "$answer" =~ $pattern ]] && break
+    [ -z "$answer" ] || echo "  not valid here; try again ($flag)"
   done
   printf -v "$var" '%s' "$answer"
 }
@@ -414,8 +417,8 @@ gather_terminal() {
     done <<<"$existing"
   fi
 
-  ask RELAY_URL "Relay URL (e.g. https://relay.example.com)" "" --relay-url
-  if [ -z "$COUNTRY" ] && [ -z "$CURRENCY" ]; then ask COUNTRY "Country (TH, SG or MY)" "" --country; fi
+  ask RELAY_URL "Relay URL (e.g. https://relay.example.com)" "" --relay-url '^https?://[^[:space:]]+$'
+  if [ -z "$COUNTRY" ] && [ -z "$CURRENCY" ]; then ask COUNTRY "Country (TH, SG or MY)" "" --country '^(TH|SG|MY|th|sg|my)$'; fi
   if [ -n "$COUNTRY" ]; then
     COUNTRY=${COUNTRY^^}
     case "$COUNTRY" in TH|SG|MY) ;; *) usage_error "--country: expected TH, SG or MY, got \"$COUNTRY\"" ;; esac
@@ -424,12 +427,15 @@ gather_terminal() {
     CURRENCY=$c
   fi
   CURRENCY=${CURRENCY^^}
-  ask MERCHANT "Merchant name (shown on the screen)" "" --merchant-name
+  ask MERCHANT "Merchant name (shown on the screen)" "" --merchant-name '^[^[:cntrl:]]{1,64}$'
 
   if [ -z "$PROFILE$KEYPAD$DISPLAY_PART" ] && [ -z "$existing_profile" ] && [ -z "$has_drivers" ]; then
     if [ "$NONINTERACTIVE" = 1 ]; then usage_error "missing --profile (or --keypad and --display); profiles: $(ls "$SOURCE/device/profiles" 2>/dev/null | sed 's/\.json$//' | tr '\n' ' ')"; fi
     echo "Device profiles:"; ls "$SOURCE/device/profiles" | sed 's/\.json$//; s/^/  /'
-    ask PROFILE "Profile" "" --profile
+    while [ -z "$PROFILE" ] || [ ! -f "$SOURCE/device/profiles/$PROFILE.json" ]; do
+      [ -z "$PROFILE" ] || echo "  no profile $PROFILE"
+      PROFILE=""; ask PROFILE "Profile" "" --profile '^[A-Za-z0-9._-]+$'
+    done
   fi
   [ -n "$PROFILE$KEYPAD$DISPLAY_PART" ] || [ -z "$existing_profile" ] || [ -n "$has_drivers" ] || PROFILE=$existing_profile
 
@@ -451,12 +457,15 @@ gather_terminal() {
     BOOT_KNOWN=1
   fi
   KEYPAD_DRIVER=$driver
+  if [ "$driver" != hid ] && [ -n "$KEYPAD_VID$KEYPAD_PID" ]; then
+    usage_error "--keypad-vid/--keypad-pid apply to a USB keypad; this keypad is \"${driver:-unknown}\""
+  fi
   if [ "$driver" = hid ]; then
     [ -n "$KEYPAD_VID" ] || KEYPAD_VID=$existing_vid
     [ -n "$KEYPAD_PID" ] || KEYPAD_PID=$existing_pid
     if [ -z "$KEYPAD_VID" ] || [ -z "$KEYPAD_PID" ]; then detect_keypad; fi
   fi
-  ask SUPERVISOR_PIN "Supervisor PIN (4-8 digits, for voids and refunds)" secret --supervisor-pin
+  ask SUPERVISOR_PIN "Supervisor PIN (4-8 digits, for voids and refunds)" secret --supervisor-pin '^[0-9]{4,8}$'
   validate_terminal_answers
 }
 
@@ -474,8 +483,8 @@ detect_keypad() {
   fi
   if [ "$n" = 0 ]; then echo "No USB keypad found in /sys/class/hidraw: plug it in and run setup again, or enter its ids (lsusb shows them)."
   else echo "USB HID devices:"; printf '%s\n' "$lines" | awk -F'\t' '{printf "  %s  %s:%s  %s\n", $1, $2, $3, $4}'; fi
-  ask KEYPAD_VID "Keypad USB vendor id (hex)" "" --keypad-vid
-  ask KEYPAD_PID "Keypad USB product id (hex)" "" --keypad-pid
+  ask KEYPAD_VID "Keypad USB vendor id (hex)" "" --keypad-vid '^(0x)?[0-9a-fA-F]{1,4}$'
+  ask KEYPAD_PID "Keypad USB product id (hex)" "" --keypad-pid '^(0x)?[0-9a-fA-F]{1,4}$'
 }
 
 write_terminal_config() {
@@ -630,11 +639,11 @@ gather_relay() {
     [[ " $have " != *" webhookSecret "* ]] || HAVE_WEBHOOK=1
   fi
   [ -n "$COUNTRY" ] || COUNTRY=$existing_country
-  ask COUNTRY "Country of the Omise account (TH, SG or MY)" "" --country
+  ask COUNTRY "Country of the Omise account (TH, SG or MY)" "" --country '^(TH|SG|MY|th|sg|my)$'
   COUNTRY=${COUNTRY^^}
   case "$COUNTRY" in TH|SG|MY) ;; *) usage_error "--country: expected TH, SG or MY, got \"$COUNTRY\"" ;; esac
-  [ "${HAVE_SECRET_KEY:-0}" = 1 ] || ask OMISE_SECRET_KEY "Omise secret key (skey_...)" secret --omise-secret-key
-  [ "${HAVE_WEBHOOK:-0}" = 1 ] || ask WEBHOOK_SECRET "Omise webhook secret (base64, from the dashboard)" secret --webhook-secret
+  [ "${HAVE_SECRET_KEY:-0}" = 1 ] || ask OMISE_SECRET_KEY "Omise secret key (skey_...)" secret --omise-secret-key '^skey_'
+  [ "${HAVE_WEBHOOK:-0}" = 1 ] || ask WEBHOOK_SECRET "Omise webhook secret (base64, from the dashboard)" secret --webhook-secret '^[A-Za-z0-9+/]{16,}={0,2}$'
   [ -z "$OMISE_SECRET_KEY" ] || [[ "$OMISE_SECRET_KEY" == skey_* ]] || usage_error "--omise-secret-key: expected skey_..."
   [ -z "$OMISE_PUBLIC_KEY" ] || [[ "$OMISE_PUBLIC_KEY" == pkey_* ]] || usage_error "--omise-public-key: expected pkey_..."
   [ -z "$WEBHOOK_SECRET" ] || [[ "$WEBHOOK_SECRET" =~ ^[A-Za-z0-9+/]{16,}={0,2}$ ]] || usage_error "--webhook-secret: expected the base64 secret from the Omise dashboard"

@@ -48,3 +48,17 @@ describe('keymaps', () => {
     expect(() => resolveKeymap({})).toThrow(/empty/);
   });
 });
+
+describe('keypads with their own NumLock', () => {
+  it('standard-numpad reads the navigation usages of a NumLock-off keypad as digits and "."', () => {
+    const std = KEYMAPS['standard-numpad'];
+    expect([0x49, 0x4d, 0x51, 0x4e, 0x50, 0x4f, 0x4a, 0x52, 0x4b, 0x4c].map((u) => std.get(u))).toEqual(['0', '1', '2', '3', '4', '6', '7', '8', '9', '.']);
+    expect(std.get(0x5d)).toBe('5');
+  });
+  it('the keyboard map keeps arrows unmapped and Delete as backspace', () => {
+    const kb = KEYMAPS.keyboard;
+    expect(kb.get(0x52)).toBeUndefined();
+    expect(kb.get(USAGE.delete)).toBe('backspace');
+    expect([0x06, 0x10, 0x1d].map((u) => kb.get(u))).toEqual(['clear', 'menu', '00']);
+  });
+});

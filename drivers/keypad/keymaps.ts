@@ -45,15 +45,8 @@ function digits(): [number, KeyName][] {
   return out;
 }
 
-/**
- * A standard USB numeric keypad (17 to 22 keys). The four operator keys stand in for the keys
- * a plain keypad lacks, chosen so the big keys are safe:
- *   `/` → menu, `*` → clear (whole amount), `-` → backspace, `+` → cancel.
- * Keypads that have Esc / Backspace keys get those too; 00 (0xB0) is a key of its own. 000
- * (0xB1) is left unmapped: the contract has no "000" key and a wrong amount is worse than a
- * dead key. NumLock is ignored.
- */
-const STANDARD_NUMPAD: [number, KeyName][] = [
+/** Keys every map shares: digits, 00, ".", Enter, Esc, Backspace, F1–F4. */
+const COMMON: [number, KeyName][] = [
   ...digits(),
   [USAGE.kp00, '00'],
   [USAGE.kpDot, '.'],
@@ -63,12 +56,7 @@ const STANDARD_NUMPAD: [number, KeyName][] = [
   [USAGE.escape, 'cancel'],
   [USAGE.backspace, 'backspace'],
   [USAGE.kpBackspace, 'backspace'],
-  [USAGE.delete, 'backspace'],
   [USAGE.kpClear, 'clear'],
-  [USAGE.kpSlash, 'menu'],
-  [USAGE.kpStar, 'clear'],
-  [USAGE.kpMinus, 'backspace'],
-  [USAGE.kpPlus, 'cancel'],
   [USAGE.f1, 'f1'],
   [USAGE.f1 + 1, 'f2'],
   [USAGE.f1 + 2, 'f3'],
@@ -76,11 +64,52 @@ const STANDARD_NUMPAD: [number, KeyName][] = [
 ];
 
 /**
- * A full keyboard used as a keypad (development, and QEMU's usb-kbd in the device test):
- * the standard numpad plus letters for the keys a keyboard user looks for.
+ * Keypads that keep their own NumLock state (many wireless ones) send the navigation usages
+ * when it is off: End for 1, Down for 2, …, Insert for 0, Delete for ".". Mapping those too
+ * makes such a keypad work whatever its NumLock LED says.
+ */
+const NAVIGATION_AS_DIGITS: [number, KeyName][] = [
+  [0x4d, '1'], // End
+  [0x51, '2'], // Down
+  [0x4e, '3'], // Page Down
+  [0x50, '4'], // Left
+  [0x4f, '6'], // Right
+  [0x4a, '7'], // Home
+  [0x52, '8'], // Up
+  [0x4b, '9'], // Page Up
+  [0x49, '0'], // Insert
+  [USAGE.delete, '.'],
+];
+
+/**
+ * A standard USB numeric keypad (17 to 22 keys). The four operator keys stand in for the keys
+ * a plain keypad lacks, chosen so the big keys are safe:
+ *   `/` → menu, `*` → clear (whole amount), `-` → backspace, `+` → cancel.
+ * Keypads that have Esc / Backspace keys get those too; 00 (0xB0) is a key of its own. 000
+ * (0xB1) is left unmapped: the contract has no "000" key and a wrong amount is worse than a
+ * dead key. NumLock itself is ignored.
+ */
+const STANDARD_NUMPAD: [number, KeyName][] = [
+  ...COMMON,
+  ...NAVIGATION_AS_DIGITS,
+  [USAGE.kpSlash, 'menu'],
+  [USAGE.kpStar, 'clear'],
+  [USAGE.kpMinus, 'backspace'],
+  [USAGE.kpPlus, 'cancel'],
+];
+
+/**
+ * A full keyboard used as a keypad (development, and QEMU's usb-kbd in the device test): the
+ * numpad's keys, Delete as backspace (arrows stay arrows, i.e. ignored), and letters for the
+ * keys a keyboard user looks for.
  */
 const KEYBOARD: [number, KeyName][] = [
-  ...STANDARD_NUMPAD,
+  ...COMMON,
+  [USAGE.kpSlash, 'menu'],
+  [USAGE.kpStar, 'clear'],
+  [USAGE.kpMinus, 'backspace'],
+  [USAGE.kpPlus, 'cancel'],
+  [USAGE.delete, 'backspace'],
   [0x06, 'clear'], // c
   [0x10, 'menu'], // m
   [0x1d, '00'], // z

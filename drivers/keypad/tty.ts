@@ -143,7 +143,7 @@ export class TtyKeypad extends EventEmitter<KeypadEvents> implements Keypad {
     if (this.running) return Promise.resolve();
     this.running = true;
     if (this.input.isTTY && typeof this.input.setRawMode === 'function') {
-      // this.input.setRawMode(true);
+      this.input.setRawMode(true);
       this.rawSet = true;
     }
     this.input.on('data', this.onData);

@@ -8,11 +8,15 @@
  * Environment (from the kernel command line): EMU_ROTATION (0|90|180|270), EMU_FB_WIDTH/HEIGHT
  * (expected panel size), EMU_TTY (console whose cursor the driver hides; "none" to leave it),
  * EMU_POLE (serial port of the customer pole display, default /dev/ttyS1; "none" for no pole).
+ * When /init created a gpio-sim chip ("pos-sim"), the GPIO indicator drives its line 0 (LED) and
+ * line 1 (buzzer) and the guest samples both lines from the simulator's side.
  */
 import { createCanvas, type Canvas, type CanvasRenderingContext2D } from 'canvas';
 import QRCode from 'qrcode';
 import { createDisplay, createKeypad } from '../../drivers/index';
-import { DisplayConfigSchema, KeypadConfigSchema, PoleDisplayConfigSchema } from '../../drivers/config';
+import * as fs from 'node:fs';
+import { DisplayConfigSchema, IndicatorConfigSchema, KeypadConfigSchema, PoleDisplayConfigSchema } from '../../drivers/config';
+import type { Indicator } from '../../drivers/gpio/contract';
 import type { PoleDisplay } from '../../drivers/serial/contract';
 import type { Display, Rect } from '../../drivers/display/contract';
 import type { KeyName } from '../../drivers/keypad/contract';
@@ -22,6 +26,38 @@ import { createLogger } from '../../src/shared/log';
 /** The QR text the host expects for an amount in minor units. */
 export function qrTextFor(amount: number): string {
   return `qrpos-device-test amount=${amount} THB`;
+}
+
+const GPIO_SIM = '/sys/kernel/config/gpio-sim/pos';
+
+/** Samples the simulator's view of the LED and buzzer lines and records every change. */
+class GpioProbe {
+  private readonly dir: string;
+  private readonly last: Record<string, string> = {};
+  readonly changes: Record<string, string[]> = { led: [], buzzer: [] };
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor() {
+    const dev = fs.readFileSync(`${GPIO_SIM}/dev_name`, 'utf8').trim();
+    const chip = fs.readFileSync(`${GPIO_SIM}/bank0/chip_name`, 'utf8').trim();
+    this.dir = `/sys/devices/platform/${dev}/${chip}`;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.sample(), 2);
+  }
+
+  sample(): void {
+    for (const [name, line] of [['led', 0], ['buzzer', 1]] as const) {
+      const v = fs.readFileSync(`${this.dir}/sim_gpio${line}/value`, 'utf8').trim();
+      if (v !== this.last[name]) this.changes[name].push(v);
+      this.last[name] = v;
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
 }
 
 function say(event: string, fields: Record<string, unknown> = {}): void {
@@ -110,6 +146,17 @@ async function main(): Promise<void> {
     pole = new SerialPoleDisplay(PoleDisplayConfigSchema.parse({ path: env.EMU_POLE ?? '/dev/ttyS1', commandSet: 'epson' }), log.child('pole'));
     await pole.start();
   }
+  let indicator: Indicator | null = null;
+  let probe: GpioProbe | null = null;
+  if (fs.existsSync(GPIO_SIM)) {
+    const { GpioIndicator } = require('../../drivers/gpio/indicator') as typeof import('../../drivers/gpio/indicator');
+    indicator = new GpioIndicator(IndicatorConfigSchema.parse({ ledPin: 0, buzzerPin: 1, chipLabel: 'pos-sim' }), log.child('indicator'));
+    probe = new GpioProbe();
+    probe.sample();
+    probe.start();
+    await indicator.start();
+    indicator.setLed('on');
+  }
   const showPole = async (line1: string, line2: string): Promise<void> => {
     if (!pole) return;
     await pole.show(line1, line2);
@@ -129,6 +176,7 @@ async function main(): Promise<void> {
   let busy: Promise<void> = Promise.resolve();
   const onKey = async (key: KeyName): Promise<void> => {
     say('KEY', { key });
+    indicator?.keyBeep();
     if (/^[0-9]$/.test(key) || key === '00') {
       digits = (digits + key).replace(/^0+/, '').slice(0, 9);
       const t = performance.now();
@@ -142,6 +190,13 @@ async function main(): Promise<void> {
       const rect = await screen.qr(text);
       say('QR_SHOWN', { amount, text, rect, ms: Math.round(performance.now() - t) });
       await showPole('SCAN QR TO PAY', formatMoneyCode(amount, 'THB'));
+      if (indicator && probe) {
+        indicator.success();
+        await new Promise((r) => setTimeout(r, 600)); // the success pattern lasts 250 ms
+        probe.stop();
+        probe.sample();
+        say('GPIO_TRACE', { indicator: indicator.description, ...probe.changes });
+      }
     }
   };
   keypad.on('key', (ev) => {
@@ -150,7 +205,7 @@ async function main(): Promise<void> {
   });
   keypad.on('status', (s) => say('KEYPAD_STATUS', { ...s }));
   await keypad.start();
-  say('READY', { keypad: keypad.description, display: display.description, pole: pole?.description ?? null });
+  say('READY', { keypad: keypad.description, display: display.description, pole: pole?.description ?? null, indicator: indicator?.description ?? null });
 }
 
 if (require.main === module) {

@@ -59,7 +59,7 @@ def reader():
             while b'\n' in buf:
                 line, buf = buf.split(b'\n', 1)
                 s = line.decode(errors='replace').rstrip('\r')
-                if VERBOSE or s.startswith(('GUEST', 'T_', 'FB0', 'DEV:', 'KMSG:', 'modprobe')) or 'error' in s.lower():
+                if VERBOSE or s.startswith(('GUEST', 'T_', 'FB0', 'DEV:', 'KMSG:', 'GPIOSIM', 'modprobe')) or 'error' in s.lower():
                     print(f'[{el()}] | {s}', flush=True)
                 with cond:
                     lines.append(s)
@@ -211,6 +211,16 @@ try:
         pole_head = bytes(pole_bytes[:3])
         pole_len = len(pole_bytes)
     check('pole display on ttyS1 got ESC @ FF, then "SCAN QR TO PAY" / "THB 15.00" (byte-exact)', got_pole and pole_head == b'\x1b\x40\x0c', f'{pole_len} bytes received, first {pole_head.hex()}')
+
+    if ready.get('indicator'):
+        # LED on (line 0 high) for the whole sale; buzzer (line 1): a tick per key plus the two success chirps.
+        trace = guest_event(wait_line(r'^GUEST GPIO_TRACE', 30))
+        rises = sum(1 for a, b in zip(trace['buzzer'], trace['buzzer'][1:]) if a == '0' and b == '1')
+        check('gpio-sim: LED line high, buzzer beeped per key and for success, ends low',
+              trace['led'][-1:] == ['1'] and trace['buzzer'][-1:] == ['0'] and rises >= 3,
+              f'{trace["indicator"]}: LED {"".join(trace["led"])}, buzzer {"".join(trace["buzzer"])} ({rises} beeps)')
+    elif os.environ.get('EMU_GPIO') == '1':
+        check('gpio-sim chip present in the guest', False, 'no indicator: see GPIOSIM / modprobe lines in console.log')
 
     png = screendump('screen.png', 'png')
     zbar = subprocess.run(['zbarimg', '--raw', '-q', png], capture_output=True, text=True)

@@ -1,10 +1,10 @@
 #!/bin/bash
-# mkinitramfs.sh REPO KROOT OUT
+# mkinitramfs.sh REPO KROOT OUT [EXTRA_KO_DIR]
 # Packs busybox, the kernel modules the guest needs (with their dependencies), the host's node,
 # every shared library node and the native addons load (found with ldd), a font, the compiled
 # app (REPO/dist) and only the node_modules it needs into an uncompressed newc cpio.
 set -euo pipefail
-REPO=$(realpath "$1") KROOT=$(realpath "$2") OUT=$3
+REPO=$(realpath "$1") KROOT=$(realpath "$2") OUT=$3 EXTRA=${4:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 KV=$(ls "$KROOT/lib/modules")
 [ -f "$KROOT/lib/modules/$KV/modules.dep" ] || depmod -b "$KROOT" "$KV"
@@ -15,17 +15,18 @@ cp /bin/busybox "$R/bin/busybox"
 for a in $(/bin/busybox --list | grep -vx busybox); do ln -sf busybox "$R/bin/$a"; done
 cp "$HERE/guest/init" "$R/init"
 
-# Kernel modules: USB host + HID (hidraw), bochs DRM with its fbdev emulation.
-for m in xhci-pci usbhid hid-generic bochs; do
+# Kernel modules: USB host + HID (hidraw), bochs DRM with its fbdev emulation, configfs (gpio-sim).
+for m in xhci-pci usbhid hid-generic bochs configfs; do
   modprobe -d "$KROOT" -S "$KV" --show-depends $m | awk '$1=="insmod"{print $2}'
 done | sort -u | while read -r f; do rel=${f#$KROOT/}; mkdir -p "$R/$(dirname "$rel")"; cp "$f" "$R/$rel"; done
 cp "$KROOT/lib/modules/$KV"/modules.{order,builtin,builtin.modinfo} "$R/lib/modules/$KV/"
+if [ -n "$EXTRA" ]; then mkdir -p "$R/lib/modules/$KV/extra" && cp "$EXTRA"/*.ko "$R/lib/modules/$KV/extra/"; fi  # gpio-sim, irq_sim
 depmod -b "$R" "$KV"
 
 # The app: compiled output and the runtime packages it loads in the guest.
 cp -a "$REPO/dist" "$R/app/dist"
 cp "$REPO/package.json" "$R/app/"
-python3 "$HERE/node-deps.py" "$REPO" canvas node-hid qrcode zod serialport | while read -r p; do
+python3 "$HERE/node-deps.py" "$REPO" canvas node-hid qrcode zod serialport onoff | while read -r p; do
   mkdir -p "$R/app/$(dirname "$p")"; cp -a "$REPO/$p" "$R/app/$p"
 done
 rm -rf "$R/app/node_modules/canvas/build/Release/obj.target" "$R/app/node_modules/canvas/build/Release/.deps"

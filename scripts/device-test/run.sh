@@ -1,13 +1,16 @@
 #!/bin/bash
 # Device test on a real Linux kernel under QEMU (software emulation, no KVM needed):
 # the real HidKeypad and FramebufferDisplay drivers from dist/ run in an x86_64 guest with a USB
-# keyboard (/dev/hidraw0) and a bochs DRM framebuffer (/dev/fb0, 800x480); the host types an
+# keyboard (/dev/hidraw0), a bochs DRM framebuffer (/dev/fb0, 800x480), a serial pole display
+# (/dev/ttyS1) and gpio-sim (LED, buzzer); the host types an
 # amount over QMP, reads the screen back with screendump and checks it (see README.md).
 #
 # usage: scripts/device-test/run.sh          (as root on Debian 12; installs what it lacks)
 # env:   EMU_ROTATIONS="0 90"  panel rotations to boot with (one boot each)
 #        EMU_SKIP_BUILD=1      use the existing dist/ instead of running `npm run build`
 #        EMU_ACCEL=tcg         QEMU accelerator (kvm where available makes it faster)
+#        EMU_GPIO=auto         gpio-sim for the LED/buzzer check: auto = build it, and if that fails
+#                              say so and test without it; 1 = required; 0 = off
 #        EMU_DIR=<repo>/.emu   cache for downloads, the extracted kernel, initramfs and run logs
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -57,15 +60,28 @@ fi
 [ -f "$REPO/dist/scripts/device-test/guest.js" ] || { echo "device-test: $REPO/dist/scripts/device-test/guest.js missing: run npm run build" >&2; exit 1; }
 stamp "app built"
 
-# ---- 4. initramfs: busybox, kernel modules, node + libraries, dist/ and the runtime node_modules
-"$HERE/mkinitramfs.sh" "$REPO" "$KROOT" "$EMU/initrd-$KV.cpio"
+# ---- 4. gpio-sim modules (Debian's kernel lacks them), built once and cached
+GPIO=${EMU_GPIO:-auto} GPIODIR=
+if [ "$GPIO" != 0 ]; then
+  if "$HERE/build-gpio-sim.sh" "$KV" "$EMU/gpiosim-$KV"; then
+    GPIODIR=$EMU/gpiosim-$KV
+  elif [ "$GPIO" = 1 ]; then
+    echo "device-test: gpio-sim build failed and EMU_GPIO=1" >&2; exit 1
+  else
+    stamp "WARNING: gpio-sim could not be built; the LED/buzzer check is SKIPPED"
+  fi
+fi
+stamp "gpio-sim: ${GPIODIR:-off}"
+
+# ---- 5. initramfs: busybox, kernel modules, node + libraries, dist/ and the runtime node_modules
+"$HERE/mkinitramfs.sh" "$REPO" "$KROOT" "$EMU/initrd-$KV.cpio" $GPIODIR
 stamp "initramfs ready"
 
-# ---- 5. one boot per rotation
+# ---- 6. one boot per rotation
 rc=0
 for rot in $ROTATIONS; do
   stamp "boot with the panel at rotation $rot"
-  if ! EMU_ROTATION=$rot timeout 300 python3 "$HERE/harness.py" "$KROOT/boot/vmlinuz-$KV" "$EMU/initrd-$KV.cpio" "$EMU/run-rot$rot"; then
+  if ! EMU_GPIO=$([ -n "$GPIODIR" ] && echo 1 || echo 0) EMU_ROTATION=$rot timeout 300 python3 "$HERE/harness.py" "$KROOT/boot/vmlinuz-$KV" "$EMU/initrd-$KV.cpio" "$EMU/run-rot$rot"; then
     rc=1
   fi
 done

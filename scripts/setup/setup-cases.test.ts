@@ -55,6 +55,7 @@ describe('setup.sh input errors', () => {
       [['--supervisor-pin', '12'], '--supervisor-pin'],
       [['--relay-url', 'relay.example.com'], '--relay-url'],
       [['--profile', 'no-such-board'], 'no-such-board'],
+      [['--profile', 'pi-ili9486-480x320-membrane-4x4'], '--keypad-vid/--keypad-pid apply to a USB keypad'],
       [['--relay-url'], '--relay-url needs a value'],
     ];
     for (const [extra, message] of cases) {

@@ -123,4 +123,12 @@ describe('relay: one charge per sale under Omise faults', () => {
     expect(s.status).toBe(200);
     expect(s.body.status).toBe('creating');
   });
+  it('kept every secret and QR download URL out of the logs', () => {
+    const all = rig.log.lines.join('\n');
+    expect(rig.log.lines.length).toBeGreaterThan(0);
+    for (const secret of [rig.secrets.omiseSecretKey, rig.secrets.omisePublicKey!, rig.secrets.webhookSecret, rig.secrets.adminToken, cred]) {
+      expect(all).not.toContain(secret);
+    }
+    expect(all).not.toMatch(/\/downloads\//);
+  });
 });

@@ -391,8 +391,13 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
       const deadline = Date.now() + config.shutdownGraceMs;
       while (active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       server.closeAllConnections();
-      await Promise.all([reconciler.stop(), webhooks.stop()]);
+      // Omise calls in flight are waited for (their results are worth keeping), but not forever.
+      const background = Promise.all([reconciler.stop(), webhooks.stop()]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([background, new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()) + 1000)))]);
+      clearTimeout(timer);
       await closed;
+      commit.flush();
       store.close();
       log.info('relay stopped');
     })());

@@ -125,4 +125,12 @@ describe('relay: webhook intake', () => {
     expect(rig.relay.store.webhookEvent(ev.id)?.status).toBe('done');
     rig.sim.setWebhookUrl(`${rig.relay.url}/webhooks/omise`);
   });
+  it('kept every secret and QR download URL out of the logs', () => {
+    const all = rig.log.lines.join('\n');
+    expect(rig.log.lines.length).toBeGreaterThan(0);
+    for (const secret of [rig.secrets.omiseSecretKey, rig.secrets.omisePublicKey!, rig.secrets.webhookSecret, rig.secrets.adminToken, cred]) {
+      expect(all).not.toContain(secret);
+    }
+    expect(all).not.toMatch(/\/downloads\//);
+  });
 });

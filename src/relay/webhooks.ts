@@ -73,12 +73,9 @@ export class WebhookIntake {
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const m = this.o.metrics;
     m.webhooksReceived.inc();
-    const T0 = performance.now();
-    res.on('finish', () => { const g = globalThis as any; g.__wh ??= []; g.__wh.push(performance.now() - T0); if (g.__wh.length % 300 === 0) { const a = [...g.__wh.slice(-300)].sort((x: number, y: number) => x - y); process.stderr.write(`server-side webhook ms p50 ${a[150].toFixed(1)} p99 ${a[296].toFixed(1)}\n`); } });
     let raw: Buffer;
     try {
       raw = await readBody(req, this.o.bodyLimit);
-      { const g = globalThis as any; g.__rb ??= []; g.__rb.push(performance.now() - T0); if (g.__rb.length % 300 === 0) { const a = [...g.__rb.slice(-300)].sort((x: number, y: number) => x - y); process.stderr.write(`readBody ms p50 ${a[150].toFixed(1)} p99 ${a[296].toFixed(1)}\n`); } }
     } catch (err) {
       if (err instanceof BodyTooLarge) {
         m.webhooksRejected.inc({ reason: 'too_large' });

@@ -66,7 +66,8 @@ export function entryScreen({ g }: LayoutContext, m: Of<'entry'>): Screen {
     regions: [
       ...statusRegions(g, m.status),
       textLine('label', label, languages(AMOUNT_LABEL).join(' · '), style(g.bodyPx, g.minPx, THEME.muted)),
-      amountRegion('amount', amount, m.currency, m.amountText, g.amountPx, g),
+      // The code goes in front of a bare number; an amount already carrying its symbol stands alone.
+      amountRegion('amount', amount, /^\d/.test(m.amountText) ? m.currency : '', m.amountText, g.amountPx, g),
       textBlock('error', error, m.error ? [m.error] : [], style(g.bodyPx, g.minPx, THEME.error)),
     ],
   };

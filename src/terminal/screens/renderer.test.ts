@@ -110,6 +110,17 @@ describe('ScreenRenderer', () => {
     });
   }
 
+  it('entry: the currency code goes before a bare number, not before an amount with its symbol', () => {
+    const r = new ScreenRenderer({ width: 480, height: 320 });
+    r.render(entry('15.00'));
+    expect(r.textRuns.filter((t) => t.region === 'amount').map((t) => t.text)).toEqual(['THB', '15.00']);
+    r.render(entry('฿15.00'));
+    expect(r.textRuns.filter((t) => t.region === 'amount').map((t) => t.text)).toEqual(['฿15.00']);
+    // The daemon's form (symbol included) also repaints only the amount while typing.
+    expect(r.render(entry('฿150.00'))).toHaveLength(1);
+    expect(pixels(r).equals(fullRender(480, 320, entry('฿150.00')))).toBe(true);
+  });
+
   it('idle: a clock tick repaints only the clock, a link change only the link status', () => {
     for (const [w, h] of SIZES) {
       const r = new ScreenRenderer({ width: w, height: h });

@@ -99,7 +99,7 @@ class Screen {
     ctx.fillStyle = '#ffffff';
     ctx.fillRect(r.x, r.y, r.w, r.h);
     ctx.fillStyle = '#000000';
-    ctx.font = `bold ${Math.floor(r.h * 0.6)}px sans-serif`;
+    ctx.font = `bold ${Math.floor(Math.min(r.h * 0.6, r.w / 8))}px sans-serif`;
     ctx.textBaseline = 'middle';
     ctx.fillText(formatMoneyCode(amount, 'THB'), 16, r.y + r.h / 2);
     await this.display.present(this.canvas, [r]);

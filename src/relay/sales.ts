@@ -293,6 +293,12 @@ export class SaleService {
       return this.merge(fresh, chosen, {}, false);
     });
     if (row.status === 'pending' && row.expireRequested) void this.expireQuietly(row);
+    // Extra live charges are expired now; the reconciler retries whatever fails.
+    for (const c of charges) {
+      if (c.id !== keepId && c.status === 'pending') {
+        this.expireOrphan(c.id).catch((err: unknown) => this.o.log.warn('extra charge not expired yet; will retry', { chargeId: c.id, error: err }));
+      }
+    }
     return row;
   }
 

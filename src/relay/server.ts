@@ -153,10 +153,9 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     if ((lastTouch.get(t.id) ?? 0) + TOUCH_EVERY_MS < now) {
       lastTouch.set(t.id, now);
       const v = req.headers['x-qrpos-version'];
-      store.touchTerminal(t.id, clock().toISOString(), {
-        address: clientAddress(req, config.trustProxy),
-        version: typeof v === 'string' ? v.slice(0, 32) : null,
-      });
+      const info = { address: clientAddress(req, config.trustProxy), version: typeof v === 'string' ? v.slice(0, 32) : null };
+      const at = clock().toISOString();
+      commit.run(() => store.touchTerminal(t.id, at, info)).catch((err: unknown) => log.warn('could not record last-seen time', { error: err }));
     }
     return t;
   };

@@ -541,8 +541,9 @@ export class SqliteStore implements RelayStore {
         | { last_seq: number }
         | undefined;
       if (!row) throw new Error(`publish: unknown terminal ${terminalId}`);
-      this.st('INSERT INTO events (terminal_id, seq, at, body) VALUES (?, ?, ?, ?)').run(terminalId, row.last_seq, at, JSON.stringify(event));
-      return { terminalId, seq: row.last_seq, at, event };
+      const body = JSON.stringify(event);
+      this.st('INSERT INTO events (terminal_id, seq, at, body) VALUES (?, ?, ?, ?)').run(terminalId, row.last_seq, at, body);
+      return { terminalId, seq: row.last_seq, at, event, body };
     });
   }
 
@@ -552,7 +553,15 @@ export class SqliteStore implements RelayStore {
       at: string;
       body: string;
     }[];
-    return rows.map((r) => ({ terminalId, seq: r.seq, at: r.at, event: JSON.parse(r.body) as RelayEvent }));
+    return rows.map((r) => ({
+      terminalId,
+      seq: r.seq,
+      at: r.at,
+      body: r.body,
+      get event(): RelayEvent {
+        return JSON.parse(r.body) as RelayEvent;
+      },
+    }));
   }
 
   ack(terminalId: string, seq: number): number {

@@ -100,6 +100,8 @@ export interface StoredEvent {
   seq: number;
   at: string;
   event: RelayEvent;
+  /** The event's JSON as stored, so it is serialised once. */
+  body?: string;
 }
 
 export type WebhookEventStatus = 'unprocessed' | 'done' | 'ignored';

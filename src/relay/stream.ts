@@ -122,6 +122,12 @@ export class StreamHub {
     conn.ws.send(JSON.stringify(msg));
   }
 
+  /** An event frame built around the stored JSON (no parse/stringify round trip). */
+  private sendEvent(conn: Conn, ev: StoredEvent): void {
+    const body = ev.body ?? JSON.stringify(ev.event);
+    conn.ws.send(`{"type":"event","seq":${ev.seq},"at":${JSON.stringify(ev.at)},"event":${body}}`);
+  }
+
   private onMessage(conn: Conn, data: RawData, isBinary: boolean): void {
     conn.lastHeard = Date.now();
     if (isBinary) return;
@@ -180,7 +186,7 @@ export class StreamHub {
     if (!conn) return;
     if (!conn.pumping && ev.seq === conn.sentSeq + 1 && conn.ws.bufferedAmount < HIGH_WATER) {
       conn.sentSeq = ev.seq;
-      this.send(conn, { type: 'event', seq: ev.seq, at: ev.at, event: ev.event });
+      this.sendEvent(conn, ev);
       this.o.metrics.eventsDelivered.inc();
       return;
     }
@@ -210,7 +216,7 @@ export class StreamHub {
       }
       for (const ev of events) {
         conn.sentSeq = ev.seq;
-        this.send(conn, { type: 'event', seq: ev.seq, at: ev.at, event: ev.event });
+        this.sendEvent(conn, ev);
       }
       this.o.metrics.eventsDelivered.inc(undefined, events.length);
       if (events.length === BATCH) setImmediate(step);

@@ -19,6 +19,8 @@ import type { RelayStore, WebhookEventRow } from './store';
 
 const MAX_BACKOFF_MS = 5 * 60_000;
 const RETRY_TICK_MS = 1000;
+/** How long a webhook's answer may wait for the charge so both are stored in one commit. */
+const PREFETCH_WAIT_MS = 50;
 
 export interface WebhookOptions {
   store: RelayStore;
@@ -132,11 +134,23 @@ export class WebhookIntake {
       sendJson(res, 200, { received: true, duplicate: true });
       return;
     }
-    // The charge is fetched while the event row is being committed: the two waits overlap.
+    // Fetch the charge first, briefly: when Omise answers quickly, the event row and the result
+    // share one commit (one fsync) before the 2xx. Otherwise the row is committed alone, answered,
+    // and the result applied when the fetch ends.
     const prefetched = relevant ? this.fetchCharge(row.objectId) : undefined;
+    const quick = prefetched ? await this.within(prefetched, PREFETCH_WAIT_MS) : undefined;
     let fresh: boolean;
+    let applied = false;
     try {
-      fresh = await this.o.commit.run(() => this.o.store.insertWebhookEvent(row));
+      fresh = await this.o.commit.run(() => {
+        if (!this.o.store.insertWebhookEvent(row)) return false;
+        if (quick && 'charge' in quick) {
+          this.o.sales.applyCharge(quick.charge);
+          this.o.store.updateWebhookEvent(row.id, { status: 'done', attempts: 1 });
+          applied = true;
+        }
+        return true;
+      });
     } catch (err) {
       // Not stored: answer 5xx so Omise delivers it again.
       this.o.log.error('could not store webhook event', { eventId: row.id, error: err });
@@ -149,7 +163,14 @@ export class WebhookIntake {
       return;
     }
     sendJson(res, 200, { received: true });
-    if (relevant) this.process(row, prefetched);
+    if (relevant && !applied) this.process(row, prefetched);
+  }
+
+  private within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([p, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]).finally(() =>
+      clearTimeout(timer),
+    );
   }
 
   private fetchCharge(chargeId: string): Promise<{ charge: OmiseCharge } | { error: unknown }> {

@@ -36,6 +36,6 @@ export class FakeKeypad extends EventEmitter<KeypadEvents> implements Keypad {
 
   /** Simulate unplug / replug for contract tests. */
   setConnected(status: DeviceStatus): void {
-    this.emit('status', status);
+    if (this.running) this.emit('status', status);
   }
 }

@@ -65,6 +65,17 @@ describe('TtyKeypad', () => {
     await kp.stop();
   });
 
+  it('a failing input (terminal gone) is a disconnect, not an exception', async () => {
+    const input = new PassThrough();
+    const kp = new TtyKeypad(input as unknown as NodeJS.ReadStream, memoryLogger(), { onInterrupt: () => undefined });
+    const statuses: DeviceStatus[] = [];
+    kp.on('status', (s) => statuses.push(s));
+    await kp.start();
+    input.destroy(new Error('EIO: i/o error, read'));
+    await vi.waitFor(() => expect(statuses.at(-1)).toEqual({ connected: false, reason: 'terminal input failed: EIO: i/o error, read' }));
+    await kp.stop();
+  });
+
   it('puts a TTY in raw mode while started and restores it on stop', async () => {
     const input = Object.assign(new PassThrough(), { isTTY: true, setRawMode: vi.fn() });
     const kp = new TtyKeypad(input as unknown as NodeJS.ReadStream, memoryLogger());

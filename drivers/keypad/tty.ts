@@ -128,6 +128,11 @@ export class TtyKeypad extends EventEmitter<KeypadEvents> implements Keypad {
   private readonly onEnd = () => {
     if (this.running) this.emit('status', { connected: false, reason: 'terminal input closed' });
   };
+  /** A terminal that goes away (ssh dropped) fails reads with EIO: a disconnect, not a crash. */
+  private readonly onError = (err: Error) => {
+    this.log.warn('terminal input failed', { error: err.message });
+    if (this.running) this.emit('status', { connected: false, reason: `terminal input failed: ${err.message}` });
+  };
 
   constructor(
     private readonly input: NodeJS.ReadStream,
@@ -148,6 +153,7 @@ export class TtyKeypad extends EventEmitter<KeypadEvents> implements Keypad {
     }
     this.input.on('data', this.onData);
     this.input.on('end', this.onEnd);
+    this.input.on('error', this.onError);
     this.input.resume();
     this.emit('status', { connected: true });
     this.log.info('keys from the terminal keyboard: digits . z=00 Enter Backspace Esc/x=cancel c=clear m=menu; Ctrl-C quits');
@@ -159,6 +165,7 @@ export class TtyKeypad extends EventEmitter<KeypadEvents> implements Keypad {
     this.running = false;
     this.input.off('data', this.onData);
     this.input.off('end', this.onEnd);
+    this.input.off('error', this.onError);
     if (this.rawSet) this.input.setRawMode(false);
     this.rawSet = false;
     this.input.pause();

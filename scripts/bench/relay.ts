@@ -12,6 +12,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,6 +31,8 @@ type Msg = { id: number; cmd: string; [k: string]: unknown };
 
 async function child(): Promise<void> {
   let relay: RelayHandle | undefined;
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
   const reply = (id: number, body: unknown) => process.send!({ id, body });
   const gc = () => {
     for (let i = 0; i < 3; i++) (globalThis as { gc?: () => void }).gc?.();
@@ -42,6 +45,11 @@ async function child(): Promise<void> {
           relay = await startRelay({ config: m.config as never, secrets: m.secrets as never });
           return reply(m.id, { url: relay.url });
         }
+        case 'loop-reset':
+          loop.reset();
+          return reply(m.id, true);
+        case 'loop':
+          return reply(m.id, { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 });
         case 'mem': {
           gc();
           await new Promise((r) => setTimeout(r, 200));
@@ -262,10 +270,15 @@ async function parent(): Promise<void> {
   };
   await run(sales.slice(0, WARMUP), RATE);
   await waitAll(WARMUP, 30_000);
+  const parentLoop = monitorEventLoopDelay({ resolution: 1 });
+  await call('loop-reset');
+  parentLoop.enable();
   measuring = true;
   const sendSeconds = await run(sales.slice(WARMUP), RATE);
   await waitAll(count, 60_000);
   measuring = false;
+  parentLoop.disable();
+  const childLoop = await call<{ p50: number; p99: number; max: number }>('loop');
   const lost = count - seenPaid.size;
 
   // ---- resume a terminal with many waiting events
@@ -303,6 +316,7 @@ async function parent(): Promise<void> {
   console.log(`webhooks measured:              ${TOTAL} at ${RATE}/s target, sent in ${fmt(sendSeconds, 2)} s (${fmt(TOTAL / sendSeconds, 0)}/s), ${WARMUP} warm-up before`);
   console.log(`webhook HTTP answer (ms):       p50 ${fmt(pct(httpSorted, 50))}  p99 ${fmt(pct(httpSorted, 99))}  errors ${httpErrors}`);
   console.log(`webhook → event at terminal:    p50 ${fmt(pct(sorted, 50))} ms  p90 ${fmt(pct(sorted, 90))} ms  p99 ${fmt(pct(sorted, 99))} ms  max ${fmt(sorted[sorted.length - 1] ?? NaN)} ms   (target p99 <= 20 ms: ${pct(sorted, 99) <= 20 ? 'met' : 'MISSED'})`);
+  console.log(`event-loop delay (ms):          relay p50 ${fmt(childLoop.p50)} p99 ${fmt(childLoop.p99)} max ${fmt(childLoop.max)}; simulator+terminals p50 ${fmt(parentLoop.percentile(50) / 1e6)} p99 ${fmt(parentLoop.percentile(99) / 1e6)} max ${fmt(parentLoop.max / 1e6)}`);
   console.log(`lost / duplicated:              ${lost} / ${duplicates}   (target: nothing lost: ${lost === 0 ? 'met' : 'MISSED'})`);
   console.log(`relay memory per terminal:      RSS ${fmt(perRss / 1024, 1)} KB, JS heap+external ${fmt(perHeap / 1024, 1)} KB   (target <= 20 KB: ${perRss <= 20 * 1024 ? 'met' : 'MISSED'})`);
   console.log(`relay RSS:                      ${fmt(mem0.rss / 2 ** 20, 1)} MiB idle → ${fmt(mem1.rss / 2 ** 20, 1)} MiB with ${N} terminals`);

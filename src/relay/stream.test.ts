@@ -169,4 +169,23 @@ describe('relay: event stream, pairing and revocation', () => {
     await t.waitFor(() => t.messages.find((m) => m.type === 'pong'), 'pong');
     await t.close();
   });
+  it('lets a request in flight finish when stopping', async () => {
+    const { credential, terminalId } = await rig.pair('drain-till');
+    rig.sim.faults.set({ endpoints: { 'POST /charges': { latencyMs: 250 } } });
+    try {
+      const saleId = newSaleId();
+      const pending = rig.api<SaleView>('POST', '/v1/sales', credential, { saleId, amount: 2000, currency: 'THB' });
+      // The attempt is recorded just before the call to Omise, which then takes 250 ms.
+      await until(() => (rig.relay.store.sale(terminalId, saleId)?.createAttempts ?? 0) > 0, 'charge request at Omise', 5000, 2);
+      const stopping = rig.relay.stop();
+      const res = await pending;
+      expect(res.status).toBe(200);
+      expect(res.body.status).toBe('pending');
+      await stopping;
+      expect((await fetch(rig.relay.url + '/healthz').catch(() => undefined))?.status).toBeUndefined();
+    } finally {
+      rig.sim.faults.reset();
+      await rig.restartRelay();
+    }
+  });
 });

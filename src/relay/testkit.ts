@@ -138,7 +138,7 @@ export async function startRig(
     version: 1,
     listen: { host: '127.0.0.1', port: 0 },
     country: 'TH',
-    omise: { baseUrl: sim.url, timeoutMs: opts.omiseTimeoutMs ?? 400 },
+    omise: { baseUrl: sim.url, timeoutMs: opts.omiseTimeoutMs ?? 2000 },
     dataDir: path.join(dir, 'data'),
     heartbeatMs: 1000,
     statusStaleMs: 0,

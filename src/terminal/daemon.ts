@@ -119,32 +119,36 @@ export async function startTerminal(opts: StartTerminalOptions): Promise<Termina
   let pendingModel: ScreenModel | null = null;
   let pendingKeyAt: number | null = null;
   let rendering: Promise<void> | null = null;
+  // Cleared synchronously when the loop ends, so a model queued right after is never stranded.
+  let renderActive = false;
   let lastModel: ScreenModel = { kind: 'boot', message: 'Starting…' };
   const renderLoop = async (): Promise<void> => {
-    while (pendingModel) {
-      const model = pendingModel;
-      const keyAt = pendingKeyAt;
-      pendingModel = null;
-      pendingKeyAt = null;
-      let rects: Rect[] = [];
-      try {
-        rects = renderer.render(model);
-        if (rects.length) await drivers.display.present(renderer.canvas, rects);
-      } catch (err) {
-        log.error('drawing the screen failed; the next frame retries', { error: (err as Error).message, screen: model.kind });
+    renderActive = true;
+    try {
+      while (pendingModel) {
+        const model = pendingModel;
+        const keyAt = pendingKeyAt;
+        pendingModel = null;
+        pendingKeyAt = null;
+        let rects: Rect[] = [];
+        try {
+          rects = renderer.render(model);
+          if (rects.length) await drivers.display.present(renderer.canvas, rects);
+        } catch (err) {
+          log.error('drawing the screen failed; the next frame retries', { error: (err as Error).message, screen: model.kind });
+        }
+        lastModel = model;
+        for (const l of frameListeners) l({ model, rects, keyAt });
       }
-      lastModel = model;
-      for (const l of frameListeners) l({ model, rects, keyAt });
+    } finally {
+      // In the same tick as the last check of pendingModel: a show() right after starts a new loop.
+      renderActive = false;
     }
   };
   const show = (model: ScreenModel, keyAt: number | null = null): void => {
     pendingModel = model;
     if (keyAt !== null) pendingKeyAt = keyAt;
-    if (!rendering) {
-      rendering = renderLoop().finally(() => {
-        rendering = null;
-      });
-    }
+    if (!renderActive) rendering = renderLoop();
   };
   show({ kind: 'boot', message: 'Starting…' });
 
@@ -469,7 +473,7 @@ export async function startTerminal(opts: StartTerminalOptions): Promise<Termina
       return () => frameListeners.delete(listener);
     },
     async idle() {
-      for (let i = 0; i < 10 && (rendering || queue.length); i++) await rendering;
+      for (let i = 0; i < 10 && (renderActive || queue.length); i++) await rendering;
     },
     stop(deadlineMs = 8000) {
       if (stopping) return stopping;

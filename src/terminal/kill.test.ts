@@ -13,11 +13,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FINAL_SALE_STATUSES, type SaleView } from '../link/protocol';
 import { createLogger } from '../shared/log';
 import { writeSecrets } from './secrets';
+import { bundleChild, childEnv } from './testing/bundle';
 import { startRig, terminalConfig, waitFor, type Rig } from './testing/rig';
 
 const SLOTS = Number(process.env.QRPOS_KILL_SLOTS ?? 10);
 const KILLS_PER_SLOT = Number(process.env.QRPOS_KILL_ROUNDS ?? 5);
-const REPO = path.resolve(__dirname, '..', '..');
 
 let rig: Rig;
 let childJs: string;
@@ -26,18 +26,7 @@ beforeAll(async () => {
   const relayLog = process.env.QRPOS_KILL_RELAY_LOG;
   rig = await startRig({ heartbeatMs: 2000, omiseTimeoutMs: 8000, ...(relayLog ? { log: createLogger({ level: 'debug', write: (l) => fs.appendFileSync(relayLog, l + '\n') }) } : {}) });
   // One bundle, so each of the ~60 child starts costs a plain `node` start, not a TypeScript compile.
-  const esbuild = require('esbuild') as typeof import('esbuild');
-  childJs = path.join(rig.dir, 'child.js');
-  await esbuild.build({
-    entryPoints: [path.join(__dirname, 'testing', 'child.ts')],
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    outfile: childJs,
-    external: ['canvas', 'better-sqlite3', 'node-hid', 'onoff', 'serialport', '@serialport/*', 'bufferutil', 'utf-8-validate'],
-    logLevel: 'error',
-  });
+  childJs = await bundleChild(path.join(rig.dir, 'child.js'));
 });
 afterAll(async () => {
   for (const c of children) c.kill('SIGKILL');
@@ -119,7 +108,7 @@ function spawnChild(configFile: string, keys: string): ChildProcess {
   // The child's log goes next to its config: the first place to look when a round fails.
   const out = fs.openSync(path.join(path.dirname(configFile), 'child.log'), 'a');
   const child = spawn(process.execPath, [childJs, configFile], {
-    env: { ...process.env, NODE_PATH: path.join(REPO, 'node_modules'), QRPOS_CHILD_KEYS: keys, QRPOS_LOG_LEVEL: process.env.QRPOS_KILL_LOG ?? 'warn' },
+    env: childEnv({ QRPOS_CHILD_KEYS: keys, QRPOS_LOG_LEVEL: process.env.QRPOS_KILL_LOG ?? 'warn' }),
     stdio: ['ignore', out, out],
   });
   fs.closeSync(out);

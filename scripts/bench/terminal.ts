@@ -88,6 +88,20 @@ async function enterToQr(n: number): Promise<void> {
     }
     await t.handle.stop();
     console.log(`Enter → QR on screen (relay + simulator on loopback, ${n} sales): p50 ${ms(pct(lat, 50))}  p99 ${ms(pct(lat, 99))}   target p50 <= 40 ms`);
+    // The relay's own share: the same create request straight to it, no terminal involved.
+    const other = await rig.pair('bench-direct');
+    const direct: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      const res = await fetch(`${rig.relay.url}/v1/sales`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${other.credential}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ saleId: `BENCH_${Date.now()}_${i}`, amount: 15000 + i, currency: 'THB' }),
+      });
+      await res.text();
+      direct.push(performance.now() - t0);
+    }
+    console.log(`  of which the relay alone (POST /v1/sales → answer with QR, ${n} requests): p50 ${ms(pct(direct, 50))}  p99 ${ms(pct(direct, 99))}`);
   } finally {
     await rig.close();
   }

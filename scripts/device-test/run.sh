@@ -85,5 +85,10 @@ for rot in $ROTATIONS; do
     rc=1
   fi
 done
+# ---- 7. the USB keypad unplugged and plugged back while the driver reads it (QMP device_del / device_add)
+stamp "keypad unplug / replug"
+if ! EMU_DIR="$EMU" timeout 300 python3 "$REPO/drivers/keypad/qemu-unplug/run.py"; then
+  rc=1
+fi
 stamp "$([ $rc = 0 ] && echo PASS || echo FAIL) (screendumps and console logs in $EMU/run-rot*)"
 exit $rc

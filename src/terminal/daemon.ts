@@ -148,7 +148,12 @@ export async function startTerminal(opts: StartTerminalOptions): Promise<Termina
   const show = (model: ScreenModel, keyAt: number | null = null): void => {
     pendingModel = model;
     if (keyAt !== null) pendingKeyAt = keyAt;
-    if (!renderActive) rendering = renderLoop();
+    // Drawn on the next turn of the event loop: a request queued by the same event (the create
+    // at Enter) goes out first, and several models produced in one turn are drawn once.
+    if (!renderActive) {
+      renderActive = true;
+      rendering = new Promise<void>((resolve) => setImmediate(resolve)).then(renderLoop);
+    }
   };
   show({ kind: 'boot', message: 'Starting…' });
 

@@ -3,9 +3,17 @@
  * and the Omise simulator, over real HTTP and WebSocket on loopback.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KeyName } from '../../drivers/keypad/contract';
-import { startRig, startTestTerminal, waitFor, type Rig, type TestTerminal } from './testing/rig';
+import { EventEmitter } from 'node:events';
+import { MemoryDisplay } from '../../drivers/display/memory';
+import { FakeKeypad } from '../../drivers/keypad/fake';
+import type { Receipt } from '../../drivers/serial/contract';
+import { memoryLogger } from '../shared/log';
+import { startTerminal } from './daemon';
+import { writeSecrets } from './secrets';
+import { startRig, startTestTerminal, terminalConfig, waitFor, type Rig, type TestTerminal } from './testing/rig';
 
 let rig: Rig;
 beforeAll(async () => {
@@ -149,6 +157,67 @@ describe('terminal end to end', () => {
       expect(t.handle.journal.latePayments().map((s) => s.saleId)).toEqual([saleId]);
       expect(t.handle.machine().notice).toMatch(/Late payment/);
     });
+  });
+
+  it('a corrupt journal is moved aside at start: fresh journal, log line, screen notice, sales still work', async () => {
+    const cred = await rig.pair('corrupt');
+    const dir = fs.mkdtempSync(path.join(rig.dir, 'corrupt-'));
+    fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'data', 'journal.sqlite'), 'this is not a database'.repeat(500));
+    const t = await startTestTerminal(rig, { credential: cred, dir });
+    try {
+      expect(t.handle.status().journal.resetFrom).toMatch(/journal\.sqlite\.corrupt-/);
+      expect(t.log.records().some((r) => r.level === 'error' && /corrupt/.test(String(r.msg)))).toBe(true);
+      expect(t.handle.machine().notice).toMatch(/journal was damaged/);
+      const { chargeId, qr } = await toQr(t, '8 0 0 0 enter');
+      expect(qr).toBe(rig.sim.qrTextOf(chargeId));
+    } finally {
+      await t.handle.stop();
+    }
+  });
+
+  it('prints a receipt on PAID, and a failing pole display never blocks the sale', async () => {
+    const printed: Receipt[] = [];
+    const printer = Object.assign(new EventEmitter(), {
+      description: 'test printer',
+      start: () => Promise.resolve(),
+      stop: () => Promise.resolve(),
+      print: (r: Receipt) => {
+        printed.push(r);
+        return Promise.resolve();
+      },
+    });
+    let poleCalls = 0;
+    const poleDisplay = Object.assign(new EventEmitter(), {
+      description: 'unplugged pole display',
+      start: () => Promise.reject(new Error('no such port')),
+      stop: () => Promise.resolve(),
+      show: () => {
+        poleCalls++;
+        return Promise.reject(new Error('port gone'));
+      },
+    });
+    const keypad = new FakeKeypad();
+    const display = new MemoryDisplay(320, 240);
+    const dir = fs.mkdtempSync(path.join(rig.dir, 'periph-'));
+    const config = terminalConfig(dir, rig.relayUrl, {
+      drivers: { keypad: { driver: 'virtual' }, display: { driver: 'virtual', width: 320, height: 240 }, printer: { path: '/dev/null', baudRate: 19200, printOnSuccess: true, width: 32 } },
+    });
+    writeSecrets(config.secretsFile, await rig.pair('periph'));
+    const handle = await startTerminal({ config, drivers: { keypad, display, printer, poleDisplay }, log: memoryLogger(), statusListen: null, linkTuning: { pollMs: 150, backoff: { baseMs: 50, maxMs: 400 } } });
+    try {
+      await waitFor(() => handle.status().link.online, 'online');
+      for (const k of ['9', '0', '0', '0', 'enter'] as const) keypad.press(k);
+      await waitFor(() => handle.status().state === 'showing_qr', 'QR', 8000);
+      const saleId = handle.status().currentSale!.saleId;
+      rig.sim.markAsPaid(handle.journal.getSale(saleId)!.chargeId!);
+      await waitFor(() => printed.length === 1, 'receipt printed', 8000);
+      expect(printed[0]).toMatchObject({ title: 'PAID', amountText: 'THB 90.00', merchantName: 'Test Noodles' });
+      expect(handle.status().state).toBe('paid');
+      expect(poleCalls).toBeGreaterThan(2);
+    } finally {
+      await handle.stop();
+    }
   });
 
   it('supervisor refund of the last sale reaches the simulator', async () => {

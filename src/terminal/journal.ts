@@ -494,6 +494,11 @@ export class Journal {
     return r.n;
   }
 
+  /** Run several journal writes as one transaction (one fsync). */
+  atomically<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
   outboxDone(id: number): void {
     this.db.prepare("UPDATE outbox SET state = 'done', done_at = ? WHERE id = ?").run(this.iso(), id);
   }

@@ -74,7 +74,7 @@ export class Link {
   constructor(private readonly opts: LinkOptions) {
     this.clock = opts.clock ?? Date.now;
     this.secrets = readSecrets(opts.secretsFile).secrets;
-    this.http = new RelayHttp({ baseUrl: opts.relayUrl, credential: () => this.secrets.credential, timeoutMs: opts.requestTimeoutMs });
+    this.http = new RelayHttp({ baseUrl: opts.relayUrl, credential: () => this.secrets.credential, timeoutMs: opts.requestTimeoutMs, version: opts.version });
     this.stream = new RelayStream({
       baseUrl: opts.relayUrl,
       credential: () => this.secrets.credential,
@@ -279,8 +279,15 @@ export class Link {
     callbacks.onUnsynced();
   }
 
-  private applyView(v: SaleView, source: string): ApplyResult {
-    const r = this.opts.journal.applySaleView(v, source);
+  /** Apply a sale view (and, in the same transaction, whatever `alsoInTx` writes). */
+  private applyView(v: SaleView, source: string, alsoInTx?: () => void): ApplyResult {
+    const { journal } = this.opts;
+    const r = alsoInTx
+      ? journal.atomically(() => {
+          alsoInTx();
+          return journal.applySaleView(v, source);
+        })
+      : journal.applySaleView(v, source);
     if (r.changed) {
       this.opts.callbacks.onSale(r);
       this.opts.callbacks.onUnsynced();
@@ -407,14 +414,12 @@ export class Link {
         case 'create': {
           const b = item.body as { saleId: string; amount: number; currency: 'THB' | 'SGD' | 'MYR'; createdAt?: string };
           const view = await this.http.createSale({ saleId: b.saleId, amount: b.amount, currency: b.currency, ...(b.createdAt ? { createdAt: b.createdAt } : {}) });
-          journal.outboxDone(item.id);
-          this.applyView(view, 'create');
+          this.applyView(view, 'create', () => journal.outboxDone(item.id));
           break;
         }
         case 'expire': {
           const view = await this.http.expireSale(item.saleId);
-          journal.outboxDone(item.id);
-          this.applyView(view, 'expire');
+          this.applyView(view, 'expire', () => journal.outboxDone(item.id));
           break;
         }
         case 'refund': {

@@ -44,6 +44,8 @@ export interface RelayHttpOptions {
   /** Read on every request so a fresh pairing takes effect at once. */
   credential: () => string | undefined;
   timeoutMs: number;
+  /** Sent as x-qrpos-version so the operator sees which terminals run what. */
+  version?: string;
 }
 
 const SalesListSchema = zod.object({ sales: zod.array(SaleViewSchema) });
@@ -57,7 +59,7 @@ export class RelayHttp {
   }
 
   async request<S extends z.ZodType>(method: 'GET' | 'POST', path: string, schema: S, body?: unknown, headers: Record<string, string> = {}): Promise<z.infer<S>> {
-    const h: Record<string, string> = { accept: 'application/json', ...headers };
+    const h: Record<string, string> = { accept: 'application/json', ...(this.opts.version ? { 'x-qrpos-version': this.opts.version } : {}), ...headers };
     const cred = this.opts.credential();
     if (cred) h.authorization = `Bearer ${cred}`;
     if (body !== undefined) h['content-type'] = 'application/json';

@@ -42,6 +42,8 @@ export class RelayStream extends EventEmitter<StreamEvents> {
   private lastHeard = 0;
   private heartbeatMs: number;
   private queue: Promise<void> = Promise.resolve();
+  /** Connections on which an apply failed: nothing after the failed event may be applied from them. */
+  private readonly broken = new WeakSet<WebSocket>();
   online = false;
   /** Highest sequence acknowledged on this connection, for the status endpoint. */
   lastAcked = 0;
@@ -164,10 +166,12 @@ export class RelayStream extends EventEmitter<StreamEvents> {
         const { seq, event } = msg;
         // Events are applied strictly one after another, in arrival order.
         this.queue = this.queue.then(async () => {
-          if (this.ws !== ws) return;
+          if (this.ws !== ws || this.broken.has(ws)) return;
           try {
             await this.opts.onEvent(seq, event);
           } catch (err) {
+            // Applying a later event now would move the cursor past this one and lose it.
+            this.broken.add(ws);
             this.opts.log.error('stream: applying an event failed; reconnecting for redelivery', { seq, error: (err as Error).message });
             ws.terminate();
             return;

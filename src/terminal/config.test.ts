@@ -1,0 +1,158 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { UsageError } from '../shared/args';
+import { memoryLogger } from '../shared/log';
+import { command } from './cli';
+import { ConfigError, loadTerminalConfig, parseTerminalConfig } from './config';
+import { readSecrets, SecretsError, writeSecrets } from './secrets';
+import { parseListen, startStatusServer } from './status-server';
+import { backoffDelay } from './stream';
+
+let dir: string;
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-tcfg-'));
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const MIN = {
+  version: 1,
+  relayUrl: 'https://relay.example.com',
+  merchantName: 'Noodles',
+  currency: 'THB',
+  drivers: { keypad: { driver: 'virtual' }, display: { driver: 'virtual', width: 480, height: 320 } },
+};
+
+function problems(raw: unknown, dirs: string[] = []): { field: string; message: string }[] {
+  try {
+    parseTerminalConfig(raw, 'test.json', dirs);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('terminal config', () => {
+  it('fills the documented defaults', () => {
+    const c = parseTerminalConfig(MIN);
+    expect(c).toMatchObject({
+      dataDir: '/var/lib/qrpos',
+      secretsFile: '/etc/qrpos/terminal.secrets.json',
+      statusListen: '127.0.0.1:7601',
+      sale: { entryMode: 'implied-decimals', qrTimeoutSeconds: 120, resultSeconds: 8 },
+      link: { heartbeatMs: 15000, requestTimeoutMs: 10000 },
+    });
+  });
+
+  it('names every wrong field and what is expected', () => {
+    const p = problems({ ...MIN, relayUrl: 'ftp://x', currency: 'USD', sale: { entryMode: 'abacus' }, surprise: 1 });
+    const fields = p.map((x) => x.field);
+    expect(fields).toEqual(expect.arrayContaining(['relayUrl', 'currency', 'sale.entryMode']));
+    expect(p.find((x) => x.field === 'relayUrl')?.message).toMatch(/http/);
+    expect(p.find((x) => x.field === 'currency')?.message).toMatch(/THB/);
+    expect(p.some((x) => /surprise/.test(x.message))).toBe(true);
+  });
+
+  it('takes drivers from a device profile when the config has none', () => {
+    fs.writeFileSync(path.join(dir, 'pi-test.json'), JSON.stringify({ drivers: { keypad: { driver: 'tty' }, display: { driver: 'virtual', width: 320, height: 240 } } }));
+    const { drivers: _d, ...noDrivers } = MIN;
+    const c = parseTerminalConfig({ ...noDrivers, profile: 'pi-test' }, 'x', [dir]);
+    expect(c.drivers.keypad.driver).toBe('tty');
+    expect(problems({ ...noDrivers, profile: 'missing' }, [dir])[0].field).toBe('profile');
+    expect(problems(noDrivers)[0].field).toBe('drivers');
+  });
+
+  it('the example profiles of the repo load', () => {
+    const examples = path.resolve(__dirname, '..', '..', 'device', 'examples');
+    for (const f of ['terminal.json', 'terminal-profile-only.json']) {
+      if (fs.existsSync(path.join(examples, f))) expect(() => loadTerminalConfig(path.join(examples, f))).not.toThrow();
+    }
+  });
+
+  it('unreadable and non-JSON files are ConfigErrors, not crashes', () => {
+    expect(() => loadTerminalConfig(path.join(dir, 'nope.json'))).toThrow(ConfigError);
+    fs.writeFileSync(path.join(dir, 'bad.json'), '{ nope');
+    expect(() => loadTerminalConfig(path.join(dir, 'bad.json'))).toThrow(/not valid JSON/);
+  });
+});
+
+describe('secrets file', () => {
+  it('is written 0600 atomically and read back; a loose mode is tightened', () => {
+    const f = path.join(dir, 'sub', 'secrets.json');
+    writeSecrets(f, { credential: 'c', terminalId: 't', supervisorPin: '1234' });
+    expect(fs.statSync(f).mode & 0o777).toBe(0o600);
+    expect(readSecrets(f).secrets).toEqual({ credential: 'c', terminalId: 't', supervisorPin: '1234' });
+    fs.chmodSync(f, 0o644);
+    expect(readSecrets(f).warning).toMatch(/set to 600/);
+    expect(fs.statSync(f).mode & 0o777).toBe(0o600);
+    expect(fs.readdirSync(path.dirname(f))).toEqual(['secrets.json']);
+  });
+
+  it('a missing file means "not paired"; a bad PIN is an error naming the field', () => {
+    expect(readSecrets(path.join(dir, 'none.json')).secrets).toEqual({});
+    const f = path.join(dir, 's.json');
+    fs.writeFileSync(f, JSON.stringify({ supervisorPin: '12' }), { mode: 0o600 });
+    expect(() => readSecrets(f)).toThrow(SecretsError);
+    expect(() => readSecrets(f)).toThrow(/supervisorPin/);
+  });
+});
+
+describe('status endpoint', () => {
+  it('only listens on loopback or a unix socket', () => {
+    expect(parseListen('127.0.0.1:7601')).toEqual({ kind: 'tcp', host: '127.0.0.1', port: 7601 });
+    expect(parseListen('[::1]:7601')).toEqual({ kind: 'tcp', host: '::1', port: 7601 });
+    expect(parseListen('/run/qrpos/status.sock')).toEqual({ kind: 'unix', path: '/run/qrpos/status.sock' });
+    expect(() => parseListen('0.0.0.0:7601')).toThrow(/loopback/);
+    expect(() => parseListen('192.168.1.4:80')).toThrow(/loopback/);
+    expect(() => parseListen('nonsense')).toThrow(/host:port/);
+  });
+
+  it('serves GET /status on a unix socket', async () => {
+    const sock = path.join(dir, 'status.sock');
+    const srv = await startStatusServer({ listen: sock, status: () => ({ state: 'idle', unsynced: 2 }) as never, log: memoryLogger() });
+    try {
+      const body = await new Promise<string>((resolve, reject) => {
+        http
+          .get({ socketPath: sock, path: '/status' }, (res) => {
+            let b = '';
+            res.on('data', (c: Buffer) => (b += c.toString()));
+            res.on('end', () => resolve(b));
+          })
+          .on('error', reject);
+      });
+      expect(JSON.parse(body)).toEqual({ state: 'idle', unsynced: 2 });
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  it('answers 404 for anything but GET /status', async () => {
+    const srv = await startStatusServer({ listen: '127.0.0.1:0', status: () => ({ state: 'idle' }) as never, log: memoryLogger() });
+    try {
+      expect((await fetch(`${srv.address}/status`)).status).toBe(200);
+      expect((await fetch(`${srv.address}/other`)).status).toBe(404);
+      expect((await fetch(`${srv.address}/status`, { method: 'POST' })).status).toBe(404);
+    } finally {
+      await srv.stop();
+    }
+  });
+});
+
+describe('reconnect backoff', () => {
+  it('grows exponentially, is capped, and is jittered within the upper half', () => {
+    expect(backoffDelay(0, 500, 30_000, () => 0)).toBe(250);
+    expect(backoffDelay(0, 500, 30_000, () => 1)).toBe(500);
+    expect(backoffDelay(3, 500, 30_000, () => 1)).toBe(4000);
+    expect(backoffDelay(30, 500, 30_000, () => 0.5)).toBe(22_500);
+  });
+});
+
+describe('qrpos terminal command line', () => {
+  it('a missing --config or an unknown flag is a usage error (exit 2)', async () => {
+    await expect(command.run([])).rejects.toBeInstanceOf(UsageError);
+    await expect(command.run(['--config', 'x', '--bogus'])).rejects.toBeInstanceOf(UsageError);
+  });
+});

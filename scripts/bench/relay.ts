@@ -8,7 +8,9 @@
  * store), so the measured part is only: signed webhook posted → relay verifies, stores, fetches
  * the charge from the simulator, stores the result, publishes → event arrives at the terminal.
  *
- * Needs about 2 × terminals file descriptors; `ulimit -n` must allow that (this script checks).
+ * Needs about 2 × terminals file descriptors; `ulimit -n` must allow that (20000 on the dev VM).
+ * `--data-dir /dev/shm` puts the database on tmpfs (to separate disk from CPU effects);
+ * BENCH_PROF=<dir> writes a CPU profile of the relay process there.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -142,13 +144,22 @@ async function parent(): Promise<void> {
     rate: { type: 'number', description: 'webhooks per second', default: 500 },
     seconds: { type: 'number', description: 'measured seconds', default: 10 },
     resume: { type: 'number', description: 'events waiting for the resumed terminal', default: 1000 },
+    'data-dir': { description: 'where the relay database goes (default: the OS temp dir, on disk here)' },
   });
   const N = flags.terminals as number;
   const RATE = flags.rate as number;
   const TOTAL = Math.round(RATE * (flags.seconds as number));
   const WARMUP = Math.min(200, TOTAL);
+  const limits = fs.existsSync('/proc/self/limits') ? fs.readFileSync('/proc/self/limits', 'utf8') : '';
+  const openFiles = Number(/Max open files\s+(\d+)/.exec(limits)?.[1] ?? Infinity);
+  if (openFiles < N + 500) {
+    console.error(`ulimit -n is ${openFiles}; ${N} terminals need about ${N + 500} per process. Raise it (ulimit -n ${2 * N + 1000}) or pass --terminals.`);
+    process.exit(2);
+  }
 
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-bench-relay-'));
+  const base = typeof flags['data-dir'] === 'string' ? flags['data-dir'] : os.tmpdir();
+  fs.mkdirSync(base, { recursive: true });
+  const dir = fs.mkdtempSync(path.join(base, 'qrpos-bench-relay-'));
   const sim = await startSimulator({ country: 'TH', webhookUrl: null });
   const cp = fork(__filename, ['--child'], { execArgv: [...process.execArgv, '--expose-gc', ...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROF] : [])], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const call = rpc(cp);
@@ -279,6 +290,12 @@ async function parent(): Promise<void> {
   measuring = false;
   parentLoop.disable();
   const childLoop = await call<{ p50: number; p99: number; max: number }>('loop');
+  const metricsText = await (await fetch(`${url}/metrics`)).text();
+  const buckets = metricsText
+    .split('\n')
+    .filter((l) => l.startsWith('qrpos_relay_omise_request_seconds_bucket') && l.includes('op="retrieve_charge"'))
+    .map((l) => `${/le="([^"]+)"/.exec(l)?.[1]}:${l.split(' ').pop()}`)
+    .join(' ');
   const lost = count - seenPaid.size;
 
   // ---- resume a terminal with many waiting events
@@ -317,6 +334,7 @@ async function parent(): Promise<void> {
   console.log(`webhook HTTP answer (ms):       p50 ${fmt(pct(httpSorted, 50))}  p99 ${fmt(pct(httpSorted, 99))}  errors ${httpErrors}`);
   console.log(`webhook → event at terminal:    p50 ${fmt(pct(sorted, 50))} ms  p90 ${fmt(pct(sorted, 90))} ms  p99 ${fmt(pct(sorted, 99))} ms  max ${fmt(sorted[sorted.length - 1] ?? NaN)} ms   (target p99 <= 20 ms: ${pct(sorted, 99) <= 20 ? 'met' : 'MISSED'})`);
   console.log(`event-loop delay (ms):          relay p50 ${fmt(childLoop.p50)} p99 ${fmt(childLoop.p99)} max ${fmt(childLoop.max)}; simulator+terminals p50 ${fmt(parentLoop.percentile(50) / 1e6)} p99 ${fmt(parentLoop.percentile(99) / 1e6)} max ${fmt(parentLoop.max / 1e6)}`);
+  console.log(`relay → simulator GET /charges/:id, cumulative count by seconds: ${buckets}`);
   console.log(`lost / duplicated:              ${lost} / ${duplicates}   (target: nothing lost: ${lost === 0 ? 'met' : 'MISSED'})`);
   console.log(`relay memory per terminal:      RSS ${fmt(perRss / 1024, 1)} KB, JS heap+external ${fmt(perHeap / 1024, 1)} KB   (target <= 20 KB: ${perRss <= 20 * 1024 ? 'met' : 'MISSED'})`);
   console.log(`relay RSS:                      ${fmt(mem0.rss / 2 ** 20, 1)} MiB idle → ${fmt(mem1.rss / 2 ** 20, 1)} MiB with ${N} terminals`);

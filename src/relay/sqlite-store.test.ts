@@ -34,7 +34,8 @@ describe('SQLite relay store', () => {
     store.db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     store.close();
     expect(() => openSqliteStore(dir)).toThrow(/newer than this program/);
-    store = openSqliteStore(fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-store-')));
+    fs.rmSync(dir, { recursive: true, force: true });
+    store = openSqliteStore(dir);
   });
 
   it('numbers events per terminal, keeps them until a cumulative ack, survives reopening', () => {

@@ -31,7 +31,12 @@ interface Conn {
   lastPing: number;
   pumping: boolean;
   address: string | null;
+  slot: number;
+  lastSeenWritten: number;
 }
+
+/** Heartbeat work is spread over this many ticks per half interval, not done for all at once. */
+const SLICES = 10;
 
 export interface StreamOptions {
   store: RelayStore;
@@ -49,7 +54,9 @@ export class StreamHub {
   private readonly pendingAcks = new Map<string, number>();
   private ackTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
-  private seenTimer: NodeJS.Timeout | undefined;
+  private readonly slots: Set<Conn>[] = Array.from({ length: SLICES }, () => new Set<Conn>());
+  private nextSlot = 0;
+  private tickNo = 0;
   private stopped = false;
 
   constructor(private readonly o: StreamOptions) {}
@@ -63,11 +70,10 @@ export class StreamHub {
   }
 
   start(): void {
-    // Checking every half interval drops a silent peer within two intervals of its last frame.
-    this.heartbeatTimer = setInterval(() => this.heartbeat(), Math.max(10, Math.floor(this.o.heartbeatMs / 2)));
-    this.seenTimer = setInterval(() => this.recordSeen(), this.o.heartbeatMs);
+    // Every connection is visited once per half interval (in slices, so thousands of terminals do
+    // not stall the loop at once): a silent peer is dropped within two intervals of its last frame.
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), Math.max(5, Math.floor(this.o.heartbeatMs / 2 / SLICES)));
     this.heartbeatTimer.unref();
-    this.seenTimer.unref();
   }
 
   /** Takes over an HTTP upgrade already authenticated by the caller. */
@@ -89,8 +95,10 @@ export class StreamHub {
     const start = Math.max(0, Math.min(after, fresh.lastSeq));
     if (start > 0) this.queueAck(id, start);
     const now = Date.now();
-    const conn: Conn = { ws, terminalId: id, sentSeq: start, lastHeard: now, lastPing: now, pumping: false, address };
+    const slot = this.nextSlot++ % SLICES;
+    const conn: Conn = { ws, terminalId: id, sentSeq: start, lastHeard: now, lastPing: now, pumping: false, address, slot, lastSeenWritten: now };
     this.conns.set(id, conn);
+    this.slots[slot].add(conn);
     this.touch(id, { address });
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(conn, data, isBinary));
     ws.on('pong', () => {
@@ -101,6 +109,7 @@ export class StreamHub {
     });
     ws.on('error', (err) => this.o.log.debug('stream socket error', { terminalId: id, error: err.message }));
     ws.on('close', () => {
+      this.slots[slot].delete(conn);
       if (this.conns.get(id) === conn) {
         this.conns.delete(id);
         if (!this.stopped) this.touch(id, {});
@@ -251,10 +260,17 @@ export class StreamHub {
 
   private heartbeat(): void {
     const now = Date.now();
-    for (const conn of [...this.conns.values()]) {
+    const slot = this.slots[this.tickNo++ % SLICES];
+    const seen: string[] = [];
+    for (const conn of [...slot]) {
+      if (this.conns.get(conn.terminalId) !== conn) {
+        slot.delete(conn);
+        continue;
+      }
       if (now - conn.lastHeard > this.o.heartbeatMs * 1.5) {
         this.o.log.info('dropping silent terminal connection', { terminalId: conn.terminalId, silentMs: now - conn.lastHeard });
         this.conns.delete(conn.terminalId);
+        slot.delete(conn);
         conn.ws.terminate();
         this.touch(conn.terminalId, {});
         continue;
@@ -264,6 +280,18 @@ export class StreamHub {
         conn.ws.ping();
         this.send(conn, { type: 'ping', at: this.o.clock().toISOString() });
       }
+      if (now - conn.lastSeenWritten >= this.o.heartbeatMs) {
+        conn.lastSeenWritten = now;
+        seen.push(conn.terminalId);
+      }
+    }
+    if (seen.length) {
+      const at = this.o.clock().toISOString();
+      this.o.commit
+        .run(() => {
+          for (const id of seen) this.o.store.touchTerminal(id, at, {});
+        })
+        .catch((err: unknown) => this.o.log.warn('could not record last-seen times', { error: err }));
     }
   }
 
@@ -283,7 +311,6 @@ export class StreamHub {
   stop(): void {
     this.stopped = true;
     clearInterval(this.heartbeatTimer);
-    clearInterval(this.seenTimer);
     if (this.ackTimer) clearTimeout(this.ackTimer);
     this.flushAcks(true);
     this.recordSeen();

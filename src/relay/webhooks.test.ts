@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SaleView } from '../link/protocol';
 import { signWebhook } from '../omise/webhook-signature';
 import { connectStream, newSaleId, startRig, until, type Rig, type TestTerminal } from './testkit';
-import type { SqliteStore } from './sqlite-store';
+import { openSqliteStore, type SqliteStore } from './sqlite-store';
 
 describe('relay: webhook intake', () => {
   let rig: Rig;
@@ -125,6 +125,23 @@ describe('relay: webhook intake', () => {
     expect(rig.relay.store.webhookEvent(ev.id)?.status).toBe('done');
     rig.sim.setWebhookUrl(`${rig.relay.url}/webhooks/omise`);
   });
+  it('processes, after a restart, an event that was stored but not yet applied (crash in between)', async () => {
+    rig.sim.setWebhookUrl(null);
+    const sale = await pendingSale();
+    rig.sim.markAsPaid(sale.chargeId!);
+    const ev = completeEvent(sale.chargeId!);
+    await term.close();
+    await rig.relay.stop();
+    // What a crash right after the durable insert leaves behind.
+    const store = openSqliteStore(rig.config.dataDir);
+    store.insertWebhookEvent({ id: ev.id, key: ev.key, objectType: 'charge', objectId: sale.chargeId!, receivedAt: new Date().toISOString(), status: 'unprocessed', attempts: 0, nextAttemptAt: null, lastError: null });
+    store.close();
+    await rig.restartRelay();
+    term = await connectStream(rig.relay.url, cred);
+    await term.waitFor(() => saleEvents(sale.saleId).find((e) => e.event.kind === 'sale.updated' && e.event.sale.status === 'successful'), 'paid after restart');
+    expect(rig.relay.store.webhookEvent(ev.id)?.status).toBe('done');
+  });
+
   it('kept every secret and QR download URL out of the logs', () => {
     const all = rig.log.lines.join('\n');
     expect(rig.log.lines.length).toBeGreaterThan(0);

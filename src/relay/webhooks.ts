@@ -20,7 +20,7 @@ import type { RelayStore, WebhookEventRow } from './store';
 const MAX_BACKOFF_MS = 5 * 60_000;
 const RETRY_TICK_MS = 1000;
 /** How long a webhook's answer may wait for the charge so both are stored in one commit. */
-const PREFETCH_WAIT_MS = 50;
+const PREFETCH_WAIT_MS = 20;
 
 export interface WebhookOptions {
   store: RelayStore;

@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
 import type { Command } from '../cli/command';
+import { waitForStopSignal } from '../shared/service';
 import { flagHelp, parseFlags, UsageError, type FlagSpec } from '../shared/args';
 import { createLogger, type Level } from '../shared/log';
 import { isCountry } from '../domain/money';
@@ -114,10 +115,7 @@ export const command: Command = {
         '',
       ].join('\n'),
     );
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
+    await waitForStopSignal();
     process.stderr.write('stopping…\n');
     await demo.stop();
     return 0;

@@ -3,6 +3,7 @@
  * opening the same SQLite database (safe while the server runs: WAL, and the server notices).
  */
 import type { Command } from '../cli/command';
+import { notifyReady, waitForStopSignal } from '../shared/service';
 import { flagHelp, parseFlags, UsageError, type FlagSpec } from '../shared/args';
 import { createLogger } from '../shared/log';
 import { TerminalAdmin, type TerminalSummary } from './admin';
@@ -81,16 +82,10 @@ async function runServer(argv: string[]): Promise<number> {
   // Loaded here so `relay terminals …` never pays for the server's modules.
   const { startRelay } = require('./server') as typeof import('./server');
   const relay = await startRelay({ config, secrets, log });
-  await new Promise<void>((resolve) => {
-    const onSignal = (sig: string) => {
-      log.info('signal received', { signal: sig });
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolve();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  const stopping = notifyReady(log);
+  const sig = await waitForStopSignal();
+  log.info('signal received', { signal: sig });
+  stopping();
   await relay.stop();
   return 0;
 }

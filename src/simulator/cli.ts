@@ -1,5 +1,6 @@
 /** `qrpos sim`: runs the Omise test-mode simulator until SIGINT/SIGTERM. */
 import type { Command } from '../cli/command';
+import { waitForStopSignal } from '../shared/service';
 import { flagHelp, parseFlags, UsageError, type FlagSpec } from '../shared/args';
 import { createLogger } from '../shared/log';
 import { isCountry } from '../domain/money';
@@ -84,15 +85,7 @@ ${flagHelp(FLAGS)}
     ].filter((l) => l !== '');
     process.stdout.write(out.join('\n') + '\n');
 
-    await new Promise<void>((resolve) => {
-      const onSignal = (): void => {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        resolve();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-    });
+    await waitForStopSignal();
     await sim.stop();
     return 0;
   },

@@ -3,9 +3,9 @@
  * SIGINT/SIGTERM. An invalid config does not crash-loop the service: the problems go to the
  * log and, when a display can be opened, onto the screen, and the process waits for a signal.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import type { Command } from '../cli/command';
+import { notifyReady, sdNotify, waitForStopSignal } from '../shared/service';
 import { flagHelp, parseFlags, type FlagSpec } from '../shared/args';
 import { createLogger, type Level, type Logger } from '../shared/log';
 import { DriversConfigSchema, type DriversConfig } from '../../drivers/config';
@@ -28,30 +28,6 @@ The config names the relay, merchant, currency, data directory, secrets file and
 
 ${flagHelp(FLAGS)}
 `;
-
-/** sd_notify without a native module: systemd-notify is in every systemd install. */
-function sdNotify(log: Logger, ...args: string[]): void {
-  if (!process.env.NOTIFY_SOCKET) return;
-  try {
-    const child = spawn('systemd-notify', args, { stdio: 'ignore' });
-    child.on('error', (err) => log.debug('systemd-notify failed', { error: err.message }));
-    child.unref();
-  } catch (err) {
-    log.debug('systemd-notify failed', { error: (err as Error).message });
-  }
-}
-
-function waitForSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (sig: NodeJS.Signals) => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      resolve(sig);
-    };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
-}
 
 /** Best effort: the display section of a config that failed validation elsewhere. */
 function driversForErrorScreen(file: string): DriversConfig | null {
@@ -99,7 +75,7 @@ export const command: Command = {
     const { flags } = parseFlags(argv, FLAGS, { positionals: 0 });
     const file = String(flags.config);
     const log = createLogger({ level: String(flags['log-level']) as Level, component: 'terminal' });
-    const signal = waitForSignal();
+    const signal = waitForStopSignal();
 
     let config;
     try {
@@ -125,17 +101,10 @@ export const command: Command = {
       }
       throw err;
     }
-    sdNotify(log, '--ready', 'STATUS=running');
-    const watchdogUsec = Number(process.env.WATCHDOG_USEC ?? 0);
-    let watchdog: NodeJS.Timeout | undefined;
-    if (watchdogUsec > 0) {
-      // Only a responsive event loop pets the watchdog.
-      watchdog = setInterval(() => sdNotify(log, 'WATCHDOG=1'), Math.max(500, Math.floor(watchdogUsec / 2000)));
-    }
+    const stopping = notifyReady(log);
     const sig = await signal;
     log.info('stopping', { signal: sig });
-    sdNotify(log, 'STOPPING=1');
-    if (watchdog) clearInterval(watchdog);
+    stopping();
     await handle.stop(8000);
     return 0;
   },

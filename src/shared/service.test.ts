@@ -24,7 +24,7 @@ while True:
   const messages: string[] = [];
   let buf = '';
   const ready = new Promise<void>((resolve) => {
-    proc.stdout!.on('data', (d: Buffer) => {
+    proc.stdout.on('data', (d: Buffer) => {
       buf += d.toString();
       let i;
       while ((i = buf.indexOf('\n')) >= 0) {
@@ -74,6 +74,4 @@ describe('systemd notify', () => {
     expect(sock.messages.filter((m) => m.includes('WATCHDOG=1')).length).toBe(pets);
     fs.rmSync(dir, { recursive: true, force: true });
   });
-
-});
 });

@@ -28,7 +28,7 @@ async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 15_0
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
-    if (v) return v as NonNullable<T>;
+    if (v) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -11,6 +11,14 @@ describe('QR document decoding', () => {
     });
   }
 
+  // Too many modules for the first, small raster: decoding must fall back to a larger one.
+  const LONG = `https://global.alipay.com/${'281002040090bbmmzTC4BzSex92tUglv31de'.repeat(16)}`;
+  for (const style of SVG_STYLES) {
+    it(`reads a large code (${LONG.length} characters) in the ${style} layout`, async () => {
+      expect(await decodeQrSvg(renderQrSvg(LONG, style))).toBe(LONG);
+    });
+  }
+
   it('reads an SVG with only a viewBox (no intrinsic size)', async () => {
     const svg = renderQrSvg(TEXT, 'path').replace(/ width="\d+" height="\d+"/, '');
     expect(svg).not.toMatch(/<svg[^>]* width=/);

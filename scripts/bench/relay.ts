@@ -10,11 +10,14 @@
  *
  * Needs about 2 × terminals file descriptors; `ulimit -n` must allow that (20000 on the dev VM).
  * `--data-dir /dev/shm` puts the database on tmpfs (to separate disk from CPU effects);
- * BENCH_PROF=<dir> writes a CPU profile of the relay process there.
+ * BENCH_PROF=<dir> writes a CPU profile of the relay process during the measured part there
+ * and prints its top functions by self time (the profiler slows the relay a little).
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import diagnostics from 'node:diagnostics_channel';
+import { Session } from 'node:inspector';
 import fs from 'node:fs';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -33,8 +36,14 @@ type Msg = { id: number; cmd: string; [k: string]: unknown };
 
 async function child(): Promise<void> {
   let relay: RelayHandle | undefined;
+  let profiler: Session | undefined;
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
+  // GC pauses stop the relay's thread like any other work; counted while measuring.
+  const gcs: number[] = [];
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcs.push(e.duration);
+  }).observe({ entryTypes: ['gc'] });
   const reply = (id: number, body: unknown) => process.send!({ id, body });
   const gc = () => {
     for (let i = 0; i < 3; i++) (globalThis as { gc?: () => void }).gc?.();
@@ -48,10 +57,33 @@ async function child(): Promise<void> {
           return reply(m.id, { url: relay.url });
         }
         case 'loop-reset':
+          gcs.length = 0;
           loop.reset();
           return reply(m.id, true);
         case 'loop':
           return reply(m.id, { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 });
+        case 'cpu':
+          return reply(m.id, process.cpuUsage());
+        case 'prof-start': {
+          profiler = new Session();
+          profiler.connect();
+          const post = (method: string, params?: object) =>
+            new Promise<unknown>((resolve, reject) => profiler!.post(method, params, (err, r) => (err ? reject(err) : resolve(r))));
+          await post('Profiler.enable');
+          await post('Profiler.setSamplingInterval', { interval: 200 });
+          await post('Profiler.start');
+          return reply(m.id, true);
+        }
+        case 'prof-stop': {
+          const s = profiler!;
+          const r = await new Promise<{ profile: object }>((resolve, reject) =>
+            s.post('Profiler.stop', (err, v) => (err ? reject(err) : resolve(v))),
+          );
+          s.disconnect();
+          const file = path.join(m.dir as string, `relay-measured-${process.pid}.cpuprofile`);
+          fs.writeFileSync(file, JSON.stringify(r.profile));
+          return reply(m.id, file);
+        }
         case 'mem': {
           gc();
           await new Promise((r) => setTimeout(r, 200));
@@ -99,6 +131,8 @@ async function child(): Promise<void> {
           });
           return reply(m.id, relay!.store.terminalById(terminalId)!.lastSeq);
         }
+        case 'gc':
+          return reply(m.id, { count: gcs.length, totalMs: gcs.reduce((t, x) => t + x, 0), maxMs: Math.max(0, ...gcs) });
         case 'stop': {
           await relay?.stop();
           reply(m.id, true);
@@ -131,6 +165,31 @@ function rpc(cp: ChildProcess) {
     });
 }
 
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+
+/** The functions a .cpuprofile spent most of its own time in (callees excluded). */
+function topSelfTime(file: string, n: number): string {
+  const p = JSON.parse(fs.readFileSync(file, 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
+  const byId = new Map(p.nodes.map((x) => [x.id, x]));
+  const self = new Map<string, number>();
+  let total = 0;
+  p.samples.forEach((id, i) => {
+    const f = byId.get(id)!.callFrame;
+    const key = `${f.functionName || '(anonymous)'} ${f.url ? `${f.url.split('/').slice(-2).join('/')}:${f.lineNumber + 1}` : ''}`;
+    const us = p.timeDeltas[i] ?? 0;
+    self.set(key, (self.get(key) ?? 0) + us);
+    total += us;
+  });
+  return [...self]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k, us]) => `${(us / 1000).toFixed(0).padStart(7)} ms ${((100 * us) / total).toFixed(1).padStart(5)} %  ${k}`)
+    .join('\n');
+}
+
 function pct(sorted: number[], p: number): number {
   if (!sorted.length) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -161,7 +220,7 @@ async function parent(): Promise<void> {
   fs.mkdirSync(base, { recursive: true });
   const dir = fs.mkdtempSync(path.join(base, 'qrpos-bench-relay-'));
   const sim = await startSimulator({ country: 'TH', webhookUrl: null });
-  const cp = fork(__filename, ['--child'], { execArgv: [...process.execArgv, '--expose-gc', ...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROF] : [])], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const cp = fork(__filename, ['--child'], { execArgv: [...process.execArgv, '--expose-gc'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const call = rpc(cp);
   await new Promise<void>((r) => cp.once('message', () => r()));
 
@@ -186,6 +245,7 @@ async function parent(): Promise<void> {
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
   const seenPaid = new Set<string>();
+  const eventAt = new Map<string, number>();
   let duplicates = 0;
   let measuring = false;
   const sockets: WebSocket[] = new Array<WebSocket>(N);
@@ -202,7 +262,10 @@ async function parent(): Promise<void> {
             if (seenPaid.has(m.event.sale.saleId)) duplicates++;
             else {
               seenPaid.add(m.event.sale.saleId);
-              if (t !== undefined && measuring) latencies.push(performance.now() - t);
+              if (t !== undefined && measuring) {
+                latencies.push(performance.now() - t);
+                eventAt.set(m.event.sale.chargeId!, performance.now());
+              }
             }
           }
           ws.send(JSON.stringify({ type: 'ack', seq: m.seq }));
@@ -242,27 +305,61 @@ async function parent(): Promise<void> {
   for (const e of sim.events()) if (e.key === 'charge.complete') bodies.set((e.data as { id: string }).id, Buffer.from(JSON.stringify(e)));
   console.log(`prepared ${count} paid charges and their charge.complete events in ${fmt((performance.now() - tPrep) / 1000, 1)} s`);
 
+  // How long the simulator (in this process) takes to answer the relay's GET /charges/:id,
+  // from its request event to the response's finish: separates its share of the latency.
+  const simStart = new WeakMap<object, number>();
+  const simTimes: number[] = [];
+  const onSimStart = (m: unknown) => {
+    const { request } = m as { request: http.IncomingMessage };
+    if (measuring && request.method === 'GET' && request.url?.startsWith('/charges/')) simStart.set(request, performance.now());
+  };
+  const onSimFinish = (m: unknown) => {
+    const { request } = m as { request: http.IncomingMessage };
+    const t = simStart.get(request);
+    if (t !== undefined) simTimes.push(performance.now() - t);
+  };
+  diagnostics.subscribe('http.server.request.start', onSimStart);
+  diagnostics.subscribe('http.server.response.finish', onSimFinish);
+
   // ---- send signed webhooks at the target rate
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const u = new URL(`${url}/webhooks/omise`);
   const httpTimes: number[] = [];
+  const answeredAt = new Map<string, number>();
   let httpErrors = 0;
-  const post = (chargeId: string) => {
+  let retries = 0;
+  const errorKinds = new Map<string, number>();
+  // Like Omise, a delivery that was not answered 2xx is sent again (freshly signed); its latency
+  // still counts from the first attempt.
+  const post = (chargeId: string, attempt = 0) => {
     const body = bodies.get(chargeId)!;
     const ts = Math.floor(Date.now() / 1000);
     const t0 = performance.now();
-    sentAt.set(chargeId, t0);
+    if (!attempt) sentAt.set(chargeId, t0);
+    let failed = false;
+    const fail = (why: string) => {
+      if (failed) return;
+      failed = true;
+      httpErrors++;
+      errorKinds.set(why, (errorKinds.get(why) ?? 0) + 1);
+      if (attempt < 3) {
+        retries++;
+        setTimeout(() => post(chargeId, attempt + 1), 50);
+      }
+    };
     const req = http.request(
       { host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length, 'omise-signature': signWebhook(body, sim.webhookSecret, ts), 'omise-signature-timestamp': String(ts) } },
       (res) => {
         res.resume();
         res.on('end', () => {
-          if (res.statusCode !== 200) httpErrors++;
-          if (measuring) httpTimes.push(performance.now() - t0);
+          if (res.statusCode !== 200) return fail(`HTTP ${res.statusCode}`);
+          const now = performance.now();
+          answeredAt.set(chargeId, now);
+          if (measuring) httpTimes.push(now - sentAt.get(chargeId)!);
         });
       },
     );
-    req.on('error', () => httpErrors++);
+    req.on('error', (err: NodeJS.ErrnoException) => fail(err.code ?? err.message));
     req.end(body);
   };
   const run = async (list: typeof sales, rate: number) => {
@@ -283,13 +380,28 @@ async function parent(): Promise<void> {
   await waitAll(WARMUP, 30_000);
   const parentLoop = monitorEventLoopDelay({ resolution: 1 });
   await call('loop-reset');
+  const prof = process.env.BENCH_PROF;
+  if (prof) await call('prof-start');
+  const childCpu0 = await call<NodeJS.CpuUsage>('cpu');
+  const parentCpu0 = process.cpuUsage();
+  const tMeasure = performance.now();
   parentLoop.enable();
   measuring = true;
   const sendSeconds = await run(sales.slice(WARMUP), RATE);
   await waitAll(count, 60_000);
   measuring = false;
   parentLoop.disable();
+  const measuredMs = performance.now() - tMeasure;
+  const parentCpu = process.cpuUsage(parentCpu0);
+  const childCpu1 = await call<NodeJS.CpuUsage>('cpu');
+  if (prof) {
+    const file = await call<string>('prof-stop', { dir: path.resolve(prof) });
+    console.log(`relay CPU profile of the measured part: ${file}\n${topSelfTime(file, 20)}`);
+  }
+  const cpuPct = (u: { user: number; system: number }) => fmt(((u.user + u.system) / 1000 / measuredMs) * 100, 0);
+  const childCpu = { user: childCpu1.user - childCpu0.user, system: childCpu1.system - childCpu0.system };
   const childLoop = await call<{ p50: number; p99: number; max: number }>('loop');
+  const childGc = await call<{ count: number; totalMs: number; maxMs: number }>('gc');
   const metricsText = await (await fetch(`${url}/metrics`)).text();
   const buckets = metricsText
     .split('\n')
@@ -297,6 +409,12 @@ async function parent(): Promise<void> {
     .map((l) => `${/le="([^"]+)"/.exec(l)?.[1]}:${l.split(' ').pop()}`)
     .join(' ');
   const lost = count - seenPaid.size;
+  const metric = (name: string) => metricsText.split('\n').filter((l) => l.startsWith(name));
+  const commitBuckets = metric('qrpos_relay_commit_seconds_bucket')
+    .map((l) => `${/le="([^"]+)"/.exec(l)?.[1]}:${l.split(' ').pop()}`)
+    .join(' ');
+  const commitCount = Number(metric('qrpos_relay_commit_seconds_count')[0]?.split(' ').pop());
+  const commitItems = Number(metric('qrpos_relay_commit_items_total')[0]?.split(' ').pop());
 
   // ---- resume a terminal with many waiting events
   const RESUME = flags.resume as number;
@@ -324,6 +442,11 @@ async function parent(): Promise<void> {
   const resumeMs = performance.now() - tResume;
 
   const sorted = [...latencies].sort((a, b) => a - b);
+  const simSorted = [...simTimes].sort((a, b) => a - b);
+  // The slowest 1%: did their event wait for the answer's commit, or come after it?
+  const slowCut = pct(sorted, 99);
+  const slow = [...eventAt].filter(([c, t]) => t - sentAt.get(c)! >= slowCut);
+  const slowAfterAnswer = slow.filter(([c, t]) => (answeredAt.get(c) ?? Infinity) < t - 1).length;
   const httpSorted = [...httpTimes].sort((a, b) => a - b);
   const perRss = (mem1.rss - mem0.rss) / N;
   const perHeap = (mem1.heapUsed + mem1.external - mem0.heapUsed - mem0.external) / N;
@@ -331,10 +454,15 @@ async function parent(): Promise<void> {
   console.log('=== relay benchmark ===');
   console.log(`terminals connected:            ${N}   (load average at the end: ${load()})`);
   console.log(`webhooks measured:              ${TOTAL} at ${RATE}/s target, sent in ${fmt(sendSeconds, 2)} s (${fmt(TOTAL / sendSeconds, 0)}/s), ${WARMUP} warm-up before`);
-  console.log(`webhook HTTP answer (ms):       p50 ${fmt(pct(httpSorted, 50))}  p99 ${fmt(pct(httpSorted, 99))}  errors ${httpErrors}`);
+  console.log(`webhook HTTP answer (ms):       p50 ${fmt(pct(httpSorted, 50))}  p99 ${fmt(pct(httpSorted, 99))}  failed deliveries ${httpErrors}${errorKinds.size ? ` (${[...errorKinds].map(([k, n]) => `${k}: ${n}`).join(', ')}; ${retries} resent)` : ''}`);
   console.log(`webhook → event at terminal:    p50 ${fmt(pct(sorted, 50))} ms  p90 ${fmt(pct(sorted, 90))} ms  p99 ${fmt(pct(sorted, 99))} ms  max ${fmt(sorted[sorted.length - 1] ?? NaN)} ms   (target p99 <= 20 ms: ${pct(sorted, 99) <= 20 ? 'met' : 'MISSED'})`);
   console.log(`event-loop delay (ms):          relay p50 ${fmt(childLoop.p50)} p99 ${fmt(childLoop.p99)} max ${fmt(childLoop.max)}; simulator+terminals p50 ${fmt(parentLoop.percentile(50) / 1e6)} p99 ${fmt(parentLoop.percentile(99) / 1e6)} max ${fmt(parentLoop.max / 1e6)}`);
+  console.log(`relay GC pauses:                ${childGc.count}, ${fmt(childGc.totalMs, 0)} ms in all, longest ${fmt(childGc.maxMs, 1)} ms`);
   console.log(`relay → simulator GET /charges/:id, cumulative count by seconds: ${buckets}`);
+  console.log(`relay group commits (fsyncs):   ${commitCount} holding ${commitItems} writes; cumulative count by seconds: ${commitBuckets}`);
+  console.log(`simulator answering it (ms):    p50 ${fmt(pct(simSorted, 50))} p99 ${fmt(pct(simSorted, 99))} max ${fmt(simSorted[simSorted.length - 1] ?? NaN)}  (inside this process)`);
+  console.log(`slowest 1% of events:           ${slow.length}, of which ${slowAfterAnswer} arrived after the webhook's 2xx (the charge fetch outlasted the answer)`);
+  console.log(`CPU while measuring:            relay ${cpuPct(childCpu)}% of a core, simulator+terminals+sender ${cpuPct(parentCpu)}%`);
   console.log(`lost / duplicated:              ${lost} / ${duplicates}   (target: nothing lost: ${lost === 0 ? 'met' : 'MISSED'})`);
   console.log(`relay memory per terminal:      RSS ${fmt(perRss / 1024, 1)} KB, JS heap+external ${fmt(perHeap / 1024, 1)} KB   (target <= 20 KB: ${perRss <= 20 * 1024 ? 'met' : 'MISSED'})`);
   console.log(`relay RSS:                      ${fmt(mem0.rss / 2 ** 20, 1)} MiB idle → ${fmt(mem1.rss / 2 ** 20, 1)} MiB with ${N} terminals`);

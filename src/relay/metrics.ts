@@ -112,6 +112,8 @@ export function relayMetrics(connected: () => number) {
     connected: r.gauge('qrpos_relay_terminals_connected', 'Terminals with an open event stream', connected),
     omiseLatency: r.histogram('qrpos_relay_omise_request_seconds', 'Omise API call latency', [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
     omiseErrors: r.counter('qrpos_relay_omise_errors_total', 'Omise API call failures, by operation and kind'),
+    commitSeconds: r.histogram('qrpos_relay_commit_seconds', 'Group commits (each one fsync) by duration', [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1]),
+    commitItems: r.counter('qrpos_relay_commit_items_total', 'Writes committed by group commits'),
     httpRequests: r.counter('qrpos_relay_http_requests_total', 'HTTP requests, by route class and status'),
   };
 }

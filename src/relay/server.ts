@@ -25,6 +25,7 @@ import type { RelayConfig, RelaySecrets } from './config';
 import { LinkError } from './errors';
 import { clientAddress, jsonBody, sendError, sendJson, sendText } from './http';
 import { relayMetrics, type RelayMetrics } from './metrics';
+import { leanFetch } from './http-fetch';
 import { meteredOmise } from './omise-metered';
 import { authenticate, bearer, Pairing, PairingError } from './pairing';
 import { Reconciler } from './reconciler';
@@ -69,8 +70,9 @@ const EXTERNAL_POLL_MS = 250;
 /** Writing last-seen on every request would cost an fsync each; this is precise enough. */
 const TOUCH_EVERY_MS = 10_000;
 
-function loadOmiseClient(config: RelayConfig, secrets: RelaySecrets, log: Logger): OmiseApi {
+function loadOmiseClient(config: RelayConfig, secrets: RelaySecrets, log: Logger, fetchImpl: typeof fetch): OmiseApi {
   return new OmiseClient({
+    fetch: fetchImpl,
     baseUrl: config.omise.baseUrl,
     publicKey: secrets.omisePublicKey,
     secretKey: secrets.omiseSecretKey,
@@ -90,16 +92,20 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
   const log = (opts.log ?? silentLogger).child('relay');
   const clock = opts.clock ?? (() => new Date());
   const store = opts.store ?? openSqliteStore(config.dataDir);
-  const commit = new GroupCommit(store);
   const connected = { count: () => 0 };
   const metrics = relayMetrics(() => connected.count());
+  const commit = new GroupCommit(store, (ms, items) => {
+    metrics.commitSeconds.observe(ms / 1000);
+    metrics.commitItems.inc(undefined, items);
+  });
   const stream = new StreamHub({ store, log: log.child('stream'), metrics, clock, heartbeatMs: config.heartbeatMs, commit });
   connected.count = () => stream.connectedCount;
   const onPublished = (events: StoredEvent[]) => {
     metrics.eventsPublished.inc(undefined, events.length);
     for (const e of events) stream.notify(e);
   };
-  const omise = meteredOmise(opts.omise ?? loadOmiseClient(config, secrets, log), metrics);
+  const omiseFetch = leanFetch();
+  const omise = meteredOmise(opts.omise ?? loadOmiseClient(config, secrets, log, omiseFetch), metrics);
   const sales = new SaleService({
     store,
     omise,
@@ -396,6 +402,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
       await Promise.race([background, new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()) + 1000)))]);
       clearTimeout(timer);
       await closed;
+      omiseFetch.close();
       commit.flush();
       store.close();
       log.info('relay stopped');

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { SaleView } from '../link/protocol';
 import { command } from './cli';
 import { call, connectStream, newSaleId, startRig, until, ADMIN_TOKEN, type Rig } from './testkit';
@@ -139,6 +139,25 @@ describe('relay: event stream, pairing and revocation', () => {
     }
     await until(() => t.closed, 'stream closed after CLI revoke', 3000);
     expect(t.closed?.code).toBe(4401);
+  });
+
+  it('acks of a terminal that has everything cost no event reads, and later events still flow', async () => {
+    const { credential, terminalId } = await rig.pair('acking-till');
+    const t = await connectStream(rig.relay.url, credential, 0);
+    const reads = vi.spyOn(rig.relay.store, 'eventsAfter');
+    try {
+      for (let i = 0; i < 3; i++) {
+        const saleId = newSaleId();
+        await rig.api('POST', '/v1/sales', credential, { saleId, amount: 2000 + i, currency: 'THB' });
+        const ev = await t.waitFor(() => t.events().find((e) => e.event.kind === 'sale.updated' && e.event.sale.saleId === saleId), `event ${i}`);
+        t.ack(ev.seq);
+      }
+      await until(() => rig.relay.store.pendingEventCount(terminalId) === 0, 'acks stored');
+      expect(reads).not.toHaveBeenCalled();
+    } finally {
+      reads.mockRestore();
+      await t.close();
+    }
   });
 
   it('drops a silent connection within two heartbeat intervals', async () => {

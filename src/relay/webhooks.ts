@@ -19,8 +19,13 @@ import type { RelayStore, WebhookEventRow } from './store';
 
 const MAX_BACKOFF_MS = 5 * 60_000;
 const RETRY_TICK_MS = 1000;
-/** How long a webhook's answer may wait for the charge so both are stored in one commit. */
-const PREFETCH_WAIT_MS = 20;
+/**
+ * How long a webhook's answer may wait for the charge so both are stored in one commit. Generous
+ * on purpose: when the relay is busy the fetch takes longer, and giving up early would double
+ * the commits per webhook exactly when the relay can least afford them. Still far inside Omise's
+ * delivery timeout; a hanging Omise only delays the 2xx this long.
+ */
+const PREFETCH_WAIT_MS = 200;
 
 export interface WebhookOptions {
   store: RelayStore;

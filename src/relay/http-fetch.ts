@@ -1,0 +1,125 @@
+/**
+ * The part of `fetch` the Omise client uses, on node:http(s) with a keep-alive agent. The
+ * relay calls Omise once per webhook; the built-in fetch (undici) costs several times the CPU
+ * of a plain http request for such small calls, and at hundreds of webhooks a second that
+ * was a fifth of the relay's main thread.
+ *
+ * Supported: method, string headers, string body, AbortSignal, redirect 'error' (a 3xx is a
+ * network error, as with fetch). The answer has status, ok, headers.get, arrayBuffer, text, json.
+ */
+import http from 'node:http';
+import https from 'node:https';
+
+interface LeanInit {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  signal?: AbortSignal | null;
+  redirect?: string;
+}
+
+class LeanHeaders {
+  constructor(private readonly raw: http.IncomingHttpHeaders) {}
+
+  get(name: string): string | null {
+    const v = this.raw[name.toLowerCase()];
+    if (v === undefined) return null;
+    return Array.isArray(v) ? v.join(', ') : v;
+  }
+
+  has(name: string): boolean {
+    return this.raw[name.toLowerCase()] !== undefined;
+  }
+}
+
+class LeanResponse {
+  readonly ok: boolean;
+  readonly headers: LeanHeaders;
+
+  constructor(
+    readonly status: number,
+    headers: http.IncomingHttpHeaders,
+    private readonly body: Buffer,
+  ) {
+    this.ok = status >= 200 && status < 300;
+    this.headers = new LeanHeaders(headers);
+  }
+
+  arrayBuffer(): Promise<ArrayBuffer> {
+    const b = this.body;
+    return Promise.resolve(b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer);
+  }
+
+  text(): Promise<string> {
+    return Promise.resolve(this.body.toString('utf8'));
+  }
+
+  json(): Promise<unknown> {
+    return this.text().then((t) => JSON.parse(t) as unknown);
+  }
+}
+
+function abortError(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error) return reason;
+  const e = new Error('This operation was aborted');
+  e.name = 'AbortError';
+  return e;
+}
+
+/** A fetch-compatible function over its own keep-alive agents; `close()` frees their sockets. */
+export function leanFetch(opts: { maxSockets?: number } = {}): typeof fetch & { close(): void } {
+  const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 64, scheduling: 'fifo' as const };
+  const agents = { http: new http.Agent(agentOpts), https: new https.Agent(agentOpts) };
+  const impl = (input: string | URL | Request, init: LeanInit = {}): Promise<LeanResponse> =>
+    new Promise<LeanResponse>((resolve, reject) => {
+      const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
+      const signal = init.signal ?? undefined;
+      if (signal?.aborted) return reject(abortError(signal));
+      const tls = url.protocol === 'https:';
+      const headers: Record<string, string | number> = { ...init.headers };
+      if (init.body !== undefined) headers['content-length'] = Buffer.byteLength(init.body);
+      let settled = false;
+      const fail = (err: Error) => {
+        if (settled) return;
+        settled = true;
+        signal?.removeEventListener('abort', onAbort);
+        reject(err);
+      };
+      const req = (tls ? https : http).request(
+        url,
+        { method: init.method ?? 'GET', headers, agent: tls ? agents.https : agents.http },
+        (res) => {
+          const status = res.statusCode ?? 0;
+          if (status >= 300 && status < 400 && init.redirect === 'error' && res.headers.location !== undefined) {
+            res.destroy();
+            return fail(new TypeError('unexpected redirect'));
+          }
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', (err) => fail(err));
+          res.on('end', () => {
+            if (settled) return;
+            settled = true;
+            signal?.removeEventListener('abort', onAbort);
+            resolve(new LeanResponse(status, res.headers, Buffer.concat(chunks)));
+          });
+        },
+      );
+      const onAbort = () => {
+        const err = abortError(signal!);
+        req.destroy(err);
+        fail(err);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      req.on('error', (err) => fail(err));
+      req.end(init.body);
+    });
+  // Only what OmiseClient touches is implemented; the cast states that contract in one place.
+  const f = impl as unknown as typeof fetch & { close(): void };
+  f.close = () => {
+    agents.http.destroy();
+    agents.https.destroy();
+  };
+  return f;
+}

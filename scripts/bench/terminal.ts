@@ -12,7 +12,11 @@
  * and in a child process of its own for 3 and 4.
  *
  * Run: npx tsx scripts/bench/terminal.ts [--sales 1000] [--qr-sales 100] [--keys 2000] [--no-build]
- *      [--only keys|qr|cold|rss] [--rss-node-flags "--max-semi-space-size=1"]
+ *      [--only keys|qr|cold|rss] [--no-unit-env] [--diagnose] [--rss-node-flags=<extra node flags>]
+ * The terminal processes (3 and 4) get the environment of systemd/qrpos-terminal.service (its
+ * NODE_OPTIONS and malloc settings), read from the unit file; --no-unit-env runs them with
+ * node's defaults instead. --diagnose adds, at each RSS mark, V8's heap figures before and after
+ * a forced full GC and the largest mappings (set QRPOS_HEAP_SNAPSHOT_DIR for heap snapshots).
  * (the simulator, the relay and step 4 run the compiled program in dist/; it is built unless --no-build.)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -30,6 +34,7 @@ import { parseFlags } from '../../src/shared/args';
 import { silentLogger } from '../../src/shared/log';
 import { startTerminal } from '../../src/terminal/daemon';
 import { writeSecrets } from '../../src/terminal/secrets';
+import { TERMINAL_UNIT, terminalUnitEnvironment } from '../../src/terminal/service-env';
 import { bundleChild, childEnv, REPO_ROOT } from '../../src/terminal/testing/bundle';
 import { terminalConfig, waitFor } from '../../src/terminal/testing/rig';
 
@@ -302,12 +307,73 @@ function rssParts(pid: number): string {
   return `node executable ${f(exe)} + libraries/fonts ${f(files)} + heap/anonymous ${f(anon)} MB`;
 }
 
+/** --diagnose: the largest mappings by RSS (anonymous ones grouped by size class). */
+function topMappings(pid: number, n = 12): string {
+  const rows = new Map<string, number>();
+  let name = '';
+  for (const line of fs.readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      const size = (parseInt(head[2], 16) - parseInt(head[1], 16)) / 1024;
+      name = head[3] || `anonymous (${size >= 65536 ? '>= 64 MB' : size >= 1024 ? '1-64 MB' : '< 1 MB'} mappings)`;
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) rows.set(name, (rows.get(name) ?? 0) + Number(rss[1]));
+  }
+  return [...rows]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k, kb]) => `      ${(kb / 1024).toFixed(1).padStart(6)} MB  ${k}`)
+    .join('\n');
+}
+
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-async function rssAfterSales(total: number, dir: string, nodeFlags: string[]): Promise<void> {
+const mb = (n: number) => `${(n / 1048576).toFixed(1)}`;
+
+/**
+ * --diagnose: ask the terminal for its memory figures (SIGUSR2 → testing/child.ts), before and
+ * after a forced full GC, to tell what the daemon retains from garbage not yet collected.
+ */
+async function memoryFigures(child: ChildProcess, file: string): Promise<string> {
+  const seen = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0;
+  child.kill('SIGUSR2');
+  const line = await waitFor(
+    () => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean)[seen] : undefined),
+    'memory figures',
+    60_000,
+    20,
+  );
+  type Mem = NodeJS.MemoryUsage;
+  const m = JSON.parse(line) as { before: Mem; after: Mem; gc: boolean; snapshot: string | null; spacesBefore: { name: string; size: number; used: number; physical: number }[] };
+  const spaces = m.spacesBefore.filter((x) => x.physical > 65536).map((x) => `${x.name.replace(/_space$/, '')} ${mb(x.used)}/${mb(x.physical)}`).join(', ');
+  const f = (u: Mem) => `heap used ${mb(u.heapUsed)} of ${mb(u.heapTotal)}, external ${mb(u.external)} (array buffers ${mb(u.arrayBuffers)}), rss ${mb(u.rss)}`;
+  return `    before GC: ${f(m.before)}\n    V8 spaces before GC, used/resident MB: ${spaces}\n    ${m.gc ? 'after full GC' : 'no --expose-gc, same'}: ${f(m.after)}${m.snapshot ? `\n    heap snapshot ${m.snapshot}` : ''}`;
+}
+
+/**
+ * The environment of the terminal processes (RSS run, cold start): the systemd unit's
+ * `Environment=` lines (NODE_OPTIONS with the V8 heap settings, the malloc settings), read from
+ * systemd/qrpos-terminal.service so the benchmark measures what the device runs. Replaces any
+ * NODE_OPTIONS of this process (tsx's loaders are not the daemon's).
+ */
+function deviceEnv(useUnit: boolean): Record<string, string> {
+  return useUnit ? terminalUnitEnvironment() : { NODE_OPTIONS: '' };
+}
+
+function describeEnv(env: Record<string, string>): string {
+  const shown = Object.entries(env)
+    .filter(([k]) => k !== 'NODE_ENV')
+    .map(([k, v]) => `${k}=${v.includes(' ') ? `"${v}"` : v}`)
+    .join(' ');
+  return shown === 'NODE_OPTIONS=' ? 'node defaults, no unit settings' : `from ${path.relative(REPO_ROOT, TERMINAL_UNIT)}: ${shown}`;
+}
+
+async function rssAfterSales(total: number, dir: string, nodeFlags: string[], diagnose: boolean, unitEnv: Record<string, string>): Promise<void> {
   const backend = await startBackend(dir);
   try {
     const childJs = await bundleChild(path.join(dir, 'child.js'));
@@ -319,8 +385,11 @@ async function rssAfterSales(total: number, dir: string, nodeFlags: string[]): P
     const file = path.join(tdir, 'terminal.json');
     fs.writeFileSync(file, JSON.stringify(cfg));
     const one = '1 5 0 0 0 enter @qr cancel @wait:5 clear @idle';
-    const keys = ['@online', ...Array.from({ length: total }, () => one)].join(' ');
-    const child = spawn(process.execPath, [...nodeFlags, childJs, file], { env: childEnv({ QRPOS_CHILD_KEYS: keys, QRPOS_LOG_LEVEL: 'error' }), stdio: ['ignore', 'ignore', 'inherit'] });
+    const keys = `@online ${one}`;
+    const memFile = path.join(dir, 'memory.jsonl');
+    const diag: Record<string, string> = diagnose ? { QRPOS_CHILD_MEM_FILE: memFile, ...(process.env.QRPOS_HEAP_SNAPSHOT_DIR ? { QRPOS_CHILD_HEAP_SNAPSHOT_DIR: process.env.QRPOS_HEAP_SNAPSHOT_DIR } : {}) } : {};
+    const flags = diagnose ? [...nodeFlags, '--expose-gc'] : nodeFlags;
+    const child = spawn(process.execPath, [...flags, childJs, file], { env: childEnv({ ...unitEnv, QRPOS_CHILD_KEYS: keys, QRPOS_CHILD_REPEAT: String(total), QRPOS_LOG_LEVEL: 'error', ...diag }), stdio: ['ignore', 'ignore', 'inherit'] });
     const journal = path.join(cfg.dataDir, 'journal.sqlite');
     await waitFor(() => fs.existsSync(path.join(tdir, 'status.sock')), 'child up', 15_000);
     const count = () => {
@@ -332,14 +401,17 @@ async function rssAfterSales(total: number, dir: string, nodeFlags: string[]): P
       }
     };
     await new Promise((r) => setTimeout(r, 300));
+    console.log(`terminal process environment (${describeEnv(unitEnv)})`);
+    if (diagnose) console.log(await memoryFigures(child, memFile));
     console.log(`RSS of the terminal process${nodeFlags.length ? ` (node ${nodeFlags.join(' ')})` : ''} after start: ${rssMb(child.pid!).toFixed(1)} MB  (${rssParts(child.pid!)})`);
     child.kill('SIGUSR1');
     const started = Date.now();
     const marks: string[] = [];
-    for (const at of [250, 500, 750, 1000].filter((x) => x <= total).concat(total % 250 ? [total] : [])) {
+    for (const at of Array.from({ length: Math.floor(total / 250) }, (_, i) => (i + 1) * 250).concat(total % 250 ? [total] : [])) {
       await waitFor(() => count() >= at, `${at} sales`, 30 * 60_000, 200);
       marks.push(`${at}: ${rssMb(child.pid!).toFixed(1)} MB`);
       console.log(`  after ${at} sales: RSS ${rssMb(child.pid!).toFixed(1)} MB  (${rssParts(child.pid!)}; ${((Date.now() - started) / 1000).toFixed(0)} s)`);
+      if (diagnose) console.log(`${topMappings(child.pid!)}\n${await memoryFigures(child, memFile)}`);
     }
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
@@ -367,11 +439,12 @@ function getStatus(sock: string): Promise<{ state: string; screen: string } | nu
   });
 }
 
-async function coldStart(runs: number, dir: string): Promise<void> {
+async function coldStart(runs: number, dir: string, unitEnv: Record<string, string>): Promise<void> {
   const backend = await startBackend(dir);
   try {
     const cred = await backend.pair('cold');
     const times: number[] = [];
+    const idleRss: number[] = [];
     for (let i = 0; i < runs; i++) {
       const tdir = path.join(dir, `cold${i}`);
       const sock = path.join(tdir, 'status.sock');
@@ -381,13 +454,18 @@ async function coldStart(runs: number, dir: string): Promise<void> {
       const file = path.join(tdir, 'terminal.json');
       fs.writeFileSync(file, JSON.stringify(cfg));
       const t0 = performance.now();
-      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'scripts', 'qrpos.cjs'), 'terminal', '--config', file], { stdio: 'ignore', env: { ...process.env, QRPOS_LOG_LEVEL: 'error' } });
+      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'scripts', 'qrpos.cjs'), 'terminal', '--config', file], { stdio: 'ignore', env: { ...process.env, ...unitEnv, QRPOS_LOG_LEVEL: 'error' } });
       await waitFor(async () => (fs.existsSync(sock) ? (await getStatus(sock))?.screen === 'idle' : false), 'idle', 20_000, 5);
       times.push(performance.now() - t0);
+      // The real `qrpos terminal` (dist/, modules loaded one by one) next to the RSS run's bundled
+      // daemon: their idle RSS should match, or the RSS run does not stand for the product.
+      await new Promise((r) => setTimeout(r, 300));
+      idleRss.push(rssMb(child.pid!));
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
     }
-    console.log(`cold start to idle screen (${runs} runs): p50 ${ms(pct(times, 50))}  max ${ms(Math.max(...times))}   target <= 1500 ms`);
+    console.log(`cold start to idle screen (${runs} runs; ${describeEnv(unitEnv)}): p50 ${ms(pct(times, 50))}  max ${ms(Math.max(...times))}   target <= 1500 ms`);
+    console.log(`  RSS of \`qrpos terminal\` at the idle screen: p50 ${pct(idleRss, 50).toFixed(1)} MB`);
   } finally {
     await backend.close();
   }
@@ -401,6 +479,8 @@ async function main(): Promise<void> {
     'cold-runs': { type: 'number', description: 'cold starts', default: 5 },
     'no-build': { type: 'boolean', description: 'do not rebuild dist/' },
     only: { type: 'string', description: 'keys, qr, rss or cold' },
+    'no-unit-env': { type: 'boolean', description: "RSS run and cold start: node's defaults instead of the systemd unit's Environment= settings" },
+    diagnose: { type: 'boolean', description: 'RSS run: also print heap used / external before and after a forced GC at each mark (adds --expose-gc)' },
     'rss-node-flags': { type: 'string', description: 'node flags for the terminal process of the RSS run, e.g. "--max-semi-space-size=1"', default: '' },
   });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-bench-terminal-'));
@@ -410,8 +490,9 @@ async function main(): Promise<void> {
     if (only !== 'keys') ensureBuilt(!flags['no-build']);
     if (!only || only === 'keys') await keypressToFrame(Number(flags.keys), dir);
     if (!only || only === 'qr') await enterToQr(Number(flags['qr-sales']), dir);
-    if (!only || only === 'cold') await coldStart(Number(flags['cold-runs']), dir);
-    if (!only || only === 'rss') await rssAfterSales(Number(flags.sales), dir, String(flags['rss-node-flags']).split(/\s+/).filter(Boolean));
+    const unitEnv = deviceEnv(!flags['no-unit-env']);
+    if (!only || only === 'cold') await coldStart(Number(flags['cold-runs']), dir, unitEnv);
+    if (!only || only === 'rss') await rssAfterSales(Number(flags.sales), dir, String(flags['rss-node-flags']).split(/\s+/).filter(Boolean), Boolean(flags.diagnose), unitEnv);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SaleView } from '../link/protocol';
 import { memoryLogger } from '../shared/log';
-import { canMove, Journal } from './journal';
+import { canMove, Journal, JOURNAL_CACHE_KIB } from './journal';
 
 let dir: string;
 let file: string;
@@ -47,6 +47,7 @@ describe('journal', () => {
     expect(journal.pragma('journal_mode')).toBe('wal');
     expect(journal.pragma('synchronous')).toBe(2); // FULL
     expect(journal.pragma('user_version')).toBe(1);
+    expect(journal.pragma('cache_size')).toBe(-JOURNAL_CACHE_KIB);
     journal.close();
   });
 

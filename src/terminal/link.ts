@@ -154,6 +154,7 @@ export class Link {
     await this.stream.stop();
     await this.outboxBusy?.catch(() => undefined);
     await this.reconciling?.catch(() => undefined);
+    this.http.close();
   }
 
   /** Forget the credential and pair again (supervisor menu). */
@@ -186,12 +187,13 @@ export class Link {
     await this.stream.stop();
     const { log, callbacks } = this.opts;
     let attempt = 0;
+    // Pairing must not present an old, refused credential.
+    const anon = new RelayHttp({ baseUrl: this.opts.relayUrl, credential: () => undefined, timeoutMs: this.opts.requestTimeoutMs });
     try {
       while (!token.abort && this.running) {
         let started;
         try {
-          // Pairing must not present an old, refused credential.
-          started = await new RelayHttp({ baseUrl: this.opts.relayUrl, credential: () => undefined, timeoutMs: this.opts.requestTimeoutMs }).pairStart({
+          started = await anon.pairStart({
             name: this.opts.terminalName.slice(0, 64),
             version: this.opts.version.slice(0, 32),
             ...(this.opts.device ? { device: this.opts.device.slice(0, 200) } : {}),
@@ -206,7 +208,6 @@ export class Link {
         this.pairingCode = started.code;
         log.info('pairing: waiting for the operator to approve', { code: started.code });
         callbacks.onPairing({ code: started.code, ...(message ? { message } : {}) });
-        const anon = new RelayHttp({ baseUrl: this.opts.relayUrl, credential: () => undefined, timeoutMs: this.opts.requestTimeoutMs });
         while (!token.abort && this.running) {
           await this.sleep(this.opts.pairPollMs ?? 2000, token);
           if (token.abort || !this.running) return;
@@ -237,6 +238,7 @@ export class Link {
         }
       }
     } finally {
+      anon.close();
       if (this.pairing === token) this.pairing = null;
     }
   }

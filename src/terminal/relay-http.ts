@@ -21,6 +21,7 @@ import {
   type TerminalInfo,
 } from '../link/protocol';
 import { z as zod } from 'zod';
+import { HttpClient, HttpTransportError } from './http-client';
 
 export class RelayError extends Error {
   constructor(
@@ -53,9 +54,16 @@ const RecordsAnswerSchema = zod.object({ accepted: zod.number(), duplicates: zod
 
 export class RelayHttp {
   private readonly base: string;
+  private readonly client: HttpClient;
 
   constructor(private readonly opts: RelayHttpOptions) {
     this.base = opts.baseUrl.replace(/\/+$/, '');
+    this.client = new HttpClient(this.base);
+  }
+
+  /** Drops kept-alive connections. */
+  close(): void {
+    this.client.close();
   }
 
   async request<S extends z.ZodType>(method: 'GET' | 'POST', path: string, schema: S, body?: unknown, headers: Record<string, string> = {}): Promise<z.infer<S>> {
@@ -63,24 +71,16 @@ export class RelayHttp {
     const cred = this.opts.credential();
     if (cred) h.authorization = `Bearer ${cred}`;
     if (body !== undefined) h['content-type'] = 'application/json';
-    let res: Response;
-    try {
-      res = await fetch(this.base + path, {
-        method,
-        headers: h,
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
-      });
-    } catch (err) {
-      const e = err as Error & { cause?: { code?: string } };
-      const why = e.name === 'TimeoutError' ? `timed out after ${this.opts.timeoutMs} ms` : (e.cause?.code ?? e.message);
-      throw new RelayError(`${method} ${path}: relay unreachable (${why})`, 0, 'unreachable');
-    }
+    let res: { status: number; ok: boolean };
     let text: string;
     try {
-      text = await res.text();
+      const answer = await this.client.request(method, this.base + path, h, body !== undefined ? JSON.stringify(body) : undefined, this.opts.timeoutMs);
+      res = { status: answer.status, ok: answer.status >= 200 && answer.status < 300 };
+      text = answer.text;
     } catch (err) {
-      throw new RelayError(`${method} ${path}: reading the answer failed (${(err as Error).message})`, 0, 'unreachable');
+      const e = err as Error;
+      const why = e instanceof HttpTransportError ? (e.code === 'timeout' || e.code === 'too_large' ? e.message : e.code) : e.message;
+      throw new RelayError(`${method} ${path}: relay unreachable (${why})`, 0, 'unreachable');
     }
     let json: unknown;
     try {

@@ -6,8 +6,12 @@
  *   @online              wait until the relay link is up
  *   @qr / @idle          wait until the QR / the idle screen shows (at most 5 s)
  *   @wait:<ms>           pause
+ * QRPOS_CHILD_REPEAT=<n> plays it n times.
  * Usage: node child.js <config.json>. SIGTERM stops it gracefully.
  */
+import fs from 'node:fs';
+import path from 'node:path';
+import v8 from 'node:v8';
 import { FakeKeypad } from '../../../drivers/keypad/fake';
 import { MemoryDisplay } from '../../../drivers/display/memory';
 import { isKeyName } from '../../../drivers/keypad/contract';
@@ -47,8 +51,29 @@ async function main(): Promise<void> {
     tickMs: 100,
   });
   process.on('SIGUSR1', () => {
-    play(handle, keypad, process.env.QRPOS_CHILD_KEYS ?? '').catch((err: unknown) => log.error('script failed', { error: (err as Error).message }));
+    // QRPOS_CHILD_REPEAT plays the script that many times (long benchmark runs would not fit
+    // in one environment variable).
+    const times = Number(process.env.QRPOS_CHILD_REPEAT ?? 1);
+    const script = process.env.QRPOS_CHILD_KEYS ?? '';
+    (async () => {
+      for (let i = 0; i < times; i++) await play(handle, keypad, script);
+    })().catch((err: unknown) => log.error('script failed', { error: (err as Error).message }));
   });
+  // Benchmarks: on SIGUSR2, append this process's memory figures (after a full GC when node
+  // runs with --expose-gc) to QRPOS_CHILD_MEM_FILE, to tell what is retained from what is garbage.
+  const memFile = process.env.QRPOS_CHILD_MEM_FILE;
+  if (memFile) {
+    process.on('SIGUSR2', () => {
+      const before = process.memoryUsage();
+      const spacesBefore = v8.getHeapSpaceStatistics().map((x) => ({ name: x.space_name, size: x.space_size, used: x.space_used_size, physical: x.physical_space_size }));
+      const gc = (globalThis as { gc?: () => void }).gc;
+      if (gc) gc();
+      const after = process.memoryUsage();
+      const snapDir = process.env.QRPOS_CHILD_HEAP_SNAPSHOT_DIR;
+      const snapshot = snapDir ? v8.writeHeapSnapshot(path.join(snapDir, `terminal-${Date.now()}.heapsnapshot`)) : null;
+      fs.appendFileSync(memFile, JSON.stringify({ before, after, gc: Boolean(gc), snapshot, spacesBefore }) + '\n');
+    });
+  }
   process.once('SIGTERM', () => {
     void handle.stop().then(() => process.exit(0));
   });

@@ -9,6 +9,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import { httpRequest } from '../shared/http-request';
 
 interface LeanInit {
   method?: string;
@@ -59,62 +60,24 @@ class LeanResponse {
   }
 }
 
-function abortError(signal: AbortSignal): Error {
-  const reason: unknown = signal.reason;
-  if (reason instanceof Error) return reason;
-  const e = new Error('This operation was aborted');
-  e.name = 'AbortError';
-  return e;
-}
-
 /** A fetch-compatible function over its own keep-alive agents; `close()` frees their sockets. */
 export function leanFetch(opts: { maxSockets?: number } = {}): typeof fetch & { close(): void } {
   const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 64, scheduling: 'fifo' as const };
   const agents = { http: new http.Agent(agentOpts), https: new https.Agent(agentOpts) };
-  const impl = (input: string | URL | Request, init: LeanInit = {}): Promise<LeanResponse> =>
-    new Promise<LeanResponse>((resolve, reject) => {
-      const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
-      const signal = init.signal ?? undefined;
-      if (signal?.aborted) return reject(abortError(signal));
-      const tls = url.protocol === 'https:';
-      const headers: Record<string, string | number> = { ...init.headers };
-      if (init.body !== undefined) headers['content-length'] = Buffer.byteLength(init.body);
-      let settled = false;
-      const fail = (err: Error) => {
-        if (settled) return;
-        settled = true;
-        signal?.removeEventListener('abort', onAbort);
-        reject(err);
-      };
-      const req = (tls ? https : http).request(
-        url,
-        { method: init.method ?? 'GET', headers, agent: tls ? agents.https : agents.http },
-        (res) => {
-          const status = res.statusCode ?? 0;
-          if (status >= 300 && status < 400 && init.redirect === 'error' && res.headers.location !== undefined) {
-            res.destroy();
-            return fail(new TypeError('unexpected redirect'));
-          }
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', (err) => fail(err));
-          res.on('end', () => {
-            if (settled) return;
-            settled = true;
-            signal?.removeEventListener('abort', onAbort);
-            resolve(new LeanResponse(status, res.headers, Buffer.concat(chunks)));
-          });
-        },
-      );
-      const onAbort = () => {
-        const err = abortError(signal!);
-        req.destroy(err);
-        fail(err);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      req.on('error', (err) => fail(err));
-      req.end(init.body);
+  const impl = async (input: string | URL | Request, init: LeanInit = {}): Promise<LeanResponse> => {
+    const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
+    const answer = await httpRequest(url, {
+      method: init.method ?? 'GET',
+      headers: init.headers,
+      body: init.body,
+      signal: init.signal ?? undefined,
+      agent: url.protocol === 'https:' ? agents.https : agents.http,
     });
+    if (answer.status >= 300 && answer.status < 400 && init.redirect === 'error' && answer.headers.location !== undefined) {
+      throw new TypeError('unexpected redirect');
+    }
+    return new LeanResponse(answer.status, answer.headers, answer.body);
+  };
   // Only what OmiseClient touches is implemented; the cast states that contract in one place.
   const f = impl as unknown as typeof fetch & { close(): void };
   f.close = () => {

@@ -72,6 +72,8 @@ export function leanFetch(opts: { maxSockets?: number } = {}): typeof fetch & { 
       body: init.body,
       signal: init.signal ?? undefined,
       agent: url.protocol === 'https:' ? agents.https : agents.http,
+      // Omise's largest answers (lists of 100 charges, QR documents) are far below this.
+      maxAnswerBytes: 16 * 1024 * 1024,
     });
     if (answer.status >= 300 && answer.status < 400 && init.redirect === 'error' && answer.headers.location !== undefined) {
       throw new TypeError('unexpected redirect');

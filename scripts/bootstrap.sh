@@ -33,7 +33,8 @@ fi
 PKGS=(build-essential python3 pkg-config libcairo2-dev libpango1.0-dev libjpeg-dev libgif-dev librsvg2-dev
       libudev-dev libusb-1.0-0-dev fonts-noto-core fonts-noto-cjk)
 if [ "$WANT_TEST" = 1 ]; then
-  PKGS+=(socat zbar-tools chromium qemu-system-x86 qemu-utils busybox-static cpio kmod xz-utils python3)
+  # systemd: systemd-analyze verify and systemd-notify in the tests; passwd: useradd --prefix in the installer test
+  PKGS+=(socat zbar-tools chromium qemu-system-x86 qemu-utils busybox-static cpio kmod xz-utils python3 systemd passwd)
 fi
 MISSING=()
 for p in "${PKGS[@]}"; do

@@ -15,7 +15,7 @@ import { hasCommand, LOG_REL, makeRoot, makeSource, manifest, modeOf, ORIGINAL_C
 
 const isRoot = process.getuid?.() === 0;
 const analyze = hasCommand('systemd-analyze');
-if (!analyze) console.warn('setup.test: systemd-analyze not found; the `systemd-analyze verify` test is skipped');
+if (!analyze) console.warn('setup.test: systemd-analyze not found (scripts/bootstrap.sh --test installs it); the `systemd-analyze verify` test is skipped');
 
 let base: string;
 let source: string;

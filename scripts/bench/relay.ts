@@ -2,10 +2,12 @@
  * Relay benchmark: `npx tsx scripts/bench/relay.ts [--terminals 5000] [--rate 500] [--seconds 10]`
  *
  * The relay runs in a child process (so its memory is measured alone) with its SQLite database
- * on the real disk (WAL, synchronous=FULL). This process runs the Omise simulator and the
- * terminals (real `ws` clients). Terminals are paired directly through the store, and the sales
- * with their pending charges are made beforehand (charges at the simulator, sale rows in the
- * store), so the measured part is only: signed webhook posted → relay verifies, stores, fetches
+ * on the real disk (WAL, synchronous=FULL). The Omise simulator runs in a second child process,
+ * because in production Omise is a remote service: its CPU work (answering the relay's
+ * GET /charges/:id) must not delay the terminals' receive timestamps. This process runs only the
+ * terminals (real `ws` clients) and the webhook sender. Terminals are paired directly through
+ * the store, and the sales with their pending charges are made beforehand (charges created and
+ * paid through the simulator's HTTP API, sale rows in the store), so the measured part is only: signed webhook posted → relay verifies, stores, fetches
  * the charge from the simulator, stores the result, publishes → event arrives at the terminal.
  *
  * Needs about 2 × terminals file descriptors; `ulimit -n` must allow that (20000 on the dev VM).
@@ -148,7 +150,58 @@ async function child(): Promise<void> {
   process.send!({ id: 0, body: 'ready' });
 }
 
-// ---------------------------------------------------------------- parent: simulator + terminals
+// ---------------------------------------------------------------- child: the Omise simulator
+
+async function simChild(): Promise<void> {
+  const sim = await startSimulator({ country: 'TH', webhookUrl: null });
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
+  // How long the simulator takes to answer the relay's GET /charges/:id, from its request event
+  // to the response's finish: separates its share of the latency.
+  let measuring = false;
+  const simStart = new WeakMap<object, number>();
+  const simTimes: number[] = [];
+  diagnostics.subscribe('http.server.request.start', (m: unknown) => {
+    const { request } = m as { request: http.IncomingMessage };
+    if (measuring && request.method === 'GET' && request.url?.startsWith('/charges/')) simStart.set(request, performance.now());
+  });
+  diagnostics.subscribe('http.server.response.finish', (m: unknown) => {
+    const { request } = m as { request: http.IncomingMessage };
+    const t = simStart.get(request);
+    if (t !== undefined) simTimes.push(performance.now() - t);
+  });
+  const reply = (id: number, body: unknown) => process.send!({ id, body });
+  // A crashed bench must not leave a listening simulator behind.
+  process.on('disconnect', () => process.exit(0));
+  process.on('message', (m: Msg) => {
+    void (async () => {
+      switch (m.cmd) {
+        case 'measure':
+          measuring = m.on as boolean;
+          if (measuring) loop.reset();
+          return reply(m.id, true);
+        case 'times':
+          return reply(m.id, simTimes);
+        case 'loop':
+          return reply(m.id, { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 });
+        case 'cpu':
+          return reply(m.id, process.cpuUsage());
+        case 'stop':
+          await sim.stop();
+          reply(m.id, true);
+          setTimeout(() => process.exit(0), 50);
+          return;
+      }
+    })().catch((err: unknown) => {
+      process.stderr.write(`bench simulator child: ${String(err)}\n`);
+      process.exit(1);
+    });
+  });
+  // Keys travel over the IPC channel only, never to the output.
+  process.send!({ id: 0, body: { url: sim.url, publicKey: sim.publicKey, secretKey: sim.secretKey, webhookSecret: sim.webhookSecret } });
+}
+
+// ---------------------------------------------------------------- parent: terminals + sender
 
 function rpc(cp: ChildProcess) {
   let next = 1;
@@ -219,7 +272,11 @@ async function parent(): Promise<void> {
   const base = typeof flags['data-dir'] === 'string' ? flags['data-dir'] : os.tmpdir();
   fs.mkdirSync(base, { recursive: true });
   const dir = fs.mkdtempSync(path.join(base, 'qrpos-bench-relay-'));
-  const sim = await startSimulator({ country: 'TH', webhookUrl: null });
+  const simCp = fork(__filename, ['--sim'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const simCall = rpc(simCp);
+  const sim = await new Promise<{ url: string; publicKey: string; secretKey: string; webhookSecret: string }>((r) =>
+    simCp.once('message', (m: { body: { url: string; publicKey: string; secretKey: string; webhookSecret: string } }) => r(m.body)),
+  );
   const cp = fork(__filename, ['--child'], { execArgv: [...process.execArgv, '--expose-gc'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const call = rpc(cp);
   await new Promise<void>((r) => cp.once('message', () => r()));
@@ -234,7 +291,8 @@ async function parent(): Promise<void> {
   const secrets = { omisePublicKey: sim.publicKey, omiseSecretKey: sim.secretKey, webhookSecret: sim.webhookSecret, adminToken: 'bench-admin-token-0123456789abc' };
   const { url } = await call<{ url: string }>('start', { config, secrets });
   const wsUrl = url.replace(/^http/, 'ws');
-  console.log(`relay ${url} (child pid ${cp.pid}), simulator ${sim.url}, data on ${config.dataDir}`);
+  console.log(`relay ${url} (child pid ${cp.pid}), simulator ${sim.url} (child pid ${simCp.pid}), data on ${config.dataDir}`);
+  console.log(`relay: child pid ${cp.pid}, simulator: child pid ${simCp.pid}, terminals + sender: this process (pid ${process.pid})`);
   const load = () => os.loadavg().map((l) => l.toFixed(1)).join(' ');
   console.log(`node ${process.version}, ${os.cpus().length} CPUs, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, load average ${load()} (other work on this machine skews latency)`);
 
@@ -300,26 +358,18 @@ async function parent(): Promise<void> {
     sales.push(...part);
   }
   await call('sales', { items: sales });
-  for (const s of sales) sim.markAsPaid(s.chargeId);
+  for (let i = 0; i < sales.length; i += 100) await Promise.all(sales.slice(i, i + 100).map((s) => omise.markAsPaid(s.chargeId)));
   const bodies = new Map<string, Buffer>();
-  for (const e of sim.events()) if (e.key === 'charge.complete') bodies.set((e.data as { id: string }).id, Buffer.from(JSON.stringify(e)));
+  for (let offset = 0, total = 1; offset < total; ) {
+    const page = await omise.listEvents({ limit: 100, offset, order: 'chronological' });
+    for (const e of page.data) if (e.key === 'charge.complete') bodies.set((e.data as { id: string }).id, Buffer.from(JSON.stringify(e)));
+    total = page.total;
+    offset += page.data.length;
+    if (!page.data.length) break;
+  }
+  const unsigned = sales.filter((s) => !bodies.has(s.chargeId)).length;
+  if (unsigned) throw new Error(`${unsigned} paid charges have no charge.complete event at the simulator`);
   console.log(`prepared ${count} paid charges and their charge.complete events in ${fmt((performance.now() - tPrep) / 1000, 1)} s`);
-
-  // How long the simulator (in this process) takes to answer the relay's GET /charges/:id,
-  // from its request event to the response's finish: separates its share of the latency.
-  const simStart = new WeakMap<object, number>();
-  const simTimes: number[] = [];
-  const onSimStart = (m: unknown) => {
-    const { request } = m as { request: http.IncomingMessage };
-    if (measuring && request.method === 'GET' && request.url?.startsWith('/charges/')) simStart.set(request, performance.now());
-  };
-  const onSimFinish = (m: unknown) => {
-    const { request } = m as { request: http.IncomingMessage };
-    const t = simStart.get(request);
-    if (t !== undefined) simTimes.push(performance.now() - t);
-  };
-  diagnostics.subscribe('http.server.request.start', onSimStart);
-  diagnostics.subscribe('http.server.response.finish', onSimFinish);
 
   // ---- send signed webhooks at the target rate
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
@@ -383,6 +433,8 @@ async function parent(): Promise<void> {
   const prof = process.env.BENCH_PROF;
   if (prof) await call('prof-start');
   const childCpu0 = await call<NodeJS.CpuUsage>('cpu');
+  const simCpu0 = await simCall<NodeJS.CpuUsage>('cpu');
+  await simCall('measure', { on: true });
   const parentCpu0 = process.cpuUsage();
   const tMeasure = performance.now();
   parentLoop.enable();
@@ -393,7 +445,12 @@ async function parent(): Promise<void> {
   parentLoop.disable();
   const measuredMs = performance.now() - tMeasure;
   const parentCpu = process.cpuUsage(parentCpu0);
+  await simCall('measure', { on: false });
   const childCpu1 = await call<NodeJS.CpuUsage>('cpu');
+  const simCpu1 = await simCall<NodeJS.CpuUsage>('cpu');
+  const simCpu = { user: simCpu1.user - simCpu0.user, system: simCpu1.system - simCpu0.system };
+  const simLoop = await simCall<{ p50: number; p99: number; max: number }>('loop');
+  const simTimes = await simCall<number[]>('times');
   if (prof) {
     const file = await call<string>('prof-stop', { dir: path.resolve(prof) });
     console.log(`relay CPU profile of the measured part: ${file}\n${topSelfTime(file, 20)}`);
@@ -456,13 +513,13 @@ async function parent(): Promise<void> {
   console.log(`webhooks measured:              ${TOTAL} at ${RATE}/s target, sent in ${fmt(sendSeconds, 2)} s (${fmt(TOTAL / sendSeconds, 0)}/s), ${WARMUP} warm-up before`);
   console.log(`webhook HTTP answer (ms):       p50 ${fmt(pct(httpSorted, 50))}  p99 ${fmt(pct(httpSorted, 99))}  failed deliveries ${httpErrors}${errorKinds.size ? ` (${[...errorKinds].map(([k, n]) => `${k}: ${n}`).join(', ')}; ${retries} resent)` : ''}`);
   console.log(`webhook → event at terminal:    p50 ${fmt(pct(sorted, 50))} ms  p90 ${fmt(pct(sorted, 90))} ms  p99 ${fmt(pct(sorted, 99))} ms  max ${fmt(sorted[sorted.length - 1] ?? NaN)} ms   (target p99 <= 20 ms: ${pct(sorted, 99) <= 20 ? 'met' : 'MISSED'})`);
-  console.log(`event-loop delay (ms):          relay p50 ${fmt(childLoop.p50)} p99 ${fmt(childLoop.p99)} max ${fmt(childLoop.max)}; simulator+terminals p50 ${fmt(parentLoop.percentile(50) / 1e6)} p99 ${fmt(parentLoop.percentile(99) / 1e6)} max ${fmt(parentLoop.max / 1e6)}`);
+  console.log(`event-loop delay (ms):          relay p50 ${fmt(childLoop.p50)} p99 ${fmt(childLoop.p99)} max ${fmt(childLoop.max)}; simulator p50 ${fmt(simLoop.p50)} p99 ${fmt(simLoop.p99)} max ${fmt(simLoop.max)}; terminals+sender p50 ${fmt(parentLoop.percentile(50) / 1e6)} p99 ${fmt(parentLoop.percentile(99) / 1e6)} max ${fmt(parentLoop.max / 1e6)}`);
   console.log(`relay GC pauses:                ${childGc.count}, ${fmt(childGc.totalMs, 0)} ms in all, longest ${fmt(childGc.maxMs, 1)} ms`);
   console.log(`relay → simulator GET /charges/:id, cumulative count by seconds: ${buckets}`);
   console.log(`relay group commits (fsyncs):   ${commitCount} holding ${commitItems} writes; cumulative count by seconds: ${commitBuckets}`);
-  console.log(`simulator answering it (ms):    p50 ${fmt(pct(simSorted, 50))} p99 ${fmt(pct(simSorted, 99))} max ${fmt(simSorted[simSorted.length - 1] ?? NaN)}  (inside this process)`);
+  console.log(`simulator answering it (ms):    p50 ${fmt(pct(simSorted, 50))} p99 ${fmt(pct(simSorted, 99))} max ${fmt(simSorted[simSorted.length - 1] ?? NaN)}  (in the simulator's own process)`);
   console.log(`slowest 1% of events:           ${slow.length}, of which ${slowAfterAnswer} arrived after the webhook's 2xx (the charge fetch outlasted the answer)`);
-  console.log(`CPU while measuring:            relay ${cpuPct(childCpu)}% of a core, simulator+terminals+sender ${cpuPct(parentCpu)}%`);
+  console.log(`CPU while measuring:            relay ${cpuPct(childCpu)}% of a core, simulator ${cpuPct(simCpu)}%, terminals+sender ${cpuPct(parentCpu)}%`);
   console.log(`lost / duplicated:              ${lost} / ${duplicates}   (target: nothing lost: ${lost === 0 ? 'met' : 'MISSED'})`);
   console.log(`relay memory per terminal:      RSS ${fmt(perRss / 1024, 1)} KB, JS heap+external ${fmt(perHeap / 1024, 1)} KB   (target <= 20 KB: ${perRss <= 20 * 1024 ? 'met' : 'MISSED'})`);
   console.log(`relay RSS:                      ${fmt(mem0.rss / 2 ** 20, 1)} MiB idle → ${fmt(mem1.rss / 2 ** 20, 1)} MiB with ${N} terminals`);
@@ -471,11 +528,12 @@ async function parent(): Promise<void> {
   for (const ws of sockets) ws?.terminate();
   agent.destroy();
   await call('stop');
-  await sim.stop();
+  await simCall('stop');
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
 if (process.argv.includes('--child')) void child();
+else if (process.argv.includes('--sim')) void simChild();
 else
   parent().then(
     () => process.exit(0),

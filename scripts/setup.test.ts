@@ -6,38 +6,25 @@
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { SecretsSchema } from '../src/terminal/secrets';
 import { parseTerminalConfig, TerminalConfigSchema } from '../src/terminal/config';
-import { hasCommand, LOG_REL, makeRoot, makeSource, manifest, modeOf, ORIGINAL_CMDLINE, ORIGINAL_CONFIG, REPO, runSetup, TERMINAL_FLAGS, uidIn } from './setup/testkit';
+import { hasCommand, LOG_REL, makeRoot, manifest, modeOf, ORIGINAL_CMDLINE, ORIGINAL_CONFIG, REPO, runSetup, TERMINAL_FLAGS, uidIn, useScratchApp } from './setup/testkit';
 
 const isRoot = process.getuid?.() === 0;
 const analyze = hasCommand('systemd-analyze');
 if (!analyze) console.warn('setup.test: systemd-analyze not found (scripts/bootstrap.sh --test installs it); the `systemd-analyze verify` test is skipped');
 
-let base: string;
-let source: string;
-let nodeModules: string;
-
-beforeAll(() => {
-  base = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-setup-'));
-  ({ source, nodeModules } = makeSource(base));
-});
-afterAll(() => {
-  fs.rmSync(base, { recursive: true, force: true });
-});
-
-const common = (root: string) => ['--root', root, '--source', source, '--node-modules', nodeModules, '--non-interactive'];
+const app = useScratchApp();
 
 describe('setup.sh terminal install into a scratch root', () => {
   let root: string;
   let first: ReturnType<typeof runSetup>;
 
   beforeAll(() => {
-    root = makeRoot(base);
-    first = runSetup([...common(root), ...TERMINAL_FLAGS, '--boot-tweaks']);
+    root = makeRoot(app.base);
+    first = runSetup([...app.common(root), ...TERMINAL_FLAGS, '--boot-tweaks']);
   });
   const at = (rel: string) => path.join(root, rel);
 
@@ -148,13 +135,13 @@ describe('setup.sh terminal install into a scratch root', () => {
 
   it('changes nothing on a second run with the same flags, or with none', () => {
     const before = manifest(root);
-    const again = runSetup([...common(root), ...TERMINAL_FLAGS, '--boot-tweaks']);
+    const again = runSetup([...app.common(root), ...TERMINAL_FLAGS, '--boot-tweaks']);
     expect(again.status).toBe(0);
     expect(again.stdout).toContain('unchanged /etc/qrpos/terminal.json');
     expect(again.stdout).toContain('done: everything was already in place (unchanged)');
     expect(manifest(root)).toEqual(before);
     // The existing config answers every question.
-    const bare = runSetup([...common(root), '--boot-tweaks']);
+    const bare = runSetup([...app.common(root), '--boot-tweaks']);
     expect(bare.status).toBe(0);
     expect(bare.stdout).toContain('(unchanged)');
     expect(manifest(root)).toEqual(before);
@@ -162,7 +149,7 @@ describe('setup.sh terminal install into a scratch root', () => {
 
   it('--dry-run reports what a change would do and changes nothing, log included', () => {
     const before = manifest(root, []);
-    const r = runSetup([...common(root), '--dry-run', '--merchant-name', 'Other Name', '--supervisor-pin', '1111']);
+    const r = runSetup([...app.common(root), '--dry-run', '--merchant-name', 'Other Name', '--supervisor-pin', '1111']);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('would update /etc/qrpos/terminal.json');
     expect(r.stdout).toContain('would update /etc/qrpos/terminal.secrets.json');
@@ -175,7 +162,7 @@ describe('setup.sh terminal install into a scratch root', () => {
     const file = at('etc/qrpos/terminal.secrets.json');
     const withCredential = { supervisorPin: '482913', credential: 'tc_abc', terminalId: 'term_1' };
     fs.writeFileSync(file, JSON.stringify(withCredential));
-    const r = runSetup([...common(root), '--supervisor-pin', '777777']);
+    const r = runSetup([...app.common(root), '--supervisor-pin', '777777']);
     expect(r.status).toBe(0);
     expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual({ ...withCredential, supervisorPin: '777777' });
     expect(modeOf(file)).toBe('0600');
@@ -183,7 +170,7 @@ describe('setup.sh terminal install into a scratch root', () => {
 
   it('--uninstall removes what it installed and keeps the journal, config and secrets; --purge removes those', () => {
     fs.writeFileSync(at('var/lib/qrpos/journal.sqlite'), 'journal bytes');
-    const r = runSetup(['--root', root, '--source', source, '--uninstall']);
+    const r = runSetup(['--root', root, '--source', app.source, '--uninstall']);
     expect(r.status).toBe(0);
     for (const gone of ['opt/qrpos', 'usr/local/bin/qrpos', 'etc/systemd/system/qrpos-terminal.service', 'etc/udev/rules.d/99-qrpos.rules',
       'etc/systemd/system/multi-user.target.wants/qrpos-terminal.service', 'etc/systemd/system/getty@tty1.service',
@@ -196,11 +183,11 @@ describe('setup.sh terminal install into a scratch root', () => {
     expect(fs.existsSync(at('etc/qrpos/terminal.secrets.json'))).toBe(true);
     expect(r.stdout).toContain('kept:');
 
-    const again = runSetup(['--root', root, '--source', source, '--uninstall']);
+    const again = runSetup(['--root', root, '--source', app.source, '--uninstall']);
     expect(again.status).toBe(0);
     expect(again.stdout).toContain('(unchanged)');
 
-    const purge = runSetup(['--root', root, '--source', source, '--uninstall', '--purge']);
+    const purge = runSetup(['--root', root, '--source', app.source, '--uninstall', '--purge']);
     expect(purge.status).toBe(0);
     for (const gone of ['var/lib/qrpos', 'etc/qrpos']) expect(fs.existsSync(at(gone)), gone).toBe(false);
     if (isRoot) {

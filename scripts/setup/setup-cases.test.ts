@@ -4,35 +4,22 @@
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { loadRelaySecrets, RelayConfigSchema } from '../../src/relay/config';
-import { LOG_REL, makeRoot, makeSource, manifest, modeOf, runSetup, TERMINAL_FLAGS, uidIn } from './testkit';
+import { LOG_REL, makeRoot, manifest, modeOf, runSetup, TERMINAL_FLAGS, uidIn, useScratchApp } from './testkit';
 
 const isRoot = process.getuid?.() === 0;
-let base: string;
-let source: string;
-let nodeModules: string;
-
-beforeAll(() => {
-  base = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-setup-'));
-  ({ source, nodeModules } = makeSource(base));
-});
-afterAll(() => {
-  fs.rmSync(base, { recursive: true, force: true });
-});
-
-const common = (root: string) => ['--root', root, '--source', source, '--node-modules', nodeModules, '--non-interactive'];
+const app = useScratchApp();
 
 describe('setup.sh input errors', () => {
   let root: string;
   beforeAll(() => {
-    root = makeRoot(base);
+    root = makeRoot(app.base);
   });
 
   it('rejects an unknown flag with exit 2', () => {
-    const r = runSetup([...common(root), '--frobnicate']);
+    const r = runSetup([...app.common(root), '--frobnicate']);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('unknown option: --frobnicate');
   });
@@ -40,10 +27,10 @@ describe('setup.sh input errors', () => {
   it('names the missing flag under --non-interactive, and changes nothing but the log', () => {
     const before = manifest(root);
     const flags = TERMINAL_FLAGS.slice(2); // without --relay-url
-    const r = runSetup([...common(root), ...flags]);
+    const r = runSetup([...app.common(root), ...flags]);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('missing --relay-url');
-    const noPin = runSetup([...common(root), ...TERMINAL_FLAGS.slice(0, -2)]);
+    const noPin = runSetup([...app.common(root), ...TERMINAL_FLAGS.slice(0, -2)]);
     expect(noPin.status).toBe(2);
     expect(noPin.stderr).toContain('missing --supervisor-pin');
     expect(manifest(root)).toEqual(before);
@@ -59,32 +46,32 @@ describe('setup.sh input errors', () => {
       [['--relay-url'], '--relay-url needs a value'],
     ];
     for (const [extra, message] of cases) {
-      const r = runSetup([...common(root), ...TERMINAL_FLAGS, ...extra]);
+      const r = runSetup([...app.common(root), ...TERMINAL_FLAGS, ...extra]);
       expect(r.status, extra.join(' ')).toBe(2);
       expect(r.stderr).toContain(message);
     }
   });
 
   it('refuses an unsupported OS, and a Node.js older than 20 with how to get a newer one', () => {
-    const old = makeRoot(base, { osVersion: '11' });
-    const r = runSetup([...common(old), ...TERMINAL_FLAGS]);
+    const old = makeRoot(app.base, { osVersion: '11' });
+    const r = runSetup([...app.common(old), ...TERMINAL_FLAGS]);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('unsupported OS Debian GNU/Linux 11');
 
-    const fakeNode = path.join(base, 'node18');
+    const fakeNode = path.join(app.base, 'node18');
     fs.writeFileSync(fakeNode, '#!/bin/sh\necho v18.19.0\n', { mode: 0o755 });
-    const n = runSetup([...common(root), ...TERMINAL_FLAGS, '--node', fakeNode]);
+    const n = runSetup([...app.common(root), ...TERMINAL_FLAGS, '--node', fakeNode]);
     expect(n.status).toBe(1);
     expect(n.stderr).toContain('v18.19.0');
     expect(n.stderr).toContain('deb.nodesource.com');
   });
 
   it('finds the USB keypad ids in sysfs when there is exactly one', () => {
-    const r2 = makeRoot(base);
+    const r2 = makeRoot(app.base);
     const dev = path.join(r2, 'sys/class/hidraw/hidraw0/device');
     fs.mkdirSync(dev, { recursive: true });
     fs.writeFileSync(path.join(dev, 'uevent'), 'DRIVER=hid-generic\nHID_ID=0003:000005AC:00000250\nHID_NAME=Cheap Numpad\n');
-    const r = runSetup([...common(r2), ...TERMINAL_FLAGS.slice(0, 8), '--supervisor-pin', '1234', '--no-start']);
+    const r = runSetup([...app.common(r2), ...TERMINAL_FLAGS.slice(0, 8), '--supervisor-pin', '1234', '--no-start']);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('found Cheap Numpad (05ac:0250)');
     expect(fs.readFileSync(path.join(r2, 'etc/udev/rules.d/99-qrpos.rules'), 'utf8')).toContain('ATTRS{idVendor}=="05ac", ATTRS{idProduct}=="0250"');
@@ -103,8 +90,8 @@ describe('the pairing code setup.sh prints', () => {
 
 describe('setup.sh production dependencies', () => {
   it('runs npm ci --omit=dev in /opt/qrpos once, then only when the lock file, Node or arch change', () => {
-    const root = makeRoot(base);
-    const flags = ['--root', root, '--source', source, '--non-interactive', ...TERMINAL_FLAGS, '--no-start'];
+    const root = makeRoot(app.base);
+    const flags = ['--root', root, '--source', app.source, '--non-interactive', ...TERMINAL_FLAGS, '--no-start'];
     const r = runSetup(flags);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('installed node_modules');
@@ -123,9 +110,9 @@ describe('setup.sh --relay into a scratch root', () => {
 
   it('writes a valid config and 0600 secrets with a generated admin token; a second run changes nothing', () => {
     // On a machine that runs a terminal too: the app is shared, the units and files are not.
-    const root = makeRoot(base);
-    expect(runSetup([...common(root), ...TERMINAL_FLAGS]).status).toBe(0);
-    const r = runSetup([...common(root), ...RELAY_FLAGS]);
+    const root = makeRoot(app.base);
+    expect(runSetup([...app.common(root), ...TERMINAL_FLAGS]).status).toBe(0);
+    const r = runSetup([...app.common(root), ...RELAY_FLAGS]);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const at = (rel: string) => path.join(root, rel);
@@ -145,12 +132,12 @@ describe('setup.sh --relay into a scratch root', () => {
 
     // Same answers, or none at all: the stored ones (and the generated token) are kept.
     const before = manifest(root);
-    const again = runSetup([...common(root), '--relay']);
+    const again = runSetup([...app.common(root), '--relay']);
     expect(again.status).toBe(0);
     expect(again.stdout).toContain('done: everything was already in place (unchanged)');
     expect(manifest(root)).toEqual(before);
 
-    const un = runSetup(['--root', root, '--source', source, '--relay', '--uninstall']);
+    const un = runSetup(['--root', root, '--source', app.source, '--relay', '--uninstall']);
     expect(un.status).toBe(0);
     expect(fs.existsSync(at('etc/systemd/system/qrpos-relay.service'))).toBe(false);
     expect(fs.existsSync(at('etc/qrpos/relay.secrets.json'))).toBe(true);
@@ -160,11 +147,11 @@ describe('setup.sh --relay into a scratch root', () => {
   });
 
   it('requires the Omise keys under --non-interactive and checks their shape', () => {
-    const root = makeRoot(base);
-    const r = runSetup([...common(root), '--relay', '--country', 'TH']);
+    const root = makeRoot(app.base);
+    const r = runSetup([...app.common(root), '--relay', '--country', 'TH']);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('missing --omise-secret-key');
-    const bad = runSetup([...common(root), ...RELAY_FLAGS, '--omise-secret-key', 'pkey_wrong']);
+    const bad = runSetup([...app.common(root), ...RELAY_FLAGS, '--omise-secret-key', 'pkey_wrong']);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('--omise-secret-key: expected skey_');
     expect(fs.existsSync(path.join(root, 'etc/qrpos'))).toBe(false);

@@ -6,7 +6,9 @@
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 
 export const REPO = path.resolve(__dirname, '..', '..');
 export const SETUP = path.join(REPO, 'scripts', 'setup.sh');
@@ -118,3 +120,31 @@ export const TERMINAL_FLAGS = [
   '--keypad-pid', '2',
   '--supervisor-pin', '482913',
 ];
+
+/**
+ * A scratch folder with a tiny built app, made once per test file (beforeAll) and removed after
+ * it; `common(root)` gives the flags every non-interactive install into `root` takes.
+ */
+export function useScratchApp(): { readonly base: string; readonly source: string; readonly nodeModules: string; common(root: string): string[] } {
+  let base = '';
+  let made = { source: '', nodeModules: '' };
+  beforeAll(() => {
+    base = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-setup-'));
+    made = makeSource(base);
+  });
+  afterAll(() => {
+    fs.rmSync(base, { recursive: true, force: true });
+  });
+  return {
+    get base() {
+      return base;
+    },
+    get source() {
+      return made.source;
+    },
+    get nodeModules() {
+      return made.nodeModules;
+    },
+    common: (root) => ['--root', root, '--source', made.source, '--node-modules', made.nodeModules, '--non-interactive'],
+  };
+}

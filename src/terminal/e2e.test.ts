@@ -9,7 +9,7 @@ import type { KeyName } from '../../drivers/keypad/contract';
 import { EventEmitter } from 'node:events';
 import { MemoryDisplay } from '../../drivers/display/memory';
 import { FakeKeypad } from '../../drivers/keypad/fake';
-import type { Receipt } from '../../drivers/serial/contract';
+import type { Receipt, SerialDeviceEvents } from '../../drivers/serial/contract';
 import { memoryLogger } from '../shared/log';
 import { startTerminal } from './daemon';
 import { writeSecrets } from './secrets';
@@ -178,7 +178,7 @@ describe('terminal end to end', () => {
 
   it('prints a receipt on PAID, and a failing pole display never blocks the sale', async () => {
     const printed: Receipt[] = [];
-    const printer = Object.assign(new EventEmitter(), {
+    const printer = Object.assign(new EventEmitter<SerialDeviceEvents>(), {
       description: 'test printer',
       start: () => Promise.resolve(),
       stop: () => Promise.resolve(),
@@ -188,7 +188,7 @@ describe('terminal end to end', () => {
       },
     });
     let poleCalls = 0;
-    const poleDisplay = Object.assign(new EventEmitter(), {
+    const poleDisplay = Object.assign(new EventEmitter<SerialDeviceEvents>(), {
       description: 'unplugged pole display',
       start: () => Promise.reject(new Error('no such port')),
       stop: () => Promise.resolve(),

@@ -67,11 +67,7 @@ export class GpioIndicator implements Indicator {
       this.log.info('indicator ready', { indicator: this.description, gpio: this.backend.description });
     } catch (e) {
       this.fault('cannot open GPIO', e);
-      this.led?.release();
-      this.buzzer?.release();
-      this.led = this.buzzer = null;
-      this.backend?.close();
-      this.backend = null;
+      this.releaseLines();
     }
     return Promise.resolve();
   }
@@ -83,12 +79,16 @@ export class GpioIndicator implements Indicator {
     this.write(this.buzzer, this.off);
     this.write(this.led, this.off);
     this.running = false;
+    this.releaseLines();
+    return Promise.resolve();
+  }
+
+  private releaseLines(): void {
     this.led?.release();
     this.buzzer?.release();
     this.led = this.buzzer = null;
     this.backend?.close();
     this.backend = null;
-    return Promise.resolve();
   }
 
   keyBeep(): void {

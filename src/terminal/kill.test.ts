@@ -15,6 +15,7 @@ import { createLogger } from '../shared/log';
 import { writeSecrets } from './secrets';
 import { bundleChild, childEnv } from './testing/bundle';
 import { startRig, terminalConfig, waitFor, type Rig } from './testing/rig';
+import { rng } from './testing/rng';
 
 const SLOTS = Number(process.env.QRPOS_KILL_SLOTS ?? 10);
 const KILLS_PER_SLOT = Number(process.env.QRPOS_KILL_ROUNDS ?? 5);
@@ -37,15 +38,6 @@ afterAll(async () => {
   await rig?.close();
 });
 
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
 
 function statusOf(sock: string): Promise<{ state: string; unsynced: number; link: { online: boolean } } | null> {
   return new Promise((resolve) => {

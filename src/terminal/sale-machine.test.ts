@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { KEY_NAMES, type KeyName } from '../../drivers/keypad/contract';
 import { limitsOf } from '../domain/money';
+import { rng } from './testing/rng';
 import {
   amountOf,
   initialState,
@@ -427,15 +428,6 @@ describe('supervisor menu', () => {
 });
 
 describe('random key and event sequences keep the money invariants', () => {
-  function rng(seed: number): () => number {
-    let x = seed >>> 0 || 1;
-    return () => {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      return (x >>> 0) / 2 ** 32;
-    };
-  }
 
   for (const cfg of [CFG, { ...CFG, entryMode: 'decimal-point' as const, currency: 'SGD' as const }]) {
     it(`300 runs × 400 events (${cfg.entryMode}, ${cfg.currency})`, () => {

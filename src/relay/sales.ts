@@ -108,8 +108,7 @@ export class SaleService {
   private commit(s: SaleRow, patch: SalePatch, publish: boolean): SaleRow {
     const at = this.now().toISOString();
     return this.tx(() => {
-      this.o.store.updateSale(s.terminalId, s.saleId, publish ? { ...patch, updatedAt: at } : patch);
-      const fresh = this.o.store.sale(s.terminalId, s.saleId)!;
+      const fresh = this.o.store.updateSale(s.terminalId, s.saleId, publish ? { ...patch, updatedAt: at } : patch)!;
       if (publish) this.published(this.o.store.publish(s.terminalId, at, { kind: 'sale.updated', sale: this.view(fresh, !isFinal(fresh.status)) }));
       return fresh;
     });
@@ -354,9 +353,11 @@ export class SaleService {
 
   /** What Omise says about a charge (webhook, poll, or an answer to our own call). */
   applyCharge(c: OmiseCharge): SaleRow | undefined {
-    const s = this.o.store.saleByChargeId(c.id);
-    if (s) return this.tx(() => this.merge(this.o.store.sale(s.terminalId, s.saleId)!, c, {}, false));
-    return this.applyUnknownCharge(c);
+    const merged = this.tx(() => {
+      const s = this.o.store.saleByChargeId(c.id);
+      return s && this.merge(s, c, {}, false);
+    });
+    return merged ?? this.applyUnknownCharge(c);
   }
 
   private applyUnknownCharge(c: OmiseCharge): SaleRow | undefined {

@@ -196,7 +196,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
 
     if (p === '/healthz') return sendJson(res, 200, { ok: true });
     if (p === '/readyz') {
-      let ok = !stopping;
+      let ok = !stopping && !store.failure;
       try {
         store.terminalById('');
       } catch {
@@ -403,7 +403,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
       clearTimeout(timer);
       await closed;
       omiseFetch.close();
-      commit.flush();
+      await commit.drain();
       store.close();
       log.info('relay stopped');
     })());

@@ -208,3 +208,55 @@ describe('relay: event stream, pairing and revocation', () => {
     }
   });
 });
+
+describe('relay: events go out only once durable', () => {
+  let rig: Rig;
+  // The relay's WAL syncs, held while `hold` is set (the commit is visible before its sync ends).
+  let hold = false;
+  const held: (() => void)[] = [];
+  const release = () => {
+    hold = false;
+    for (const f of held.splice(0)) f();
+  };
+
+  beforeAll(async () => {
+    rig = await startRig({
+      store: { fdatasync: (fd, cb) => (hold ? held.push(() => fs.fdatasync(fd, cb)) : fs.fdatasync(fd, cb)) },
+    });
+  });
+  afterAll(async () => {
+    release();
+    await rig.close();
+  });
+
+  it('a paid result reaches neither a connected nor a reconnecting terminal before its commit is synced', async () => {
+    const online = await rig.pair('online-till');
+    const offline = await rig.pair('offline-till');
+    const tOn = await connectStream(rig.relay.url, online.credential, 0);
+    const saleOn = (await rig.api<SaleView>('POST', '/v1/sales', online.credential, { saleId: newSaleId(), amount: 2000, currency: 'THB' })).body;
+    const saleOff = (await rig.api<SaleView>('POST', '/v1/sales', offline.credential, { saleId: newSaleId(), amount: 3000, currency: 'THB' })).body;
+    const pendingOn = await tOn.waitFor(() => tOn.events().find((e) => e.event.kind === 'sale.updated'), 'pending event');
+    tOn.ack(pendingOn.seq);
+    const offlineAcked = rig.relay.store.terminalById(offline.terminalId)!.lastSeq;
+
+    hold = true;
+    rig.sim.markAsPaid(saleOn.chargeId!);
+    rig.sim.markAsPaid(saleOff.chargeId!);
+    // Both webhooks are committed (visible to a reader) while their sync is held...
+    await until(
+      () => [saleOn, saleOff].every((s) => rig.relay.store.sale(s.terminalId, s.saleId)?.status === 'successful'),
+      'both results committed',
+    );
+    const tOff = await connectStream(rig.relay.url, offline.credential, offlineAcked);
+    await new Promise((r) => setTimeout(r, 300));
+    const paidOf = (t: typeof tOn) => t.events().filter((e) => e.event.kind === 'sale.updated' && e.event.sale.status === 'successful');
+    // ...so neither the live push nor the reconnecting terminal's catch-up read sends them yet.
+    expect([paidOf(tOn).length, paidOf(tOff).length, held.length > 0]).toEqual([0, 0, true]);
+    release();
+    await tOn.waitFor(() => paidOf(tOn).length === 1, 'paid event, live');
+    await tOff.waitFor(() => paidOf(tOff).length === 1, 'paid event, on reconnect');
+    await tOn.close();
+    await tOff.close();
+  });
+});
+

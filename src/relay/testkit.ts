@@ -11,6 +11,7 @@ import { memoryLogger, type Logger } from '../shared/log';
 import { startSimulator, type SimulatorHandle, type SimulatorOptions } from '../simulator/server';
 import { parseRelayConfig, type RelayConfig, type RelayConfigInput, type RelaySecrets } from './config';
 import { startRelay, type RelayHandle } from './server';
+import { openSqliteStore, type SqliteStoreOptions } from './sqlite-store';
 
 /** Polls `fn` until it returns something truthy, or fails after `timeoutMs`. */
 export async function until<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 5000, everyMs = 10): Promise<NonNullable<T>> {
@@ -129,7 +130,7 @@ export interface Rig {
 }
 
 export async function startRig(
-  opts: { config?: Partial<RelayConfigInput>; sim?: SimulatorOptions; relayLog?: Logger; omiseTimeoutMs?: number } = {},
+  opts: { config?: Partial<RelayConfigInput>; sim?: SimulatorOptions; relayLog?: Logger; omiseTimeoutMs?: number; store?: SqliteStoreOptions } = {},
 ): Promise<Rig> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-relay-'));
   const log = memoryLogger('debug');
@@ -152,7 +153,8 @@ export async function startRig(
     webhookSecret: sim.webhookSecret,
     adminToken: ADMIN_TOKEN,
   };
-  const start = () => startRelay({ config, secrets, log: opts.relayLog ?? log });
+  const start = () =>
+    startRelay({ config, secrets, log: opts.relayLog ?? log, ...(opts.store ? { store: openSqliteStore(config.dataDir, opts.store) } : {}) });
   const rig: Rig = {
     dir,
     sim,

@@ -41,6 +41,7 @@ async function child(): Promise<void> {
   let profiler: Session | undefined;
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
+  let elu = performance.eventLoopUtilization();
   // GC pauses stop the relay's thread like any other work; counted while measuring.
   const gcs: number[] = [];
   new PerformanceObserver((list) => {
@@ -61,7 +62,11 @@ async function child(): Promise<void> {
         case 'loop-reset':
           gcs.length = 0;
           loop.reset();
+          elu = performance.eventLoopUtilization();
           return reply(m.id, true);
+        case 'elu':
+          // The main thread's busy share since loop-reset (the other threads are in 'cpu').
+          return reply(m.id, performance.eventLoopUtilization(elu).utilization);
         case 'loop':
           return reply(m.id, { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 });
         case 'cpu':
@@ -277,7 +282,7 @@ async function parent(): Promise<void> {
   const sim = await new Promise<{ url: string; publicKey: string; secretKey: string; webhookSecret: string }>((r) =>
     simCp.once('message', (m: { body: { url: string; publicKey: string; secretKey: string; webhookSecret: string } }) => r(m.body)),
   );
-  const cp = fork(__filename, ['--child'], { execArgv: [...process.execArgv, '--expose-gc'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const cp = fork(__filename, ['--child'], { execArgv: [...process.execArgv, '--expose-gc', ...(process.env.RELAY_FLAGS ? process.env.RELAY_FLAGS.split(' ') : [])], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const call = rpc(cp);
   await new Promise<void>((r) => cp.once('message', () => r()));
 
@@ -459,6 +464,7 @@ async function parent(): Promise<void> {
   const childCpu = { user: childCpu1.user - childCpu0.user, system: childCpu1.system - childCpu0.system };
   const childLoop = await call<{ p50: number; p99: number; max: number }>('loop');
   const childGc = await call<{ count: number; totalMs: number; maxMs: number }>('gc');
+  const childElu = await call<number>('elu');
   const metricsText = await (await fetch(`${url}/metrics`)).text();
   const buckets = metricsText
     .split('\n')
@@ -519,7 +525,7 @@ async function parent(): Promise<void> {
   console.log(`relay group commits (fsyncs):   ${commitCount} holding ${commitItems} writes; cumulative count by seconds: ${commitBuckets}`);
   console.log(`simulator answering it (ms):    p50 ${fmt(pct(simSorted, 50))} p99 ${fmt(pct(simSorted, 99))} max ${fmt(simSorted[simSorted.length - 1] ?? NaN)}  (in the simulator's own process)`);
   console.log(`slowest 1% of events:           ${slow.length}, of which ${slowAfterAnswer} arrived after the webhook's 2xx (the charge fetch outlasted the answer)`);
-  console.log(`CPU while measuring:            relay ${cpuPct(childCpu)}% of a core, simulator ${cpuPct(simCpu)}%, terminals+sender ${cpuPct(parentCpu)}%`);
+  console.log(`CPU while measuring:            relay ${cpuPct(childCpu)}% of a core (all its threads; its main thread busy ${fmt(childElu * 100, 0)}% of the time), simulator ${cpuPct(simCpu)}%, terminals+sender ${cpuPct(parentCpu)}%`);
   console.log(`lost / duplicated:              ${lost} / ${duplicates}   (target: nothing lost: ${lost === 0 ? 'met' : 'MISSED'})`);
   console.log(`relay memory per terminal:      RSS ${fmt(perRss / 1024, 1)} KB, JS heap+external ${fmt(perHeap / 1024, 1)} KB   (target <= 20 KB: ${perRss <= 20 * 1024 ? 'met' : 'MISSED'})`);
   console.log(`relay RSS:                      ${fmt(mem0.rss / 2 ** 20, 1)} MiB idle → ${fmt(mem1.rss / 2 ** 20, 1)} MiB with ${N} terminals`);

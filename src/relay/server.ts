@@ -25,7 +25,7 @@ import type { RelayConfig, RelaySecrets } from './config';
 import { LinkError } from './errors';
 import { clientAddress, jsonBody, sendError, sendJson, sendText } from './http';
 import { relayMetrics, type RelayMetrics } from './metrics';
-import { leanFetch } from './http-fetch';
+import { threadedFetch } from './omise-thread';
 import { meteredOmise } from './omise-metered';
 import { authenticate, bearer, Pairing, PairingError } from './pairing';
 import { Reconciler } from './reconciler';
@@ -87,11 +87,19 @@ function safeEqual(a: string, b: string): boolean {
   return crypto.timingSafeEqual(ha, hb);
 }
 
+/** How often the WAL is copied into the database file (off the main thread). */
+export const CHECKPOINT_EVERY_MS = 250;
+
 export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> {
   const { config, secrets } = opts;
   const log = (opts.log ?? silentLogger).child('relay');
   const clock = opts.clock ?? (() => new Date());
-  const store = opts.store ?? openSqliteStore(config.dataDir);
+  const store =
+    opts.store ??
+    openSqliteStore(config.dataDir, {
+      checkpointEveryMs: CHECKPOINT_EVERY_MS,
+      onCheckpointError: (message) => log.warn('WAL checkpoint failed (the WAL file grows until one succeeds)', { error: message }),
+    });
   const connected = { count: () => 0 };
   const metrics = relayMetrics(() => connected.count());
   const commit = new GroupCommit(store, (ms, items) => {
@@ -104,7 +112,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     metrics.eventsPublished.inc(undefined, events.length);
     for (const e of events) stream.notify(e);
   };
-  const omiseFetch = leanFetch();
+  const omiseFetch = threadedFetch();
   const omise = meteredOmise(opts.omise ?? loadOmiseClient(config, secrets, log, omiseFetch), metrics);
   const sales = new SaleService({
     store,

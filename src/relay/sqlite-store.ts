@@ -14,6 +14,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { Checkpointer } from './checkpointer';
 import type { JournalRecord, RelayEvent } from '../link/protocol';
 import type {
   OrphanRow,
@@ -266,6 +267,12 @@ const webhookFromRow = (r: Row | undefined): WebhookEventRow | undefined =>
 export interface SqliteStoreOptions {
   /** How the WAL file is synced off the main thread (tests hold it to look between commit and sync). */
   fdatasync?: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => void;
+  /**
+   * Checkpoint the WAL from a worker thread this often instead of inside this handle's commits
+   * (the relay server; short-lived handles like the CLI's keep SQLite's automatic checkpoint).
+   */
+  checkpointEveryMs?: number;
+  onCheckpointError?: (message: string) => void;
 }
 
 export function openSqliteStore(dataDir: string, opts: SqliteStoreOptions = {}): SqliteStore {
@@ -294,6 +301,7 @@ export class SqliteStore implements RelayStore {
   private syncWaiters: SyncWaiter[] = [];
   private readonly syncNormal: Database.Statement;
   private readonly syncFull: Database.Statement;
+  private readonly checkpointer: Checkpointer | undefined;
 
   constructor(file: string, opts: SqliteStoreOptions = {}) {
     this.walFile = `${file}-wal`;
@@ -310,6 +318,10 @@ export class SqliteStore implements RelayStore {
     this.lastDataVersion = this.db.pragma('data_version', { simple: true }) as number;
     this.syncNormal = this.db.prepare('PRAGMA synchronous = NORMAL');
     this.syncFull = this.db.prepare('PRAGMA synchronous = FULL');
+    if (opts.checkpointEveryMs) {
+      this.db.pragma('wal_autocheckpoint = 0');
+      this.checkpointer = new Checkpointer(file, opts.checkpointEveryMs, { error: opts.onCheckpointError });
+    }
   }
 
   private migrate(): void {
@@ -480,6 +492,9 @@ export class SqliteStore implements RelayStore {
     // A sync still running on the thread pool has the descriptor: it lets go of it when done.
     if (!this.syncing) this.closeWal();
     this.db.close();
+    // Its last checkpoint runs after this handle is closed; as the last connection it also
+    // removes the WAL file.
+    void this.checkpointer?.stop();
   }
 
   private closeWal(): void {

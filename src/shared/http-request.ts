@@ -44,7 +44,8 @@ export class HttpTransportError extends Error {
   }
 }
 
-function abortError(signal: AbortSignal): Error {
+/** The error an aborted request rejects with: the signal's reason, or an AbortError. */
+export function abortError(signal: AbortSignal): Error {
   const reason: unknown = signal.reason;
   if (reason instanceof Error) return reason;
   const e = new Error('This operation was aborted');

@@ -1,17 +1,12 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { until } from './testkit';
 import { leanFetch } from './http-fetch';
-import { threadedFetch } from './omise-thread';
 
-describe.each([
-  ['leanFetch (this thread)', leanFetch],
-  ['threadedFetch (the Omise transport thread)', threadedFetch],
-])('%s', (_name, make) => {
+describe('leanFetch', () => {
   let server: http.Server;
   let base: string;
-  const f = make();
+  const f = leanFetch();
   const seen: { method?: string; headers: http.IncomingHttpHeaders; body: string }[] = [];
 
   beforeAll(async () => {
@@ -81,62 +76,3 @@ describe.each([
     await expect(f(`http://127.0.0.1:${port}/`)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 });
-
-describe('threadedFetch: the transport thread itself', () => {
-  let server: http.Server;
-  let base: string;
-  const closed: string[] = [];
-  const arrived: string[] = [];
-
-  beforeAll(async () => {
-    server = http.createServer((req, res) => {
-      arrived.push(req.url ?? '');
-      res.on('close', () => closed.push(req.url ?? ''));
-      if (req.url?.startsWith('/hang')) return;
-      res.end(JSON.stringify({ path: req.url }));
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  });
-  afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
-  });
-
-  it('passes an abort on to the thread, which drops the request', async () => {
-    const f = threadedFetch();
-    try {
-      const c = new AbortController();
-      const p = f(`${base}/hang-abort`, { signal: c.signal });
-      await until(() => arrived.includes('/hang-abort'), 'the request reaches the server');
-      c.abort();
-      await expect(p).rejects.toMatchObject({ name: 'AbortError' });
-      await until(() => closed.includes('/hang-abort'), 'the server sees the request closed');
-    } finally {
-      f.close();
-    }
-  });
-
-  it('fails the calls in flight as network errors when the thread dies, and starts a new one for the next', async () => {
-    const f = threadedFetch();
-    try {
-      const p = f(`${base}/hang-crash`);
-      const first = await until(() => f.thread(), 'thread started');
-      await first.terminate();
-      await expect(p).rejects.toMatchObject({ name: 'HttpTransportError', code: 'ETHREAD' });
-      const res = await f(`${base}/after`);
-      expect(await res.json()).toEqual({ path: '/after' });
-      expect(f.thread()).not.toBe(first);
-    } finally {
-      f.close();
-    }
-  });
-
-  it('close() fails what is still waiting', async () => {
-    const f = threadedFetch();
-    const p = f(`${base}/hang-close`);
-    f.close();
-    await expect(p).rejects.toMatchObject({ code: 'ETHREAD' });
-  });
-});
-

@@ -9,9 +9,9 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { httpRequest, type HttpAnswer } from '../shared/http-request';
+import { httpRequest } from '../shared/http-request';
 
-export interface LeanInit {
+interface LeanInit {
   method?: string;
   headers?: Record<string, string>;
   body?: string;
@@ -33,7 +33,7 @@ class LeanHeaders {
   }
 }
 
-export class LeanResponse {
+class LeanResponse {
   readonly ok: boolean;
   readonly headers: LeanHeaders;
 
@@ -60,68 +60,31 @@ export class LeanResponse {
   }
 }
 
-/** What the Omise client sends through `fetch`. */
-export interface LeanRequest {
-  url: string;
-  method?: string;
-  headers?: Record<string, string>;
-  body?: string;
-  redirect?: string;
-}
-
-/**
- * HTTP exchanges over their own keep-alive agents: the part of leanFetch that does the I/O (also
- * what the Omise transport thread runs). `close()` frees the agents' sockets.
- */
-export function leanExchanger(opts: { maxSockets?: number } = {}): {
-  exchange(req: LeanRequest, signal?: AbortSignal): Promise<HttpAnswer>;
-  close(): void;
-} {
+/** A fetch-compatible function over its own keep-alive agents; `close()` frees their sockets. */
+export function leanFetch(opts: { maxSockets?: number } = {}): typeof fetch & { close(): void } {
   const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 64, scheduling: 'fifo' as const };
   const agents = { http: new http.Agent(agentOpts), https: new https.Agent(agentOpts) };
-  return {
-    async exchange(req, signal) {
-      const url = new URL(req.url);
-      const answer = await httpRequest(url, {
-        method: req.method ?? 'GET',
-        headers: req.headers,
-        body: req.body,
-        signal,
-        agent: url.protocol === 'https:' ? agents.https : agents.http,
-        // Omise's largest answers (lists of 100 charges, QR documents) are far below this.
-        maxAnswerBytes: 16 * 1024 * 1024,
-      });
-      if (answer.status >= 300 && answer.status < 400 && req.redirect === 'error' && answer.headers.location !== undefined) {
-        throw new TypeError('unexpected redirect');
-      }
-      return answer;
-    },
-    close() {
-      agents.http.destroy();
-      agents.https.destroy();
-    },
+  const impl = async (input: string | URL | Request, init: LeanInit = {}): Promise<LeanResponse> => {
+    const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
+    const answer = await httpRequest(url, {
+      method: init.method ?? 'GET',
+      headers: init.headers,
+      body: init.body,
+      signal: init.signal ?? undefined,
+      agent: url.protocol === 'https:' ? agents.https : agents.http,
+      // Omise's largest answers (lists of 100 charges, QR documents) are far below this.
+      maxAnswerBytes: 16 * 1024 * 1024,
+    });
+    if (answer.status >= 300 && answer.status < 400 && init.redirect === 'error' && answer.headers.location !== undefined) {
+      throw new TypeError('unexpected redirect');
+    }
+    return new LeanResponse(answer.status, answer.headers, answer.body);
   };
-}
-
-/** The fetch-compatible answer around an exchange's result. */
-export function leanResponse(answer: HttpAnswer): LeanResponse {
-  return new LeanResponse(answer.status, answer.headers, answer.body);
-}
-
-/** Only what OmiseClient touches is implemented; the cast states that contract in one place. */
-export function asFetch(impl: (input: string | URL | Request, init?: LeanInit) => Promise<LeanResponse>, close: () => void): typeof fetch & { close(): void } {
+  // Only what OmiseClient touches is implemented; the cast states that contract in one place.
   const f = impl as unknown as typeof fetch & { close(): void };
-  f.close = close;
+  f.close = () => {
+    agents.http.destroy();
+    agents.https.destroy();
+  };
   return f;
-}
-
-export function requestOf(input: string | URL | Request, init: LeanInit = {}): LeanRequest {
-  const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-  return { url, method: init.method, headers: init.headers, body: init.body, redirect: init.redirect };
-}
-
-/** A fetch-compatible function over its own keep-alive agents, on this thread; `close()` frees their sockets. */
-export function leanFetch(opts: { maxSockets?: number } = {}): typeof fetch & { close(): void } {
-  const x = leanExchanger(opts);
-  return asFetch(async (input, init = {}) => leanResponse(await x.exchange(requestOf(input, init), init.signal ?? undefined)), () => x.close());
 }

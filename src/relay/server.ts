@@ -25,7 +25,7 @@ import type { RelayConfig, RelaySecrets } from './config';
 import { LinkError } from './errors';
 import { clientAddress, jsonBody, sendError, sendJson, sendText } from './http';
 import { relayMetrics, type RelayMetrics } from './metrics';
-import { threadedFetch } from './omise-thread';
+import { leanFetch } from './http-fetch';
 import { meteredOmise } from './omise-metered';
 import { authenticate, bearer, Pairing, PairingError } from './pairing';
 import { Reconciler } from './reconciler';
@@ -87,19 +87,11 @@ function safeEqual(a: string, b: string): boolean {
   return crypto.timingSafeEqual(ha, hb);
 }
 
-/** How often the WAL is copied into the database file (off the main thread). */
-export const CHECKPOINT_EVERY_MS = 250;
-
 export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> {
   const { config, secrets } = opts;
   const log = (opts.log ?? silentLogger).child('relay');
   const clock = opts.clock ?? (() => new Date());
-  const store =
-    opts.store ??
-    openSqliteStore(config.dataDir, {
-      checkpointEveryMs: CHECKPOINT_EVERY_MS,
-      onCheckpointError: (message) => log.warn('WAL checkpoint failed (the WAL file grows until one succeeds)', { error: message }),
-    });
+  const store = opts.store ?? openSqliteStore(config.dataDir);
   const connected = { count: () => 0 };
   const metrics = relayMetrics(() => connected.count());
   const commit = new GroupCommit(store, (ms, items) => {
@@ -112,7 +104,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     metrics.eventsPublished.inc(undefined, events.length);
     for (const e of events) stream.notify(e);
   };
-  const omiseFetch = threadedFetch();
+  const omiseFetch = leanFetch();
   const omise = meteredOmise(opts.omise ?? loadOmiseClient(config, secrets, log, omiseFetch), metrics);
   const sales = new SaleService({
     store,
@@ -204,7 +196,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
 
     if (p === '/healthz') return sendJson(res, 200, { ok: true });
     if (p === '/readyz') {
-      let ok = !stopping && !store.failure;
+      let ok = !stopping;
       try {
         store.terminalById('');
       } catch {
@@ -411,7 +403,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
       clearTimeout(timer);
       await closed;
       omiseFetch.close();
-      await commit.drain();
+      commit.flush();
       store.close();
       log.info('relay stopped');
     })());

@@ -2,19 +2,10 @@
  * The default RelayStore: one SQLite file in WAL mode with synchronous=FULL, so a commit that
  * returned survives power loss. Other processes (the `qrpos relay terminals` CLI) open the same
  * file; the server notices their commits through PRAGMA data_version.
- *
- * Group commits (`batch`, the webhook and stream hot path) keep that guarantee without waiting for
- * the disk on the main thread: the transaction commits with synchronous=NORMAL (its WAL frames
- * written, not yet synced), then the WAL file is fdatasync'ed on libuv's thread pool, and only then
- * does `batch` resolve and run the commit's after-commit callbacks (events reach terminals, 2xx
- * answers go out). That one sync is exactly what synchronous=FULL does inside COMMIT; here the
- * main thread goes on meanwhile and one sync covers every commit made before it started.
- * `transaction` still commits with FULL; its sync also covers earlier group commits.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { Checkpointer } from './checkpointer';
 import type { JournalRecord, RelayEvent } from '../link/protocol';
 import type {
   OrphanRow,
@@ -264,48 +255,17 @@ const webhookFromRow = (r: Row | undefined): WebhookEventRow | undefined =>
     lastError: (r.last_error as string | null) ?? null,
   };
 
-export interface SqliteStoreOptions {
-  /** How the WAL file is synced off the main thread (tests hold it to look between commit and sync). */
-  fdatasync?: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => void;
-  /**
-   * Checkpoint the WAL from a worker thread this often instead of inside this handle's commits
-   * (the relay server; short-lived handles like the CLI's keep SQLite's automatic checkpoint).
-   */
-  checkpointEveryMs?: number;
-  onCheckpointError?: (message: string) => void;
-}
-
-export function openSqliteStore(dataDir: string, opts: SqliteStoreOptions = {}): SqliteStore {
+export function openSqliteStore(dataDir: string, opts: { readonly?: boolean } = {}): SqliteStore {
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   return new SqliteStore(path.join(dataDir, 'relay.db'), opts);
-}
-
-interface SyncWaiter {
-  upTo: number;
-  resolve: () => void;
-  reject: (err: unknown) => void;
 }
 
 export class SqliteStore implements RelayStore {
   readonly db: Database.Database;
   private lastDataVersion: number;
   private readonly stmts = new Map<string, Database.Statement>();
-  private readonly walFile: string;
-  private readonly fdatasync: NonNullable<SqliteStoreOptions['fdatasync']>;
-  private walFd: number | undefined;
-  /** Commits made through this handle, and how many of them are known to be on disk. */
-  private commits = 0;
-  private synced = 0;
-  private syncing = false;
-  private syncFailure: Error | undefined;
-  private syncWaiters: SyncWaiter[] = [];
-  private readonly syncNormal: Database.Statement;
-  private readonly syncFull: Database.Statement;
-  private readonly checkpointer: Checkpointer | undefined;
 
-  constructor(file: string, opts: SqliteStoreOptions = {}) {
-    this.walFile = `${file}-wal`;
-    this.fdatasync = opts.fdatasync ?? fs.fdatasync;
+  constructor(file: string, _opts: { readonly?: boolean } = {}) {
     const existed = fs.existsSync(file);
     this.db = new Database(file);
     if (!existed) fs.chmodSync(file, 0o600);
@@ -316,12 +276,6 @@ export class SqliteStore implements RelayStore {
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
     this.lastDataVersion = this.db.pragma('data_version', { simple: true }) as number;
-    this.syncNormal = this.db.prepare('PRAGMA synchronous = NORMAL');
-    this.syncFull = this.db.prepare('PRAGMA synchronous = FULL');
-    if (opts.checkpointEveryMs) {
-      this.db.pragma('wal_autocheckpoint = 0');
-      this.checkpointer = new Checkpointer(file, opts.checkpointEveryMs, { error: opts.onCheckpointError });
-    }
   }
 
   private migrate(): void {
@@ -361,9 +315,6 @@ export class SqliteStore implements RelayStore {
       throw err;
     }
     this.depth--;
-    // A FULL commit syncs the whole WAL: every group commit before it is on disk too.
-    this.synced = ++this.commits;
-    this.wakeSyncWaiters();
     this.runAfterCommit();
     return result;
   }
@@ -379,11 +330,10 @@ export class SqliteStore implements RelayStore {
     else cb();
   }
 
-  async batch(items: (() => void)[]): Promise<unknown[]> {
+  batch(items: (() => void)[]): unknown[] {
     if (this.depth > 0) throw new Error('batch() cannot run inside a transaction');
     const errors: unknown[] = new Array<unknown>(items.length).fill(undefined);
     this.depth++;
-    this.syncNormal.run();
     try {
       this.db
         .transaction(() => {
@@ -400,106 +350,17 @@ export class SqliteStore implements RelayStore {
         })
         .immediate();
     } catch (err) {
+      this.depth--;
       this.afterCommitQueue = [];
       throw err;
-    } finally {
-      this.depth--;
-      this.syncFull.run();
     }
-    const callbacks = this.afterCommitQueue;
-    this.afterCommitQueue = [];
-    await this.durable(++this.commits);
-    for (const cb of callbacks) cb();
+    this.depth--;
+    this.runAfterCommit();
     return errors;
   }
 
-  /**
-   * Resolves once every commit made through this handle so far is on disk. A value read from the
-   * store before calling this is then safe to hand out (its commit is covered).
-   */
-  durable(upTo = this.commits): Promise<void> {
-    if (this.syncFailure) return Promise.reject(this.syncFailure);
-    if (this.synced >= upTo) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      this.syncWaiters.push({ upTo, resolve, reject });
-      this.startSync();
-    });
-  }
-
-  /** One fdatasync of the WAL at a time; it covers every commit made before it started. */
-  private startSync(): void {
-    if (this.syncing || !this.syncWaiters.length) return;
-    let fd: number;
-    try {
-      fd = this.openWal();
-    } catch (err) {
-      this.failSync(err);
-      return;
-    }
-    const upTo = this.commits;
-    this.syncing = true;
-    this.fdatasync(fd, (err) => {
-      this.syncing = false;
-      if (this.closing) return this.closeWal();
-      if (err) return this.failSync(err);
-      if (upTo > this.synced) this.synced = upTo;
-      this.wakeSyncWaiters();
-      this.startSync();
-    });
-  }
-
-  private openWal(): number {
-    // SQLite keeps the WAL file while a connection is open (it locks the -shm file, never this
-    // one, so a descriptor of ours here cannot disturb its locks). Reopen if it was replaced.
-    if (this.walFd !== undefined && fs.fstatSync(this.walFd).nlink > 0) return this.walFd;
-    if (this.walFd !== undefined) fs.closeSync(this.walFd);
-    this.walFd = undefined;
-    this.walFd = fs.openSync(this.walFile, 'r');
-    return this.walFd;
-  }
-
-  private wakeSyncWaiters(): void {
-    if (!this.syncWaiters.length) return;
-    const ready = this.syncWaiters.filter((w) => w.upTo <= this.synced);
-    this.syncWaiters = this.syncWaiters.filter((w) => w.upTo > this.synced);
-    for (const w of ready) w.resolve();
-  }
-
-  /**
-   * A failed fsync may have lost written pages (the kernel can report it once and then forget):
-   * nothing written since can be called durable, so every later group commit fails too and the
-   * relay answers 5xx (Omise redelivers) until it is restarted and SQLite recovers from the WAL.
-   */
-  private failSync(err: unknown): void {
-    this.syncFailure = new Error(`syncing the relay database failed; restart the relay: ${err instanceof Error ? err.message : String(err)}`);
-    const waiters = this.syncWaiters;
-    this.syncWaiters = [];
-    for (const w of waiters) w.reject(this.syncFailure);
-  }
-
-  /** The first sync failure, if any: from then on no group commit is called durable. */
-  get failure(): Error | undefined {
-    return this.syncFailure;
-  }
-
-  private closing = false;
-
   close(): void {
-    if (!this.db.open) return;
-    // Group commits whose sync has not finished yet: finish it here.
-    if (this.walFd !== undefined && this.synced < this.commits && !this.syncFailure) fs.fdatasyncSync(this.walFd);
-    this.closing = true;
-    // A sync still running on the thread pool has the descriptor: it lets go of it when done.
-    if (!this.syncing) this.closeWal();
-    this.db.close();
-    // Its last checkpoint runs after this handle is closed; as the last connection it also
-    // removes the WAL file.
-    void this.checkpointer?.stop();
-  }
-
-  private closeWal(): void {
-    if (this.walFd !== undefined) fs.closeSync(this.walFd);
-    this.walFd = undefined;
+    if (this.db.open) this.db.close();
   }
 
   externalChange(): boolean {

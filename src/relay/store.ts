@@ -133,16 +133,10 @@ export interface RelayStore {
   /** Runs cb after the outermost transaction commits (at once outside one); dropped on rollback. */
   afterCommit(cb: () => void): void;
   /**
-   * Group commit: runs every item in one transaction, each isolated (a failing item is rolled
-   * back alone), at once; resolves with each item's error (undefined for success) once the
-   * transaction is durable, after running its after-commit callbacks. Other commits may be made
-   * while one waits for the disk.
+   * Group commit: runs every item in one durable transaction, each isolated (a failing item is
+   * rolled back alone). Returns each item's error, or undefined for success.
    */
-  batch(items: (() => void)[]): Promise<unknown[]>;
-  /** Resolves once every commit made so far is durable (what was read before it can be handed out). */
-  durable(): Promise<void>;
-  /** Set once the store could not make a commit durable: it must be restarted. */
-  readonly failure: Error | undefined;
+  batch(items: (() => void)[]): unknown[];
   close(): void;
   /** True when something outside this store handle changed the database since the last call. */
   externalChange(): boolean;

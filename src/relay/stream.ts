@@ -216,34 +216,15 @@ export class StreamHub {
     this.pump(conn);
   }
 
-  /**
-   * Sends everything after sentSeq from the store, in batches, yielding between them. A batch is
-   * sent only once what was read is durable (a group commit's events are visible before its sync
-   * ends): an event the terminal acked must never be lost and its sequence number reused.
-   */
+  /** Sends everything after sentSeq from the store, in batches, yielding between them. */
   private pump(conn: Conn): void {
     if (conn.pumping) return;
     conn.pumping = true;
-    const gone = () => this.conns.get(conn.terminalId) !== conn || conn.ws.readyState !== conn.ws.OPEN;
-    const stop = (err?: unknown) => {
-      conn.pumping = false;
-      if (err) this.o.log.error('stream: reading events failed', { terminalId: conn.terminalId, error: err });
-    };
-    const send = (events: StoredEvent[]) => {
-      if (gone()) return stop();
-      for (const ev of events) {
-        if (ev.seq <= conn.sentSeq) continue;
-        conn.sentSeq = ev.seq;
-        this.sendEvent(conn, ev);
-      }
-      if (conn.sentSeq > conn.knownSeq) conn.knownSeq = conn.sentSeq;
-      this.o.metrics.eventsDelivered.inc(undefined, events.length);
-      // Events notified while this batch waited are not in it: go on for them too.
-      if (events.length === BATCH || conn.knownSeq > conn.sentSeq) setImmediate(step);
-      else stop();
-    };
     const step = () => {
-      if (gone()) return stop();
+      if (this.conns.get(conn.terminalId) !== conn || conn.ws.readyState !== conn.ws.OPEN) {
+        conn.pumping = false;
+        return;
+      }
       if (conn.ws.bufferedAmount >= HIGH_WATER) {
         setTimeout(step, 20).unref();
         return;
@@ -252,10 +233,18 @@ export class StreamHub {
       try {
         events = this.o.store.eventsAfter(conn.terminalId, conn.sentSeq, BATCH);
       } catch (err) {
-        return stop(err);
+        conn.pumping = false;
+        this.o.log.error('stream: reading events failed', { terminalId: conn.terminalId, error: err });
+        return;
       }
-      if (!events.length) return stop();
-      this.o.store.durable().then(() => send(events), stop);
+      for (const ev of events) {
+        conn.sentSeq = ev.seq;
+        this.sendEvent(conn, ev);
+      }
+      if (conn.sentSeq > conn.knownSeq) conn.knownSeq = conn.sentSeq;
+      this.o.metrics.eventsDelivered.inc(undefined, events.length);
+      if (events.length === BATCH) setImmediate(step);
+      else conn.pumping = false;
     };
     step();
   }

@@ -11,7 +11,6 @@ import { memoryLogger, type Logger } from '../shared/log';
 import { startSimulator, type SimulatorHandle, type SimulatorOptions } from '../simulator/server';
 import { parseRelayConfig, type RelayConfig, type RelayConfigInput, type RelaySecrets } from './config';
 import { startRelay, type RelayHandle } from './server';
-import { openSqliteStore, type SqliteStoreOptions } from './sqlite-store';
 
 /** Polls `fn` until it returns something truthy, or fails after `timeoutMs`. */
 export async function until<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 5000, everyMs = 10): Promise<NonNullable<T>> {
@@ -130,7 +129,7 @@ export interface Rig {
 }
 
 export async function startRig(
-  opts: { config?: Partial<RelayConfigInput>; sim?: SimulatorOptions; relayLog?: Logger; omiseTimeoutMs?: number; store?: SqliteStoreOptions } = {},
+  opts: { config?: Partial<RelayConfigInput>; sim?: SimulatorOptions; relayLog?: Logger; omiseTimeoutMs?: number } = {},
 ): Promise<Rig> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-relay-'));
   const log = memoryLogger('debug');
@@ -153,8 +152,7 @@ export async function startRig(
     webhookSecret: sim.webhookSecret,
     adminToken: ADMIN_TOKEN,
   };
-  const start = () =>
-    startRelay({ config, secrets, log: opts.relayLog ?? log, ...(opts.store ? { store: openSqliteStore(config.dataDir, opts.store) } : {}) });
+  const start = () => startRelay({ config, secrets, log: opts.relayLog ?? log });
   const rig: Rig = {
     dir,
     sim,

@@ -136,11 +136,7 @@ export class WebhookIntake {
     };
     if (this.o.store.webhookEvent(row.id)) {
       m.webhooksDuplicate.inc();
-      // The first delivery's commit may still be syncing: a 2xx must not come before it is durable.
-      await this.o.store.durable().then(
-        () => sendJson(res, 200, { received: true, duplicate: true }),
-        () => sendJson(res, 503, { error: { code: 'internal', message: 'not stored; retry' } }),
-      );
+      sendJson(res, 200, { received: true, duplicate: true });
       return;
     }
     // Fetch the charge first, briefly: when Omise answers quickly, the event row and the result

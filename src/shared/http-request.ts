@@ -44,8 +44,7 @@ export class HttpTransportError extends Error {
   }
 }
 
-/** The error an aborted request rejects with: the signal's reason, or an AbortError. */
-export function abortError(signal: AbortSignal): Error {
+function abortError(signal: AbortSignal): Error {
   const reason: unknown = signal.reason;
   if (reason instanceof Error) return reason;
   const e = new Error('This operation was aborted');

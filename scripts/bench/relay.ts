@@ -34,27 +34,6 @@ import { startRelay, type RelayHandle } from '../../src/relay/server';
 
 type Msg = { id: number; cmd: string; [k: string]: unknown };
 
-// ---------------------------------------------------------------- CPU profiles (BENCH_PROF)
-
-async function startProfile(): Promise<Session> {
-  const session = new Session();
-  session.connect();
-  const post = (method: string, params?: object) =>
-    new Promise<unknown>((resolve, reject) => session.post(method, params, (err, r) => (err ? reject(err) : resolve(r))));
-  await post('Profiler.enable');
-  await post('Profiler.setSamplingInterval', { interval: 200 });
-  await post('Profiler.start');
-  return session;
-}
-
-async function stopProfile(session: Session, dir: string, who: string): Promise<string> {
-  const r = await new Promise<{ profile: object }>((resolve, reject) => session.post('Profiler.stop', (err, v) => (err ? reject(err) : resolve(v))));
-  session.disconnect();
-  const file = path.join(dir, `${who}-measured-${process.pid}.cpuprofile`);
-  fs.writeFileSync(file, JSON.stringify(r.profile));
-  return file;
-}
-
 // ---------------------------------------------------------------- child: the relay under test
 
 async function child(): Promise<void> {
@@ -92,11 +71,26 @@ async function child(): Promise<void> {
           return reply(m.id, { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 });
         case 'cpu':
           return reply(m.id, process.cpuUsage());
-        case 'prof-start':
-          profiler = await startProfile();
+        case 'prof-start': {
+          profiler = new Session();
+          profiler.connect();
+          const post = (method: string, params?: object) =>
+            new Promise<unknown>((resolve, reject) => profiler!.post(method, params, (err, r) => (err ? reject(err) : resolve(r))));
+          await post('Profiler.enable');
+          await post('Profiler.setSamplingInterval', { interval: 200 });
+          await post('Profiler.start');
           return reply(m.id, true);
-        case 'prof-stop':
-          return reply(m.id, await stopProfile(profiler!, m.dir as string, 'relay'));
+        }
+        case 'prof-stop': {
+          const s = profiler!;
+          const r = await new Promise<{ profile: object }>((resolve, reject) =>
+            s.post('Profiler.stop', (err, v) => (err ? reject(err) : resolve(v))),
+          );
+          s.disconnect();
+          const file = path.join(m.dir as string, `relay-measured-${process.pid}.cpuprofile`);
+          fs.writeFileSync(file, JSON.stringify(r.profile));
+          return reply(m.id, file);
+        }
         case 'mem': {
           gc();
           await new Promise((r) => setTimeout(r, 200));

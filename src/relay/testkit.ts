@@ -192,3 +192,23 @@ export function newSaleId(prefix = 'sale'): string {
   saleCounter++;
   return `${prefix}_${Date.now().toString(36)}_${saleCounter}_${Math.random().toString(36).slice(2, 8)}`;
 }
+
+/**
+ * What the relay's logs so far leak: its secrets, any of `more`, a QR download URL (named, not
+ * quoted, so a failing test does not print them). Empty when clean; a log with no lines at all
+ * counts as a problem, since it would prove nothing.
+ */
+export function logLeaks(rig: Rig, more: string[] = []): string[] {
+  const all = rig.log.lines.join('\n');
+  const secrets: [string, string | undefined][] = [
+    ['Omise secret key', rig.secrets.omiseSecretKey],
+    ['Omise public key', rig.secrets.omisePublicKey],
+    ['webhook secret', rig.secrets.webhookSecret],
+    ['admin token', rig.secrets.adminToken],
+    ...more.map((m, i): [string, string] => [`extra secret #${i + 1}`, m]),
+  ];
+  const leaks = secrets.filter(([, v]) => v && all.includes(v)).map(([name]) => name);
+  if (/\/downloads\//.test(all)) leaks.push('a QR download URL');
+  if (!rig.log.lines.length) leaks.push('no log lines at all');
+  return leaks;
+}

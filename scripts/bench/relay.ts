@@ -71,6 +71,12 @@ async function child(): Promise<void> {
           return reply(m.id, { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 });
         case 'cpu':
           return reply(m.id, process.cpuUsage());
+        case 'io': {
+          // Bytes this process handed to write calls (wchar) and sent to storage (write_bytes).
+          const io = fs.existsSync('/proc/self/io') ? fs.readFileSync('/proc/self/io', 'utf8') : '';
+          const field = (k: string) => Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(io)?.[1] ?? NaN);
+          return reply(m.id, { wchar: field('wchar'), writeBytes: field('write_bytes') });
+        }
         case 'prof-start': {
           profiler = new Session();
           profiler.connect();
@@ -113,13 +119,13 @@ async function child(): Promise<void> {
         }
         case 'sales': {
           const at = new Date().toISOString();
-          const items = m.items as { terminalId: string; saleId: string; chargeId: string; amount: number; createdAt: string; expiresAt: string }[];
+          const items = m.items as { terminalId: string; saleId: string; chargeId: string; amount: number; createdAt: string; expiresAt: string; qrSvg: string }[];
           relay!.store.transaction(() => {
             for (const it of items) {
               relay!.store.insertSale({
                 terminalId: it.terminalId, saleId: it.saleId, amount: it.amount, currency: 'THB', description: null, terminalCreatedAt: null,
                 status: 'pending', chargeId: it.chargeId, createAttempts: 1, lastAttemptAt: at, createUncertain: false, orphanCheckedAt: at,
-                qrText: 'https://example.invalid/qr', qrSvg: '<svg/>', failureCode: null, failureMessage: null, errorCode: null, errorMessage: null,
+                qrText: 'https://example.invalid/qr', qrSvg: it.qrSvg, failureCode: null, failureMessage: null, errorCode: null, errorMessage: null,
                 chargeCreatedAt: it.createdAt, chargeExpiresAt: it.expiresAt, paidAt: null, expireRequested: false, refundedAmount: 0,
                 checkedAt: at, createdAt: at, updatedAt: at,
               });
@@ -348,7 +354,7 @@ async function parent(): Promise<void> {
   // ---- pending charges made beforehand, then paid at the simulator (its own webhooks off)
   const omise = new OmiseClient({ baseUrl: sim.url, publicKey: sim.publicKey, secretKey: sim.secretKey, timeoutMs: 10_000 });
   const count = WARMUP + TOTAL;
-  const sales: { terminalId: string; saleId: string; chargeId: string; amount: number; createdAt: string; expiresAt: string }[] = [];
+  const sales: { terminalId: string; saleId: string; chargeId: string; amount: number; createdAt: string; expiresAt: string; qrSvg: string }[] = [];
   const tPrep = performance.now();
   for (let i = 0; i < count; i += 100) {
     const part = await Promise.all(
@@ -357,7 +363,11 @@ async function parent(): Promise<void> {
         const terminalId = terms[idx % N].id;
         const saleId = `bench_${idx.toString().padStart(6, '0')}`;
         const c = await omise.createCharge({ amount: 2000 + (idx % 1000), currency: 'THB', source: { type: 'alipayplus_mpm' }, metadata: { qrpos_terminal_id: terminalId, qrpos_sale_id: saleId } });
-        return { terminalId, saleId, chargeId: c.id, amount: c.amount, createdAt: c.created_at, expiresAt: c.expires_at };
+        // The sale row holds its charge's QR document, as the relay stores it when creating a sale.
+        const uri = c.source.scannable_code?.image.download_uri;
+        if (!uri) throw new Error(`charge ${c.id} has no QR document`);
+        const doc = await omise.downloadDocument(uri);
+        return { terminalId, saleId, chargeId: c.id, amount: c.amount, createdAt: c.created_at, expiresAt: c.expires_at, qrSvg: doc.body.toString('utf8') };
       }),
     );
     sales.push(...part);
@@ -438,6 +448,7 @@ async function parent(): Promise<void> {
   const prof = process.env.BENCH_PROF;
   if (prof) await call('prof-start');
   const childCpu0 = await call<NodeJS.CpuUsage>('cpu');
+  const io0 = await call<{ wchar: number; writeBytes: number }>('io');
   const simCpu0 = await simCall<NodeJS.CpuUsage>('cpu');
   await simCall('measure', { on: true });
   const parentCpu0 = process.cpuUsage();
@@ -452,6 +463,7 @@ async function parent(): Promise<void> {
   const parentCpu = process.cpuUsage(parentCpu0);
   await simCall('measure', { on: false });
   const childCpu1 = await call<NodeJS.CpuUsage>('cpu');
+  const io1 = await call<{ wchar: number; writeBytes: number }>('io');
   const simCpu1 = await simCall<NodeJS.CpuUsage>('cpu');
   const simCpu = { user: simCpu1.user - simCpu0.user, system: simCpu1.system - simCpu0.system };
   const simLoop = await simCall<{ p50: number; p99: number; max: number }>('loop');
@@ -524,6 +536,7 @@ async function parent(): Promise<void> {
   console.log(`relay GC pauses:                ${childGc.count}, ${fmt(childGc.totalMs, 0)} ms in all, longest ${fmt(childGc.maxMs, 1)} ms`);
   console.log(`relay → simulator GET /charges/:id, cumulative count by seconds: ${buckets}`);
   console.log(`relay group commits (fsyncs):   ${commitCount} holding ${commitItems} writes; cumulative count by seconds: ${commitBuckets}`);
+  console.log(`relay disk writes:              ${fmt((io1.writeBytes - io0.writeBytes) / TOTAL / 1024, 1)} KB to storage per webhook (${fmt((io1.wchar - io0.wchar) / TOTAL / 1024, 1)} KB through write calls, sockets included)`);
   console.log(`simulator answering it (ms):    p50 ${fmt(pct(simSorted, 50))} p99 ${fmt(pct(simSorted, 99))} max ${fmt(simSorted[simSorted.length - 1] ?? NaN)}  (in the simulator's own process)`);
   console.log(`slowest 1% of events:           ${slow.length}, of which ${slowAfterAnswer} arrived after the webhook's 2xx (the charge fetch outlasted the answer)`);
   console.log(`CPU while measuring:            relay ${cpuPct(childCpu)}% of a core (all its threads; its main thread busy ${fmt(childElu * 100, 0)}% of the time), simulator ${cpuPct(simCpu)}%, terminals+sender ${cpuPct(parentCpu)}%`);

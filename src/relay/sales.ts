@@ -107,6 +107,10 @@ export class SaleService {
    */
   private commit(s: SaleRow, patch: SalePatch, publish: boolean): SaleRow {
     const at = this.now().toISOString();
+    // A final sale's QR can no longer be paid and no view of it carries the QR: dropping the SVG
+    // document (often 5–30 KB) keeps the row small, so neither this update nor any later one
+    // rewrites kilobytes of overflow pages to the WAL.
+    if (patch.status !== undefined && isFinal(patch.status) && s.qrSvg !== null) patch = { ...patch, qrSvg: null };
     return this.tx(() => {
       const fresh = this.o.store.updateSale(s.terminalId, s.saleId, publish ? { ...patch, updatedAt: at } : patch)!;
       if (publish) this.published(this.o.store.publish(s.terminalId, at, { kind: 'sale.updated', sale: this.view(fresh, !isFinal(fresh.status)) }));

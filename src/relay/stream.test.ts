@@ -179,6 +179,32 @@ describe('relay: event stream, pairing and revocation', () => {
     expect(rig.relay.listTerminals().find((t) => t.id === terminalId)?.online).toBe(false);
   });
 
+  it('probes only connections that have been silent for an interval, and keeps those that answer', async () => {
+    const chatty = await connectStream(rig.relay.url, (await rig.pair('chatty-till')).credential, 0);
+    const quiet = await connectStream(rig.relay.url, (await rig.pair('quiet-till')).credential, 0);
+    const pings = { chatty: 0, quiet: 0 };
+    chatty.ws.on('ping', () => pings.chatty++);
+    quiet.ws.on('ping', () => pings.quiet++);
+    // The chatty terminal sends a protocol ping every quarter interval, as the terminal daemon does
+    // when it has heard nothing for a while; the quiet one only answers ping frames (its ws stack
+    // does that by itself).
+    const timer = setInterval(() => chatty.ws.send(JSON.stringify({ type: 'ping', at: new Date().toISOString() })), rig.config.heartbeatMs / 4);
+    try {
+      await new Promise((r) => setTimeout(r, 3 * rig.config.heartbeatMs));
+      expect(pings.chatty).toBe(0);
+      expect(pings.quiet).toBeGreaterThanOrEqual(1);
+      expect(pings.quiet).toBeLessThanOrEqual(3);
+      // Nobody sent a protocol ping frame down: WebSocket pings carry the heartbeat.
+      expect(quiet.messages.filter((m) => m.type === 'ping')).toEqual([]);
+      expect(chatty.ws.readyState).toBe(chatty.ws.OPEN);
+      expect(quiet.ws.readyState).toBe(quiet.ws.OPEN);
+    } finally {
+      clearInterval(timer);
+      await chatty.close();
+      await quiet.close();
+    }
+  });
+
   it('answers protocol pings and ignores junk frames', async () => {
     const { credential } = await rig.pair('ping-till');
     const t = await connectStream(rig.relay.url, credential, 0);

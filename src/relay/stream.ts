@@ -19,6 +19,8 @@ const BATCH = 200;
 const ACK_FLUSH_MS = 20;
 /** Stop writing to a socket that is this far behind; resume when it drains. */
 const HIGH_WATER = 1 << 20;
+/** An ack exactly as terminals serialise it (anything else goes through the schema). */
+const ACK_FRAME = /^\{"type":"ack","seq":(\d{1,15})\}$/;
 export const CLOSE_REVOKED = 4401;
 export const CLOSE_REPLACED = 4409;
 export const CLOSE_SHUTDOWN = 1001;
@@ -151,9 +153,13 @@ export class StreamHub {
   private onMessage(conn: Conn, data: RawData, isBinary: boolean): void {
     conn.lastHeard = Date.now();
     if (isBinary) return;
+    const text = (data as Buffer).toString('utf8');
+    // Acks are most of what terminals send: the exact form they are sent in skips the schema.
+    const ack = ACK_FRAME.exec(text);
+    if (ack) return this.onAck(conn, Number(ack[1]));
     let parsed: unknown;
     try {
-      parsed = JSON.parse((data as Buffer).toString('utf8'));
+      parsed = JSON.parse(text);
     } catch {
       this.o.log.debug('stream: non-JSON frame ignored', { terminalId: conn.terminalId });
       return;
@@ -165,14 +171,16 @@ export class StreamHub {
     }
     const msg = r.data;
     if (msg.type === 'ping') this.send(conn, { type: 'pong', at: this.o.clock().toISOString() });
-    else if (msg.type === 'ack') {
-      // Acking what was never sent would drop events the terminal has not seen.
-      const seq = Math.min(msg.seq, conn.sentSeq);
-      if (seq > 0) this.queueAck(conn.terminalId, seq);
-      // Only when something is known to be waiting: a store read per ack would cost every
-      // terminal a query per event.
-      if (conn.knownSeq > conn.sentSeq && conn.ws.bufferedAmount < HIGH_WATER) this.pump(conn);
-    }
+    else if (msg.type === 'ack') this.onAck(conn, msg.seq);
+  }
+
+  private onAck(conn: Conn, acked: number): void {
+    // Acking what was never sent would drop events the terminal has not seen.
+    const seq = Math.min(acked, conn.sentSeq);
+    if (seq > 0) this.queueAck(conn.terminalId, seq);
+    // Only when something is known to be waiting: a store read per ack would cost every
+    // terminal a query per event.
+    if (conn.knownSeq > conn.sentSeq && conn.ws.bufferedAmount < HIGH_WATER) this.pump(conn);
   }
 
   private queueAck(terminalId: string, seq: number): void {
@@ -293,10 +301,12 @@ export class StreamHub {
         this.touch(conn.terminalId, {});
         continue;
       }
-      if (now - conn.lastPing >= this.o.heartbeatMs) {
+      // Only a connection that has been silent for an interval is probed: acks and the terminal's
+      // own pings already prove a busy one alive, and at 5,000 terminals probing every one of them
+      // doubled the stream's frames. A WebSocket ping frame is enough: the peer's stack answers it.
+      if (now - conn.lastHeard >= this.o.heartbeatMs && now - conn.lastPing >= this.o.heartbeatMs) {
         conn.lastPing = now;
         conn.ws.ping();
-        this.send(conn, { type: 'ping', at: this.o.clock().toISOString() });
       }
       if (now - conn.lastSeenWritten >= this.o.heartbeatMs) {
         conn.lastSeenWritten = now;

@@ -148,10 +148,12 @@ export class WebhookIntake {
     let applied = false;
     try {
       fresh = await this.o.commit.run(() => {
-        if (!this.o.store.insertWebhookEvent(row)) return false;
-        if (quick && 'charge' in quick) {
-          this.o.sales.applyCharge(quick.charge);
-          this.o.store.updateWebhookEvent(row.id, { status: 'done', attempts: 1 });
+        // With the charge in hand the row is stored as done at once (one statement, not an insert
+        // and an update); if applying it throws, the item's savepoint takes the row back too.
+        const charge = quick && 'charge' in quick ? quick.charge : undefined;
+        if (!this.o.store.insertWebhookEvent(charge ? { ...row, status: 'done', attempts: 1 } : row)) return false;
+        if (charge) {
+          this.o.sales.applyCharge(charge);
           applied = true;
         }
         return true;

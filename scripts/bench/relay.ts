@@ -15,7 +15,7 @@
  * BENCH_PROF=<dir> writes a CPU profile of the relay process during the measured part there
  * and prints its top functions by self time (the profiler slows the relay a little).
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import diagnostics from 'node:diagnostics_channel';
 import { Session } from 'node:inspector';
 import fs from 'node:fs';
@@ -254,6 +254,26 @@ function topSelfTime(file: string, n: number): string {
     .join('\n');
 }
 
+/**
+ * How long a fixed piece of JavaScript work (JSON round trips of a charge-sized object) takes
+ * right now, median of 7, in a fresh Node process (its heap the same every time). Run while
+ * nothing else of the benchmark is busy, it tells a slow (shared, contended) host from a slow
+ * relay.
+ */
+const HOST_CHECK = `
+const charge = { object: 'charge', id: 'chrg_test_5z7ee2z8c4qbtxbrb2n', amount: 2500, currency: 'THB', status: 'successful', source: { type: 'alipayplus_mpm', pad: 'x'.repeat(1500) } };
+const times = [];
+for (let r = 0; r < 7; r++) {
+  const t = performance.now();
+  for (let i = 0; i < 4000; i++) JSON.parse(JSON.stringify({ ...charge, amount: i }));
+  times.push(performance.now() - t);
+}
+process.stdout.write(String(times.sort((a, b) => a - b)[3]));
+`;
+function hostCheck(): number {
+  return Number(execFileSync(process.execPath, ['-e', HOST_CHECK], { encoding: 'utf8' }));
+}
+
 function pct(sorted: number[], p: number): number {
   if (!sorted.length) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -280,6 +300,7 @@ async function parent(): Promise<void> {
     process.exit(2);
   }
 
+  const hostBefore = hostCheck();
   const base = typeof flags['data-dir'] === 'string' ? flags['data-dir'] : os.tmpdir();
   fs.mkdirSync(base, { recursive: true });
   const dir = fs.mkdtempSync(path.join(base, 'qrpos-bench-relay-'));
@@ -491,6 +512,9 @@ async function parent(): Promise<void> {
   const commitCount = Number(metric('qrpos_relay_commit_seconds_count')[0]?.split(' ').pop());
   const commitItems = Number(metric('qrpos_relay_commit_items_total')[0]?.split(' ').pop());
 
+  // Everything is idle again (the terminals are connected but quiet).
+  const hostAfter = hostCheck();
+
   // ---- resume a terminal with many waiting events
   const RESUME = flags.resume as number;
   // A terminal that had a sale (the flood repeats its sale view), whatever --rate × --seconds is.
@@ -540,6 +564,7 @@ async function parent(): Promise<void> {
   console.log(`simulator answering it (ms):    p50 ${fmt(pct(simSorted, 50))} p99 ${fmt(pct(simSorted, 99))} max ${fmt(simSorted[simSorted.length - 1] ?? NaN)}  (in the simulator's own process)`);
   console.log(`slowest 1% of events:           ${slow.length}, of which ${slowAfterAnswer} arrived after the webhook's 2xx (the charge fetch outlasted the answer)`);
   console.log(`CPU while measuring:            relay ${cpuPct(childCpu)}% of a core (all its threads; its main thread busy ${fmt(childElu * 100, 0)}% of the time), simulator ${cpuPct(simCpu)}%, terminals+sender ${cpuPct(parentCpu)}%`);
+  console.log(`host speed check:               ${fmt(hostBefore, 1)} ms before, ${fmt(hostAfter, 1)} ms after for the same fixed work (higher = this machine is slower right now, e.g. other guests on its cores)`);
   console.log(`lost / duplicated:              ${lost} / ${duplicates}   (target: nothing lost: ${lost === 0 ? 'met' : 'MISSED'})`);
   console.log(`relay memory per terminal:      RSS ${fmt(perRss / 1024, 1)} KB, JS heap+external ${fmt(perHeap / 1024, 1)} KB   (target <= 20 KB: ${perRss <= 20 * 1024 ? 'met' : 'MISSED'})`);
   console.log(`relay RSS:                      ${fmt(mem0.rss / 2 ** 20, 1)} MiB idle → ${fmt(mem1.rss / 2 ** 20, 1)} MiB with ${N} terminals`);

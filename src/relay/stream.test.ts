@@ -179,7 +179,7 @@ describe('relay: event stream, pairing and revocation', () => {
     expect(rig.relay.listTerminals().find((t) => t.id === terminalId)?.online).toBe(false);
   });
 
-  it('probes only connections that have been silent for an interval, and keeps those that answer', async () => {
+  it('probes only connections that have been silent for half an interval, and keeps those that answer', async () => {
     const chatty = await connectStream(rig.relay.url, (await rig.pair('chatty-till')).credential, 0);
     const quiet = await connectStream(rig.relay.url, (await rig.pair('quiet-till')).credential, 0);
     const pings = { chatty: 0, quiet: 0 };
@@ -192,8 +192,9 @@ describe('relay: event stream, pairing and revocation', () => {
     try {
       await new Promise((r) => setTimeout(r, 3 * rig.config.heartbeatMs));
       expect(pings.chatty).toBe(0);
-      expect(pings.quiet).toBeGreaterThanOrEqual(1);
-      expect(pings.quiet).toBeLessThanOrEqual(3);
+      // Once or twice an interval (half an interval of silence, not more often than that).
+      expect(pings.quiet).toBeGreaterThanOrEqual(2);
+      expect(pings.quiet).toBeLessThanOrEqual(7);
       // Nobody sent a protocol ping frame down: WebSocket pings carry the heartbeat.
       expect(quiet.messages.filter((m) => m.type === 'ping')).toEqual([]);
       expect(chatty.ws.readyState).toBe(chatty.ws.OPEN);
@@ -202,6 +203,33 @@ describe('relay: event stream, pairing and revocation', () => {
       clearInterval(timer);
       await chatty.close();
       await quiet.close();
+    }
+  });
+
+  it('never drops a live connection when a busy relay runs its heartbeat late', async () => {
+    // Six terminals that speak once, each at another moment, and afterwards only answer ping
+    // frames; meanwhile the relay's thread is kept busy 28 ms of every 33, so its heartbeat ticks
+    // (and the pongs) run late, as under heavy load: a round over all connections takes about a
+    // third longer than planned.
+    const terms = await Promise.all(
+      Array.from({ length: 6 }, async (_, i) => connectStream(rig.relay.url, (await rig.pair(`busy-till-${i}`)).credential, 0)),
+    );
+    const closed: number[] = [];
+    terms.forEach((t, i) => t.ws.on('close', () => closed.push(i)));
+    const spoke = terms.map((t, i) =>
+      setTimeout(() => t.ws.send(JSON.stringify({ type: 'ping', at: new Date().toISOString() })), ((i + 1) * rig.config.heartbeatMs) / 7),
+    );
+    const busy = setInterval(() => {
+      const until = performance.now() + 28;
+      while (performance.now() < until);
+    }, 33);
+    try {
+      await new Promise((r) => setTimeout(r, 5 * rig.config.heartbeatMs));
+      expect(closed).toEqual([]);
+    } finally {
+      clearInterval(busy);
+      spoke.forEach(clearTimeout);
+      await Promise.all(terms.map((t) => t.close()));
     }
   });
 

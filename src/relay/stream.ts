@@ -301,10 +301,14 @@ export class StreamHub {
         this.touch(conn.terminalId, {});
         continue;
       }
-      // Only a connection that has been silent for an interval is probed: acks and the terminal's
-      // own pings already prove a busy one alive, and at 5,000 terminals probing every one of them
-      // doubled the stream's frames. A WebSocket ping frame is enough: the peer's stack answers it.
-      if (now - conn.lastHeard >= this.o.heartbeatMs && now - conn.lastPing >= this.o.heartbeatMs) {
+      // Only a connection silent for half an interval is probed (at most once per half interval):
+      // acks and the terminal's own pings already prove a busy one alive, and at 5,000 terminals
+      // probing every one of them doubled the stream's frames. Probing at half an interval leaves
+      // a whole interval for the answer before the drop above, even when a busy thread runs these
+      // rounds late (waiting for a full interval of silence dropped live terminals that way).
+      // A WebSocket ping frame is enough: the peer's stack answers it.
+      const half = this.o.heartbeatMs / 2;
+      if (now - conn.lastHeard >= half && now - conn.lastPing >= half) {
         conn.lastPing = now;
         conn.ws.ping();
       }

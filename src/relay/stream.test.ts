@@ -179,6 +179,25 @@ describe('relay: event stream, pairing and revocation', () => {
     expect(rig.relay.listTerminals().find((t) => t.id === terminalId)?.online).toBe(false);
   });
 
+  it('takes acks in any JSON form, and ignores frames that only look like one', async () => {
+    const { credential, terminalId } = await rig.pair('ack-forms-till');
+    const t = await connectStream(rig.relay.url, credential, 0);
+    try {
+      const saleId = newSaleId();
+      await rig.api('POST', '/v1/sales', credential, { saleId, amount: 2100, currency: 'THB' });
+      const ev = await t.waitFor(() => t.events().find((e) => e.event.kind === 'sale.updated' && e.event.sale.saleId === saleId), 'event');
+      // Not JSON (a leading zero), so not an ack: the event stays.
+      t.ws.send(`{"type":"ack","seq":0${ev.seq}}`);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(rig.relay.store.pendingEventCount(terminalId)).toBe(1);
+      // Other key order and spacing: valid JSON, taken through the schema.
+      t.ws.send(`{ "seq": ${ev.seq}, "type": "ack" }`);
+      await until(() => rig.relay.store.pendingEventCount(terminalId) === 0, 'ack stored');
+    } finally {
+      await t.close();
+    }
+  });
+
   it('probes only connections that have been silent for half an interval, and keeps those that answer', async () => {
     const chatty = await connectStream(rig.relay.url, (await rig.pair('chatty-till')).credential, 0);
     const quiet = await connectStream(rig.relay.url, (await rig.pair('quiet-till')).credential, 0);

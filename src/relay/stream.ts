@@ -19,8 +19,11 @@ const BATCH = 200;
 const ACK_FLUSH_MS = 20;
 /** Stop writing to a socket that is this far behind; resume when it drains. */
 const HIGH_WATER = 1 << 20;
-/** An ack exactly as terminals serialise it (anything else goes through the schema). */
-const ACK_FRAME = /^\{"type":"ack","seq":(\d{1,15})\}$/;
+/**
+ * An ack exactly as terminals serialise it (anything else goes through the schema): a JSON
+ * integer (no leading zero) small enough to be exact.
+ */
+const ACK_FRAME = /^\{"type":"ack","seq":(0|[1-9]\d{0,14})\}$/;
 export const CLOSE_REVOKED = 4401;
 export const CLOSE_REPLACED = 4409;
 export const CLOSE_SHUTDOWN = 1001;

@@ -33,6 +33,8 @@ import { hashToken, randomToken } from '../../src/relay/pairing';
 import { startRelay, type RelayHandle } from '../../src/relay/server';
 
 type Msg = { id: number; cmd: string; [k: string]: unknown };
+/** A pending sale made before the measured part: its paid charge and the QR document it holds. */
+type PreparedSale = { terminalId: string; saleId: string; chargeId: string; amount: number; createdAt: string; expiresAt: string; qrSvg: string };
 
 // ---------------------------------------------------------------- child: the relay under test
 
@@ -119,7 +121,7 @@ async function child(): Promise<void> {
         }
         case 'sales': {
           const at = new Date().toISOString();
-          const items = m.items as { terminalId: string; saleId: string; chargeId: string; amount: number; createdAt: string; expiresAt: string; qrSvg: string }[];
+          const items = m.items as PreparedSale[];
           relay!.store.transaction(() => {
             for (const it of items) {
               relay!.store.insertSale({
@@ -363,7 +365,7 @@ async function parent(): Promise<void> {
             }
           }
           ws.send(JSON.stringify({ type: 'ack', seq: m.seq }));
-        } else if (m.type === 'ping') ws.send(JSON.stringify({ type: 'pong', at: new Date().toISOString() }));
+        }
       });
       ws.once('error', reject);
       ws.once('close', () => {
@@ -382,7 +384,7 @@ async function parent(): Promise<void> {
   // ---- pending charges made beforehand, then paid at the simulator (its own webhooks off)
   const omise = new OmiseClient({ baseUrl: sim.url, publicKey: sim.publicKey, secretKey: sim.secretKey, timeoutMs: 10_000 });
   const count = WARMUP + TOTAL;
-  const sales: { terminalId: string; saleId: string; chargeId: string; amount: number; createdAt: string; expiresAt: string; qrSvg: string }[] = [];
+  const sales: PreparedSale[] = [];
   const tPrep = performance.now();
   for (let i = 0; i < count; i += 100) {
     const part = await Promise.all(

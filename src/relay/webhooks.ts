@@ -144,18 +144,14 @@ export class WebhookIntake {
     // and the result applied when the fetch ends.
     const prefetched = relevant ? this.fetchCharge(row.objectId) : undefined;
     const quick = prefetched ? await this.within(prefetched, PREFETCH_WAIT_MS) : undefined;
+    const charge = quick && 'charge' in quick ? quick.charge : undefined;
     let fresh: boolean;
-    let applied = false;
     try {
       fresh = await this.o.commit.run(() => {
         // With the charge in hand the row is stored as done at once (one statement, not an insert
         // and an update); if applying it throws, the item's savepoint takes the row back too.
-        const charge = quick && 'charge' in quick ? quick.charge : undefined;
         if (!this.o.store.insertWebhookEvent(charge ? { ...row, status: 'done', attempts: 1 } : row)) return false;
-        if (charge) {
-          this.o.sales.applyCharge(charge);
-          applied = true;
-        }
+        if (charge) this.o.sales.applyCharge(charge);
         return true;
       });
     } catch (err) {
@@ -170,7 +166,8 @@ export class WebhookIntake {
       return;
     }
     sendJson(res, 200, { received: true });
-    if (relevant && !applied) this.process(row, prefetched);
+    // Stored and fresh: the charge was applied in that commit if it was in hand.
+    if (relevant && !charge) this.process(row, prefetched);
   }
 
   private within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {

@@ -1,14 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SaleView } from '../link/protocol';
-import { connectStream, newSaleId, startRig, type Rig } from './testkit';
+import { connectStream, newSaleId, startRig, TestClock, type Rig } from './testkit';
 
 describe('relay: a full sale against the simulator', () => {
   let rig: Rig;
   let cred: string;
   let terminalId: string;
+  // Relay and simulator share a clock that starts at 10:00 UTC, so voids are open whatever the hour.
+  const clock = TestClock.morning();
 
   beforeAll(async () => {
-    rig = await startRig();
+    rig = await startRig({ clock });
     ({ credential: cred, terminalId } = await rig.pair());
   });
   afterAll(async () => {
@@ -124,10 +126,18 @@ describe('relay: a full sale against the simulator', () => {
     await rig.api('GET', `/v1/sales/${saleId}`, cred);
     const foreign = await rig.api('POST', `/v1/sales/${saleId}/refunds`, other.credential, { refundId: newSaleId('rf'), amount: 100 });
     expect(foreign.status).toBe(404);
-    const view = (await rig.api<SaleView>('GET', `/v1/sales/${saleId}`, cred)).body;
-    if (!view.canVoid) {
+    expect((await rig.api<SaleView>('GET', `/v1/sales/${saleId}`, cred)).body.canVoid).toBe(true);
+    // 16:15 UTC on the day of the charge closes the void window; a refund stays possible.
+    const day = new Date(created.body.createdAt);
+    clock.set(new Date(Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate(), 16, 15, 0)));
+    try {
+      expect((await rig.api<SaleView>('GET', `/v1/sales/${saleId}`, cred)).body.canVoid).toBe(false);
       const v = await rig.api('POST', `/v1/sales/${saleId}/refunds`, cred, { refundId: newSaleId('rf'), amount: 100, mode: 'void' });
       expect(v.body.error.code).toBe('void_window_closed');
+      const r = await rig.api('POST', `/v1/sales/${saleId}/refunds`, cred, { refundId: newSaleId('rf'), amount: 100 });
+      expect(r.body).toMatchObject({ amount: 100, voided: false, status: 'done' });
+    } finally {
+      clock.set(TestClock.morning().now());
     }
   });
 

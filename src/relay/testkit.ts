@@ -23,6 +23,29 @@ export async function until<T>(fn: () => T | Promise<T>, what: string, timeoutMs
   }
 }
 
+/**
+ * A clock that ticks with real time from a chosen instant and can be moved: the relay and the
+ * simulator of a rig share one, so a test's result never depends on the hour it runs at.
+ */
+export class TestClock {
+  private offsetMs: number;
+  constructor(start: Date) {
+    this.offsetMs = start.getTime() - Date.now();
+  }
+  /** 10:00 UTC today (the void window of a charge made now is open for six hours). */
+  static morning(): TestClock {
+    const d = new Date();
+    return new TestClock(new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), 10, 0, 0)));
+  }
+  readonly now = (): Date => new Date(Date.now() + this.offsetMs);
+  set(at: Date): void {
+    this.offsetMs = at.getTime() - Date.now();
+  }
+  advance(ms: number): void {
+    this.offsetMs += ms;
+  }
+}
+
 export class TestTerminal {
   readonly messages: ServerMessage[] = [];
   closed: { code: number; reason: string } | undefined;
@@ -129,11 +152,12 @@ export interface Rig {
 }
 
 export async function startRig(
-  opts: { config?: Partial<RelayConfigInput>; sim?: SimulatorOptions; relayLog?: Logger; omiseTimeoutMs?: number } = {},
+  opts: { config?: Partial<RelayConfigInput>; sim?: SimulatorOptions; relayLog?: Logger; omiseTimeoutMs?: number; clock?: TestClock } = {},
 ): Promise<Rig> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-relay-'));
   const log = memoryLogger('debug');
-  const sim = await startSimulator({ country: 'TH', ...opts.sim });
+  const clock = opts.clock?.now;
+  const sim = await startSimulator({ country: 'TH', clock, ...opts.sim });
   const config = parseRelayConfig({
     version: 1,
     listen: { host: '127.0.0.1', port: 0 },
@@ -152,7 +176,7 @@ export async function startRig(
     webhookSecret: sim.webhookSecret,
     adminToken: ADMIN_TOKEN,
   };
-  const start = () => startRelay({ config, secrets, log: opts.relayLog ?? log });
+  const start = () => startRelay({ config, secrets, log: opts.relayLog ?? log, clock });
   const rig: Rig = {
     dir,
     sim,

@@ -11,8 +11,8 @@
  */
 import type { IndicatorConfig } from '../config';
 import type { Logger } from '../../src/shared/log';
-import { realTimers } from '../keypad/backoff';
-import type { Timers } from '../keypad/backoff';
+import { realTimers } from '../../src/shared/backoff';
+import type { Timers } from '../../src/shared/backoff';
 import type { GpioBackend, GpioBackendFactory, GpioLine, Level } from './backend';
 import { onoffBackend } from './backend';
 import type { Indicator } from './contract';

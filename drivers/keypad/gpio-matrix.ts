@@ -14,8 +14,8 @@ import type { Logger } from '../../src/shared/log';
 import type { GpioBackend, GpioBackendFactory, GpioLine } from '../gpio/backend';
 import { onoffBackend } from '../gpio/backend';
 import type { DeviceStatus, KeyName, Keypad, KeypadEvents } from './contract';
-import { Backoff, realTimers } from './backoff';
-import type { Timers } from './backoff';
+import { Backoff, realTimers } from '../../src/shared/backoff';
+import type { Timers } from '../../src/shared/backoff';
 import { resolveMatrixLayout } from './matrix-layouts';
 import { MatrixDebouncer, scanMatrix } from './matrix-scan';
 

@@ -18,8 +18,8 @@ import type { DeviceStatus, KeyName, Keypad, KeypadEvents } from './contract';
 import { HidReportParser, bytesToHex } from './hid-report';
 import type { KeyMap } from './keymaps';
 import { resolveKeymap } from './keymaps';
-import { Backoff, realTimers } from './backoff';
-import type { Timers } from './backoff';
+import { Backoff, realTimers } from '../../src/shared/backoff';
+import type { Timers } from '../../src/shared/backoff';
 import { inhibitConsoleInput, releaseConsoleInput } from './inhibit';
 
 export type HidKeypadConfig = Extract<KeypadConfig, { driver: 'hid' }>;

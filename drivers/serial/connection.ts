@@ -10,8 +10,8 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../src/shared/log';
-import { Backoff, realTimers } from '../keypad/backoff';
-import type { Timers } from '../keypad/backoff';
+import { Backoff, realTimers } from '../../src/shared/backoff';
+import type { Timers } from '../../src/shared/backoff';
 import type { DeviceStatus } from '../keypad/contract';
 import type { SerialDeviceEvents } from './contract';
 import { SerialDeviceError } from './contract';

@@ -9,7 +9,6 @@ import { command } from './cli';
 import { ConfigError, loadTerminalConfig, parseTerminalConfig } from './config';
 import { readSecrets, SecretsError, writeSecrets } from './secrets';
 import { parseListen, startStatusServer } from './status-server';
-import { backoffDelay } from './stream';
 
 let dir: string;
 beforeEach(() => {
@@ -138,15 +137,6 @@ describe('status endpoint', () => {
     } finally {
       await srv.stop();
     }
-  });
-});
-
-describe('reconnect backoff', () => {
-  it('grows exponentially, is capped, and is jittered within the upper half', () => {
-    expect(backoffDelay(0, 500, 30_000, () => 0)).toBe(250);
-    expect(backoffDelay(0, 500, 30_000, () => 1)).toBe(500);
-    expect(backoffDelay(3, 500, 30_000, () => 1)).toBe(4000);
-    expect(backoffDelay(30, 500, 30_000, () => 0.5)).toBe(22_500);
   });
 });
 

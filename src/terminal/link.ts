@@ -9,7 +9,8 @@ import type { Logger } from '../shared/log';
 import type { ApplyResult, Journal, OutboxItem } from './journal';
 import { RelayError, RelayHttp } from './relay-http';
 import { readSecrets, writeSecrets, type Secrets } from './secrets';
-import { backoffDelay, RelayStream } from './stream';
+import { backoffDelay } from '../shared/backoff';
+import { RelayStream } from './stream';
 
 export interface LinkCallbacks {
   /** A sale changed in the journal (already committed). */

@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import { ServerMessageSchema, type RelayEvent } from '../link/protocol';
 import type { Logger } from '../shared/log';
+import { backoffDelay } from '../shared/backoff';
 
 export interface StreamOptions {
   baseUrl: string;
@@ -25,12 +26,6 @@ export interface StreamEvents {
   online: [boolean];
   unauthorized: [];
   hello: [{ terminalId: string; lastSeq: number }];
-}
-
-export function backoffDelay(attempt: number, baseMs: number, maxMs: number, rand = Math.random): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 20));
-  // "Equal jitter": at least half the step, so a fleet does not reconnect in lockstep.
-  return Math.round(ceiling / 2 + rand() * (ceiling / 2));
 }
 
 export class RelayStream extends EventEmitter<StreamEvents> {

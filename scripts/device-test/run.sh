@@ -13,6 +13,8 @@
 #                              say so and test without it; 1 = required; 0 = off
 #        EMU_DIR=<repo>/.emu   cache for downloads, the extracted kernel, initramfs and run logs
 set -euo pipefail
+# depmod (kmod) is in /usr/sbin, which a non-root user's PATH on Debian lacks.
+export PATH="$PATH:/usr/sbin:/sbin"
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 EMU=${EMU_DIR:-$REPO/.emu}

@@ -48,15 +48,32 @@ export const DisplayConfigSchema = z.discriminatedUnion('driver', [
   z.object({ driver: z.literal('png'), path: z.string(), width: z.number().int().min(64).max(4096), height: z.number().int().min(64).max(4096) }),
   z.object({
     driver: z.literal('framebuffer'),
+    /** The framebuffer node; with `name`, the usual node, used when its sysfs name matches. */
     device: z.string().default('/dev/fb0'),
-    /** Where the geometry is read; default /sys/class/graphics/<basename of device>. */
+    /**
+     * The framebuffer's driver name(s) as in /sys/class/graphics/fbN/name (`*` matches any run of
+     * characters), e.g. "fb_ili9486" or ["vc4drmfb", "simple*"]: the display is the fbN of that name,
+     * whatever its number. Unset: `device` as it is.
+     */
+    name: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+    /** Where the framebuffers are listed (tests point it at a fake tree); default /sys/class/graphics. */
+    graphicsDir: z.string().optional(),
+    /** Where the geometry is read; default <graphicsDir>/<basename of device>. */
     sysfsDir: z.string().optional(),
     rotation: z.union([z.literal(0), z.literal(90), z.literal(180), z.literal(270)]).default(0),
-    /** Expected panel size (before rotation); a mismatch with sysfs is an error naming both. */
+    /** Expected panel size (before rotation); see `onMismatch`. */
     width: z.number().int().optional(),
     height: z.number().int().optional(),
-    /** Channel layout when not the usual one for the depth (RGB565 at 16 bpp, XRGB8888 at 32 bpp). */
-    pixelFormat: z.enum(['RGB565', 'BGR565', 'XRGB8888', 'XBGR8888']).optional(),
+    /**
+     * Expected pixel format; also the channel order when it is not the usual one for the depth
+     * (RGB565 at 16 bpp, RGB888 at 24, XRGB8888 at 32). See `onMismatch`.
+     */
+    pixelFormat: z.enum(['RGB565', 'BGR565', 'RGB888', 'BGR888', 'XRGB8888', 'XBGR8888']).optional(),
+    /**
+     * What a framebuffer that differs from the expected size, depth or node does: "adapt" (default)
+     * draws at what is there and logs each difference once; "error" makes open() fail naming both.
+     */
+    onMismatch: z.enum(['adapt', 'error']).optional(),
     /** The VT whose cursor to hide, e.g. /dev/tty1; null leaves it alone. */
     tty: z.string().nullable().default('/dev/tty1'),
   }),

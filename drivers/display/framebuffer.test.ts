@@ -7,9 +7,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { memoryLogger } from '../../src/shared/log';
 import { DisplayConfigSchema } from '../config';
 import { DisplayError, type Rect } from './contract';
-import { FramebufferDisplay, type FramebufferConfig } from './framebuffer';
+import { FramebufferDisplay, fbNameMatches, type FramebufferConfig } from './framebuffer';
 import { physicalRect, type FbPixelFormat, type Rotation } from './pixels';
-import { decodeFramebuffer, drawQr, makeFakeFb, physicalPixel, type FakeFb } from './testing';
+import { decodeFramebuffer, drawQr, makeFakeFb, makeFakeGraphics, physicalPixel, type FakeFb } from './testing';
 
 const ROTATIONS: Rotation[] = [0, 90, 180, 270];
 const RED: [number, number, number] = [255, 0, 0];
@@ -61,11 +61,13 @@ function physicalOfLogicalTopLeft(fb: FakeFb, rotation: Rotation): [number, numb
   return ({ 0: [0, 0], 90: [fb.width - 1, 0], 180: [fb.width - 1, fb.height - 1], 270: [0, fb.height - 1] } as const)[rotation] as [number, number];
 }
 
-const FORMATS: { format: FbPixelFormat; bpp: 16 | 32; explicit: boolean }[] = [
+const FORMATS: { format: FbPixelFormat; bpp: 16 | 24 | 32; explicit: boolean }[] = [
   { format: 'RGB565', bpp: 16, explicit: false },
   { format: 'XRGB8888', bpp: 32, explicit: false },
+  { format: 'RGB888', bpp: 24, explicit: false },
   { format: 'BGR565', bpp: 16, explicit: true },
   { format: 'XBGR8888', bpp: 32, explicit: true },
+  { format: 'BGR888', bpp: 24, explicit: true },
 ];
 
 describe('FramebufferDisplay on a regular file with fake sysfs geometry', () => {
@@ -105,7 +107,7 @@ describe('FramebufferDisplay on a regular file with fake sysfs geometry', () => 
     }
   }
 
-  for (const { format, bpp } of FORMATS.slice(0, 2)) {
+  for (const { format, bpp } of FORMATS.slice(0, 3)) {
     for (const rotation of ROTATIONS) {
       it(`${format} rotation ${rotation}: dirty rectangles write only their own bytes`, async () => {
         const fb = makeFakeFb(dir, 96, 64, bpp, 96 * (bpp / 8) + 8, 0x55);
@@ -182,9 +184,9 @@ describe('FramebufferDisplay on a regular file with fake sysfs geometry', () => 
     await d.close();
   });
 
-  it('geometry that does not fit the config is an error naming both', async () => {
+  it('geometry that does not fit the config is an error naming both (onMismatch "error")', async () => {
     const fb = makeFakeFb(dir, 320, 240, 16);
-    const d = new FramebufferDisplay(config(fb, { width: 800, height: 480 }), memoryLogger());
+    const d = new FramebufferDisplay(config(fb, { width: 800, height: 480, onMismatch: 'error' }), memoryLogger());
     const err = await d.open().then(
       () => null,
       (e: unknown) => e,
@@ -195,16 +197,16 @@ describe('FramebufferDisplay on a regular file with fake sysfs geometry', () => 
     expect((err as Error).message).toContain(fb.sysfsDir);
   });
 
-  it('a pixel format of the wrong depth is an error naming both', async () => {
+  it('a pixel format of the wrong depth is an error naming both (onMismatch "error")', async () => {
     const fb = makeFakeFb(dir, 320, 240, 16);
-    const d = new FramebufferDisplay(config(fb, { pixelFormat: 'XRGB8888' }), memoryLogger());
+    const d = new FramebufferDisplay(config(fb, { pixelFormat: 'XRGB8888', onMismatch: 'error' }), memoryLogger());
     await expect(d.open()).rejects.toThrow(/16 bits per pixel.*XRGB8888/);
   });
 
   it('unsupported depth, missing sysfs, short file and wrong frame size are DisplayErrors', async () => {
     const fb24 = makeFakeFb(path.join(dir, 'a'), 100, 100, 32);
-    fs.writeFileSync(path.join(fb24.sysfsDir, 'bits_per_pixel'), '24\n');
-    await expect(new FramebufferDisplay(config(fb24), memoryLogger()).open()).rejects.toThrow(/24 bits per pixel/);
+    fs.writeFileSync(path.join(fb24.sysfsDir, 'bits_per_pixel'), '8\n');
+    await expect(new FramebufferDisplay(config(fb24), memoryLogger()).open()).rejects.toThrow(/8 bits per pixel.*supported: 16 .* 24 .* 32/);
 
     const missing = new FramebufferDisplay(config(fb24, { sysfsDir: path.join(dir, 'nope') }), memoryLogger());
     await expect(missing.open()).rejects.toBeInstanceOf(DisplayError);
@@ -261,5 +263,121 @@ describe('FramebufferDisplay on a regular file with fake sysfs geometry', () => 
     expect([d.width, d.height]).toEqual([240, 320]);
     expect(d.description).toContain('RGB565');
     await d.close();
+  });
+});
+
+const REPO = path.resolve(__dirname, '..', '..');
+
+/** The display section of a device profile, pointed at a fake /dev and /sys/class/graphics tree. */
+function profileDisplay(profile: string, fake: { devDir: string; graphicsDir: string }): FramebufferConfig {
+  const raw = JSON.parse(fs.readFileSync(path.join(REPO, 'device', 'profiles', `${profile}.json`), 'utf8')) as { drivers: { display: Record<string, unknown> } };
+  const d = raw.drivers.display;
+  const cfg = DisplayConfigSchema.parse({ ...d, device: path.join(fake.devDir, path.basename(String(d.device))), graphicsDir: fake.graphicsDir, tty: null });
+  if (cfg.driver !== 'framebuffer') throw new Error(`${profile}: not a framebuffer display`);
+  return cfg;
+}
+
+async function showAndDecode(d: FramebufferDisplay, fb: FakeFb, format: FbPixelFormat): Promise<string | undefined> {
+  await d.open();
+  await d.present(testFrame(d.width, d.height), []);
+  await d.close();
+  const img = decodeFramebuffer(fs.readFileSync(fb.device), fb, format, 0);
+  expect(pixel(img, 0, 0)).toEqual(RED);
+  return jsQR(img.data, img.width, img.height)?.data;
+}
+
+describe('FramebufferDisplay on the framebuffer that is there (issue 13 item 4)', () => {
+  it('the HDMI profile (XRGB8888) on a Pi 4/5 vc4drmfb at its default 16 bpp draws RGB565 and logs the adaptation once', async () => {
+    // Today's failure: open() threw "16 bits per pixel ... pixelFormat is XRGB8888" and the service crash-looped.
+    const fake = makeFakeGraphics(dir, [{ name: 'vc4drmfb', width: 800, height: 480, bpp: 16, stride: 1600 }]);
+    const log = memoryLogger();
+    const d = new FramebufferDisplay(profileDisplay('pi-hdmi-800x480-usb-numpad', fake), log);
+    expect(await showAndDecode(d, fake.fbs[0], 'RGB565')).toBe(QR_TEXT);
+    expect(d.description).toContain('RGB565');
+    expect(d.adaptations).toEqual([expect.stringMatching(/has 16 bits per pixel .*bits_per_pixel\) but the config's pixelFormat is XRGB8888: drawing RGB565/)]);
+    await d.open(); // a re-open (the daemon's retry) finds the same difference and does not log it again
+    await d.close();
+    const warns = log.records().filter((r) => r.level === 'warn' && String(r.msg).includes('differs from the config'));
+    expect(warns).toHaveLength(1);
+    expect(JSON.stringify(warns[0])).toContain('XRGB8888');
+  });
+
+  it('the HDMI profile at 32 bpp and at 24 bpp with a padded stride', async () => {
+    const fake = makeFakeGraphics(path.join(dir, '32'), [{ name: 'vc4drmfb', width: 800, height: 480, bpp: 32, stride: 3200 + 64 }]);
+    const d32 = new FramebufferDisplay(profileDisplay('pi-hdmi-800x480-membrane-4x4', fake), memoryLogger());
+    expect(await showAndDecode(d32, fake.fbs[0], 'XRGB8888')).toBe(QR_TEXT);
+    expect(d32.adaptations).toEqual([]);
+    // 24 bpp rows of 2400 bytes padded to 2404: not a whole number of pixels, which is fine at 24 bpp.
+    const fake24 = makeFakeGraphics(path.join(dir, '24'), [{ name: 'simple', width: 800, height: 480, bpp: 24, stride: 2404 }]);
+    const d24 = new FramebufferDisplay(profileDisplay('pi-hdmi-800x480-usb-numpad', fake24), memoryLogger());
+    expect(await showAndDecode(d24, fake24.fbs[0], 'RGB888')).toBe(QR_TEXT);
+    expect(d24.adaptations[0]).toMatch(/24 bits per pixel.*drawing RGB888/);
+  });
+
+  it('a monitor of another size than the profile is drawn at its own size (adapted, logged); "error" refuses it', async () => {
+    const fake = makeFakeGraphics(dir, [{ name: 'vc4drmfb', width: 1024, height: 600, bpp: 32 }]);
+    const d = new FramebufferDisplay(profileDisplay('pi-hdmi-800x480-usb-numpad', fake), memoryLogger());
+    expect(await showAndDecode(d, fake.fbs[0], 'XRGB8888')).toBe(QR_TEXT);
+    expect([d.width, d.height]).toEqual([1024, 600]);
+    expect(d.adaptations).toEqual([expect.stringMatching(/is 1024x600 .*expects 800x480 .*: drawing at 1024x600/)]);
+    const strict = new FramebufferDisplay({ ...profileDisplay('pi-hdmi-800x480-usb-numpad', fake), onMismatch: 'error' }, memoryLogger());
+    await expect(strict.open()).rejects.toThrow(/1024x600 .*800x480.*onMismatch is "error"/);
+  });
+
+  it('finds an SPI panel by its driver name whichever fbN it is, next to the HDMI framebuffer', async () => {
+    // Usual layout: HDMI fb0, the ILI9486 panel fb1 (the profile's device).
+    const usual = makeFakeGraphics(path.join(dir, 'a'), [
+      { name: 'vc4drmfb', width: 1920, height: 1080, bpp: 16 },
+      { name: 'fb_ili9486', width: 480, height: 320, bpp: 16 },
+    ]);
+    const a = new FramebufferDisplay(profileDisplay('pi-ili9486-480x320-usb-numpad', usual), memoryLogger());
+    expect(await showAndDecode(a, usual.fbs[1], 'RGB565')).toBe(QR_TEXT);
+    expect(a.description).toContain(path.join(usual.devDir, 'fb1'));
+    expect(fs.readFileSync(usual.fbs[0].device).every((b) => b === 0x10)).toBe(true); // the HDMI framebuffer untouched
+
+    // No HDMI framebuffer (KMS off, or the panel probed first): the panel is fb0, not the profile's fb1.
+    const swapped = makeFakeGraphics(path.join(dir, 'b'), [
+      { name: 'ili9486drmfb', width: 480, height: 320, bpp: 16 },
+      { name: 'vc4drmfb', width: 800, height: 480, bpp: 32 },
+    ]);
+    const log = memoryLogger();
+    const b = new FramebufferDisplay(profileDisplay('pi-ili9486-480x320-usb-numpad', swapped), log);
+    expect(await showAndDecode(b, swapped.fbs[0], 'RGB565')).toBe(QR_TEXT);
+    expect(b.description).toContain(path.join(swapped.devDir, 'fb0'));
+    expect(fs.readFileSync(swapped.fbs[1].device).every((x) => x === 0x11)).toBe(true);
+    expect(log.records().some((r) => r.msg === 'framebuffer found by name')).toBe(true);
+
+    // The ILI9341 profile among three framebuffers; fb10 sorts after fb2.
+    const three = makeFakeGraphics(path.join(dir, 'c'), [
+      { name: 'vc4drmfb', width: 800, height: 480, bpp: 16 },
+      { name: 'fb_ili9486', width: 480, height: 320, bpp: 16 },
+      { name: 'fb_ili9340', width: 320, height: 240, bpp: 16 },
+    ]);
+    const c = new FramebufferDisplay(profileDisplay('pi-ili9341-320x240-membrane-4x4', three), memoryLogger());
+    expect(await showAndDecode(c, three.fbs[2], 'RGB565')).toBe(QR_TEXT);
+  });
+
+  it('no framebuffer of that name: an error naming the wanted names and what is there; no file is touched', async () => {
+    const fake = makeFakeGraphics(dir, [{ name: 'vc4drmfb', width: 800, height: 480, bpp: 16 }]);
+    const d = new FramebufferDisplay(profileDisplay('pi-ili9486-480x320-usb-numpad', fake), memoryLogger());
+    const err = await d.open().then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
+    expect(err).toBeInstanceOf(DisplayError);
+    expect(err!.message).toMatch(/no framebuffer named "fb_ili9486" or "ili9486\*" in .*graphics \(there: fb0 "vc4drmfb"\)/);
+    expect(fs.existsSync(path.join(fake.devDir, 'fb1'))).toBe(false);
+    expect(fs.readFileSync(fake.fbs[0].device).every((b) => b === 0x10)).toBe(true);
+    const none = new FramebufferDisplay(config(makeFakeFb(path.join(dir, 'x'), 64, 64, 16), { name: 'vc4drmfb', graphicsDir: path.join(dir, 'no-such') }), memoryLogger());
+    await expect(none.open()).rejects.toThrow(/cannot list framebuffers in .*no-such/);
+  });
+
+  it('name patterns: exact, `*` for any run, regex characters taken literally', () => {
+    expect(fbNameMatches('vc4drmfb', ['vc4drmfb'])).toBe(true);
+    expect(fbNameMatches('vc4drmfb2', ['vc4drmfb'])).toBe(false);
+    expect(fbNameMatches('simpledrmdrmfb', ['vc4drmfb', 'simple*'])).toBe(true);
+    expect(fbNameMatches('fb_ili9486', ['*ili9486*'])).toBe(true);
+    expect(fbNameMatches('fbXili9486', ['fb.ili9486'])).toBe(false);
+    expect(fbNameMatches('', ['*x'])).toBe(false);
   });
 });

@@ -1,6 +1,6 @@
 /**
- * Linux framebuffer display (/dev/fbN): DRM fbdev on HDMI (XRGB8888) and SPI panels driven by
- * fbtft / tinydrm (RGB565). Only the dirty rectangles are converted, rotated and written, with
+ * Linux framebuffer display (/dev/fbN): DRM fbdev on HDMI/DSI (16 or 32 bpp) and SPI panels driven by
+ * fbtft / tinydrm (RGB565), found by number or by the driver name sysfs gives it. Only the dirty rectangles are converted, rotated and written, with
  * positioned writes at the framebuffer's own stride, because full-frame SPI updates are slow.
  *
  * Writes are synchronous: a framebuffer write is a memcpy into video (or deferred-io) memory
@@ -16,7 +16,7 @@ import type { DisplayConfig } from '../config';
 import type { Display, Rect } from './contract';
 import { DisplayError, clipRect, fullRect } from './contract';
 import type { FbPixelFormat, Rotation, Source } from './pixels';
-import { bytesPerPixel, convertRect, logicalSize, physicalRect } from './pixels';
+import { bytesPerPixel, defaultFormat, formatAtDepth, convertRect, logicalSize, physicalRect } from './pixels';
 
 export type FramebufferConfig = Extract<DisplayConfig, { driver: 'framebuffer' }>;
 
@@ -37,6 +37,43 @@ const NO_BLANKING = '\x1b[9;0]';
 /** Above this share of the canvas, one raw copy of the whole surface beats getImageData of the rectangles. */
 const RAW_SURFACE_SHARE = 0.4;
 
+export interface FbNode {
+  /** fb0, fb1, … */
+  node: string;
+  /** Driver name from sysfs (fb_ili9486, vc4drmfb, simple, …); empty when unreadable. */
+  name: string;
+  sysfsDir: string;
+}
+
+/** The framebuffers listed in `graphicsDir` (normally /sys/class/graphics) with their names, by number. */
+export function listFramebuffers(graphicsDir: string): FbNode[] {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(graphicsDir);
+  } catch (err) {
+    throw new DisplayError(`cannot list framebuffers in ${graphicsDir}: ${(err as Error).message}`);
+  }
+  return entries
+    .filter((e) => /^fb\d+$/.test(e))
+    .sort((a, b) => Number(a.slice(2)) - Number(b.slice(2)))
+    .map((node) => {
+      const sysfsDir = path.join(graphicsDir, node);
+      let name = '';
+      try {
+        name = fs.readFileSync(path.join(sysfsDir, 'name'), 'utf8').trim();
+      } catch {
+        // An unnamed framebuffer matches no pattern.
+      }
+      return { node, name, sysfsDir };
+    });
+}
+
+/** Whether a framebuffer name matches one of the patterns (`*` = any run of characters). */
+export function fbNameMatches(name: string, patterns: readonly string[]): boolean {
+  const literal = (part: string) => part.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
+  return patterns.some((p) => new RegExp(`^${p.split('*').map(literal).join('.*')}$`).test(name));
+}
+
 export function readFbGeometry(sysfsDir: string): FbGeometry {
   const read = (name: string): string => {
     try {
@@ -50,6 +87,7 @@ export function readFbGeometry(sysfsDir: string): FbGeometry {
   const width = Number(size[1]);
   const height = Number(size[2]);
   const bitsPerPixel = Number(read('bits_per_pixel'));
+  if (!Number.isInteger(bitsPerPixel) || bitsPerPixel <= 0) throw new DisplayError(`unexpected ${path.join(sysfsDir, 'bits_per_pixel')}: want a number`);
   let stride = width * (bitsPerPixel / 8);
   if (fs.existsSync(path.join(sysfsDir, 'stride'))) stride = Number(read('stride'));
   if (!Number.isInteger(stride) || stride < width * (bitsPerPixel / 8)) {
@@ -65,6 +103,9 @@ export class FramebufferDisplay implements Display {
   private ttyFd: number | null = null;
   /** What this driver last put on the panel, laid out like the framebuffer (stride × height). */
   private shadow: Buffer | null = null;
+  private device: string;
+  /** How the framebuffer found at open() differs from the config, each adapted to (and logged once). */
+  readonly adaptations: string[] = [];
   /** Bytes written by the last present(), for benchmarks and tests. */
   bytesWritten = 0;
   writes = 0;
@@ -72,7 +113,9 @@ export class FramebufferDisplay implements Display {
   constructor(
     private readonly cfg: FramebufferConfig,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.device = cfg.device;
+  }
 
   private get rotation(): Rotation {
     return this.cfg.rotation;
@@ -89,7 +132,7 @@ export class FramebufferDisplay implements Display {
   get description(): string {
     const g = this.geometry;
     const geo = g ? ` ${g.width}x${g.height} ${this.format} stride ${g.stride}` : '';
-    return `framebuffer ${this.cfg.device}${geo} rotation ${this.rotation}`;
+    return `framebuffer ${this.device}${geo} rotation ${this.rotation}`;
   }
 
   /** Before open() the size comes from the config (0 when it has none). */
@@ -102,32 +145,65 @@ export class FramebufferDisplay implements Display {
   async open(): Promise<void> {
     if (this.fd !== null) return;
     if (os.endianness() !== 'LE') throw new DisplayError('framebuffer driver supports little-endian machines only');
-    const sysfsDir = this.cfg.sysfsDir ?? path.join('/sys/class/graphics', path.basename(this.cfg.device));
+    const { device, sysfsDir } = this.locate();
     const g = readFbGeometry(sysfsDir);
-    const format = this.pickFormat(g, sysfsDir);
+    const adaptations: string[] = [];
+    const mismatch = (what: string, adapted: string): void => {
+      if (this.cfg.onMismatch === 'error') throw new DisplayError(`${what} (display.onMismatch is "error")`);
+      adaptations.push(`${what}: ${adapted}`);
+    };
+    const format = this.pickFormat(g, device, sysfsDir, mismatch);
     if ((this.cfg.width !== undefined && this.cfg.width !== g.width) || (this.cfg.height !== undefined && this.cfg.height !== g.height)) {
-      throw new DisplayError(
-        `framebuffer ${this.cfg.device} is ${g.width}x${g.height} (${sysfsDir}/virtual_size) but the config expects ` +
+      mismatch(
+        `framebuffer ${device} is ${g.width}x${g.height} (${sysfsDir}/virtual_size) but the config expects ` +
           `${this.cfg.width ?? g.width}x${this.cfg.height ?? g.height} (display.width/height, panel size before rotation)`,
+        `drawing at ${g.width}x${g.height}`,
       );
     }
     let fd: number;
     try {
-      fd = fs.openSync(this.cfg.device, fs.constants.O_RDWR);
+      fd = fs.openSync(device, fs.constants.O_RDWR);
     } catch (err) {
-      throw new DisplayError(`cannot open framebuffer ${this.cfg.device}: ${(err as Error).message}`);
+      throw new DisplayError(`cannot open framebuffer ${device}: ${(err as Error).message}`);
     }
     const st = fs.fstatSync(fd);
     if (st.isFile() && st.size < g.stride * g.height) {
       fs.closeSync(fd);
-      throw new DisplayError(`framebuffer file ${this.cfg.device} holds ${st.size} bytes, less than ${g.height} rows of ${g.stride} (${sysfsDir})`);
+      throw new DisplayError(`framebuffer file ${device} holds ${st.size} bytes, less than ${g.height} rows of ${g.stride} (${sysfsDir})`);
     }
+    this.device = device;
     this.shadow = this.readShadow(fd, g);
     this.fd = fd;
     this.geometry = g;
     this.format = format;
+    // Logged once per open(); a re-open after close() finds the same framebuffer and says nothing new.
+    for (const a of adaptations) if (!this.adaptations.includes(a)) {
+      this.adaptations.push(a);
+      this.log.warn('framebuffer differs from the config; adapted', { detail: a });
+    }
     this.hideConsole();
-    this.log.info('framebuffer open', { device: this.cfg.device, width: g.width, height: g.height, format, stride: g.stride, rotation: this.rotation });
+    this.log.info('framebuffer open', { device, width: g.width, height: g.height, format, stride: g.stride, rotation: this.rotation });
+  }
+
+  /** The device node and its sysfs folder: the configured one, or with `name` the framebuffer of that name. */
+  private locate(): { device: string; sysfsDir: string } {
+    const graphicsDir = this.cfg.graphicsDir ?? '/sys/class/graphics';
+    const configured = path.basename(this.cfg.device);
+    if (!this.cfg.name) return { device: this.cfg.device, sysfsDir: this.cfg.sysfsDir ?? path.join(graphicsDir, configured) };
+    const patterns = typeof this.cfg.name === 'string' ? [this.cfg.name] : this.cfg.name;
+    const fbs = listFramebuffers(graphicsDir);
+    const same = fbs.find((f) => f.node === configured);
+    const pick = same && fbNameMatches(same.name, patterns) ? same : fbs.find((f) => fbNameMatches(f.name, patterns));
+    if (!pick) {
+      const there = fbs.length ? fbs.map((f) => `${f.node} "${f.name}"`).join(', ') : 'none';
+      throw new DisplayError(
+        `no framebuffer named ${patterns.map((p) => `"${p}"`).join(' or ')} in ${graphicsDir} (there: ${there}); ` +
+          `is the panel connected and its driver loaded (boot config), or is display.name wrong?`,
+      );
+    }
+    const device = path.join(path.dirname(this.cfg.device), pick.node);
+    if (device !== this.cfg.device) this.log.info('framebuffer found by name', { name: pick.name, device, configured: this.cfg.device });
+    return { device, sysfsDir: pick.sysfsDir };
   }
 
   /** Starts the shadow copy from the framebuffer's current content, so partial writes keep what is outside them. */
@@ -142,24 +218,25 @@ export class FramebufferDisplay implements Display {
         got += n;
       }
     } catch (err) {
-      this.log.warn('cannot read the framebuffer back; the first partial update may blank the rest of the screen', { device: this.cfg.device, error: (err as Error).message });
+      this.log.warn('cannot read the framebuffer back; the first partial update may blank the rest of the screen', { device: this.device, error: (err as Error).message });
     }
     return shadow;
   }
 
-  private pickFormat(g: FbGeometry, sysfsDir: string): FbPixelFormat {
+  private pickFormat(g: FbGeometry, device: string, sysfsDir: string, mismatch: (what: string, adapted: string) => void): FbPixelFormat {
     const wanted = this.cfg.pixelFormat;
-    if (g.bitsPerPixel !== 16 && g.bitsPerPixel !== 32) {
-      throw new DisplayError(`framebuffer ${this.cfg.device} has ${g.bitsPerPixel} bits per pixel (${sysfsDir}); supported: 16 (RGB565/BGR565) and 32 (XRGB8888/XBGR8888)`);
+    const usual = defaultFormat(g.bitsPerPixel);
+    if (!usual) {
+      throw new DisplayError(`framebuffer ${device} has ${g.bitsPerPixel} bits per pixel (${sysfsDir}); supported: 16 (RGB565/BGR565), 24 (RGB888/BGR888) and 32 (XRGB8888/XBGR8888)`);
     }
-    if (g.stride % (g.bitsPerPixel / 8) !== 0) {
-      throw new DisplayError(`framebuffer ${this.cfg.device} stride ${g.stride} (${sysfsDir}) is not a whole number of ${g.bitsPerPixel}-bit pixels`);
+    if (g.bitsPerPixel !== 24 && g.stride % (g.bitsPerPixel / 8) !== 0) {
+      throw new DisplayError(`framebuffer ${device} stride ${g.stride} (${sysfsDir}) is not a whole number of ${g.bitsPerPixel}-bit pixels`);
     }
-    if (!wanted) return g.bitsPerPixel === 16 ? 'RGB565' : 'XRGB8888';
-    if (bytesPerPixel(wanted) * 8 !== g.bitsPerPixel) {
-      throw new DisplayError(`framebuffer ${this.cfg.device} has ${g.bitsPerPixel} bits per pixel (${sysfsDir}/bits_per_pixel) but the config's pixelFormat is ${wanted}`);
-    }
-    return wanted;
+    if (!wanted) return usual;
+    if (bytesPerPixel(wanted) * 8 === g.bitsPerPixel) return wanted;
+    const adapted = formatAtDepth(wanted, g.bitsPerPixel)!;
+    mismatch(`framebuffer ${device} has ${g.bitsPerPixel} bits per pixel (${sysfsDir}/bits_per_pixel) but the config's pixelFormat is ${wanted}`, `drawing ${adapted}`);
+    return adapted;
   }
 
   private hideConsole(): void {
@@ -179,7 +256,7 @@ export class FramebufferDisplay implements Display {
   async present(frame: Canvas, dirty: Rect[]): Promise<void> {
     const g = this.geometry;
     const format = this.format;
-    if (this.fd === null || !g || !format) throw new DisplayError(`framebuffer ${this.cfg.device} is not open`);
+    if (this.fd === null || !g || !format) throw new DisplayError(`framebuffer ${this.device} is not open`);
     const { width, height } = logicalSize(g.width, g.height, this.rotation);
     if (frame.width !== width || frame.height !== height) {
       throw new DisplayError(`frame is ${frame.width}x${frame.height} but ${this.description} draws at ${width}x${height}`);
@@ -200,7 +277,7 @@ export class FramebufferDisplay implements Display {
     for (const r of rects) {
       const src: Source = raw ?? { words: toWords(ctx!.getImageData(r.x, r.y, r.w, r.h).data), order: 'RGBA', x0: r.x, y0: r.y, stride: r.w };
       const phys = physicalRect(r, this.rotation, width, height);
-      convertRect(src, phys, this.rotation, width, height, format, shadow.buffer, g.stride / bpp, (phys.y * g.stride) / bpp + phys.x);
+      convertRect(src, phys, this.rotation, width, height, format, shadow.buffer, g.stride, phys.y * g.stride + phys.x * bpp);
       // One write per rectangle: the byte span from its first to its last pixel. Between the rows
       // it carries the shadow copy, i.e. what is on the panel already, so only the rectangle changes.
       let start = phys.y * g.stride + phys.x * bpp;
@@ -226,7 +303,7 @@ export class FramebufferDisplay implements Display {
         this.writes++;
       }
     } catch (err) {
-      throw new DisplayError(`write to framebuffer ${this.cfg.device} failed: ${(err as Error).message}`);
+      throw new DisplayError(`write to framebuffer ${this.device} failed: ${(err as Error).message}`);
     }
     this.bytesWritten += done;
   }

@@ -9,12 +9,29 @@
  */
 import type { Rect } from './contract';
 
-export type FbPixelFormat = 'RGB565' | 'BGR565' | 'XRGB8888' | 'XBGR8888';
+/**
+ * Framebuffer pixel formats by depth. Names give the channels from the most significant bit of
+ * the little-endian pixel word down: RGB888 (24 bpp) is bytes B,G,R in memory, BGR888 is R,G,B.
+ */
+export type FbPixelFormat = 'RGB565' | 'BGR565' | 'RGB888' | 'BGR888' | 'XRGB8888' | 'XBGR8888';
 export type Rotation = 0 | 90 | 180 | 270;
 export type SourceOrder = 'BGRA' | 'RGBA';
 
-export function bytesPerPixel(format: FbPixelFormat): 2 | 4 {
-  return format.endsWith('565') ? 2 : 4;
+export function bytesPerPixel(format: FbPixelFormat): 2 | 3 | 4 {
+  return format.endsWith('565') ? 2 : format.endsWith('888') && !format.startsWith('X') ? 3 : 4;
+}
+
+/** The usual format at a depth (red in the high bits), or undefined for an unsupported depth. */
+export function defaultFormat(bitsPerPixel: number): FbPixelFormat | undefined {
+  return ({ 16: 'RGB565', 24: 'RGB888', 32: 'XRGB8888' } as const)[bitsPerPixel as 16 | 24 | 32];
+}
+
+/** The same channel order at another depth: BGR565 at 32 bpp is XBGR8888. */
+export function formatAtDepth(format: FbPixelFormat, bitsPerPixel: number): FbPixelFormat | undefined {
+  const base = defaultFormat(bitsPerPixel);
+  if (!base) return undefined;
+  const redLow = format === 'BGR565' || format === 'BGR888' || format === 'XBGR8888';
+  return redLow ? ({ RGB565: 'BGR565', RGB888: 'BGR888', XRGB8888: 'XBGR8888' } as const)[base as 'RGB565' | 'RGB888' | 'XRGB8888'] : base;
 }
 
 /** The logical (drawing) size of a panel mounted at `rotation`. */
@@ -47,8 +64,9 @@ export interface Source {
 }
 
 /**
- * Converts the physical rectangle `phys` into `out`: row j starts at pixel `outOffset + j × outStride`
- * (defaults: tightly packed rows from the start). `logicalW/H` is the canvas size.
+ * Converts the physical rectangle `phys` into `out`: row j starts at byte `outOffset + j × outStride`
+ * (defaults: tightly packed rows from the start). `logicalW/H` is the canvas size. At 16 and 32 bpp
+ * the offset and stride must be whole pixels (the framebuffer driver checks the stride at open()).
  */
 export function convertRect(
   src: Source,
@@ -58,12 +76,12 @@ export function convertRect(
   logicalH: number,
   format: FbPixelFormat,
   out: ArrayBufferLike,
-  outStride = phys.w,
+  outStride = phys.w * bytesPerPixel(format),
   outOffset = 0,
 ): void {
   // A source in RGBA order is a BGRA source with red and blue swapped: swap the target instead.
   const swapped = src.order === 'RGBA';
-  const redHigh = (format === 'RGB565' || format === 'XRGB8888') !== swapped;
+  const redHigh = (format === 'RGB565' || format === 'RGB888' || format === 'XRGB8888') !== swapped;
   const words = src.words;
   const ss = src.stride;
   // Index in `words` of logical (lx, ly), and how it moves when the physical x grows by one.
@@ -89,10 +107,31 @@ export function convertRect(
       break;
   }
   const w = phys.w;
-  if (bytesPerPixel(format) === 4) {
-    const dst = new Uint32Array(out);
+  const bpp = bytesPerPixel(format);
+  if (bpp === 3) {
+    // Packed 24-bit: the pixel word's low three bytes, least significant first.
+    const dst = new Uint8Array(out);
     for (let j = 0; j < phys.h; j++) {
       let d = outOffset + j * outStride;
+      let s = rowStart(phys.y + j);
+      for (let i = 0; i < w; i++, s += step) {
+        const p = words[s];
+        const lo = redHigh ? p & 0xff : (p >>> 16) & 0xff;
+        const hi = redHigh ? (p >>> 16) & 0xff : p & 0xff;
+        dst[d++] = lo;
+        dst[d++] = (p >>> 8) & 0xff;
+        dst[d++] = hi;
+      }
+    }
+    return;
+  }
+  if (outOffset % bpp !== 0 || outStride % bpp !== 0) throw new RangeError(`offset ${outOffset} and stride ${outStride} must be whole ${bpp}-byte pixels`);
+  const pxOffset = outOffset / bpp;
+  const pxStride = outStride / bpp;
+  if (bpp === 4) {
+    const dst = new Uint32Array(out);
+    for (let j = 0; j < phys.h; j++) {
+      let d = pxOffset + j * pxStride;
       let s = rowStart(phys.y + j);
       if (redHigh) {
         if (step === 1) {
@@ -111,7 +150,7 @@ export function convertRect(
   }
   const dst = new Uint16Array(out);
   for (let j = 0; j < phys.h; j++) {
-    let d = outOffset + j * outStride;
+    let d = pxOffset + j * pxStride;
     let s = rowStart(phys.y + j);
     if (redHigh) {
       for (let i = 0; i < w; i++, s += step) {

@@ -15,19 +15,38 @@ export interface FakeFb {
   sysfsDir: string;
   width: number;
   height: number;
-  bpp: 16 | 32;
+  bpp: 16 | 24 | 32;
   stride: number;
 }
 
 /** Creates `<dir>/fb` (filled with `fill`) and `<dir>/sysfs/{virtual_size,bits_per_pixel,stride,name}`. */
-export function makeFakeFb(dir: string, width: number, height: number, bpp: 16 | 32, stride = width * (bpp / 8), fill = 0xaa): FakeFb {
-  const sysfsDir = path.join(dir, 'sysfs');
+export function makeFakeFb(dir: string, width: number, height: number, bpp: 16 | 24 | 32, stride = width * (bpp / 8), fill = 0xaa, name = 'fake fb'): FakeFb {
+  return writeFakeFb(path.join(dir, 'fb'), path.join(dir, 'sysfs'), width, height, bpp, stride, fill, name);
+}
+
+/**
+ * A fake /dev plus /sys/class/graphics with several framebuffers, as a Pi with HDMI and an SPI
+ * panel has: `<dir>/dev/fbN` and `<dir>/graphics/fbN/{name,…}` for each entry, in order (fb0, fb1, …).
+ */
+export function makeFakeGraphics(
+  dir: string,
+  fbs: { name: string; width: number; height: number; bpp: 16 | 24 | 32; stride?: number }[],
+): { devDir: string; graphicsDir: string; fbs: FakeFb[] } {
+  const devDir = path.join(dir, 'dev');
+  const graphicsDir = path.join(dir, 'graphics');
+  fs.mkdirSync(devDir, { recursive: true });
+  // Something else sysfs lists there too (fbcon), which is not a framebuffer.
+  fs.mkdirSync(path.join(graphicsDir, 'fbcon'), { recursive: true });
+  const made = fbs.map((f, i) => writeFakeFb(path.join(devDir, `fb${i}`), path.join(graphicsDir, `fb${i}`), f.width, f.height, f.bpp, f.stride ?? f.width * (f.bpp / 8), 0x10 + i, f.name));
+  return { devDir, graphicsDir, fbs: made };
+}
+
+function writeFakeFb(device: string, sysfsDir: string, width: number, height: number, bpp: 16 | 24 | 32, stride: number, fill: number, name: string): FakeFb {
   fs.mkdirSync(sysfsDir, { recursive: true });
   fs.writeFileSync(path.join(sysfsDir, 'virtual_size'), `${width},${height}\n`);
   fs.writeFileSync(path.join(sysfsDir, 'bits_per_pixel'), `${bpp}\n`);
   fs.writeFileSync(path.join(sysfsDir, 'stride'), `${stride}\n`);
-  fs.writeFileSync(path.join(sysfsDir, 'name'), 'fake fb\n');
-  const device = path.join(dir, 'fb');
+  fs.writeFileSync(path.join(sysfsDir, 'name'), `${name}\n`);
   fs.writeFileSync(device, Buffer.alloc(stride * height, fill));
   return { device, sysfsDir, width, height, bpp, stride };
 }
@@ -43,6 +62,11 @@ export function physicalPixel(bytes: Buffer, fb: Pick<FakeFb, 'stride'>, format:
     const r = format === 'RGB565' ? five(hi) : five(lo);
     const b = format === 'RGB565' ? five(lo) : five(hi);
     return [r, (mid << 2) | (mid >> 4), b];
+  }
+  if (format === 'RGB888' || format === 'BGR888') {
+    const o = py * fb.stride + px * 3;
+    // Packed little-endian: RGB888 is B,G,R in memory; BGR888 is R,G,B.
+    return format === 'RGB888' ? [bytes[o + 2], bytes[o + 1], bytes[o]] : [bytes[o], bytes[o + 1], bytes[o + 2]];
   }
   const o = py * fb.stride + px * 4;
   // XRGB8888 little-endian is B,G,R,X in memory; XBGR8888 is R,G,B,X.

@@ -63,6 +63,8 @@ export const TerminalInfoSchema = z.object({
   /** The merchant's country/currency as the relay is configured. */
   currency: CurrencySchema,
   serverTime: z.string(),
+  /** The highest receipt reference this terminal's synced records name (a recovered journal continues above it). */
+  highestRef: z.number().int().nonnegative().optional(),
 });
 export type TerminalInfo = z.infer<typeof TerminalInfoSchema>;
 
@@ -190,5 +192,6 @@ export type LinkErrorCode =
   | 'refund_window_closed' // 422
   | 'not_refundable' // 422
   | 'omise_unavailable' // 503: Omise timed out or 5xx; retry later, same ids
+  | 'storage_unavailable' // 503: the relay cannot write its database (disk full); retry later, same ids
   | 'too_large' // 413
   | 'internal'; // 500

@@ -11,6 +11,7 @@ const STATUS: Record<LinkErrorCode, number> = {
   refund_window_closed: 422,
   not_refundable: 422,
   omise_unavailable: 503,
+  storage_unavailable: 503,
   too_large: 413,
   internal: 500,
 };

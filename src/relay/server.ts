@@ -30,7 +30,7 @@ import { meteredOmise } from './omise-metered';
 import { authenticate, bearer, Pairing, PairingError } from './pairing';
 import { Reconciler } from './reconciler';
 import { SaleService } from './sales';
-import { openSqliteStore } from './sqlite-store';
+import { isStorageError, openSqliteStore } from './sqlite-store';
 import type { RelayStore, StoredEvent, TerminalRow } from './store';
 import { CLOSE_REVOKED, StreamHub } from './stream';
 import { GroupCommit } from './group-commit';
@@ -196,13 +196,15 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
 
     if (p === '/healthz') return sendJson(res, 200, { ok: true });
     if (p === '/readyz') {
-      let ok = !stopping;
+      let reason: string | null = stopping ? 'stopping' : null;
       try {
         store.terminalById('');
-      } catch {
-        ok = false;
+        const w = store.writable();
+        if (!w.ok) reason ??= `${w.reason} (since ${w.since})`;
+      } catch (err) {
+        reason ??= `cannot read the database (${(err as { code?: string }).code ?? (err as Error).message})`;
       }
-      return sendJson(res, ok ? 200 : 503, { ready: ok });
+      return sendJson(res, reason ? 503 : 200, reason ? { ready: false, reason } : { ready: true });
     }
     if (p === '/metrics' && method === 'GET') return sendText(res, 200, metrics.registry.render(), 'text/plain; version=0.0.4; charset=utf-8');
     if (p === '/webhooks/omise' && method === 'POST') return webhooks.handle(req, res);
@@ -227,11 +229,14 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     if (p.startsWith('/v1/')) {
       const t = terminalOf(req);
       if (p === '/v1/me' && method === 'GET') {
-        const info: TerminalInfo = { terminalId: t.id, name: t.name, currency: sales.currency, serverTime: clock().toISOString() };
+        const info: TerminalInfo = { terminalId: t.id, name: t.name, currency: sales.currency, serverTime: clock().toISOString(), highestRef: store.highestRecordRef(t.id) };
         return sendJson(res, 200, info);
       }
       if (p === '/v1/sales' && method === 'POST') {
         const body = await jsonBody(req, limit, CreateSaleRequestSchema);
+        // A sale the relay could not record must not reach Omise; one in flight still finishes.
+        const w = store.writable();
+        if (!w.ok) throw new LinkError('storage_unavailable', `the relay cannot record sales now: ${w.reason}; no charge was made, retry with the same saleId`);
         return sendJson(res, 200, await sales.create(t, body));
       }
       if (p === '/v1/sales' && method === 'GET') {
@@ -317,6 +322,11 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
       if (err instanceof LinkError) {
         if (err.status >= 500) log.warn('request failed', { path: u.pathname, code: err.code, message: err.message });
         sendError(res, err);
+        return;
+      }
+      if (isStorageError(err)) {
+        log.error('request failed: the database cannot be written', { path: u.pathname, code: (err as { code: string }).code });
+        sendError(res, new LinkError('storage_unavailable', 'the relay cannot write its database now (disk full?); retry later with the same ids'));
         return;
       }
       log.error('request crashed', { path: u.pathname, error: err });

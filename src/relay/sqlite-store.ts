@@ -15,6 +15,7 @@ import type {
   RelayStore,
   SaleRow,
   StoredEvent,
+  StoreWritable,
   TerminalRow,
   WebhookEventRow,
 } from './store';
@@ -242,6 +243,15 @@ const pairingFromRow = (r: Row | undefined): PairingRow | undefined =>
     decidedAt: (r.decided_at as string | null) ?? null,
   };
 
+const orphanFromRow = (r: Row): OrphanRow => ({
+  chargeId: r.charge_id as string,
+  terminalId: r.terminal_id as string,
+  saleId: r.sale_id as string,
+  status: r.status as OrphanStatus,
+  foundAt: r.found_at as string,
+  updatedAt: r.updated_at as string,
+});
+
 const webhookFromRow = (r: Row | undefined): WebhookEventRow | undefined =>
   r && {
     id: r.id as string,
@@ -255,7 +265,28 @@ const webhookFromRow = (r: Row | undefined): WebhookEventRow | undefined =>
     lastError: (r.last_error as string | null) ?? null,
   };
 
-export function openSqliteStore(dataDir: string, opts: { readonly?: boolean } = {}): SqliteStore {
+export interface SqliteStoreOptions {
+  readonly?: boolean;
+  /**
+   * Below this many free bytes on the database's filesystem the store says it is not writable:
+   * new sales are refused while the sales in flight still have room to finish.
+   */
+  minFreeBytes?: number;
+}
+
+/** Default headroom kept for the sales in flight (a sale's rows and events take a few KiB). */
+export const MIN_FREE_BYTES = 1024 * 1024;
+/** After a failed write, probe the disk at most this often. */
+const PROBE_EVERY_MS = 200;
+
+/** A write that failed because the disk is full or failing (not a constraint or a bug). */
+export function isStorageError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return false;
+  return code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || code === 'ENOSPC' || code === 'EDQUOT' || code === 'EIO';
+}
+
+export function openSqliteStore(dataDir: string, opts: SqliteStoreOptions = {}): SqliteStore {
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   return new SqliteStore(path.join(dataDir, 'relay.db'), opts);
 }
@@ -264,8 +295,15 @@ export class SqliteStore implements RelayStore {
   readonly db: Database.Database;
   private lastDataVersion: number;
   private readonly stmts = new Map<string, Database.Statement>();
+  private readonly dir: string;
+  private readonly minFreeBytes: number;
+  /** The last write that failed for lack of space or an I/O error, until a write succeeds again. */
+  private writeFailure: { reason: string; since: string } | null = null;
+  private lastProbeAt = 0;
 
-  constructor(file: string, _opts: { readonly?: boolean } = {}) {
+  constructor(file: string, opts: SqliteStoreOptions = {}) {
+    this.dir = path.dirname(file);
+    this.minFreeBytes = opts.minFreeBytes ?? MIN_FREE_BYTES;
     const existed = fs.existsSync(file);
     this.db = new Database(file);
     if (!existed) fs.chmodSync(file, 0o600);
@@ -312,11 +350,48 @@ export class SqliteStore implements RelayStore {
     } catch (err) {
       this.depth--;
       this.afterCommitQueue = [];
+      this.noteWrite(err);
       throw err;
     }
     this.depth--;
+    this.noteWrite(null);
     this.runAfterCommit();
     return result;
+  }
+
+  /** Remember a write that failed for lack of space (or forget it when a commit went through). */
+  private noteWrite(err: unknown): void {
+    if (err === null) {
+      this.writeFailure = null;
+      return;
+    }
+    if (!isStorageError(err)) return;
+    const e = err as { code: string; message?: string };
+    this.writeFailure ??= { reason: `cannot write the database (${e.code}: ${e.message ?? 'no message'})`, since: new Date().toISOString() };
+  }
+
+  writable(): StoreWritable {
+    let free: number | null = null;
+    try {
+      const st = fs.statfsSync(this.dir);
+      free = st.bavail * st.bsize;
+    } catch {
+      /* no statfs here: the write probe decides */
+    }
+    if (free !== null && free < this.minFreeBytes) {
+      const since = this.writeFailure?.since ?? new Date().toISOString();
+      return { ok: false, reason: `disk nearly full: ${Math.floor(free / 1024)} KiB free for the database, ${Math.floor(this.minFreeBytes / 1024)} KiB needed`, since };
+    }
+    if (this.writeFailure && Date.now() - this.lastProbeAt >= PROBE_EVERY_MS) {
+      this.lastProbeAt = Date.now();
+      try {
+        // Rewriting the header's user_version appends a page to the WAL: a real write and fsync.
+        this.transaction(() => this.db.pragma(`user_version = ${SCHEMA_VERSION}`));
+      } catch {
+        /* still failing: writeFailure stays */
+      }
+    }
+    return this.writeFailure ? { ok: false, ...this.writeFailure } : { ok: true };
   }
 
   private runAfterCommit(): void {
@@ -352,9 +427,12 @@ export class SqliteStore implements RelayStore {
     } catch (err) {
       this.depth--;
       this.afterCommitQueue = [];
+      this.noteWrite(err);
       throw err;
     }
     this.depth--;
+    const failed = errors.find((e) => isStorageError(e));
+    this.noteWrite(failed ?? null);
     this.runAfterCommit();
     return errors;
   }
@@ -627,14 +705,15 @@ export class SqliteStore implements RelayStore {
   }
 
   orphansToExpire(limit: number): OrphanRow[] {
-    return (this.st(`SELECT * FROM orphans WHERE status = 'to_expire' ORDER BY found_at LIMIT ?`).all(limit) as Row[]).map((r) => ({
-      chargeId: r.charge_id as string,
-      terminalId: r.terminal_id as string,
-      saleId: r.sale_id as string,
-      status: r.status as OrphanStatus,
-      foundAt: r.found_at as string,
-      updatedAt: r.updated_at as string,
-    }));
+    return (this.st(`SELECT * FROM orphans WHERE status = 'to_expire' ORDER BY found_at LIMIT ?`).all(limit) as Row[]).map(orphanFromRow);
+  }
+
+  orphansOfSale(terminalId: string, saleId: string): OrphanRow[] {
+    return (this.st('SELECT * FROM orphans WHERE terminal_id = ? AND sale_id = ? ORDER BY found_at').all(terminalId, saleId) as Row[]).map(orphanFromRow);
+  }
+
+  orphansByStatus(status: OrphanStatus, limit: number): OrphanRow[] {
+    return (this.st('SELECT * FROM orphans WHERE status = ? ORDER BY found_at LIMIT ?').all(status, limit) as Row[]).map(orphanFromRow);
   }
 
   updateOrphan(chargeId: string, status: OrphanStatus, at: string): void {
@@ -652,6 +731,13 @@ export class SqliteStore implements RelayStore {
       for (const r of records) accepted += ins.run(terminalId, r.recordId, r.saleId, r.kind, r.at, JSON.stringify(r.data), receivedAt).changes;
       return { accepted, duplicates: records.length - accepted };
     });
+  }
+
+  highestRecordRef(terminalId: string): number {
+    const row = this.st(
+      `SELECT MAX(CAST(json_extract(data, '$.ref') AS INTEGER)) AS m FROM records WHERE terminal_id = ? AND kind IN ('sale.recorded', 'sale.adopted')`,
+    ).get(terminalId) as { m: number | null };
+    return row.m ?? 0;
   }
 
   countRecords(terminalId: string): number {

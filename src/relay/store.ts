@@ -127,6 +127,8 @@ export interface OrphanRow {
   updatedAt: string;
 }
 
+export type StoreWritable = { ok: true } | { ok: false; reason: string; since: string };
+
 export interface RelayStore {
   /** Runs fn atomically (nested calls join the outer transaction). */
   transaction<T>(fn: () => T): T;
@@ -140,6 +142,13 @@ export interface RelayStore {
   close(): void;
   /** True when something outside this store handle changed the database since the last call. */
   externalChange(): boolean;
+  /**
+   * Whether the store can take writes now: not when its last write failed for lack of space or an
+   * I/O error (until a probe write succeeds again), nor when its disk is nearly full.
+   */
+  writable(): StoreWritable;
+  /** The highest receipt reference in this terminal's synced records (0 when none). */
+  highestRecordRef(terminalId: string): number;
 
   // terminals
   insertTerminal(t: Omit<TerminalRow, 'lastSeq' | 'ackedSeq'>): void;
@@ -195,6 +204,9 @@ export interface RelayStore {
   // orphan charges (extra charges found for a sale that already has one)
   upsertOrphan(o: OrphanRow): void;
   orphansToExpire(limit: number): OrphanRow[];
+  /** Every extra charge recorded for a sale, oldest first. */
+  orphansOfSale(terminalId: string, saleId: string): OrphanRow[];
+  orphansByStatus(status: OrphanStatus, limit: number): OrphanRow[];
   updateOrphan(chargeId: string, status: OrphanStatus, at: string): void;
 
   // journal records uploaded by terminals

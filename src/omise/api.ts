@@ -5,11 +5,22 @@
 import type { Currency } from '../domain/money';
 import type { Metadata, OmiseCharge, OmiseEvent, OmiseList, OmiseRefund, OmiseSource } from './types';
 
+/**
+ * The Omise API version qrpos is written against: every request sends it as `Omise-Version`, so
+ * the account's own default version never changes what the answers look like.
+ */
+export const OMISE_API_VERSION = '2019-05-29';
+
 export interface RequestOptions {
   /** Cancels the request; the promise rejects with an OmiseError of kind 'aborted'. */
   signal?: AbortSignal;
   /** Per-request timeout; default from the client options (10 s). Kind 'timeout' on expiry. */
   timeoutMs?: number;
+  /**
+   * How long answers of HTTP 429 (rate limited) may be retried, with backoff and the server's
+   * Retry-After, before the 429 is thrown; default from the client options. 0: no retry.
+   */
+  retryBudgetMs?: number;
 }
 
 export interface ListParams {
@@ -91,8 +102,32 @@ export class OmiseError extends Error {
     this.name = 'OmiseError';
   }
 
-  /** True when the request may have reached Omise and its outcome is unknown (timeout, reset, 5xx). */
+  /**
+   * True when the request may have reached Omise and its outcome is unknown (timeout, reset, 5xx,
+   * or an answer that could not be read: Omise may have acted on the request).
+   */
   get outcomeUnknown(): boolean {
-    return this.kind === 'timeout' || this.kind === 'network' || (this.kind === 'api' && this.status >= 500);
+    return this.kind === 'timeout' || this.kind === 'network' || this.kind === 'bad_response' || (this.kind === 'api' && this.status >= 500);
+  }
+
+  /** HTTP 429: Omise did not act on the request; it can be sent again later. Not a payment failure. */
+  get rateLimited(): boolean {
+    return this.kind === 'api' && this.status === 429;
+  }
+}
+
+/**
+ * A 2xx answer from Omise that is not the object qrpos relies on (a missing or mistyped field).
+ * Its message names the operation and the fields, never their values.
+ */
+export class OmiseResponseError extends OmiseError {
+  constructor(
+    status: number,
+    message: string,
+    /** `path: problem` for each field that failed (no values). */
+    readonly issues: string,
+  ) {
+    super('bad_response', status, 'bad_response', message);
+    this.name = 'OmiseResponseError';
   }
 }

@@ -31,7 +31,7 @@ function noSecretsIn(text: string): void {
 
 beforeAll(async () => {
   sim = await startSimulator({ publicKey: PKEY, secretKey: SKEY });
-  client = new OmiseClient({ baseUrl: sim.url, publicKey: PKEY, secretKey: SKEY, timeoutMs: 2000, apiVersion: '2019-05-29', log });
+  client = new OmiseClient({ baseUrl: sim.url, publicKey: PKEY, secretKey: SKEY, timeoutMs: 2000, log });
 });
 afterAll(async () => {
   await sim.stop();

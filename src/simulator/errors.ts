@@ -2,6 +2,8 @@
 import type { OmiseErrorBody } from '../omise/types';
 
 export class SimError extends Error {
+  /** Extra response headers (e.g. Retry-After on a 429). */
+  readonly headers: Record<string, string> = {};
   constructor(
     readonly status: number,
     readonly code: string,

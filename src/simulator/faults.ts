@@ -37,6 +37,17 @@ export interface EndpointFault {
   dropResponseNext?: number;
   /** '500': answer 500 backend_error; 'reset': destroy the connection. Default '500'. */
   dropResponseMode?: '500' | 'reset';
+  /** With errorStatus 429: send `Retry-After` with this many seconds. */
+  retryAfterSeconds?: number;
+  /** How Retry-After is written: delta-seconds (default) or an HTTP date on the simulator's clock. */
+  retryAfterForm?: 'seconds' | 'http-date';
+  /** Handle the request (the charge IS created), then answer with one field of the object broken. */
+  malformNext?: number;
+  malformRate?: number;
+  /** Dotted path of the field to break in the answer (default "status"; e.g. "source.scannable_code"). */
+  malformField?: string;
+  /** 'missing': leave the field out; 'mistyped': a number where a string was (and a string otherwise). Default 'missing'. */
+  malformMode?: 'missing' | 'mistyped';
 }
 
 export interface WebhookFaults {
@@ -59,9 +70,14 @@ export interface FaultConfig {
   webhooks?: WebhookFaults;
 }
 
+export interface Malform {
+  field: string;
+  mode: 'missing' | 'mistyped';
+}
+
 export type FaultDecision =
-  | { kind: 'none'; latencyMs: number; dropResponse: null | '500' | 'reset' }
-  | { kind: 'error'; latencyMs: number; status: number }
+  | { kind: 'none'; latencyMs: number; dropResponse: null | '500' | 'reset'; malform?: Malform }
+  | { kind: 'error'; latencyMs: number; status: number; retryAfterSeconds?: number; retryAfterForm?: 'seconds' | 'http-date' }
   | { kind: 'hang'; latencyMs: number };
 
 function nonNegative(v: unknown, name: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
@@ -73,7 +89,23 @@ function nonNegative(v: unknown, name: string, max = Number.MAX_SAFE_INTEGER): n
 function checkEndpointFault(f: unknown, where: string): EndpointFault {
   if (!f || typeof f !== 'object' || Array.isArray(f)) throw new Error(`${where} must be an object`);
   const o = f as Record<string, unknown>;
-  const allowed = ['latencyMs', 'errorRate', 'failNext', 'errorStatus', 'hang', 'hangNext', 'dropResponseRate', 'dropResponseNext', 'dropResponseMode'];
+  const allowed = [
+    'latencyMs',
+    'errorRate',
+    'failNext',
+    'errorStatus',
+    'hang',
+    'hangNext',
+    'dropResponseRate',
+    'dropResponseNext',
+    'dropResponseMode',
+    'retryAfterSeconds',
+    'retryAfterForm',
+    'malformNext',
+    'malformRate',
+    'malformField',
+    'malformMode',
+  ];
   for (const k of Object.keys(o)) if (!allowed.includes(k)) throw new Error(`${where}.${k} is not a fault setting`);
   if (o.errorStatus !== undefined && ![500, 503, 429].includes(o.errorStatus as number)) throw new Error(`${where}.errorStatus must be 500, 503 or 429`);
   if (o.hang !== undefined && typeof o.hang !== 'boolean') throw new Error(`${where}.hang must be true or false`);
@@ -84,6 +116,15 @@ function checkEndpointFault(f: unknown, where: string): EndpointFault {
   nonNegative(o.failNext, `${where}.failNext`);
   nonNegative(o.hangNext, `${where}.hangNext`);
   nonNegative(o.dropResponseNext, `${where}.dropResponseNext`);
+  nonNegative(o.retryAfterSeconds, `${where}.retryAfterSeconds`, 86_400);
+  if (o.retryAfterSeconds !== undefined && !Number.isInteger(o.retryAfterSeconds)) throw new Error(`${where}.retryAfterSeconds must be a whole number`);
+  if (o.retryAfterForm !== undefined && o.retryAfterForm !== 'seconds' && o.retryAfterForm !== 'http-date') throw new Error(`${where}.retryAfterForm must be "seconds" or "http-date"`);
+  nonNegative(o.malformNext, `${where}.malformNext`);
+  nonNegative(o.malformRate, `${where}.malformRate`, 1);
+  if (o.malformField !== undefined && (typeof o.malformField !== 'string' || !/^[a-z_]+(\.[a-z_]+)*$/.test(o.malformField))) {
+    throw new Error(`${where}.malformField must be a dotted field path such as "status" or "source.scannable_code"`);
+  }
+  if (o.malformMode !== undefined && o.malformMode !== 'missing' && o.malformMode !== 'mistyped') throw new Error(`${where}.malformMode must be "missing" or "mistyped"`);
   return { ...(o as EndpointFault) };
 }
 
@@ -156,17 +197,33 @@ export class Faults {
       return { kind: 'hang', latencyMs };
     }
     const status = f.errorStatus ?? 500;
+    const error = (): FaultDecision => ({
+      kind: 'error',
+      latencyMs,
+      status,
+      ...(status === 429 && f.retryAfterSeconds !== undefined ? { retryAfterSeconds: f.retryAfterSeconds, retryAfterForm: f.retryAfterForm ?? 'seconds' } : {}),
+    });
     if (f.failNext && f.failNext > 0) {
       f.failNext--;
-      return { kind: 'error', latencyMs, status };
+      return error();
     }
-    if (f.errorRate && this.random() < f.errorRate) return { kind: 'error', latencyMs, status };
+    if (f.errorRate && this.random() < f.errorRate) return error();
     let drop = false;
     if (f.dropResponseNext && f.dropResponseNext > 0) {
       f.dropResponseNext--;
       drop = true;
     } else if (f.dropResponseRate && this.random() < f.dropResponseRate) drop = true;
-    return { kind: 'none', latencyMs, dropResponse: drop ? (f.dropResponseMode ?? '500') : null };
+    let malform = false;
+    if (f.malformNext && f.malformNext > 0) {
+      f.malformNext--;
+      malform = true;
+    } else if (f.malformRate && this.random() < f.malformRate) malform = true;
+    return {
+      kind: 'none',
+      latencyMs,
+      dropResponse: drop ? (f.dropResponseMode ?? '500') : null,
+      ...(malform ? { malform: { field: f.malformField ?? 'status', mode: f.malformMode ?? 'missing' } } : {}),
+    };
   }
 
   /** Called once per event to deliver: how many copies to send (0 = dropped). */

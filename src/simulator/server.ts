@@ -12,7 +12,7 @@ import type { OmiseCharge, OmiseEvent } from '../omise/types';
 import { decodeForm, FormError } from '../omise/form';
 import { Engine, parseListQuery, type ChargeRec, type EventRec } from './engine';
 import { authFailure, badRequest, notFound, SimError } from './errors';
-import { Faults, type Endpoint, type FaultConfig } from './faults';
+import { Faults, type Endpoint, type FaultConfig, type Malform } from './faults';
 import { renderQrSvg, type SvgStyleOption } from './qr-svg';
 import { WebhookDispatcher } from './webhooks';
 import { renderDashboard } from './dashboard';
@@ -81,7 +81,17 @@ export interface SimulatorHandle {
   webhooksBusy(): boolean;
   /** Runs the expiry sweep now instead of waiting for the timer. */
   sweep(): void;
+  /** The API requests seen (newest last, at most 1000), each with the Omise-Version it asked for. */
+  requests(): RecordedRequest[];
 }
+
+export interface RecordedRequest {
+  endpoint: Endpoint;
+  /** The request's `Omise-Version` header, or null when it sent none. */
+  omiseVersion: string | null;
+}
+
+const KEEP_REQUESTS = 1000;
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
@@ -101,6 +111,23 @@ interface Ctx {
 }
 
 const ID = '([a-z]+_test_[a-z0-9]+)';
+
+/** The answer with one field removed or given the wrong type (the `malform` fault). */
+function malformed(json: string, m: Malform): string {
+  const obj = JSON.parse(json) as Record<string, unknown>;
+  const parts = m.field.split('.');
+  let at: Record<string, unknown> | null = obj;
+  for (const p of parts.slice(0, -1)) {
+    const next: unknown = at?.[p];
+    at = next && typeof next === 'object' ? (next as Record<string, unknown>) : null;
+  }
+  const last = parts[parts.length - 1];
+  if (at && last in at) {
+    if (m.mode === 'missing') delete at[last];
+    else at[last] = typeof at[last] === 'string' ? 42 : 'x';
+  }
+  return JSON.stringify(obj);
+}
 
 export async function startSimulator(opts: SimulatorOptions = {}): Promise<SimulatorHandle> {
   const log = opts.log ?? silentLogger;
@@ -220,6 +247,12 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   };
 
   const hung = new Set<ServerResponse>();
+  const recorded: RecordedRequest[] = [];
+  const record = (endpoint: Endpoint, req: IncomingMessage): void => {
+    const v = req.headers['omise-version'];
+    if (recorded.length >= KEEP_REQUESTS) recorded.splice(0, recorded.length - KEEP_REQUESTS + 1);
+    recorded.push({ endpoint, omiseVersion: typeof v === 'string' ? v.slice(0, 40) : null });
+  };
 
   function send(res: ServerResponse, status: number, body: string, type = 'application/json; charset=utf-8', extra: Record<string, string> = {}): void {
     if (res.headersSent || res.destroyed) return;
@@ -228,7 +261,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   }
 
   function sendError(res: ServerResponse, err: SimError): void {
-    send(res, err.status, JSON.stringify(err.body()));
+    send(res, err.status, JSON.stringify(err.body()), undefined, err.headers);
   }
 
   function authKey(req: IncomingMessage): string | null {
@@ -322,7 +355,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       }
     }
     const endpoint: Endpoint = dl ? 'GET download' : route!.endpoint;
-    const raw = method === 'POST' ? await readBody(req) : Buffer.alloc(0);
+    record(endpoint, req);
+    const raw = method === 'POST' || method === 'PATCH' ? await readBody(req) : Buffer.alloc(0);
     const decision = faults.decide(endpoint);
     if (decision.latencyMs > 0) await sleep(decision.latencyMs);
     if (decision.kind === 'hang') {
@@ -331,7 +365,15 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       return;
     }
     if (decision.kind === 'error') {
-      throw new SimError(decision.status, decision.status === 429 ? 'too_many_requests' : 'backend_error', 'injected fault: the server could not handle the request');
+      const err =
+        decision.status === 429
+          ? new SimError(429, 'too_many_requests', 'injected fault: too many requests')
+          : new SimError(decision.status, 'backend_error', 'injected fault: the server could not handle the request');
+      if (decision.retryAfterSeconds !== undefined) {
+        err.headers['retry-after'] =
+          decision.retryAfterForm === 'http-date' ? new Date(Math.ceil(nowMs() / 1000) * 1000 + decision.retryAfterSeconds * 1000).toUTCString() : String(decision.retryAfterSeconds);
+      }
+      throw err;
     }
     if (dl) {
       const c = engine.chargeOfDocument(dl[1], dl[2], dl[3]);
@@ -351,7 +393,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       return;
     }
     if (decision.dropResponse === '500') throw new SimError(500, 'backend_error', 'injected fault: the answer was lost');
-    send(res, out.status ?? 200, out.json);
+    send(res, out.status ?? 200, decision.malform ? malformed(out.json, decision.malform) : out.json);
   }
 
   function drain(req: IncomingMessage): Promise<void> {
@@ -471,6 +513,10 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       send(res, 200, JSON.stringify({ url: webhooks.getUrl() }));
       return;
     }
+    if (path === '/_sim/requests' && method === 'GET') {
+      send(res, 200, JSON.stringify({ requests: recorded }));
+      return;
+    }
     if (path === '/_sim/health') {
       send(res, 200, JSON.stringify({ ok: true, charges: engine.charges.size }));
       return;
@@ -565,5 +611,6 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     now: () => new Date(nowMs()),
     webhooksBusy: () => webhooks.busy,
     sweep: () => engine.sweepExpired(),
+    requests: () => recorded.map((r) => ({ ...r })),
   };
 }

@@ -14,8 +14,36 @@ export interface Logger {
   child(component: string): Logger;
 }
 
-/** Field names whose values are never logged. */
-const SECRET_FIELD = /(secret|password|passwd|token|credential|authorization|api[_-]?key|pin|download_uri|downloadUri|cookie)/i;
+/**
+ * Words that make a field name secret, matched against the name's own words (camelCase, snake_case,
+ * kebab-case, dotted), never as substrings: `supervisorPin` and `x-pairing-secret` are secret,
+ * `shipping` and `spinner` are not.
+ */
+const SECRET_WORDS = new Set(['secret', 'secrets', 'password', 'passwd', 'token', 'tokens', 'credential', 'credentials', 'authorization', 'apikey', 'pin', 'pins', 'cookie', 'cookies']);
+/** Word pairs that make a field name secret (`api_key`, `downloadUri`). */
+const SECRET_WORD_PAIRS = new Set(['api key', 'download uri']);
+
+/** The lower-case words of a field name. */
+function fieldWords(name: string): string[] {
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
+}
+
+const secretFieldCache = new Map<string, boolean>();
+/** True when values of a field with this name are never logged. */
+export function isSecretField(name: string): boolean {
+  let known = secretFieldCache.get(name);
+  if (known === undefined) {
+    const words = fieldWords(name);
+    known = words.some((w, i) => SECRET_WORDS.has(w) || (i > 0 && SECRET_WORD_PAIRS.has(`${words[i - 1]} ${w}`)));
+    if (secretFieldCache.size < 10_000) secretFieldCache.set(name, known);
+  }
+  return known;
+}
 
 /** Values that are secrets wherever they appear (Omise keys, QR download URLs, bearer tokens). */
 const SECRET_PATTERNS: RegExp[] = [
@@ -42,7 +70,7 @@ export function redact(value: unknown, depth = 0): unknown {
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-      out[k] = SECRET_FIELD.test(k) && v !== null && v !== undefined && typeof v !== 'boolean' ? '[redacted]' : redact(v, depth + 1);
+      out[k] = isSecretField(k) && v !== null && v !== undefined && typeof v !== 'boolean' ? '[redacted]' : redact(v, depth + 1);
     }
     return out;
   }

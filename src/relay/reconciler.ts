@@ -78,7 +78,8 @@ export class Reconciler {
       store.salesByStatus('creating', BATCH).filter((s) => s.createAttempts > 0 && (s.lastAttemptAt ?? '') < settled),
       (s) => sales.resolveCreating(s),
     );
-    await this.each('orphan scan', store.uncertainSalesToCheck(settled, BATCH), (s) => sales.scanForOrphans(s));
+    // Every pass, not once: a late answer can land long after the attempt settled.
+    await this.each('orphan scan', store.uncertainSales(BATCH), (s) => sales.scanForOrphans(s));
     await this.each('extra charge', store.orphansToExpire(BATCH), (o) => sales.expireOrphan(o.chargeId));
     await this.each(
       'pending refund',

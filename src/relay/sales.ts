@@ -6,9 +6,16 @@
  *  1. the sale is stored before any call to Omise;
  *  2. every attempt is counted durably before it is sent;
  *  3. when an attempt may have reached Omise (timeout, reset, 5xx), nothing new is sent until the
- *     charge list (time window, matched on our metadata) has been searched; and no new attempt is
- *     sent until the previous one had time to settle;
- *  4. an extra charge found later (webhook or orphan scan) is expired.
+ *     charge list (matched on our metadata) has been searched; and no new attempt is sent until
+ *     the previous one had time to settle;
+ *  4. an attempt can still land long after that (Omise answers late): for LATE_ANSWER_WINDOW_MS
+ *     after a sale's last uncertain attempt the reconciler searches again on every pass; every
+ *     charge found besides the sale's own is recorded (orphans) and expired.
+ *
+ * The search never builds a time window from the relay's clock: it pages Omise's charge list
+ * newest first and stops at charges older, on Omise's clock, than the sale can be. "Now" on
+ * Omise's clock comes from the list itself; only the time elapsed since the sale was stored is
+ * measured locally, and a clock that is off by a constant does not change that.
  */
 import { checkAmount, AmountError, currencyOf, type Country } from '../domain/money';
 import type { CreateSaleRequest, RefundRequest, RefundView, SaleView } from '../link/protocol';
@@ -23,9 +30,21 @@ import { canVoid, isFinal, refundDeadline, refundView, saleView, voidDeadline } 
 export const META_TERMINAL = 'qrpos_terminal_id';
 export const META_SALE = 'qrpos_sale_id';
 export const META_REFUND = 'qrpos_refund_id';
-/** Omise's clock and ours may differ; search this far around the sale's own times. */
+/** Searches reach this much further back than the sale's age, for clock steps and rounding. */
 const LOOKUP_MARGIN_MS = 15 * 60_000;
-const LOOKUP_MAX_PAGES = 20;
+const LOOKUP_MAX_PAGES = 50;
+/**
+ * How long after an uncertain attempt its charge may still appear at Omise. Far longer than any
+ * request lives at Omise; an Alipay+ code is dead after 30 minutes anyway. A charge that lands
+ * even later is still caught by its charge.create webhook (applyCharge adopts or expires it).
+ */
+export const LATE_ANSWER_WINDOW_MS = 30 * 60_000;
+
+/** What a search of Omise's charge list found; `complete` is false when it gave up paging. */
+export interface ChargeSearch {
+  charges: OmiseCharge[];
+  complete: boolean;
+}
 
 export interface SaleServiceOptions {
   store: RelayStore;
@@ -34,6 +53,11 @@ export interface SaleServiceOptions {
   clock: () => Date;
   country: Country;
   omiseTimeoutMs: number;
+  /**
+   * How long after the sale was stored its charge may still be created (default 30 s, the
+   * terminal's default create timeout): HTTP 429 from Omise is retried within it.
+   */
+  createDeadlineMs?: number;
   statusStaleMs: number;
   /** Called after a commit that published events. */
   onPublished: (events: StoredEvent[]) => void;
@@ -179,22 +203,30 @@ export class SaleService {
     });
   }
 
-  /** Charges at Omise that carry this sale's metadata, in its time window. */
-  async findCharges(s: SaleRow): Promise<OmiseCharge[]> {
-    const startMs = Math.min(Date.parse(s.createdAt), s.lastAttemptAt ? Date.parse(s.lastAttemptAt) : Infinity);
-    const from = new Date(startMs - LOOKUP_MARGIN_MS).toISOString();
-    const to = new Date(this.now().getTime() + LOOKUP_MARGIN_MS).toISOString();
-    const found: OmiseCharge[] = [];
+  /**
+   * Charges at Omise that carry this sale's metadata. Pages the list newest first, with no from/to,
+   * and stops at the first charge older on Omise's clock than the sale can be: Omise's "now" (the
+   * list's `to`) minus the sale's age as measured here, minus a margin. New charges arriving while
+   * it pages only push older ones further down, so none is skipped (one may be seen twice).
+   */
+  async findCharges(s: SaleRow): Promise<ChargeSearch> {
+    const found = new Map<string, OmiseCharge>();
+    const ageMs = Math.max(0, this.now().getTime() - Date.parse(s.createdAt));
+    let oldestPossible: number | undefined;
     for (let page = 0, offset = 0; page < LOOKUP_MAX_PAGES; page++) {
-      const list = await this.o.omise.listCharges(
-        { from, to, limit: 100, offset, order: 'reverse_chronological' },
-        { timeoutMs: this.o.omiseTimeoutMs },
-      );
-      for (const c of list.data) if (chargeMatches(c, s.terminalId, s.saleId)) found.push(c);
+      const list = await this.o.omise.listCharges({ limit: 100, offset, order: 'reverse_chronological' }, { timeoutMs: this.o.omiseTimeoutMs });
+      if (oldestPossible === undefined) {
+        // Without a usable `to`, the newest charge's time is a lower bound of Omise's now.
+        const omiseNow = Date.parse(list.to) || Date.parse(list.data[0]?.created_at ?? '');
+        oldestPossible = Number.isNaN(omiseNow) ? -Infinity : omiseNow - ageMs - LOOKUP_MARGIN_MS;
+      }
+      for (const c of list.data) if (chargeMatches(c, s.terminalId, s.saleId)) found.set(c.id, c);
       offset += list.data.length;
-      if (!list.data.length || offset >= list.total) break;
+      const last = list.data[list.data.length - 1];
+      if (!last || offset >= list.total || Date.parse(last.created_at) < oldestPossible) return { charges: [...found.values()], complete: true };
     }
-    return found;
+    this.o.log.warn('charge search stopped before reaching the sale\'s start', { terminalId: s.terminalId, saleId: s.saleId, pages: LOOKUP_MAX_PAGES });
+    return { charges: [...found.values()], complete: false };
   }
 
   /**
@@ -203,14 +235,16 @@ export class SaleService {
    */
   private async ensureCharge(s: SaleRow, mayCreate: boolean): Promise<SaleRow> {
     if (s.createAttempts > 0) {
-      let found: OmiseCharge[];
+      let found: ChargeSearch;
       try {
         found = await this.findCharges(s);
       } catch (err) {
         this.o.log.warn('charge lookup failed', { terminalId: s.terminalId, saleId: s.saleId, error: err });
         return s;
       }
-      if (found.length) return this.adopt(s, found);
+      if (found.charges.length) return this.adopt(s, found.charges);
+      // A search that did not reach back far enough proves nothing: send nothing new.
+      if (!found.complete) return s;
       // The previous attempt might still land at Omise: give it time before sending another.
       const settleUntil = (s.lastAttemptAt ? Date.parse(s.lastAttemptAt) : 0) + 2 * this.o.omiseTimeoutMs;
       if (this.now().getTime() < settleUntil) return s;
@@ -222,7 +256,11 @@ export class SaleService {
     }
     if (!mayCreate) return s;
     const attemptAt = this.now().toISOString();
+    const before = s;
     s = this.commit(s, { createAttempts: s.createAttempts + 1, lastAttemptAt: attemptAt, createUncertain: true }, false);
+    // HTTP 429 is waited out (backoff, Retry-After) within the sale's deadline, at most half a timeout per request.
+    const deadline = Date.parse(s.createdAt) + (this.o.createDeadlineMs ?? 30_000);
+    const retryBudgetMs = Math.max(0, Math.min(deadline - this.now().getTime(), this.o.omiseTimeoutMs / 2));
     try {
       const charge = await this.o.omise.createCharge(
         {
@@ -232,12 +270,19 @@ export class SaleService {
           metadata: { [META_TERMINAL]: s.terminalId, [META_SALE]: s.saleId },
           ...(s.description ? { description: s.description } : {}),
         },
-        { timeoutMs: this.o.omiseTimeoutMs },
+        { timeoutMs: this.o.omiseTimeoutMs, retryBudgetMs },
       );
       this.o.log.info('charge created', { terminalId: s.terminalId, saleId: s.saleId, chargeId: charge.id, attempt: s.createAttempts });
       // Only a first attempt that answered cleanly leaves no doubt about stray charges.
       return this.adopt(s, [charge], s.createAttempts === 1);
     } catch (err) {
+      if (err instanceof OmiseError && err.rateLimited) {
+        // Omise did not act on a 429: this attempt made no charge, so it does not count. The sale
+        // stays 'creating' and the terminal may retry; it is never a failed payment.
+        this.o.log.warn('Omise is limiting requests; charge not created', { terminalId: s.terminalId, saleId: s.saleId, retryBudgetMs });
+        this.commit(s, { createAttempts: before.createAttempts, lastAttemptAt: before.lastAttemptAt, createUncertain: before.createUncertain }, false);
+        throw new LinkError('omise_unavailable', 'could not create the charge: Omise is limiting requests (HTTP 429); retry with the same saleId');
+      }
       if (err instanceof OmiseError && !err.outcomeUnknown && err.kind === 'api') {
         this.o.log.warn('Omise refused the charge', { terminalId: s.terminalId, saleId: s.saleId, code: err.code, status: err.status });
         // A refusal with no earlier uncertain attempt means no charge exists.
@@ -254,7 +299,7 @@ export class SaleService {
       });
       try {
         const found = await this.findCharges(s);
-        if (found.length) return this.adopt(s, found);
+        if (found.charges.length) return this.adopt(s, found.charges);
       } catch (lookupErr) {
         this.o.log.warn('charge lookup failed', { terminalId: s.terminalId, saleId: s.saleId, error: lookupErr });
       }
@@ -262,8 +307,11 @@ export class SaleService {
     }
   }
 
-  /** Takes one of the charges as the sale's, and marks any other one for expiry. */
-  private adopt(s: SaleRow, charges: OmiseCharge[], certain = false): SaleRow {
+  /**
+   * Takes one of the charges as the sale's, and records every other one for expiry (sent at once
+   * unless `expireNow` is false: the caller then sends it and waits).
+   */
+  private adopt(s: SaleRow, charges: OmiseCharge[], certain = false, expireNow = true): SaleRow {
     const fresh = this.mustGet(s.terminalId, s.saleId);
     const byAge = [...charges].sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
     const chosen = fresh.chargeId
@@ -297,7 +345,7 @@ export class SaleService {
     });
     if (row.status === 'pending' && row.expireRequested) void this.expireQuietly(row);
     // Extra live charges are expired now; the reconciler retries whatever fails.
-    for (const c of charges) {
+    for (const c of expireNow ? charges : []) {
       if (c.id !== keepId && c.status === 'pending') {
         this.expireOrphan(c.id).catch((err: unknown) => this.o.log.warn('extra charge not expired yet; will retry', { chargeId: c.id, error: err }));
       }
@@ -466,14 +514,23 @@ export class SaleService {
     });
   }
 
-  /** Reconciler: after an uncertain creation settled, look for stray charges once. */
+  /**
+   * Reconciler, every pass: a sale with an uncertain attempt is searched for stray charges until
+   * LATE_ANSWER_WINDOW_MS after its last attempt (a complete search after that ends the watch).
+   * Strays are recorded and expired by adopt(); this waits for their expiry.
+   */
   async scanForOrphans(s: SaleRow): Promise<void> {
-    await this.lock.run(this.key(s.terminalId, s.saleId), async () => {
+    const strays = await this.lock.run(this.key(s.terminalId, s.saleId), async () => {
       const fresh = this.mustGet(s.terminalId, s.saleId);
+      if (fresh.status === 'creating' || !fresh.createUncertain) return [];
       const found = await this.findCharges(fresh);
-      if (found.length) this.adopt(fresh, found);
-      this.commit(this.mustGet(s.terminalId, s.saleId), { orphanCheckedAt: this.now().toISOString() }, false);
+      const row = found.charges.length ? this.adopt(fresh, found.charges, false, false) : fresh;
+      const sinceAttempt = this.now().getTime() - Date.parse(row.lastAttemptAt ?? row.createdAt);
+      const over = found.complete && sinceAttempt >= LATE_ANSWER_WINDOW_MS;
+      this.commit(row, { orphanCheckedAt: this.now().toISOString(), ...(over ? { createUncertain: false } : {}) }, false);
+      return found.charges.filter((c) => c.id !== row.chargeId && c.status === 'pending');
     });
+    for (const c of strays) await this.expireOrphan(c.id);
   }
 
   /** Reconciler: expire an extra charge. */
@@ -575,7 +632,7 @@ export class SaleService {
         );
       }
     } catch (err) {
-      if (err instanceof OmiseError && err.kind === 'api' && !err.outcomeUnknown) {
+      if (err instanceof OmiseError && err.kind === 'api' && !err.outcomeUnknown && !err.rateLimited) {
         return this.finishRefund(s, r, { status: 'failed', error: `${err.code}: ${err.message}` });
       }
       throw omiseUnavailable('refund', err);

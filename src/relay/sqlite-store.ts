@@ -140,6 +140,11 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (terminal_id, record_id)
   ) WITHOUT ROWID;
   `,
+  // 2: the reconciler watches uncertain sales on every pass; operators list payments on cancelled sales.
+  `
+  CREATE INDEX sales_uncertain ON sales(orphan_checked_at) WHERE create_uncertain = 1;
+  CREATE INDEX sales_paid_after_cancel ON sales(updated_at) WHERE expire_requested = 1 AND status = 'successful';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -565,11 +570,9 @@ export class SqliteStore implements RelayStore {
     );
   }
 
-  uncertainSalesToCheck(olderThan: string, limit: number): SaleRow[] {
+  uncertainSales(limit: number): SaleRow[] {
     return (
-      this.st(
-        `SELECT * FROM sales WHERE create_uncertain = 1 AND orphan_checked_at IS NULL AND status != 'creating' AND last_attempt_at < ? LIMIT ?`,
-      ).all(olderThan, limit) as Row[]
+      this.st(`SELECT * FROM sales WHERE create_uncertain = 1 AND status != 'creating' ORDER BY orphan_checked_at LIMIT ?`).all(limit) as Row[]
     ).map((r) => fromRow<SaleRow>(r, SALE_COLUMNS, SALE_BOOLS)!);
   }
 

@@ -177,7 +177,8 @@ export interface RelayStore {
   /** Non-final sales with a charge, for the reconciler. */
   pendingSales(limit: number): SaleRow[];
   salesByStatus(status: SaleStatus, limit: number): SaleRow[];
-  uncertainSalesToCheck(olderThan: string, limit: number): SaleRow[];
+  /** Sales out of 'creating' still watched for stray charges (createUncertain), least recently checked first. */
+  uncertainSales(limit: number): SaleRow[];
 
   // refunds
   insertRefund(r: RefundRow): void;

@@ -6,7 +6,6 @@
  */
 import { packageVersion } from '../shared/version';
 import os from 'node:os';
-import path from 'node:path';
 import type { Canvas } from 'canvas';
 import type { Display, Rect } from '../../drivers/display/contract';
 import type { Indicator } from '../../drivers/gpio/contract';
@@ -17,7 +16,7 @@ import type { RefundView } from '../link/protocol';
 import type { Logger } from '../shared/log';
 import { journalPath, type TerminalConfig } from './config';
 import { newId } from './ids';
-import { Journal, type ApplyResult, type JournalReset, type SaleRow } from './journal';
+import { Journal, type ApplyResult, type SaleRow } from './journal';
 import { Link } from './link';
 import { initialState, stateName, step, type Answer, type Effect, type MachineConfig, type MachineEvent, type MachineState, type Query, type SaleInfo } from './sale-machine';
 import type { ScreenModel } from './screens/model';
@@ -159,9 +158,14 @@ export async function startTerminal(opts: StartTerminalOptions): Promise<Termina
 
   // --- journal ---------------------------------------------------------------------------
   const jpath = journalPath(config);
-  const opened = Journal.open(jpath, { log: log.child('journal'), clock });
-  const journal = opened.journal;
-  const reset: JournalReset | undefined = opened.reset;
+  // A damaged journal throws JournalDamagedError: the caller shows the maintenance screen.
+  let journal: Journal;
+  try {
+    journal = Journal.open(jpath, { log: log.child('journal'), clock }).journal;
+  } catch (err) {
+    await drivers.display.close();
+    throw err;
+  }
   stops.push({ name: 'journal', fn: () => journal.close() });
 
   // A sale left unfinished by a crash or power cut is no longer on screen: its charge must not
@@ -399,9 +403,6 @@ export async function startTerminal(opts: StartTerminalOptions): Promise<Termina
   });
   stops.push({ name: 'link', fn: () => link.stop() });
 
-  if (reset) {
-    state = { ...state, notice: `The journal was damaged and has been set aside (${path.basename(reset.movedTo)}); a new one was started` };
-  }
   dispatch({ type: 'unsynced', count: journal.unsyncedCount(), now: clock() });
   dispatch({ type: 'tick', now: clock(), clock: clockText(clock()) });
   link.start();
@@ -449,7 +450,7 @@ export async function startTerminal(opts: StartTerminalOptions): Promise<Termina
       version,
       terminalId: ls.terminalId,
       merchantName: config.merchantName,
-      journal: { path: jpath, resetFrom: reset?.movedTo ?? null },
+      journal: { path: jpath, resetFrom: journal.recoveredFrom() },
     };
   };
 

@@ -12,6 +12,7 @@ import { FakeKeypad } from '../../drivers/keypad/fake';
 import type { Receipt, SerialDeviceEvents } from '../../drivers/serial/contract';
 import { memoryLogger } from '../shared/log';
 import { startTerminal } from './daemon';
+import { JournalDamagedError } from './journal';
 import { writeSecrets } from './secrets';
 import { startRig, startTestTerminal, terminalConfig, waitFor, type Rig, type TestTerminal } from './testing/rig';
 
@@ -159,21 +160,17 @@ describe('terminal end to end', () => {
     });
   });
 
-  it('a corrupt journal is moved aside at start: fresh journal, log line, screen notice, sales still work', async () => {
+  it('a corrupt journal is never replaced by a fresh one: the start stops with JournalDamagedError and the file is kept aside untouched', async () => {
     const cred = await rig.pair('corrupt');
     const dir = fs.mkdtempSync(path.join(rig.dir, 'corrupt-'));
     fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
-    fs.writeFileSync(path.join(dir, 'data', 'journal.sqlite'), 'this is not a database'.repeat(500));
-    const t = await startTestTerminal(rig, { credential: cred, dir });
-    try {
-      expect(t.handle.status().journal.resetFrom).toMatch(/journal\.sqlite\.corrupt-/);
-      expect(t.log.records().some((r) => r.level === 'error' && /corrupt/.test(String(r.msg)))).toBe(true);
-      expect(t.handle.machine().notice).toMatch(/journal was damaged/);
-      const { chargeId, qr } = await toQr(t, '8 0 0 0 enter');
-      expect(qr).toBe(rig.sim.qrTextOf(chargeId));
-    } finally {
-      await t.handle.stop();
-    }
+    const bytes = Buffer.from('this is not a database'.repeat(500));
+    fs.writeFileSync(path.join(dir, 'data', 'journal.sqlite'), bytes);
+    const started = startTestTerminal(rig, { credential: cred, dir });
+    await expect(started).rejects.toBeInstanceOf(JournalDamagedError);
+    const err = (await started.catch((e: unknown) => e)) as JournalDamagedError;
+    expect(fs.readFileSync(err.damage.damagedFile)).toEqual(bytes);
+    expect(fs.existsSync(path.join(dir, 'data', 'journal.sqlite'))).toBe(false);
   });
 
   it('prints a receipt on PAID, and a failing pole display never blocks the sale', async () => {

@@ -65,12 +65,70 @@ export interface ApplyResult {
   becameLate: boolean;
 }
 
-export interface JournalReset {
-  movedTo: string;
+/** A damaged journal, set aside untouched; the terminal sells nothing until an operator recovers it. */
+export interface JournalDamage {
+  /** Where the damaged file (and its -wal / -shm) now lie. */
+  damagedFile: string;
   reason: string;
+  since: string;
 }
 
-const SCHEMA_VERSION = 1;
+/** The journal could not be opened: it is damaged (set aside, see `damage`) and waits for `qrpos terminal journal recover`. */
+export class JournalDamagedError extends Error {
+  constructor(readonly damage: JournalDamage) {
+    super(`the journal is damaged (${damage.reason}); it was set aside as ${damage.damagedFile}: run 'qrpos terminal journal recover'`);
+    this.name = 'JournalDamagedError';
+  }
+}
+
+/** Whether journal writes go through: not after a write failed for lack of space, until a probe write succeeds. */
+export type StorageState = { ok: true } | { ok: false; reason: string; since: string };
+
+/** A write that failed because the disk is full or failing (not a constraint or a bug). */
+export function isStorageError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return false;
+  return code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || code === 'ENOSPC' || code === 'EDQUOT' || code === 'EIO';
+}
+
+/** The file that says "this journal is in maintenance" (it names the damaged file). */
+export function maintenanceMarker(file: string): string {
+  return `${file}.maintenance.json`;
+}
+
+/** The damage recorded for this journal path, or null when it is not in maintenance. */
+export function readMaintenance(file: string): JournalDamage | null {
+  const marker = maintenanceMarker(file);
+  if (!fs.existsSync(marker)) return null;
+  try {
+    const d = JSON.parse(fs.readFileSync(marker, 'utf8')) as Partial<JournalDamage>;
+    if (typeof d.damagedFile === 'string' && typeof d.reason === 'string' && typeof d.since === 'string') return { damagedFile: d.damagedFile, reason: d.reason, since: d.since };
+  } catch {
+    /* unreadable marker: still maintenance */
+  }
+  return { damagedFile: '(unknown: see the maintenance file)', reason: `unreadable maintenance file ${marker}`, since: new Date(fs.statSync(marker).mtimeMs).toISOString() };
+}
+
+/** Written tmp → fsync → rename, 0600, so a crash never leaves half a marker. */
+export function writeFileDurably(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = fs.openSync(tmp, 'w', 0o600);
+  try {
+    fs.writeSync(fd, text);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+  const dir = fs.openSync(path.dirname(file), 'r');
+  try {
+    fs.fsyncSync(dir);
+  } finally {
+    fs.closeSync(dir);
+  }
+}
+
+const SCHEMA_VERSION = 2;
 /** SQLite page cache of the journal connection, in KiB (see openChecked). */
 export const JOURNAL_CACHE_KIB = 256;
 
@@ -144,7 +202,13 @@ const MIGRATIONS: Record<number, string> = {
     CREATE TABLE stream_cursor (id INTEGER PRIMARY KEY CHECK (id = 1), last_seq INTEGER NOT NULL);
     INSERT INTO stream_cursor (id, last_seq) VALUES (1, 0);
   `,
+  // ref_floor: a recovered journal continues receipt references above every one issued before.
+  2: `
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  `,
 };
+
+const NEXT_REF = `SELECT MAX(COALESCE((SELECT MAX(ref) FROM sales), 0), COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'ref_floor'), 0)) + 1 AS n`;
 
 const RANK: Record<LocalSaleStatus, number> = {
   recorded: 0,
@@ -227,31 +291,35 @@ export class Journal {
    * a native statement behind for the GC to finalise, dozens per sale (and per status request).
    */
   private readonly statements = new Map<string, Database.Statement>();
+  private readonly file: string;
+  private failure: { reason: string; since: string } | null = null;
+  /** Writes that failed for lack of space, in order, done again once a write goes through. */
+  private deferred: { what: string; fn: () => void }[] = [];
+  private readonly storageListeners = new Set<(s: StorageState) => void>();
 
-  private constructor(db: Database.Database, opts: JournalOptions) {
+  private constructor(db: Database.Database, file: string, opts: JournalOptions) {
     this.db = db;
+    this.file = file;
     this.clock = opts.clock ?? Date.now;
     this.log = opts.log;
   }
 
   /**
-   * Open (creating or migrating) the journal. A corrupt file is moved aside with a timestamped
-   * name and a fresh journal started; `reset` then says where the old one went and why.
+   * Open (creating or migrating) the journal. A damaged file is never replaced by a fresh one: it
+   * is set aside untouched (renamed, with its -wal and -shm), a maintenance file names it, and
+   * JournalDamagedError is thrown, now and at every start until `qrpos terminal journal recover`.
    */
-  static open(file: string, opts: JournalOptions): { journal: Journal; reset?: JournalReset } {
+  static open(file: string, opts: JournalOptions): { journal: Journal } {
     fs.mkdirSync(path.dirname(file), { recursive: true });
+    const pending = readMaintenance(file);
+    if (pending) throw new JournalDamagedError(pending);
     try {
       return { journal: Journal.openChecked(file, opts) };
     } catch (err) {
       if (!isCorruption(err)) throw err;
-      const reason = describe(err);
-      const stamp = new Date(opts.clock ? opts.clock() : Date.now()).toISOString().replace(/[:.]/g, '-');
-      const movedTo = `${file}.corrupt-${stamp}`;
-      for (const suffix of ['', '-wal', '-shm']) {
-        if (fs.existsSync(file + suffix)) fs.renameSync(file + suffix, movedTo + suffix);
-      }
-      opts.log.error('journal is corrupt: moved aside, starting a fresh journal', { file, movedTo, reason });
-      return { journal: Journal.openChecked(file, opts), reset: { movedTo, reason } };
+      const damage = setAside(file, describe(err), opts.clock ? opts.clock() : Date.now());
+      opts.log.error('journal is damaged: set aside untouched; sales stay paused until an operator runs "qrpos terminal journal recover"', { ...damage });
+      throw new JournalDamagedError(damage);
     }
   }
 
@@ -268,7 +336,7 @@ export class Journal {
       // fit in far less, and a miss is a read from the OS's file cache. Per connection, not saved.
       db.pragma(`cache_size = -${JOURNAL_CACHE_KIB}`);
       db.pragma('foreign_keys = ON');
-      const j = new Journal(db, opts);
+      const j = new Journal(db, file, opts);
       j.migrate();
       return j;
     } catch (err) {
@@ -292,6 +360,133 @@ export class Journal {
   close(): void {
     this.statements.clear();
     if (this.db.open) this.db.close();
+  }
+
+  // --- storage health -----------------------------------------------------------------------
+
+  /** Run a write; a failure for lack of space marks the journal failing (and is rethrown). */
+  private guard<T>(fn: () => T): T {
+    let out: T;
+    try {
+      out = fn();
+    } catch (err) {
+      if (isStorageError(err)) this.noteFailure(err);
+      throw err;
+    }
+    if (this.failure && !this.db.inTransaction) this.recovered();
+    return out;
+  }
+
+  private tx<T>(fn: () => T): T {
+    return this.guard(() => this.db.transaction(fn)());
+  }
+
+  private noteFailure(err: unknown): void {
+    if (this.failure) return;
+    const e = err as { code?: string; message?: string };
+    this.failure = { reason: `cannot write the journal (${e.code ?? 'error'}: ${e.message ?? 'no message'})`, since: new Date(this.clock()).toISOString() };
+    this.log.error('journal write failed: new sales are paused until it can write again', { file: this.file, ...this.failure });
+    for (const l of this.storageListeners) l(this.storage());
+  }
+
+  private recovered(): void {
+    const was = this.failure;
+    this.failure = null;
+    this.log.info('journal writes go through again', { since: was?.since, deferred: this.deferred.length });
+    const todo = this.deferred;
+    this.deferred = [];
+    for (let i = 0; i < todo.length; i++) {
+      try {
+        this.tx(todo[i].fn);
+      } catch (err) {
+        if (!isStorageError(err)) {
+          this.log.error('a deferred journal write failed; dropped', { what: todo[i].what, error: (err as Error).message });
+          continue;
+        }
+        // Full again: keep this one and the rest, in order.
+        this.deferred = [...todo.slice(i), ...this.deferred];
+        return;
+      }
+    }
+    if (!this.failure) for (const l of this.storageListeners) l(this.storage());
+  }
+
+  storage(): StorageState {
+    return this.failure ? { ok: false, ...this.failure } : { ok: true };
+  }
+
+  /** Told when writes start failing and when they go through again. */
+  onStorageChange(listener: (s: StorageState) => void): () => void {
+    this.storageListeners.add(listener);
+    return () => this.storageListeners.delete(listener);
+  }
+
+  /** While failing: try one small real write (the WAL grows by a page); true when writes work again. */
+  probe(): boolean {
+    if (!this.failure) return true;
+    try {
+      this.tx(() => this.db.pragma(`user_version = ${SCHEMA_VERSION}`));
+    } catch {
+      return false;
+    }
+    return !this.failure;
+  }
+
+  /**
+   * Do a write now, or, when the disk is full, keep it in memory and do it (in order) as soon as
+   * writes go through again. Returns whether it was written now.
+   */
+  writeOrDefer(what: string, fn: () => void): boolean {
+    if (this.failure) {
+      this.deferred.push({ what, fn });
+      return false;
+    }
+    try {
+      this.tx(fn);
+      return true;
+    } catch (err) {
+      if (!isStorageError(err)) throw err;
+      this.deferred.push({ what, fn });
+      this.log.warn('journal write kept in memory until there is space', { what });
+      return false;
+    }
+  }
+
+  /** Writes waiting in memory for space. */
+  deferredCount(): number {
+    return this.deferred.length;
+  }
+
+  /** What `fn` would return, computed in a transaction that is rolled back (nothing is written). */
+  preview<T>(fn: () => T): T {
+    const rollback = new Error('preview: rolled back');
+    let out: { v: T } | null = null;
+    try {
+      this.db.transaction(() => {
+        out = { v: fn() };
+        throw rollback;
+      })();
+    } catch (err) {
+      if (err !== rollback) throw err;
+    }
+    return (out as { v: T } | null)!.v;
+  }
+
+  /** The damaged journal this one was recovered from, if any. */
+  recoveredFrom(): string | null {
+    const r = this.sql("SELECT value FROM meta WHERE key = 'recovered_from'").get() as { value: string } | undefined;
+    return r?.value ?? null;
+  }
+
+  /** No receipt reference at or below `ref` is ever issued by this journal. */
+  setRefFloor(ref: number): void {
+    if (!Number.isSafeInteger(ref) || ref < 0) throw new Error(`invalid reference floor ${ref}`);
+    this.tx(() => this.sql("INSERT INTO meta (key, value) VALUES ('ref_floor', ?) ON CONFLICT(key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), excluded.value)").run(ref));
+  }
+
+  /** The reference the next new sale gets. */
+  nextRef(): number {
+    return (this.sql(NEXT_REF).get() as { n: number }).n;
   }
 
   private sql(text: string): Database.Statement {
@@ -329,10 +524,10 @@ export class Journal {
   /** The durable record of a new sale plus its queued create command, in one transaction. */
   recordSale(sale: { saleId: string; amount: number; currency: Currency; at: number }): SaleRow {
     if (!Number.isSafeInteger(sale.amount) || sale.amount <= 0) throw new Error(`invalid amount ${sale.amount}`);
-    return this.db.transaction(() => {
+    return this.tx(() => {
       const existing = this.getSale(sale.saleId);
       if (existing) return existing;
-      const ref = ((this.sql('SELECT MAX(ref) AS m FROM sales').get() as { m: number | null }).m ?? 0) + 1;
+      const ref = this.nextRef();
       const created = new Date(sale.at).toISOString();
       this.db
         .prepare('INSERT INTO sales (sale_id, ref, amount, currency, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
@@ -340,12 +535,12 @@ export class Journal {
       this.appendEvent(sale.saleId, 'sale.recorded', { amount: sale.amount, currency: sale.currency, ref });
       this.enqueue('create', sale.saleId, `create:${sale.saleId}`, { saleId: sale.saleId, amount: sale.amount, currency: sale.currency, createdAt: created });
       return this.getSale(sale.saleId)!;
-    })();
+    });
   }
 
   /** Mark the sale cancelled/timed out and queue the expire of its charge (idempotent). */
   requestExpire(saleId: string, reason: string): void {
-    this.db.transaction(() => {
+    this.tx(() => {
       const sale = this.getSale(saleId);
       if (!sale) return;
       if (!sale.expireRequested) {
@@ -353,21 +548,21 @@ export class Journal {
         this.appendEvent(saleId, 'sale.expire_requested', { reason });
       }
       if (!isFinalStatus(sale.status)) this.enqueue('expire', saleId, `expire:${saleId}`, { saleId });
-    })();
+    });
   }
 
   queueRefund(r: { saleId: string; refundId: string; amount: number; currency: Currency }): void {
-    this.db.transaction(() => {
+    this.tx(() => {
       this.db
         .prepare('INSERT INTO refunds (refund_id, sale_id, amount, currency, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
         .run(r.refundId, r.saleId, r.amount, r.currency, 'queued', this.iso(), this.iso());
       this.appendEvent(r.saleId, 'refund.requested', { refundId: r.refundId, amount: r.amount });
       this.enqueue('refund', r.saleId, `refund:${r.refundId}`, { refundId: r.refundId, amount: r.amount, mode: 'auto' });
-    })();
+    });
   }
 
   audit(kind: string, saleId: string | null, data: Record<string, unknown>): void {
-    this.db.transaction(() => this.appendEvent(saleId, kind, data))();
+    this.tx(() => this.appendEvent(saleId, kind, data));
   }
 
   /**
@@ -375,11 +570,11 @@ export class Journal {
    * journal does not know (made before a journal reset, say) is inserted so it is not lost.
    */
   applySaleView(v: SaleView, source: string): ApplyResult {
-    return this.db.transaction((): ApplyResult => {
+    return this.tx((): ApplyResult => {
       let sale = this.getSale(v.saleId);
       let changed = false;
       if (!sale) {
-        const ref = ((this.sql('SELECT MAX(ref) AS m FROM sales').get() as { m: number | null }).m ?? 0) + 1;
+        const ref = this.nextRef();
         this.db
           .prepare('INSERT INTO sales (sale_id, ref, amount, currency, status, expire_requested, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
           .run(v.saleId, ref, v.amount, v.currency, 'recorded', v.expireRequested ? 1 : 0, v.createdAt, this.iso());
@@ -436,12 +631,12 @@ export class Journal {
       }
       for (const r of v.refunds) this.applyRefundRow(r);
       return { changed, sale: this.getSale(v.saleId), becameLate };
-    })();
+    });
   }
 
   /** A local refusal (the relay answered 4xx to the create): no charge exists. */
   markCreateRejected(saleId: string, error: { code: string; message: string }): ApplyResult {
-    return this.db.transaction((): ApplyResult => {
+    return this.tx((): ApplyResult => {
       const sale = this.getSale(saleId);
       if (!sale || !canMove(sale.status, 'create_failed')) return { changed: false, sale, becameLate: false };
       this.db
@@ -450,7 +645,7 @@ export class Journal {
       this.appendEvent(saleId, 'sale.status', { from: sale.status, to: 'create_failed', source: 'relay-refused', error });
       this.sql("UPDATE outbox SET state = 'done', done_at = ? WHERE sale_id = ? AND kind = 'expire' AND state = 'pending'").run(this.iso(), saleId);
       return { changed: true, sale: this.getSale(saleId), becameLate: false };
-    })();
+    });
   }
 
   private applyRefundRow(r: RefundView): boolean {
@@ -469,7 +664,7 @@ export class Journal {
   }
 
   applyRefundView(r: RefundView): boolean {
-    return this.db.transaction(() => {
+    return this.tx(() => {
       const changed = this.applyRefundRow(r);
       if (changed && r.status === 'done') {
         this.sql('UPDATE sales SET refunded_amount = MIN(amount, refunded_amount + ?), updated_at = ? WHERE sale_id = ?').run(r.amount, this.iso(), r.saleId);
@@ -481,17 +676,17 @@ export class Journal {
         }
       }
       return changed;
-    })();
+    });
   }
 
   /** Run `apply` and move the stream cursor in one transaction; events at or below the cursor are skipped. */
   applyStreamEvent<T>(seq: number, apply: () => T): { applied: boolean; result?: T } {
-    return this.db.transaction(() => {
+    return this.tx(() => {
       if (seq <= this.lastSeq()) return { applied: false };
       const result = apply();
       this.sql('UPDATE stream_cursor SET last_seq = ? WHERE id = 1').run(seq);
       return { applied: true, result };
-    })();
+    });
   }
 
   lastSeq(): number {
@@ -500,7 +695,7 @@ export class Journal {
 
   /** After a re-pair to a different terminal id the relay's sequence starts over. */
   resetCursor(to = 0): void {
-    this.sql('UPDATE stream_cursor SET last_seq = ? WHERE id = 1').run(to);
+    this.guard(() => this.sql('UPDATE stream_cursor SET last_seq = ? WHERE id = 1').run(to));
   }
 
   // --- outbox -------------------------------------------------------------------------------
@@ -519,25 +714,25 @@ export class Journal {
 
   /** Run several journal writes as one transaction (one fsync). */
   atomically<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.tx(fn);
   }
 
   outboxDone(id: number): void {
-    this.sql("UPDATE outbox SET state = 'done', done_at = ? WHERE id = ?").run(this.iso(), id);
+    this.guard(() => this.sql("UPDATE outbox SET state = 'done', done_at = ? WHERE id = ?").run(this.iso(), id));
   }
 
   outboxRetry(id: number, error: string, nextAt: number): void {
-    this.sql('UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_at = ? WHERE id = ?').run(error.slice(0, 500), nextAt, id);
+    this.guard(() => this.sql('UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_at = ? WHERE id = ?').run(error.slice(0, 500), nextAt, id));
   }
 
   /** Permanently refused (4xx): kept for the operator, never retried. */
   outboxDead(id: number, error: string): void {
-    this.sql("UPDATE outbox SET state = 'dead', last_error = ?, done_at = ? WHERE id = ?").run(error.slice(0, 500), this.iso(), id);
+    this.guard(() => this.sql("UPDATE outbox SET state = 'dead', last_error = ?, done_at = ? WHERE id = ?").run(error.slice(0, 500), this.iso(), id));
   }
 
   /** Retry everything now (the link just came back). */
   outboxWake(): void {
-    this.sql("UPDATE outbox SET next_at = 0 WHERE state = 'pending'").run();
+    this.guard(() => this.sql("UPDATE outbox SET next_at = 0 WHERE state = 'pending'").run());
   }
 
   pendingOutbox(): number {
@@ -559,9 +754,9 @@ export class Journal {
 
   markRecordsSynced(ids: string[]): void {
     const stmt = this.sql('UPDATE records SET synced = 1 WHERE record_id = ?');
-    this.db.transaction(() => {
+    this.tx(() => {
       for (const id of ids) stmt.run(id);
-    })();
+    });
   }
 
   /** Queued commands plus records not yet at the relay (the idle screen's "unsynced"). */
@@ -633,4 +828,19 @@ function isCorruption(err: unknown): boolean {
   if (err instanceof CorruptJournalError) return true;
   const code = (err as { code?: string }).code ?? '';
   return code.startsWith('SQLITE_NOTADB') || code.startsWith('SQLITE_CORRUPT');
+}
+
+/**
+ * Rename the damaged journal (and its -wal / -shm, which belong to it) to a timestamped name,
+ * byte for byte as it was, and record it in the maintenance file.
+ */
+function setAside(file: string, reason: string, at: number): JournalDamage {
+  const since = new Date(at).toISOString();
+  const damagedFile = `${file}.damaged-${since.replace(/[:.]/g, '-')}`;
+  for (const suffix of ['', '-wal', '-shm']) {
+    if (fs.existsSync(file + suffix)) fs.renameSync(file + suffix, damagedFile + suffix);
+  }
+  const damage: JournalDamage = { damagedFile, reason, since };
+  writeFileDurably(maintenanceMarker(file), JSON.stringify(damage, null, 2) + '\n');
+  return damage;
 }

@@ -22,6 +22,7 @@
  *   GET  /v1/stream?after=<seq>          WebSocket upgrade (see StreamMessage)
  */
 import { z } from 'zod';
+import { hasUnsafeChars } from '../shared/printable';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -29,12 +30,19 @@ export const CurrencySchema = z.enum(['THB', 'SGD', 'MYR']);
 /** Sale ids are made by the terminal: ULID-like, 8–64 chars of [A-Za-z0-9_-]. */
 export const SaleIdSchema = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
 
+/** Text a terminal or an operator supplies that is later printed: bounded, and no control characters. */
+export function displayText(max: number, min = 0) {
+  return z.string().min(min).max(max).refine((s) => !hasUnsafeChars(s), 'must not contain control characters');
+}
+/** A terminal's name, as suggested at pairing or given by the operator. */
+export const TerminalNameSchema = displayText(64, 1);
+
 export const PairRequestSchema = z.object({
   /** Suggested name, e.g. the hostname; the operator can rename. */
-  name: z.string().min(1).max(64),
-  version: z.string().max(32),
+  name: TerminalNameSchema,
+  version: displayText(32),
   /** Free-form hardware description (board, display, keypad). */
-  device: z.string().max(200).optional(),
+  device: displayText(200).optional(),
 });
 export type PairRequest = z.infer<typeof PairRequestSchema>;
 

@@ -2,6 +2,7 @@
  * Operator actions on terminals, shared by the admin HTTP API (inside the server) and the
  * `qrpos relay terminals` CLI (which opens the same database from another process).
  */
+import { TerminalNameSchema } from '../link/protocol';
 import type { Pairing } from './pairing';
 import type { RelayStore, StoredEvent, TerminalRow } from './store';
 
@@ -29,6 +30,20 @@ export interface TerminalAdminOptions {
   heartbeatMs: number;
   onPublished?: (events: StoredEvent[]) => void;
   onRevoked?: (terminalId: string) => void;
+}
+
+/** An operator-supplied terminal name that cannot be stored (empty, too long, control characters). */
+export class InvalidNameError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidNameError';
+  }
+}
+
+function checkedName(name: string): string {
+  const r = TerminalNameSchema.safeParse(name);
+  if (!r.success) throw new InvalidNameError(`terminal name ${r.error.issues[0]?.message ?? 'is not valid'} (1–64 characters, no control characters)`);
+  return r.data;
 }
 
 export class TerminalAdmin {
@@ -70,7 +85,7 @@ export class TerminalAdmin {
   }
 
   approve(code: string, name?: string): TerminalSummary {
-    return this.summary(this.o.pairing.approve(code, name));
+    return this.summary(this.o.pairing.approve(code, name === undefined ? undefined : checkedName(name)));
   }
 
   reject(code: string): void {
@@ -78,7 +93,8 @@ export class TerminalAdmin {
   }
 
   /** Undefined when there is no such terminal. */
-  rename(id: string, name: string): TerminalSummary | undefined {
+  rename(id: string, newName: string): TerminalSummary | undefined {
+    const name = checkedName(newName);
     const at = this.o.clock().toISOString();
     const events: StoredEvent[] = [];
     const t = this.o.store.transaction(() => {

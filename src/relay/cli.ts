@@ -6,7 +6,8 @@ import type { Command } from '../cli/command';
 import { notifyReady, waitForStopSignal } from '../shared/service';
 import { flagHelp, parseFlags, UsageError, type FlagSpec } from '../shared/args';
 import { createLogger } from '../shared/log';
-import { TerminalAdmin, type TerminalSummary } from './admin';
+import { jsonForConsole, printable } from '../shared/printable';
+import { InvalidNameError, TerminalAdmin, type TerminalSummary } from './admin';
 import { ConfigError, loadRelayConfig, loadRelaySecrets, type RelayConfig } from './config';
 import { Pairing, PairingError } from './pairing';
 import { openSqliteStore } from './sqlite-store';
@@ -45,10 +46,10 @@ function table(rows: TerminalSummary[]): string {
   const head = ['ID', 'NAME', 'STATE', 'LAST SEEN', 'VERSION', 'ADDRESS'];
   const body = rows.map((t) => [
     t.id,
-    t.name,
+    printable(t.name),
     t.revoked ? 'revoked' : t.online ? 'online' : 'offline',
     t.lastSeenAt ?? 'never',
-    t.version ?? '-',
+    printable(t.version ?? '-'),
     t.address ?? '-',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
@@ -106,19 +107,19 @@ function runTerminals(argv: string[]): number {
     switch (sub) {
       case 'list': {
         const rows = admin.list();
-        out(flags.json ? JSON.stringify(rows, null, 2) : table(rows));
+        out(flags.json ? jsonForConsole(rows) : table(rows));
         return 0;
       }
       case 'pending': {
         const rows = admin.pendingPairings();
-        if (flags.json) out(JSON.stringify(rows, null, 2));
+        if (flags.json) out(jsonForConsole(rows));
         else if (!rows.length) out('no pairing requests waiting');
-        else for (const p of rows) out(`${p.code}  ${p.name}  ${p.version}  ${p.address ?? '-'}  expires ${p.expiresAt}`);
+        else for (const p of rows) out(`${p.code}  ${printable(p.name)}  ${printable(p.version)}  ${p.address ?? '-'}  expires ${p.expiresAt}`);
         return 0;
       }
       case 'approve': {
         const t = admin.approve(need(a, '<code>'), typeof flags.name === 'string' ? flags.name : undefined);
-        out(`approved: terminal ${t.id} "${t.name}"; it collects its credential on its next poll`);
+        out(`approved: terminal ${t.id} "${printable(t.name)}"; it collects its credential on its next poll`);
         return 0;
       }
       case 'reject':
@@ -131,7 +132,7 @@ function runTerminals(argv: string[]): number {
           process.stderr.write(`qrpos relay: no terminal ${a}\n`);
           return 1;
         }
-        out(`renamed ${t.id} to "${t.name}"`);
+        out(`renamed ${t.id} to "${printable(t.name)}"`);
         return 0;
       }
       case 'revoke': {
@@ -140,14 +141,14 @@ function runTerminals(argv: string[]): number {
           process.stderr.write(`qrpos relay: no terminal ${a}\n`);
           return 1;
         }
-        out(`revoked ${t.id} "${t.name}": its credential no longer works and a running relay closes its stream`);
+        out(`revoked ${t.id} "${printable(t.name)}": its credential no longer works and a running relay closes its stream`);
         return 0;
       }
       default:
         throw new UsageError(sub ? `unknown terminals command "${sub}"` : 'terminals needs a command: list, pending, approve, reject, rename, revoke');
     }
   } catch (err) {
-    if (err instanceof PairingError) {
+    if (err instanceof PairingError || err instanceof InvalidNameError) {
       process.stderr.write(`qrpos relay: ${err.message}\n`);
       return 1;
     }

@@ -15,6 +15,7 @@ import {
   RecordBatchSchema,
   RefundRequestSchema,
   SaleIdSchema,
+  TerminalNameSchema,
   type TerminalInfo,
 } from '../link/protocol';
 import type { OmiseApi } from '../omise/api';
@@ -70,9 +71,10 @@ const EXTERNAL_POLL_MS = 250;
 /** Writing last-seen on every request would cost an fsync each; this is precise enough. */
 const TOUCH_EVERY_MS = 10_000;
 
-function loadOmiseClient(config: RelayConfig, secrets: RelaySecrets, log: Logger, fetchImpl: typeof fetch): OmiseApi {
+function loadOmiseClient(config: RelayConfig, secrets: RelaySecrets, log: Logger, fetchImpl: typeof fetch, clock: () => Date): OmiseApi {
   return new OmiseClient({
     fetch: fetchImpl,
+    clock,
     baseUrl: config.omise.baseUrl,
     publicKey: secrets.omisePublicKey,
     secretKey: secrets.omiseSecretKey,
@@ -105,7 +107,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     for (const e of events) stream.notify(e);
   };
   const omiseFetch = leanFetch();
-  const omise = meteredOmise(opts.omise ?? loadOmiseClient(config, secrets, log, omiseFetch), metrics);
+  const omise = meteredOmise(opts.omise ?? loadOmiseClient(config, secrets, log, omiseFetch, clock), metrics);
   const sales = new SaleService({
     store,
     omise,
@@ -172,8 +174,8 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
   };
 
   const limit = config.limits.bodyBytes;
-  const NameBody = z.object({ name: z.string().min(1).max(64) });
-  const ApproveBody = z.object({ code: z.string().min(4).max(16), name: z.string().min(1).max(64).optional() });
+  const NameBody = z.object({ name: TerminalNameSchema });
+  const ApproveBody = z.object({ code: z.string().min(4).max(16), name: TerminalNameSchema.optional() });
 
   const saleIdOf = (raw: string): string => {
     const id = decodeURIComponent(raw);

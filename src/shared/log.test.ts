@@ -35,4 +35,15 @@ describe('log redaction by field name', () => {
     // Booleans say nothing about the secret and stay readable.
     expect(line).toContain('"pinOk":false');
   });
+
+  it('writes log lines with no raw control or bidirectional character, as valid JSON', () => {
+    const log = memoryLogger('debug');
+    const name = 'till\u001b[2J\r\n\u202eevil\u0085';
+    log.warn(`pairing from ${name}`, { name });
+    for (const line of log.lines) {
+      // eslint-disable-next-line no-control-regex -- matching control characters is the point
+      expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202e]/);
+      expect(JSON.parse(line)).toMatchObject({ msg: `pairing from ${name}`, name });
+    }
+  });
 });

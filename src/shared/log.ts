@@ -3,6 +3,8 @@
  * Components receive a Logger; none creates its own. Anything that looks like a secret is
  * redacted before it is written, whatever the caller passed.
  */
+import { escapeJsonText } from './printable';
+
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -94,7 +96,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       if (ORDER[level] < min) return;
       const rec: Record<string, unknown> = { t: clock().toISOString(), level, ...(component ? { c: component } : {}), msg: redactText(msg) };
       if (fields) Object.assign(rec, redact(fields) as Record<string, unknown>);
-      write(JSON.stringify(rec));
+      write(escapeJsonText(JSON.stringify(rec)));
     };
     return {
       debug: (m, f) => emit('debug', m, f),

@@ -349,21 +349,30 @@ describe('the sale', () => {
     expect(s.mode).toEqual({ kind: 'entering', input: '5000' });
   });
 
-  it('a create that never answers is given up, and its charge expired', () => {
+  it('a create that never answers (e.g. Omise rate limiting past the deadline) is given up as "could not create — Enter to retry", never "payment failed", and its charge expired', () => {
     let s = typeAmount(online(), '5000').state;
     s = step(s, key('enter'), CFG).state;
     const saleId = (s.mode as { sale: SaleRef }).sale.saleId;
     const r = step(s, { type: 'tick', now: T0 + 30_000, clock: '' }, CFG);
-    expect(r.state.mode).toMatchObject({ kind: 'result', outcome: 'failed' });
+    expect(r.state.mode).toMatchObject({ kind: 'result', outcome: 'not_created', reason: { en: 'Enter to retry' } });
     expect(r.effects).toContainEqual({ type: 'expire', saleId, reason: 'create-timeout' });
+    const screen = r.effects.find((e) => e.type === 'screen');
+    expect(screen).toMatchObject({ model: { kind: 'result', outcome: 'not_created' } });
+    expect(JSON.stringify(screen)).not.toMatch(/failed/i);
+    // Enter: a new sale for the same amount.
+    const again = step(r.state, { type: 'key', key: 'enter', now: T0 + 31_000, newId: 'SALE_RETRY_0001' }, CFG);
+    expect(again.state.mode).toMatchObject({ kind: 'creating', sale: { saleId: 'SALE_RETRY_0001', amount: 5000 } });
+    expect(again.effects).toContainEqual(expect.objectContaining({ type: 'record-sale', sale: expect.objectContaining({ saleId: 'SALE_RETRY_0001', amount: 5000 }) }));
+    // Any other key leaves it as a result does.
+    expect(step(r.state, key('cancel'), CFG).state.mode.kind).toBe('idle');
   });
 
-  it('create_failed shows the relay error', () => {
+  it('create_failed shows the relay error as "could not create — Enter to retry"', () => {
     let s = typeAmount(online(), '5000').state;
     s = step(s, key('enter'), CFG).state;
     const sale = (s.mode as { sale: SaleRef }).sale;
     const r = step(s, { type: 'sale', now: T0, sale: { ...sale, status: 'create_failed', error: { code: 'invalid_charge', message: 'amount is invalid' } } }, CFG);
-    expect(r.state.mode).toMatchObject({ kind: 'result', outcome: 'failed', reason: { en: 'amount is invalid' } });
+    expect(r.state.mode).toMatchObject({ kind: 'result', outcome: 'not_created', reason: { en: 'amount is invalid. Enter to retry' } });
   });
 });
 
@@ -480,7 +489,7 @@ describe('random key and event sequences keep the money invariants', () => {
           if ((before.mode.kind === 'creating' || before.mode.kind === 'qr') && s.mode.kind !== before.mode.kind && s.mode.kind !== 'qr') {
             const sale = before.mode.sale;
             const outcome = s.mode.kind === 'result' ? s.mode.outcome : null;
-            if (outcome === 'cancelled' || (outcome === 'expired' && ev.type === 'tick') || (outcome === 'failed' && ev.type === 'tick')) {
+            if (outcome === 'cancelled' || (outcome === 'expired' && ev.type === 'tick') || (outcome === 'not_created' && ev.type === 'tick')) {
               if (!(ev.type === 'sale' && ev.sale.status === 'reversed')) expect(expired.has(sale.saleId)).toBe(true);
             }
             expect(s.mode.kind === 'result' || s.mode.kind === 'fatal' || s.mode.kind === 'pairing').toBe(true);

@@ -9,6 +9,7 @@ import { currencyInfo, formatMoney, formatNumber, limitsOf, type Currency } from
 import { failureMessages, type Messages } from '../domain/failure';
 import type { SaleStatus } from '../link/protocol';
 import type { ScreenModel, StatusBar } from './screens/model';
+import { RETRY_HINT } from './screens/strings';
 
 export type EntryMode = 'implied-decimals' | 'decimal-point';
 
@@ -34,7 +35,7 @@ export interface SaleRef {
   ref?: number;
 }
 
-export type Outcome = 'paid' | 'failed' | 'expired' | 'cancelled' | 'late_paid';
+export type Outcome = 'paid' | 'failed' | 'expired' | 'cancelled' | 'late_paid' | 'not_created';
 
 /** What the supervisor needs to decide on a void / refund. */
 export interface SaleInfo {
@@ -138,12 +139,6 @@ const DIGITS = new Set<KeyName>(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9
 const MAX_PIN = 8;
 const PIN_ATTEMPTS = 3;
 const PIN_LOCK_MS = 60_000;
-
-const NO_ANSWER: Messages = {
-  en: 'No answer from the payment service',
-  th: 'ไม่ได้รับการตอบกลับจากระบบชำระเงิน',
-  zh: '支付服务无响应',
-};
 
 export function initialState(now = 0, clock = ''): MachineState {
   return { mode: { kind: 'idle' }, online: false, unsynced: 0, clock, pinFailures: 0, pinLockedUntil: 0, lastKeyAt: now, shown: '' };
@@ -316,7 +311,10 @@ function withRef(sale: SaleRef, u: SaleUpdate): SaleRef {
 }
 
 function startSale(s: MachineState, c: Ctx, input: string, newId: string): MachineState {
-  const amount = amountOf(input, c.cfg);
+  return startSaleOf(s, c, amountOf(input, c.cfg), newId);
+}
+
+function startSaleOf(s: MachineState, c: Ctx, amount: number, newId: string): MachineState {
   const sale: SaleRef = { saleId: newId, amount, currency: c.cfg.currency };
   c.effects.push({ type: 'record-sale', sale, at: c.now });
   const { notice: _drop, ...rest } = s;
@@ -420,6 +418,11 @@ function onKey(s0: MachineState, c: Ctx, key: KeyName, newId: string): MachineSt
       return s;
     }
     case 'result': {
+      if (m.outcome === 'not_created' && key === 'enter' && s.online) {
+        // Retry: a new sale for the same amount (the one that could not be created is expired).
+        beep();
+        return startSaleOf(s, c, m.sale.amount, newId);
+      }
       const idle: MachineState = { ...s, mode: { kind: 'idle' } };
       if (isDigitKey(key) || key === '.') return onKey(idle, c, key, newId);
       if (key === 'menu') return onKey(idle, c, key, newId);
@@ -604,11 +607,10 @@ function onSale(s: MachineState, c: Ctx, u: SaleUpdate): MachineState {
       case 'failed':
         c.effects.push({ type: 'beep', kind: 'failure' });
         return toResult(s, c, sale, 'failed', failureMessages(u.failureCode));
-      case 'create_failed': {
+      case 'create_failed':
+        // No charge exists: the payment could not be created, which is not a failed payment.
         c.effects.push({ type: 'beep', kind: 'failure' });
-        const generic = failureMessages(null);
-        return toResult(s, c, sale, 'failed', u.error ? { ...generic, en: u.error.message } : generic);
-      }
+        return toResult(s, c, sale, 'not_created', u.error ? { ...RETRY_HINT, en: `${u.error.message}. ${RETRY_HINT.en}` } : RETRY_HINT);
       case 'expired':
         c.effects.push({ type: 'beep', kind: 'failure' });
         return toResult(s, c, sale, 'expired');
@@ -642,7 +644,7 @@ function onTick(s: MachineState, c: Ctx, clock: string): MachineState {
       if (c.now - m.startedAt >= limit) {
         c.effects.push({ type: 'expire', saleId: m.sale.saleId, reason: 'create-timeout' });
         c.effects.push({ type: 'beep', kind: 'failure' });
-        return toResult(next, c, m.sale, 'failed', NO_ANSWER);
+        return toResult(next, c, m.sale, 'not_created', RETRY_HINT);
       }
       return next;
     }

@@ -209,6 +209,7 @@ const OUTCOME_LOOK: Record<Outcome, { colour: string; icon: Icon }> = {
   expired: { colour: THEME.warn, icon: 'clock' },
   cancelled: { colour: THEME.muted, icon: 'dash' },
   late_paid: { colour: THEME.warn, icon: 'alert' },
+  not_created: { colour: THEME.warn, icon: 'alert' },
 };
 
 export function resultScreen({ g }: LayoutContext, m: Of<'result'>): Screen {

@@ -29,7 +29,7 @@ export type ScreenModel =
     }
   | {
       kind: 'result';
-      outcome: 'paid' | 'failed' | 'expired' | 'cancelled' | 'late_paid';
+      outcome: 'paid' | 'failed' | 'expired' | 'cancelled' | 'late_paid' | 'not_created';
       amountText: string;
       /** Why (failed): messages in English, Thai and Chinese. */
       reason?: Messages;

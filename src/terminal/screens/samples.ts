@@ -4,6 +4,7 @@
  */
 import { failureMessages } from '../../domain/failure';
 import type { ScreenModel, StatusBar } from './model';
+import { RETRY_HINT } from './strings';
 
 export const SAMPLE_STATUS: StatusBar = { online: true, unsynced: 0, clock: '14:05' };
 
@@ -23,6 +24,13 @@ export function sampleModels(qrText = SAMPLE_QR_TEXT): ScreenModel[] {
     { kind: 'result', outcome: 'expired', amountText: '฿1,500.00', status },
     { kind: 'result', outcome: 'cancelled', amountText: '฿1,500.00', status },
     { kind: 'result', outcome: 'late_paid', amountText: '฿1,500.00', reference: 'chrg_test_5xyz0abc', status },
+    {
+      kind: 'result',
+      outcome: 'not_created',
+      amountText: '฿1,500.00',
+      reason: RETRY_HINT,
+      status,
+    },
     { kind: 'offline', message: 'No connection to the relay.', status: { ...status, online: false, unsynced: 4 } },
     { kind: 'pairing', code: 'K7Q-4MX', relayUrl: 'https://relay.example.com:8443', message: 'Approve with: qrpos relay terminals approve K7Q-4MX' },
     {

@@ -27,7 +27,7 @@ export const OFFLINE_DETAIL: Messages = {
   zh: '暂时无法使用二维码付款',
 };
 
-export type Outcome = 'paid' | 'failed' | 'expired' | 'cancelled' | 'late_paid';
+export type Outcome = 'paid' | 'failed' | 'expired' | 'cancelled' | 'late_paid' | 'not_created';
 
 export const OUTCOME_TITLE: Record<Outcome, Messages> = {
   paid: { en: 'Paid', th: 'ชำระเงินแล้ว', zh: '付款成功' },
@@ -35,7 +35,12 @@ export const OUTCOME_TITLE: Record<Outcome, Messages> = {
   expired: { en: 'QR code expired', th: 'คิวอาร์โค้ดหมดอายุ', zh: '二维码已过期' },
   cancelled: { en: 'Cancelled', th: 'ยกเลิกแล้ว', zh: '已取消' },
   late_paid: { en: 'Late payment', th: 'ชำระเงินล่าช้า', zh: '延迟付款' },
+  /** No charge could be made (rate limit, no answer, refusal): nothing was paid, nothing failed. */
+  not_created: { en: 'Could not create the payment', th: 'ไม่สามารถสร้างรายการชำระเงินได้', zh: '无法创建付款' },
 };
+
+/** The way out of `not_created`, shown with whatever reason is given. */
+export const RETRY_HINT: Messages = { en: 'Enter to retry', th: 'กด Enter เพื่อลองอีกครั้ง', zh: '按 Enter 重试' };
 
 /** Shown under the title when the model gives no reason of its own. */
 export const OUTCOME_DETAIL: Partial<Record<Outcome, Messages>> = {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# qrpos installer for Raspberry Pi OS Bookworm / Debian 12 (arm64, armhf, amd64).
+# qrpos installer for Debian 12/13 and Raspberry Pi OS Bookworm/Trixie (arm64, amd64; armhf).
 #
 #   sudo scripts/setup.sh                      install the terminal (asks what it needs)
 #   sudo scripts/setup.sh --relay              install the relay on a server instead
@@ -140,19 +140,36 @@ fi
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
+# An image build (pi-gen, sdm: a chroot or systemd-nspawn without systemd as PID 1) has no
+# running systemd or udev: install and enable the service, start nothing (as --no-start).
+in_chroot() { [ "$(stat -c %d:%i / 2>/dev/null)" != "$(stat -c %d:%i /proc/1/root/. 2>/dev/null)" ]; }
+OFFLINE=0
+if [ -z "$ROOT" ] && { [ -n "${QRPOS_SETUP_OFFLINE:-}" ] || [ ! -d /run/systemd/system ] || in_chroot; }; then
+  OFFLINE=1
+fi
+
 # ---------------------------------------------------------------- checks
+SUPPORTED_OS="Debian 12 (bookworm) and 13 (trixie), Raspberry Pi OS Bookworm and Trixie"
 check_os() {
   local f ID="" VERSION_ID="" VERSION_CODENAME="" PRETTY_NAME=""
   f=$(p /etc/os-release)
-  [ -f "$f" ] || die "cannot tell the OS: $f is missing (need Raspberry Pi OS Bookworm or Debian 12)"
+  [ -f "$f" ] || die "cannot tell the OS: $f is missing (need $SUPPORTED_OS)"
   # shellcheck disable=SC1090
   eval "$(grep -E '^(ID|VERSION_ID|VERSION_CODENAME|PRETTY_NAME)=' "$f")"
-  if { [ "$ID" = debian ] || [ "$ID" = raspbian ]; } && { [ "$VERSION_ID" = 12 ] || [ "$VERSION_CODENAME" = bookworm ]; }; then
-    say "OS: ${PRETTY_NAME:-$ID $VERSION_ID}"
+  # Raspberry Pi OS says ID=debian (arm64) or ID=raspbian (armhf); its codename is Debian's.
+  local release=""
+  if [ "$ID" = debian ] || [ "$ID" = raspbian ]; then
+    case "$VERSION_ID:$VERSION_CODENAME" in
+      12:*|*:bookworm) release=12 ;;
+      13:*|*:trixie) release=13 ;;
+    esac
+  fi
+  if [ -n "$release" ]; then
+    say "OS: ${PRETTY_NAME:-$ID $VERSION_ID} (Debian $release)"
   elif [ "$FORCE" = 1 ]; then
-    warn "OS ${PRETTY_NAME:-$ID $VERSION_ID} is not Debian 12 / Raspberry Pi OS Bookworm; continuing (--force)"
+    warn "OS ${PRETTY_NAME:-$ID $VERSION_ID} is not one of $SUPPORTED_OS; continuing (--force)"
   else
-    die "unsupported OS ${PRETTY_NAME:-$ID $VERSION_ID}: qrpos supports Raspberry Pi OS Bookworm and Debian 12 (--force to try anyway)"
+    die "unsupported OS ${PRETTY_NAME:-$ID $VERSION_ID}: qrpos supports $SUPPORTED_OS (--force to try anyway)"
   fi
 }
 
@@ -170,8 +187,11 @@ check_arch() {
 
 node_help() {
   cat >&2 <<'EOF'
-  qrpos needs Node.js 20 or newer. Debian 12's own nodejs package is 18, too old.
-  Install Node.js 22 from NodeSource (it includes the headers native modules build against):
+  qrpos needs Node.js 20 or newer, with npm.
+  Debian 13 / Raspberry Pi OS Trixie: Debian's own packages (Node.js 20):
+    sudo apt-get install nodejs npm
+  Debian 12 / Raspberry Pi OS Bookworm: Debian's own nodejs is 18, too old; install Node.js 22
+  from NodeSource (it includes npm and the headers native modules build against):
     curl -fsSL https://deb.nodesource.com/setup_22.x -o /tmp/nodesource_setup.sh
     sudo bash /tmp/nodesource_setup.sh && sudo apt-get install -y nodejs
   then run this installer again. (A Node.js under /home, e.g. from nvm, cannot be used by the
@@ -197,6 +217,17 @@ check_node() {
   esac
   NODE_VERSION=$version
   say "Node.js $version at $NODE"
+  # npm is needed only to build node_modules here. Debian's own nodejs ships it separately
+  # (package npm); NodeSource's nodejs includes it.
+  if [ "$UNINSTALL" = 0 ] && [ -z "$NODE_MODULES" ] && [ "$SKIP_NPM" = 0 ] && ! PATH="$(dirname "$NODE"):$PATH" command -v npm >/dev/null; then
+    if [ -z "$ROOT" ] && [ "$SKIP_PACKAGES" = 0 ] && dpkg-query -S "$NODE" 2>/dev/null | grep -q '^nodejs:'; then
+      say "npm is not installed: adding Debian's npm package (Debian's nodejs ships without it)"
+      PACKAGES+=(npm)
+    else
+      printf 'setup.sh: npm was not found beside Node.js %s (%s).\n' "$version" "$NODE" >&2; node_help
+      _log_line "error: no npm"; exit 1
+    fi
+  fi
 }
 
 PACKAGES=(build-essential python3 pkg-config libcairo2-dev libpango1.0-dev libjpeg-dev libgif-dev librsvg2-dev
@@ -209,9 +240,21 @@ install_packages() {
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   if [ ${#missing[@]} = 0 ]; then say "Debian packages: unchanged (all installed)"; return; fi
-  sys apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive sys apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  [ "$DRY" = 1 ] || say "installing Debian packages: ${missing[*]} (apt output in $LOG_FILE)"
+  apt_logged update
+  apt_logged install -y --no-install-recommends "${missing[@]}"
   [ "$DRY" = 1 ] || changed
+}
+
+# apt-get with its output in the log, not on the screen; on failure the last lines are shown.
+apt_logged() {
+  local log; log=$(p "$LOG_FILE")
+  if [ "$DRY" = 1 ] || [ -n "$ROOT" ]; then sys apt-get "$@"; return; fi
+  _log_line "run: apt-get $*"
+  if ! DEBIAN_FRONTEND=noninteractive apt-get "$@" >>"$log" 2>&1; then
+    tail -n 15 "$log" | sed 's/^/    /' >&2
+    die "apt-get $1 failed; the whole output is in $LOG_FILE"
+  fi
 }
 
 # ---------------------------------------------------------------- users and groups
@@ -226,8 +269,9 @@ account_tools_ok() {
 ensure_group() {
   local g=$1
   if group_exists "$g"; then say "group $g: unchanged"; return; fi
-  if [ "$DRY" = 1 ]; then say "would create group $g"; changed; return; fi
+  # Checked before --dry-run, so a dry run counts what the real run would do.
   if ! account_tools_ok; then say "skipped (not root under --root): groupadd --system $g"; return; fi
+  if [ "$DRY" = 1 ]; then say "would create group $g"; changed; return; fi
   groupadd "${prefix_args[@]}" --system "$g"
   say "created group $g"
   state_set "groups-created" "$(printf '%s\n%s' "$(state_get groups-created)" "$g" | sed '/^$/d' | sort -u)"
@@ -237,8 +281,8 @@ ensure_group() {
 ensure_user() {
   local user=$1 home=$2 comment=$3
   if user_exists "$user"; then say "user $user: unchanged"; return; fi
-  if [ "$DRY" = 1 ]; then say "would create system user $user (no shell, home $home)"; changed; return; fi
   if ! account_tools_ok; then say "skipped (not root under --root): useradd --system $user"; return; fi
+  if [ "$DRY" = 1 ]; then say "would create system user $user (no shell, home $home)"; changed; return; fi
   useradd "${prefix_args[@]}" --system --user-group --no-create-home --home-dir "$home" \
     --shell /usr/sbin/nologin --comment "$comment" "$user"
   say "created system user $user"
@@ -267,6 +311,7 @@ install_app() {
   fi
   install_node_modules
   sync_trees
+  [ -z "$NODE_MODULES" ] || modules_stamp_write
 }
 
 # Trees queued in SYNC_PAIRS ("src<TAB>dest<TAB>delete" lines) are copied in one pass: what
@@ -291,14 +336,26 @@ sync_trees() {
   SYNC_PAIRS=""
 }
 
+# What node_modules in /opt/qrpos was built for: a later run reinstalls only when this changes.
+MODULES_STAMP=$APP/node_modules/.qrpos-installed
+modules_stamp_want() { printf '%s node=%s arch=%s' "$(sha256sum "$SOURCE/package-lock.json" | cut -d' ' -f1)" "$NODE_VERSION" "$ARCH"; }
+# A --node-modules copy stands for the lock file it came with: record that like npm ci does.
+modules_stamp_write() {
+  local want; want=$(modules_stamp_want)
+  [ "$DRY" = 0 ] || return 0
+  [ "$(cat "$(p "$MODULES_STAMP")" 2>/dev/null || true)" != "$want" ] || return 0
+  printf '%s\n' "$want" >"$(p "$MODULES_STAMP")"
+  _log_line "node_modules stamp: $want"
+}
+
 install_node_modules() {
-  local stamp_rel="$APP/node_modules/.qrpos-installed" want have
+  local stamp_rel=$MODULES_STAMP want have
   if [ -n "$NODE_MODULES" ]; then
     SYNC_PAIRS+="$NODE_MODULES"$'\t'"$APP/node_modules"$'\t1\n'
     return
   fi
   if [ "$SKIP_NPM" = 1 ]; then say "npm ci: skipped (--skip-npm)"; return; fi
-  want="$(sha256sum "$SOURCE/package-lock.json" | cut -d' ' -f1) node=$NODE_VERSION arch=$ARCH"
+  want=$(modules_stamp_want)
   have=$(cat "$(p "$stamp_rel")" 2>/dev/null || true)
   if [ "$want" = "$have" ]; then say "node_modules: unchanged"; return; fi
   if [ "$DRY" = 1 ]; then say "would run: npm ci --omit=dev in $APP"; changed; return; fi
@@ -341,12 +398,19 @@ is_enabled() {
   if [ -n "$ROOT" ]; then systemctl --root="$ROOT" is-enabled "$1" 2>/dev/null; else systemctl is-enabled "$1" 2>/dev/null; fi
 }
 
+# systemctl acting on the running manager (daemon-reload, start, stop): skipped without one.
+manager_ctl() {
+  if [ "$OFFLINE" = 1 ]; then say "no running systemd here: skipped systemctl $*"; return 0; fi
+  sys systemctl "$@"
+}
+
 enable_and_start() {
   local unit=$1 restart=$2
-  [ -z "$ROOT" ] && [ "$restart" = 1 ] && sys systemctl daemon-reload
+  [ -z "$ROOT" ] && [ "$restart" = 1 ] && manager_ctl daemon-reload
   if [ "$(is_enabled "$unit" || true)" = enabled ]; then say "$unit: enabled, unchanged"
   else unit_files_ctl enable "$unit"; [ "$DRY" = 1 ] || say "enabled $unit"; changed; fi
   if [ "$NO_START" = 1 ]; then say "not starting $unit (--no-start)"; return; fi
+  if [ "$OFFLINE" = 1 ]; then say "not starting $unit: no running systemd here (image build?); it starts at boot"; return; fi
   if [ -n "$ROOT" ]; then
     if [ "$restart" = 1 ]; then sys systemctl restart "$unit"; else sys systemctl start "$unit"; fi
     return
@@ -395,6 +459,7 @@ split_id() { # split_id VID:PID flag -> "vid pid"
 # ---------------------------------------------------------------- terminal
 TCFG=/etc/qrpos/terminal.json
 TSECRETS=/etc/qrpos/terminal.secrets.json
+TSTATE=/var/lib/qrpos/terminal.secrets.json
 
 gather_terminal() {
   local k v existing_vid="" existing_pid="" existing_profile="" has_drivers=""
@@ -493,7 +558,7 @@ write_terminal_config() {
   if [ -n "$PRINTER_ID" ]; then ids=$(split_id "$PRINTER_ID" --printer-id); printer_vid=${ids% *}; printer_pid=${ids#* }; PRINTER_PATH=${PRINTER_PATH:-/dev/qrpos-printer}; fi
   local kv="" kp=""
   if [ "$KEYPAD_DRIVER" = hid ]; then kv=$KEYPAD_VID kp=$KEYPAD_PID; fi
-  (umask 077 && QS_OUTDIR="$WORK" QS_EXISTING="$(p "$TCFG")" QS_SECRETS="$(p "$TSECRETS")" QS_SOURCE="$SOURCE" \
+  (umask 077 && QS_OUTDIR="$WORK" QS_EXISTING="$(p "$TCFG")" QS_SECRETS="$(p "$TSECRETS")" QS_STATE_SECRETS="$(p "$TSTATE")" QS_SOURCE="$SOURCE" \
     QS_RELAY_URL="$RELAY_URL" QS_CURRENCY="$CURRENCY" QS_MERCHANT="$MERCHANT" QS_TERMINAL_NAME="$TERMINAL_NAME" \
     QS_PROFILE="$PROFILE" QS_KEYPAD="$KEYPAD" QS_DISPLAY="$DISPLAY_PART" QS_ENTRY_MODE="$ENTRY_MODE" \
     QS_KEYPAD_VID="$kv" QS_KEYPAD_PID="$kp" QS_SUPERVISOR_PIN="$SUPERVISOR_PIN" \
@@ -502,23 +567,36 @@ write_terminal_config() {
     helper terminalFiles) || exit 2
   chmod 0644 "$WORK/terminal.json" "$WORK/99-qrpos.rules"
 
-  # /etc/qrpos is group-writable for qrpos: the daemon adds its pairing credential to the
-  # secrets file through a temp file and rename there.
-  put_dir /etc/qrpos 0775 root qrpos
+  # /etc/qrpos is root's and read-only to the service: the secrets file there (the PIN) is
+  # root-only and reaches the daemon as a systemd credential (LoadCredential= in the unit).
+  # The daemon's own secrets (its pairing credential) are in /var/lib/qrpos.
+  put_dir /etc/qrpos 0755
   put_file "$WORK/terminal.json" "$TCFG" 0644
-  put_file "$WORK/terminal.secrets.json" "$TSECRETS" 0600 qrpos qrpos
+  put_file "$WORK/terminal.secrets.json" "$TSECRETS" 0600
   put_dir /var/lib/qrpos 0750 qrpos qrpos
+  [ ! -f "$WORK/state.secrets.json" ] || put_file "$WORK/state.secrets.json" "$TSTATE" 0600 qrpos qrpos
 
   local before=$CHANGES
   put_file "$WORK/99-qrpos.rules" /etc/udev/rules.d/99-qrpos.rules 0644
-  if [ "$CHANGES" != "$before" ]; then
-    if [ -n "$ROOT" ] || command -v udevadm >/dev/null; then
-      sys udevadm control --reload
-      sys udevadm trigger --action=change --subsystem-match=hidraw --subsystem-match=input --subsystem-match=tty --subsystem-match=graphics --subsystem-match=gpio
-    else
-      say "udevadm not found: the rules apply after a reboot"
-    fi
+  [ "$CHANGES" = "$before" ] || udev_reload trigger
+}
+
+# udev reads the new rules now when it runs here; otherwise (an image build, a container) they
+# apply at the next boot, which is a warning, not a failure.
+udev_reload() {
+  if [ -z "$ROOT" ] && ! command -v udevadm >/dev/null; then say "udevadm not found: the udev rules apply after a reboot"; return; fi
+  if [ -z "$ROOT" ] && [ "$DRY" = 0 ] && { [ "$OFFLINE" = 1 ] || [ ! -S /run/udev/control ]; }; then
+    warn "udev is not running here (image build or container): the udev rules apply at the next boot"; return
   fi
+  local trig=(udevadm trigger --action=change --subsystem-match=hidraw --subsystem-match=input
+              --subsystem-match=tty --subsystem-match=graphics --subsystem-match=gpio)
+  if [ "$DRY" = 1 ] || [ -n "$ROOT" ]; then
+    sys udevadm control --reload; [ "${1:-}" != trigger ] || sys "${trig[@]}"; return
+  fi
+  if ! sys udevadm control --reload 2>>"$(p "$LOG_FILE")"; then
+    warn "udevadm control --reload failed: the udev rules apply at the next boot"; return
+  fi
+  [ "${1:-}" != trigger ] || sys "${trig[@]}" 2>>"$(p "$LOG_FILE")" || warn "udevadm trigger failed: replug the devices or reboot"
 }
 
 # ---------------------------------------------------------------- boot tweaks
@@ -565,7 +643,7 @@ apply_boot_tweaks() {
   vt=${DISPLAY_TTY:-/dev/tty1}; vt=${vt#/dev/}
   if [ "$(is_enabled "getty@$vt.service" || true)" = masked ]; then say "getty@$vt.service: masked, unchanged"
   else
-    unit_files_ctl mask "getty@$vt.service"; [ -n "$ROOT" ] || sys systemctl stop "getty@$vt.service"
+    unit_files_ctl mask "getty@$vt.service"; [ -n "$ROOT" ] || manager_ctl stop "getty@$vt.service"
     state_set getty-masked "$vt"; [ "$DRY" = 1 ] || say "masked getty@$vt.service"; changed
   fi
   [ "$DRY" = 1 ] || [ "$CHANGES" = 0 ] || say "boot changes take effect at the next reboot"
@@ -594,12 +672,12 @@ revert_boot_tweaks() {
 # ---------------------------------------------------------------- pairing / next step
 print_next_step() {
   local listen code="" deadline
-  if [ -n "$ROOT" ] || [ "$DRY" = 1 ] || [ "$NO_START" = 1 ]; then
+  if [ -n "$ROOT" ] || [ "$DRY" = 1 ] || [ "$NO_START" = 1 ] || [ "$OFFLINE" = 1 ]; then
     say "next: start it (systemctl start qrpos-terminal), read the pairing code on its screen or with"
     say "      curl -s http://127.0.0.1:7601/status, and approve that code on the relay"
     return
   fi
-  if "$NODE" -e 'const s=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));process.exit(s.credential?0:1)' "$TSECRETS" 2>/dev/null; then
+  if "$NODE" -e 'const s=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));process.exit(s.credential?0:1)' "$TSTATE" 2>/dev/null; then
     say "the terminal is already paired with its relay: ready for sales"
     return
   fi
@@ -677,7 +755,7 @@ install_relay() {
 install_terminal() {
   gather_terminal
   install_packages
-  for g in input gpio dialout video plugdev; do ensure_group "$g"; done
+  for g in input gpio dialout video plugdev tty; do ensure_group "$g"; done
   ensure_user qrpos /var/lib/qrpos "qrpos terminal"
   install_app
   install_wrapper
@@ -694,16 +772,16 @@ uninstall() {
   if [ "$RELAY" = 1 ]; then unit=qrpos-relay.service user=qrpos-relay data=/var/lib/qrpos-relay cfgs="$RCFG $RSECRETS"
   else unit=qrpos-terminal.service user=qrpos data=/var/lib/qrpos cfgs="$TCFG $TSECRETS"; fi
   if [ -f "$(p "/etc/systemd/system/$unit")" ]; then
-    [ -n "$ROOT" ] || sys systemctl stop "$unit" || true
+    [ -n "$ROOT" ] || manager_ctl stop "$unit" || true
     unit_files_ctl disable "$unit"
   fi
   remove_path "/etc/systemd/system/$unit"
-  [ -n "$ROOT" ] || sys systemctl daemon-reload
+  [ -n "$ROOT" ] || manager_ctl daemon-reload
   if [ "$RELAY" = 0 ]; then
     revert_boot_tweaks
     if [ -e "$(p /etc/udev/rules.d/99-qrpos.rules)" ]; then
       remove_path /etc/udev/rules.d/99-qrpos.rules
-      if [ -n "$ROOT" ] || command -v udevadm >/dev/null; then sys udevadm control --reload; fi
+      udev_reload
     fi
   fi
   # The app and the command are shared by terminal and relay: keep them while the other is installed.
@@ -729,8 +807,20 @@ uninstall() {
   else
     say "kept: $cfgs and $data (the journal); --uninstall --purge removes them"
   fi
+  if [ "$PURGE" = 1 ] && [ "$RELAY" = 0 ]; then
+    # The groups this installer created, where nothing has joined them since.
+    local g
+    for g in $(state_get groups-created); do
+      group_exists "$g" || continue
+      if grep -q "^$g:[^:]*:[^:]*:." "$(p /etc/group)"; then say "kept group $g: it has members"; continue; fi
+      if [ "$DRY" = 1 ]; then say "would remove group $g (created by setup)"; changed
+      elif account_tools_ok; then groupdel "${prefix_args[@]}" "$g" && say "removed group $g (created by setup)"; changed
+      else say "skipped (not root under --root): groupdel $g"; fi
+    done
+  else
+    say "groups are left in place (other software may use them)"
+  fi
   [ "$RELAY" = 1 ] || remove_path "$STATE_DIR"
-  say "groups are left in place (other software may use them)"
 }
 
 # ---------------------------------------------------------------- main
@@ -744,6 +834,10 @@ else
   check_os
   check_arch
   if [ "$RELAY" = 1 ]; then install_relay; else install_terminal; fi
+fi
+if [ "$PURGE" = 1 ] && [ "$DRY" = 0 ] && [ ! -e "$(p /opt/qrpos)" ]; then
+  # Nothing of qrpos is left to log about: the log goes too.
+  printf '[setup] removed %s\n' "$LOG_FILE"; rm -f "$(p "$LOG_FILE")"; LOG_OFF=1
 fi
 if [ "$DRY" = 1 ]; then say "dry run done: $CHANGES change(s) would be made"
 elif [ "$CHANGES" = 0 ]; then say "done: everything was already in place (unchanged)"

@@ -6,6 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SecretsSchema } from '../src/terminal/secrets';
@@ -55,15 +56,20 @@ describe('setup.sh terminal install into a scratch root', () => {
     expect(rules).not.toMatch(/@[A-Z_]+@/); // unfilled placeholders (no pole display, no printer) dropped
     expect(rules).not.toContain('qrpos-printer');
 
-    expect(modeOf(at('etc/qrpos'))).toBe('0775');
+    // /etc/qrpos is read-only to the service; the daemon writes its own secrets in its state dir.
+    expect(modeOf(at('etc/qrpos'))).toBe('0755');
     expect(modeOf(at('etc/qrpos/terminal.json'))).toBe('0644');
     expect(modeOf(at('etc/qrpos/terminal.secrets.json'))).toBe('0600');
     expect(modeOf(at('var/lib/qrpos'))).toBe('0750');
+    const unit = fs.readFileSync(at('etc/systemd/system/qrpos-terminal.service'), 'utf8');
+    expect(unit).toContain('LoadCredential=terminal.secrets.json:/etc/qrpos/terminal.secrets.json');
+    expect(unit).not.toMatch(/^ReadWritePaths=.*\/etc\/qrpos/m);
 
     const raw: unknown = JSON.parse(fs.readFileSync(at('etc/qrpos/terminal.json'), 'utf8'));
     expect(TerminalConfigSchema.safeParse(raw).success).toBe(true);
     const cfg = parseTerminalConfig(raw, 'terminal.json', [path.join(REPO, 'device', 'profiles')]);
     expect(cfg).toMatchObject({ relayUrl: 'https://relay.example.com', currency: 'THB', merchantName: 'Ran "Noodle" Shop', profile: 'pi-ili9486-480x320-usb-numpad' });
+    expect(cfg.secretsFile).toBe('/var/lib/qrpos/terminal.secrets.json');
     expect(cfg.drivers.keypad).toMatchObject({ driver: 'hid', vendorId: 0x1c4f, productId: 0x0002 });
     expect(cfg.drivers.display).toMatchObject({ driver: 'framebuffer', device: '/dev/fb1', width: 480, height: 320 });
 
@@ -84,7 +90,7 @@ describe('setup.sh terminal install into a scratch root', () => {
     const passwd = fs.readFileSync(at('etc/passwd'), 'utf8');
     expect(passwd).toMatch(/^qrpos:x:\d+:\d+:[^:]*:\/var\/lib\/qrpos:\/usr\/sbin\/nologin$/m);
     const uid = uidIn(root, 'qrpos');
-    expect(fs.statSync(at('etc/qrpos/terminal.secrets.json')).uid).toBe(uid);
+    expect(fs.statSync(at('etc/qrpos/terminal.secrets.json')).uid).toBe(0); // root's: systemd hands it over
     expect(fs.statSync(at('var/lib/qrpos')).uid).toBe(uid);
     expect(fs.statSync(at('etc/qrpos/terminal.json')).uid).toBe(0);
   });
@@ -158,14 +164,26 @@ describe('setup.sh terminal install into a scratch root', () => {
     expect(manifest(root, [])).toEqual(before);
   });
 
-  it('keeps what the daemon added to the secrets file when it rewrites the PIN', () => {
+  it('moves the pairing credential of an older install out of /etc/qrpos into the daemon file when it rewrites the PIN', () => {
     const file = at('etc/qrpos/terminal.secrets.json');
-    const withCredential = { supervisorPin: '482913', credential: 'tc_abc', terminalId: 'term_1' };
-    fs.writeFileSync(file, JSON.stringify(withCredential));
+    const cfgFile = at('etc/qrpos/terminal.json');
+    // As an older installer left it: credential beside the PIN in /etc, config pointing there.
+    fs.writeFileSync(file, JSON.stringify({ supervisorPin: '482913', credential: 'tc_abc', terminalId: 'term_1' }));
+    const oldCfg = { ...(JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as Record<string, unknown>), secretsFile: '/etc/qrpos/terminal.secrets.json' };
+    fs.writeFileSync(cfgFile, JSON.stringify(oldCfg));
     const r = runSetup([...app.common(root), '--supervisor-pin', '777777']);
     expect(r.status).toBe(0);
-    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual({ ...withCredential, supervisorPin: '777777' });
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual({ supervisorPin: '777777' });
     expect(modeOf(file)).toBe('0600');
+    const state = at('var/lib/qrpos/terminal.secrets.json');
+    expect(JSON.parse(fs.readFileSync(state, 'utf8'))).toEqual({ credential: 'tc_abc', terminalId: 'term_1' });
+    expect(modeOf(state)).toBe('0600');
+    if (isRoot) expect(fs.statSync(state).uid).toBe(uidIn(root, 'qrpos'));
+    expect((JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as { secretsFile: string }).secretsFile).toBe('/var/lib/qrpos/terminal.secrets.json');
+    expect(r.stdout).not.toContain('tc_abc');
+    // Moved once: the next run changes nothing.
+    const again = runSetup([...app.common(root)]);
+    expect(again.stdout).toContain('done: everything was already in place (unchanged)');
   });
 
   it('--uninstall removes what it installed and keeps the journal, config and secrets; --purge removes those', () => {
@@ -189,12 +207,71 @@ describe('setup.sh terminal install into a scratch root', () => {
 
     const purge = runSetup(['--root', root, '--source', app.source, '--uninstall', '--purge']);
     expect(purge.status).toBe(0);
-    for (const gone of ['var/lib/qrpos', 'etc/qrpos']) expect(fs.existsSync(at(gone)), gone).toBe(false);
+    for (const gone of ['var/lib/qrpos', 'etc/qrpos', LOG_REL]) expect(fs.existsSync(at(gone)), gone).toBe(false);
+    expect(purge.stdout).toContain('removed /var/lib/qrpos');
     if (isRoot) {
       expect(uidIn(root, 'qrpos')).toBeUndefined();
       expect(fs.readFileSync(at('etc/group'), 'utf8')).not.toMatch(/^qrpos:/m);
-      expect(fs.readFileSync(at('etc/group'), 'utf8')).toMatch(/^gpio:/m); // groups stay
     }
-    expect(fs.readFileSync(at(LOG_REL), 'utf8')).toContain('removed /var/lib/qrpos');
+  });
+
+  it('--uninstall --purge leaves nothing behind: the root is as it was before the install', () => {
+    const fresh = makeRoot(app.base);
+    // Files and links as before; of the directories only the system's usual empty ones
+    // (etc/systemd/system, opt, usr/local/bin...) may be new. Account files are compared below.
+    const without = (m: Map<string, string>) => new Map([...m].filter(([p, v]) => !/^etc\/(passwd|group|shadow|gshadow)-?$/.test(p) && (!v.startsWith('dir ') || p.includes('qrpos'))));
+    const before = manifest(fresh, []);
+    const accounts = ['passwd', 'group', 'shadow', 'gshadow'].map((f) => fs.readFileSync(path.join(fresh, 'etc', f), 'utf8'));
+    expect(runSetup([...app.common(fresh), ...TERMINAL_FLAGS, '--boot-tweaks', '--pole-display-id', '067b:2303']).status).toBe(0);
+    fs.writeFileSync(path.join(fresh, 'var/lib/qrpos/journal.sqlite'), 'journal bytes');
+    const purge = runSetup(['--root', fresh, '--source', app.source, '--uninstall', '--purge']);
+    expect(purge.status).toBe(0);
+    expect(without(manifest(fresh, []))).toEqual(without(before));
+    // The accounts it created (user, its group, the device groups it added) are gone again.
+    if (isRoot) expect(['passwd', 'group', 'shadow', 'gshadow'].map((f) => fs.readFileSync(path.join(fresh, 'etc', f), 'utf8'))).toEqual(accounts);
+  });
+});
+
+/** `systemd-analyze security --offline=true FILE` (systemd ≥ 252) scores a unit file without a running systemd. */
+function exposure(unitFile: string): number | undefined {
+  const r = spawnSync('systemd-analyze', ['security', '--offline=true', '--no-pager', unitFile], { encoding: 'utf8', cwd: path.dirname(unitFile) });
+  const m = /Overall exposure level for \S+: (\d+\.\d+)/.exec(r.stdout);
+  return m ? Number(m[1]) : undefined;
+}
+const offlineSecurity = analyze && exposure(path.join(REPO, 'systemd', 'qrpos-relay.service')) !== undefined;
+if (analyze && !offlineSecurity) console.warn('setup.test: this systemd-analyze has no `security --offline` (systemd < 252); the exposure-score test is skipped');
+
+describe.skipIf(!offlineSecurity)('the units keep the least privilege they need', () => {
+  it('score at most 3.0 (terminal) and 2.5 (relay) in systemd-analyze security', () => {
+    const terminal = exposure(path.join(REPO, 'systemd', 'qrpos-terminal.service'));
+    const relay = exposure(path.join(REPO, 'systemd', 'qrpos-relay.service'));
+    console.info(`systemd-analyze security: qrpos-terminal ${terminal}, qrpos-relay ${relay}`);
+    expect(terminal).toBeLessThanOrEqual(3.0);
+    expect(relay).toBeLessThanOrEqual(2.5);
+  });
+
+  it('the score measures the hardening lines: without them the terminal unit scores far worse', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-units-'));
+    try {
+      const text = fs.readFileSync(path.join(REPO, 'systemd', 'qrpos-terminal.service'), 'utf8');
+      const bare = text.replace(/^(SystemCall\w+|CapabilityBoundingSet|DevicePolicy|DeviceAllow|Protect\w+|Private\w+)=.*\n/gm, '');
+      fs.writeFileSync(path.join(dir, 'qrpos-terminal.service'), bare);
+      expect(exposure(path.join(dir, 'qrpos-terminal.service'))).toBeGreaterThan(6);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the terminal reaches exactly its kinds of devices, and /etc/qrpos only to read', () => {
+    const unit = fs.readFileSync(path.join(REPO, 'systemd', 'qrpos-terminal.service'), 'utf8');
+    expect(unit).toMatch(/^DevicePolicy=closed$/m);
+    expect([...unit.matchAll(/^DeviceAllow=(\S+) rw$/gm)].map((m) => m[1]).sort()).toEqual(
+      ['char-fb', 'char-gpiochip', 'char-hidraw', 'char-tty', 'char-ttyACM', 'char-ttyAMA', 'char-ttyUSB'],
+    );
+    expect(unit).toMatch(/^MemoryMax=\d+M$/m);
+    expect(unit).not.toMatch(/^ReadWritePaths=/m);
+    expect(unit).toMatch(/^ConfigurationDirectoryMode=0755$/m);
+    // The VT's cursor: the daemon writes to /dev/tty1 (root:tty 0620) to hide it.
+    expect(/^SupplementaryGroups=(.*)$/m.exec(unit)?.[1].split(' ')).toContain('tty');
   });
 });

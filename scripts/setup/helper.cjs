@@ -67,6 +67,11 @@ function chooseDrivers(source) {
   return undefined;
 }
 
+const OLD_SECRETS_FILE = '/etc/qrpos/terminal.secrets.json';
+const STATE_SECRETS_FILE = '/var/lib/qrpos/terminal.secrets.json';
+/** Fields the daemon writes itself (pairing): kept in its own file, never in /etc/qrpos. */
+const DAEMON_FIELDS = ['credential', 'terminalId'];
+
 function terminalConfig() {
   const existing = readJsonObject(env('QS_EXISTING'), 'existing config') || {};
   const source = env('QS_SOURCE');
@@ -77,7 +82,9 @@ function terminalConfig() {
   cfg.currency = env('QS_CURRENCY') ?? existing.currency;
   if (env('QS_TERMINAL_NAME')) cfg.terminalName = env('QS_TERMINAL_NAME');
   cfg.dataDir = existing.dataDir ?? '/var/lib/qrpos';
-  cfg.secretsFile = existing.secretsFile ?? '/etc/qrpos/terminal.secrets.json';
+  // The daemon writes its pairing credential there: in its state directory, since /etc/qrpos is
+  // read-only to the service (the installer's secrets reach it as a systemd credential).
+  cfg.secretsFile = existing.secretsFile && existing.secretsFile !== OLD_SECRETS_FILE ? existing.secretsFile : STATE_SECRETS_FILE;
   cfg.statusListen = existing.statusListen ?? '127.0.0.1:7601';
   cfg.sale = { entryMode: 'implied-decimals', qrTimeoutSeconds: 120, resultSeconds: 8, ...(existing.sale || {}) };
   if (env('QS_ENTRY_MODE')) cfg.sale.entryMode = env('QS_ENTRY_MODE');
@@ -173,6 +180,14 @@ function terminalFiles() {
   const rules = capture(udev);
   fs.writeFileSync(path.join(out, 'terminal.json'), config);
   fs.writeFileSync(path.join(out, 'terminal.secrets.json'), secrets, { mode: 0o600 });
+  // An install from before the split kept the pairing credential in /etc/qrpos: it moves to the
+  // daemon's file (what that file already holds wins).
+  const old = readJsonObject(env('QS_SECRETS'), 'existing secrets file') || {};
+  const moved = Object.fromEntries(DAEMON_FIELDS.filter((k) => old[k] !== undefined).map((k) => [k, old[k]]));
+  if (Object.keys(moved).length > 0) {
+    const state = readJsonObject(env('QS_STATE_SECRETS'), 'existing daemon secrets file') || {};
+    fs.writeFileSync(path.join(out, 'state.secrets.json'), JSON.stringify({ ...moved, ...state }, null, 2) + '\n', { mode: 0o600 });
+  }
   fs.writeFileSync(path.join(out, '99-qrpos.rules'), rules);
 }
 
@@ -180,7 +195,8 @@ function terminalSecrets() {
   const existing = readJsonObject(env('QS_SECRETS'), 'existing secrets file') || {};
   const pin = env('QS_SUPERVISOR_PIN') ?? existing.supervisorPin;
   if (pin === undefined) throw new InputError('missing --supervisor-pin');
-  writeOut({ ...existing, supervisorPin: pin });
+  const kept = Object.fromEntries(Object.entries(existing).filter(([k]) => !DAEMON_FIELDS.includes(k)));
+  writeOut({ ...kept, supervisorPin: pin });
 }
 
 function relayConfig() {
@@ -369,7 +385,8 @@ function syncOne(src, dst, del) {
       for (const n of names) walk(path.join(rel, n));
       if (del && dt) {
         for (const n of fs.readdirSync(d)) {
-          if (names.includes(n)) continue;
+          // The installer's own stamp in node_modules says what the tree was built for.
+          if (names.includes(n) || (rel === '.' && n === '.qrpos-installed')) continue;
           note('remove', path.join(rel, n));
           if (!dry) fs.rmSync(path.join(d, n), { recursive: true, force: true });
         }

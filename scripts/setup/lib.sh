@@ -7,6 +7,7 @@ p() { printf '%s%s' "$ROOT" "$1"; }
 
 _log_line() {
   [ "$DRY" = 1 ] && return 0
+  [ -z "${LOG_OFF:-}" ] || return 0
   local f; f=$(p "$LOG_FILE")
   if [ ! -e "$f" ]; then
     mkdir -p "$(dirname "$f")" && (umask 027 && : >>"$f") || return 0

@@ -52,11 +52,21 @@ describe('setup.sh input errors', () => {
     }
   });
 
-  it('refuses an unsupported OS, and a Node.js older than 20 with how to get a newer one', () => {
+  it('accepts Debian 12 and 13 and Raspberry Pi OS (ID=raspbian) on both', () => {
+    for (const [osVersion, osId] of [['13', 'debian'], ['12', 'raspbian'], ['13', 'raspbian']]) {
+      const r = runSetup([...app.common(makeRoot(app.base, { osVersion, osId })), ...TERMINAL_FLAGS, '--dry-run']);
+      expect(r.stderr, `${osId} ${osVersion}`).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain(`(Debian ${osVersion})`);
+    }
+  });
+
+  it('refuses an unsupported OS naming the supported ones, and a Node.js older than 20 with how to get a newer one', () => {
     const old = makeRoot(app.base, { osVersion: '11' });
     const r = runSetup([...app.common(old), ...TERMINAL_FLAGS]);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('unsupported OS Debian GNU/Linux 11');
+    expect(r.stderr).toContain('Debian 12 (bookworm) and 13 (trixie), Raspberry Pi OS Bookworm and Trixie');
 
     const fakeNode = path.join(app.base, 'node18');
     fs.writeFileSync(fakeNode, '#!/bin/sh\necho v18.19.0\n', { mode: 0o755 });
@@ -64,6 +74,7 @@ describe('setup.sh input errors', () => {
     expect(n.status).toBe(1);
     expect(n.stderr).toContain('v18.19.0');
     expect(n.stderr).toContain('deb.nodesource.com');
+    expect(n.stderr).toContain('sudo apt-get install nodejs npm'); // Debian 13's own
   });
 
   it('finds the USB keypad ids in sysfs when there is exactly one', () => {
@@ -101,6 +112,21 @@ describe('setup.sh production dependencies', () => {
     const again = runSetup(flags);
     expect(again.stdout).toContain('node_modules: unchanged');
     expect(again.stdout).toContain('(unchanged)');
+  });
+
+  it('records the stamp of a --node-modules copy, so a later run without it does not run npm ci', () => {
+    const root = makeRoot(app.base);
+    const flags = ['--root', root, '--source', app.source, '--non-interactive', ...TERMINAL_FLAGS, '--no-start'];
+    expect(runSetup([...flags, '--node-modules', app.nodeModules]).status).toBe(0);
+    expect(fs.readFileSync(path.join(root, 'opt/qrpos/node_modules/.qrpos-installed'), 'utf8')).toMatch(/^[0-9a-f]{64} node=v\d+\.\d+\.\d+ arch=\w+\n$/);
+    const later = runSetup(flags);
+    expect(later.status).toBe(0);
+    expect(later.stdout).toContain('node_modules: unchanged');
+    expect(later.stdout).toContain('done: everything was already in place (unchanged)');
+    expect(fs.existsSync(path.join(root, 'opt/qrpos/node_modules/fake-dep/index.js'))).toBe(true);
+    // And the copy again: the stamp is the installer's, not something to delete as extra.
+    const copy = runSetup([...flags, '--node-modules', app.nodeModules]);
+    expect(copy.stdout).toContain('done: everything was already in place (unchanged)');
   });
 });
 

@@ -23,16 +23,16 @@ export interface RunResult {
   stderr: string;
 }
 
-export function makeRoot(base: string, opts: { osVersion?: string } = {}): string {
+export function makeRoot(base: string, opts: { osVersion?: string; osId?: string } = {}): string {
   const root = fs.mkdtempSync(path.join(base, 'root-'));
   const etc = path.join(root, 'etc');
   fs.mkdirSync(path.join(root, 'boot', 'firmware'), { recursive: true });
   fs.mkdirSync(etc, { recursive: true });
   const version = opts.osVersion ?? '12';
-  const codename = version === '12' ? 'bookworm' : 'bullseye';
+  const codename = ({ '11': 'bullseye', '12': 'bookworm', '13': 'trixie' } as Record<string, string>)[version] ?? 'sid';
   fs.writeFileSync(
     path.join(etc, 'os-release'),
-    `PRETTY_NAME="Debian GNU/Linux ${version} (${codename})"\nNAME="Debian GNU/Linux"\nVERSION_ID="${version}"\nVERSION_CODENAME=${codename}\nID=debian\n`,
+    `PRETTY_NAME="Debian GNU/Linux ${version} (${codename})"\nNAME="Debian GNU/Linux"\nVERSION_ID="${version}"\nVERSION_CODENAME=${codename}\nID=${opts.osId ?? 'debian'}\n`,
   );
   // A board with dialout and video but no gpio/input/plugdev yet: setup must create those.
   fs.writeFileSync(path.join(etc, 'passwd'), 'root:x:0:0:root:/root:/bin/bash\n');

@@ -22,15 +22,39 @@ export class SecretsError extends Error {
   }
 }
 
+/**
+ * Under systemd the secrets setup.sh writes (the supervisor PIN, in the root-only
+ * /etc/qrpos/terminal.secrets.json) arrive as the credential `terminal.secrets.json`
+ * (LoadCredential= in the unit): read-only, and ahead of the same fields in the daemon's own
+ * file, which holds what it writes itself (the relay credential from pairing).
+ */
+export const CREDENTIAL_NAME = 'terminal.secrets.json';
+
+function credentialSecrets(env: NodeJS.ProcessEnv): Secrets {
+  const dir = env.CREDENTIALS_DIRECTORY;
+  if (!dir) return {};
+  const file = path.join(dir, CREDENTIAL_NAME);
+  if (!fs.existsSync(file)) return {};
+  return parseSecrets(file);
+}
+
 /** A missing file is an empty secrets set (a terminal that still has to pair). */
-export function readSecrets(file: string): { secrets: Secrets; warning?: string } {
+export function readSecrets(file: string, env: NodeJS.ProcessEnv = process.env): { secrets: Secrets; warning?: string } {
+  const own = readSecretsFile(file);
+  return { ...own, secrets: { ...own.secrets, ...credentialSecrets(env) } };
+}
+
+function parseSecrets(file: string): Secrets {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { secrets: {} };
     throw new SecretsError(`cannot read secrets file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
   }
+  return validate(file, text);
+}
+
+function validate(file: string, text: string): Secrets {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -41,6 +65,18 @@ export function readSecrets(file: string): { secrets: Secrets; warning?: string 
   if (!res.success) {
     throw new SecretsError(`secrets file ${file}: ${res.error.issues.map((i) => `${i.path.join('.') || '(file)'}: ${i.message}`).join('; ')}`);
   }
+  return res.data;
+}
+
+function readSecretsFile(file: string): { secrets: Secrets; warning?: string } {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { secrets: {} };
+    throw new SecretsError(`cannot read secrets file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  const secrets = validate(file, text);
   let warning: string | undefined;
   try {
     const mode = fs.statSync(file).mode & 0o777;
@@ -51,10 +87,13 @@ export function readSecrets(file: string): { secrets: Secrets; warning?: string 
   } catch {
     // A read-only filesystem keeps the old mode; the warning would be noise.
   }
-  return { secrets: res.data, ...(warning ? { warning } : {}) };
+  return { secrets, ...(warning ? { warning } : {}) };
 }
 
-export function writeSecrets(file: string, secrets: Secrets): void {
+/** Fields the credential gives are not the daemon's to store: they are left out of its file. */
+export function writeSecrets(file: string, all: Secrets, env: NodeJS.ProcessEnv = process.env): void {
+  const fromCredential = credentialSecrets(env);
+  const secrets = Object.fromEntries(Object.entries(all).filter(([k]) => !(k in fromCredential)));
   const dir = path.dirname(file);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);

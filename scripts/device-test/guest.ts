@@ -1,7 +1,8 @@
 /**
  * Runs INSIDE the QEMU guest (compiled to dist/scripts/device-test/guest.js): the real keypad and
  * display drivers from drivers/ on a real kernel — HidKeypad on the QEMU USB keyboard's hidraw
- * node and FramebufferDisplay on the bochs DRM /dev/fb0. Digits typed on the keypad are shown on
+ * node and FramebufferDisplay on the bochs (32 bpp) or cirrus (16 bpp) DRM framebuffer, configured
+ * like the HDMI profile: found by name, XRGB8888 expected (so at 16 bpp the driver adapts). Digits typed on the keypad are shown on
  * an amount line (pushed as a dirty rectangle); Enter shows a QR whose text names the amount.
  * Progress goes to the serial console as `GUEST <EVENT> <json>` lines that the host harness waits for.
  *
@@ -131,7 +132,10 @@ async function main(): Promise<void> {
   const rotation = Number(env.EMU_ROTATION ?? '0');
   const displayCfg = DisplayConfigSchema.parse({
     driver: 'framebuffer',
-    device: '/dev/fb0',
+    // Deliberately not fb0 (where the framebuffer is): the driver must find it by its name.
+    device: '/dev/fb1',
+    name: ['bochs-drmdrmfb', 'cirrusdrmfb'],
+    pixelFormat: 'XRGB8888',
     rotation,
     ...(env.EMU_FB_WIDTH ? { width: Number(env.EMU_FB_WIDTH), height: Number(env.EMU_FB_HEIGHT) } : {}),
     tty: env.EMU_TTY === 'none' ? null : (env.EMU_TTY ?? '/dev/tty1'),
@@ -165,7 +169,8 @@ async function main(): Promise<void> {
 
   const t0 = performance.now();
   await display.open();
-  say('DISPLAY_OPEN', { description: display.description, width: display.width, height: display.height, ms: Math.round(performance.now() - t0) });
+  const adaptations = (display as { adaptations?: readonly string[] }).adaptations ?? [];
+  say('DISPLAY_OPEN', { description: display.description, width: display.width, height: display.height, adaptations, ms: Math.round(performance.now() - t0) });
   const screen = new Screen(display);
   const t1 = performance.now();
   await screen.blank();

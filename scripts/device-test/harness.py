@@ -5,7 +5,10 @@ checks it: the QR decodes (zbarimg) to the text for the typed amount, the orient
 where the rotation puts it, no console cursor blinks over the picture, and the guest's serial
 console reports the amount. Python standard library only. Exit status 0 = every check passed.
 
-usage: harness.py KERNEL INITRD WORKDIR    (env: EMU_ROTATION, EMU_ACCEL, EMU_TIMEOUT, EMU_VERBOSE, EMU_GUEST_TTY)
+usage: harness.py KERNEL INITRD WORKDIR
+env:   EMU_DISPLAY (bochs | cirrus), EMU_ROTATION, EMU_ACCEL, EMU_TIMEOUT, EMU_VERBOSE, EMU_GUEST_TTY;
+       the architecture's QEMU settings from arch.sh (EMU_QEMU, EMU_MACHINE, ...; EMU_ARCH to choose);
+       EMU_PRINT_ARGV=1 prints the QEMU command line as JSON and exits without running it.
 """
 import json, os, re, shutil, socket, subprocess, sys, threading, time
 
@@ -15,9 +18,52 @@ ACCEL = os.environ.get('EMU_ACCEL', 'tcg')
 TIMEOUT = float(os.environ.get('EMU_TIMEOUT', '180'))
 VERBOSE = os.environ.get('EMU_VERBOSE') == '1'
 FB_W, FB_H = 800, 480
+# The emulated displays: bochs is 32 bpp XRGB8888; cirrus is 16 bpp RGB565 by default, like a Pi's
+# vc4drmfb, and gets the panel size from video=. The guest's config is the HDMI profile's
+# (XRGB8888 expected, found by name), so at 16 bpp the driver must adapt and say so.
+DISPLAYS = {
+    'bochs': {'device': [f'bochs-display,xres={FB_W},yres={FB_H}'], 'append': '', 'name': 'bochs-drmdrmfb', 'bpp': 32},
+    'cirrus': {'device': ['cirrus-vga'], 'append': f' video={FB_W}x{FB_H}-16', 'name': 'cirrusdrmfb', 'bpp': 16},
+}
+DISPLAY = os.environ.get('EMU_DISPLAY', 'bochs')
+if DISPLAY not in DISPLAYS:
+    sys.exit(f'harness: EMU_DISPLAY={DISPLAY!r}: want one of {", ".join(DISPLAYS)}')
+DISP = DISPLAYS[DISPLAY]
+
+def arch_settings():
+    """EMU_QEMU, EMU_MACHINE, ... as run.sh exported them, or from arch.sh when run alone."""
+    keys = ('EMU_QEMU', 'EMU_MACHINE', 'EMU_CPU', 'EMU_CONSOLE', 'EMU_POLE', 'EMU_DEBARCH')
+    if all(os.environ.get(k) for k in keys):
+        return {k: os.environ[k] for k in keys}
+    out = subprocess.run(['bash', os.path.join(os.path.dirname(os.path.abspath(__file__)), 'arch.sh'), '--print'],
+                         capture_output=True, text=True, check=True).stdout
+    return dict(l.split('=', 1) for l in out.splitlines() if '=' in l)
+ARCH = arch_settings()
 KEYS = ['kp_1', 'kp_5', 'kp_0', 'kp_0']
 AMOUNT = 1500
 EXPECTED_QR = f'qrpos-device-test amount={AMOUNT} THB'  # guest.ts qrTextFor()
+
+def qemu_argv():
+    append = (f'console={ARCH["EMU_CONSOLE"]} panic=-1 quiet EMU_ROTATION={ROTATION} EMU_FB_WIDTH={FB_W} EMU_FB_HEIGHT={FB_H}'
+              f' EMU_POLE={ARCH["EMU_POLE"]}{DISP["append"]}')
+    if os.environ.get('EMU_GUEST_TTY'):  # "none": the driver leaves the console cursor alone (negative control)
+        append += f' EMU_TTY={os.environ["EMU_GUEST_TTY"]}'
+    argv = [ARCH['EMU_QEMU'], '-machine', ARCH['EMU_MACHINE'], '-accel', ACCEL, '-cpu', ARCH['EMU_CPU'], '-smp', '2', '-m', '1024',
+            '-kernel', KERNEL, '-initrd', INITRD, '-append', append, '-no-reboot', '-display', 'none', '-nic', 'none']
+    if ARCH['EMU_DEBARCH'] == 'amd64':
+        argv += ['-vga', 'none']
+    for d in DISP['device']:
+        argv += ['-device', d]
+    argv += ['-device', 'qemu-xhci,id=xhci', '-device', 'usb-kbd,bus=xhci.0',
+             '-chardev', 'stdio,id=con,signal=off', '-serial', 'chardev:con',
+             '-chardev', 'socket,id=pole,path=pole.sock,server=on,wait=off']
+    # The pole display: x86's second 16550 (ttyS1); on arm64 virt a PCI 16550 (ttyS0), its one PL011 being the console.
+    argv += ['-serial', 'chardev:pole'] if ARCH['EMU_DEBARCH'] == 'amd64' else ['-device', 'pci-serial,chardev=pole']
+    return argv + ['-qmp', 'unix:qmp.sock,server=on,wait=off']
+
+if os.environ.get('EMU_PRINT_ARGV') == '1':
+    print(json.dumps(qemu_argv()))
+    sys.exit(0)
 
 os.makedirs(WORK, exist_ok=True)
 os.chdir(WORK)
@@ -32,16 +78,7 @@ def el():
 def note(msg):
     print(f'[{el()}] {msg}', flush=True)
 
-append = f'console=ttyS0 panic=-1 quiet EMU_ROTATION={ROTATION} EMU_FB_WIDTH={FB_W} EMU_FB_HEIGHT={FB_H}'
-if os.environ.get('EMU_GUEST_TTY'):  # "none": the driver leaves the console cursor alone (negative control)
-    append += f' EMU_TTY={os.environ["EMU_GUEST_TTY"]}'
-argv = ['qemu-system-x86_64', '-machine', 'q35', '-accel', ACCEL, '-cpu', 'max', '-smp', '2', '-m', '1024',
-        '-kernel', KERNEL, '-initrd', INITRD, '-append', append, '-no-reboot', '-display', 'none', '-nic', 'none',
-        '-vga', 'none', '-device', f'bochs-display,xres={FB_W},yres={FB_H}',
-        '-device', 'qemu-xhci,id=xhci', '-device', 'usb-kbd,bus=xhci.0',
-        '-chardev', 'stdio,id=con,signal=off', '-serial', 'chardev:con',
-        '-chardev', 'socket,id=pole,path=pole.sock,server=on,wait=off', '-serial', 'chardev:pole',  # guest ttyS1
-        '-qmp', 'unix:qmp.sock,server=on,wait=off']
+argv = qemu_argv()
 note('qemu: ' + ' '.join(argv))
 proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
@@ -177,9 +214,16 @@ try:
     wait_line(r'^T_INIT')
     timings['init'] = round(time.time() - t0, 1)
     geo = {k: v for k, v in (re.match(r'FB0 (\w+)=(.*)', wait_line(r'^FB0 ' + f)).groups() for f in ('name', 'virtual_size', 'bits_per_pixel', 'stride'))}
-    check('kernel fbdev geometry', geo['virtual_size'] == f'{FB_W},{FB_H}' and geo['bits_per_pixel'] == '32', json.dumps(geo))
+    check(f'kernel fbdev geometry ({DISPLAY}: {FB_W}x{FB_H}, {DISP["bpp"]} bpp)',
+          geo['name'] == DISP['name'] and geo['virtual_size'] == f'{FB_W},{FB_H}' and geo['bits_per_pixel'] == str(DISP['bpp']), json.dumps(geo))
     opened = guest_event(wait_line(r'^GUEST DISPLAY_OPEN'))
-    check('FramebufferDisplay opened /dev/fb0', True, opened['description'])
+    # The guest's config says /dev/fb1 and names the framebuffer: the driver must find it at fb0 by name.
+    check('FramebufferDisplay found the framebuffer by name at /dev/fb0 (config: /dev/fb1)', 'framebuffer /dev/fb0 ' in opened['description'], opened['description'])
+    adapted = opened.get('adaptations', [])
+    if DISP['bpp'] == 16:
+        check('16 bpp framebuffer, profile expects XRGB8888: adapted to RGB565 and reported', 'RGB565' in opened['description'] and len(adapted) == 1 and 'drawing RGB565' in adapted[0], json.dumps(adapted))
+    else:
+        check('framebuffer as the profile expects: nothing adapted', adapted == [] and 'XRGB8888' in opened['description'], json.dumps(adapted))
     ready = guest_event(wait_line(r'^GUEST READY'))
     timings['app_ready'] = round(time.time() - t0, 1)
     check('HidKeypad opened the USB keyboard by vendor/product 0627:0001', 'hidraw' in ready['keypad'] or '0627' in ready['keypad'], ready['keypad'])
@@ -232,7 +276,8 @@ try:
     lw, lh = (FB_H, FB_W) if ROTATION in (90, 270) else (FB_W, FB_H)
     lx, ly = lw - 16, lh - 16
     px, py = {0: (lx, ly), 90: (lh - 1 - ly, lx), 180: (lw - 1 - lx, lh - 1 - ly), 270: (ly, lw - 1 - lx)}[ROTATION]
-    check(f'rotation {ROTATION}: orientation marker at panel ({px},{py})', (w, h) == (FB_W, FB_H) and at(px, py) == (255, 0, 0), f'pixel {at(px, py)}')
+    r, g, b = at(px, py)  # exact at 32 bpp; RGB565's 5/6-bit channels may come back as 248 rather than 255
+    check(f'rotation {ROTATION}: orientation marker at panel ({px},{py})', (w, h) == (FB_W, FB_H) and r >= 240 and g < 16 and b < 16, f'pixel {at(px, py)}')
 
     # The driver hid the cursor of the display's VT (/dev/tty1) through the real console driver.
     # (fbcon under QEMU draws no blinking cursor even when it is not hidden, so this is checked

@@ -3,22 +3,29 @@
 # Packs busybox, the kernel modules the guest needs (with their dependencies), the host's node,
 # every shared library node and the native addons load (found with ldd), a font, the compiled
 # app (REPO/dist) and only the node_modules it needs into an uncompressed newc cpio.
+# KROOT/lib/modules may be a link to KROOT/usr/lib/modules (Trixie's merged /usr, see run.sh).
 set -euo pipefail
+export PATH=$PATH:/usr/sbin:/sbin  # depmod, modprobe
 REPO=$(realpath "$1") KROOT=$(realpath "$2") OUT=$3 EXTRA=${4:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 KV=$(ls "$KROOT/lib/modules")
 [ -f "$KROOT/lib/modules/$KV/modules.dep" ] || depmod -b "$KROOT" "$KV"
 R=$(mktemp -d)
 trap 'rm -rf "$R"' EXIT
-mkdir -p "$R"/{bin,sbin,usr/bin,proc,sys,dev,tmp,etc/fonts,app,usr/share/fonts,lib/modules/$KV}
+mkdir -p "$R"/{bin,sbin,usr/bin,usr/lib,proc,sys,dev,tmp,etc/fonts,app,usr/share/fonts,lib/modules/$KV}
+ln -s ../../lib/modules "$R/usr/lib/modules"  # for a depmod whose module directory is /usr/lib/modules
 cp /bin/busybox "$R/bin/busybox"
 for a in $(/bin/busybox --list | grep -vx busybox); do ln -sf busybox "$R/bin/$a"; done
 cp "$HERE/guest/init" "$R/init"
 
-# Kernel modules: USB host + HID (hidraw), bochs DRM with its fbdev emulation, configfs (gpio-sim).
-for m in xhci-pci usbhid hid-generic bochs configfs; do
-  modprobe -d "$KROOT" -S "$KV" --show-depends $m | awk '$1=="insmod"{print $2}'
-done | sort -u | while read -r f; do rel=${f#$KROOT/}; mkdir -p "$R/$(dirname "$rel")"; cp "$f" "$R/$rel"; done
+# Kernel modules: USB host + HID (hidraw), the bochs and cirrus DRM drivers with their fbdev
+# emulation, configfs (gpio-sim), the PCI 16550 (arm64's pole display). Built-in ones print nothing.
+for m in xhci-pci usbhid hid-generic bochs cirrus configfs 8250_pci; do
+  modprobe -d "$KROOT" -S "$KV" --show-depends $m 2>/dev/null | awk '$1=="insmod"{print $2}'
+done | sort -u | while read -r f; do
+  rel=${f#"$KROOT"/}; rel=${rel#usr/}  # always lib/modules/… in the guest (busybox modprobe looks there)
+  mkdir -p "$R/$(dirname "$rel")"; cp "$f" "$R/$rel"
+done
 cp "$KROOT/lib/modules/$KV"/modules.{order,builtin,builtin.modinfo} "$R/lib/modules/$KV/"
 if [ -n "$EXTRA" ]; then mkdir -p "$R/lib/modules/$KV/extra" && cp "$EXTRA"/*.ko "$R/lib/modules/$KV/extra/"; fi  # gpio-sim, irq_sim
 depmod -b "$R" "$KV"
@@ -37,7 +44,16 @@ strip -o "$R/usr/bin/node" "$(command -v node)"
   awk '/=> \//{print $3} /^\t\/lib|^\t\/usr/{print $1}' | sort -u | while read -r lib; do
   mkdir -p "$R$(dirname "$lib")"; cp -L "$lib" "$R$lib"
 done
-[ -e "$R/lib64/ld-linux-x86-64.so.2" ] || { mkdir -p "$R/lib64"; cp -L /lib64/ld-linux-x86-64.so.2 "$R/lib64/"; }
+LDSO=${EMU_LDSO:-/lib64/ld-linux-x86-64.so.2}  # the program interpreter (arch.sh)
+[ -e "$R$LDSO" ] || { mkdir -p "$R$(dirname "$LDSO")"; cp -L "$LDSO" "$R$LDSO"; }
+# Debian's own nodejs (libnode) loads some builtins (acorn, cjs-module-lexer, undici) from
+# /usr/share/nodejs instead of carrying them: bring the packages it names. NodeSource's names none.
+LIBNODE=$(ldd "$(command -v node)" | awk '/libnode\.so/{print $3}')
+strings -n 8 "$(command -v node)" ${LIBNODE:+"$LIBNODE"} | { grep -o '/usr/share/nodejs/[A-Za-z0-9@._/-]*' || true; } |
+  sed -E 's#^(/usr/share/nodejs/(@[^/]+/)?[^/]+).*#\1#' | sort -u | while read -r pkg; do
+  [ -e "$pkg" ] || { echo "mkinitramfs: node names $pkg, which is missing on this host" >&2; continue; }
+  mkdir -p "$R$(dirname "$pkg")"; cp -rL "$pkg" "$R$pkg"; echo "mkinitramfs: added $pkg (Debian's libnode)"
+done
 
 # One font and a minimal fontconfig, so pango finds glyphs for "THB 15.00".
 cp /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf "$R/usr/share/fonts/"

@@ -1,31 +1,54 @@
 #!/bin/bash
 # Device test on a real Linux kernel under QEMU (software emulation, no KVM needed):
-# the real HidKeypad and FramebufferDisplay drivers from dist/ run in an x86_64 guest with a USB
-# keyboard (/dev/hidraw0), a bochs DRM framebuffer (/dev/fb0, 800x480), a serial pole display
-# (/dev/ttyS1) and gpio-sim (LED, buzzer); the host types an
-# amount over QMP, reads the screen back with screendump and checks it (see README.md).
+# the real HidKeypad and FramebufferDisplay drivers from dist/ run in a guest of the host's own
+# architecture (x86_64: q35; arm64: virt) with a USB keyboard (/dev/hidraw0), a DRM framebuffer
+# found by its name (bochs: 800x480 at 32 bpp; cirrus: 800x480 at 16 bpp, like a Pi's vc4drmfb),
+# a serial pole display and gpio-sim (LED, buzzer); the host types an amount over QMP, reads the
+# screen back with screendump and checks it (see README.md).
 #
-# usage: scripts/device-test/run.sh          (as root on Debian 12; installs what it lacks)
-# env:   EMU_ROTATIONS="0 90"  panel rotations to boot with (one boot each)
+# usage: scripts/device-test/run.sh   (Debian 12 or 13, amd64 or arm64; as root, or as a user
+#                                      with sudo, used only to install the Debian packages it lacks)
+# env:   EMU_RUNS="bochs:0 bochs:90 cirrus:0"   the boots, as display:rotation
+#        EMU_ROTATIONS="0 90"  older form: bochs at these rotations, then cirrus at 0
 #        EMU_SKIP_BUILD=1      use the existing dist/ instead of running `npm run build`
 #        EMU_ACCEL=tcg         QEMU accelerator (kvm where available makes it faster)
 #        EMU_GPIO=auto         gpio-sim for the LED/buzzer check: auto = build it, and if that fails
 #                              say so and test without it; 1 = required; 0 = off
 #        EMU_DIR=<repo>/.emu   cache for downloads, the extracted kernel, initramfs and run logs
 set -euo pipefail
-# depmod (kmod) is in /usr/sbin, which a non-root user's PATH on Debian lacks.
-export PATH="$PATH:/usr/sbin:/sbin"
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 EMU=${EMU_DIR:-$REPO/.emu}
-ROTATIONS=${EMU_ROTATIONS:-"0 90"}
+# depmod and modprobe are in /usr/sbin (/sbin), which is not on a non-root user's PATH.
+export PATH=$PATH:/usr/sbin:/sbin
 mkdir -p "$EMU/pkgs"
 SECONDS=0
 stamp() { printf '[device-test %3ds] %s\n' "$SECONDS" "$*"; }
+# shellcheck source=scripts/device-test/arch.sh
+. "$HERE/arch.sh"
+if [ -n "${EMU_RUNS:-}" ]; then RUNS=$EMU_RUNS
+elif [ -n "${EMU_ROTATIONS:-}" ]; then RUNS="$(for r in $EMU_ROTATIONS; do printf 'bochs:%s ' "$r"; done)cirrus:0"
+else RUNS="bochs:0 bochs:90 cirrus:0"; fi
+stamp "host $(uname -m): $EMU_QEMU -machine $EMU_MACHINE, kernel $EMU_KPKG, boots: $RUNS"
+# The host-specific selections for both architectures, checked without QEMU (about a second).
+selftest=$("$HERE/selftest.sh" 2>&1) || { echo "$selftest" | grep -v PASS >&2; exit 1; }
+stamp "$(tail -1 <<<"$selftest")"
+
+# Root runs apt-get itself, anyone else through sudo (-n: a password prompt fails with a message).
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null; then
+    sudo -n "$@" || { echo "device-test: 'sudo $*' failed: run as root or give this user sudo" >&2; return 1; }
+  else echo "device-test: '$*' needs root and there is no sudo: run as root" >&2; return 1; fi
+}
+export -f as_root
+lock=(); command -v flock >/dev/null && lock=(flock /tmp/apt.lock)
+apt_install() { as_root env DEBIAN_FRONTEND=noninteractive "${lock[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
+export -f apt_install
 
 # ---- 1. host tools (Debian archive only)
 need=()
-command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+command -v "$EMU_QEMU" >/dev/null || need+=("$EMU_QEMU_PKG")
 [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' || need+=(busybox-static)
 command -v cpio >/dev/null || need+=(cpio)
 command -v depmod >/dev/null || need+=(kmod)
@@ -35,24 +58,21 @@ command -v file >/dev/null || need+=(file)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
   stamp "installing ${need[*]}"
-  lock=(); command -v flock >/dev/null && lock=(flock /tmp/apt.lock)
-  "${lock[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${lock[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  as_root "${lock[@]}" apt-get update -qq
+  apt_install "${need[@]}"
 fi
-stamp "host tools: $(qemu-system-x86_64 --version | head -1)"
+stamp "host tools: $("$EMU_QEMU" --version | head -1)"
 
-# ---- 2. guest kernel: Debian's current amd64 kernel package, extracted (nothing is installed)
-kernel_abi() { apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/.*Depends: linux-image-\([0-9].*-amd64\)$/\1/p' | head -1 || true; }
+# ---- 2. guest kernel: Debian's current kernel for this architecture, extracted (nothing is installed)
+kernel_abi() { apt-cache depends "$EMU_KPKG" 2>/dev/null | sed -n "s/.*Depends: linux-image-\([0-9].*-$EMU_DEBARCH\)\$/\1/p" | head -1 || true; }
 KV=$(kernel_abi)
-if [ -z "$KV" ]; then apt-get update -qq; KV=$(kernel_abi); fi
-[ -n "$KV" ] || { echo "device-test: cannot resolve the linux-image-amd64 version (apt-get update?)" >&2; exit 1; }
+if [ -z "$KV" ]; then as_root apt-get update -qq; KV=$(kernel_abi); fi
+[ -n "$KV" ] || { echo "device-test: cannot resolve the $EMU_KPKG version (apt-get update?)" >&2; exit 1; }
 if ! ls "$EMU/pkgs/linux-image-${KV}_"*.deb >/dev/null 2>&1; then
   (cd "$EMU/pkgs" && apt-get download "linux-image-$KV" 2>&1 | grep -v unsandboxed || true)
 fi
 KROOT=$EMU/k-$KV
-if [ ! -f "$KROOT/boot/vmlinuz-$KV" ]; then
-  rm -rf "$KROOT.tmp" && dpkg -x "$EMU/pkgs/linux-image-${KV}_"*.deb "$KROOT.tmp" && mv "$KROOT.tmp" "$KROOT"
-fi
+[ -f "$KROOT/boot/vmlinuz-$KV" ] || emu_unpack_kernel "$(ls "$EMU/pkgs/linux-image-${KV}_"*.deb | head -1)" "$KROOT"
 stamp "kernel $KV"
 
 # ---- 3. the app, compiled
@@ -79,18 +99,23 @@ stamp "gpio-sim: ${GPIODIR:-off}"
 "$HERE/mkinitramfs.sh" "$REPO" "$KROOT" "$EMU/initrd-$KV.cpio" $GPIODIR
 stamp "initramfs ready"
 
-# ---- 6. one boot per rotation
+# ---- 6. one boot per display:rotation
 rc=0
-for rot in $ROTATIONS; do
-  stamp "boot with the panel at rotation $rot"
-  if ! EMU_GPIO=$([ -n "$GPIODIR" ] && echo 1 || echo 0) EMU_ROTATION=$rot timeout 300 python3 "$HERE/harness.py" "$KROOT/boot/vmlinuz-$KV" "$EMU/initrd-$KV.cpio" "$EMU/run-rot$rot"; then
+for run in $RUNS; do
+  disp=${run%%:*} rot=${run#*:}
+  stamp "boot with the $disp display, panel at rotation $rot"
+  if ! EMU_GPIO=$([ -n "$GPIODIR" ] && echo 1 || echo 0) EMU_DISPLAY=$disp EMU_ROTATION=$rot timeout 300 python3 "$HERE/harness.py" "$KROOT/boot/vmlinuz-$KV" "$EMU/initrd-$KV.cpio" "$EMU/run-$disp-rot$rot"; then
     rc=1
   fi
 done
 # ---- 7. the USB keypad unplugged and plugged back while the driver reads it (QMP device_del / device_add)
-stamp "keypad unplug / replug"
-if ! EMU_DIR="$EMU" timeout 300 python3 "$REPO/drivers/keypad/qemu-unplug/run.py"; then
-  rc=1
+if [ "$EMU_DEBARCH" = amd64 ]; then
+  stamp "keypad unplug / replug"
+  if ! EMU_DIR="$EMU" timeout 300 python3 "$REPO/drivers/keypad/qemu-unplug/run.py"; then
+    rc=1
+  fi
+else
+  stamp "keypad unplug / replug: SKIPPED on $EMU_DEBARCH (drivers/keypad/qemu-unplug/run.py boots an x86_64 guest)"
 fi
-stamp "$([ $rc = 0 ] && echo PASS || echo FAIL) (screendumps and console logs in $EMU/run-rot*)"
+stamp "$([ $rc = 0 ] && echo PASS || echo FAIL) (screendumps and console logs in $EMU/run-*)"
 exit $rc

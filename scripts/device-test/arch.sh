@@ -1,0 +1,45 @@
+# Sourced by run.sh (and by `arch.sh --print`): what differs between an x86_64 and an arm64 host.
+# The guest has the host's architecture because node and the native addons it runs are the host's.
+# EMU_ARCH overrides the detection (amd64 | arm64), e.g. to see what an arm64 host would select.
+emu_select_arch() {
+  local m=${EMU_ARCH:-$(dpkg --print-architecture 2>/dev/null || uname -m)}
+  case $m in
+    amd64 | x86_64)
+      EMU_DEBARCH=amd64 EMU_QEMU=qemu-system-x86_64 EMU_QEMU_PKG=qemu-system-x86
+      EMU_MACHINE=q35 EMU_CPU=max EMU_CONSOLE=ttyS0 EMU_LDSO=/lib64/ld-linux-x86-64.so.2
+      # The pole display on the second 16550 UART.
+      EMU_POLE=/dev/ttyS1
+      ;;
+    arm64 | aarch64)
+      EMU_DEBARCH=arm64 EMU_QEMU=qemu-system-aarch64 EMU_QEMU_PKG=qemu-system-arm
+      # cortex-a72 (a Pi 4's core); -cpu max is about 3x slower under TCG (pointer authentication).
+      EMU_MACHINE=virt EMU_CPU=cortex-a72 EMU_CONSOLE=ttyAMA0 EMU_LDSO=/lib/ld-linux-aarch64.so.1
+      # virt has one PL011 (the console): the pole display is a PCI 16550 (8250_pci), ttyS0 in the guest.
+      EMU_POLE=/dev/ttyS0
+      ;;
+    *)
+      echo "device-test: unsupported host architecture '$m' (amd64 or arm64)" >&2
+      return 1
+      ;;
+  esac
+  EMU_KPKG=linux-image-$EMU_DEBARCH
+  export EMU_DEBARCH EMU_QEMU EMU_QEMU_PKG EMU_MACHINE EMU_CPU EMU_CONSOLE EMU_LDSO EMU_POLE EMU_KPKG
+}
+
+# emu_unpack_kernel DEB DEST: the kernel package's files in DEST (nothing is installed). Trixie's
+# package has its modules in /usr/lib/modules (merged /usr): DEST gets the merged layout, with
+# lib -> usr/lib, so DEST/lib/modules is there for modprobe -d and depmod -b whichever kmod runs.
+emu_unpack_kernel() {
+  local deb=$1 dest=$2
+  rm -rf "$dest.tmp" && dpkg -x "$deb" "$dest.tmp" || return 1
+  if [ ! -e "$dest.tmp/lib/modules" ] && [ -d "$dest.tmp/usr/lib/modules" ]; then
+    if [ -d "$dest.tmp/lib" ]; then cp -a "$dest.tmp/lib/." "$dest.tmp/usr/lib/" && rm -rf "$dest.tmp/lib"; fi
+    ln -s usr/lib "$dest.tmp/lib"
+  fi
+  rm -rf "$dest" && mv "$dest.tmp" "$dest"
+}
+
+emu_select_arch || exit 1
+if [ "${1:-}" = --print ]; then
+  for v in EMU_DEBARCH EMU_QEMU EMU_QEMU_PKG EMU_MACHINE EMU_CPU EMU_CONSOLE EMU_LDSO EMU_POLE EMU_KPKG; do echo "$v=${!v}"; done
+fi

@@ -42,7 +42,10 @@ for p in "${PKGS[@]}"; do
 done
 if [ "${#MISSING[@]}" -gt 0 ]; then
   SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "bootstrap.sh: missing Debian packages: ${MISSING[*]}; install them as root (apt-get install ...) or install sudo" >&2; exit 1; }
+    SUDO="sudo"
+  fi
   say "installing Debian packages: ${MISSING[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${MISSING[@]}" >/dev/null

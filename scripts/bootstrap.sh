@@ -34,7 +34,7 @@ PKGS=(build-essential python3 pkg-config libcairo2-dev libpango1.0-dev libjpeg-d
       libudev-dev libusb-1.0-0-dev fonts-noto-core fonts-noto-cjk)
 if [ "$WANT_TEST" = 1 ]; then
   # systemd: systemd-analyze verify and systemd-notify in the tests; passwd: useradd --prefix in the installer test
-  PKGS+=(socat zbar-tools chromium qemu-system-x86 qemu-utils busybox-static cpio kmod xz-utils python3 systemd passwd)
+  PKGS+=(socat zbar-tools chromium "qemu-system-$([ "$(dpkg --print-architecture)" = arm64 ] && echo arm || echo x86)" binutils fonts-dejavu-core qemu-utils busybox-static cpio kmod xz-utils python3 systemd passwd)
 fi
 MISSING=()
 for p in "${PKGS[@]}"; do

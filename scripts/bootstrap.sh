@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Development set-up on Debian 12 / Raspberry Pi OS Bookworm: system packages, npm ci, build.
+# Development set-up on Debian 12/13 / Raspberry Pi OS Bookworm/Trixie: system packages, npm ci, build.
 #   scripts/bootstrap.sh           what running qrpos needs (native builds, fonts)
-#   scripts/bootstrap.sh --test    plus what the tests need (socat, zbar, chromium, qemu)
+#   scripts/bootstrap.sh --test    plus what the tests need (socat, zbar, chromium, qemu, faketime)
 # Idempotent: installs only what is missing. Needs root (or sudo) only when a package is missing.
 # (The on-device installer is scripts/setup.sh.)
 set -euo pipefail
@@ -18,15 +18,30 @@ done
 
 say() { printf '[bootstrap] %s\n' "$*"; }
 
+node_help() {
+  cat >&2 <<'EOF'
+  Debian 13 / Raspberry Pi OS Trixie: sudo apt-get install nodejs npm   (Debian's Node.js 20)
+  Debian 12 / Raspberry Pi OS Bookworm: Debian's own nodejs is 18, too old: install Node.js 20
+  or newer from NodeSource (https://github.com/nodesource/distributions; its nodejs includes npm).
+EOF
+}
 if ! command -v node >/dev/null 2>&1; then
-  echo "bootstrap.sh: Node.js is not installed. qrpos needs Node.js >= 20." >&2
-  echo "  Debian 12's own nodejs is 18 (too old). Install Node 20 or newer, e.g. from NodeSource:" >&2
-  echo "  https://github.com/nodesource/distributions (then: apt-get install nodejs)" >&2
-  exit 1
+  echo "bootstrap.sh: Node.js is not installed. qrpos needs Node.js >= 20 and npm." >&2
+  node_help; exit 1
 fi
 NODE_MAJOR=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$NODE_MAJOR" -lt 20 ]; then
-  echo "bootstrap.sh: Node.js $(node -v) is too old; qrpos needs >= 20 (see https://github.com/nodesource/distributions)." >&2
+  echo "bootstrap.sh: Node.js $(node -v) is too old; qrpos needs >= 20." >&2
+  node_help; exit 1
+fi
+# Debian's own nodejs comes without npm (a package of its own); NodeSource's includes it.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "bootstrap.sh: npm is not installed (Node.js $(node -v) is)." >&2
+  if dpkg-query -S "$(readlink -f "$(command -v node)")" 2>/dev/null | grep -q '^nodejs:'; then
+    echo "  Debian's nodejs ships npm separately: sudo apt-get install npm" >&2
+  else
+    node_help
+  fi
   exit 1
 fi
 
@@ -35,6 +50,8 @@ PKGS=(build-essential python3 pkg-config libcairo2-dev libpango1.0-dev libjpeg-d
 if [ "$WANT_TEST" = 1 ]; then
   # systemd: systemd-analyze verify and systemd-notify in the tests; passwd: useradd --prefix in the installer test
   PKGS+=(socat zbar-tools chromium "qemu-system-$([ "$(dpkg --print-architecture)" = arm64 ] && echo arm || echo x86)" binutils fonts-dejavu-core qemu-utils busybox-static cpio kmod xz-utils python3 systemd passwd)
+  # file: the device test checks busybox is static; faketime: the suite's second run at a fixed time of day
+  PKGS+=(file faketime)
 fi
 MISSING=()
 for p in "${PKGS[@]}"; do

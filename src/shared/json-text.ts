@@ -1,0 +1,115 @@
+/**
+ * JSON parsing whose errors never quote the text: V8's messages carry a snippet of the input
+ * (`Unexpected token 's', ..."cretKey": skey_test_"...`), which for a secrets file is a piece of a key.
+ * The error says where (line and column) and what kind of mistake, never what was there.
+ */
+export class JsonTextError extends Error {
+  constructor(
+    readonly line: number,
+    readonly column: number,
+    readonly problem: string,
+  ) {
+    super(`not valid JSON at line ${line}, column ${column}: ${problem}`);
+    this.name = 'JsonTextError';
+  }
+}
+
+/** JSON.parse that also takes a leading byte-order mark (editors on other systems write one). */
+export function parseJsonText(withBom: string): unknown {
+  const text = withBom.charCodeAt(0) === 0xfeff ? withBom.slice(1) : withBom;
+  try {
+    return JSON.parse(text);
+  } catch {
+    const { offset, problem } = firstSyntaxError(text);
+    const before = text.slice(0, offset);
+    const line = before.split('\n').length;
+    throw new JsonTextError(line, offset - before.lastIndexOf('\n'), problem);
+  }
+}
+
+/** Where a JSON text first goes wrong, found by a small recursive-descent scan (only run on failure). */
+function firstSyntaxError(text: string): { offset: number; problem: string } {
+  let i = 0;
+  const fail = (problem: string): never => {
+    throw { offset: i, problem };
+  };
+  const ws = () => {
+    while (i < text.length && ' \t\n\r'.includes(text[i])) i++;
+  };
+  const literal = (word: string) => {
+    if (text.startsWith(word, i)) i += word.length;
+    else fail('a value must be a "quoted string", a number, an object, an array, true, false or null');
+  };
+  const string = () => {
+    i++;
+    for (;;) {
+      if (i >= text.length) fail('a string is not closed');
+      const c = text.charCodeAt(i);
+      if (c === 0x22) return void i++;
+      if (c < 0x20) fail('a string holds a raw control character (a line break inside quotes?)');
+      if (c === 0x5c) {
+        i++;
+        if (text[i] === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail('a \\u escape needs four hex digits');
+          i += 5;
+        } else if ('"\\/bfnrt'.includes(text[i] ?? '')) i++;
+        else fail('unknown escape after a backslash');
+      } else i++;
+    }
+  };
+  const number = () => {
+    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i));
+    if (!m) fail('a number is malformed');
+    i += m![0].length;
+  };
+  const value = (depth: number): void => {
+    if (depth > 512) fail('nested too deeply');
+    ws();
+    const c = text[i];
+    if (c === undefined) fail('the text ends where a value should be');
+    if (c === '{') {
+      i++;
+      ws();
+      if (text[i] === '}') return void i++;
+      for (;;) {
+        ws();
+        if (text[i] !== '"') fail('a field name must be a "quoted string"');
+        string();
+        ws();
+        if (text[i] !== ':') fail("a ':' must follow a field name");
+        i++;
+        value(depth + 1);
+        ws();
+        if (text[i] === ',') i++;
+        else if (text[i] === '}') return void i++;
+        else fail("a ',' or '}' must follow a field's value");
+      }
+    }
+    if (c === '[') {
+      i++;
+      ws();
+      if (text[i] === ']') return void i++;
+      for (;;) {
+        value(depth + 1);
+        ws();
+        if (text[i] === ',') i++;
+        else if (text[i] === ']') return void i++;
+        else fail("a ',' or ']' must follow an element");
+      }
+    }
+    if (c === '"') return string();
+    if (c === '-' || (c >= '0' && c <= '9')) return number();
+    if (c === 't') return literal('true');
+    if (c === 'f') return literal('false');
+    if (c === 'n') return literal('null');
+    fail('a value must be a "quoted string", a number, an object, an array, true, false or null');
+  };
+  try {
+    value(0);
+    ws();
+    if (i < text.length) fail('there is more text after the JSON value');
+    return { offset: i, problem: 'not valid JSON' };
+  } catch (e) {
+    return e as { offset: number; problem: string };
+  }
+}

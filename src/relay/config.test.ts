@@ -9,7 +9,7 @@ const SECRETS = {
   omisePublicKey: 'pkey_test_abcdefghijklmnop',
   omiseSecretKey: 'skey_test_abcdefghijklmnop',
   webhookSecret: Buffer.from('0123456789abcdef0123456789abcdef').toString('base64'),
-  adminToken: 'a-long-enough-admin-token-value',
+  adminToken: 'a-long-enough-admin-token-value-4f9c2e7b',
 };
 
 describe('relay config', () => {
@@ -83,6 +83,46 @@ describe('relay config', () => {
       QRPOS_ADMIN_TOKEN: SECRETS.adminToken,
     });
     expect(envOnly.adminToken).toBe(SECRETS.adminToken);
+  });
+
+  it('refuses the published example secrets and too-short tokens, naming the field and never the value', () => {
+    const examples = JSON.parse(fs.readFileSync(path.join(__dirname, '../../device/examples/relay.secrets.json'), 'utf8')) as Record<string, string>;
+    const file = path.join(dir, 'secrets.json');
+    const errorOf = (secrets: Record<string, string>): string => {
+      fs.writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
+      try {
+        loadRelaySecrets(file, {});
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as Error).message;
+      }
+      return '';
+    };
+    // The example file as shipped, and each of its values alone among real ones.
+    expect(errorOf(examples)).toMatch(/adminToken: is an example value published with qrpos/);
+    for (const field of Object.keys(examples)) {
+      const msg = errorOf({ ...SECRETS, [field]: examples[field] });
+      expect(msg, field).toContain(`${field}: is an example value published with qrpos`);
+      expect(msg, field).not.toContain(examples[field]);
+    }
+    for (const weak of ['short-token-0123456789', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa']) {
+      const msg = errorOf({ ...SECRETS, adminToken: weak });
+      expect(msg).toMatch(/adminToken: at least 32 characters/);
+      expect(msg).not.toContain(weak);
+    }
+  });
+
+  it('reports a secrets file that is not JSON by line and column, quoting none of it', () => {
+    const file = path.join(dir, 'secrets.json');
+    fs.writeFileSync(file, `{\n  "omiseSecretKey": ${SECRETS.omiseSecretKey},\n  "adminToken": "${SECRETS.adminToken}"\n}`, { mode: 0o600 });
+    let msg = '';
+    try {
+      loadRelaySecrets(file, {});
+    } catch (err) {
+      msg = (err as Error).message;
+    }
+    expect(msg).toContain(`${file} is not valid JSON at line 2, column 21`);
+    for (const piece of ['skey', 'abcdefgh', SECRETS.adminToken.slice(0, 12)]) expect(msg).not.toContain(piece);
   });
 
   it('the CLI exits 2 with the message for an invalid config', async () => {

@@ -6,6 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { JsonTextError, parseJsonText } from '../shared/json-text';
+import { isPublishedSecret, PUBLISHED_SECRET_MESSAGE } from '../shared/published-secrets';
 
 const PortSchema = z.number().int().min(0).max(65535);
 const Ms = (def: number, min = 1) => z.number().int().min(min).default(def);
@@ -74,20 +76,24 @@ export const RelayConfigSchema = z
 export type RelayConfig = z.infer<typeof RelayConfigSchema>;
 export type RelayConfigInput = z.input<typeof RelayConfigSchema>;
 
-const Base64Secret = z
-  .string()
-  .min(16)
-  .refine((s) => /^[A-Za-z0-9+/]+={0,2}$/.test(s) && Buffer.from(s, 'base64').length >= 16, 'a base64 string of at least 16 bytes');
+/** Any secret: never one of the example values published with qrpos. */
+const Secret = z.string().refine((s) => !isPublishedSecret(s), PUBLISHED_SECRET_MESSAGE);
+const Base64Secret = Secret.refine(
+  (s) => s.length >= 16 && /^[A-Za-z0-9+/]+={0,2}$/.test(s) && Buffer.from(s, 'base64').length >= 16,
+  'a base64 string of at least 16 bytes',
+);
+/** 32 characters and 12 different ones: `setup.sh --relay` makes one from 24 random bytes. */
+const AdminToken = Secret.refine((s) => s.length >= 32 && new Set(s).size >= 12, 'at least 32 characters, at least 12 of them different (e.g. openssl rand -base64 24)');
 
 export const RelaySecretsSchema = z
   .object({
-    omisePublicKey: z.string().regex(/^pkey_/, 'an Omise public key (pkey_…)').optional(),
-    omiseSecretKey: z.string().regex(/^skey_/, 'an Omise secret key (skey_…)'),
+    omisePublicKey: Secret.refine((s) => s.startsWith('pkey_'), 'an Omise public key (pkey_…)').optional(),
+    omiseSecretKey: Secret.refine((s) => s.startsWith('skey_'), 'an Omise secret key (skey_…)'),
     /** The webhook secret from the Omise dashboard, base64 as shown there. */
     webhookSecret: Base64Secret,
     /** The one before a rotation; webhooks signed with either are accepted. */
     previousWebhookSecret: Base64Secret.optional(),
-    adminToken: z.string().min(24, 'at least 24 characters'),
+    adminToken: AdminToken,
   })
   .strict();
 export type RelaySecrets = z.infer<typeof RelaySecretsSchema>;
@@ -125,9 +131,11 @@ function readJson(file: string, what: string): unknown {
     throw new ConfigError(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
   try {
-    return JSON.parse(text);
+    return parseJsonText(text);
   } catch (err) {
-    throw new ConfigError(`${what} ${file} is not valid JSON: ${(err as Error).message}`);
+    // Only the place and the kind of mistake: the parser's own message quotes the text, which may be a key.
+    if (err instanceof JsonTextError) throw new ConfigError(`${what} ${file} is ${err.message}`);
+    throw err;
   }
 }
 

@@ -27,11 +27,20 @@ export function parseJsonText(withBom: string): unknown {
   }
 }
 
+class ScanStop extends Error {
+  constructor(
+    readonly offset: number,
+    readonly problem: string,
+  ) {
+    super(problem);
+  }
+}
+
 /** Where a JSON text first goes wrong, found by a small recursive-descent scan (only run on failure). */
 function firstSyntaxError(text: string): { offset: number; problem: string } {
   let i = 0;
   const fail = (problem: string): never => {
-    throw { offset: i, problem };
+    throw new ScanStop(i, problem);
   };
   const ws = () => {
     while (i < text.length && ' \t\n\r'.includes(text[i])) i++;
@@ -110,6 +119,7 @@ function firstSyntaxError(text: string): { offset: number; problem: string } {
     if (i < text.length) fail('there is more text after the JSON value');
     return { offset: i, problem: 'not valid JSON' };
   } catch (e) {
-    return e as { offset: number; problem: string };
+    if (e instanceof ScanStop) return { offset: e.offset, problem: e.problem };
+    throw e;
   }
 }

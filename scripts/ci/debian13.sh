@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# The README's test line on a fresh Debian 13 (trixie) with Debian's own nodejs and npm, run
+# as a non-root user with sudo, in a root built here with debootstrap and entered with chroot;
+# then setup.sh installed there as in an image build (scripts/ci/image-build.sh).
+#
+#   sudo scripts/ci/debian13.sh                 build the root, run bootstrap.sh --test && npm test
+#   sudo scripts/ci/debian13.sh --keep DIR      build in DIR and keep it afterwards (a second run
+#                                               with the same DIR reuses the root: quicker)
+#   sudo scripts/ci/debian13.sh --shell         the same root, then an interactive shell as the user
+#   env: DEBIAN_MIRROR=URL    the Debian archive (default: the one this machine's apt uses)
+#        CI_TEST="cmd"        what to run in the checkout instead of the test line
+#
+# Tests the committed HEAD of this checkout (a git clone of it), not uncommitted edits.
+# Needs root (debootstrap, mounts), ~3 GB in /var/tmp, and the Debian archive and npm registry.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+SUITE=trixie
+KEEP="" SHELL_AFTER=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --keep) [ $# -ge 2 ] || { echo "debian13.sh: --keep needs a directory" >&2; exit 2; }; KEEP=$2; shift ;;
+    --shell) SHELL_AFTER=1 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "debian13.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null || { echo "debian13.sh: needs root (debootstrap, chroot mounts); sudo is not installed" >&2; exit 1; }
+  exec sudo --preserve-env=DEBIAN_MIRROR,CI_TEST "$0" "$@"
+fi
+
+SECONDS=0
+T0=$SECONDS
+stamp() { printf '[debian13 %4ds] %s\n' "$SECONDS" "$*"; }
+phase_end() { stamp "$1 took $((SECONDS - T0)) s"; T0=$SECONDS; }
+
+# ---- the mirror this machine's apt uses (deb822 .sources or one-line .list)
+mirror_of_host() {
+  local f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    awk '/^URIs:/ {for (i = 2; i <= NF; i++) if ($i ~ /\/debian\/?$/) {print $i; exit}}' "$f"
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] || continue
+    awk '$1 == "deb" {for (i = 2; i <= NF; i++) if ($i ~ /^https?:.*\/debian\/?$/) {print $i; exit}}' "$f"
+  done
+}
+MIRROR=${DEBIAN_MIRROR:-$(mirror_of_host | head -1)}
+MIRROR=${MIRROR%/}
+[ -n "$MIRROR" ] || { echo "debian13.sh: no Debian mirror found in /etc/apt/sources.list*; set DEBIAN_MIRROR" >&2; exit 1; }
+SECURITY=${MIRROR%/debian}/debian-security
+stamp "mirror $MIRROR"
+
+lock=(); command -v flock >/dev/null && lock=(flock /tmp/apt.lock)
+if ! command -v debootstrap >/dev/null; then
+  stamp "installing debootstrap on this machine"
+  "${lock[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${lock[@]}" apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+fi
+
+if [ -n "$KEEP" ]; then mkdir -p "$KEEP"; ROOT=$(cd "$KEEP" && pwd); else ROOT=$(mktemp -d /var/tmp/qrpos-debian13.XXXXXX); fi
+MOUNTS=()
+cleanup() {
+  local i
+  for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do umount -l "${MOUNTS[$i]}" 2>/dev/null || true; done
+  if [ -z "$KEEP" ]; then rm -rf --one-file-system "$ROOT"; fi
+}
+trap cleanup EXIT
+
+# ---- 1. the root: a minimal trixie, then Debian's own nodejs and npm, sudo and git
+if [ ! -x "$ROOT/usr/bin/apt-get" ]; then
+  stamp "debootstrap $SUITE into $ROOT"
+  debootstrap --variant=minbase --include=ca-certificates "$SUITE" "$ROOT" "$MIRROR" >"$ROOT.debootstrap.log" 2>&1 ||
+    { tail -20 "$ROOT.debootstrap.log" >&2; echo "debian13.sh: debootstrap failed (log $ROOT.debootstrap.log)" >&2; exit 1; }
+  rm -f "$ROOT.debootstrap.log"
+fi
+cat >"$ROOT/etc/apt/sources.list.d/debian.sources" <<EOF
+Types: deb
+URIs: $MIRROR
+Suites: $SUITE $SUITE-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: $SECURITY
+Suites: $SUITE-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+rm -f "$ROOT/etc/apt/sources.list"
+# This machine's own certificate authorities (a proxy's), for apt and npm inside.
+if compgen -G '/usr/local/share/ca-certificates/*' >/dev/null; then
+  mkdir -p "$ROOT/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/* "$ROOT/usr/local/share/ca-certificates/"
+fi
+cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
+# sudo looks up the host name.
+printf '127.0.0.1 localhost\n127.0.1.1 %s\n::1 localhost ip6-localhost\n' "$(hostname)" >"$ROOT/etc/hosts"
+
+bind() { mkdir -p "$ROOT$2"; mount "${@:3}" "$1" "$ROOT$2"; MOUNTS+=("$ROOT$2"); }
+bind proc /proc -t proc
+bind sysfs /sys -t sysfs
+bind /dev /dev --rbind
+mount --make-rslave "$ROOT/dev"
+bind tmpfs /run -t tmpfs
+mkdir -p "$ROOT/run/lock" "$ROOT/run/shm"
+bind tmpfs /tmp -t tmpfs -o mode=1777
+
+in_root() { chroot "$ROOT" env -i DEBIAN_FRONTEND=noninteractive PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 HOME=/root "$@"; }
+in_root update-ca-certificates >/dev/null
+in_root apt-get update -qq
+DEBIAN_FRONTEND=noninteractive in_root apt-get install -y -qq --no-install-recommends nodejs npm sudo git >/dev/null
+in_root apt-get clean
+phase_end "root with $(in_root node -v) and npm $(in_root npm -v)"
+
+# ---- 2. a user with sudo and a clean checkout of this repository's HEAD
+U=ci
+in_root id -u "$U" >/dev/null 2>&1 || in_root useradd --create-home --shell /bin/bash "$U"
+echo "$U ALL=(ALL) NOPASSWD: ALL" >"$ROOT/etc/sudoers.d/qrpos-ci"
+chmod 0440 "$ROOT/etc/sudoers.d/qrpos-ci"
+rm -rf "$ROOT/home/$U/qrpos"
+git clone -q --no-hardlinks "$REPO" "$ROOT/home/$U/qrpos"
+in_root chown -R "$U:$U" "/home/$U/qrpos"
+stamp "checkout $(git -C "$REPO" rev-parse --short HEAD) in /home/$U/qrpos"
+
+# ---- 3. the README's test line as that user, with the PATH a Debian login gives a non-root user
+as_user() {
+  chroot "$ROOT" /usr/sbin/runuser -u "$U" -- env -i HOME="/home/$U" USER="$U" LOGNAME="$U" LANG=C.UTF-8 TERM=dumb CI="${CI:-}" \
+    PATH=/usr/local/bin:/usr/bin:/bin:/usr/games NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt \
+    bash -c "cd ~/qrpos && $1"
+}
+status=0
+stamp "running as $U: ${CI_TEST:-scripts/bootstrap.sh --test && npm test}"
+if [ -n "${CI_TEST:-}" ]; then
+  as_user "$CI_TEST" || status=$?
+  phase_end "$CI_TEST"
+else
+  as_user 'scripts/bootstrap.sh --test' || status=$?
+  phase_end "bootstrap.sh --test"
+  if [ "$status" = 0 ]; then as_user 'npm test' || status=$?; phase_end "npm test"; fi
+  # Then setup.sh as an image build runs it: this root is a chroot with no systemd running.
+  if [ "$status" = 0 ]; then as_user 'scripts/ci/image-build.sh' || status=$?; phase_end "image build check"; fi
+fi
+if [ "$SHELL_AFTER" = 1 ]; then as_user 'exec bash -i' </dev/tty || true; fi
+stamp "done (exit $status), $SECONDS s in all"
+exit "$status"

@@ -22,7 +22,7 @@ import type { OmiseApi } from '../omise/api';
 import { OmiseClient } from '../omise/client';
 import { silentLogger, type Logger } from '../shared/log';
 import { TerminalAdmin, type TerminalSummary } from './admin';
-import type { RelayConfig, RelaySecrets } from './config';
+import { ConfigError, type RelayConfig, type RelaySecrets } from './config';
 import { LinkError } from './errors';
 import { clientAddress, jsonBody, sendError, sendJson, sendText } from './http';
 import { relayMetrics, type RelayMetrics } from './metrics';
@@ -70,6 +70,33 @@ export interface RelayHandle {
 const EXTERNAL_POLL_MS = 250;
 /** Writing last-seen on every request would cost an fsync each; this is precise enough. */
 const TOUCH_EVERY_MS = 10_000;
+
+/**
+ * TLS 1.3, or TLS 1.2 with forward-secret AEAD suites only (ECDHE key exchange; no static RSA, no
+ * CBC). A private key that other users can read is refused: whoever reads it can impersonate the relay.
+ */
+export const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+export function tlsOptions(tls: { certFile: string; keyFile: string }): https.ServerOptions {
+  const mode = fs.statSync(tls.keyFile).mode;
+  if (mode & 0o004) {
+    throw new ConfigError(`TLS private key ${tls.keyFile} is readable by every user (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): chmod o-r ${tls.keyFile}`);
+  }
+  return {
+    cert: fs.readFileSync(tls.certFile),
+    key: fs.readFileSync(tls.keyFile),
+    minVersion: 'TLSv1.2',
+    ciphers: TLS12_CIPHERS,
+    honorCipherOrder: true,
+  };
+}
 
 function loadOmiseClient(config: RelayConfig, secrets: RelaySecrets, log: Logger, fetchImpl: typeof fetch, clock: () => Date): OmiseApi {
   return new OmiseClient({
@@ -336,9 +363,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     });
   };
 
-  const server: http.Server = config.tls
-    ? https.createServer({ cert: fs.readFileSync(config.tls.certFile), key: fs.readFileSync(config.tls.keyFile) }, onRequest)
-    : http.createServer(onRequest);
+  const server: http.Server = config.tls ? https.createServer(tlsOptions(config.tls), onRequest) : http.createServer(onRequest);
   server.headersTimeout = 15_000;
   server.requestTimeout = 60_000;
   server.keepAliveTimeout = 5_000;

@@ -104,6 +104,7 @@ export function relayMetrics(connected: () => number) {
     registry: r,
     webhooksReceived: r.counter('qrpos_relay_webhooks_received_total', 'Webhook requests received'),
     webhooksVerified: r.counter('qrpos_relay_webhooks_verified_total', 'Webhooks with a valid signature'),
+    webhooksStale: r.counter('qrpos_relay_webhooks_stale_total', 'Validly signed webhooks whose timestamp is more than 5 minutes off the relay clock (re-read anyway)'),
     webhooksRejected: r.counter('qrpos_relay_webhooks_rejected_total', 'Webhooks refused, by reason'),
     webhooksDuplicate: r.counter('qrpos_relay_webhooks_duplicate_total', 'Webhook events seen before'),
     eventsPublished: r.counter('qrpos_relay_events_published_total', 'Events stored for terminals'),

@@ -61,9 +61,18 @@ export class Reconciler {
     const { store, sales } = this.o;
     const now = this.o.clock().getTime();
     const overdue = (iso: string | null) => !iso || now - Date.parse(iso) >= this.o.webhookOverdueMs;
+    try {
+      await sales.readOmiseClock();
+    } catch (err) {
+      this.o.log.warn('reconcile: could not read Omise\'s clock', { error: err });
+    }
+    // Omise's expires_at is judged on Omise's clock.
+    const omiseNow = sales.omiseNow().getTime();
 
+    // Every pending charge is re-read once no webhook has told us about it for webhookOverdueMs:
+    // no outcome waits on a webhook alone.
     await this.each('pending charge', store.pendingSales(BATCH), async (s) => {
-      const pastExpiry = s.chargeExpiresAt !== null && Date.parse(s.chargeExpiresAt) <= now;
+      const pastExpiry = s.chargeExpiresAt !== null && Date.parse(s.chargeExpiresAt) <= omiseNow;
       if (s.expireRequested) await sales.retryExpire(s);
       else if (overdue(s.checkedAt) || pastExpiry) {
         const fresh = await sales.refreshSale(s);

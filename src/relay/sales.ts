@@ -90,9 +90,15 @@ function chargeMatches(c: OmiseCharge, terminalId: string, saleId: string): bool
 
 type SalePatch = Partial<Omit<SaleRow, 'terminalId' | 'saleId'>>;
 
+/** Omise's clock is read again (one small list call) when the last reading is older than this. */
+const OMISE_CLOCK_FRESH_MS = 10 * 60_000;
+
 export class SaleService {
   private readonly lock = new KeyedLock();
   readonly currency;
+  /** Omise's clock minus ours, from Omise's own answers; null until the first one. */
+  private omiseOffsetMs: number | null = null;
+  private omiseOffsetReadAt = 0;
 
   constructor(private readonly o: SaleServiceOptions) {
     this.currency = currencyOf(o.country);
@@ -100,6 +106,37 @@ export class SaleService {
 
   private now(): Date {
     return this.o.clock();
+  }
+
+  /**
+   * Now on Omise's clock, as last read from Omise: what the void window (16:15 UTC on the day of
+   * the charge's created_at) and charge expiry are judged by, so a relay clock that is off does
+   * not open or close them. Our own clock until Omise has answered once.
+   */
+  omiseNow(): Date {
+    return new Date(this.now().getTime() + (this.omiseOffsetMs ?? 0));
+  }
+
+  /**
+   * Learns Omise's clock from a time Omise stamped (in whole seconds) between `sentAtMs` (our
+   * clock) and now. An offset within what the reading can tell apart counts as none.
+   */
+  private learnOmiseClock(omiseIso: string | undefined, sentAtMs: number): void {
+    const t = Date.parse(omiseIso ?? '');
+    if (Number.isNaN(t)) return;
+    const local = this.now().getTime();
+    const offset = t + 500 - (sentAtMs + local) / 2;
+    const uncertainty = 500 + (local - sentAtMs) / 2 + 1000;
+    this.omiseOffsetMs = Math.abs(offset) <= uncertainty ? 0 : Math.round(offset);
+    this.omiseOffsetReadAt = local;
+  }
+
+  /** Reads Omise's clock (a one-charge list names Omise's now as its `to`) unless a recent reading exists. */
+  async readOmiseClock(force = false): Promise<void> {
+    const local = this.now().getTime();
+    if (!force && this.omiseOffsetMs !== null && Math.abs(local - this.omiseOffsetReadAt) < OMISE_CLOCK_FRESH_MS) return;
+    const list = await this.o.omise.listCharges({ limit: 1 }, { timeoutMs: this.o.omiseTimeoutMs });
+    this.learnOmiseClock(list.to, local);
   }
 
   private tx<T>(fn: () => T): T {
@@ -116,7 +153,7 @@ export class SaleService {
   }
 
   view(s: SaleRow, withQr = true): SaleView {
-    return saleView(s, this.o.store.refundsOfSale(s.terminalId, s.saleId), this.now(), withQr);
+    return saleView(s, this.o.store.refundsOfSale(s.terminalId, s.saleId), this.omiseNow(), withQr);
   }
 
   private mustGet(terminalId: string, saleId: string): SaleRow {
@@ -214,8 +251,10 @@ export class SaleService {
     const ageMs = Math.max(0, this.now().getTime() - Date.parse(s.createdAt));
     let oldestPossible: number | undefined;
     for (let page = 0, offset = 0; page < LOOKUP_MAX_PAGES; page++) {
+      const sentAt = this.now().getTime();
       const list = await this.o.omise.listCharges({ limit: 100, offset, order: 'reverse_chronological' }, { timeoutMs: this.o.omiseTimeoutMs });
       if (oldestPossible === undefined) {
+        this.learnOmiseClock(list.to, sentAt);
         // Without a usable `to`, the newest charge's time is a lower bound of Omise's now.
         const omiseNow = Date.parse(list.to) || Date.parse(list.data[0]?.created_at ?? '');
         oldestPossible = Number.isNaN(omiseNow) ? -Infinity : omiseNow - ageMs - LOOKUP_MARGIN_MS;
@@ -256,6 +295,7 @@ export class SaleService {
     }
     if (!mayCreate) return s;
     const attemptAt = this.now().toISOString();
+    const sentAt = this.now().getTime();
     const before = s;
     s = this.commit(s, { createAttempts: s.createAttempts + 1, lastAttemptAt: attemptAt, createUncertain: true }, false);
     // HTTP 429 is waited out (backoff, Retry-After) within the sale's deadline, at most half a timeout per request.
@@ -273,6 +313,7 @@ export class SaleService {
         { timeoutMs: this.o.omiseTimeoutMs, retryBudgetMs },
       );
       this.o.log.info('charge created', { terminalId: s.terminalId, saleId: s.saleId, chargeId: charge.id, attempt: s.createAttempts });
+      this.learnOmiseClock(charge.created_at, sentAt);
       // Only a first attempt that answered cleanly leaves no doubt about stray charges.
       return this.adopt(s, [charge], s.createAttempts === 1);
     } catch (err) {
@@ -567,7 +608,13 @@ export class SaleService {
       if (s.status !== 'successful' || !s.chargeId) {
         throw new LinkError('not_refundable', `sale ${saleId} is ${s.status}; only paid sales can be refunded`);
       }
-      const now = this.now();
+      // Void or refund is decided on Omise's clock, never ours alone.
+      try {
+        await this.readOmiseClock();
+      } catch (err) {
+        throw omiseUnavailable('reading Omise\'s clock before a refund', err);
+      }
+      const now = this.omiseNow();
       const voidOk = canVoid(s, now);
       const mode = req.mode ?? 'auto';
       if (mode === 'void' && !voidOk) {

@@ -3,6 +3,11 @@
  * before it verifies), durable insert of the event id (dedupe), 2xx, then the charge is fetched
  * from Omise — the body is only a hint of which charge changed — and applied.
  *
+ * A correctly signed webhook whose timestamp is more than 5 minutes off our clock is still taken
+ * as that hint: when either clock is off, refusing them would refuse every webhook. Nothing in
+ * its body is used, so a replayed one can only make the relay re-read a charge, and its event id
+ * is deduplicated like any other.
+ *
  * An event row stays 'unprocessed' until its charge has been fetched and applied; failed
  * attempts are retried with backoff, also after a restart.
  */
@@ -93,13 +98,18 @@ export class WebhookIntake {
     }
     const signature = header(req, SIGNATURE_HEADER);
     const timestamp = header(req, TIMESTAMP_HEADER);
-    const v = verifyWebhookSignature({
-      rawBody: raw,
-      signature,
-      timestamp,
-      secrets: this.o.secrets,
-      nowSec: Math.floor(this.o.clock().getTime() / 1000),
-    });
+    const nowSec = Math.floor(this.o.clock().getTime() / 1000);
+    let v = verifyWebhookSignature({ rawBody: raw, signature, timestamp, secrets: this.o.secrets, nowSec });
+    if (!v.ok && v.reason === 'stale_timestamp') {
+      // Checked again at the webhook's own time: only the signature decides.
+      v = verifyWebhookSignature({ rawBody: raw, signature, timestamp, secrets: this.o.secrets, nowSec: Number(timestamp) });
+      if (v.ok) {
+        m.webhooksStale.inc();
+        this.o.log.warn('signed webhook with a timestamp far from our clock; re-reading its charge anyway (check the relay clock)', {
+          offBySeconds: nowSec - Number(timestamp),
+        });
+      }
+    }
     if (!v.ok) {
       m.webhooksRejected.inc({ reason: v.reason });
       this.o.log.warn('webhook refused', { reason: v.reason, bytes: raw.length });

@@ -58,7 +58,7 @@ terminal:
 
 relay (with --relay):
   --country TH|SG|MY
-  --listen HOST:PORT       default 0.0.0.0:8443
+  --listen HOST:PORT       default 0.0.0.0:8443 with --tls-cert/--tls-key, else 127.0.0.1:8787 (behind a TLS proxy)
   --public-url URL         how terminals and Omise reach the relay
   --tls-cert FILE --tls-key FILE
   --omise-base-url URL     default https://api.omise.co

@@ -207,7 +207,7 @@ function relayConfig() {
     const m = /^(.+):(\d{1,5})$/.exec(listen);
     if (!m || Number(m[2]) > 65535) throw new InputError(`--listen expects HOST:PORT such as 0.0.0.0:8443, got "${listen}"`);
     cfg.listen = { host: m[1], port: Number(m[2]) };
-  } else if (!cfg.listen) cfg.listen = { host: '0.0.0.0', port: 8443 };
+  }
   if (env('QS_PUBLIC_URL')) cfg.publicUrl = env('QS_PUBLIC_URL');
   const cert = env('QS_TLS_CERT');
   const key = env('QS_TLS_KEY');
@@ -215,6 +215,8 @@ function relayConfig() {
     if (!cert || !key) throw new InputError('--tls-cert and --tls-key go together');
     cfg.tls = { certFile: cert, keyFile: key };
   }
+  // With TLS the relay faces the network; without, it listens on loopback behind a TLS reverse proxy.
+  if (!cfg.listen) cfg.listen = cfg.tls ? { host: '0.0.0.0', port: 8443 } : { host: '127.0.0.1', port: 8787 };
   cfg.country = env('QS_COUNTRY') ?? existing.country;
   if (!cfg.country) throw new InputError('missing --country');
   cfg.omise = { baseUrl: 'https://api.omise.co', timeoutMs: 10000, ...(existing.omise || {}) };

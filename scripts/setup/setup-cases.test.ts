@@ -143,12 +143,13 @@ describe('setup.sh --relay into a scratch root', () => {
     expect(r.status).toBe(0);
     const at = (rel: string) => path.join(root, rel);
     const cfg = RelayConfigSchema.parse(JSON.parse(fs.readFileSync(at('etc/qrpos/relay.json'), 'utf8')));
-    expect(cfg).toMatchObject({ country: 'SG', listen: { host: '0.0.0.0', port: 8443 }, publicUrl: 'https://relay.example.com', dataDir: '/var/lib/qrpos-relay', secretsFile: '/etc/qrpos/relay.secrets.json' });
+    // No TLS files given: loopback only, for a TLS reverse proxy in front.
+    expect(cfg).toMatchObject({ country: 'SG', listen: { host: '127.0.0.1', port: 8787 }, publicUrl: 'https://relay.example.com', dataDir: '/var/lib/qrpos-relay', secretsFile: '/etc/qrpos/relay.secrets.json' });
     expect(modeOf(at('etc/qrpos/relay.json'))).toBe('0644');
     expect(modeOf(at('etc/qrpos/relay.secrets.json'))).toBe('0600');
     const secrets = loadRelaySecrets(at('etc/qrpos/relay.secrets.json'), {});
     expect(secrets).toMatchObject({ omiseSecretKey: 'skey_test_5xyz', webhookSecret: WEBHOOK });
-    expect(secrets.adminToken.length).toBeGreaterThanOrEqual(24);
+    expect(secrets.adminToken.length).toBeGreaterThanOrEqual(32);
     for (const secret of ['skey_test_5xyz', WEBHOOK, secrets.adminToken]) {
       expect(r.stdout).not.toContain(secret);
       expect(fs.readFileSync(at(LOG_REL), 'utf8')).not.toContain(secret);

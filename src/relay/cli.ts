@@ -82,7 +82,16 @@ async function runServer(argv: string[]): Promise<number> {
   }
   // Loaded here so `relay terminals …` never pays for the server's modules.
   const { startRelay } = require('./server') as typeof import('./server');
-  const relay = await startRelay({ config, secrets, log });
+  let relay;
+  try {
+    relay = await startRelay({ config, secrets, log });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`qrpos relay: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
   const stopping = notifyReady(log);
   const sig = await waitForStopSignal();
   log.info('signal received', { signal: sig });

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { JsonTextError, parseJsonText } from '../shared/json-text';
 import { isPublishedSecret, PUBLISHED_SECRET_MESSAGE } from '../shared/published-secrets';
+import { isLoopbackHost } from '../shared/loopback';
 
 const PortSchema = z.number().int().min(0).max(65535);
 const Ms = (def: number, min = 1) => z.number().int().min(min).default(def);
@@ -70,8 +71,26 @@ export const RelayConfigSchema = z
       .default({ codeTtlMs: 15 * 60_000 }),
     /** How long stop() waits for open requests before cutting them. */
     shutdownGraceMs: Ms(5_000, 0),
+    /**
+     * Serve plain HTTP on a non-loopback address. Off: without `tls` the relay listens on loopback
+     * only, behind a reverse proxy that terminates TLS; terminals and Omise never talk to it in clear.
+     */
+    allowPlainHttp: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if (!c.tls && !c.allowPlainHttp && !isLoopbackHost(c.listen.host)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['listen', 'host'],
+        message: `plain HTTP on ${c.listen.host} would carry credentials in clear: configure tls, or listen on 127.0.0.1 behind a TLS reverse proxy (or set allowPlainHttp: true)`,
+      });
+    }
+    const pub = c.publicUrl && URL.canParse(c.publicUrl) ? new URL(c.publicUrl) : null;
+    if (pub?.protocol === 'http:' && !c.allowPlainHttp && !isLoopbackHost(pub.hostname)) {
+      ctx.addIssue({ code: 'custom', path: ['publicUrl'], message: 'must be https:// (or set allowPlainHttp: true)' });
+    }
+  });
 
 export type RelayConfig = z.infer<typeof RelayConfigSchema>;
 export type RelayConfigInput = z.input<typeof RelayConfigSchema>;

@@ -1,12 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
+import tls from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { parseRelayConfig } from './config';
-import { startRelay, type RelayHandle } from './server';
+import { startRelay, tlsOptions, type RelayHandle } from './server';
 import { ADMIN_TOKEN } from './testkit';
 
 describe('relay over TLS', () => {
@@ -51,5 +52,45 @@ describe('relay over TLS', () => {
       ws.on('error', () => resolve(-1));
     });
     expect(refused).toBe(401);
+  });
+
+  /** The TLS version and cipher a client gets, or the handshake error. */
+  const handshake = (opts: tls.ConnectionOptions) =>
+    new Promise<{ version: string | null; cipher: string } | { error: string }>((resolve) => {
+      const port = Number(new URL(relay.url).port);
+      const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...opts }, () => {
+        resolve({ version: s.getProtocol(), cipher: s.getCipher().name });
+        s.end();
+      });
+      s.on('error', (e) => resolve({ error: e.message }));
+    });
+
+  it('speaks TLS 1.3, and TLS 1.2 only with forward-secret AEAD suites', async () => {
+    expect(await handshake({})).toMatchObject({ version: 'TLSv1.3' });
+    const tls12 = await handshake({ maxVersion: 'TLSv1.2' });
+    expect(tls12).toMatchObject({ version: 'TLSv1.2', cipher: expect.stringMatching(/^ECDHE-RSA-(AES\d+-GCM|CHACHA20)/) });
+    // Static-RSA key exchange (no forward secrecy) and CBC suites: refused.
+    for (const cipher of ['AES128-GCM-SHA256', 'AES256-SHA256', 'ECDHE-RSA-AES128-SHA256', 'ECDHE-RSA-AES256-SHA']) {
+      expect(await handshake({ maxVersion: 'TLSv1.2', ciphers: cipher }), cipher).toHaveProperty('error');
+    }
+    expect(await handshake({ minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' })).toHaveProperty('error');
+  });
+
+  it('refuses a private key every user can read, and plain HTTP off loopback', () => {
+    const key = path.join(dir, 'key.pem');
+    fs.chmodSync(key, 0o644);
+    try {
+      expect(() => tlsOptions({ certFile: path.join(dir, 'cert.pem'), keyFile: key })).toThrow(/readable by every user \(mode 0644\): chmod o-r/);
+      fs.chmodSync(key, 0o640);
+      expect(tlsOptions({ certFile: path.join(dir, 'cert.pem'), keyFile: key }).minVersion).toBe('TLSv1.2');
+    } finally {
+      fs.chmodSync(key, 0o600);
+    }
+    const base = { version: 1, country: 'TH', dataDir: path.join(dir, 'data') };
+    expect(() => parseRelayConfig({ ...base, listen: { host: '0.0.0.0', port: 8443 } })).toThrow(/listen\.host: plain HTTP on 0\.0\.0\.0 would carry credentials in clear/);
+    expect(() => parseRelayConfig({ ...base, publicUrl: 'http://relay.example.com' })).toThrow(/publicUrl: must be https/);
+    expect(parseRelayConfig(base).listen.host).toBe('127.0.0.1');
+    expect(parseRelayConfig({ ...base, listen: { host: '0.0.0.0', port: 8443 }, allowPlainHttp: true }).allowPlainHttp).toBe(true);
+    expect(parseRelayConfig({ ...base, listen: { host: '0.0.0.0', port: 8443 }, tls: { certFile: 'c', keyFile: 'k' } }).tls).toBeTruthy();
   });
 });

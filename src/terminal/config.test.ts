@@ -55,6 +55,16 @@ describe('terminal config', () => {
     expect(p.some((x) => /surprise/.test(x.message))).toBe(true);
   });
 
+  it('refuses a plain http:// relay on another host unless allowed, and takes it on loopback', () => {
+    const p = problems({ ...MIN, relayUrl: 'http://relay.example.com:8787' });
+    expect(p).toEqual([{ field: 'relayUrl', message: expect.stringMatching(/must be https:\/\/.*in clear/) }]);
+    expect(problems({ ...MIN, relayUrl: 'http://10.0.0.5' }).map((x) => x.field)).toEqual(['relayUrl']);
+    for (const ok of ['http://127.0.0.1:8787', 'http://localhost:8787', 'http://[::1]:8787', 'https://relay.example.com']) {
+      expect(parseTerminalConfig({ ...MIN, relayUrl: ok }, 'test.json', []).relayUrl, ok).toBe(ok);
+    }
+    expect(parseTerminalConfig({ ...MIN, relayUrl: 'http://relay.lan:8787', allowPlainHttp: true }, 'test.json', []).allowPlainHttp).toBe(true);
+  });
+
   it('takes drivers from a device profile when the config has none', () => {
     fs.writeFileSync(path.join(dir, 'pi-test.json'), JSON.stringify({ drivers: { keypad: { driver: 'tty' }, display: { driver: 'virtual', width: 320, height: 240 } } }));
     const { drivers: _d, ...noDrivers } = MIN;

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { DriversConfigSchema, type DriversConfig } from '../../drivers/config';
+import { isLoopbackHost } from '../shared/loopback';
 
 const httpUrl = z
   .string()
@@ -44,8 +45,20 @@ export const TerminalConfigSchema = z
     /** A device profile in device/profiles/<name>.json whose `drivers` apply when `drivers` is absent. */
     profile: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a profile name such as "pi4-hdmi-usbkeypad"').optional(),
     drivers: DriversConfigSchema.optional(),
+    /** Talk to a relay on another host over plain http:// (credentials in clear): only for a lab. */
+    allowPlainHttp: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    const u = URL.canParse(c.relayUrl) ? new URL(c.relayUrl) : null;
+    if (u?.protocol === 'http:' && !c.allowPlainHttp && !isLoopbackHost(u.hostname)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['relayUrl'],
+        message: 'must be https:// for a relay on another host: plain http:// would send the terminal credential in clear (or set allowPlainHttp: true)',
+      });
+    }
+  });
 
 export type TerminalConfigInput = z.input<typeof TerminalConfigSchema>;
 export type TerminalConfig = Omit<z.infer<typeof TerminalConfigSchema>, 'drivers'> & { drivers: DriversConfig };

@@ -8,8 +8,9 @@
 #
 # usage: scripts/device-test/run.sh   (Debian 12 or 13, amd64 or arm64; as root, or as a user
 #                                      with sudo, used only to install the Debian packages it lacks)
-# env:   EMU_RUNS="bochs:0 bochs:90 cirrus:0"   the boots, as display:rotation
-#        EMU_ROTATIONS="0 90"  older form: bochs at these rotations, then cirrus at 0
+# env:   EMU_RUNS="bochs:0 bochs:90 cirrus:0"   the boots, as display:rotation (default; arm64
+#                              hosts: "bochs:0 bochs:90", QEMU shows no cirrus picture on virt)
+#        EMU_ROTATIONS="0 90"  older form: bochs at these rotations, then cirrus at 0 (x86_64)
 #        EMU_SKIP_BUILD=1      use the existing dist/ instead of running `npm run build`
 #        EMU_ACCEL=tcg         QEMU accelerator (kvm where available makes it faster)
 #        EMU_GPIO=auto         gpio-sim for the LED/buzzer check: auto = build it, and if that fails
@@ -27,8 +28,8 @@ stamp() { printf '[device-test %3ds] %s\n' "$SECONDS" "$*"; }
 # shellcheck source=scripts/device-test/arch.sh
 . "$HERE/arch.sh"
 if [ -n "${EMU_RUNS:-}" ]; then RUNS=$EMU_RUNS
-elif [ -n "${EMU_ROTATIONS:-}" ]; then RUNS="$(for r in $EMU_ROTATIONS; do printf 'bochs:%s ' "$r"; done)cirrus:0"
-else RUNS="bochs:0 bochs:90 cirrus:0"; fi
+elif [ -n "${EMU_ROTATIONS:-}" ]; then RUNS="$(for r in $EMU_ROTATIONS; do printf 'bochs:%s ' "$r"; done)$(grep -o 'cirrus:0' <<<"$EMU_RUNS_DEFAULT" || true)"
+else RUNS=$EMU_RUNS_DEFAULT; fi
 stamp "host $(uname -m): $EMU_QEMU -machine $EMU_MACHINE, kernel $EMU_KPKG, boots: $RUNS"
 # The host-specific selections for both architectures, checked without QEMU (about a second).
 selftest=$("$HERE/selftest.sh" 2>&1) || { echo "$selftest" | grep -v PASS >&2; exit 1; }

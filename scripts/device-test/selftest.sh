@@ -18,11 +18,12 @@ for a in amd64:amd64 x86_64:amd64 arm64:arm64 aarch64:arm64; do
   out=$(EMU_ARCH=${a%%:*} bash "$HERE/arch.sh" --print)
   if [ "${a#*:}" = amd64 ]; then
     has "$out" EMU_QEMU=qemu-system-x86_64 && has "$out" EMU_QEMU_PKG=qemu-system-x86 && has "$out" EMU_MACHINE=q35 &&
-      has "$out" EMU_CONSOLE=ttyS0 && has "$out" EMU_KPKG=linux-image-amd64 && has "$out" EMU_POLE=/dev/ttyS1
+      has "$out" EMU_CONSOLE=ttyS0 && has "$out" EMU_KPKG=linux-image-amd64 && has "$out" EMU_POLE=/dev/ttyS1 &&
+      has "$out" 'EMU_RUNS_DEFAULT=bochs:0 bochs:90 cirrus:0'
   else
     has "$out" EMU_QEMU=qemu-system-aarch64 && has "$out" EMU_QEMU_PKG=qemu-system-arm && has "$out" EMU_MACHINE=virt &&
       has "$out" EMU_CPU=cortex-a72 && has "$out" EMU_CONSOLE=ttyAMA0 && has "$out" EMU_KPKG=linux-image-arm64 &&
-      has "$out" EMU_LDSO=/lib/ld-linux-aarch64.so.1 && has "$out" EMU_POLE=/dev/ttyS0
+      has "$out" EMU_LDSO=/lib/ld-linux-aarch64.so.1 && has "$out" EMU_POLE=/dev/ttyS0 && has "$out" 'EMU_RUNS_DEFAULT=bochs:0 bochs:90'
   fi
   ok "arch.sh selects the ${a#*:} settings for host '${a%%:*}'" $? "$(tr '\n' ' ' <<<"$out")"
 done

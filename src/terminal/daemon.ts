@@ -53,7 +53,12 @@ export interface StartTerminalOptions {
   /** Test and benchmark knobs for the link. */
   linkTuning?: { pollMs?: number; pairPollMs?: number; backoff?: { baseMs: number; maxMs: number } };
   tickMs?: number;
+  /** Free space below which new sales pause (default JOURNAL_MIN_FREE_BYTES). */
+  journalMinFreeBytes?: number;
 }
+
+/** While the journal cannot write, try a write at most this often. */
+const STORAGE_PROBE_MS = 1000;
 
 export interface TerminalHandle {
   stop(deadlineMs?: number): Promise<void>;
@@ -161,7 +166,7 @@ export async function startTerminal(opts: StartTerminalOptions): Promise<Termina
   // A damaged journal throws JournalDamagedError: the caller shows the maintenance screen.
   let journal: Journal;
   try {
-    journal = Journal.open(jpath, { log: log.child('journal'), clock }).journal;
+    journal = Journal.open(jpath, { log: log.child('journal'), clock, ...(opts.journalMinFreeBytes !== undefined ? { minFreeBytes: opts.journalMinFreeBytes } : {}) }).journal;
   } catch (err) {
     await drivers.display.close();
     throw err;
@@ -172,7 +177,8 @@ export async function startTerminal(opts: StartTerminalOptions): Promise<Termina
   // stay payable. Expire it (queued); a payment that beat us to it shows as a late payment.
   for (const s of journal.nonFinalSales()) {
     if (!s.expireRequested) {
-      journal.requestExpire(s.saleId, 'interrupted');
+      // On a full disk the expire waits in memory and is written (then sent) when space returns.
+      journal.writeOrDefer(`expire ${s.saleId}`, () => journal.requestExpire(s.saleId, 'interrupted'));
       log.warn('unfinished sale from before the restart: expiring its charge', { saleId: s.saleId, ref: s.ref, status: s.status });
     }
   }
@@ -292,6 +298,8 @@ export async function startTerminal(opts: StartTerminalOptions): Promise<Termina
       case 'record-sale': {
         let row: SaleRow;
         try {
+          const st = journal.storage();
+          if (!st.ok) throw new Error(`storage: ${st.reason}`);
           row = journal.recordSale({ saleId: eff.sale.saleId, amount: eff.sale.amount, currency: eff.sale.currency, at: eff.at });
         } catch (err) {
           // Nothing was sent: without a durable record there is no charge.
@@ -308,17 +316,18 @@ export async function startTerminal(opts: StartTerminalOptions): Promise<Termina
         queue.push({ ev: { type: 'unsynced', count: journal.unsyncedCount(), now: clock() }, keyAt: null });
         return;
       }
+      // A full disk never stops these: they wait in memory and are written when space returns.
       case 'expire':
-        journal.requestExpire(eff.saleId, eff.reason);
+        journal.writeOrDefer(`expire ${eff.saleId}`, () => journal.requestExpire(eff.saleId, eff.reason));
         log.info('expire queued', { saleId: eff.saleId, reason: eff.reason });
         link.kickOutbox();
         return;
       case 'refund':
-        journal.queueRefund({ saleId: eff.saleId, refundId: eff.refundId, amount: eff.amount, currency: eff.currency });
+        journal.writeOrDefer(`refund ${eff.refundId}`, () => journal.queueRefund({ saleId: eff.saleId, refundId: eff.refundId, amount: eff.amount, currency: eff.currency }));
         link.kickOutbox();
         return;
       case 'audit':
-        journal.audit(eff.kind, eff.saleId, eff.data);
+        journal.writeOrDefer(`audit ${eff.kind}`, () => journal.audit(eff.kind, eff.saleId, eff.data));
         return;
       case 'screen':
         show(eff.model, keyAt);
@@ -403,6 +412,13 @@ export async function startTerminal(opts: StartTerminalOptions): Promise<Termina
   });
   stops.push({ name: 'link', fn: () => link.stop() });
 
+  // Disk full: new sales pause (screen and status say so), sales in flight go on from memory.
+  const offStorage = journal.onStorageChange((st) => {
+    dispatch({ type: 'storage', problem: st.ok ? null : st.reason, now: clock() });
+    if (st.ok) link.storageRecovered();
+  });
+  stops.push({ name: 'storage watch', fn: offStorage });
+  journal.checkSpace();
   dispatch({ type: 'unsynced', count: journal.unsyncedCount(), now: clock() });
   dispatch({ type: 'tick', now: clock(), clock: clockText(clock()) });
   link.start();
@@ -433,7 +449,14 @@ export async function startTerminal(opts: StartTerminalOptions): Promise<Termina
     stops.push({ name, fn: () => dev.stop() });
   }
 
-  const ticker = setInterval(() => dispatch({ type: 'tick', now: clock(), clock: clockText(clock()) }), opts.tickMs ?? 250);
+  let probedAt = 0;
+  const ticker = setInterval(() => {
+    if (!journal.checkSpace().ok && clock() - probedAt >= STORAGE_PROBE_MS) {
+      probedAt = clock();
+      journal.probe();
+    }
+    dispatch({ type: 'tick', now: clock(), clock: clockText(clock()) });
+  }, opts.tickMs ?? 250);
   stops.push({ name: 'ticker', fn: () => clearInterval(ticker) });
 
   const status = (): TerminalStatus => {
@@ -441,9 +464,12 @@ export async function startTerminal(opts: StartTerminalOptions): Promise<Termina
     const cur = m.kind === 'creating' || m.kind === 'qr' || m.kind === 'result' ? m.sale : null;
     const row = cur ? journal.getSale(cur.saleId) : null;
     const ls = link.status();
+    const st = journal.storage();
     return {
       state: stateName(state),
       screen: lastModel.kind,
+      ready: st.ok,
+      ...(st.ok ? {} : { reason: `storage full, sales paused: ${st.reason} (since ${st.since})` }),
       currentSale: cur ? { saleId: cur.saleId, ref: row?.ref ?? null, amount: cur.amount, currency: cur.currency, status: row?.status ?? 'recorded' } : null,
       link: { online: ls.online, paired: ls.paired, lastEventSeq: ls.lastEventSeq, lastError: ls.lastError, pairingCode: ls.pairingCode },
       unsynced: journal.unsyncedCount(),

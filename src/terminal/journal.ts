@@ -280,7 +280,15 @@ function toSale(r: RawSale | undefined): SaleRow | null {
 export interface JournalOptions {
   log: Logger;
   clock?: () => number;
+  /**
+   * Below this many free bytes on the journal's filesystem new sales pause (checkSpace), keeping
+   * room for the sales in flight to finish. Default JOURNAL_MIN_FREE_BYTES.
+   */
+  minFreeBytes?: number;
 }
+
+/** Headroom kept for the sales in flight (a sale takes a few KiB of journal). */
+export const JOURNAL_MIN_FREE_BYTES = 1024 * 1024;
 
 export class Journal {
   private readonly db: Database.Database;
@@ -293,6 +301,8 @@ export class Journal {
   private readonly statements = new Map<string, Database.Statement>();
   private readonly file: string;
   private failure: { reason: string; since: string } | null = null;
+  private lowSpace: { reason: string; since: string } | null = null;
+  private readonly minFreeBytes: number;
   /** Writes that failed for lack of space, in order, done again once a write goes through. */
   private deferred: { what: string; fn: () => void }[] = [];
   private readonly storageListeners = new Set<(s: StorageState) => void>();
@@ -300,6 +310,7 @@ export class Journal {
   private constructor(db: Database.Database, file: string, opts: JournalOptions) {
     this.db = db;
     this.file = file;
+    this.minFreeBytes = opts.minFreeBytes ?? JOURNAL_MIN_FREE_BYTES;
     this.clock = opts.clock ?? Date.now;
     this.log = opts.log;
   }
@@ -412,7 +423,27 @@ export class Journal {
   }
 
   storage(): StorageState {
-    return this.failure ? { ok: false, ...this.failure } : { ok: true };
+    const problem = this.failure ?? this.lowSpace;
+    return problem ? { ok: false, ...problem } : { ok: true };
+  }
+
+  /** Look at the free space under the journal (cheap: one statfs); listeners hear of a change. */
+  checkSpace(): StorageState {
+    let free: number;
+    try {
+      const st = fs.statfsSync(path.dirname(this.file));
+      free = st.bavail * st.bsize;
+    } catch {
+      return this.storage();
+    }
+    const low = free < this.minFreeBytes;
+    if (low === Boolean(this.lowSpace)) return this.storage();
+    const before = this.storage().ok;
+    this.lowSpace = low ? { reason: `disk nearly full: ${Math.floor(free / 1024)} KiB free for the journal, ${Math.floor(this.minFreeBytes / 1024)} KiB needed`, since: new Date(this.clock()).toISOString() } : null;
+    if (low) this.log.warn('journal disk nearly full: new sales paused', { file: this.file, freeBytes: free, minFreeBytes: this.minFreeBytes });
+    else this.log.info('journal disk has room again', { file: this.file, freeBytes: free });
+    if (this.storage().ok !== before || low) for (const l of this.storageListeners) l(this.storage());
+    return this.storage();
   }
 
   /** Told when writes start failing and when they go through again. */

@@ -6,7 +6,7 @@
  */
 import type { RelayEvent, RefundView, SaleView } from '../link/protocol';
 import type { Logger } from '../shared/log';
-import type { ApplyResult, Journal, OutboxItem } from './journal';
+import { isStorageError, type ApplyResult, type Journal, type OutboxItem } from './journal';
 import { RelayError, RelayHttp } from './relay-http';
 import { readSecrets, writeSecrets, type Secrets } from './secrets';
 import { backoffDelay } from '../shared/backoff';
@@ -71,6 +71,11 @@ export class Link {
   private lastError: string | null = null;
   private readonly clock: () => number;
   private reconciling: Promise<void> | null = null;
+  /**
+   * Commands the relay has answered while the journal could not write the answer (disk full):
+   * not sent again until writes go through (then they are, idempotently, and the answer is kept).
+   */
+  private readonly held = new Set<number>();
 
   constructor(private readonly opts: LinkOptions) {
     this.clock = opts.clock ?? Date.now;
@@ -89,7 +94,7 @@ export class Link {
       opts.log.info(online ? 'link online' : 'link offline');
       opts.callbacks.onOnline(online);
       if (online) {
-        opts.journal.outboxWake();
+        this.tryWrite('waking the outbox', () => opts.journal.outboxWake());
         this.kickOutbox();
         void this.reconcile();
       }
@@ -100,7 +105,7 @@ export class Link {
       // its numbering, or every new event would look like a duplicate.
       if (lastSeq < opts.journal.lastSeq()) {
         opts.log.warn('relay event sequence is behind the journal; following the relay', { relayLastSeq: lastSeq, journalLastSeq: opts.journal.lastSeq() });
-        opts.journal.resetCursor(lastSeq);
+        this.tryWrite('following the relay sequence', () => opts.journal.resetCursor(lastSeq));
       }
       if (this.secrets.terminalId && terminalId !== this.secrets.terminalId) {
         opts.log.warn('relay names this terminal differently from the secrets file', { terminalId, stored: this.secrets.terminalId });
@@ -112,6 +117,26 @@ export class Link {
       opts.callbacks.onNotice('This terminal was not accepted by the relay: pair it again');
       void this.startPairing('The relay no longer accepts this terminal');
     });
+  }
+
+  /** A journal write that may fail for lack of space without stopping the link (it is logged). */
+  private tryWrite(what: string, fn: () => void): boolean {
+    try {
+      fn();
+      return true;
+    } catch (err) {
+      if (!isStorageError(err)) throw err;
+      this.opts.log.warn(`${what}: not written (journal storage)`, { error: (err as Error).message });
+      return false;
+    }
+  }
+
+  /** The journal can write again (space was freed): send what was held back and catch up. */
+  storageRecovered(): void {
+    this.held.clear();
+    this.tryWrite('waking the outbox', () => this.opts.journal.outboxWake());
+    this.kickOutbox();
+    if (this.stream.online) void this.reconcile();
   }
 
   get paired(): boolean {
@@ -226,7 +251,7 @@ export class Link {
             const next: Secrets = { ...readSecrets(this.opts.secretsFile).secrets, credential: poll.credential, terminalId: poll.terminalId };
             writeSecrets(this.opts.secretsFile, next);
             this.secrets = next;
-            if (previous !== poll.terminalId) this.opts.journal.resetCursor();
+            if (previous !== poll.terminalId) this.tryWrite('resetting the event cursor', () => this.opts.journal.resetCursor());
             this.pairingCode = null;
             log.info('paired', { terminalId: poll.terminalId, name: poll.name });
             callbacks.onPaired({ terminalId: poll.terminalId, name: poll.name });
@@ -263,7 +288,32 @@ export class Link {
 
   private applyEvent(seq: number, ev: RelayEvent): void {
     const { journal, callbacks } = this.opts;
-    const out = journal.applyStreamEvent(seq, (): ApplyResult | RefundView | null => {
+    let out: { applied: boolean; result?: ApplyResult | RefundView | null };
+    try {
+      out = this.applyEventTx(seq, ev);
+    } catch (err) {
+      if (!isStorageError(err)) throw err;
+      // Disk full: the screen still moves on, from memory. The event is acknowledged all the same:
+      // what it says is the relay's view of a sale, which the reconciliation after the space
+      // returns (and at every connection) fetches again and writes. Not acknowledging it would
+      // drop the link for as long as the disk stays full.
+      if (ev.kind === 'sale.updated') {
+        const preview = journal.preview(() => journal.applySaleView(ev.sale, `stream#${seq}`));
+        if (preview.changed) callbacks.onSale(preview);
+      }
+      if (ev.kind === 'refund.updated') callbacks.onRefund(ev.refund);
+      return;
+    }
+    if (!out.applied) return;
+    if (ev.kind === 'sale.updated' && out.result) callbacks.onSale(out.result as ApplyResult);
+    if (ev.kind === 'refund.updated') callbacks.onRefund(ev.refund);
+    if (ev.kind === 'terminal.updated' && ev.revoked) callbacks.onNotice('This terminal was revoked by the operator');
+    callbacks.onUnsynced();
+  }
+
+  private applyEventTx(seq: number, ev: RelayEvent): { applied: boolean; result?: ApplyResult | RefundView | null } {
+    const { journal } = this.opts;
+    return journal.applyStreamEvent(seq, (): ApplyResult | RefundView | null => {
       switch (ev.kind) {
         case 'sale.updated':
           return journal.applySaleView(ev.sale, `stream#${seq}`);
@@ -275,27 +325,33 @@ export class Link {
           return null;
       }
     });
-    if (!out.applied) return;
-    if (ev.kind === 'sale.updated' && out.result) callbacks.onSale(out.result as ApplyResult);
-    if (ev.kind === 'refund.updated') callbacks.onRefund(ev.refund);
-    if (ev.kind === 'terminal.updated' && ev.revoked) callbacks.onNotice('This terminal was revoked by the operator');
-    callbacks.onUnsynced();
   }
 
-  /** Apply a sale view (and, in the same transaction, whatever `alsoInTx` writes). */
-  private applyView(v: SaleView, source: string, alsoInTx?: () => void): ApplyResult {
+  /**
+   * Apply a sale view (and, in the same transaction, whatever `alsoInTx` writes). When the disk is
+   * full the view still reaches the screen, from memory; `written` is then false.
+   */
+  private applyView(v: SaleView, source: string, alsoInTx?: () => void): { result: ApplyResult; written: boolean } {
     const { journal } = this.opts;
-    const r = alsoInTx
-      ? journal.atomically(() => {
-          alsoInTx();
-          return journal.applySaleView(v, source);
-        })
-      : journal.applySaleView(v, source);
+    let r: ApplyResult;
+    let written = true;
+    try {
+      r = alsoInTx
+        ? journal.atomically(() => {
+            alsoInTx();
+            return journal.applySaleView(v, source);
+          })
+        : journal.applySaleView(v, source);
+    } catch (err) {
+      if (!isStorageError(err)) throw err;
+      r = journal.preview(() => journal.applySaleView(v, source));
+      written = false;
+    }
     if (r.changed) {
       this.opts.callbacks.onSale(r);
       this.opts.callbacks.onUnsynced();
     }
-    return r;
+    return { result: r, written };
   }
 
   // --- reconciliation ----------------------------------------------------------------------
@@ -384,6 +440,8 @@ export class Link {
     const { journal } = this.opts;
     const now = this.clock();
     let at = journal.nextOutboxAt() ?? now + 30_000;
+    // Held commands stay due in the journal; do not spin on them (storageRecovered kicks us).
+    if (this.held.size) at = Math.max(at, now + 1000);
     if (journal.unsyncedRecords(1).length) at = Math.min(at, Math.max(now + 1000, this.recordsNotBefore));
     this.outboxTimer = setTimeout(
       () => {
@@ -403,6 +461,10 @@ export class Link {
       if (!this.running) return;
       // Commands of one sale go in order: no expire before its create is through.
       if (blocked.has(item.saleId)) continue;
+      if (this.held.has(item.id)) {
+        blocked.add(item.saleId);
+        continue;
+      }
       const ok = await this.send(item);
       if (!ok) blocked.add(item.saleId);
     }
@@ -417,12 +479,12 @@ export class Link {
         case 'create': {
           const b = item.body as { saleId: string; amount: number; currency: 'THB' | 'SGD' | 'MYR'; createdAt?: string };
           const view = await this.http.createSale({ saleId: b.saleId, amount: b.amount, currency: b.currency, ...(b.createdAt ? { createdAt: b.createdAt } : {}) });
-          this.applyView(view, 'create', () => journal.outboxDone(item.id));
+          if (!this.applyView(view, 'create', () => journal.outboxDone(item.id)).written) this.held.add(item.id);
           break;
         }
         case 'expire': {
           const view = await this.http.expireSale(item.saleId);
-          this.applyView(view, 'expire', () => journal.outboxDone(item.id));
+          if (!this.applyView(view, 'expire', () => journal.outboxDone(item.id)).written) this.held.add(item.id);
           break;
         }
         case 'refund': {
@@ -436,12 +498,18 @@ export class Link {
       this.lastError = null;
       return true;
     } catch (err) {
+      if (isStorageError(err)) {
+        // The relay may have done it; the journal could not say so. Idempotent: sent again later.
+        this.held.add(item.id);
+        log.warn('relay command answered but not journaled (storage); will send again when the journal can write', { kind: item.kind, saleId: item.saleId });
+        return false;
+      }
       const e = err instanceof RelayError ? err : new RelayError((err as Error).message, 0, 'internal');
       this.lastError = e.message;
       if (e.retryable || e.status === 401 || (e.status === 404 && item.kind !== 'create')) {
         // 404 on expire/refund: the relay has not seen the create yet; 401: pairing will fix it.
         const delay = backoffDelay(item.attempts, 1000, 60_000);
-        journal.outboxRetry(item.id, e.message, this.clock() + delay);
+        if (!this.tryWrite('scheduling a retry', () => journal.outboxRetry(item.id, e.message, this.clock() + delay))) this.held.add(item.id);
         log.warn('relay command failed; will retry', { kind: item.kind, saleId: item.saleId, attempt: item.attempts + 1, retryInMs: delay, error: e.message });
         return false;
       }

@@ -74,6 +74,8 @@ export interface MachineState {
   clock: string;
   /** Shown on the idle screen until the next sale (late payments, journal reset, refunds). */
   notice?: string;
+  /** The journal cannot take new sales (disk full): why. New sales are paused while set. */
+  storageProblem?: string;
   pinFailures: number;
   pinLockedUntil: number;
   /** Last key time, for closing an abandoned supervisor menu. */
@@ -114,6 +116,8 @@ export type MachineEvent =
   | { type: 'pairing'; code: string; relayUrl: string; message?: string; now: number }
   | { type: 'paired'; now: number }
   | { type: 'notice'; text: string | null; now: number }
+  /** The journal's storage: a problem (disk full) pauses new sales; null when writes go through again. */
+  | { type: 'storage'; problem: string | null; now: number }
   | { type: 'fatal'; title: string; lines: string[]; now: number };
 
 export type Effect =
@@ -212,6 +216,7 @@ export function screenOf(s: MachineState, cfg: MachineConfig, now: number): Scre
   const status = statusBar(s);
   switch (m.kind) {
     case 'idle':
+      if (s.storageProblem) return storagePausedScreen(s.storageProblem);
       return {
         kind: 'idle',
         merchantName: cfg.merchantName,
@@ -288,6 +293,16 @@ export function screenOf(s: MachineState, cfg: MachineConfig, now: number): Scre
   }
 }
 
+/** Sales paused: the journal cannot write (a sale in progress still finishes). */
+function storagePausedScreen(problem: string): ScreenModel {
+  return {
+    kind: 'message',
+    title: 'Storage full: sales paused',
+    lines: ['This terminal cannot save new sales now.', 'Sales start again by themselves when space is freed.', problem.slice(0, 100)],
+    tone: 'error',
+  };
+}
+
 const MENU_ITEMS = [
   { key: '1', label: 'Void / refund last sale' },
   { key: '2', label: 'Refund by reference' },
@@ -331,6 +346,10 @@ function enterKey(s: MachineState, c: Ctx, input: string, newId: string): Machin
   if (amount < min) {
     c.effects.push({ type: 'beep', kind: 'error' });
     return { ...s, mode: { kind: 'entering', input, error: `Minimum is ${formatMoney(min, c.cfg.currency)}` } };
+  }
+  if (s.storageProblem) {
+    c.effects.push({ type: 'beep', kind: 'error' });
+    return { ...s, mode: { kind: 'info', title: 'Storage full: sales paused', lines: ['Nothing was charged.', s.storageProblem.slice(0, 100)], tone: 'error', back: 'idle' } };
   }
   if (!s.online) {
     c.effects.push({ type: 'beep', kind: 'error' });
@@ -738,6 +757,13 @@ export function step(state: MachineState, event: MachineEvent, cfg: MachineConfi
       break;
     case 'fatal':
       next = { ...state, mode: { kind: 'fatal', title: event.title, lines: event.lines } };
+      break;
+    case 'storage':
+      if (event.problem) next = { ...state, storageProblem: event.problem };
+      else {
+        const { storageProblem: _p, ...rest } = state;
+        next = rest;
+      }
       break;
   }
   const model = screenOf(next, cfg, event.now);

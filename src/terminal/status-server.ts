@@ -10,6 +10,10 @@ import type { Logger } from '../shared/log';
 export interface TerminalStatus {
   state: string;
   screen: string;
+  /** Whether a new sale can start as far as this terminal goes (false: journal maintenance, storage full). */
+  ready: boolean;
+  /** Why not ready. */
+  reason?: string;
   currentSale: { saleId: string; ref: number | null; amount: number; currency: string; status: string } | null;
   link: { online: boolean; paired: boolean; lastEventSeq: number; lastError: string | null; pairingCode: string | null };
   unsynced: number;
@@ -45,9 +49,23 @@ export async function startStatusServer(opts: { listen: string; status: () => Te
   const listen = parseListen(opts.listen);
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' || (url !== '/status' && url !== '/')) {
+    if (req.method !== 'GET' || (url !== '/status' && url !== '/' && url !== '/ready')) {
       res.writeHead(404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { code: 'not_found', message: 'GET /status' } }));
+      res.end(JSON.stringify({ error: { code: 'not_found', message: 'GET /status or GET /ready' } }));
+      return;
+    }
+    if (url === '/ready') {
+      // For monitoring: 200 when sales can start, 503 with the reason when they cannot.
+      let st: TerminalStatus;
+      try {
+        st = opts.status();
+      } catch (err) {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: 'internal', message: (err as Error).message } }));
+        return;
+      }
+      res.writeHead(st.ready ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(st.ready ? { ready: true } : { ready: false, reason: st.reason ?? 'not ready' }));
       return;
     }
     let body: string;

@@ -6,8 +6,9 @@
  *
  * Timing: `present()` resolves when the pixels are on the device (written to the framebuffer,
  *   the PNG file, the memory copy); calls never overlap (the caller awaits each).
- * Lifecycle: `open()` validates geometry (a mismatch with the config is an error naming both)
- *   and prepares the device; `close()` is idempotent.
+ * Lifecycle: `open()` reads the device's geometry and prepares it; a device unlike the config is
+ *   either adapted to (listed in `adaptations`, logged once) or an error naming both, as the
+ *   config says; `close()` is idempotent.
  * Unplug / write error: `present()` rejects with a DisplayError; the caller logs it and retries
  *   with the next frame.
  */
@@ -27,6 +28,8 @@ export interface Display {
   readonly width: number;
   readonly height: number;
   readonly description: string;
+  /** After open(): how the device differs from the config and was adapted to (empty: as configured). */
+  readonly adaptations?: readonly string[];
   open(): Promise<void>;
   /** `dirty` empty means the whole frame. Rects are clipped to the display. */
   present(frame: Canvas, dirty: Rect[]): Promise<void>;

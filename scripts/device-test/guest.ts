@@ -169,7 +169,7 @@ async function main(): Promise<void> {
 
   const t0 = performance.now();
   await display.open();
-  const adaptations = (display as { adaptations?: readonly string[] }).adaptations ?? [];
+  const adaptations = display.adaptations ?? [];
   say('DISPLAY_OPEN', { description: display.description, width: display.width, height: display.height, adaptations, ms: Math.round(performance.now() - t0) });
   const screen = new Screen(display);
   const t1 = performance.now();

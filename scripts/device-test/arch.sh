@@ -41,6 +41,14 @@ emu_unpack_kernel() {
   rm -rf "$dest" && mv "$dest.tmp" "$dest"
 }
 
+# emu_node_builtin_dirs FILE...: the /usr/share/nodejs packages that node or libnode (FILEs) load
+# builtins from. Debian's own nodejs keeps acorn, cjs-module-lexer, undici there instead of inside
+# libnode; NodeSource's node names none.
+emu_node_builtin_dirs() {
+  strings -n 8 "$@" | { grep -o '/usr/share/nodejs/[A-Za-z0-9@._/-]*' || true; } |
+    sed -E 's#^(/usr/share/nodejs/(@[^/]+/)?[^/]+).*#\1#' | LC_ALL=C sort -u
+}
+
 emu_select_arch || exit 1
 if [ "${1:-}" = --print ]; then
   for v in EMU_DEBARCH EMU_QEMU EMU_QEMU_PKG EMU_MACHINE EMU_CPU EMU_CONSOLE EMU_LDSO EMU_POLE EMU_KPKG EMU_RUNS_DEFAULT; do echo "$v=${!v}"; done

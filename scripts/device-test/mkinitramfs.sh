@@ -49,8 +49,9 @@ LDSO=${EMU_LDSO:-/lib64/ld-linux-x86-64.so.2}  # the program interpreter (arch.s
 # Debian's own nodejs (libnode) loads some builtins (acorn, cjs-module-lexer, undici) from
 # /usr/share/nodejs instead of carrying them: bring the packages it names. NodeSource's names none.
 LIBNODE=$(ldd "$(command -v node)" | awk '/libnode\.so/{print $3}')
-strings -n 8 "$(command -v node)" ${LIBNODE:+"$LIBNODE"} | { grep -o '/usr/share/nodejs/[A-Za-z0-9@._/-]*' || true; } |
-  sed -E 's#^(/usr/share/nodejs/(@[^/]+/)?[^/]+).*#\1#' | sort -u | while read -r pkg; do
+# shellcheck source=scripts/device-test/arch.sh
+. "$HERE/arch.sh"
+emu_node_builtin_dirs "$(command -v node)" ${LIBNODE:+"$LIBNODE"} | while read -r pkg; do
   [ -e "$pkg" ] || { echo "mkinitramfs: node names $pkg, which is missing on this host" >&2; continue; }
   mkdir -p "$R$(dirname "$pkg")"; cp -rL "$pkg" "$R$pkg"; echo "mkinitramfs: added $pkg (Debian's libnode)"
 done

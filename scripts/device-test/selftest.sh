@@ -74,5 +74,19 @@ if command -v dpkg-deb >/dev/null && command -v depmod >/dev/null; then
   done
 fi
 
+# Debian's libnode names the builtins it loads from /usr/share/nodejs (as Debian 12's libnode108 does).
+if command -v strings >/dev/null; then
+  . "$HERE/arch.sh"
+  F=$(mktemp)
+  printf 'x\0/usr/share/nodejs/acorn/dist/acorn.js\0/usr/share/nodejs/acorn-walk/dist/walk.js\0y\0/usr/share/nodejs/cjs-module-lexer/lexer.js\0/usr/share/nodejs/cjs-module-lexer/dist/lexer.js\0/usr/share/nodejs/undici/undici-fetch.js\0/usr/share/nodejs/@scope/pkg/index.js\0' > "$F"
+  got=$(emu_node_builtin_dirs "$F" | tr '\n' ' ')
+  [ "$got" = "/usr/share/nodejs/@scope/pkg /usr/share/nodejs/acorn /usr/share/nodejs/acorn-walk /usr/share/nodejs/cjs-module-lexer /usr/share/nodejs/undici " ]
+  ok "Debian libnode's /usr/share/nodejs builtins found by name" $? "$got"
+  printf 'no such paths here\0' > "$F"
+  [ -z "$(emu_node_builtin_dirs "$F")" ]
+  ok "a node that names no /usr/share/nodejs path (NodeSource) needs none" $?
+  rm -f "$F"
+fi
+
 echo "selftest: $((total - fails))/$total passed"
 [ "$fails" = 0 ]

@@ -43,6 +43,11 @@ export const PairRequestSchema = z.object({
   version: displayText(32),
   /** Free-form hardware description (board, display, keypad). */
   device: displayText(200).optional(),
+  /**
+   * The credential this device held before (revoked or not), as proof that it is the same
+   * device: once approved, the new terminal replaces the old one and answers for its sales.
+   */
+  previousCredential: z.string().max(200).optional(),
 });
 export type PairRequest = z.infer<typeof PairRequestSchema>;
 

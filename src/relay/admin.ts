@@ -4,6 +4,7 @@
  */
 import { TerminalNameSchema } from '../link/protocol';
 import type { Pairing } from './pairing';
+import { cancelOpenSales } from './revocation';
 import type { RelayStore, StoredEvent, TerminalRow } from './store';
 
 export interface TerminalSummary {
@@ -19,6 +20,8 @@ export interface TerminalSummary {
   revokedAt: string | null;
   /** Events stored and not yet acknowledged by the terminal. */
   unackedEvents: number;
+  /** The terminal this one replaced when its device paired again. */
+  replaces: string | null;
 }
 
 export interface TerminalAdminOptions {
@@ -66,6 +69,7 @@ export class TerminalAdmin {
       revoked: t.revokedAt !== null,
       revokedAt: t.revokedAt,
       unackedEvents: Math.max(0, t.lastSeq - t.ackedSeq),
+      replaces: t.predecessorId ?? null,
     };
   }
 
@@ -84,8 +88,11 @@ export class TerminalAdmin {
     }));
   }
 
+  /** Approving a device that proved its old credential revokes the terminal it replaces. */
   approve(code: string, name?: string): TerminalSummary {
-    return this.summary(this.o.pairing.approve(code, name === undefined ? undefined : checkedName(name)));
+    const t = this.o.pairing.approve(code, name === undefined ? undefined : checkedName(name));
+    if (t.predecessorId) this.revoke(t.predecessorId);
+    return this.summary(t);
   }
 
   reject(code: string): void {
@@ -107,7 +114,10 @@ export class TerminalAdmin {
     return t && this.summary(t);
   }
 
-  /** Revokes at once: the credential stops working and open streams are closed. */
+  /**
+   * Revokes at once: the credential stops working, open streams are closed, and every open sale is
+   * marked for expiry in the same transaction (the server's reconciler sends the expiries).
+   */
   revoke(id: string): TerminalSummary | undefined {
     const at = this.o.clock().toISOString();
     const events: StoredEvent[] = [];
@@ -116,6 +126,7 @@ export class TerminalAdmin {
       if (!before) return undefined;
       if (this.o.store.revokeTerminal(id, at)) {
         events.push(this.o.store.publish(id, at, { kind: 'terminal.updated', name: before.name, revoked: true }));
+        cancelOpenSales(this.o.store, id, at);
       }
       return this.o.store.terminalById(id)!;
     });

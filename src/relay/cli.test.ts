@@ -1,30 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { command } from './cli';
 import { Pairing } from './pairing';
 import { openSqliteStore } from './sqlite-store';
-import { call, startRig, type Rig } from './testkit';
+import { call, relayCli, startRig, type Rig } from './testkit';
 
 /** Any raw control character but the newlines that end lines, or a right-to-left override. */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f\u202e]/;
 const HOSTILE = 'till\u001b[2J\u001b[1;1Hshop\r\nfake-approved  \u202eevil';
-
-/** Runs `qrpos relay …` in this process and returns what it printed. */
-async function relayCli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const write = { out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };
-  process.stdout.write = (s: string | Uint8Array) => ((out += String(s)), true);
-  process.stderr.write = (s: string | Uint8Array) => ((err += String(s)), true);
-  try {
-    return { code: await command.run(argv), out, err };
-  } finally {
-    process.stdout.write = write.out;
-    process.stderr.write = write.err;
-  }
-}
 
 describe('relay: client-supplied text never reaches the operator console raw', () => {
   let rig: Rig;

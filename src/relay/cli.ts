@@ -7,6 +7,7 @@ import { notifyReady, waitForStopSignal } from '../shared/service';
 import { flagHelp, parseFlags, UsageError, type FlagSpec } from '../shared/args';
 import { createLogger } from '../shared/log';
 import { jsonForConsole, printable } from '../shared/printable';
+import { formatMoney } from '../domain/money';
 import { InvalidNameError, TerminalAdmin, type TerminalSummary } from './admin';
 import { ConfigError, loadRelayConfig, loadRelaySecrets, type RelayConfig } from './config';
 import { Pairing, PairingError } from './pairing';
@@ -28,7 +29,10 @@ const HELP = `usage:
   qrpos relay terminals approve <code> [--name <n>] --config <file>
   qrpos relay terminals reject <code> --config <file>
   qrpos relay terminals rename <id> <name> --config <file>
-  qrpos relay terminals revoke <id> --config <file>
+  qrpos relay terminals revoke <id> --config <file>        revoke; its open sales are expired at Omise
+  qrpos relay terminals late-payments --config <file> [--json]
+                              payments that came in after their sale was cancelled or its terminal
+                              revoked, and paid extra charges of a sale: refund or honour each
 
 Secrets come from the file named by secretsFile (mode 0600) or from QRPOS_OMISE_SECRET_KEY,
 QRPOS_OMISE_PUBLIC_KEY, QRPOS_WEBHOOK_SECRET, QRPOS_PREVIOUS_WEBHOOK_SECRET, QRPOS_ADMIN_TOKEN.
@@ -153,8 +157,31 @@ function runTerminals(argv: string[]): number {
         out(`revoked ${t.id} "${printable(t.name)}": its credential no longer works and a running relay closes its stream`);
         return 0;
       }
+      case 'late-payments': {
+        const sales = store.paidAfterCancel(500).map((s) => ({
+          terminalId: s.terminalId,
+          saleId: s.saleId,
+          amount: s.amount,
+          currency: s.currency,
+          chargeId: s.chargeId,
+          paidAt: s.paidAt,
+          refundedAmount: s.refundedAmount,
+        }));
+        const extraCharges = store.orphansByStatus('paid', 500);
+        if (flags.json) out(jsonForConsole({ sales, extraCharges }));
+        else if (!sales.length && !extraCharges.length) out('no late payments');
+        else {
+          for (const s of sales) {
+            out(`${s.terminalId}  sale ${s.saleId}  ${formatMoney(s.amount, s.currency)}  charge ${s.chargeId ?? '-'}  paid ${s.paidAt ?? '?'}  (sale cancelled or terminal revoked)`);
+          }
+          for (const o of extraCharges) out(`${o.terminalId}  sale ${o.saleId}  extra charge ${o.chargeId} paid  (the sale has another charge)`);
+        }
+        return 0;
+      }
       default:
-        throw new UsageError(sub ? `unknown terminals command "${sub}"` : 'terminals needs a command: list, pending, approve, reject, rename, revoke');
+        throw new UsageError(
+          sub ? `unknown terminals command "${sub}"` : 'terminals needs a command: list, pending, approve, reject, rename, revoke, late-payments',
+        );
     }
   } catch (err) {
     if (err instanceof PairingError || err instanceof InvalidNameError) {

@@ -66,6 +66,8 @@ export class Pairing {
   start(req: PairRequest, address: string | null): PairStarted {
     const now = this.clock();
     const pairingSecret = randomToken(32);
+    // Proof of the old credential names the terminal this device was; a wrong one is ignored.
+    const prev = req.previousCredential?.startsWith(CREDENTIAL_PREFIX) ? this.store.terminalByCredentialHash(hashToken(req.previousCredential)) : undefined;
     return this.store.transaction(() => {
       if (this.store.countPendingPairings(now.toISOString()) >= this.opts.maxPending) {
         throw new PairingError('too_many', 'too many pairing requests are waiting for an operator; try again later');
@@ -86,6 +88,7 @@ export class Pairing {
         status: 'pending',
         terminalId: null,
         decidedAt: null,
+        replacesTerminalId: prev?.id ?? null,
       };
       this.store.insertPairing(row);
       return { pairingId: row.id, code: formatCode(code), pairingSecret, expiresAt: row.expiresAt };
@@ -128,6 +131,7 @@ export class Pairing {
         version: p.version,
         device: p.device,
         address: p.address,
+        predecessorId: p.replacesTerminalId ?? null,
       });
       this.store.decidePairing(p.id, 'approved', id, now);
       return this.store.terminalById(id)!;

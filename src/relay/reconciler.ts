@@ -84,7 +84,8 @@ export class Reconciler {
     const settled = new Date(now - 2 * this.o.omiseTimeoutMs).toISOString();
     await this.each(
       'creating sale',
-      store.salesByStatus('creating', BATCH).filter((s) => s.createAttempts > 0 && (s.lastAttemptAt ?? '') < settled),
+      // Also a cancelled (e.g. revoked) sale that never sent an attempt: it ends expired.
+      store.salesByStatus('creating', BATCH).filter((s) => (s.createAttempts > 0 ? (s.lastAttemptAt ?? '') < settled : s.expireRequested)),
       (s) => sales.resolveCreating(s),
     );
     // Every pass, not once: a late answer can land long after the attempt settled.

@@ -24,7 +24,7 @@ import type { OmiseCharge, OmiseRefund } from '../omise/types';
 import type { Logger } from '../shared/log';
 import { LinkError } from './errors';
 import { decodeQrSvg } from './qr-decode';
-import type { RefundRow, RelayStore, SaleRow, StoredEvent, TerminalRow } from './store';
+import type { OrphanRow, RefundRow, RelayStore, SaleRow, StoredEvent, TerminalRow } from './store';
 import { canVoid, isFinal, refundDeadline, refundView, saleView, voidDeadline } from './views';
 
 export const META_TERMINAL = 'qrpos_terminal_id';
@@ -174,7 +174,7 @@ export class SaleService {
     if (patch.status !== undefined && isFinal(patch.status) && s.qrSvg !== null) patch = { ...patch, qrSvg: null };
     return this.tx(() => {
       const fresh = this.o.store.updateSale(s.terminalId, s.saleId, publish ? { ...patch, updatedAt: at } : patch)!;
-      if (publish) this.published(this.o.store.publish(s.terminalId, at, { kind: 'sale.updated', sale: this.view(fresh, !isFinal(fresh.status)) }));
+      if (publish) this.published(this.o.store.publish(this.streamOf(s.terminalId), at, { kind: 'sale.updated', sale: this.view(fresh, !isFinal(fresh.status)) }));
       return fresh;
     });
   }
@@ -182,6 +182,7 @@ export class SaleService {
   // ---- create -------------------------------------------------------------------------------
 
   async create(terminal: TerminalRow, req: CreateSaleRequest): Promise<SaleView> {
+    terminal = this.ownerOf(terminal, req.saleId);
     if (req.currency !== this.currency) {
       throw new LinkError('currency_mismatch', `this relay charges in ${this.currency}; the sale is in ${req.currency}`);
     }
@@ -475,6 +476,7 @@ export class SaleService {
   // ---- status -------------------------------------------------------------------------------
 
   async status(terminal: TerminalRow, saleId: string): Promise<SaleView> {
+    terminal = this.ownerOf(terminal, saleId);
     let s = this.mustGet(terminal.id, saleId);
     if (isFinal(s.status)) return this.view(s);
     return this.lock.run(this.key(terminal.id, saleId), async () => {
@@ -493,13 +495,78 @@ export class SaleService {
     });
   }
 
+  /** The terminal's sales, and those of the terminals it replaced (newest terminal first, then by time). */
   list(terminal: TerminalRow, since: string, limit: number): SaleView[] {
-    return this.o.store.salesSince(terminal.id, since, limit).map((s) => this.view(s, !isFinal(s.status)));
+    const rows: SaleRow[] = [];
+    for (const t of this.lineage(terminal)) rows.push(...this.o.store.salesSince(t.id, since, limit));
+    if (rows.length > limit) rows.splice(limit);
+    return rows.map((s) => this.view(s, !isFinal(s.status)));
+  }
+
+  // ---- revocation and re-pairing ----------------------------------------------------------
+
+  /** The terminal and those it replaced by pairing again, newest first (bounded against loops). */
+  private lineage(t: TerminalRow): TerminalRow[] {
+    const out = [t];
+    for (let cur = t; cur.predecessorId && out.length < 20; ) {
+      const prev = this.o.store.terminalById(cur.predecessorId);
+      if (!prev || out.some((x) => x.id === prev.id)) break;
+      out.push((cur = prev));
+    }
+    return out;
+  }
+
+  /**
+   * Whose sale this is: the terminal's own, or one of a terminal it replaced (a device that paired
+   * again asks about the sales it had in flight). A new sale id belongs to the terminal itself.
+   */
+  private ownerOf(t: TerminalRow, saleId: string): TerminalRow {
+    if (!t.predecessorId || this.o.store.sale(t.id, saleId)) return t;
+    return this.lineage(t).find((x) => this.o.store.sale(x.id, saleId)) ?? t;
+  }
+
+  /** Where a terminal's events go: to the terminal that replaced it once it is revoked. */
+  private streamOf(terminalId: string): string {
+    let id = terminalId;
+    for (let i = 0; i < 20; i++) {
+      const t = this.o.store.terminalById(id);
+      if (!t?.revokedAt) return id;
+      const next = this.o.store.successorOf(id);
+      if (!next) return id;
+      id = next.id;
+    }
+    return id;
+  }
+
+  /**
+   * Reconciler and revocation: sends the expiry of every open sale of a revoked terminal (marked by
+   * cancelOpenSales in revocation.ts). A sale whose charge is paid anyway stays successful with expireRequested:
+   * a late payment for the operator.
+   */
+  async expireOpenSales(terminalId: string): Promise<void> {
+    for (const s of this.o.store.openSalesOf(terminalId, 500)) {
+      if (!s.expireRequested) continue;
+      try {
+        if (s.status === 'pending') await this.retryExpire(s);
+        else await this.resolveCreating(s);
+      } catch (err) {
+        this.o.log.warn('expiring a revoked terminal\'s sale failed; the reconciler retries', { terminalId, saleId: s.saleId, error: err });
+      }
+    }
+  }
+
+  /** Sales paid although their expiry was asked for (cancelled or revoked): the operator settles them. */
+  latePayments(limit = 500): { sales: SaleView[]; extraCharges: OrphanRow[] } {
+    return {
+      sales: this.o.store.paidAfterCancel(limit).map((s) => this.view(s, false)),
+      extraCharges: this.o.store.orphansByStatus('paid', limit),
+    };
   }
 
   // ---- expire -------------------------------------------------------------------------------
 
   async expire(terminal: TerminalRow, saleId: string): Promise<SaleView> {
+    terminal = this.ownerOf(terminal, saleId);
     let s = this.mustGet(terminal.id, saleId);
     if (isFinal(s.status)) return this.view(s);
     return this.lock.run(this.key(terminal.id, saleId), async () => {
@@ -595,6 +662,7 @@ export class SaleService {
   // ---- refunds ------------------------------------------------------------------------------
 
   async refund(terminal: TerminalRow, saleId: string, req: RefundRequest): Promise<RefundView> {
+    terminal = this.ownerOf(terminal, saleId);
     return this.lock.run(this.key(terminal.id, saleId), async () => {
       const s = this.mustGet(terminal.id, saleId);
       const prior = this.o.store.refund(terminal.id, req.refundId);

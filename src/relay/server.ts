@@ -153,7 +153,11 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     isConnected: (id) => stream.isConnected(id),
     heartbeatMs: config.heartbeatMs,
     onPublished,
-    onRevoked: (id) => stream.kick(id, CLOSE_REVOKED, 'revoked'),
+    onRevoked: (id) => {
+      stream.kick(id, CLOSE_REVOKED, 'revoked');
+      // Its open sales were marked for expiry with the revocation: send the expiries now.
+      void sales.expireOpenSales(id);
+    },
   });
   const webhooks = new WebhookIntake({
     store,
@@ -322,6 +326,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
         if (!t) throw new LinkError('not_found', `no terminal ${m[1]}`);
         return sendJson(res, 200, { terminal: t });
       }
+      if (p === '/admin/late-payments' && method === 'GET') return sendJson(res, 200, sales.latePayments());
       if (p === '/admin/sales' && method === 'GET') {
         const { since, limit: n } = sinceAndLimit(u);
         const terminal = u.searchParams.get('terminal');

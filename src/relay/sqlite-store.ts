@@ -145,6 +145,12 @@ const MIGRATIONS: string[] = [
   CREATE INDEX sales_uncertain ON sales(orphan_checked_at) WHERE create_uncertain = 1;
   CREATE INDEX sales_paid_after_cancel ON sales(updated_at) WHERE expire_requested = 1 AND status = 'successful';
   `,
+  // 3: a device that pairs again with proof of its old credential replaces its old terminal.
+  `
+  ALTER TABLE terminals ADD COLUMN predecessor_id TEXT;
+  CREATE INDEX terminals_predecessor ON terminals(predecessor_id) WHERE predecessor_id IS NOT NULL;
+  ALTER TABLE pairings ADD COLUMN replaces_terminal_id TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -229,6 +235,7 @@ const terminalFromRow = (r: Row | undefined): TerminalRow | undefined =>
     address: (r.address as string | null) ?? null,
     lastSeq: r.last_seq as number,
     ackedSeq: r.acked_seq as number,
+    predecessorId: (r.predecessor_id as string | null) ?? null,
   };
 
 const pairingFromRow = (r: Row | undefined): PairingRow | undefined =>
@@ -246,6 +253,7 @@ const pairingFromRow = (r: Row | undefined): PairingRow | undefined =>
     status: r.status as PairingRow['status'],
     terminalId: (r.terminal_id as string | null) ?? null,
     decidedAt: (r.decided_at as string | null) ?? null,
+    replacesTerminalId: (r.replaces_terminal_id as string | null) ?? null,
   };
 
 const orphanFromRow = (r: Row): OrphanRow => ({
@@ -457,9 +465,9 @@ export class SqliteStore implements RelayStore {
 
   insertTerminal(t: Omit<TerminalRow, 'lastSeq' | 'ackedSeq'>): void {
     this.st(
-      `INSERT INTO terminals (id, name, credential_hash, created_at, revoked_at, last_seen_at, version, device, address)
-       VALUES (@id, @name, @credentialHash, @createdAt, @revokedAt, @lastSeenAt, @version, @device, @address)`,
-    ).run(t);
+      `INSERT INTO terminals (id, name, credential_hash, created_at, revoked_at, last_seen_at, version, device, address, predecessor_id)
+       VALUES (@id, @name, @credentialHash, @createdAt, @revokedAt, @lastSeenAt, @version, @device, @address, @predecessorId)`,
+    ).run({ ...t, predecessorId: t.predecessorId ?? null });
   }
 
   terminalById(id: string): TerminalRow | undefined {
@@ -468,6 +476,10 @@ export class SqliteStore implements RelayStore {
 
   terminalByCredentialHash(hash: string): TerminalRow | undefined {
     return terminalFromRow(this.st('SELECT * FROM terminals WHERE credential_hash = ?').get(hash) as Row | undefined);
+  }
+
+  successorOf(id: string): TerminalRow | undefined {
+    return terminalFromRow(this.st('SELECT * FROM terminals WHERE predecessor_id = ? ORDER BY created_at DESC LIMIT 1').get(id) as Row | undefined);
   }
 
   listTerminals(): TerminalRow[] {
@@ -492,9 +504,9 @@ export class SqliteStore implements RelayStore {
 
   insertPairing(p: PairingRow): void {
     this.st(
-      `INSERT INTO pairings (id, code, secret_hash, credential_hash, name, version, device, address, created_at, expires_at, status, terminal_id, decided_at)
-       VALUES (@id, @code, @secretHash, @credentialHash, @name, @version, @device, @address, @createdAt, @expiresAt, @status, @terminalId, @decidedAt)`,
-    ).run(p);
+      `INSERT INTO pairings (id, code, secret_hash, credential_hash, name, version, device, address, created_at, expires_at, status, terminal_id, decided_at, replaces_terminal_id)
+       VALUES (@id, @code, @secretHash, @credentialHash, @name, @version, @device, @address, @createdAt, @expiresAt, @status, @terminalId, @decidedAt, @replacesTerminalId)`,
+    ).run({ ...p, replacesTerminalId: p.replacesTerminalId ?? null });
   }
 
   pairingById(id: string): PairingRow | undefined {
@@ -568,6 +580,18 @@ export class SqliteStore implements RelayStore {
     return (this.st('SELECT * FROM sales WHERE status = ? ORDER BY updated_at LIMIT ?').all(status, limit) as Row[]).map(
       (r) => fromRow<SaleRow>(r, SALE_COLUMNS, SALE_BOOLS)!,
     );
+  }
+
+  openSalesOf(terminalId: string, limit: number): SaleRow[] {
+    return (
+      this.st(`SELECT * FROM sales WHERE terminal_id = ? AND status IN ('creating', 'pending') ORDER BY created_at LIMIT ?`).all(terminalId, limit) as Row[]
+    ).map((r) => fromRow<SaleRow>(r, SALE_COLUMNS, SALE_BOOLS)!);
+  }
+
+  paidAfterCancel(limit: number): SaleRow[] {
+    return (
+      this.st(`SELECT * FROM sales WHERE expire_requested = 1 AND status = 'successful' ORDER BY updated_at DESC LIMIT ?`).all(limit) as Row[]
+    ).map((r) => fromRow<SaleRow>(r, SALE_COLUMNS, SALE_BOOLS)!);
   }
 
   uncertainSales(limit: number): SaleRow[] {

@@ -23,6 +23,8 @@ export interface TerminalRow {
   address: string | null;
   lastSeq: number;
   ackedSeq: number;
+  /** The terminal this one replaced when its device paired again (it inherits that one's sales). */
+  predecessorId?: string | null;
 }
 
 export type PairingStatus = 'pending' | 'approved' | 'rejected';
@@ -41,6 +43,8 @@ export interface PairingRow {
   status: PairingStatus;
   terminalId: string | null;
   decidedAt: string | null;
+  /** The device proved it held this terminal's credential: approving replaces that terminal. */
+  replacesTerminalId?: string | null;
 }
 
 export interface SaleRow {
@@ -158,6 +162,8 @@ export interface RelayStore {
   renameTerminal(id: string, name: string, at: string): boolean;
   revokeTerminal(id: string, at: string): boolean;
   touchTerminal(id: string, at: string, info: { version?: string | null; address?: string | null }): void;
+  /** The terminal that replaced this one (re-pairing), if any. */
+  successorOf(id: string): TerminalRow | undefined;
 
   // pairing
   insertPairing(p: PairingRow): void;
@@ -179,6 +185,10 @@ export interface RelayStore {
   salesByStatus(status: SaleStatus, limit: number): SaleRow[];
   /** Sales out of 'creating' still watched for stray charges (createUncertain), least recently checked first. */
   uncertainSales(limit: number): SaleRow[];
+  /** The terminal's sales still 'creating' or 'pending'. */
+  openSalesOf(terminalId: string, limit: number): SaleRow[];
+  /** Sales paid although their expiry had been asked for (cancelled, or their terminal revoked). */
+  paidAfterCancel(limit: number): SaleRow[];
 
   // refunds
   insertRefund(r: RefundRow): void;

@@ -11,6 +11,7 @@ import { memoryLogger, type Logger } from '../shared/log';
 import { startSimulator, type SimulatorHandle, type SimulatorOptions } from '../simulator/server';
 import { parseRelayConfig, type RelayConfig, type RelayConfigInput, type RelaySecrets } from './config';
 import { startRelay, type RelayHandle } from './server';
+import { command as relayCommand } from './cli';
 
 /** Polls `fn` until it returns something truthy, or fails after `timeoutMs`. */
 export async function until<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 5000, everyMs = 10): Promise<NonNullable<T>> {
@@ -235,4 +236,19 @@ export function logLeaks(rig: Rig, more: string[] = []): string[] {
   if (/\/downloads\//.test(all)) leaks.push('a QR download URL');
   if (!rig.log.lines.length) leaks.push('no log lines at all');
   return leaks;
+}
+
+/** Runs `qrpos relay …` in this process and returns its exit code and what it printed. */
+export async function relayCli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const write = { out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };
+  process.stdout.write = (s: string | Uint8Array) => ((out += String(s)), true);
+  process.stderr.write = (s: string | Uint8Array) => ((err += String(s)), true);
+  try {
+    return { code: await relayCommand.run(argv), out, err };
+  } finally {
+    process.stdout.write = write.out;
+    process.stderr.write = write.err;
+  }
 }

@@ -10,8 +10,11 @@ import { flagHelp, parseFlags, type FlagSpec } from '../shared/args';
 import { createLogger, type Level, type Logger } from '../shared/log';
 import { DriversConfigSchema, type DriversConfig } from '../../drivers/config';
 import { createDisplay, createDrivers } from '../../drivers/index';
-import { ConfigError, defaultProfileDirs, loadTerminalConfig } from './config';
+import { packageVersion } from '../shared/version';
+import { ConfigError, defaultProfileDirs, journalPath, loadTerminalConfig } from './config';
 import { startTerminal } from './daemon';
+import { JOURNAL_HELP, runJournalCommand } from './journal-cli';
+import { startWhenJournalReady } from './maintenance';
 import { ScreenRenderer } from './screens/renderer';
 import { SecretsError } from './secrets';
 
@@ -21,6 +24,7 @@ const FLAGS: Record<string, FlagSpec> = {
 };
 
 const HELP = `usage: qrpos terminal --config <file>
+       qrpos terminal journal check|recover --config <file>   (see 'qrpos terminal journal --help')
 
 Runs the payment terminal daemon: keypad in, screen out, local journal, link to the relay.
 The config names the relay, merchant, currency, data directory, secrets file and drivers
@@ -72,6 +76,13 @@ export const command: Command = {
   summary: 'run the terminal daemon on the device',
   help: HELP,
   async run(argv: string[]): Promise<number> {
+    if (argv[0] === 'journal') {
+      if (argv.includes('--help') || argv.includes('-h') || argv.length === 1) {
+        process.stdout.write(JOURNAL_HELP);
+        return argv.length === 1 ? 2 : 0;
+      }
+      return runJournalCommand(argv.slice(1));
+    }
     const { flags } = parseFlags(argv, FLAGS, { positionals: 0 });
     const file = String(flags.config);
     const log = createLogger({ level: String(flags['log-level']) as Level, component: 'terminal' });
@@ -89,9 +100,24 @@ export const command: Command = {
     }
 
     let handle;
+    let stopping: (() => void) | null = null;
     try {
       const drivers = createDrivers(config.drivers, log.child('drivers'));
-      handle = await startTerminal({ config, drivers, log });
+      // A damaged journal: the maintenance screen waits (the service is up, not restarting) until
+      // an operator runs 'qrpos terminal journal recover'; then the terminal starts.
+      handle = await startWhenJournalReady(
+        () => startTerminal({ config, drivers, log }),
+        {
+          display: drivers.display,
+          journalFile: journalPath(config),
+          log,
+          version: packageVersion(),
+          merchantName: config.merchantName,
+          statusListen: config.statusListen ?? null,
+          onWaiting: (status) => (stopping ??= notifyReady(log, status)),
+        },
+        signal,
+      );
     } catch (err) {
       if (err instanceof SecretsError) {
         await showConfigError(file, err, log);
@@ -101,7 +127,11 @@ export const command: Command = {
       }
       throw err;
     }
-    const stopping = notifyReady(log);
+    if (!handle) {
+      (stopping as (() => void) | null)?.();
+      return 0;
+    }
+    stopping ??= notifyReady(log);
     const sig = await signal;
     log.info('stopping', { signal: sig });
     stopping();

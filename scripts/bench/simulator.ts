@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
+import { OMISE_API_VERSION } from '../../src/omise/api';
 import { OmiseClient } from '../../src/omise/client';
 
 const TARGET_PER_SEC = 2000;
@@ -49,6 +50,7 @@ function raw(agent: Agent, url: URL, method: string, path: string, body?: string
         path,
         headers: {
           authorization: AUTH,
+          'omise-version': OMISE_API_VERSION,
           ...(body ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } : {}),
         },
       },

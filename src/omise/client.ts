@@ -200,7 +200,7 @@ export class OmiseClient implements OmiseApi {
 
   /**
    * One call: sends it, retries HTTP 429 within the budget, checks the answer against `schema`
-   * (parsed once) and returns it. Fields the schema does not name pass through unchanged.
+   * (JSON parsed once) and returns it as received: fields the schema does not name pass through.
    */
   private async json<T>(schema: z.ZodType, call: Call, opts?: RequestOptions): Promise<T> {
     let url = this.baseUrl + call.path;
@@ -245,7 +245,8 @@ export class OmiseClient implements OmiseApi {
       this.opts.log?.error('omise answer failed its schema', { op: call.label, status: res.status, issues });
       throw err;
     }
-    return checked.data as T;
+    // The answer as received: zod's copy would drop the fields the schema does not name.
+    return parsed as T;
   }
 
   /** Waits out a rate limit; an abort ends the wait (and the call). */

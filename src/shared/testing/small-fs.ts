@@ -78,7 +78,12 @@ function viaMount(mountPoint: string, sizeKiB: number): SmallFs {
   };
   run(['mount', '-t', 'tmpfs', '-o', `size=${sizeKiB}k,mode=0700,uid=${uid},gid=${gid}`, 'qrpos-test', mountPoint]);
   return makeHandle(mountPoint, root ? 'mount' : 'sudo mount', async () => {
-    run(['umount', mountPoint]);
+    try {
+      run(['umount', mountPoint]);
+    } catch {
+      // Still open somewhere (a failed test left a database open): detach it now, freed on close.
+      run(['umount', '-l', mountPoint]);
+    }
     fs.rmSync(mountPoint, { recursive: true, force: true });
   });
 }

@@ -22,6 +22,31 @@ export interface TerminalStatus {
   merchantName: string;
   journal: { path: string; resetFrom: string | null };
   configErrors?: { field: string; message: string }[];
+  /** Set while the terminal waits on something it cannot fix itself (e.g. no keypad yet). */
+  problem?: StartupProblem | null;
+}
+
+/** Why the terminal cannot start (or sell), and what to do about it: on screen, here, in the log. */
+export interface StartupProblem {
+  /** config, secrets, display, journal, status, keypad, start */
+  stage: string;
+  title: string;
+  reason: string[];
+  action: string[];
+  /** ISO time it was first seen. */
+  since: string;
+}
+
+/** The answer while the daemon waits after a failed start. */
+export interface FatalStatus {
+  state: 'fatal';
+  screen: 'fatal' | 'none';
+  ready: false;
+  /** The problem's title and first reason line. */
+  reason: string;
+  version: string;
+  configFile: string;
+  problem: StartupProblem;
 }
 
 export type Listen = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
@@ -45,7 +70,7 @@ export interface StatusServer {
   stop(): Promise<void>;
 }
 
-export async function startStatusServer(opts: { listen: string; status: () => TerminalStatus; log: Logger }): Promise<StatusServer> {
+export async function startStatusServer(opts: { listen: string; status: () => TerminalStatus | FatalStatus; log: Logger }): Promise<StatusServer> {
   const listen = parseListen(opts.listen);
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
@@ -56,7 +81,7 @@ export async function startStatusServer(opts: { listen: string; status: () => Te
     }
     if (url === '/ready') {
       // For monitoring: 200 when sales can start, 503 with the reason when they cannot.
-      let st: TerminalStatus;
+      let st: TerminalStatus | FatalStatus;
       try {
         st = opts.status();
       } catch (err) {

@@ -70,6 +70,22 @@ export function errorScreen({ g }: LayoutContext, m: Of<'error'>): Screen {
   };
 }
 
+/** Why the terminal cannot run (red band, the reason) and, below a rule, what to do (in blue). */
+export function fatalScreen({ g }: LayoutContext, m: Of<'fatal'>): Screen {
+  const { header, area } = headed(g);
+  const min = lineBox(g.minPx);
+  const [reason, action] = stack(area, share(area.h - g.pad, [Math.round(area.h * 0.5), area.h - Math.round(area.h * 0.5)], [min, min]), g.pad);
+  const left = (colour: string, weight: 'normal' | 'bold' = 'normal') => style(g.bodyPx, g.minPx, colour, weight, 'left');
+  return {
+    bg: THEME.background,
+    regions: [
+      band('header', g, header, THEME.error, m.title, 'alert'),
+      textBlock('reason', reason, m.reason, left(THEME.text), 'top', (hidden) => `+${hidden} more (see the log)`),
+      textBlock('action', action, m.action.length ? ['What to do:', ...m.action] : [], left(THEME.accent), 'top', (hidden) => `+${hidden} more (see the log)`),
+    ],
+  };
+}
+
 function dotsRegion(r: Region['rect'], entered: number, g: Geometry): Region {
   const filled = Math.max(0, Math.floor(entered));
   const slots = Math.min(12, Math.max(4, filled));

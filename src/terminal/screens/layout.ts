@@ -1,6 +1,6 @@
 /** Which layout draws which screen kind. */
 import type { ScreenModel } from './model';
-import { bootScreen, errorScreen, menuScreen, messageScreen, pairingScreen, pinScreen } from './layout-admin';
+import { bootScreen, errorScreen, fatalScreen, menuScreen, messageScreen, pairingScreen, pinScreen } from './layout-admin';
 import { creatingScreen, entryScreen, idleScreen, offlineScreen, qrScreen, resultScreen } from './layout-sale';
 import type { LayoutContext, Screen } from './region';
 
@@ -24,6 +24,8 @@ export function layoutScreen(ctx: LayoutContext, m: ScreenModel): Screen {
       return pairingScreen(ctx, m);
     case 'error':
       return errorScreen(ctx, m);
+    case 'fatal':
+      return fatalScreen(ctx, m);
     case 'pin':
       return pinScreen(ctx, m);
     case 'menu':

@@ -39,6 +39,8 @@ export type ScreenModel =
   | { kind: 'offline'; message: string; status: StatusBar }
   | { kind: 'pairing'; code: string; relayUrl: string; message?: string }
   | { kind: 'error'; title: string; lines: string[] }
+  /** The daemon cannot start or go on: why, and what the installer can do about it. */
+  | { kind: 'fatal'; title: string; reason: string[]; action: string[] }
   | { kind: 'pin'; title: string; entered: number; error?: string }
   | {
       kind: 'menu';

@@ -38,6 +38,12 @@ export function sampleModels(qrText = SAMPLE_QR_TEXT): ScreenModel[] {
       title: 'Invalid configuration',
       lines: ['display.width: expected a number, got "abc"', 'keypad.device: required', 'currency: must be one of THB, SGD, MYR'],
     },
+    {
+      kind: 'fatal',
+      title: 'Cannot start',
+      reason: ['Cannot open the sales journal.'],
+      action: ['Check the data folder, then reload.'],
+    },
     { kind: 'pin', title: 'Supervisor PIN', entered: 2 },
     {
       kind: 'menu',

@@ -108,18 +108,10 @@ export async function startMaintenance(opts: MaintenanceOptions): Promise<Mainte
   };
 }
 
-export interface WaitOptions {
-  display: Display;
-  journalFile: string;
-  log: Logger;
-  version: string;
-  merchantName: string;
-  statusListen: string | null;
-  pollMs?: number;
-  renderer?: RendererFactory;
+export type WaitOptions = Omit<MaintenanceOptions, 'damage'> & {
   /** Told when the terminal waits in maintenance (e.g. to tell systemd it is up, with this status). */
   onWaiting?: (status: string, m: Maintenance) => void;
-}
+};
 
 /**
  * Start the terminal; while its journal is damaged, wait on the maintenance screen instead (for

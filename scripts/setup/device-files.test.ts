@@ -12,6 +12,7 @@ import { KEYMAPS } from '../../drivers/keypad/keymaps';
 import { RelayConfigSchema, RelaySecretsSchema } from '../../src/relay/config';
 import { parseTerminalConfig, TerminalConfigSchema } from '../../src/terminal/config';
 import { SecretsSchema } from '../../src/terminal/secrets';
+import { PUBLISHED_SECRET_MESSAGE } from '../../src/shared/published-secrets';
 
 const DEVICE = path.resolve(__dirname, '..', '..', 'device');
 const PROFILES = path.join(DEVICE, 'profiles');
@@ -96,9 +97,11 @@ describe('example configs', () => {
     expect(SecretsSchema.parse(example('terminal.secrets.json')).supervisorPin).toMatch(/^\d{4,8}$/);
   });
 
-  it('relay config and secrets pass the relay schemas', () => {
+  it('relay config passes the relay schema; the example secrets are well-formed and refused only as published values', () => {
     expect(RelayConfigSchema.safeParse(example('relay.json')).error?.issues ?? []).toEqual([]);
-    expect(RelaySecretsSchema.safeParse(example('relay.secrets.json')).error?.issues ?? []).toEqual([]);
+    const issues = RelaySecretsSchema.safeParse(example('relay.secrets.json')).error?.issues ?? [];
+    expect(issues.map((i) => i.path.join('.')).sort()).toEqual(['adminToken', 'omisePublicKey', 'omiseSecretKey', 'webhookSecret']);
+    for (const i of issues) expect(i.message).toBe(PUBLISHED_SECRET_MESSAGE);
   });
 });
 

@@ -7,10 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-WANT_TEST=0
+WANT_TEST=0 PRINT=0
 for a in "$@"; do
   case "$a" in
     --test) WANT_TEST=1 ;;
+    --print-packages) PRINT=1 ;;  # list the Debian packages it would check for, and stop
     -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "bootstrap.sh: unknown flag $a" >&2; exit 2 ;;
   esac
@@ -25,6 +26,7 @@ node_help() {
   or newer from NodeSource (https://github.com/nodesource/distributions; its nodejs includes npm).
 EOF
 }
+check_node() {
 if ! command -v node >/dev/null 2>&1; then
   echo "bootstrap.sh: Node.js is not installed. qrpos needs Node.js >= 20 and npm." >&2
   node_help; exit 1
@@ -44,6 +46,7 @@ if ! command -v npm >/dev/null 2>&1; then
   fi
   exit 1
 fi
+}
 
 PKGS=(build-essential python3 pkg-config libcairo2-dev libpango1.0-dev libjpeg-dev libgif-dev librsvg2-dev
       libudev-dev libusb-1.0-0-dev fonts-noto-core fonts-noto-cjk)
@@ -53,6 +56,8 @@ if [ "$WANT_TEST" = 1 ]; then
   # file: the device test checks busybox is static; faketime: the suite's second run at a fixed time of day
   PKGS+=(file faketime)
 fi
+if [ "$PRINT" = 1 ]; then printf '%s\n' "${PKGS[@]}"; exit 0; fi
+check_node
 MISSING=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || MISSING+=("$p")

@@ -51,6 +51,9 @@ export const PairRequestSchema = z.object({
 });
 export type PairRequest = z.infer<typeof PairRequestSchema>;
 
+/** How the relay words its 401 to a revoked terminal's credential (the terminal then says so on screen). */
+export const REVOKED_MESSAGE = 'this terminal was revoked by the operator';
+
 export const PairStartedSchema = z.object({
   pairingId: z.string(),
   /** Short code the terminal shows; the operator approves it (`qrpos relay terminals approve <code>`). */
@@ -207,4 +210,5 @@ export type LinkErrorCode =
   | 'omise_unavailable' // 503: Omise timed out or 5xx; retry later, same ids
   | 'storage_unavailable' // 503: the relay cannot write its database (disk full); retry later, same ids
   | 'too_large' // 413
+  | 'unsupported_media_type' // 415: a body that is not JSON
   | 'internal'; // 500

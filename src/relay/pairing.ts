@@ -67,7 +67,7 @@ export class Pairing {
     const now = this.clock();
     const pairingSecret = randomToken(32);
     // Proof of the old credential names the terminal this device was; a wrong one is ignored.
-    const prev = req.previousCredential?.startsWith(CREDENTIAL_PREFIX) ? this.store.terminalByCredentialHash(hashToken(req.previousCredential)) : undefined;
+    const prev = terminalOfCredential(this.store, req.previousCredential);
     return this.store.transaction(() => {
       if (this.store.countPendingPairings(now.toISOString()) >= this.opts.maxPending) {
         throw new PairingError('too_many', 'too many pairing requests are waiting for an operator; try again later');
@@ -146,12 +146,21 @@ export class Pairing {
   }
 }
 
+/** The terminal a credential belongs to, revoked or not. */
+function terminalOfCredential(store: RelayStore, credential: string | undefined): TerminalRow | undefined {
+  if (!credential || !credential.startsWith(CREDENTIAL_PREFIX) || credential.length > 200) return undefined;
+  return store.terminalByCredentialHash(hashToken(credential));
+}
+
+/** True when the credential is a terminal's that was revoked (a 401 can then say why). */
+export function isRevokedCredential(store: RelayStore, credential: string | undefined): boolean {
+  return Boolean(terminalOfCredential(store, credential)?.revokedAt);
+}
+
 /** Looks a bearer credential up; undefined when unknown or revoked. */
 export function authenticate(store: RelayStore, credential: string | undefined): TerminalRow | undefined {
-  if (!credential || !credential.startsWith(CREDENTIAL_PREFIX) || credential.length > 200) return undefined;
-  const t = store.terminalByCredentialHash(hashToken(credential));
-  if (!t || t.revokedAt) return undefined;
-  return t;
+  const t = terminalOfCredential(store, credential);
+  return t && !t.revokedAt ? t : undefined;
 }
 
 export function bearer(header: string | undefined): string | undefined {

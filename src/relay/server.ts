@@ -14,6 +14,7 @@ import {
   PairRequestSchema,
   RecordBatchSchema,
   RefundRequestSchema,
+  REVOKED_MESSAGE,
   SaleIdSchema,
   TerminalNameSchema,
   type TerminalInfo,
@@ -28,7 +29,7 @@ import { clientAddress, jsonBody, sendError, sendJson, sendText } from './http';
 import { relayMetrics, type RelayMetrics } from './metrics';
 import { leanFetch } from './http-fetch';
 import { meteredOmise } from './omise-metered';
-import { authenticate, bearer, Pairing, PairingError } from './pairing';
+import { authenticate, bearer, isRevokedCredential, Pairing, PairingError } from './pairing';
 import { Reconciler } from './reconciler';
 import { SaleService } from './sales';
 import { isStorageError, openSqliteStore } from './sqlite-store';
@@ -209,7 +210,12 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
   const ApproveBody = z.object({ code: z.string().min(4).max(16), name: TerminalNameSchema.optional() });
 
   const saleIdOf = (raw: string): string => {
-    const id = decodeURIComponent(raw);
+    let id: string;
+    try {
+      id = decodeURIComponent(raw);
+    } catch {
+      throw new LinkError('bad_request', 'the path has a broken %-escape');
+    }
     if (!SaleIdSchema.safeParse(id).success) throw new LinkError('bad_request', 'saleId: 8–64 characters of A-Z a-z 0-9 _ -');
     return id;
   };
@@ -395,7 +401,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
       log.error('stream auth failed', { error: err });
       return refuseUpgrade(socket, 503, 'try again');
     }
-    if (!t) return refuseUpgrade(socket, 401, 'missing, unknown or revoked terminal credential');
+    if (!t) return refuseUpgrade(socket, 401, isRevokedCredential(store, bearer(req.headers.authorization)) ? REVOKED_MESSAGE : 'missing, unknown or revoked terminal credential');
     const raw = u.searchParams.get('after');
     const after = raw === null ? t.ackedSeq : Number(raw);
     if (!Number.isSafeInteger(after) || after < 0) return refuseUpgrade(socket, 400, 'after: a non-negative integer');

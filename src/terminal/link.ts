@@ -12,6 +12,8 @@ import { readSecrets, writeSecrets, type Secrets } from './secrets';
 import { backoffDelay } from '../shared/backoff';
 import { RelayStream } from './stream';
 
+const REVOKED_TEXT = 'This terminal was revoked by the operator';
+
 export interface LinkCallbacks {
   /** A sale changed in the journal (already committed). */
   onSale(result: ApplyResult): void;
@@ -71,6 +73,8 @@ export class Link {
   private lastError: string | null = null;
   private readonly clock: () => number;
   private reconciling: Promise<void> | null = null;
+  /** The credential given up by a supervisor's re-pair: shown to the relay as proof when pairing again. */
+  private previousCredential: string | undefined;
   /**
    * Commands the relay has answered while the journal could not write the answer (disk full):
    * not sent again until writes go through (then they are, idempotently, and the answer is kept).
@@ -110,6 +114,12 @@ export class Link {
       if (this.secrets.terminalId && terminalId !== this.secrets.terminalId) {
         opts.log.warn('relay names this terminal differently from the secrets file', { terminalId, stored: this.secrets.terminalId });
       }
+    });
+    this.stream.on('revoked', () => {
+      if (!this.running || this.pairing) return;
+      opts.log.error('the operator revoked this terminal; pairing again');
+      opts.callbacks.onNotice(REVOKED_TEXT);
+      void this.startPairing(`${REVOKED_TEXT}: pair it again`);
     });
     this.stream.on('unauthorized', () => {
       if (!this.running || this.pairing) return;
@@ -187,6 +197,7 @@ export class Link {
   async repair(): Promise<void> {
     await this.stream.stop();
     const { credential: _c, terminalId: _t, ...rest } = readSecrets(this.opts.secretsFile).secrets;
+    this.previousCredential = this.secrets.credential ?? this.previousCredential;
     this.secrets = rest;
     writeSecrets(this.opts.secretsFile, rest);
     this.opts.log.info('credential removed; pairing again');
@@ -215,6 +226,7 @@ export class Link {
     let attempt = 0;
     // Pairing must not present an old, refused credential.
     const anon = new RelayHttp({ baseUrl: this.opts.relayUrl, credential: () => undefined, timeoutMs: this.opts.requestTimeoutMs });
+    const previousCredential = this.secrets.credential ?? this.previousCredential;
     try {
       while (!token.abort && this.running) {
         let started;
@@ -223,6 +235,8 @@ export class Link {
             name: this.opts.terminalName.slice(0, 64),
             version: this.opts.version.slice(0, 32),
             ...(this.opts.device ? { device: this.opts.device.slice(0, 200) } : {}),
+            // Proof that this device was that terminal: the relay then answers for its sales in flight.
+            ...(previousCredential ? { previousCredential } : {}),
           });
         } catch (err) {
           this.lastError = (err as Error).message;
@@ -253,6 +267,7 @@ export class Link {
             this.secrets = next;
             if (previous !== poll.terminalId) this.tryWrite('resetting the event cursor', () => this.opts.journal.resetCursor());
             this.pairingCode = null;
+            this.previousCredential = undefined;
             log.info('paired', { terminalId: poll.terminalId, name: poll.name });
             callbacks.onPaired({ terminalId: poll.terminalId, name: poll.name });
             this.stream.start();
@@ -307,7 +322,7 @@ export class Link {
     if (!out.applied) return;
     if (ev.kind === 'sale.updated' && out.result) callbacks.onSale(out.result as ApplyResult);
     if (ev.kind === 'refund.updated') callbacks.onRefund(ev.refund);
-    if (ev.kind === 'terminal.updated' && ev.revoked) callbacks.onNotice('This terminal was revoked by the operator');
+    if (ev.kind === 'terminal.updated' && ev.revoked) callbacks.onNotice(REVOKED_TEXT);
     callbacks.onUnsynced();
   }
 

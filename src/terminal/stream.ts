@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
-import { ServerMessageSchema, type RelayEvent } from '../link/protocol';
+import { REVOKED_MESSAGE, ServerMessageSchema, type RelayEvent } from '../link/protocol';
 import type { Logger } from '../shared/log';
 import { backoffDelay } from '../shared/backoff';
 
@@ -22,9 +22,14 @@ export interface StreamOptions {
   backoff?: { baseMs: number; maxMs: number };
 }
 
+/** The close code the relay sends when it revokes the terminal (relay/stream.ts). */
+const CLOSE_REVOKED = 4401;
+
 export interface StreamEvents {
   online: [boolean];
   unauthorized: [];
+  /** The relay closed the stream because the operator revoked this terminal. */
+  revoked: [];
   hello: [{ terminalId: string; lastSeq: number }];
 }
 
@@ -105,9 +110,21 @@ export class RelayStream extends EventEmitter<StreamEvents> {
     this.lastHeard = Date.now();
     ws.on('unexpected-response', (_req, res) => {
       this.opts.log.warn('relay refused the stream', { status: res.statusCode });
-      if (res.statusCode === 401 || res.statusCode === 403) this.emit('unauthorized');
-      res.resume();
-      ws.terminate();
+      if (res.statusCode !== 401 && res.statusCode !== 403) {
+        res.resume();
+        ws.terminate();
+        return;
+      }
+      // The answer says whether the operator revoked this terminal (the screen then says so).
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (body.length < 4096) body += chunk;
+      });
+      res.once('close', () => {
+        this.emit(body.includes(REVOKED_MESSAGE) ? 'revoked' : 'unauthorized');
+        ws.terminate();
+      });
     });
     ws.on('message', (data) => {
       this.lastHeard = Date.now();
@@ -122,7 +139,8 @@ export class RelayStream extends EventEmitter<StreamEvents> {
     ws.on('error', (err) => {
       this.opts.log.debug('stream error', { error: err.message });
     });
-    ws.on('close', () => {
+    ws.on('close', (code) => {
+      if (code === CLOSE_REVOKED) this.emit('revoked');
       if (this.ws === ws) this.ws = null;
       this.stopHeartbeat();
       this.setOnline(false);

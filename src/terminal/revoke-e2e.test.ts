@@ -1,0 +1,55 @@
+/**
+ * Revoking a terminal while its QR is on screen, end to end: the real daemon (FakeKeypad,
+ * MemoryDisplay), the real relay and the Omise simulator on loopback.
+ */
+import fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KeyName } from '../../drivers/keypad/contract';
+import type { ScreenModel } from './screens/model';
+import { startRig, startTestTerminal, waitFor, type Rig } from './testing/rig';
+
+let rig: Rig;
+beforeAll(async () => {
+  rig = await startRig();
+});
+afterAll(async () => {
+  await rig?.close();
+});
+
+describe('terminal: revoked with a QR on screen', () => {
+  it('says it was revoked, its charge is expired at Omise, and after pairing again it learns the sale’s outcome', async () => {
+    const first = await rig.pair('till-revoke');
+    const t = await startTestTerminal(rig, { credential: first, name: 'till-revoke' });
+    const frames: ScreenModel[] = [];
+    t.handle.onFrame((f) => frames.push(f.model));
+    try {
+      await waitFor(() => t.handle.status().link.online, 'link online');
+      for (const k of '1 5 0 0 0 enter'.split(' ')) t.keypad.press(k as KeyName);
+      await waitFor(() => (t.handle.status().state === 'showing_qr' ? t.screenQr() : null), 'QR on screen', 8000, 20);
+      const saleId = t.handle.status().currentSale!.saleId;
+      const chargeId = t.handle.journal.getSale(saleId)!.chargeId!;
+
+      rig.relay.revokeTerminal(first.terminalId);
+
+      // The screen says so (and the QR is gone from it); the charge cannot be paid any more.
+      const code = await waitFor(() => t.handle.status().link.pairingCode, 'a new pairing code after the revocation');
+      await t.handle.idle();
+      const shown = frames.filter((m): m is Extract<ScreenModel, { kind: 'pairing' }> => m.kind === 'pairing').at(-1);
+      expect(shown?.message).toMatch(/revoked/i);
+      expect(t.screenQr()).toBeNull();
+      await waitFor(() => rig.sim.charge(chargeId).status === 'expired', 'the charge expired at Omise', 8000);
+
+      // The operator approves the new code: the device proved its old credential, so the new
+      // terminal replaces the old one and the journal gets the outcome of the sale in flight.
+      const approved = rig.relay.approvePairing(code);
+      expect(approved.replaces).toBe(first.terminalId);
+      await waitFor(() => t.handle.journal.getSale(saleId)?.status === 'expired', 'the sale’s outcome in the journal', 8000);
+      const stored = JSON.parse(fs.readFileSync(t.config.secretsFile, 'utf8')) as { terminalId?: string; credential?: string };
+      expect(stored.terminalId).toBe(approved.id);
+      expect(t.log.lines.join('\n')).not.toContain(first.credential);
+      expect(t.log.lines.join('\n')).not.toContain(stored.credential!);
+    } finally {
+      await t.handle.stop();
+    }
+  });
+});

@@ -102,6 +102,7 @@ const REFUND_WINDOW_MS = 365 * DAY_MS;
 const CHARGE_PARAMS = new Set(['amount', 'currency', 'source', 'metadata', 'description', 'expires_at', 'return_uri', 'capture', 'ip', 'webhook_endpoints', 'zero_interest_installments', 'platform_fee']);
 const SOURCE_PARAMS = new Set(['type', 'amount', 'currency', 'platform_type', 'ip']);
 const REFUND_PARAMS = new Set(['amount', 'metadata', 'void']);
+const UPDATE_PARAMS = new Set(['description', 'metadata']);
 const LIST_PARAMS = new Set(['limit', 'offset', 'from', 'to', 'order']);
 
 function rejectUnknown(params: Params, allowed: Set<string>): void {
@@ -150,10 +151,11 @@ function parseTime(v: unknown, field: string): number | undefined {
   return ms;
 }
 
-function parseCurrency(v: unknown): Currency {
+/** An unsupported currency on a charge is 400 invalid_charge "currency is currently not supported" (as Omise answers). */
+function parseCurrency(v: unknown, err: (m: string) => SimError = badRequest): Currency {
   if (typeof v !== 'string' || v === '') throw badRequest('currency is required');
   const up = v.toUpperCase();
-  if (!isCurrency(up)) throw badRequest('currency is currently not supported');
+  if (!isCurrency(up)) throw err('currency is currently not supported');
   return up;
 }
 
@@ -228,7 +230,7 @@ export class Engine {
 
   private checkMoney(params: Params, err: (m: string) => SimError): { amount: number; currency: Currency } {
     const amount = parseAmount(params.amount);
-    const currency = parseCurrency(params.currency);
+    const currency = parseCurrency(params.currency, err);
     if (currency !== currencyOf(this.o.country)) throw err('currency is currently not supported');
     try {
       checkAmount(amount, currency);
@@ -350,6 +352,32 @@ export class Engine {
     }
     this.emitCharge('charge.complete', c);
     this.o.onChange();
+  }
+
+  /** PATCH /charges/:id: description and metadata (given metadata replaces the old); emits charge.update. */
+  updateCharge(id: string, params: Params): ChargeRec {
+    rejectUnknown(params, UPDATE_PARAMS);
+    const c = this.getCharge(id);
+    if (params.description !== undefined) {
+      if (params.description !== null && (typeof params.description !== 'string' || params.description.length > 255)) {
+        throw badRequest('description must be a string of at most 255 characters');
+      }
+      c.description = params.description === '' ? null : (params.description);
+    }
+    if (params.metadata !== undefined) c.metadata = parseMetadata(params.metadata);
+    this.emitCharge('charge.update', c);
+    this.o.onChange();
+    return c;
+  }
+
+  /** The events about one charge (its own and its refunds'), for GET /charges/:id/events. */
+  eventsOfCharge(id: string): EventRec[] {
+    const c = this.getCharge(id);
+    const out: EventRec[] = [];
+    for (const e of this.events.values()) {
+      if (e.data.kind === 'charge' ? e.data.charge.id === c.id : e.data.refund.chargeId === c.id) out.push(e);
+    }
+    return out;
   }
 
   expireCharge(id: string): ChargeRec {

@@ -9,6 +9,8 @@ export const ENDPOINTS = [
   'POST /charges',
   'GET /charges',
   'GET /charges/:id',
+  'PATCH /charges/:id',
+  'GET /charges/:id/events',
   'POST /charges/:id/expire',
   'POST /charges/:id/refunds',
   'GET /charges/:id/refunds',

@@ -65,7 +65,7 @@ describe('bad input gets Omise error objects', () => {
     expectError(await call('POST', '/charges', '[1,2]', JSONH), 400, 'bad_request');
     expectError(await call('POST', '/charges', 'amount=%ZZ', FORM), 400, 'bad_request');
     expectError(await call('POST', '/charges', 'amount=5000&currency=THB&source[type]=alipayplus_mpm&colour=red', FORM), 400, 'bad_request');
-    expectError(await call('POST', '/charges', 'amount=5000&currency=USD&source[type]=alipayplus_mpm', FORM), 400, 'bad_request');
+    expectError(await call('POST', '/charges', 'amount=5000&currency=USD&source[type]=alipayplus_mpm', FORM), 400, 'invalid_charge');
     expectError(await call('POST', '/charges', 'amount=5000&currency=SGD&source[type]=alipayplus_mpm', FORM), 400, 'invalid_charge');
     expectError(await call('POST', '/charges', 'amount=50.5&currency=THB&source[type]=alipayplus_mpm', FORM), 400, 'bad_request');
     expectError(await call('POST', '/charges', 'amount=1999&currency=THB&source[type]=alipayplus_mpm', FORM), 400, 'invalid_charge');

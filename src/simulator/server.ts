@@ -96,7 +96,7 @@ const KEEP_REQUESTS = 1000;
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
 interface Route {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PATCH';
   re: RegExp;
   endpoint: Endpoint;
   /** 'public': either key; 'secret': secret key only. */
@@ -193,6 +193,18 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       },
     },
     { method: 'GET', re: new RegExp(`^/charges/${ID}$`), endpoint: 'GET /charges/:id', auth: 'secret', run: (c) => chargeJson(engine.getCharge(c.m[1])) },
+    { method: 'PATCH', re: new RegExp(`^/charges/${ID}$`), endpoint: 'PATCH /charges/:id', auth: 'secret', run: (c) => chargeJson(engine.updateCharge(c.m[1], c.params)) },
+    {
+      method: 'GET',
+      re: new RegExp(`^/charges/${ID}/events$`),
+      endpoint: 'GET /charges/:id/events',
+      auth: 'secret',
+      run: (c) => {
+        const q = parseListQuery(c.params, nowMs());
+        const { page, meta } = engine.list(engine.eventsOfCharge(c.m[1]), q, `/charges/${c.m[1]}/events`);
+        return { json: listJson(meta, page, (e) => engine.renderEventJson(e)) };
+      },
+    },
     { method: 'POST', re: new RegExp(`^/charges/${ID}/expire$`), endpoint: 'POST /charges/:id/expire', auth: 'secret', run: (c) => chargeJson(engine.expireCharge(c.m[1])) },
     { method: 'POST', re: new RegExp(`^/charges/${ID}/mark_as_paid$`), endpoint: 'POST /charges/:id/mark_as_paid', auth: 'secret', run: (c) => chargeJson(engine.markAsPaid(c.m[1])) },
     { method: 'POST', re: new RegExp(`^/charges/${ID}/mark_as_failed$`), endpoint: 'POST /charges/:id/mark_as_failed', auth: 'secret', run: (c) => chargeJson(engine.markAsFailed(c.m[1], c.params)) },
@@ -384,7 +396,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     const key = authKey(req);
     if (key === null || (key !== secretKey && key !== publicKey)) throw authFailure();
     if (route!.auth === 'secret' && key !== secretKey) throw authFailure();
-    const params = method === 'POST' ? parseBody(req, raw) : queryParams(url);
+    const params = method === 'POST' || method === 'PATCH' ? parseBody(req, raw) : queryParams(url);
     const socketIp = req.socket.remoteAddress ?? null;
     const ip = socketIp?.startsWith('::ffff:') ? socketIp.slice(7) : socketIp;
     const out = route!.run({ m: m!, params, ip });

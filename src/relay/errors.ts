@@ -13,6 +13,7 @@ const STATUS: Record<LinkErrorCode, number> = {
   omise_unavailable: 503,
   storage_unavailable: 503,
   too_large: 413,
+  unsupported_media_type: 415,
   internal: 500,
 };
 

@@ -10,13 +10,43 @@ export class BodyTooLarge extends Error {
   }
 }
 
-/** Reads the whole body, refusing (without buffering the rest) anything above `limit` bytes. */
+/**
+ * How much of a refused body is read and thrown away so that the client, still sending, gets the
+ * 413 answer: a server that closes with unread data in the socket sends a TCP reset, and the
+ * client sees "connection reset" instead of the answer. Past this the connection is cut.
+ */
+const DRAIN_LIMIT_BYTES = 8 * 1024 * 1024;
+const DRAIN_LIMIT_MS = 5_000;
+
+/** Resolves once the rest of a refused body has been read and discarded (or the limits are hit). */
+function drain(req: IncomingMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (req.readableEnded) return resolve();
+    let seen = 0;
+    const finish = () => {
+      clearTimeout(timer);
+      req.off('data', onData);
+      resolve();
+    };
+    const onData = (c: Buffer) => {
+      seen += c.length;
+      if (seen > DRAIN_LIMIT_BYTES) finish();
+    };
+    const timer = setTimeout(finish, DRAIN_LIMIT_MS);
+    req.on('data', onData);
+    req.once('end', finish);
+    req.once('error', finish);
+    req.once('close', finish);
+    req.resume();
+  });
+}
+
+/** Reads the whole body, refusing (without keeping the rest) anything above `limit` bytes. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
-      req.resume();
-      reject(new BodyTooLarge(limit));
+      void drain(req).then(() => reject(new BodyTooLarge(limit)));
       return;
     }
     const chunks: Buffer[] = [];
@@ -27,8 +57,8 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       size += c.length;
       if (size > limit) {
         done = true;
-        req.resume();
-        reject(new BodyTooLarge(limit));
+        chunks.length = 0;
+        void drain(req).then(() => reject(new BodyTooLarge(limit)));
         return;
       }
       chunks.push(c);
@@ -68,8 +98,22 @@ export function sendError(res: ServerResponse, err: LinkError): void {
   sendJson(res, err.status, { error: { code: err.code, message: err.message } }, err.status === 413);
 }
 
+/**
+ * True for `application/json` and `application/<x>+json`. A JSON endpoint that took `text/plain`
+ * could be posted to by any web page a browser shows (a form or fetch without a CORS preflight).
+ */
+export function isJsonContentType(header: string | undefined): boolean {
+  const type = (header ?? '').split(';')[0].trim().toLowerCase();
+  return type === 'application/json' || /^application\/[a-z0-9.-]+\+json$/.test(type);
+}
+
 /** Parses a JSON body against a schema; the error names the field that is wrong. */
 export async function jsonBody<S extends z.ZodType>(req: IncomingMessage, limit: number, schema: S): Promise<z.infer<S>> {
+  const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+  if (hasBody && !isJsonContentType(req.headers['content-type'])) {
+    await drain(req);
+    throw new LinkError('unsupported_media_type', 'request bodies must be JSON (Content-Type: application/json)');
+  }
   let raw: Buffer;
   try {
     raw = await readBody(req, limit);

@@ -1,0 +1,75 @@
+import http from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newSaleId, startRig, type Rig } from './testkit';
+
+/** One raw request; resolves with the status and body, or with the socket error the client saw. */
+function raw(
+  url: string,
+  opts: { method: string; path: string; headers?: Record<string, string>; body?: Buffer; chunked?: boolean },
+): Promise<{ status: number; body: string } | { error: string }> {
+  return new Promise((resolve) => {
+    const u = new URL(url);
+    const req = http.request({ host: u.hostname, port: u.port, method: opts.method, path: opts.path, headers: opts.headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', (e) => resolve({ error: e.message }));
+    });
+    req.on('error', (e) => resolve({ error: (e as NodeJS.ErrnoException).code ?? e.message }));
+    if (opts.body && opts.chunked) {
+      // Several writes without Content-Length: the server learns the size only while reading.
+      for (let i = 0; i < opts.body.length; i += 65536) req.write(opts.body.subarray(i, i + 65536));
+      req.end();
+    } else req.end(opts.body);
+  });
+}
+
+describe('relay: HTTP hygiene', () => {
+  let rig: Rig;
+  let cred: string;
+
+  beforeAll(async () => {
+    rig = await startRig();
+    ({ credential: cred } = await rig.pair());
+  });
+  afterAll(async () => {
+    await rig.close();
+  });
+
+  it('answers a broken %-escape in the path with 400, not 500', async () => {
+    for (const [method, p] of [['GET', '/v1/sales/%E0%A4%A'], ['GET', '/v1/sales/abc%zz12345'], ['POST', '/v1/sales/%/expire']]) {
+      const r = await raw(rig.relay.url, { method, path: p, headers: { authorization: `Bearer ${cred}` } });
+      expect(r, p).toMatchObject({ status: 400 });
+    }
+  });
+
+  it('answers a body over the limit with 413 that the client can read (declared or streamed)', async () => {
+    const big = Buffer.alloc(rig.config.limits.bodyBytes + 6_000_000, 0x20);
+    const headers = { authorization: `Bearer ${cred}`, 'content-type': 'application/json' };
+    const declared = await raw(rig.relay.url, { method: 'POST', path: '/v1/records', headers: { ...headers, 'content-length': String(big.length) }, body: big });
+    expect(declared).toMatchObject({ status: 413 });
+    expect((declared as { body: string }).body).toContain('too_large');
+    const streamed = await raw(rig.relay.url, { method: 'POST', path: '/v1/records', headers, body: big, chunked: true });
+    expect(streamed).toMatchObject({ status: 413 });
+    const webhook = await raw(rig.relay.url, { method: 'POST', path: '/webhooks/omise', headers: { 'content-type': 'application/json' }, body: Buffer.alloc(rig.config.limits.webhookBodyBytes + 6_000_000, 0x20), chunked: true });
+    expect(webhook).toMatchObject({ status: 413 });
+  });
+
+  it('refuses JSON endpoints a body of another content type with 415, and creates nothing', async () => {
+    const before = rig.sim.charges().length;
+    const body = Buffer.from(JSON.stringify({ saleId: newSaleId(), amount: 2000, currency: 'THB' }));
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', '']) {
+      const headers: Record<string, string> = { authorization: `Bearer ${cred}`, 'content-length': String(body.length) };
+      if (type) headers['content-type'] = type;
+      const r = await raw(rig.relay.url, { method: 'POST', path: '/v1/sales', headers, body });
+      expect(r, type || '(none)').toMatchObject({ status: 415 });
+    }
+    const pair = await raw(rig.relay.url, { method: 'POST', path: '/v1/pair', headers: { 'content-type': 'text/plain' }, body: Buffer.from('{"name":"x","version":"1"}') });
+    expect(pair).toMatchObject({ status: 415 });
+    expect(rig.sim.charges().length).toBe(before);
+    // The same body as JSON (with a charset, or a +json type) is taken.
+    const ok = await raw(rig.relay.url, { method: 'POST', path: '/v1/sales', headers: { authorization: `Bearer ${cred}`, 'content-type': 'application/json; charset=utf-8' }, body });
+    expect(ok).toMatchObject({ status: 200 });
+  });
+});

@@ -32,6 +32,7 @@ general:
                            display's VT, and the profile's config.txt lines (dtoverlay, pull-ups)
   --boot-dir DIR           where cmdline.txt/config.txt are (default /boot/firmware)
   --no-start               install and enable the service but do not (re)start it
+                           (automatic where systemd is not running: a chroot, an image build)
   --skip-packages          do not install Debian packages
   --skip-npm               do not run npm ci in /opt/qrpos (node_modules must be there)
   --node-modules DIR       copy this prebuilt node_modules instead of running npm ci

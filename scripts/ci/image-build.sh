@@ -25,6 +25,8 @@ snapshot() { # every path under the system's own directories, with type, mode an
 accounts() { sudo cat /etc/passwd /etc/group /etc/shadow /etc/gshadow; }
 snapshot >/tmp/image-build.before; accounts >/tmp/image-build.accounts
 
+# curl is one of setup.sh's packages that a minimal Debian lacks: apt's output must go to the log.
+curl_missing=0; dpkg-query -W -f='${Status}' curl 2>/dev/null | grep -q 'install ok installed' || curl_missing=1
 FLAGS=(--non-interactive --relay-url https://relay.example.com --country TH --merchant-name "Image Shop"
        --profile pi-hdmi-800x480-usb-numpad --keypad-vid 1c4f --keypad-pid 0002 --supervisor-pin 482913)
 sudo scripts/setup.sh "${FLAGS[@]}" --node-modules node_modules >/tmp/image-build.out 2>/tmp/image-build.err ||
@@ -35,6 +37,11 @@ grep -q 'udev is not running here' /tmp/image-build.err || fail "no udev warning
   fail "qrpos-terminal.service is not enabled"
 [ -f /opt/qrpos/node_modules/.qrpos-installed ] || fail "no node_modules stamp after --node-modules"
 [ "$(sudo stat -c '%a %U' /etc/qrpos/terminal.secrets.json)" = "600 root" ] || fail "terminal.secrets.json is not root 0600"
+if [ "$curl_missing" = 1 ]; then
+  sudo grep -q 'Setting up curl' /var/log/qrpos-setup.log || fail "apt's output is not in the log"
+  ! grep -q 'Setting up' /tmp/image-build.out /tmp/image-build.err || fail "apt's output reached the screen"
+  echo "image-build: apt installed curl, its output in the log only"
+fi
 echo "image-build: installed and enabled, not started, udev warned ($SECONDS s)"
 
 # The next run without --node-modules keeps the copied modules (no npm ci) and changes nothing.

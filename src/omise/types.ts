@@ -1,6 +1,6 @@
 /**
  * Omise API object shapes used by qrpos, as in the Alipay+ MPM specification's JSON
- * examples (../shared/seed). The simulator produces exactly these; the client returns them.
+ * examples (copies in src/simulator/fixtures). The simulator produces exactly these; the client returns them.
  */
 import type { Currency } from '../domain/money';
 

@@ -1,7 +1,7 @@
 /**
  * kill -9 at random moments: terminals run as child processes against one real relay and
  * simulator, are killed with SIGKILL while selling (customers paying at random), restarted,
- * and after each restart the DESIGN.md money invariants are checked against the journal, the
+ * and after each restart the money invariants (docs/architecture.md) are checked against the journal, the
  * relay and the simulator.
  */
 import { spawn, type ChildProcess } from 'node:child_process';

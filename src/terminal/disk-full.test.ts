@@ -9,7 +9,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KeyName } from '../../drivers/keypad/contract';
 import { mountSmallFs, type SmallFs } from '../shared/testing/small-fs';
 import type { ScreenModel } from './screens/model';
-import { startRig, startTestTerminal, waitFor, type Rig, type TestTerminal } from './testing/rig';
+import { MemoryDisplay } from '../../drivers/display/memory';
+import { FakeKeypad } from '../../drivers/keypad/fake';
+import { memoryLogger } from '../shared/log';
+import { writeSecrets } from './secrets';
+import { journalPath } from './config';
+import { startTerminal, type TerminalHandle } from './daemon';
+import { startWhenJournalReady, type Maintenance } from './maintenance';
+import { startRig, startTestTerminal, terminalConfig, waitFor, type Rig, type TestTerminal } from './testing/rig';
 
 let rig: Rig;
 let small: SmallFs;
@@ -94,6 +101,39 @@ describe('terminal on a full disk', () => {
     } finally {
       await t.handle.stop();
       small.free();
+    }
+  });
+
+  it('a first start on a full disk (no journal can be created) waits on the storage-full screen, then starts by itself', async () => {
+    const cred = await rig.pair('disk-full-first');
+    const config = terminalConfig(path.join(rig.dir, 'first'), rig.relayUrl, { dataDir: path.join(small.dir, 'first-data') });
+    writeSecrets(config.secretsFile, cred);
+    const display = new MemoryDisplay(480, 320);
+    const log = memoryLogger('debug');
+    let waiting: Maintenance | null = null;
+    let stopSignal!: () => void;
+    const stop = new Promise<void>((resolve) => (stopSignal = resolve));
+    small.fill();
+    let handle: TerminalHandle | null = null;
+    const started = startWhenJournalReady(
+      () => startTerminal({ config, drivers: { keypad: new FakeKeypad(), display }, log, linkTuning: { backoff: { baseMs: 50, maxMs: 400 } }, tickMs: 100 }),
+      { display, journalFile: journalPath(config), log, version: 'test', merchantName: config.merchantName, statusListen: '127.0.0.1:0', pollMs: 50, onWaiting: (_s, m) => (waiting = m) },
+      stop,
+    );
+    try {
+      const w = await waitFor(() => waiting, 'waiting for space');
+      expect(w.status()).toMatchObject({ state: 'storage_full', ready: false, reason: expect.stringMatching(/^storage full, sales paused: cannot open the journal/) as string });
+      expect(w.screen).toMatchObject({ kind: 'error', title: 'Storage full: sales paused' });
+      expect((await fetch(`${w.statusAddress}/ready`)).status).toBe(503);
+      small.free();
+      handle = await started;
+      const h = handle!;
+      await waitFor(() => h.status().link.online, 'online once there is room', 8000);
+      expect(h.status().ready).toBe(true);
+    } finally {
+      small.free();
+      stopSignal();
+      await (handle ?? (await started.catch(() => null)))?.stop();
     }
   });
 });

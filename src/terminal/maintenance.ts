@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Display } from '../../drivers/display/contract';
 import type { Logger } from '../shared/log';
 import type { RendererFactory, ScreenRendererLike } from './daemon';
-import { JournalDamagedError, maintenanceMarker, type JournalDamage } from './journal';
+import { isStorageError, JOURNAL_MIN_FREE_BYTES, JournalDamagedError, maintenanceMarker, type JournalDamage } from './journal';
 import type { ScreenModel } from './screens/model';
 import { ScreenRenderer } from './screens/renderer';
 import { startStatusServer, type StatusServer, type TerminalStatus } from './status-server';
@@ -53,10 +53,46 @@ export function maintenanceScreen(damage: JournalDamage): ScreenModel {
 }
 
 export async function startMaintenance(opts: MaintenanceOptions): Promise<Maintenance> {
-  const { display, log, damage } = opts;
-  const reason = `journal maintenance: ${damage.reason}; damaged file kept as ${damage.damagedFile}; run 'qrpos terminal journal recover'`;
+  const { log, damage } = opts;
   log.error('journal needs an operator: sales paused until it is recovered', { file: opts.journalFile, ...damage });
-  const screen = maintenanceScreen(damage);
+  return startWaiting({
+    ...opts,
+    state: 'maintenance',
+    screen: maintenanceScreen(damage),
+    reason: `journal maintenance: ${damage.reason}; damaged file kept as ${damage.damagedFile}; run 'qrpos terminal journal recover'`,
+    done: () => !fs.existsSync(maintenanceMarker(opts.journalFile)),
+    doneMessage: 'journal recovered: leaving maintenance',
+  });
+}
+
+/** No journal can even be created (the disk is full): wait with sales paused until there is room. */
+export async function startStorageWait(opts: Omit<MaintenanceOptions, 'damage'> & { error: string }): Promise<Maintenance> {
+  opts.log.error('cannot open the journal: the disk is full; waiting for space', { file: opts.journalFile, error: opts.error });
+  return startWaiting({
+    ...opts,
+    state: 'storage_full',
+    screen: {
+      kind: 'error',
+      title: 'Storage full: sales paused',
+      lines: ['This terminal cannot open its sales journal:', 'its disk is full.', 'It starts by itself once space is freed.', opts.error.slice(0, 80)],
+    },
+    reason: `storage full, sales paused: cannot open the journal (${opts.error})`,
+    done: () => {
+      try {
+        const st = fs.statfsSync(path.dirname(opts.journalFile));
+        return st.bavail * st.bsize >= JOURNAL_MIN_FREE_BYTES;
+      } catch {
+        return false;
+      }
+    },
+    doneMessage: 'disk has room again: starting',
+  });
+}
+
+async function startWaiting(
+  opts: Omit<MaintenanceOptions, 'damage'> & { state: string; screen: ScreenModel; reason: string; done: () => boolean; doneMessage: string },
+): Promise<Maintenance> {
+  const { display, log, screen, reason } = opts;
   await display.open();
   try {
     const renderer: ScreenRendererLike = (opts.renderer ?? ((o) => new ScreenRenderer(o)))({ width: display.width, height: display.height, log: log.child('screen') });
@@ -66,7 +102,7 @@ export async function startMaintenance(opts: MaintenanceOptions): Promise<Mainte
     log.error('could not draw the maintenance screen', { error: (err as Error).message });
   }
   const status = (): TerminalStatus => ({
-    state: 'maintenance',
+    state: opts.state,
     screen: screen.kind,
     ready: false,
     reason,
@@ -89,9 +125,9 @@ export async function startMaintenance(opts: MaintenanceOptions): Promise<Mainte
   let timer: NodeJS.Timeout | undefined;
   const recovered = new Promise<void>((resolve) => {
     timer = setInterval(() => {
-      if (fs.existsSync(maintenanceMarker(opts.journalFile))) return;
+      if (!opts.done()) return;
       clearInterval(timer);
-      log.info('journal recovered: leaving maintenance', { file: opts.journalFile });
+      log.info(opts.doneMessage, { file: opts.journalFile });
       resolve();
     }, opts.pollMs ?? 2000);
   });
@@ -114,17 +150,24 @@ export type WaitOptions = Omit<MaintenanceOptions, 'damage'> & {
 };
 
 /**
- * Start the terminal; while its journal is damaged, wait on the maintenance screen instead (for
- * as long as it takes, without exiting), then start it. Resolves null when `stop` comes first.
+ * Start the terminal; while its journal is damaged, wait on the maintenance screen instead, and
+ * while no journal can be opened for a full disk, on the storage-full screen (for as long as it
+ * takes, without exiting), then start it. Resolves null when `stop` comes first.
  */
 export async function startWhenJournalReady<T>(start: () => Promise<T>, opts: WaitOptions, stop: Promise<unknown>): Promise<T | null> {
   for (;;) {
     try {
       return await start();
     } catch (err) {
-      if (!(err instanceof JournalDamagedError)) throw err;
-      const m = await startMaintenance({ ...opts, damage: err.damage });
-      opts.onWaiting?.(`journal maintenance: run 'qrpos terminal journal recover'`, m);
+      let m: Maintenance;
+      if (err instanceof JournalDamagedError) {
+        m = await startMaintenance({ ...opts, damage: err.damage });
+        opts.onWaiting?.(`journal maintenance: run 'qrpos terminal journal recover'`, m);
+      } else if (isStorageError(err)) {
+        const e = err as { code: string; message?: string };
+        m = await startStorageWait({ ...opts, error: `${e.code}: ${e.message ?? ''}` });
+        opts.onWaiting?.('storage full: waiting for space', m);
+      } else throw err;
       const outcome = await Promise.race([m.recovered.then(() => 'recovered' as const), stop.then(() => 'stop' as const)]);
       await m.stop();
       if (outcome === 'stop') return null;

@@ -4,6 +4,8 @@ export interface Command {
   summary: string;
   /** Full help text for `qrpos <command> --help`. */
   help: string;
+  /** Help for `qrpos <command> <sub> ... --help` when a subcommand has its own (else `help`). */
+  helpFor?(argv: string[]): string | undefined;
   /**
    * Runs the command. Resolves with the process exit code once the command is done
    * (long-running servers resolve only after a graceful shutdown).

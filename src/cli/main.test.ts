@@ -19,6 +19,12 @@ describe('qrpos command line', () => {
     expect(r.stderr).toContain('unknown command "frobnicate"');
   });
 
+  it("gives a subcommand's own help: qrpos terminal journal --help", async () => {
+    const { command } = await import('../terminal/cli');
+    expect(command.helpFor?.(['journal', '--help'])).toMatch(/^usage: qrpos terminal journal check --config <file>/);
+    expect(command.helpFor?.(['--help'])).toBeUndefined();
+  });
+
   it('rejects bad flags with exit code 2', () => {
     const r = qrpos('sim', '--no-such-flag');
     expect(r.status).toBe(2);

@@ -43,7 +43,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(command.help.trimEnd() + '\n');
+    process.stdout.write((command.helpFor?.(rest) ?? command.help).trimEnd() + '\n');
     return 0;
   }
   try {

@@ -34,6 +34,7 @@ ${flagHelp(FLAGS)}
 `;
 
 /** Best effort: the display section of a config that failed validation elsewhere. */
+  helpFor: (argv) => (argv[0] === 'journal' ? JOURNAL_HELP : undefined),
 function driversForErrorScreen(file: string): DriversConfig | null {
   try {
     const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as { drivers?: unknown; profile?: unknown };

@@ -1,22 +1,19 @@
 /**
  * `qrpos terminal --config <file>`: runs the daemon with the drivers its config names, until
- * SIGINT/SIGTERM. An invalid config does not crash-loop the service: the problems go to the
- * log and, when a display can be opened, onto the screen, and the process waits for a signal.
+ * SIGINT/SIGTERM; SIGHUP (systemctl reload) restarts it with the config as it is then. A start
+ * that fails never crash-loops the service: supervisor.ts shows why and waits.
  */
-import fs from 'node:fs';
 import type { Command } from '../cli/command';
-import { notifyReady, sdNotify, waitForStopSignal } from '../shared/service';
+import { SystemdNotifier, waitForStopSignal } from '../shared/service';
 import { flagHelp, parseFlags, type FlagSpec } from '../shared/args';
-import { createLogger, type Level, type Logger } from '../shared/log';
-import { DriversConfigSchema, type DriversConfig } from '../../drivers/config';
-import { createDisplay, createDrivers } from '../../drivers/index';
+import { createLogger, type Level } from '../shared/log';
+import { createDrivers } from '../../drivers/index';
 import { packageVersion } from '../shared/version';
-import { ConfigError, defaultProfileDirs, journalPath, loadTerminalConfig } from './config';
+import { journalPath } from './config';
 import { startTerminal } from './daemon';
 import { JOURNAL_HELP, runJournalCommand } from './journal-cli';
 import { startWhenJournalReady } from './maintenance';
-import { ScreenRenderer } from './screens/renderer';
-import { SecretsError } from './secrets';
+import { superviseTerminal } from './supervisor';
 
 const FLAGS: Record<string, FlagSpec> = {
   config: { description: 'terminal config file (JSON)', required: true },
@@ -28,54 +25,16 @@ const HELP = `usage: qrpos terminal --config <file>
 
 Runs the payment terminal daemon: keypad in, screen out, local journal, link to the relay.
 The config names the relay, merchant, currency, data directory, secrets file and drivers
-(see src/terminal/README.md). Stops gracefully on SIGINT / SIGTERM.
+(see src/terminal/README.md). Stops gracefully on SIGINT / SIGTERM; SIGHUP reloads the config.
+A start that fails shows why on the screen, the status endpoint and the log, and waits.
 
 ${flagHelp(FLAGS)}
 `;
 
-/** Best effort: the display section of a config that failed validation elsewhere. */
-  helpFor: (argv) => (argv[0] === 'journal' ? JOURNAL_HELP : undefined),
-function driversForErrorScreen(file: string): DriversConfig | null {
-  try {
-    const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as { drivers?: unknown; profile?: unknown };
-    const direct = DriversConfigSchema.safeParse(raw.drivers);
-    if (direct.success) return direct.data;
-    if (typeof raw.profile === 'string' && /^[A-Za-z0-9._-]+$/.test(raw.profile)) {
-      for (const dir of defaultProfileDirs()) {
-        const f = `${dir}/${raw.profile}.json`;
-        if (!fs.existsSync(f)) continue;
-        const p = DriversConfigSchema.safeParse((JSON.parse(fs.readFileSync(f, 'utf8')) as { drivers?: unknown }).drivers);
-        if (p.success) return p.data;
-      }
-    }
-  } catch {
-    /* nothing to draw on */
-  }
-  return null;
-}
-
-async function showConfigError(file: string, err: ConfigError | SecretsError, log: Logger): Promise<void> {
-  const lines = err instanceof ConfigError ? err.problems.map((p) => `${p.field}: ${p.message}`) : [err.message];
-  log.error('invalid terminal configuration; fix it and restart the service', { file, problems: lines });
-  const drivers = driversForErrorScreen(file);
-  if (!drivers) {
-    log.warn('no usable display in the config: the error is in the log only');
-    return;
-  }
-  try {
-    const display = createDisplay(drivers.display, log.child('display'));
-    await display.open();
-    const r = new ScreenRenderer({ width: display.width, height: display.height, log: log.child('screen') });
-    r.render({ kind: 'error', title: 'Configuration error', lines: [file, ...lines].slice(0, 12) });
-    await display.present(r.canvas, []);
-  } catch (e) {
-    log.warn('could not show the config error on screen', { error: (e as Error).message });
-  }
-}
-
 export const command: Command = {
   summary: 'run the terminal daemon on the device',
   help: HELP,
+  helpFor: (argv) => (argv[0] === 'journal' ? JOURNAL_HELP : undefined),
   async run(argv: string[]): Promise<number> {
     if (argv[0] === 'journal') {
       if (argv.includes('--help') || argv.includes('-h') || argv.length === 1) {
@@ -87,56 +46,37 @@ export const command: Command = {
     const { flags } = parseFlags(argv, FLAGS, { positionals: 0 });
     const file = String(flags.config);
     const log = createLogger({ level: String(flags['log-level']) as Level, component: 'terminal' });
-    const signal = waitForStopSignal();
-
-    let config;
-    try {
-      config = loadTerminalConfig(file);
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      await showConfigError(file, err, log);
-      sdNotify(log, '--ready', 'STATUS=invalid configuration');
-      await signal;
-      return 0;
-    }
-
-    let handle;
-    let stopping: (() => void) | null = null;
-    try {
-      const drivers = createDrivers(config.drivers, log.child('drivers'));
-      // A damaged journal: the maintenance screen waits (the service is up, not restarting) until
-      // an operator runs 'qrpos terminal journal recover'; then the terminal starts.
-      handle = await startWhenJournalReady(
-        () => startTerminal({ config, drivers, log }),
-        {
-          display: drivers.display,
-          journalFile: journalPath(config),
-          log,
-          version: packageVersion(),
-          merchantName: config.merchantName,
-          statusListen: config.statusListen ?? null,
-          onWaiting: (status) => (stopping ??= notifyReady(log, status)),
-        },
-        signal,
-      );
-    } catch (err) {
-      if (err instanceof SecretsError) {
-        await showConfigError(file, err, log);
-        sdNotify(log, '--ready', 'STATUS=invalid secrets file');
-        await signal;
-        return 0;
-      }
-      throw err;
-    }
-    if (!handle) {
-      (stopping as (() => void) | null)?.();
-      return 0;
-    }
-    stopping ??= notifyReady(log);
-    const sig = await signal;
-    log.info('stopping', { signal: sig });
-    stopping();
-    await handle.stop(8000);
-    return 0;
+    const notifier = new SystemdNotifier(log);
+    const stopSignal = waitForStopSignal();
+    // A start that fails waits with the reason on screen, on the status endpoint and in the log
+    // (supervisor.ts), instead of exiting into systemd's restart loop.
+    return superviseTerminal({
+      configFile: file,
+      log,
+      notifier,
+      version: packageVersion(),
+      stopSignal,
+      start: async (config) => {
+        const drivers = createDrivers(config.drivers, log.child('drivers'));
+        // A damaged journal: the maintenance screen waits (the service is up, not restarting) until
+        // an operator runs 'qrpos terminal journal recover'; then the terminal starts.
+        return startWhenJournalReady(
+          () => startTerminal({ config, drivers, log }),
+          {
+            display: drivers.display,
+            journalFile: journalPath(config),
+            log,
+            version: packageVersion(),
+            merchantName: config.merchantName,
+            statusListen: config.statusListen ?? null,
+            onWaiting: (status) => {
+              notifier.ready(status);
+              notifier.startWatchdog();
+            },
+          },
+          stopSignal,
+        );
+      },
+    });
   },
 };

@@ -22,7 +22,7 @@ import { initialState, stateName, step, type Answer, type Effect, type MachineCo
 import type { ScreenModel } from './screens/model';
 import { ScreenRenderer } from './screens/renderer';
 import { readSecrets } from './secrets';
-import { startStatusServer, type StatusServer, type TerminalStatus } from './status-server';
+import { startStatusServer, type StartupProblem, type StatusServer, type TerminalStatus } from './status-server';
 
 /** What the daemon needs from the screen renderer (src/terminal/screens/renderer.ts). */
 export interface ScreenRendererLike {
@@ -75,6 +75,11 @@ export interface TerminalHandle {
   idle(): Promise<void>;
 }
 
+/** The fatal screen for a problem. */
+export function fatalModel(p: Pick<StartupProblem, 'title' | 'reason' | 'action'>): ScreenModel {
+  return { kind: 'fatal', title: p.title, reason: p.reason, action: p.action };
+}
+
 function defaultRenderer(): RendererFactory {
   return (o) => new ScreenRenderer(o);
 }
@@ -108,12 +113,35 @@ async function timeBox(what: string, p: () => Promise<void> | void, ms: number, 
   }
 }
 
+type StartStage = 'display' | 'journal' | 'secrets' | 'link' | 'keypad' | 'status';
+const failedStage = new WeakMap<object, StartStage>();
+
+/** Which start-up step an error thrown by startTerminal came from (undefined: not from a step). */
+export function startStageOf(err: unknown): StartStage | undefined {
+  return typeof err === 'object' && err !== null ? failedStage.get(err) : undefined;
+}
+
+/**
+ * Starts the terminal. A step that fails stops what was already started (display, journal, link
+ * …) and rethrows its error, tagged with the step (startStageOf) for the fatal screen.
+ */
 export async function startTerminal(opts: StartTerminalOptions): Promise<TerminalHandle> {
+  const stops: { name: string; fn: () => Promise<void> | void }[] = [];
+  const at: { stage: StartStage } = { stage: 'display' };
+  try {
+    return await startParts(opts, stops, at);
+  } catch (err) {
+    for (const s of [...stops].reverse()) await timeBox(s.name, s.fn, 2000, opts.log);
+    if (typeof err === 'object' && err !== null && !failedStage.has(err)) failedStage.set(err, at.stage);
+    throw err;
+  }
+}
+
+async function startParts(opts: StartTerminalOptions, stops: { name: string; fn: () => Promise<void> | void }[], at: { stage: StartStage }): Promise<TerminalHandle> {
   const { config, drivers, log } = opts;
   const clock = opts.clock ?? Date.now;
   const version = opts.version ?? packageVersion();
   const secretsFile = opts.secretsPath ?? config.secretsFile;
-  const stops: { name: string; fn: () => Promise<void> | void }[] = [];
 
   // --- screen ----------------------------------------------------------------------------
   await drivers.display.open();
@@ -126,6 +154,9 @@ export async function startTerminal(opts: StartTerminalOptions): Promise<Termina
   // Cleared synchronously when the loop ends, so a model queued right after is never stranded.
   let renderActive = false;
   let lastModel: ScreenModel = { kind: 'boot', message: 'Starting…' };
+  // What the state machine last asked for, and what keeps it off the screen (no keypad yet).
+  let machineModel: ScreenModel = lastModel;
+  let problem: StartupProblem | null = null;
   const renderLoop = async (): Promise<void> => {
     renderActive = true;
     try {
@@ -160,17 +191,22 @@ export async function startTerminal(opts: StartTerminalOptions): Promise<Termina
     }
   };
   show({ kind: 'boot', message: 'Starting…' });
+  // A failed start: no frame of this attempt may land after the display is handed to the fatal
+  // screen (stop() below waits for the last frame its own way).
+  stops.push({
+    name: 'frames',
+    fn: async () => {
+      pendingModel = null;
+      await rendering;
+    },
+  });
 
   // --- journal ---------------------------------------------------------------------------
   const jpath = journalPath(config);
-  // A damaged journal throws JournalDamagedError: the caller shows the maintenance screen.
-  let journal: Journal;
-  try {
-    journal = Journal.open(jpath, { log: log.child('journal'), clock, ...(opts.journalMinFreeBytes !== undefined ? { minFreeBytes: opts.journalMinFreeBytes } : {}) }).journal;
-  } catch (err) {
-    await drivers.display.close();
-    throw err;
-  }
+  // A damaged journal throws JournalDamagedError: the caller shows the maintenance screen
+  // (startTerminal has closed the display by then).
+  at.stage = 'journal';
+  const journal: Journal = Journal.open(jpath, { log: log.child('journal'), clock, ...(opts.journalMinFreeBytes !== undefined ? { minFreeBytes: opts.journalMinFreeBytes } : {}) }).journal;
   stops.push({ name: 'journal', fn: () => journal.close() });
 
   // A sale left unfinished by a crash or power cut is no longer on screen: its charge must not
@@ -184,6 +220,7 @@ export async function startTerminal(opts: StartTerminalOptions): Promise<Termina
   }
 
   // --- machine ---------------------------------------------------------------------------
+  at.stage = 'secrets';
   const secrets = readSecrets(secretsFile);
   if (secrets.warning) log.warn(secrets.warning);
   const mcfg: MachineConfig = {
@@ -330,7 +367,8 @@ export async function startTerminal(opts: StartTerminalOptions): Promise<Termina
         journal.writeOrDefer(`audit ${eff.kind}`, () => journal.audit(eff.kind, eff.saleId, eff.data));
         return;
       case 'screen':
-        show(eff.model, keyAt);
+        machineModel = eff.model;
+        show(problem ? fatalModel(problem) : eff.model, keyAt);
         updatePole(eff.model);
         if (indicator) indicator.setLed(eff.model.kind === 'qr' || eff.model.kind === 'creating' ? 'blink' : state.online ? 'on' : 'off');
         return;
@@ -382,6 +420,7 @@ export async function startTerminal(opts: StartTerminalOptions): Promise<Termina
   };
 
   // --- link ------------------------------------------------------------------------------
+  at.stage = 'link';
   const link: Link = new Link({
     relayUrl: config.relayUrl,
     secretsFile,
@@ -426,11 +465,37 @@ export async function startTerminal(opts: StartTerminalOptions): Promise<Termina
   // --- inputs ----------------------------------------------------------------------------
   const onKey = (k: KeyEvent) => dispatch({ type: 'key', key: k.key, now: clock(), newId: newId(clock()) }, k.at);
   drivers.keypad.on('key', onKey);
+  // A keypad missing at start-up: the screen says so and what to do until it is plugged in (the
+  // drivers keep looking for it); the status endpoint reports it. Later unplugs only log, so a
+  // QR already on screen stays there.
+  let keypadMissing = false;
+  let keypadReason = 'not connected';
   drivers.keypad.on('status', (s) => {
-    if (!s.connected) log.warn('keypad disconnected', { reason: s.reason });
-    else log.info('keypad connected');
+    keypadMissing = !s.connected;
+    if (!s.connected) {
+      keypadReason = s.reason ?? keypadReason;
+      log.warn('keypad disconnected', { reason: s.reason });
+      return;
+    }
+    log.info('keypad connected');
+    if (problem?.stage === 'keypad') {
+      problem = null;
+      show(machineModel);
+    }
   });
+  at.stage = 'keypad';
   await drivers.keypad.start();
+  if (keypadMissing) {
+    problem = {
+      stage: 'keypad',
+      title: 'Keypad not found',
+      reason: [`${drivers.keypad.description}: ${keypadReason}`],
+      action: ['Plug in the keypad: the terminal starts by itself when it appears.', 'Another keypad: fix drivers.keypad in the config, then reload the service.'],
+      since: new Date(clock()).toISOString(),
+    };
+    log.error('cannot take sales: no keypad', { keypad: drivers.keypad.description, reason: keypadReason });
+    show(fatalModel(problem));
+  }
   stops.push({
     name: 'keypad',
     fn: async () => {
@@ -477,19 +542,18 @@ export async function startTerminal(opts: StartTerminalOptions): Promise<Termina
       terminalId: ls.terminalId,
       merchantName: config.merchantName,
       journal: { path: jpath, resetFrom: journal.recoveredFrom() },
+      ...(problem ? { problem } : {}),
     };
   };
 
   let statusServer: StatusServer | null = null;
   const listen = opts.statusListen === undefined ? config.statusListen : opts.statusListen;
   if (listen) {
-    try {
-      statusServer = await startStatusServer({ listen, status, log: log.child('status') });
-      const srv = statusServer;
-      stops.push({ name: 'status endpoint', fn: () => srv.stop() });
-    } catch (err) {
-      log.error('status endpoint not available', { listen, error: (err as Error).message });
-    }
+    // Not optional: a port another program holds is a failed start, shown and waited on.
+    at.stage = 'status';
+    statusServer = await startStatusServer({ listen, status, log: log.child('status') });
+    const srv = statusServer;
+    stops.push({ name: 'status endpoint', fn: () => srv.stop() });
   }
   log.info('terminal started', { version, journal: jpath, display: drivers.display.description, keypad: drivers.keypad.description, paired: link.paired });
 
@@ -513,7 +577,7 @@ export async function startTerminal(opts: StartTerminalOptions): Promise<Termina
         const end = Date.now() + deadlineMs;
         // Inputs first, storage last: nothing new comes in while the rest shuts down.
         for (const s of [...stops].reverse()) {
-          if (s.name === 'journal' || s.name === 'display') continue;
+          if (s.name === 'journal' || s.name === 'display' || s.name === 'frames') continue;
           await timeBox(s.name, s.fn, Math.max(100, end - Date.now()), log);
         }
         stopped = true;

@@ -9,6 +9,7 @@ interface Received {
   raw: Buffer;
   signature: string | undefined;
   timestamp: string | undefined;
+  contentType: string | undefined;
   event: { id: string; key: string; data: { id: string; status?: string } };
 }
 
@@ -40,6 +41,7 @@ beforeEach(async () => {
         raw,
         signature: req.headers['omise-signature'] as string | undefined,
         timestamp: req.headers['omise-signature-timestamp'] as string | undefined,
+        contentType: req.headers['content-type'],
         event: JSON.parse(raw.toString('utf8')) as Received['event'],
       });
       res.statusCode = answers.shift() ?? 200;
@@ -73,6 +75,8 @@ describe('webhook deliveries', () => {
     await client.createRefund(ch.id, { amount: 1000 });
     await until(() => received.length === 4, '4 webhooks');
     expect(received.map((r) => r.event.key).sort()).toEqual(['charge.complete', 'charge.create', 'charge.update', 'refund.create']);
+    // A POST of the event object as JSON (Omise's webhooks page).
+    for (const r of received) expect(r.contentType).toBe('application/json; charset=utf-8');
     for (const r of received) {
       expect(r.signature).toMatch(/^[0-9a-f]{64}$/);
       expect(Math.abs(Number(r.timestamp) - Date.now() / 1000)).toBeLessThan(60);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SaleView } from '../link/protocol';
 import type { OmiseCharge } from '../omise/types';
+import { LATE_ANSWER_WINDOW_MS } from './sales';
 import { newSaleId, startRig, TestClock, until, type Rig } from './testkit';
 
 /**
@@ -95,3 +96,41 @@ for (const sc of scenarios) {
     }, 60_000);
   });
 }
+
+describe('relay: the watch for late charges ends', () => {
+  let rig: Rig;
+  let cred: string;
+  let terminalId: string;
+  const clock = TestClock.morning();
+
+  beforeAll(async () => {
+    rig = await startRig({ clock });
+    ({ credential: cred, terminalId } = await rig.pair());
+  });
+  afterAll(async () => {
+    await rig.close();
+  });
+
+  it(`searches an uncertain sale on every pass until ${LATE_ANSWER_WINDOW_MS / 60_000} minutes after its last attempt, then stops`, async () => {
+    // The charge is made but its answer lost: the attempt is uncertain, the lookup adopts it.
+    rig.sim.faults.set({ endpoints: { 'POST /charges': { dropResponseNext: 1 } } });
+    const saleId = newSaleId();
+    const r = await rig.api<SaleView>('POST', '/v1/sales', cred, { saleId, amount: 2000, currency: 'THB' });
+    expect(r.body.status).toBe('pending');
+    const row = () => rig.relay.store.sale(terminalId, saleId)!;
+    expect(row().createUncertain).toBe(true);
+
+    await rig.relay.reconcile();
+    const first = row().orphanCheckedAt;
+    expect(first).not.toBeNull();
+    clock.advance(LATE_ANSWER_WINDOW_MS - 60_000);
+    await rig.relay.reconcile();
+    expect(row()).toMatchObject({ createUncertain: true });
+    expect(row().orphanCheckedAt! > first!).toBe(true);
+
+    clock.advance(60_001);
+    await rig.relay.reconcile();
+    expect(row().createUncertain).toBe(false);
+    expect(rig.relay.store.uncertainSales(100).map((s) => s.saleId)).not.toContain(saleId);
+  });
+});

@@ -624,7 +624,7 @@ export class SaleService {
 
   /**
    * Reconciler, every pass: a sale with an uncertain attempt is searched for stray charges until
-   * LATE_ANSWER_WINDOW_MS after its last attempt (a complete search after that ends the watch).
+   * LATE_ANSWER_WINDOW_MS after its last attempt (the first search after that ends the watch).
    * Strays are recorded and expired by adopt(); this waits for their expiry.
    */
   async scanForOrphans(s: SaleRow): Promise<void> {
@@ -634,7 +634,9 @@ export class SaleService {
       const found = await this.findCharges(fresh);
       const row = found.charges.length ? this.adopt(fresh, found.charges, false, false) : fresh;
       const sinceAttempt = this.now().getTime() - Date.parse(row.lastAttemptAt ?? row.createdAt);
-      const over = found.complete && sinceAttempt >= LATE_ANSWER_WINDOW_MS;
+      // Late charges are the newest in the list, so even a search cut short at 50 pages has seen
+      // them: the watch ends with the window either way.
+      const over = sinceAttempt >= LATE_ANSWER_WINDOW_MS;
       this.commit(row, { orphanCheckedAt: this.now().toISOString(), ...(over ? { createUncertain: false } : {}) }, false);
       return found.charges.filter((c) => c.id !== row.chargeId && c.status === 'pending');
     });

@@ -10,7 +10,9 @@ env:   EMU_DISPLAY (bochs | cirrus), EMU_ROTATION, EMU_ACCEL, EMU_TIMEOUT, EMU_V
        the architecture's QEMU settings from arch.sh (EMU_QEMU, EMU_MACHINE, ...; EMU_ARCH to choose);
        EMU_PRINT_ARGV=1 prints the QEMU command line as JSON and exits without running it.
 """
-import json, os, re, shutil, socket, subprocess, sys, threading, time
+import json, os, re, shutil, subprocess, sys, threading, time
+
+from qmp import QMP, QMPError, connect_unix
 
 KERNEL, INITRD, WORK = (os.path.abspath(p) for p in sys.argv[1:4])
 ROTATION = int(os.environ.get('EMU_ROTATION', '0'))
@@ -133,32 +135,6 @@ def guest_event(line):
 class Failure(Exception):
     pass
 
-class QMP:
-    def __init__(self, path):
-        for _ in range(200):
-            try:
-                self.s = socket.socket(socket.AF_UNIX)
-                self.s.connect(path)
-                break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            raise Failure('cannot connect to QMP')
-        self.f = self.s.makefile('rwb')
-        json.loads(self.f.readline())
-        self.cmd('qmp_capabilities')
-
-    def cmd(self, name, **args):
-        self.f.write(json.dumps({'execute': name, 'arguments': args}).encode() + b'\n')
-        self.f.flush()
-        while True:
-            r = json.loads(self.f.readline())
-            if 'event' in r:
-                continue
-            if 'error' in r:
-                raise Failure(f'QMP {name}: {r["error"]}')
-            return r['return']
-
 def screendump(name, fmt):
     qmp.cmd('screendump', filename=os.path.join(WORK, name), **({'format': fmt} if fmt != 'ppm' else {}))
     return os.path.join(WORK, name)
@@ -174,16 +150,6 @@ checks = []
 def check(name, ok, detail=''):
     checks.append((name, bool(ok), detail))
     note(f'{"PASS" if ok else "FAIL"} {name}{": " + detail if detail else ""}')
-
-def connect(path):
-    for _ in range(200):
-        try:
-            s = socket.socket(socket.AF_UNIX)
-            s.connect(path)
-            return s
-        except OSError:
-            time.sleep(0.05)
-    raise Failure(f'cannot connect to {path}')
 
 # The customer pole display's side of the guest's ttyS1: collect every byte the driver sends.
 pole_bytes, pole_lock = bytearray(), threading.Lock()
@@ -209,7 +175,7 @@ qmp = None
 try:
     qmp = QMP('qmp.sock')
     # Connect before the guest boots: a socket chardev drops what the guest sends while no one listens.
-    threading.Thread(target=pole_reader, args=(connect('pole.sock'),), daemon=True).start()
+    threading.Thread(target=pole_reader, args=(connect_unix('pole.sock'),), daemon=True).start()
     note(f'QMP connected: QEMU {qmp.cmd("query-version")["qemu"]}')
     wait_line(r'^T_INIT')
     timings['init'] = round(time.time() - t0, 1)
@@ -285,7 +251,7 @@ try:
     with cond:
         tty_warn = [l for l in lines if 'cannot hide the console cursor' in l]
     check('console cursor hidden on the display VT (escape sequence written to /dev/tty1)', not tty_warn and os.environ.get('EMU_GUEST_TTY', '/dev/tty1') != 'none', tty_warn[0] if tty_warn else '')
-except Failure as e:
+except (Failure, QMPError) as e:
     check('run completed', False, str(e))
 finally:
     try:

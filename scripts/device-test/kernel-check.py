@@ -12,7 +12,9 @@ EMU_DIR (nothing is installed, no dpkg --add-architecture).
 usage: kernel-check.py ARCH [DISPLAY...]   (ARCH amd64 | arm64; displays bochs cirrus by default)
 exit status 0 when every check passed.
 """
-import glob, json, os, re, shutil, socket, subprocess, sys, tempfile, threading, time
+import glob, json, os, re, shutil, subprocess, sys, tempfile, threading, time
+
+from qmp import QMP, connect_unix
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, '..', '..'))
@@ -133,26 +135,9 @@ sleep 600
                     cond.wait(1)
         results = []
         try:
-            for _ in range(200):
-                try:
-                    s = socket.socket(socket.AF_UNIX)
-                    s.connect(os.path.join(wd, 'qmp.sock'))
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            qf = s.makefile('rwb')
-            qf.readline()
-
-            def qmp(name, **args):
-                qf.write(json.dumps({'execute': name, 'arguments': args}).encode() + b'\n')
-                qf.flush()
-                while True:
-                    r = json.loads(qf.readline())
-                    if 'return' in r or 'error' in r:
-                        return r
-            qmp('qmp_capabilities')
-            pole = socket.socket(socket.AF_UNIX)
-            pole.connect(os.path.join(wd, 'pole.sock'))
+            q = QMP(os.path.join(wd, 'qmp.sock'))
+            qmp = q.cmd
+            pole = connect_unix(os.path.join(wd, 'pole.sock'))
             wait(r'^KC hid ready')
             geo = {k: v for k, v in (re.match(r'KC fb0 (\w+)=(.*)', wait(rf'^KC fb0 {f}=')).groups() for f in ('name', 'virtual_size', 'bits_per_pixel', 'stride'))}
             name, bpp, colour = expect[disp]

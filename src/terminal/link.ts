@@ -118,6 +118,10 @@ export class Link {
     this.stream.on('revoked', () => {
       if (!this.running || this.pairing) return;
       opts.log.error('the operator revoked this terminal; pairing again');
+      // No sale of the revoked terminal may stay payable: its QR leaves the screen. The relay
+      // expires the sales it knows; one whose create is still queued here is expired right after
+      // the create goes through, once the terminal is paired again.
+      for (const s of opts.journal.nonFinalSales()) this.tryWrite('cancelling a sale of the revoked terminal', () => opts.journal.requestExpire(s.saleId, 'terminal revoked'));
       opts.callbacks.onNotice(REVOKED_TEXT);
       void this.startPairing(`${REVOKED_TEXT}: pair it again`);
     });
@@ -263,7 +267,12 @@ export class Link {
           if (poll.status === 'approved') {
             const previous = this.secrets.terminalId;
             const next: Secrets = { ...readSecrets(this.opts.secretsFile).secrets, credential: poll.credential, terminalId: poll.terminalId };
-            writeSecrets(this.opts.secretsFile, next);
+            try {
+              writeSecrets(this.opts.secretsFile, next);
+            } catch (err) {
+              // Kept in memory: the terminal works now; a restart before the file can be written pairs again.
+              log.error('the new credential could not be saved (disk full?); it is kept in memory only', { error: (err as Error).message });
+            }
             this.secrets = next;
             if (previous !== poll.terminalId) this.tryWrite('resetting the event cursor', () => this.opts.journal.resetCursor());
             this.pairingCode = null;
@@ -529,28 +538,39 @@ export class Link {
         return false;
       }
       log.error('relay refused a command; not retrying', { kind: item.kind, saleId: item.saleId, status: e.status, code: e.code, error: e.message });
-      journal.outboxDead(item.id, e.message);
-      if (item.kind === 'create') {
-        const r = journal.markCreateRejected(item.saleId, { code: e.code, message: e.message.replace(/^POST \S+: /, '') });
-        if (r.changed) callbacks.onSale(r);
-      }
-      if (item.kind === 'refund') {
-        const b = item.body as { refundId: string; amount: number };
-        const sale = journal.getSale(item.saleId);
-        const failed: RefundView = {
-          refundId: b.refundId,
-          saleId: item.saleId,
-          omiseRefundId: null,
-          amount: b.amount,
-          currency: sale?.currency ?? 'THB',
-          voided: false,
-          status: 'failed',
-          reason: null,
-          error: e.message.replace(/^POST \S+: /, ''),
-          createdAt: new Date(this.clock()).toISOString(),
+      const rejection = { code: e.code, message: e.message.replace(/^POST \S+: /, '') };
+      const refund = item.body as { refundId: string; amount: number };
+      const failedRefund = (): RefundView => ({
+        refundId: refund.refundId,
+        saleId: item.saleId,
+        omiseRefundId: null,
+        amount: refund.amount,
+        currency: journal.getSale(item.saleId)?.currency ?? 'THB',
+        voided: false,
+        status: 'failed',
+        reason: null,
+        error: rejection.message,
+        createdAt: new Date(this.clock()).toISOString(),
+      });
+      let outcome: { sale: ApplyResult | null; refund: RefundView | null };
+      try {
+        outcome = journal.atomically(() => {
+          journal.outboxDead(item.id, e.message);
+          const sale = item.kind === 'create' ? journal.markCreateRejected(item.saleId, rejection) : null;
+          const r = item.kind === 'refund' ? failedRefund() : null;
+          return { sale, refund: r && journal.applyRefundView(r) ? r : null };
+        });
+      } catch (werr) {
+        if (!isStorageError(werr)) throw werr;
+        // Disk full: shown now, journaled when the refusal comes again after space returns.
+        this.held.add(item.id);
+        outcome = {
+          sale: item.kind === 'create' ? journal.preview(() => journal.markCreateRejected(item.saleId, rejection)) : null,
+          refund: item.kind === 'refund' ? failedRefund() : null,
         };
-        if (journal.applyRefundView(failed)) callbacks.onRefund(failed);
       }
+      if (outcome.sale?.changed) callbacks.onSale(outcome.sale);
+      if (outcome.refund) callbacks.onRefund(outcome.refund);
       return true;
     }
   }

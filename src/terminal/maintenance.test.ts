@@ -29,10 +29,24 @@ describe('journal maintenance', () => {
     const cred = await rig.pair('maint');
     const t1 = await startTestTerminal(rig, { credential: cred, name: 'maint' });
     const press = (kp: FakeKeypad, keys: string) => keys.split(' ').forEach((k) => kp.press(k as KeyName));
-    await waitFor(() => t1.handle.status().link.online, 'online');
+    // A busy machine can miss a heartbeat: a sale keyed in that moment lands on the offline
+    // screen, where Enter tries again once the link is back.
+    const sell = async (kp: FakeKeypad, h: TerminalHandle, keys: string) => {
+      await waitFor(() => h.status().link.online, 'online');
+      press(kp, keys);
+      await waitFor(
+        () => {
+          const st = h.status();
+          if (st.state === 'offline' && st.link.online) kp.press('enter');
+          return st.state === 'showing_qr';
+        },
+        'QR on screen',
+        15_000,
+        50,
+      );
+    };
     for (let i = 0; i < 3; i++) {
-      press(t1.keypad, '2 5 0 0 enter');
-      await waitFor(() => t1.handle.status().state === 'showing_qr', 'QR', 8000);
+      await sell(t1.keypad, t1.handle, '2 5 0 0 enter');
       press(t1.keypad, 'cancel');
       await waitFor(() => t1.handle.status().state === 'cancelled', 'cancelled');
       press(t1.keypad, 'clear');
@@ -83,9 +97,11 @@ describe('journal maintenance', () => {
       const h = handle!;
       await waitFor(() => h.status().link.online, 'online after recovery');
       expect(h.status()).toMatchObject({ ready: true, journal: { resetFrom: expect.stringMatching(/journal\.sqlite\.damaged-/) as string } });
-      press(keypad, '3 0 0 0 enter');
-      await waitFor(() => h.status().state === 'showing_qr', 'a sale after recovery', 8000);
-      expect(h.status().currentSale!.ref).toBe(4);
+      await sell(keypad, h, '3 0 0 0 enter');
+      // #1–#3 are never issued again: the new sale is above them, and so is every sale the
+      // reconciliation adopts back from the relay (it may run before or after the keys).
+      expect(h.status().currentSale!.ref).toBeGreaterThan(3);
+      expect(h.journal.allSales().filter((s) => s.ref <= 3)).toEqual([]);
       expect(await runJournalCommand(['check', '--config', configFile], () => undefined, () => undefined)).toBe(0);
     } finally {
       stopSignal();

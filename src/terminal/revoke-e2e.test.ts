@@ -3,8 +3,12 @@
  * MemoryDisplay), the real relay and the Omise simulator on loopback.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KeyName } from '../../drivers/keypad/contract';
+import { TerminalAdmin } from '../relay/admin';
+import { Pairing } from '../relay/pairing';
+import { openSqliteStore } from '../relay/sqlite-store';
 import type { ScreenModel } from './screens/model';
 import { startRig, startTestTerminal, waitFor, type Rig } from './testing/rig';
 
@@ -48,6 +52,32 @@ describe('terminal: revoked with a QR on screen', () => {
       expect(stored.terminalId).toBe(approved.id);
       expect(t.log.lines.join('\n')).not.toContain(first.credential);
       expect(t.log.lines.join('\n')).not.toContain(stored.credential!);
+    } finally {
+      await t.handle.stop();
+    }
+  });
+
+  it('expires a sale whose create was still queued at the revocation, right after the new pairing sends it', async () => {
+    const first = await rig.pair('till-queued');
+    const t = await startTestTerminal(rig, { credential: first, name: 'till-queued' });
+    try {
+      await waitFor(() => t.handle.status().link.online, 'link online');
+      await rig.stopRelay();
+      for (const k of '2 5 0 0 enter'.split(' ')) t.keypad.press(k as KeyName);
+      const saleId = await waitFor(() => t.handle.status().currentSale?.saleId, 'the sale keyed while the relay is down');
+      // The operator revokes while the relay is down, as the CLI does: on the same database.
+      const store = openSqliteStore(path.join(rig.dir, 'relay'));
+      const clock = () => new Date();
+      new TerminalAdmin({ store, pairing: new Pairing(store, clock, { codeTtlMs: 600_000, maxPending: 10 }), clock, heartbeatMs: 1000 }).revoke(first.terminalId);
+      store.close();
+      await rig.startRelay();
+
+      const code = await waitFor(() => t.handle.status().link.pairingCode, 'a pairing code after the revocation', 8000);
+      expect(t.handle.machine().mode).toMatchObject({ kind: 'pairing', message: expect.stringMatching(/revoked/i) });
+      rig.relay.approvePairing(code);
+      await waitFor(() => t.handle.journal.getSale(saleId)?.status === 'expired', 'the queued sale ends expired', 10_000);
+      const charges = rig.sim.charges().filter((c) => c.metadata.qrpos_sale_id === saleId);
+      expect(charges.filter((c) => c.status === 'pending' || c.status === 'successful')).toEqual([]);
     } finally {
       await t.handle.stop();
     }

@@ -22,7 +22,9 @@ describe('relay: Omise rate limits and malformed answers', () => {
   });
 
   const chargesOf = (saleId: string) => rig.sim.charges().filter((c) => c.metadata.qrpos_sale_id === saleId);
-  const create = (saleId: string): Promise<ApiResult<SaleView>> => rig.api('POST', '/v1/sales', cred, { saleId, amount: 2000, currency: 'THB' });
+  /** A SaleView on 200, `{ error: { code, message } }` otherwise. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read both answer shapes
+  const create = (saleId: string): Promise<ApiResult<any>> => rig.api('POST', '/v1/sales', cred, { saleId, amount: 2000, currency: 'THB' });
   const createRequests = () => rig.sim.requests().filter((r) => r.endpoint === 'POST /charges').length;
 
   it('429s within the deadline are retried (Retry-After honoured): one answer, exactly one charge', async () => {
@@ -42,7 +44,7 @@ describe('relay: Omise rate limits and malformed answers', () => {
     rig.sim.faults.set({ endpoints: { 'POST /charges': { failNext: 6, errorStatus: 429 } } });
     const saleId = newSaleId();
     const statuses: number[] = [];
-    let last: ApiResult<SaleView> | undefined;
+    let last: ApiResult<SaleView & { error: { code: string } }> | undefined;
     for (let i = 0; i < 20 && last?.status !== 200; i++) {
       last = await create(saleId);
       statuses.push(last.status);
@@ -112,7 +114,7 @@ describe('relay: Omise rate limits and malformed answers', () => {
     const r = await create(saleId);
     expect(r.body.status).toBe('pending');
     rig.sim.setWebhookUrl(null);
-    rig.sim.markAsPaid(r.body.chargeId);
+    rig.sim.markAsPaid(r.body.chargeId as string);
     rig.sim.faults.set({ endpoints: { 'GET /charges/:id': { malformNext: 1, malformField: 'status', malformMode: 'mistyped' } } });
     const stale = await rig.api('GET', `/v1/sales/${saleId}`, cred);
     expect(stale.status).toBe(200);

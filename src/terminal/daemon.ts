@@ -415,7 +415,7 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
     if (m.kind === 'idle') lines = [config.merchantName.replace(/[^\x20-\x7e]/g, ''), 'Welcome'];
     else if (m.kind === 'entry' || m.kind === 'creating') lines = ['TOTAL', `${cur} ${money(m.amountText)}`];
     else if (m.kind === 'qr') lines = ['SCAN TO PAY', `${cur} ${money(m.amountText)}`];
-    else if (m.kind === 'result') lines = [m.outcome === 'paid' || m.outcome === 'late_paid' ? 'PAID - THANK YOU' : m.outcome.toUpperCase(), `${cur} ${money(m.amountText)}`];
+    else if (m.kind === 'result') lines = [m.outcome === 'paid' || m.outcome === 'late_paid' ? 'PAID - THANK YOU' : m.outcome.replace('_', ' ').toUpperCase(), `${cur} ${money(m.amountText)}`];
     if (lines) fireAndForget('pole display', pole.show(lines[0], lines[1]));
   };
 

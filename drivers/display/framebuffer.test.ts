@@ -302,6 +302,22 @@ describe('FramebufferDisplay on the framebuffer that is there (issue 13 item 4)'
     expect(JSON.stringify(warns[0])).toContain('XRGB8888');
   });
 
+  it('adaptations describe the framebuffer of the latest open(): a later 32 bpp mode clears them', async () => {
+    const fake = makeFakeGraphics(dir, [{ name: 'vc4drmfb', width: 800, height: 480, bpp: 16 }]);
+    const d = new FramebufferDisplay(profileDisplay('pi-hdmi-800x480-usb-numpad', fake), memoryLogger());
+    await d.open();
+    await d.close();
+    expect(d.adaptations).toHaveLength(1);
+    // The same fb0 after the mode changed to 32 bpp (e.g. video=HDMI-A-1:800x480-32 and a reboot).
+    fs.writeFileSync(path.join(fake.graphicsDir, 'fb0', 'bits_per_pixel'), '32\n');
+    fs.writeFileSync(path.join(fake.graphicsDir, 'fb0', 'stride'), '3200\n');
+    fs.writeFileSync(fake.fbs[0].device, Buffer.alloc(3200 * 480));
+    await d.open();
+    expect(d.adaptations).toEqual([]);
+    expect(d.description).toContain('XRGB8888');
+    await d.close();
+  });
+
   it('the HDMI profile at 32 bpp and at 24 bpp with a padded stride', async () => {
     const fake = makeFakeGraphics(path.join(dir, '32'), [{ name: 'vc4drmfb', width: 800, height: 480, bpp: 32, stride: 3200 + 64 }]);
     const d32 = new FramebufferDisplay(profileDisplay('pi-hdmi-800x480-membrane-4x4', fake), memoryLogger());

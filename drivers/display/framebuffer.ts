@@ -104,8 +104,10 @@ export class FramebufferDisplay implements Display {
   /** What this driver last put on the panel, laid out like the framebuffer (stride × height). */
   private shadow: Buffer | null = null;
   private device: string;
-  /** How the framebuffer found at open() differs from the config, each adapted to (and logged once). */
-  readonly adaptations: string[] = [];
+  /** How the framebuffer found by the last open() differs from the config, each adapted to. */
+  adaptations: readonly string[] = [];
+  /** Differences already logged: each is logged once, however often the display is reopened. */
+  private readonly logged = new Set<string>();
   /** Bytes written by the last present(), for benchmarks and tests. */
   bytesWritten = 0;
   writes = 0;
@@ -176,9 +178,10 @@ export class FramebufferDisplay implements Display {
     this.fd = fd;
     this.geometry = g;
     this.format = format;
-    // Logged once per open(); a re-open after close() finds the same framebuffer and says nothing new.
-    for (const a of adaptations) if (!this.adaptations.includes(a)) {
-      this.adaptations.push(a);
+    this.adaptations = adaptations;
+    for (const a of adaptations) {
+      if (this.logged.has(a)) continue;
+      this.logged.add(a);
       this.log.warn('framebuffer differs from the config; adapted', { detail: a });
     }
     this.hideConsole();

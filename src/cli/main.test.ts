@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { parseFlags, UsageError } from '../shared/args';
+import { command } from '../terminal/cli';
 
 const ROOT = path.resolve(__dirname, '../..');
 const qrpos = (...args: string[]) => spawnSync(process.execPath, [path.join(ROOT, 'scripts/qrpos.cjs'), ...args], { encoding: 'utf8' });
@@ -19,8 +20,7 @@ describe('qrpos command line', () => {
     expect(r.stderr).toContain('unknown command "frobnicate"');
   });
 
-  it("gives a subcommand's own help: qrpos terminal journal --help", async () => {
-    const { command } = await import('../terminal/cli');
+  it("gives a subcommand's own help: qrpos terminal journal --help", () => {
     expect(command.helpFor?.(['journal', '--help'])).toMatch(/^usage: qrpos terminal journal check --config <file>/);
     expect(command.helpFor?.(['--help'])).toBeUndefined();
   });

@@ -97,7 +97,17 @@ async function runServer(argv: string[]): Promise<number> {
     throw err;
   }
   const stopping = notifyReady(log);
+  // SIGHUP (systemctl reload): new secrets from the file and the environment, without a restart.
+  const reload = () => {
+    try {
+      relay.reloadSecrets(loadRelaySecrets(config.secretsFile));
+    } catch (err) {
+      log.error('secrets not reloaded: the relay keeps the ones it has', { error: err instanceof ConfigError ? err.message : String(err) });
+    }
+  };
+  process.on('SIGHUP', reload);
   const sig = await waitForStopSignal();
+  process.off('SIGHUP', reload);
   log.info('signal received', { signal: sig });
   stopping();
   await relay.stop();

@@ -63,6 +63,11 @@ export interface RelayHandle {
   listTerminals(): TerminalSummary[];
   /** Runs one reconciler pass now (tests, operators). */
   reconcile(): Promise<void>;
+  /**
+   * Takes new secrets without a restart (SIGHUP, `systemctl reload`): the next Omise call, webhook
+   * and admin request use them; streams and requests in flight carry on.
+   */
+  reloadSecrets(next: RelaySecrets): void;
   /** Graceful: stops accepting, closes streams, lets open requests finish until the deadline. */
   stop(): Promise<void>;
 }
@@ -99,13 +104,18 @@ export function tlsOptions(tls: { certFile: string; keyFile: string }): https.Se
   };
 }
 
-function loadOmiseClient(config: RelayConfig, secrets: RelaySecrets, log: Logger, fetchImpl: typeof fetch, clock: () => Date): OmiseApi {
+/** The client reads its keys on every request, so these getters let a reload swap them. */
+function loadOmiseClient(config: RelayConfig, secrets: () => RelaySecrets, log: Logger, fetchImpl: typeof fetch, clock: () => Date): OmiseApi {
   return new OmiseClient({
     fetch: fetchImpl,
     clock,
     baseUrl: config.omise.baseUrl,
-    publicKey: secrets.omisePublicKey,
-    secretKey: secrets.omiseSecretKey,
+    get publicKey() {
+      return secrets().omisePublicKey;
+    },
+    get secretKey() {
+      return secrets().omiseSecretKey;
+    },
     timeoutMs: config.omise.timeoutMs,
     log: log.child('omise'),
   });
@@ -118,7 +128,8 @@ function safeEqual(a: string, b: string): boolean {
 }
 
 export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> {
-  const { config, secrets } = opts;
+  const { config } = opts;
+  let secrets = opts.secrets;
   const log = (opts.log ?? silentLogger).child('relay');
   const clock = opts.clock ?? (() => new Date());
   const store = opts.store ?? openSqliteStore(config.dataDir);
@@ -135,7 +146,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     for (const e of events) stream.notify(e);
   };
   const omiseFetch = leanFetch();
-  const omise = meteredOmise(opts.omise ?? loadOmiseClient(config, secrets, log, omiseFetch, clock), metrics);
+  const omise = meteredOmise(opts.omise ?? loadOmiseClient(config, () => secrets, log, omiseFetch, clock), metrics);
   const sales = new SaleService({
     store,
     omise,
@@ -160,6 +171,9 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
       void sales.expireOpenSales(id);
     },
   });
+  const webhookSecretsOf = (s: RelaySecrets) => [s.webhookSecret, ...(s.previousWebhookSecret ? [s.previousWebhookSecret] : [])];
+  /** Shared with the intake and changed in place by reloadSecrets. */
+  const webhookSecrets = webhookSecretsOf(secrets);
   const webhooks = new WebhookIntake({
     store,
     omise,
@@ -167,7 +181,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     log: log.child('webhooks'),
     metrics,
     clock,
-    secrets: [secrets.webhookSecret, ...(secrets.previousWebhookSecret ? [secrets.previousWebhookSecret] : [])],
+    secrets: webhookSecrets,
     bodyLimit: config.limits.webhookBodyBytes,
     omiseTimeoutMs: config.omise.timeoutMs,
     commit,
@@ -467,6 +481,12 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     renameTerminal: (id, name) => admin.rename(id, name),
     listTerminals: () => admin.list(),
     reconcile: () => reconciler.tick(),
+    reloadSecrets(next) {
+      const changed = (Object.keys({ ...secrets, ...next }) as (keyof RelaySecrets)[]).filter((k) => secrets[k] !== next[k]);
+      secrets = next;
+      webhookSecrets.splice(0, webhookSecrets.length, ...webhookSecretsOf(next));
+      log.info('secrets reloaded', { changedFields: changed });
+    },
     stop,
   };
 }

@@ -5,8 +5,8 @@ import type { Command } from '../cli/command';
 import { waitForStopSignal } from '../shared/service';
 import { flagHelp, parseFlags, UsageError, type FlagSpec } from '../shared/args';
 import { createLogger, type Level } from '../shared/log';
-import { isCountry } from '../domain/money';
-import { startDemo } from './demo';
+import { currencyOf, formatMoney, isCountry, limitsOf, type Country } from '../domain/money';
+import { exampleAmount, startDemo, type DemoHandle } from './demo';
 
 const FLAGS: Record<string, FlagSpec> = {
   port: { type: 'number', description: 'port of the terminal page (0 = any free port)', default: 8080 },
@@ -30,7 +30,7 @@ keypad and screen. Open the printed terminal URL, key an amount, press Enter, an
 paid in the simulator dashboard shown beside it. Without a browser: type keys here (digits, Enter,
 Esc = cancel) and watch the screen PNG file it prints.
 
-Scriptable: POST <terminal>/api/keys {"keys": ["1","5","0","0","enter"]}, GET <terminal>/api/screen.png,
+Scriptable: POST <terminal>/api/keys {"keys": ["2","5","0","0","enter"]}, GET <terminal>/api/screen.png,
 GET <terminal>/api/state.
 
 flags:
@@ -44,6 +44,32 @@ function parseSize(s: string): { width: number; height: number } {
   const height = Number(m[2]);
   if (width < 128 || height < 128 || width > 4096 || height > 4096) throw new UsageError(`--size must be between 128x128 and 4096x4096, got "${s}"`);
   return { width, height };
+}
+
+/** What the demo prints once its terminal is paired and takes keys. */
+export function banner(demo: Pick<DemoHandle, 'urls' | 'screenPng' | 'keys'>, country: Country): string {
+  const currency = currencyOf(country);
+  const ex = exampleAmount(currency);
+  const { min, max } = limitsOf(currency);
+  return [
+    '',
+    'qrpos demo is running: the terminal is paired and takes keys.',
+    '',
+    `  terminal (screen + keypad):  ${demo.urls.terminal}`,
+    `  Omise simulator dashboard:   ${demo.urls.dashboard}`,
+    `  Omise simulator API:         ${demo.urls.simulator}`,
+    `  relay:                       ${demo.urls.relay}`,
+    `  screen as PNG file:          ${demo.screenPng}`,
+    '',
+    '  simulator test keys (as the Omise dashboard shows them):',
+    `    public key  ${demo.keys.publicKey}`,
+    `    secret key  ${demo.keys.secretKey}`,
+    '',
+    `  1. open the terminal URL, key an amount (e.g. ${ex.keys} = ${ex.text}; ${currency} takes ${formatMoney(min, currency)} to ${formatMoney(max, currency)}), press Enter`,
+    '  2. in the dashboard beside it, mark the charge successful (or failed), and watch the screen',
+    `  keys here too: digits, Enter, Esc = cancel, z = 00, m = menu (supervisor PIN 1234); Ctrl-C stops`,
+    '',
+  ].join('\n');
 }
 
 export const command: Command = {
@@ -93,29 +119,14 @@ export const command: Command = {
       process.stderr.write(`port ${String(flags.port)} is in use; taking a free one\n`);
       demo = await start(0);
     }
-    const out = process.stdout;
-    out.write(
-      [
-        '',
-        'qrpos demo is running.',
-        '',
-        `  terminal (screen + keypad):  ${demo.urls.terminal}`,
-        `  Omise simulator dashboard:   ${demo.urls.dashboard}`,
-        `  Omise simulator API:         ${demo.urls.simulator}`,
-        `  relay:                       ${demo.urls.relay}`,
-        `  screen as PNG file:          ${demo.screenPng}`,
-        '',
-        '  simulator test keys (as the Omise dashboard shows them):',
-        `    public key  ${demo.keys.publicKey}`,
-        `    secret key  ${demo.keys.secretKey}`,
-        '',
-        '  1. open the terminal URL, key an amount (e.g. 1 5 0 0 = 15.00; minimum depends on the country), press Enter',
-        '  2. in the dashboard beside it, mark the charge successful (or failed), and watch the screen',
-        `  keys here too: digits, Enter, Esc = cancel, z = 00, m = menu (supervisor PIN 1234); Ctrl-C stops`,
-        '',
-      ].join('\n'),
-    );
-    await waitForStopSignal();
+    // The banner only once the terminal is paired: keys typed before it are held until then.
+    process.stderr.write('starting: pairing the demo terminal with its relay…\n');
+    const stop = waitForStopSignal();
+    const first = await Promise.race([demo.ready.then(() => 'ready' as const), stop]);
+    if (first === 'ready') {
+      process.stdout.write(banner(demo, country) + '\n');
+      await stop;
+    }
     process.stderr.write('stopping…\n');
     await demo.stop();
     return 0;

@@ -6,11 +6,11 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { currencyOf, type Country } from '../domain/money';
+import { currencyOf, formatMoney, limitsOf, type Country, type Currency } from '../domain/money';
 import type { Logger } from '../shared/log';
 import { FakeKeypad } from '../../drivers/keypad/fake';
 import { MemoryDisplay } from '../../drivers/display/memory';
-import type { Keypad } from '../../drivers/keypad/contract';
+import type { KeyName, Keypad } from '../../drivers/keypad/contract';
 import { startSimulator, type SimulatorHandle } from '../simulator/server';
 import { startRelay, type RelayHandle } from '../relay/server';
 import { parseRelayConfig } from '../relay/config';
@@ -52,9 +52,19 @@ export interface DemoHandle {
   simulator: SimulatorHandle;
   relay: RelayHandle;
   terminal: TerminalHandle;
-  /** Resolves once the terminal is paired with the relay and shows its idle screen. */
+  /** Resolves once the terminal is paired with the relay, online, and takes keys (held keys pressed). */
   ready: Promise<void>;
   stop(): Promise<void>;
+}
+
+/**
+ * An amount to suggest in the demo's hints, valid for the currency: the first of a few round
+ * amounts inside its Alipay+ limits (THB's minimum is ฿20.00, so 1500 = ฿15.00 would be refused).
+ */
+export function exampleAmount(currency: Currency): { keys: string; text: string } {
+  const { min, max } = limitsOf(currency);
+  const amount = [1500, 2500, 5000, 10_000, 50_000].find((a) => a >= min && a <= max) ?? min;
+  return { keys: String(amount).split('').join(' '), text: formatMoney(amount, currency) };
 }
 
 function writeSecretFile(file: string, value: unknown): void {
@@ -180,9 +190,15 @@ export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
       if (pngTimer) clearTimeout(pngTimer);
     });
 
+    // Keys typed before the terminal is paired would be dropped by the pairing screen: they are
+    // held and pressed, in order, once it is ready.
+    let held: KeyName[] | null = [];
     if (opts.keyboard) {
       const kb = opts.keyboard;
-      kb.on('key', (e) => keypad.press(e.key));
+      kb.on('key', (e) => {
+        if (held) held.push(e.key);
+        else keypad.press(e.key);
+      });
       await kb.start();
       stops.push(() => kb.stop());
     }
@@ -206,7 +222,13 @@ export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
     const ready = (async () => {
       while (!stopped) {
         const st = terminal.status();
-        if (st.link.paired) return;
+        // Paired and online: before that, the pairing or offline screen would refuse a sale.
+        if (st.link.paired && st.link.online && st.state !== 'pairing' && st.state !== 'offline') {
+          const keys = held ?? [];
+          held = null;
+          for (const k of keys) keypad.press(k);
+          return;
+        }
         const code = st.link.pairingCode;
         if (code) {
           try {

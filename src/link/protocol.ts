@@ -131,6 +131,8 @@ export const SaleViewSchema = z.object({
   /** Error from Omise when status is create_failed (e.g. invalid_charge). */
   error: z.object({ code: z.string(), message: z.string() }).nullable(),
   chargeExpiresAt: z.string().nullable(),
+  /** When Omise created the charge, on Omise's clock: the sale's day in reports (absent from older relays). */
+  chargeCreatedAt: z.string().nullable().optional(),
   paidAt: z.string().nullable(),
   /** The terminal asked for the charge to be expired (cancel / timeout). */
   expireRequested: z.boolean(),

@@ -60,6 +60,7 @@ export function saleView(s: SaleRow, refunds: RefundRow[], now: Date, withQr = t
     failureMessage: s.failureMessage,
     error: s.errorCode !== null ? { code: s.errorCode, message: s.errorMessage ?? '' } : null,
     chargeExpiresAt: s.chargeExpiresAt,
+    chargeCreatedAt: s.chargeCreatedAt,
     paidAt: s.paidAt,
     expireRequested: s.expireRequested,
     refundedAmount: s.refundedAmount,

@@ -297,7 +297,9 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
       case 'totals': {
         const d = new Date(clock());
         d.setHours(0, 0, 0, 0);
-        const rows = journal.totals(d.toISOString());
+        const next = new Date(d);
+        next.setDate(d.getDate() + 1);
+        const rows = journal.totals(d.toISOString(), next.toISOString());
         const lines = rows.map((r) => `${r.status}: ${r.count} × = ${formatMoneyCode(r.amount, r.currency)}${r.refunded ? ` (refunded ${formatNumber(r.refunded, r.currency)})` : ''}`);
         return { kind: 'lines', title: "Today's totals", lines: lines.length ? lines : ['No sales today'] };
       }

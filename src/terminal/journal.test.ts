@@ -46,8 +46,25 @@ describe('journal', () => {
     const { journal } = Journal.open(file, { log: memoryLogger(), clock: () => T });
     expect(journal.pragma('journal_mode')).toBe('wal');
     expect(journal.pragma('synchronous')).toBe(2); // FULL
-    expect(journal.pragma('user_version')).toBe(2);
+    expect(journal.pragma('user_version')).toBe(3);
     expect(journal.pragma('cache_size')).toBe(-JOURNAL_CACHE_KIB);
+    journal.close();
+  });
+
+  it("counts a sale in the day Omise created its charge, not the day of this device's clock", () => {
+    // The device's clock is 5 minutes slow: it records the sale at 23:57 UTC on the 26th, Omise
+    // creates the charge at 00:02 UTC on the 27th.
+    const local = Date.parse('2026-11-26T23:57:00Z');
+    const { journal } = Journal.open(file, { log: memoryLogger(), clock: () => local });
+    journal.recordSale({ saleId: 'SALE_000000001', amount: 15000, currency: 'THB', at: local });
+    journal.recordSale({ saleId: 'SALE_000000002', amount: 2000, currency: 'THB', at: local });
+    journal.applySaleView(view({ status: 'successful', paidAt: '2026-11-27T00:02:30Z', chargeCreatedAt: '2026-11-27T00:02:00Z' }), 'test');
+    expect(journal.getSale('SALE_000000001')?.chargeCreatedAt).toBe('2026-11-27T00:02:00.000Z');
+    const day26 = journal.totals('2026-11-26T00:00:00.000Z', '2026-11-27T00:00:00.000Z');
+    const day27 = journal.totals('2026-11-27T00:00:00.000Z', '2026-11-28T00:00:00.000Z');
+    // The sale that never got a charge stays on its local day.
+    expect(day26).toEqual([{ status: 'recorded', currency: 'THB', count: 1, amount: 2000, refunded: 0 }]);
+    expect(day27).toEqual([{ status: 'successful', currency: 'THB', count: 1, amount: 15000, refunded: 0 }]);
     journal.close();
   });
 

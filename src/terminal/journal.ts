@@ -31,6 +31,8 @@ export interface SaleRow {
   refundedAmount: number;
   canVoid: boolean;
   paidAt: string | null;
+  /** Omise's created_at of the charge, normalised to ISO with milliseconds; null before the relay said. */
+  chargeCreatedAt: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -128,7 +130,7 @@ export function writeFileDurably(file: string, text: string): void {
   }
 }
 
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 /** SQLite page cache of the journal connection, in KiB (see openChecked). */
 export const JOURNAL_CACHE_KIB = 256;
 
@@ -206,6 +208,10 @@ const MIGRATIONS: Record<number, string> = {
   2: `
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   `,
+  // When Omise created the charge (Omise's clock): the day a sale counts in, whatever this device's clock says.
+  3: `
+    ALTER TABLE sales ADD COLUMN charge_created_at TEXT;
+  `,
 };
 
 const NEXT_REF = `SELECT MAX(COALESCE((SELECT MAX(ref) FROM sales), 0), COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'ref_floor'), 0)) + 1 AS n`;
@@ -249,6 +255,7 @@ interface RawSale {
   refunded_amount: number;
   can_void: number;
   paid_at: string | null;
+  charge_created_at: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -272,6 +279,7 @@ function toSale(r: RawSale | undefined): SaleRow | null {
     refundedAmount: r.refunded_amount,
     canVoid: r.can_void === 1,
     paidAt: r.paid_at,
+    chargeCreatedAt: r.charge_created_at,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -637,6 +645,8 @@ export class Journal {
         }
         if (v.paidAt) set('paid_at', v.paidAt, sale.paidAt);
       }
+      const omiseCreated = v.chargeCreatedAt ? Date.parse(v.chargeCreatedAt) : NaN;
+      if (Number.isFinite(omiseCreated)) set('charge_created_at', new Date(omiseCreated).toISOString(), sale.chargeCreatedAt);
       if (v.refundedAmount > sale.refundedAmount) set('refunded_amount', v.refundedAmount, sale.refundedAmount);
       set('can_void', v.canVoid ? 1 : 0, sale.canVoid ? 1 : 0);
       if (becameLate) set('late', 1, sale.late ? 1 : 0);
@@ -829,11 +839,17 @@ export class Journal {
     return r.t;
   }
 
-  /** Count and sum by status and currency for sales created at or after `sinceIso`. */
-  totals(sinceIso: string): { status: LocalSaleStatus; currency: Currency; count: number; amount: number; refunded: number }[] {
+  /**
+   * Count and sum by status and currency for the sales of [sinceIso, untilIso). A sale with a charge
+   * belongs to the moment Omise created that charge; one without (never created) to its local time.
+   */
+  totals(sinceIso: string, untilIso = '9999'): { status: LocalSaleStatus; currency: Currency; count: number; amount: number; refunded: number }[] {
     return this.db
-      .prepare('SELECT status, currency, COUNT(*) AS count, SUM(amount) AS amount, SUM(refunded_amount) AS refunded FROM sales WHERE created_at >= ? GROUP BY status, currency ORDER BY currency, status')
-      .all(sinceIso) as { status: LocalSaleStatus; currency: Currency; count: number; amount: number; refunded: number }[];
+      .prepare(
+        'SELECT status, currency, COUNT(*) AS count, SUM(amount) AS amount, SUM(refunded_amount) AS refunded FROM sales ' +
+          'WHERE COALESCE(charge_created_at, created_at) >= ? AND COALESCE(charge_created_at, created_at) < ? GROUP BY status, currency ORDER BY currency, status',
+      )
+      .all(sinceIso, untilIso) as { status: LocalSaleStatus; currency: Currency; count: number; amount: number; refunded: number }[];
   }
 
   saleEvents(saleId: string): { kind: string; at: string; data: Record<string, unknown> }[] {

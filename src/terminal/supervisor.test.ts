@@ -25,8 +25,10 @@ let cliJs: string;
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-fatal-'));
-  // One bundle of the real command line (src/cli/main.ts runs itself), so each start is a plain `node` start.
-  const entry = path.join(REPO_ROOT, 'src', 'cli', 'main.ts');
+  // One bundle of the real `qrpos terminal` command, so each start is a plain `node` start.
+  const entry = path.join(dir, 'entry.ts');
+  const cli = JSON.stringify(path.join(REPO_ROOT, 'src', 'terminal', 'cli'));
+  fs.writeFileSync(entry, `import { command } from ${cli};\nvoid command.run(process.argv.slice(2)).then((code) => { process.exitCode = code; });\n`);
   cliJs = path.join(dir, 'qrpos.js');
   const esbuild = require('esbuild') as typeof import('esbuild');
   await esbuild.build({
@@ -57,7 +59,7 @@ afterEach(async () => {
 });
 
 function startCli(configFile: string): Child {
-  const proc = spawn(process.execPath, [cliJs, 'terminal', '--config', configFile], { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [cliJs, '--config', configFile], { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -235,6 +237,22 @@ describe('a failed start shows why and waits', () => {
     fs.rmdirSync(path.join(data, 'journal.sqlite'));
     c.proc.kill('SIGHUP');
     await expectRunning(c, port);
+  });
+
+  it('display that cannot be opened: no screen to draw on, so the status says why (screen none); a fixed config starts it', async () => {
+    const port = await freePort();
+    const { file, png } = writeConfig('display', port);
+    rewrite(file, (cfg) => ((cfg.drivers as { display: unknown }).display = { driver: 'framebuffer', device: path.join(dir, 'no-such-fb') }));
+    const c = startCli(file);
+    const st = (await until('the fatal status', () => getStatus(port))) as FatalStatus;
+    expect(st.state).toBe('fatal');
+    expect(st.screen).toBe('none');
+    expect(st.problem.stage).toBe('display');
+    expect(st.problem.reason.join(' ')).toContain('no-such-fb');
+    expect(cannotStart(c)).toHaveLength(1);
+    rewrite(file, (cfg) => ((cfg.drivers as { display: unknown }).display = { driver: 'png', path: png, width: W, height: H }));
+    await expectRunning(c, port);
+    expect(fs.existsSync(png)).toBe(true);
   });
 
   it('status port taken: fatal screen and log (no endpoint to answer); freeing it and reloading starts the terminal', async () => {

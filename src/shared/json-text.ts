@@ -46,8 +46,11 @@ function firstSyntaxError(text: string): { offset: number; problem: string } {
     while (i < text.length && ' \t\n\r'.includes(text[i])) i++;
   };
   const literal = (word: string) => {
-    if (text.startsWith(word, i)) i += word.length;
-    else fail('a value must be a "quoted string", a number, an object, an array, true, false or null');
+    // Reported at the first letter that differs (where JSON.parse reports it).
+    for (const letter of word) {
+      if (text[i] !== letter) fail('a value must be a "quoted string", a number, an object, an array, true, false or null');
+      i++;
+    }
   };
   const string = () => {
     i++;
@@ -58,18 +61,37 @@ function firstSyntaxError(text: string): { offset: number; problem: string } {
       if (c < 0x20) fail('a string holds a raw control character (a line break inside quotes?)');
       if (c === 0x5c) {
         i++;
+        if (i >= text.length) fail('a string is not closed');
         if (text[i] === 'u') {
-          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail('a \\u escape needs four hex digits');
-          i += 5;
-        } else if ('"\\/bfnrt'.includes(text[i] ?? '')) i++;
+          // Reported at the first character that is not a hex digit (where JSON.parse reports it).
+          for (let k = 0; k < 4; k++) {
+            i++;
+            if (!/[0-9a-fA-F]/.test(text[i] ?? '')) fail('a \\u escape needs four hex digits');
+          }
+          i++;
+        } else if ('"\\/bfnrt'.includes(text[i])) i++;
         else fail('unknown escape after a backslash');
       } else i++;
     }
   };
+  // Character by character, so a missing digit is reported where it is missing (as JSON.parse does).
+  const digits = () => {
+    if (!(text[i] >= '0' && text[i] <= '9')) fail('a number is malformed');
+    while (text[i] >= '0' && text[i] <= '9') i++;
+  };
   const number = () => {
-    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i));
-    if (!m) fail('a number is malformed');
-    i += m![0].length;
+    if (text[i] === '-') i++;
+    if (text[i] === '0') i++;
+    else digits();
+    if (text[i] === '.') {
+      i++;
+      digits();
+    }
+    if (text[i] === 'e' || text[i] === 'E') {
+      i++;
+      if (text[i] === '+' || text[i] === '-') i++;
+      digits();
+    }
   };
   const value = (depth: number): void => {
     if (depth > 512) fail('nested too deeply');

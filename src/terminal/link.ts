@@ -84,6 +84,7 @@ export class Link {
   constructor(private readonly opts: LinkOptions) {
     this.clock = opts.clock ?? Date.now;
     this.secrets = readSecrets(opts.secretsFile).secrets;
+    this.previousCredential = this.secrets.previousCredential;
     this.http = new RelayHttp({ baseUrl: opts.relayUrl, credential: () => this.secrets.credential, timeoutMs: opts.requestTimeoutMs, version: opts.version });
     this.stream = new RelayStream({
       baseUrl: opts.relayUrl,
@@ -202,8 +203,9 @@ export class Link {
     await this.stream.stop();
     const { credential: _c, terminalId: _t, ...rest } = readSecrets(this.opts.secretsFile).secrets;
     this.previousCredential = this.secrets.credential ?? this.previousCredential;
-    this.secrets = rest;
-    writeSecrets(this.opts.secretsFile, rest);
+    // Kept in the file too: a restart before the operator approves still pairs as this terminal.
+    this.secrets = { ...rest, ...(this.previousCredential ? { previousCredential: this.previousCredential } : {}) };
+    writeSecrets(this.opts.secretsFile, this.secrets);
     this.opts.log.info('credential removed; pairing again');
     void this.startPairing('Pairing again');
   }
@@ -266,7 +268,8 @@ export class Link {
           if (poll.status === 'pending') continue;
           if (poll.status === 'approved') {
             const previous = this.secrets.terminalId;
-            const next: Secrets = { ...readSecrets(this.opts.secretsFile).secrets, credential: poll.credential, terminalId: poll.terminalId };
+            const { previousCredential: _p, ...kept } = readSecrets(this.opts.secretsFile).secrets;
+            const next: Secrets = { ...kept, credential: poll.credential, terminalId: poll.terminalId };
             try {
               writeSecrets(this.opts.secretsFile, next);
             } catch (err) {

@@ -82,4 +82,51 @@ describe('terminal: revoked with a QR on screen', () => {
       await t.handle.stop();
     }
   });
+
+  it("keeps the proof of a supervisor's 'Pair again' across a restart before the approval", async () => {
+    const first = await rig.pair('till-repair');
+    const opts = { credential: first, name: 'till-repair', supervisorPin: '2468' };
+    const t = await startTestTerminal(rig, opts);
+    let stopped = false;
+    try {
+      await waitFor(() => t.handle.status().link.online, 'link online');
+      // A sale in flight, then the supervisor pairs the device again (Menu, PIN, 6, Enter).
+      for (const k of '3 0 0 0 enter'.split(' ')) t.keypad.press(k as KeyName);
+      await waitFor(() => (t.handle.status().state === 'showing_qr' ? t.screenQr() : null), 'QR on screen', 8000, 20);
+      const saleId = t.handle.status().currentSale!.saleId;
+      t.keypad.press('cancel');
+      await waitFor(() => t.handle.journal.getSale(saleId)?.status === 'expired', 'the cancelled sale expired', 8000);
+      // The result screen gives way to the idle screen on its own.
+      await waitFor(() => t.handle.machine().mode.kind === 'idle', 'idle after the result', 20_000);
+      for (const k of 'menu 2 4 6 8 enter'.split(' ')) t.keypad.press(k as KeyName);
+      await waitFor(() => t.handle.machine().mode.kind === 'menu', 'menu');
+      t.keypad.press('6');
+      await waitFor(() => t.handle.machine().mode.kind === 'repair-confirm', 'pair again?');
+      t.keypad.press('enter');
+      await waitFor(() => t.handle.status().link.pairingCode, 'a pairing code');
+      const stored = JSON.parse(fs.readFileSync(t.config.secretsFile, 'utf8')) as Record<string, string>;
+      expect(stored).not.toHaveProperty('credential');
+      expect(stored.previousCredential).toBe(first.credential);
+
+      // The daemon restarts before the operator approves: the new pairing still proves the old credential.
+      await t.handle.stop();
+      stopped = true;
+      const again = await startTestTerminal(rig, { ...opts, dir: t.dir });
+      try {
+        const code = await waitFor(() => again.handle.status().link.pairingCode, 'a pairing code after the restart');
+        const approved = rig.relay.approvePairing(code);
+        expect(approved.replaces).toBe(first.terminalId);
+        await waitFor(() => again.handle.status().link.online, 'online as the new terminal', 8000);
+        const after = JSON.parse(fs.readFileSync(t.config.secretsFile, 'utf8')) as Record<string, string>;
+        expect(after).toMatchObject({ terminalId: approved.id, supervisorPin: '2468' });
+        expect(after).not.toHaveProperty('previousCredential');
+        // The old terminal's sale is still readable by the device (it follows the new terminal).
+        expect(again.handle.journal.getSale(saleId)?.status).toBe('expired');
+      } finally {
+        await again.handle.stop();
+      }
+    } finally {
+      if (!stopped) await t.handle.stop();
+    }
+  });
 });

@@ -10,6 +10,11 @@ import { z } from 'zod';
 export const SecretsSchema = z.object({
   credential: z.string().min(1).optional(),
   terminalId: z.string().min(1).optional(),
+  /**
+   * The credential a supervisor's "Pair again" gave up, kept until the new pairing is approved: the
+   * device shows it to the relay as proof that it was that terminal, so its sales in flight follow it.
+   */
+  previousCredential: z.string().min(1).optional(),
   /** 4–8 digits, typed on the keypad to open the supervisor menu. */
   supervisorPin: z.string().regex(/^\d{4,8}$/, 'expected 4 to 8 digits').optional(),
 });

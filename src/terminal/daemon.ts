@@ -232,7 +232,8 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
     ...(secrets.secrets.supervisorPin ? { supervisorPin: secrets.secrets.supervisorPin } : {}),
     createTimeoutSeconds: Math.max(15, Math.ceil((config.link.requestTimeoutMs * 3) / 1000)),
   };
-  let state = initialState(clock(), clockText(clock()));
+  // A restart neither forgets wrong PIN entries nor lifts a lockout.
+  let state: MachineState = { ...initialState(clock(), clockText(clock())), ...journal.pinLock() };
   const queue: { ev: MachineEvent; keyAt: number | null }[] = [];
   let draining = false;
   let stopped = false;
@@ -272,7 +273,12 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
           log.error('state machine failed on an event; event dropped', { event: e.type, error: (err as Error).message });
           continue;
         }
+        const before = state;
         state = r.state;
+        if (state.pinFailures !== before.pinFailures || state.pinLockedUntil !== before.pinLockedUntil) {
+          const lock = { pinFailures: state.pinFailures, pinLockedUntil: state.pinLockedUntil };
+          journal.writeOrDefer('PIN lockout', () => journal.setPinLock(lock));
+        }
         for (const eff of r.effects) perform(eff, k);
         const m = state.mode;
         link.watchSale(m.kind === 'creating' || m.kind === 'qr' ? m.sale.saleId : null);

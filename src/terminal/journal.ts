@@ -511,6 +511,26 @@ export class Journal {
     return (out as { v: T } | null)!.v;
   }
 
+  /**
+   * The supervisor PIN's wrong-entry count and lockout (epoch ms), kept so that a restart or a
+   * power cycle neither resets the count nor lifts a lockout.
+   */
+  pinLock(): { pinFailures: number; pinLockedUntil: number } {
+    const r = this.sql("SELECT value FROM meta WHERE key = 'pin_lock'").get() as { value: string } | undefined;
+    try {
+      const v = JSON.parse(r?.value ?? '{}') as { failures?: unknown; lockedUntil?: unknown };
+      const n = (x: unknown) => (typeof x === 'number' && Number.isSafeInteger(x) && x >= 0 ? x : 0);
+      return { pinFailures: n(v.failures), pinLockedUntil: n(v.lockedUntil) };
+    } catch {
+      return { pinFailures: 0, pinLockedUntil: 0 };
+    }
+  }
+
+  setPinLock(v: { pinFailures: number; pinLockedUntil: number }): void {
+    const value = JSON.stringify({ failures: v.pinFailures, lockedUntil: v.pinLockedUntil });
+    this.tx(() => this.sql("INSERT INTO meta (key, value) VALUES ('pin_lock', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(value));
+  }
+
   /** The damaged journal this one was recovered from, if any. */
   recoveredFrom(): string | null {
     const r = this.sql("SELECT value FROM meta WHERE key = 'recovered_from'").get() as { value: string } | undefined;

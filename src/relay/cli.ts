@@ -97,12 +97,17 @@ async function runServer(argv: string[]): Promise<number> {
     throw err;
   }
   const stopping = notifyReady(log);
-  // SIGHUP (systemctl reload): new secrets from the file and the environment, without a restart.
+  // SIGHUP (systemctl reload): new secrets and a renewed TLS certificate, without a restart.
   const reload = () => {
     try {
       relay.reloadSecrets(loadRelaySecrets(config.secretsFile));
     } catch (err) {
       log.error('secrets not reloaded: the relay keeps the ones it has', { error: err instanceof ConfigError ? err.message : String(err) });
+    }
+    try {
+      relay.reloadTls();
+    } catch (err) {
+      log.error('TLS certificate not reloaded: the relay keeps the one it has', { error: err instanceof Error ? err.message : String(err) });
     }
   };
   process.on('SIGHUP', reload);

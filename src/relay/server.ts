@@ -25,11 +25,12 @@ import { silentLogger, type Logger } from '../shared/log';
 import { TerminalAdmin, type TerminalSummary } from './admin';
 import { ConfigError, type RelayConfig, type RelaySecrets } from './config';
 import { LinkError } from './errors';
-import { clientAddress, jsonBody, sendError, sendJson, sendText } from './http';
+import { jsonBody, sendError, sendJson, sendText } from './http';
 import { relayMetrics, type RelayMetrics } from './metrics';
 import { leanFetch } from './http-fetch';
 import { meteredOmise } from './omise-metered';
 import { authenticate, bearer, isRevokedCredential, Pairing, PairingError } from './pairing';
+import { limitKey, MemoryBuckets, ProxyTrust, type BucketRule } from './rate-limit';
 import { Reconciler } from './reconciler';
 import { SaleService } from './sales';
 import { isStorageError, openSqliteStore } from './sqlite-store';
@@ -68,6 +69,8 @@ export interface RelayHandle {
    * and admin request use them; streams and requests in flight carry on.
    */
   reloadSecrets(next: RelaySecrets): void;
+  /** Reads the TLS certificate and key files again (a renewed certificate); new connections use them. */
+  reloadTls(): void;
   /** Graceful: stops accepting, closes streams, lets open requests finish until the deadline. */
   stop(): Promise<void>;
 }
@@ -76,6 +79,8 @@ export interface RelayHandle {
 const EXTERNAL_POLL_MS = 250;
 /** Writing last-seen on every request would cost an fsync each; this is precise enough. */
 const TOUCH_EVERY_MS = 10_000;
+/** A terminal polls its pairing every 2 s; several pairing behind one NAT still fit. */
+const POLL_RULE: BucketRule = { burst: 60, perMinute: 300 };
 
 /**
  * TLS 1.3, or TLS 1.2 with forward-secret AEAD suites only (ECDHE key exchange; no static RSA, no
@@ -157,7 +162,16 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     statusStaleMs: config.statusStaleMs,
     onPublished,
   });
-  const pairing = new Pairing(store, clock, { codeTtlMs: config.pairing.codeTtlMs, maxPending: config.limits.maxPendingPairings });
+  const pairing = new Pairing(store, clock, {
+    codeTtlMs: config.pairing.codeTtlMs,
+    maxPending: config.limits.maxPendingPairings,
+    maxPendingPerAddress: config.pairing.maxPendingPerAddress,
+    perAddress: { burst: config.pairing.perAddressBurst, perMinute: config.pairing.perAddressPerMinute },
+    global: { burst: config.pairing.globalBurst, perMinute: config.pairing.globalPerMinute },
+  });
+  const proxies = new ProxyTrust(config.trustProxy);
+  /** Polls cost a hash and a read each: limited per address in memory (they refill in seconds). */
+  const pollLimit = new MemoryBuckets(POLL_RULE, clock);
   const admin = new TerminalAdmin({
     store,
     pairing,
@@ -207,7 +221,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     if ((lastTouch.get(t.id) ?? 0) + TOUCH_EVERY_MS < now) {
       lastTouch.set(t.id, now);
       const v = req.headers['x-qrpos-version'];
-      const info = { address: clientAddress(req, config.trustProxy), version: typeof v === 'string' ? v.slice(0, 32) : null };
+      const info = { address: proxies.clientAddress(req), version: typeof v === 'string' ? v.slice(0, 32) : null };
       const at = clock().toISOString();
       commit.run(() => store.touchTerminal(t.id, at, info)).catch((err: unknown) => log.warn('could not record last-seen time', { error: err }));
     }
@@ -242,6 +256,12 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     return { since: new Date(since).toISOString(), limit: n };
   };
 
+  const tooMany = (res: http.ServerResponse, message: string, retryAfterSeconds: number) => {
+    metrics.pairingRefused.inc();
+    res.setHeader('retry-after', String(retryAfterSeconds));
+    sendJson(res, 429, { error: { code: 'too_many', message } });
+  };
+
   async function route(req: http.IncomingMessage, res: http.ServerResponse, u: URL): Promise<void> {
     const method = req.method ?? 'GET';
     const p = u.pathname;
@@ -266,13 +286,15 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     if (p === '/v1/pair' && method === 'POST') {
       const body = await jsonBody(req, 4096, PairRequestSchema);
       try {
-        return sendJson(res, 201, pairing.start(body, clientAddress(req, config.trustProxy)));
+        return sendJson(res, 201, pairing.start(body, proxies.clientAddress(req)));
       } catch (err) {
-        if (err instanceof PairingError && err.code === 'too_many') return sendJson(res, 429, { error: { code: 'too_many', message: err.message } });
+        if (err instanceof PairingError && err.code === 'too_many') return tooMany(res, err.message, err.retryAfterSeconds ?? 60);
         throw err;
       }
     }
     if ((m = /^\/v1\/pair\/([A-Za-z0-9_]{1,64})$/.exec(p)) && method === 'GET') {
+      const wait = pollLimit.take(limitKey(proxies.clientAddress(req)));
+      if (wait > 0) return tooMany(res, 'too many pairing polls from this address; slow down', wait);
       const secret = req.headers['x-pairing-secret'];
       const polled = typeof secret === 'string' ? pairing.poll(m[1], secret) : undefined;
       if (!polled) throw new LinkError('not_found', 'no such pairing (or wrong pairing secret)');
@@ -419,7 +441,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     const raw = u.searchParams.get('after');
     const after = raw === null ? t.ackedSeq : Number(raw);
     if (!Number.isSafeInteger(after) || after < 0) return refuseUpgrade(socket, 400, 'after: a non-negative integer');
-    stream.upgrade(req, socket, head, t, after, clientAddress(req, config.trustProxy));
+    stream.upgrade(req, socket, head, t, after, proxies.clientAddress(req));
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -486,6 +508,11 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
       secrets = next;
       webhookSecrets.splice(0, webhookSecrets.length, ...webhookSecretsOf(next));
       log.info('secrets reloaded', { changedFields: changed });
+    },
+    reloadTls() {
+      if (!config.tls) return;
+      (server as https.Server).setSecureContext(tlsOptions(config.tls));
+      log.info('TLS certificate reloaded');
     },
     stop,
   };

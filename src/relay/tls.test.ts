@@ -76,6 +76,24 @@ describe('relay over TLS', () => {
     expect(await handshake({ minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' })).toHaveProperty('error');
   });
 
+  it('takes a renewed certificate on reload, for new connections, without a restart', async () => {
+    const subjectSeen = () =>
+      new Promise<string>((resolve, reject) => {
+        const s = tls.connect({ host: '127.0.0.1', port: Number(new URL(relay.url).port), rejectUnauthorized: false }, () => {
+          resolve(String(s.getPeerCertificate().subject.CN));
+          s.end();
+        });
+        s.on('error', reject);
+      });
+    expect(await subjectSeen()).toBe('127.0.0.1');
+    const cert = path.join(dir, 'cert.pem');
+    const key = path.join(dir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=renewed.test'], { stdio: 'ignore' });
+    fs.chmodSync(key, 0o600);
+    relay.reloadTls();
+    expect(await subjectSeen()).toBe('renewed.test');
+  });
+
   it('refuses a private key every user can read, and plain HTTP off loopback', () => {
     const key = path.join(dir, 'key.pem');
     fs.chmodSync(key, 0o644);

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { DriversConfigSchema, type DriversConfig } from '../../drivers/config';
+import { JsonTextError, parseJsonText } from '../shared/json-text';
 import { isLoopbackHost } from '../shared/loopback';
 
 const httpUrl = z
@@ -126,9 +127,11 @@ export function loadTerminalConfig(file: string, profileDirs?: string[]): Termin
   }
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    // Takes a byte-order mark; the error gives line and column and never quotes the text.
+    raw = parseJsonText(text);
   } catch (err) {
-    throw new ConfigError(file, [{ field: '(file)', message: `not valid JSON: ${(err as Error).message}` }]);
+    if (!(err instanceof JsonTextError)) throw err;
+    throw new ConfigError(file, [{ field: '(file)', message: err.message }]);
   }
   return parseTerminalConfig(raw, file, profileDirs);
 }

@@ -46,6 +46,6 @@ describe('terminal secrets with a systemd credential', () => {
     expect(() => readSecrets(own, { CREDENTIALS_DIRECTORY: creds })).toThrow(SecretsError);
     expect(() => readSecrets(own, { CREDENTIALS_DIRECTORY: creds })).toThrow(`${creds}/${CREDENTIAL_NAME}: supervisorPin: expected 4 to 8 digits`);
     fs.writeFileSync(path.join(creds, CREDENTIAL_NAME), '{"supervisorPin": "123456"');
-    expect(() => readSecrets(own, { CREDENTIALS_DIRECTORY: creds })).toThrow(/is not valid JSON$/);
+    expect(() => readSecrets(own, { CREDENTIALS_DIRECTORY: creds })).toThrow(/is not valid JSON at line 1, column 27: /);
   });
 });

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { JsonTextError, parseJsonText } from '../shared/json-text';
 
 export const SecretsSchema = z.object({
   credential: z.string().min(1).optional(),
@@ -62,9 +63,11 @@ function parseSecrets(file: string): Secrets {
 function validate(file: string, text: string): Secrets {
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
-  } catch {
-    throw new SecretsError(`secrets file ${file} is not valid JSON`);
+    // Takes a byte-order mark; the error says where (line, column), never what was there.
+    raw = parseJsonText(text);
+  } catch (err) {
+    if (!(err instanceof JsonTextError)) throw err;
+    throw new SecretsError(`secrets file ${file} is ${err.message}`);
   }
   const res = SecretsSchema.safeParse(raw);
   if (!res.success) {

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { JsonTextError, parseJsonText } from '../shared/json-text';
 import { isPublishedSecret, PUBLISHED_SECRET_MESSAGE } from '../shared/published-secrets';
 import { isLoopbackHost } from '../shared/loopback';
+import { parseCidr } from './rate-limit';
 
 const PortSchema = z.number().int().min(0).max(65535);
 const Ms = (def: number, min = 1) => z.number().int().min(min).default(def);
@@ -25,8 +26,26 @@ export const RelayConfigSchema = z
       .default({ host: '127.0.0.1', port: 8787 }),
     /** The URL terminals and Omise use to reach this relay (behind a reverse proxy it differs from listen). */
     publicUrl: z.url().optional(),
-    /** Behind a reverse proxy: take the terminal's address from X-Forwarded-For. */
-    trustProxy: z.boolean().default(false),
+    /**
+     * Which peers may name the client's address in X-Forwarded-For: false none, true loopback
+     * only (a reverse proxy on this host), or a list of proxy addresses and CIDRs.
+     */
+    trustProxy: z
+      .union([
+        z.boolean(),
+        z
+          .array(
+            z.string().superRefine((v, ctx) => {
+              try {
+                parseCidr(v);
+              } catch (err) {
+                ctx.addIssue({ code: 'custom', message: (err as Error).message });
+              }
+            }),
+          )
+          .max(64),
+      ])
+      .default(false),
     tls: z.object({ certFile: z.string().min(1), keyFile: z.string().min(1) }).strict().optional(),
     country: z.enum(['TH', 'SG', 'MY']),
     omise: z
@@ -57,7 +76,7 @@ export const RelayConfigSchema = z
         bodyBytes: z.number().int().min(1024).default(1_048_576),
         /** Largest webhook body accepted from Omise (413 above). */
         webhookBodyBytes: z.number().int().min(1024).default(262_144),
-        /** Pairing requests waiting for an operator at once (429 above). */
+        /** Pairing requests waiting for an operator at once; above, the busiest address's oldest code is dropped. */
         maxPendingPairings: z.number().int().min(1).default(100),
       })
       .strict()
@@ -66,9 +85,17 @@ export const RelayConfigSchema = z
       .object({
         /** How long a pairing code stays valid for the operator to approve. */
         codeTtlMs: Ms(15 * 60_000, 1000),
+        /** Pairing requests one address (IPv4, or IPv6 /64) may make at once, then `perAddressPerMinute`. */
+        perAddressBurst: z.number().int().min(1).default(10),
+        perAddressPerMinute: z.number().min(0.01).default(1),
+        /** All addresses together: above this a request waits (429, Retry-After), pairing never closes. */
+        globalBurst: z.number().int().min(1).default(60),
+        globalPerMinute: z.number().min(0.01).default(60),
+        /** Codes one address may have waiting for the operator at once. */
+        maxPendingPerAddress: z.number().int().min(1).default(5),
       })
       .strict()
-      .default({ codeTtlMs: 15 * 60_000 }),
+      .default({ codeTtlMs: 15 * 60_000, perAddressBurst: 10, perAddressPerMinute: 1, globalBurst: 60, globalPerMinute: 60, maxPendingPerAddress: 5 }),
     /** How long stop() waits for open requests before cutting them. */
     shutdownGraceMs: Ms(5_000, 0),
     /**

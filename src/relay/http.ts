@@ -137,12 +137,3 @@ export async function jsonBody<S extends z.ZodType>(req: IncomingMessage, limit:
   }
   return r.data;
 }
-
-export function clientAddress(req: IncomingMessage, trustProxy: boolean): string | null {
-  if (trustProxy) {
-    const fwd = req.headers['x-forwarded-for'];
-    const first = (Array.isArray(fwd) ? fwd[0] : fwd)?.split(',')[0]?.trim();
-    if (first) return first;
-  }
-  return req.socket.remoteAddress ?? null;
-}

@@ -8,6 +8,7 @@
  */
 import crypto from 'node:crypto';
 import type { PairPoll, PairRequest, PairStarted } from '../link/protocol';
+import { limitKey, refill, secondsUntilToken, type BucketRule } from './rate-limit';
 import type { PairingRow, RelayStore, TerminalRow } from './store';
 
 /** Credentials and secrets carry the qrt_ prefix so the shared logger redacts them wherever they appear. */
@@ -50,27 +51,72 @@ export class PairingError extends Error {
   constructor(
     readonly code: 'not_found' | 'too_many' | 'revoked',
     message: string,
+    /** With too_many: when asking again may succeed. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'PairingError';
   }
 }
 
+export interface PairingLimits {
+  codeTtlMs: number;
+  /** Pending codes at once, all addresses together. */
+  maxPending: number;
+  /** The rest default to the config's defaults (the CLI only approves and rejects). */
+  maxPendingPerAddress?: number;
+  perAddress?: BucketRule;
+  global?: BucketRule;
+}
+
+const ADDRESS_BUCKET = 'pair:';
+const GLOBAL_BUCKET = 'pair*';
+/** An address with its full share of codes waiting: the operator decides within minutes. */
+const PENDING_RETRY_SECONDS = 60;
+const PRUNE_EVERY_MS = 3600_000;
+
 export class Pairing {
+  private lastPruneMs = 0;
+  private readonly opts: Required<PairingLimits>;
   constructor(
     private readonly store: RelayStore,
     private readonly clock: () => Date,
-    private readonly opts: { codeTtlMs: number; maxPending: number },
-  ) {}
+    limits: PairingLimits,
+  ) {
+    this.opts = { maxPendingPerAddress: 5, perAddress: { burst: 10, perMinute: 1 }, global: { burst: 60, perMinute: 60 }, ...limits };
+  }
 
+  /**
+   * A refused request takes no token and writes nothing; an accepted one stores both buckets in
+   * the transaction that stores the pairing (no extra fsync), so the limits survive a restart.
+   */
   start(req: PairRequest, address: string | null): PairStarted {
     const now = this.clock();
+    const nowMs = now.getTime();
+    const sourceKey = limitKey(address);
     const pairingSecret = randomToken(32);
     // Proof of the old credential names the terminal this device was; a wrong one is ignored.
     const prev = terminalOfCredential(this.store, req.previousCredential);
     return this.store.transaction(() => {
-      if (this.store.countPendingPairings(now.toISOString()) >= this.opts.maxPending) {
-        throw new PairingError('too_many', 'too many pairing requests are waiting for an operator; try again later');
+      const mine = refill(this.store.rateBucket(ADDRESS_BUCKET + sourceKey), this.opts.perAddress, nowMs);
+      if (mine < 1) {
+        throw new PairingError('too_many', 'too many pairing requests from this address; try again later', secondsUntilToken(mine, this.opts.perAddress));
+      }
+      if (this.store.countPendingPairingsFrom(sourceKey, now.toISOString()) >= this.opts.maxPendingPerAddress) {
+        throw new PairingError('too_many', 'this address already has pairing codes waiting for an operator; try again later', PENDING_RETRY_SECONDS);
+      }
+      const all = refill(this.store.rateBucket(GLOBAL_BUCKET), this.opts.global, nowMs);
+      if (all < 1) throw new PairingError('too_many', 'the relay is busy with pairing requests; try again shortly', secondsUntilToken(all, this.opts.global));
+      // Every slot taken (by many addresses): the busiest one gives up its oldest code, so a new
+      // address still gets one.
+      if (this.store.countPendingPairings(now.toISOString()) >= this.opts.maxPending) this.store.expireBusiestPendingPairing(now.toISOString());
+      this.store.saveRateBucket(ADDRESS_BUCKET + sourceKey, { tokens: mine - 1, atMs: nowMs });
+      this.store.saveRateBucket(GLOBAL_BUCKET, { tokens: all - 1, atMs: nowMs });
+      if (nowMs - this.lastPruneMs > PRUNE_EVERY_MS) {
+        this.lastPruneMs = nowMs;
+        // A bucket unused for as long as it takes to fill is full again: forgetting it changes nothing.
+        const fillMs = (r: BucketRule) => (r.burst / r.perMinute) * 60_000;
+        this.store.pruneRateBuckets(nowMs - Math.ceil(Math.max(fillMs(this.opts.perAddress), fillMs(this.opts.global))));
       }
       let code = randomCode();
       for (let i = 0; i < 10 && this.store.pendingPairingByCode(code, now.toISOString()); i++) code = randomCode();
@@ -89,6 +135,7 @@ export class Pairing {
         terminalId: null,
         decidedAt: null,
         replacesTerminalId: prev?.id ?? null,
+        sourceKey,
       };
       this.store.insertPairing(row);
       return { pairingId: row.id, code: formatCode(code), pairingSecret, expiresAt: row.expiresAt };

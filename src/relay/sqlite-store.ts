@@ -151,6 +151,17 @@ const MIGRATIONS: string[] = [
   CREATE INDEX terminals_predecessor ON terminals(predecessor_id) WHERE predecessor_id IS NOT NULL;
   ALTER TABLE pairings ADD COLUMN replaces_terminal_id TEXT;
   `,
+  // 4: pairing is rate-limited per source address; the buckets outlive a restart.
+  `
+  CREATE TABLE rate_limits (
+    key TEXT PRIMARY KEY,
+    tokens REAL NOT NULL,
+    at_ms INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX rate_limits_at ON rate_limits(at_ms);
+  ALTER TABLE pairings ADD COLUMN source_key TEXT;
+  CREATE INDEX pairings_pending_source ON pairings(source_key, created_at) WHERE status = 'pending';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -254,6 +265,7 @@ const pairingFromRow = (r: Row | undefined): PairingRow | undefined =>
     terminalId: (r.terminal_id as string | null) ?? null,
     decidedAt: (r.decided_at as string | null) ?? null,
     replacesTerminalId: (r.replaces_terminal_id as string | null) ?? null,
+    sourceKey: (r.source_key as string | null) ?? null,
   };
 
 const orphanFromRow = (r: Row): OrphanRow => ({
@@ -504,9 +516,43 @@ export class SqliteStore implements RelayStore {
 
   insertPairing(p: PairingRow): void {
     this.st(
-      `INSERT INTO pairings (id, code, secret_hash, credential_hash, name, version, device, address, created_at, expires_at, status, terminal_id, decided_at, replaces_terminal_id)
-       VALUES (@id, @code, @secretHash, @credentialHash, @name, @version, @device, @address, @createdAt, @expiresAt, @status, @terminalId, @decidedAt, @replacesTerminalId)`,
-    ).run({ ...p, replacesTerminalId: p.replacesTerminalId ?? null });
+      `INSERT INTO pairings (id, code, secret_hash, credential_hash, name, version, device, address, created_at, expires_at, status, terminal_id, decided_at, replaces_terminal_id, source_key)
+       VALUES (@id, @code, @secretHash, @credentialHash, @name, @version, @device, @address, @createdAt, @expiresAt, @status, @terminalId, @decidedAt, @replacesTerminalId, @sourceKey)`,
+    ).run({ ...p, replacesTerminalId: p.replacesTerminalId ?? null, sourceKey: p.sourceKey ?? null });
+  }
+
+  countPendingPairingsFrom(sourceKey: string, now: string): number {
+    return (this.st(`SELECT COUNT(*) AS n FROM pairings WHERE status = 'pending' AND source_key = ? AND expires_at > ?`).get(sourceKey, now) as { n: number }).n;
+  }
+
+  expireBusiestPendingPairing(now: string): boolean {
+    const busiest = this.st(
+      `SELECT source_key AS k FROM pairings WHERE status = 'pending' AND expires_at > @now
+       GROUP BY source_key ORDER BY COUNT(*) DESC, MIN(created_at) LIMIT 1`,
+    ).get({ now }) as { k: string | null } | undefined;
+    if (!busiest) return false;
+    const r = this.st(
+      `UPDATE pairings SET expires_at = @now WHERE id = (
+         SELECT id FROM pairings WHERE status = 'pending' AND expires_at > @now AND source_key IS @k ORDER BY created_at LIMIT 1)`,
+    ).run({ now, k: busiest.k });
+    return r.changes > 0;
+  }
+
+  rateBucket(key: string): { tokens: number; atMs: number } | undefined {
+    const r = this.st('SELECT tokens, at_ms FROM rate_limits WHERE key = ?').get(key) as { tokens: number; at_ms: number } | undefined;
+    return r && { tokens: r.tokens, atMs: r.at_ms };
+  }
+
+  saveRateBucket(key: string, state: { tokens: number; atMs: number }): void {
+    this.st('INSERT INTO rate_limits (key, tokens, at_ms) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET tokens = excluded.tokens, at_ms = excluded.at_ms').run(
+      key,
+      state.tokens,
+      state.atMs,
+    );
+  }
+
+  pruneRateBuckets(beforeMs: number): number {
+    return this.st('DELETE FROM rate_limits WHERE at_ms < ?').run(beforeMs).changes;
   }
 
   pairingById(id: string): PairingRow | undefined {

@@ -45,6 +45,8 @@ export interface PairingRow {
   decidedAt: string | null;
   /** The device proved it held this terminal's credential: approving replaces that terminal. */
   replacesTerminalId?: string | null;
+  /** The rate-limit key of the address it came from (IPv4 address, IPv6 /64). */
+  sourceKey?: string | null;
 }
 
 export interface SaleRow {
@@ -170,6 +172,18 @@ export interface RelayStore {
   pairingById(id: string): PairingRow | undefined;
   pendingPairingByCode(code: string, now: string): PairingRow | undefined;
   countPendingPairings(now: string): number;
+  /** Pending, unexpired pairings asked for from one source (rate-limit key). */
+  countPendingPairingsFrom(sourceKey: string, now: string): number;
+  /**
+   * Ends (expires now) the oldest pending pairing of the source with the most pending ones, to
+   * make room when every slot is taken; false when none is pending.
+   */
+  expireBusiestPendingPairing(now: string): boolean;
+  /** A stored rate-limit bucket (pairing), undefined when never used or pruned. */
+  rateBucket(key: string): { tokens: number; atMs: number } | undefined;
+  saveRateBucket(key: string, state: { tokens: number; atMs: number }): void;
+  /** Forgets buckets last used before `beforeMs` (full again by then); returns how many. */
+  pruneRateBuckets(beforeMs: number): number;
   listPendingPairings(now: string): PairingRow[];
   decidePairing(id: string, status: 'approved' | 'rejected', terminalId: string | null, at: string): void;
 

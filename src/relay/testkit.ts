@@ -169,6 +169,8 @@ export async function startRig(
     statusStaleMs: 0,
     reconcile: { intervalMs: 3_600_000, webhookOverdueMs: 0 },
     shutdownGraceMs: 1000,
+    // Tests pair many terminals from 127.0.0.1; pairing-limits.test.ts sets the limits it tests.
+    pairing: { perAddressBurst: 1000, maxPendingPerAddress: 1000, globalBurst: 1000 },
     ...opts.config,
   });
   const secrets: RelaySecrets = {

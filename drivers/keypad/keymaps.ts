@@ -127,7 +127,8 @@ export const KEYMAPS: Readonly<Record<string, KeyMap>> = {
  */
 export function resolveKeymap(spec: string | Record<string, string>): KeyMap {
   if (typeof spec === 'string') {
-    const named = KEYMAPS[spec];
+    // Own names only: "toString" or "constructor" are not keymaps.
+    const named = Object.hasOwn(KEYMAPS, spec) ? KEYMAPS[spec] : undefined;
     if (!named) throw new Error(`unknown keypad keymap "${spec}" (known: ${Object.keys(KEYMAPS).join(', ')})`);
     return named;
   }

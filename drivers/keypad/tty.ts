@@ -89,18 +89,22 @@ export function tokenizeTtyInput(text: string): TtyToken[] {
     if (ch === '\x1b') {
       const next = text[i + 1];
       if (next === 'O' && i + 2 < text.length) {
-        const seq = text.slice(i + 1, i + 3);
-        out.push(ESCAPE_KEYS[seq] ? { key: ESCAPE_KEYS[seq] } : { ignored: `ESC ${seq}` });
-        i += 2;
+        // SS3 and one final byte; anything else (Ctrl-C, another ESC) ends it and counts on its own.
+        const final = /[@-~]/.test(text[i + 2]);
+        const seq = text.slice(i + 1, final ? i + 3 : i + 2);
+        out.push(Object.hasOwn(ESCAPE_KEYS, seq) ? { key: ESCAPE_KEYS[seq] } : { ignored: `ESC ${seq}` });
+        i += seq.length;
         continue;
       }
       if (next === '[') {
-        // CSI: parameters, then one final byte in @–~.
+        // CSI: parameter and intermediate bytes (space to ?), then one final byte in @–~. Any other
+        // byte (Ctrl-C, another ESC) ends the sequence and counts on its own.
         let j = i + 2;
-        while (j < text.length && !/[@-~]/.test(text[j])) j++;
-        const seq = text.slice(i + 1, j + 1);
-        out.push(ESCAPE_KEYS[seq] ? { key: ESCAPE_KEYS[seq] } : { ignored: `ESC ${seq}` });
-        i = j;
+        while (j < text.length && /[ -?]/.test(text[j])) j++;
+        const final = j < text.length && /[@-~]/.test(text[j]);
+        const seq = text.slice(i + 1, final ? j + 1 : j);
+        out.push(Object.hasOwn(ESCAPE_KEYS, seq) ? { key: ESCAPE_KEYS[seq] } : { ignored: `ESC ${seq}` });
+        i += seq.length;
         continue;
       }
       out.push({ key: 'cancel' });

@@ -192,7 +192,7 @@ describe('a failed start shows why and waits', () => {
     expect(st.problem.stage).toBe('config');
     expect(st.problem.reason.join(' ')).toContain('currency');
     await expectFatalScreen(png, st.problem);
-    expect(cannotStart(c)).toHaveLength(1);
+    await until('the log line', () => cannotStart(c).length === 1);
     // SIGHUP with the file still wrong: tried again, the same problem is not logged again.
     c.proc.kill('SIGHUP');
     await until('the retry', () => c.lines().some((l) => l.msg === 'reload (SIGHUP): trying again'));
@@ -233,7 +233,7 @@ describe('a failed start shows why and waits', () => {
     expect(st.problem.stage).toBe('journal');
     expect(st.problem.reason[0]).toContain('journal.sqlite');
     await expectFatalScreen(png, st.problem);
-    expect(cannotStart(c)).toHaveLength(1);
+    await until('the log line', () => cannotStart(c).length === 1);
     fs.rmdirSync(path.join(data, 'journal.sqlite'));
     c.proc.kill('SIGHUP');
     await expectRunning(c, port);
@@ -249,10 +249,10 @@ describe('a failed start shows why and waits', () => {
     expect(st.screen).toBe('none');
     expect(st.problem.stage).toBe('display');
     expect(st.problem.reason.join(' ')).toContain('no-such-fb');
-    expect(cannotStart(c)).toHaveLength(1);
+    await until('the log line', () => cannotStart(c).length === 1);
     rewrite(file, (cfg) => ((cfg.drivers as { display: unknown }).display = { driver: 'png', path: png, width: W, height: H }));
     await expectRunning(c, port);
-    expect(fs.existsSync(png)).toBe(true);
+    await until('a frame on the PNG display', () => fs.existsSync(png));
   });
 
   it('status port taken: fatal screen and log (no endpoint to answer); freeing it and reloading starts the terminal', async () => {

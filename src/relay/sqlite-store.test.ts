@@ -30,6 +30,34 @@ describe('SQLite relay store', () => {
     expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
   });
 
+  it('migration 4 takes a version 3 database with pending pairings; rate buckets round-trip and prune', () => {
+    // Back to version 3: without the rate-limit table and the pairings' source key.
+    store.db.exec('DROP TABLE rate_limits; DROP INDEX pairings_pending_source; ALTER TABLE pairings DROP COLUMN source_key;');
+    store.db
+      .prepare(
+        `INSERT INTO pairings (id, code, secret_hash, credential_hash, name, version, created_at, expires_at, status) VALUES ('pair_old', 'ABCDEF', 's', 'c', 'old', '1', ?, '2026-01-01T01:00:00.000Z', 'pending')`,
+      )
+      .run(at);
+    store.db.pragma('user_version = 3');
+    store.close();
+    store = openSqliteStore(dir);
+    expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(store.pairingById('pair_old')?.sourceKey).toBeNull();
+    expect(store.countPendingPairingsFrom('127.0.0.2', at)).toBe(0);
+    // A row from before the migration (no source key) can still be displaced.
+    expect(store.expireBusiestPendingPairing(at)).toBe(true);
+    expect(store.countPendingPairings(at)).toBe(0);
+    expect(store.expireBusiestPendingPairing(at)).toBe(false);
+
+    store.saveRateBucket('pair:127.0.0.2', { tokens: 0.25, atMs: 1000 });
+    store.saveRateBucket('pair:127.0.0.2', { tokens: 0.5, atMs: 2000 });
+    store.saveRateBucket('pair*', { tokens: 3, atMs: 5000 });
+    expect(store.rateBucket('pair:127.0.0.2')).toEqual({ tokens: 0.5, atMs: 2000 });
+    expect(store.pruneRateBuckets(3000)).toBe(1);
+    expect(store.rateBucket('pair:127.0.0.2')).toBeUndefined();
+    expect(store.rateBucket('pair*')).toEqual({ tokens: 3, atMs: 5000 });
+  });
+
   it('refuses a database from a newer version', () => {
     store.db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     store.close();

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../shared/log';
+import { isSafeHostHeader } from '../shared/loopback';
 
 export interface TerminalStatus {
   state: string;
@@ -74,6 +75,12 @@ export async function startStatusServer(opts: { listen: string; status: () => Te
   const listen = parseListen(opts.listen);
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
+    // DNS rebinding: a web page must not read the status through a name of its own (a unix socket has no such risk).
+    if (listen.kind === 'tcp' && !isSafeHostHeader(req.headers.host)) {
+      res.writeHead(403, { 'content-type': 'application/json', connection: 'close' });
+      res.end(JSON.stringify({ error: { code: 'forbidden_host', message: 'use an address (127.0.0.1) or localhost as the host name' } }));
+      return;
+    }
     if (req.method !== 'GET' || (url !== '/status' && url !== '/' && url !== '/ready')) {
       res.writeHead(404, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: { code: 'not_found', message: 'GET /status or GET /ready' } }));

@@ -1,29 +1,8 @@
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rawRequest } from '../shared/testing/raw-http';
 import { newSaleId, startRig, type Rig } from './testkit';
 
-/** One raw request; resolves with the status and body, or with the socket error the client saw. */
-function raw(
-  url: string,
-  opts: { method: string; path: string; headers?: Record<string, string>; body?: Buffer; chunked?: boolean },
-): Promise<{ status: number; body: string } | { error: string }> {
-  return new Promise((resolve) => {
-    const u = new URL(url);
-    const req = http.request({ host: u.hostname, port: u.port, method: opts.method, path: opts.path, headers: opts.headers, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', (e) => resolve({ error: e.message }));
-    });
-    req.on('error', (e) => resolve({ error: (e as NodeJS.ErrnoException).code ?? e.message }));
-    if (opts.body && opts.chunked) {
-      // Several writes without Content-Length: the server learns the size only while reading.
-      for (let i = 0; i < opts.body.length; i += 65536) req.write(opts.body.subarray(i, i + 65536));
-      req.end();
-    } else req.end(opts.body);
-  });
-}
+const raw = rawRequest;
 
 describe('relay: HTTP hygiene', () => {
   let rig: Rig;

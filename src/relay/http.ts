@@ -1,6 +1,7 @@
 /** Small HTTP helpers on node:http: bounded bodies, JSON answers, zod-validated input. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
+import { drainBody as drain } from '../shared/http-body';
 import { LinkError } from './errors';
 
 export class BodyTooLarge extends Error {
@@ -8,37 +9,6 @@ export class BodyTooLarge extends Error {
     super(`body larger than ${limit} bytes`);
     this.name = 'BodyTooLarge';
   }
-}
-
-/**
- * How much of a refused body is read and thrown away so that the client, still sending, gets the
- * 413 answer: a server that closes with unread data in the socket sends a TCP reset, and the
- * client sees "connection reset" instead of the answer. Past this the connection is cut.
- */
-const DRAIN_LIMIT_BYTES = 8 * 1024 * 1024;
-const DRAIN_LIMIT_MS = 5_000;
-
-/** Resolves once the rest of a refused body has been read and discarded (or the limits are hit). */
-function drain(req: IncomingMessage): Promise<void> {
-  return new Promise((resolve) => {
-    if (req.readableEnded) return resolve();
-    let seen = 0;
-    const finish = () => {
-      clearTimeout(timer);
-      req.off('data', onData);
-      resolve();
-    };
-    const onData = (c: Buffer) => {
-      seen += c.length;
-      if (seen > DRAIN_LIMIT_BYTES) finish();
-    };
-    const timer = setTimeout(finish, DRAIN_LIMIT_MS);
-    req.on('data', onData);
-    req.once('end', finish);
-    req.once('error', finish);
-    req.once('close', finish);
-    req.resume();
-  });
 }
 
 /** Reads the whole body, refusing (without keeping the rest) anything above `limit` bytes. */

@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Country } from '../domain/money';
+import { drainBody, hasRequestBody } from '../shared/http-body';
 import { silentLogger, type Logger } from '../shared/log';
 import type { OmiseCharge, OmiseEvent } from '../omise/types';
 import { decodeForm, FormError } from '../omise/form';
@@ -111,6 +112,17 @@ interface Ctx {
 }
 
 const ID = '([a-z]+_test_[a-z0-9]+)';
+
+/** A `%` not followed by two hex digits, or escapes that are not UTF-8, in the path or query. */
+function brokenEscape(target: string): boolean {
+  if (/%(?![0-9A-Fa-f]{2})/.test(target)) return true;
+  try {
+    decodeURIComponent(target);
+    return false;
+  } catch {
+    return true;
+  }
+}
 
 /** The answer with one field removed or given the wrong type (the `malform` fault). */
 function malformed(json: string, m: Malform): string {
@@ -284,26 +296,31 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     return colon === -1 ? decoded : decoded.slice(0, colon);
   }
 
+  const tooLarge = () => new SimError(413, 'bad_request', `request body too large (at most ${bodyLimit} bytes)`);
+
+  /** The body, or 413 once the rest of it has been drained (up to a bound), so the client reads the answer. */
   function readBody(req: IncomingMessage): Promise<Buffer> {
     return new Promise((resolve, reject) => {
       const declared = Number(req.headers['content-length'] ?? '0');
       if (declared > bodyLimit) {
-        reject(new SimError(413, 'bad_request', `request body too large (at most ${bodyLimit} bytes)`));
+        void drainBody(req).then(() => reject(tooLarge()));
         return;
       }
       const chunks: Buffer[] = [];
       let size = 0;
       let failed = false;
-      req.on('data', (chunk: Buffer) => {
-        if (failed) return;
+      const onData = (chunk: Buffer) => {
         size += chunk.length;
         if (size > bodyLimit) {
           failed = true;
-          reject(new SimError(413, 'bad_request', `request body too large (at most ${bodyLimit} bytes)`));
+          chunks.length = 0;
+          req.off('data', onData);
+          void drainBody(req).then(() => reject(tooLarge()));
           return;
         }
         chunks.push(chunk);
-      });
+      };
+      req.on('data', onData);
       req.on('end', () => {
         if (!failed) resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
       });
@@ -311,6 +328,18 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
         if (!failed) reject(e);
       });
     });
+  }
+
+  /**
+   * Omise takes form and JSON bodies; anything else is refused with 415 before it is read (a
+   * text/plain POST is what any web page can send to a loopback server without a preflight).
+   */
+  async function requireBodyType(req: IncomingMessage): Promise<void> {
+    if (!hasRequestBody(req)) return;
+    const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    if (type === 'application/x-www-form-urlencoded' || type === 'application/json') return;
+    await drainBody(req);
+    throw new SimError(415, 'bad_request', 'request bodies must be application/x-www-form-urlencoded or application/json');
   }
 
   function parseBody(req: IncomingMessage, raw: Buffer): Record<string, unknown> {
@@ -368,6 +397,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     }
     const endpoint: Endpoint = dl ? 'GET download' : route!.endpoint;
     record(endpoint, req);
+    if (method === 'POST' || method === 'PATCH') await requireBodyType(req);
     const raw = method === 'POST' || method === 'PATCH' ? await readBody(req) : Buffer.alloc(0);
     const decision = faults.decide(endpoint);
     if (decision.latencyMs > 0) await sleep(decision.latencyMs);
@@ -447,6 +477,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       );
       return;
     }
+    if (method === 'POST' || method === 'PUT') await requireBodyType(req);
     const raw = method === 'POST' || method === 'PUT' ? await readBody(req) : Buffer.alloc(0);
     const action = new RegExp(`^/_sim/charges/${ID}/(mark_as_paid|mark_as_failed|expire)$`).exec(path);
     if (method === 'POST' && action) {
@@ -544,14 +575,17 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       sendError(res, badRequest('malformed request target'));
       return;
     }
+    if (brokenEscape(req.url ?? '/')) {
+      // Drained first, as for a 413: the client may be sending a body it expects us to read.
+      res.setHeader('connection', 'close');
+      void drainBody(req).then(() => sendError(res, badRequest('the request target has a broken %-escape')));
+      return;
+    }
     const sim = url.pathname === '/' || url.pathname === '/dashboard' || url.pathname.startsWith('/_sim/');
     (sim ? handleSim(req, res, url) : handleApi(req, res, url)).catch((err: unknown) => {
       if (err instanceof SimError) {
-        if (err.status === 413) {
-          // Let the client finish sending so it reads the answer, then close the connection.
-          res.setHeader('connection', 'close');
-          req.resume();
-        }
+        // The body was drained up to a bound; what is left of it is not read: close.
+        if (err.status === 413) res.setHeader('connection', 'close');
         sendError(res, err);
         return;
       }

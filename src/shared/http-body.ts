@@ -1,0 +1,50 @@
+/**
+ * Reading what is left of a request body that a server refuses (too large, wrong type), for
+ * every listener on node:http. A server that answers and closes while the client is still
+ * sending leaves unread data in the socket; the kernel then sends a TCP reset and the client sees
+ * "connection reset" instead of the answer. So the rest is read and thrown away first, up to a
+ * bound: past it the connection is cut, and a client that sends without end cannot hold the
+ * server busy.
+ */
+import type { IncomingMessage } from 'node:http';
+
+export const DRAIN_LIMIT_BYTES = 8 * 1024 * 1024;
+export const DRAIN_LIMIT_MS = 5_000;
+
+/**
+ * Resolves once the rest of the body has been read and discarded: true when it ended, false when
+ * the byte or time bound was reached first (answer with `connection: close` then).
+ */
+export function drainBody(req: IncomingMessage, limits: { maxBytes?: number; maxMs?: number } = {}): Promise<boolean> {
+  const maxBytes = limits.maxBytes ?? DRAIN_LIMIT_BYTES;
+  return new Promise((resolve) => {
+    if (req.readableEnded) return resolve(true);
+    let seen = 0;
+    const finish = (ended: boolean) => {
+      clearTimeout(timer);
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onCut);
+      req.off('close', onCut);
+      if (!ended) req.pause();
+      resolve(ended);
+    };
+    const onData = (c: Buffer) => {
+      seen += c.length;
+      if (seen > maxBytes) finish(false);
+    };
+    const onEnd = () => finish(true);
+    const onCut = () => finish(false);
+    const timer = setTimeout(onCut, limits.maxMs ?? DRAIN_LIMIT_MS);
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', onCut);
+    req.once('close', onCut);
+    req.resume();
+  });
+}
+
+/** True when the request says it carries a body (a length above 0, or chunked). */
+export function hasRequestBody(req: IncomingMessage): boolean {
+  return Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+}

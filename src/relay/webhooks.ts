@@ -210,8 +210,8 @@ export class WebhookIntake {
         this.o.store.updateWebhookEvent(row.id, { status: 'done', attempts: row.attempts + 1, lastError: null, nextAttemptAt: null });
       });
     } catch (err) {
-      if (err instanceof OmiseError && err.kind === 'api' && err.status === 404) {
-        // Not a charge of this account (or a test event): nothing to apply, ever.
+      if (err instanceof OmiseError && err.kind === 'api' && (err.status === 404 || err.code === 'invalid_id')) {
+        // Not a charge of this account, a test event, or not even an Omise id: nothing to apply, ever.
         this.o.log.warn('webhook names an unknown charge; ignored', { eventId: row.id, chargeId: row.objectId });
         this.o.store.updateWebhookEvent(row.id, { status: 'ignored', attempts: row.attempts + 1, lastError: 'not_found' });
         return;

@@ -125,6 +125,9 @@ function brokenEscape(target: string): boolean {
 }
 
 /** The answer with one field removed or given the wrong type (the `malform` fault). */
+/** 9999-12-31T23:59:59.999Z: the latest time the simulator's clock may be set to. */
+const MAX_CLOCK_MS = 253_402_300_799_999;
+
 function malformed(json: string, m: Malform): string {
   const obj = JSON.parse(json) as Record<string, unknown>;
   const parts = m.field.split('.');
@@ -532,13 +535,18 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       if (method === 'POST') {
         let body: { advanceMs?: unknown; set?: unknown };
         try {
-          body = JSON.parse(raw.toString('utf8') || '{}') as typeof body;
+          body = (JSON.parse(raw.toString('utf8') || '{}') ?? {}) as typeof body;
         } catch {
           throw badRequest('clock body must be JSON');
         }
-        if (typeof body.advanceMs === 'number' && Number.isFinite(body.advanceMs)) offsetMs += body.advanceMs;
-        else if (typeof body.set === 'string' && Number.isFinite(Date.parse(body.set))) offsetMs = Date.parse(body.set) - baseClock().getTime();
+        let next: number;
+        if (typeof body.advanceMs === 'number' && Number.isFinite(body.advanceMs)) next = offsetMs + body.advanceMs;
+        else if (typeof body.set === 'string' && Number.isFinite(Date.parse(body.set))) next = Date.parse(body.set) - baseClock().getTime();
         else throw badRequest('clock body must be {"advanceMs": n} or {"set": "ISO time"}');
+        // A clock outside 1970–9999 would make every time the simulator renders an invalid date.
+        const at = baseClock().getTime() + next;
+        if (!(at >= 0 && at <= MAX_CLOCK_MS)) throw badRequest('the clock must stay between 1970 and 9999');
+        offsetMs = next;
         engine.sweepExpired();
       } else if (method !== 'GET') throw notFound('route', path);
       send(res, 200, JSON.stringify({ now: new Date(nowMs()).toISOString() }));
@@ -547,7 +555,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     if (path === '/_sim/webhook' && method === 'POST') {
       let body: { url?: unknown };
       try {
-        body = JSON.parse(raw.toString('utf8') || '{}') as typeof body;
+        body = (JSON.parse(raw.toString('utf8') || '{}') ?? {}) as typeof body;
       } catch {
         throw badRequest('webhook body must be JSON');
       }

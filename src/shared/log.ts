@@ -49,7 +49,8 @@ export function isSecretField(name: string): boolean {
 
 /** Values that are secrets wherever they appear (Omise keys, QR download URLs, bearer tokens). */
 const SECRET_PATTERNS: RegExp[] = [
-  /\b[ps]key_(?:test_)?[A-Za-z0-9]+/g,
+  // No word boundary in front: a key glued to other text ("user_skey_…", "xpkey_…") is a key all the same.
+  /[ps]key_(?:test_)?[A-Za-z0-9]+/g,
   /\/documents\/docu_[A-Za-z0-9_]+\/downloads\/[A-Za-z0-9]+/g,
   /\bBearer\s+[A-Za-z0-9._~+/=-]+/gi,
   /\bBasic\s+[A-Za-z0-9+/=]+/gi,

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fuzzParams } from '../shared/testing/fuzz';
+import { applyEdit, fuzzParams, isJson, textEdit } from '../shared/testing/fuzz';
 import { ConfigError, loadRelayConfig, loadRelaySecrets, parseRelayConfig, type RelaySecrets } from './config';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-relay-config-fuzz-'));
@@ -19,13 +19,7 @@ const secrets: fc.Arbitrary<RelaySecrets> = fc.record({
 });
 
 /** One small edit of a text: what a slip in an editor does to a secrets file. */
-const edit = fc.tuple(fc.nat(), fc.constantFrom('insert', 'delete', 'replace'), fc.constantFrom(...'{}[]:,"\\ \n0aZ=+/_'));
-function applyEdit(text: string, [at, op, ch]: [number, string, string]): string {
-  const i = at % (text.length + 1);
-  if (op === 'insert') return text.slice(0, i) + ch + text.slice(i);
-  if (op === 'delete') return text.slice(0, i) + text.slice(i + 1);
-  return text.slice(0, i) + ch + text.slice(i + 1);
-}
+const edit = textEdit('{}[]:,"\\ \n0aZ=+/_');
 
 /** The 8-character pieces of every secret value: none may appear in an error. */
 function pieces(s: RelaySecrets): string[] {
@@ -118,12 +112,7 @@ describe('relay config (fuzz)', () => {
         const text = edits.reduce(applyEdit, JSON.stringify(base, null, 2));
         const file = path.join(dir, `config-${n++}.json`);
         fs.writeFileSync(file, text);
-        let valid = true;
-        try {
-          JSON.parse(text);
-        } catch {
-          valid = false;
-        }
+        const valid = isJson(text);
         try {
           loadRelayConfig(file);
         } catch (e) {

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fuzzParams } from '../shared/testing/fuzz';
+import { applyEdit, fuzzParams, isJson, textEdit } from '../shared/testing/fuzz';
 import { ConfigError, loadTerminalConfig, parseTerminalConfig } from './config';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-terminal-config-fuzz-'));
@@ -22,13 +22,7 @@ const goodConfig = fc.record({
   sale: fc.record({ qrTimeoutSeconds: fc.integer({ min: 15, max: 900 }), resultSeconds: fc.integer({ min: 1, max: 120 }) }),
 });
 
-const edit = fc.tuple(fc.nat(), fc.constantFrom('insert', 'delete', 'replace'), fc.constantFrom(...'{}[]:,"\\ \n0aZ'));
-function applyEdit(text: string, [at, op, ch]: [number, string, string]): string {
-  const i = at % (text.length + 1);
-  if (op === 'insert') return text.slice(0, i) + ch + text.slice(i);
-  if (op === 'delete') return text.slice(0, i) + text.slice(i + 1);
-  return text.slice(0, i) + ch + text.slice(i + 1);
-}
+const edit = textEdit('{}[]:,"\\ \n0aZ');
 
 let n = 0;
 function writeConfig(text: string): string {
@@ -80,12 +74,7 @@ describe('terminal config (fuzz)', () => {
           expect(msg).toContain(file);
           const token = cfg.relayUrl.slice(cfg.relayUrl.lastIndexOf('/') + 1);
           for (let k = 0; k + 8 <= token.length; k++) expect(msg, 'the error quotes the file').not.toContain(token.slice(k, k + 8));
-          let valid = true;
-          try {
-            JSON.parse(text);
-          } catch {
-            valid = false;
-          }
+          const valid = isJson(text);
           if (!valid) expect(msg).toMatch(/line \d+, column \d+/);
         }
       }),

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fuzzParams } from '../shared/testing/fuzz';
+import { applyEdit, fuzzParams, isJson, textEdit } from '../shared/testing/fuzz';
 import { readSecrets, SecretsError, writeSecrets, type Secrets } from './secrets';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-terminal-secrets-fuzz-'));
@@ -18,13 +18,7 @@ const secrets: fc.Arbitrary<Secrets> = fc.record(
   { requiredKeys: [] },
 );
 
-const edit = fc.tuple(fc.nat(), fc.constantFrom('insert', 'delete', 'replace'), fc.constantFrom(...'{}[]:,"\\ \n0a'));
-function applyEdit(text: string, [at, op, ch]: [number, string, string]): string {
-  const i = at % (text.length + 1);
-  if (op === 'insert') return text.slice(0, i) + ch + text.slice(i);
-  if (op === 'delete') return text.slice(0, i) + text.slice(i + 1);
-  return text.slice(0, i) + ch + text.slice(i + 1);
-}
+const edit = textEdit('{}[]:,"\\ \n0a');
 
 /** The credential's 8-character pieces and the whole PIN: none may be in an error. */
 function secretPieces(s: Secrets): string[] {
@@ -63,12 +57,7 @@ describe('terminal secrets file (fuzz)', () => {
           expect(msg).toContain(file);
           const rest = msg.replaceAll(file, '<file>');
           for (const p of secretPieces(s)) expect(rest, 'the error quotes a secret').not.toContain(p);
-          let valid = true;
-          try {
-            JSON.parse(text);
-          } catch {
-            valid = false;
-          }
+          const valid = isJson(text);
           if (!valid) expect(rest).toMatch(/line \d+, column \d+/);
         }
       }),

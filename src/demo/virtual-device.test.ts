@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createCanvas } from 'canvas';
 import { FakeKeypad } from '../../drivers/keypad/fake';
@@ -33,12 +34,12 @@ describe('virtual device server', () => {
 
   it('refuses bad bodies with a message and presses nothing', async () => {
     for (const body of ['not json', '{"keys": "1"}', '{"keys": ["1", "x", "ENTER"]}', '[]']) {
-      const r = await fetch(`${server.url}/api/keys`, { method: 'POST', body });
+      const r = await fetch(`${server.url}/api/keys`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
       expect(r.status).toBe(400);
       const j = (await r.json()) as { error: { message: string } };
       expect(j.error.message.length).toBeGreaterThan(5);
     }
-    const r = await fetch(`${server.url}/api/keys`, { method: 'POST', body: JSON.stringify({ keys: Array(1000).fill('1') }) });
+    const r = await fetch(`${server.url}/api/keys`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ keys: Array(1000).fill('1') }) });
     expect(r.status).toBe(400);
     expect(pressed).toEqual([]);
     expect(() => parseKeysBody(Buffer.from('{"keys":["1","x"]}'))).toThrow(/"x"/);
@@ -58,5 +59,41 @@ describe('virtual device server', () => {
     expect(page).toContain('data-key="enter"');
     expect(page).toContain('http://127.0.0.1:1/');
     expect((await fetch(`${server.url}/nope`)).status).toBe(404);
+  });
+
+  /** A raw request (fetch cannot set Host); the status and body, or the socket error the client saw. */
+  const raw = (opts: { method: string; path: string; headers: Record<string, string>; body?: Buffer }) =>
+    new Promise<{ status: number; body: string } | { error: string }>((resolve) => {
+      const req = http.request({ host: '127.0.0.1', port: server.port, method: opts.method, path: opts.path, headers: opts.headers, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', (e) => resolve({ error: (e as NodeJS.ErrnoException).code ?? e.message }));
+      req.end(opts.body);
+    });
+
+  it('refuses what a web page on another site could send: a foreign Host (DNS rebinding) and non-JSON bodies', async () => {
+    const keys = Buffer.from(JSON.stringify({ keys: ['1', 'enter'] }));
+    for (const host of ['evil.example', 'evil.example:8080', 'localhost.evil.example']) {
+      expect(await raw({ method: 'POST', path: '/api/keys', headers: { host, 'content-type': 'application/json' }, body: keys }), host).toMatchObject({ status: 403 });
+      expect(await raw({ method: 'GET', path: '/api/state', headers: { host } }), host).toMatchObject({ status: 403 });
+    }
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+      expect(await raw({ method: 'POST', path: '/api/keys', headers: { host: `127.0.0.1:${server.port}`, 'content-type': type }, body: keys }), type).toMatchObject({ status: 415 });
+    }
+    expect(pressed).toEqual([]);
+    for (const host of [`127.0.0.1:${server.port}`, `localhost:${server.port}`, `[::1]:${server.port}`, '192.168.1.20:8080']) {
+      expect(await raw({ method: 'GET', path: '/api/state', headers: { host } }), host).toMatchObject({ status: 200 });
+    }
+  });
+
+  it('answers a body over the limit with a 413 the client can read, and a broken path with 400', async () => {
+    const big = Buffer.alloc(6 * 1024 * 1024, 0x20);
+    const r = await raw({ method: 'POST', path: '/api/keys', headers: { host: '127.0.0.1', 'content-type': 'application/json', 'content-length': String(big.length) }, body: big });
+    expect(r).toMatchObject({ status: 413 });
+    expect(await raw({ method: 'GET', path: '//%zz', headers: { host: '127.0.0.1' } })).toMatchObject({ status: 400 });
+    expect(pressed).toEqual([]);
   });
 });

@@ -13,6 +13,8 @@ import { isKeyName, type KeyName } from '../../drivers/keypad/contract';
 import type { MemoryDisplay } from '../../drivers/display/memory';
 import type { Logger } from '../shared/log';
 import { renderDevicePage } from './page';
+import { isSafeHostHeader } from '../shared/loopback';
+import { drainBody } from '../shared/http-body';
 
 export interface VirtualDeviceOptions {
   host?: string;
@@ -47,16 +49,23 @@ function readBody(req: http.IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    let refused = false;
+    const onData = (c: Buffer) => {
       size += c.length;
       if (size > MAX_BODY) {
-        reject(new HttpError(413, `body larger than ${MAX_BODY} bytes`));
-        req.destroy();
+        // Read the rest (bounded) before answering, so the client gets the 413 and not a reset.
+        refused = true;
+        req.off('data', onData);
+        chunks.length = 0;
+        void drainBody(req).then(() => reject(new HttpError(413, `body larger than ${MAX_BODY} bytes`)));
         return;
       }
       chunks.push(c);
+    };
+    req.on('data', onData);
+    req.on('end', () => {
+      if (!refused) resolve(Buffer.concat(chunks));
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
@@ -94,7 +103,14 @@ export async function startVirtualDevice(opts: VirtualDeviceOptions): Promise<Vi
   };
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    // DNS rebinding: another site's page must not press keys through a name of its own.
+    if (!isSafeHostHeader(req.headers.host)) throw new HttpError(403, 'use an address (127.0.0.1) or localhost as the host name');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      throw new HttpError(400, 'the request path is not a valid URL');
+    }
     const route = `${req.method ?? 'GET'} ${url.pathname}`;
     switch (route) {
       case 'GET /':
@@ -110,6 +126,10 @@ export async function startVirtualDevice(opts: VirtualDeviceOptions): Promise<Vi
         send(res, 200, opts.state());
         return;
       case 'POST /api/keys': {
+        // JSON only: a form or a text/plain fetch from another page (no CORS preflight) must not press keys.
+        if ((req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase() !== 'application/json') {
+          throw new HttpError(415, 'send the keys as JSON (Content-Type: application/json)');
+        }
         const keys = parseKeysBody(await readBody(req));
         keypad.press(...keys);
         send(res, 200, { accepted: keys.length });

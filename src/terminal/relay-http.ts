@@ -21,6 +21,7 @@ import {
   type TerminalInfo,
 } from '../link/protocol';
 import { z as zod } from 'zod';
+import { printable } from '../shared/printable';
 import { HttpClient, HttpTransportError } from './http-client';
 
 export class RelayError extends Error {
@@ -90,13 +91,15 @@ export class RelayHttp {
     }
     if (!res.ok) {
       const parsed = ErrorBodySchema.safeParse(json);
-      const code = parsed.success ? parsed.data.error.code : 'http_error';
-      const message = parsed.success ? parsed.data.error.message : `HTTP ${res.status}`;
+      // The relay's words reach the log and the screen: bounded, and no control characters.
+      const code = parsed.success ? printable(parsed.data.error.code).slice(0, 64) : 'http_error';
+      const message = parsed.success ? printable(parsed.data.error.message).slice(0, 300) : `HTTP ${res.status}`;
       throw new RelayError(`${method} ${path}: ${message}`, res.status, code);
     }
     const parsed = schema.safeParse(json);
     if (!parsed.success) {
-      throw new RelayError(`${method} ${path}: unexpected answer (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`, 0, 'bad_answer');
+      const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`);
+      throw new RelayError(`${method} ${path}: unexpected answer (${printable(issues.join('; ')).slice(0, 300)})`, 0, 'bad_answer');
     }
     return parsed.data;
   }

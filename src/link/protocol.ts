@@ -84,13 +84,24 @@ export const TerminalInfoSchema = z.object({
 });
 export type TerminalInfo = z.infer<typeof TerminalInfoSchema>;
 
+/** A time a terminal reports: ISO 8601, and within years a till can plausibly be in. */
+export const ClientTimeSchema = z
+  .string()
+  .max(40)
+  .refine((s) => {
+    const t = Date.parse(s);
+    return /^\d{4}-\d{2}-\d{2}T/.test(s) && t >= Date.UTC(2000, 0, 1) && t < Date.UTC(2200, 0, 1);
+  }, 'an ISO 8601 time (e.g. 2026-12-06T10:00:00Z) between 2000 and 2200');
+/** Money in the smallest unit: a whole number; the per-currency limits are checked after this. */
+const AmountSchema = z.number().int().positive().max(1e12);
+
 export const CreateSaleRequestSchema = z.object({
   saleId: SaleIdSchema,
-  amount: z.number().int().positive(),
+  amount: AmountSchema,
   currency: CurrencySchema,
   /** When the cashier pressed Enter (terminal clock), for the books. */
-  createdAt: z.string().optional(),
-  description: z.string().max(255).optional(),
+  createdAt: ClientTimeSchema.optional(),
+  description: displayText(255).optional(),
 });
 export type CreateSaleRequest = z.infer<typeof CreateSaleRequestSchema>;
 
@@ -148,8 +159,8 @@ export type SaleView = z.infer<typeof SaleViewSchema>;
 export const RefundRequestSchema = z.object({
   /** Made by the terminal; a retry with the same id returns the same refund. */
   refundId: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/),
-  amount: z.number().int().positive(),
-  reason: z.string().max(255).optional(),
+  amount: AmountSchema,
+  reason: displayText(255).optional(),
   /** 'void' requires the void window; 'refund' works within one year; 'auto' picks void when allowed. */
   mode: z.enum(['auto', 'void', 'refund']).default('auto'),
 });
@@ -158,9 +169,9 @@ export type RefundRequest = z.infer<typeof RefundRequestSchema>;
 export const JournalRecordSchema = z.object({
   /** Unique per terminal; uploading the same id twice is a no-op. */
   recordId: z.string().min(1).max(80),
-  saleId: z.string().nullable(),
+  saleId: z.string().max(64).nullable(),
   kind: z.string().max(40),
-  at: z.string(),
+  at: ClientTimeSchema,
   data: z.record(z.string(), z.unknown()),
 });
 export type JournalRecord = z.infer<typeof JournalRecordSchema>;

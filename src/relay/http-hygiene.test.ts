@@ -51,4 +51,28 @@ describe('relay: HTTP hygiene', () => {
     const ok = await raw(rig.relay.url, { method: 'POST', path: '/v1/sales', headers: { authorization: `Bearer ${cred}`, 'content-type': 'application/json; charset=utf-8' }, body });
     expect(ok).toMatchObject({ status: 200 });
   });
+
+  it('bounds the times, amounts and texts a terminal sends: 400 naming the field, nothing created', async () => {
+    const before = rig.sim.charges().length;
+    const sale = (over: Record<string, unknown>) => rig.api('POST', '/v1/sales', cred, { saleId: newSaleId(), amount: 2000, currency: 'THB', ...over });
+    for (const [over, field] of [
+      [{ createdAt: 'yesterday' }, 'createdAt'],
+      [{ createdAt: '+275760-09-13T00:00:00.000Z' }, 'createdAt'],
+      [{ createdAt: '1970-01-01T00:00:00Z' }, 'createdAt'],
+      [{ createdAt: `2026-12-06T10:00:00${'0'.repeat(100)}Z` }, 'createdAt'],
+      [{ amount: 1e300 }, 'amount'],
+      [{ amount: 2000.5 }, 'amount'],
+      [{ description: 'a\u001b[2Jb' }, 'description'],
+    ] as [Record<string, unknown>, string][]) {
+      const r = await sale(over);
+      expect(r.status, JSON.stringify(over)).toBe(400);
+      expect(r.body.error.message, JSON.stringify(over)).toContain(field);
+    }
+    const records = await rig.api('POST', '/v1/records', cred, { records: [{ recordId: 'r-bad-time', saleId: null, kind: 'boot', at: 'now', data: {} }] });
+    expect(records.status).toBe(400);
+    expect(records.body.error.message).toContain('at');
+    expect(rig.sim.charges().length).toBe(before);
+    // A plausible time and a plain description are taken.
+    expect((await sale({ createdAt: new Date().toISOString(), description: 'table 4' })).status).toBe(200);
+  });
 });

@@ -447,6 +447,7 @@ validate_terminal_answers() {
   [ ${#TERMINAL_NAME} -le 64 ] || usage_error "--terminal-name: at most 64 characters"
   [[ "$MERCHANT$TERMINAL_NAME" != *[$'\t\n']* ]] || usage_error "names cannot contain tabs or newlines"
   [[ "$SUPERVISOR_PIN" =~ ^[0-9]{4,8}$ ]] || usage_error "--supervisor-pin: expected 4 to 8 digits"
+  [ "$SUPERVISOR_PIN" != 482913 ] || usage_error "--supervisor-pin: 482913 is the example published with qrpos; choose your own"
   case "$ENTRY_MODE" in ''|implied-decimals|decimal-point) ;; *) usage_error "--entry-mode: expected implied-decimals or decimal-point" ;; esac
 }
 

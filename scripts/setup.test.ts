@@ -74,10 +74,10 @@ describe('setup.sh terminal install into a scratch root', () => {
     expect(cfg.drivers.display).toMatchObject({ driver: 'framebuffer', device: '/dev/fb1', width: 480, height: 320 });
 
     const secrets = SecretsSchema.parse(JSON.parse(fs.readFileSync(at('etc/qrpos/terminal.secrets.json'), 'utf8')));
-    expect(secrets.supervisorPin).toBe('482913');
+    expect(secrets.supervisorPin).toBe('590271');
     // The PIN is in the 0600 file only: not in the output, not in the log.
-    expect(first.stdout).not.toContain('482913');
-    expect(fs.readFileSync(at(LOG_REL), 'utf8')).not.toContain('482913');
+    expect(first.stdout).not.toContain('590271');
+    expect(fs.readFileSync(at(LOG_REL), 'utf8')).not.toContain('590271');
   });
 
   it('creates the service user and the missing device groups inside the root only', () => {
@@ -171,7 +171,7 @@ describe('setup.sh terminal install into a scratch root', () => {
     const file = at('etc/qrpos/terminal.secrets.json');
     const cfgFile = at('etc/qrpos/terminal.json');
     // As an older installer left it: credential beside the PIN in /etc, config pointing there.
-    fs.writeFileSync(file, JSON.stringify({ supervisorPin: '482913', credential: 'tc_abc', terminalId: 'term_1' }));
+    fs.writeFileSync(file, JSON.stringify({ supervisorPin: '590271', credential: 'tc_abc', terminalId: 'term_1' }));
     const oldCfg = { ...(JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as Record<string, unknown>), secretsFile: '/etc/qrpos/terminal.secrets.json' };
     fs.writeFileSync(cfgFile, JSON.stringify(oldCfg));
     const r = runSetup([...app.common(root), '--supervisor-pin', '777777']);

@@ -28,7 +28,7 @@ snapshot >/tmp/image-build.before; accounts >/tmp/image-build.accounts
 # curl is one of setup.sh's packages that a minimal Debian lacks: apt's output must go to the log.
 curl_missing=0; dpkg-query -W -f='${Status}' curl 2>/dev/null | grep -q 'install ok installed' || curl_missing=1
 FLAGS=(--non-interactive --relay-url https://relay.example.com --country TH --merchant-name "Image Shop"
-       --profile pi-hdmi-800x480-usb-numpad --keypad-vid 1c4f --keypad-pid 0002 --supervisor-pin 482913)
+       --profile pi-hdmi-800x480-usb-numpad --keypad-vid 1c4f --keypad-pid 0002 --supervisor-pin 590271)
 sudo scripts/setup.sh "${FLAGS[@]}" --node-modules node_modules >/tmp/image-build.out 2>/tmp/image-build.err ||
   { cat /tmp/image-build.out /tmp/image-build.err; fail "setup.sh exited $? in the chroot"; }
 grep -q 'not starting qrpos-terminal.service: no running systemd' /tmp/image-build.out || fail "it did not say it does not start the service"

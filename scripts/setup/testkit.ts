@@ -118,7 +118,7 @@ export const TERMINAL_FLAGS = [
   '--profile', 'pi-ili9486-480x320-usb-numpad',
   '--keypad-vid', '1C4F',
   '--keypad-pid', '2',
-  '--supervisor-pin', '482913',
+  '--supervisor-pin', '590271',
 ];
 
 /**

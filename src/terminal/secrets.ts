@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { JsonTextError, parseJsonText } from '../shared/json-text';
+import { isPublishedSecret, PUBLISHED_SECRET_MESSAGE } from '../shared/published-secrets';
 
 export const SecretsSchema = z.object({
   credential: z.string().min(1).optional(),
@@ -17,7 +18,11 @@ export const SecretsSchema = z.object({
    */
   previousCredential: z.string().min(1).optional(),
   /** 4–8 digits, typed on the keypad to open the supervisor menu. */
-  supervisorPin: z.string().regex(/^\d{4,8}$/, 'expected 4 to 8 digits').optional(),
+  supervisorPin: z
+    .string()
+    .regex(/^\d{4,8}$/, 'expected 4 to 8 digits')
+    .refine((s) => !isPublishedSecret(s), PUBLISHED_SECRET_MESSAGE)
+    .optional(),
 });
 export type Secrets = z.infer<typeof SecretsSchema>;
 

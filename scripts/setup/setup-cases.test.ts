@@ -37,6 +37,13 @@ describe('setup.sh input errors', () => {
     expect(fs.readFileSync(path.join(root, LOG_REL), 'utf8')).toContain('error: missing --relay-url');
   });
 
+  it('refuses the supervisor PIN published as the example', () => {
+    const r = runSetup([...app.common(root), ...TERMINAL_FLAGS.slice(0, -2), '--supervisor-pin', '482913']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('482913 is the example published with qrpos; choose your own');
+    expect(fs.existsSync(path.join(root, 'etc/qrpos/terminal.secrets.json'))).toBe(false);
+  });
+
   it('rejects bad values with the flag named', () => {
     const cases: [string[], string][] = [
       [['--supervisor-pin', '12'], '--supervisor-pin'],

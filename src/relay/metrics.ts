@@ -116,7 +116,7 @@ export function relayMetrics(connected: () => number) {
     commitSeconds: r.histogram('qrpos_relay_commit_seconds', 'Group commits (each one fsync) by duration', [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1]),
     commitItems: r.counter('qrpos_relay_commit_items_total', 'Writes committed by group commits'),
     httpRequests: r.counter('qrpos_relay_http_requests_total', 'HTTP requests, by route class and status'),
-    pairingRefused: r.counter('qrpos_relay_pairing_limited_total', 'Pairing requests and polls refused by the rate limits (429)'),
+    rateLimited: r.counter('qrpos_relay_rate_limited_total', 'Requests refused by the rate limits (429): pairing, pairing polls, wrong credentials'),
   };
 }
 export type RelayMetrics = ReturnType<typeof relayMetrics>;

@@ -136,6 +136,33 @@ describe('relay: pairing cannot be locked for everyone by one address', () => {
     expect((await from(rig, '127.0.0.3', 'GET', '/v1/pair/pair_nope', { headers: { 'x-pairing-secret': 'x' } })).status).toBe(404);
   });
 
+  it('unknown credentials from one address are slowed with 429; a good or revoked credential is still answered', async () => {
+    const clock = TestClock.morning();
+    rig = await startRig({ clock });
+    const good = await rig.pair('good');
+    const revoked = await rig.pair('revoked');
+    rig.relay.revokeTerminal(revoked.terminalId);
+    const statuses: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      statuses.push((await from(rig, '127.0.0.2', 'GET', '/v1/me', { headers: { authorization: `Bearer qrt_guess${i}` } })).status);
+    }
+    const admin = await from(rig, '127.0.0.2', 'GET', '/admin/terminals', { headers: { authorization: 'Bearer wrong-admin-token' } });
+    expect(statuses[0]).toBe(401);
+    expect(statuses.at(-1)).toBe(429);
+    expect(admin.status).toBe(429);
+    const stream = await from(rig, '127.0.0.2', 'GET', '/v1/stream', { headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', authorization: 'Bearer qrt_x' } });
+    expect(stream.status).toBe(429);
+    expect(Number(admin.retryAfter)).toBeGreaterThan(0);
+    // The limited address itself is still served with a good credential; a revoked one still hears why.
+    expect((await from(rig, '127.0.0.2', 'GET', '/v1/me', { headers: { authorization: `Bearer ${good.credential}` } })).status).toBe(200);
+    expect((await from(rig, '127.0.0.3', 'GET', '/v1/me', { headers: { authorization: 'Bearer qrt_other' } })).status).toBe(401);
+    for (let i = 0; i < 40; i++) {
+      expect((await from(rig, '127.0.0.4', 'GET', '/v1/me', { headers: { authorization: `Bearer ${revoked.credential}` } })).status).toBe(401);
+    }
+    clock.advance(60_000);
+    expect((await from(rig, '127.0.0.2', 'GET', '/v1/me', { headers: { authorization: 'Bearer qrt_later' } })).status).toBe(401);
+  });
+
   it('the limit survives a relay restart: the flooding address is still limited, others are not', async () => {
     const clock = TestClock.morning();
     // Codes waiting per address are not the limit here: the token bucket is.

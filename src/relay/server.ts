@@ -81,6 +81,19 @@ const EXTERNAL_POLL_MS = 250;
 const TOUCH_EVERY_MS = 10_000;
 /** A terminal polls its pairing every 2 s; several pairing behind one NAT still fit. */
 const POLL_RULE: BucketRule = { burst: 60, perMinute: 300 };
+/** Requests with a missing or unknown credential, per address. */
+const AUTH_FAIL_RULE: BucketRule = { burst: 20, perMinute: 20 };
+
+/** Answered 429 with Retry-After. */
+class RateLimited extends Error {
+  constructor(
+    readonly retryAfterSeconds: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RateLimited';
+  }
+}
 
 /**
  * TLS 1.3, or TLS 1.2 with forward-secret AEAD suites only (ECDHE key exchange; no static RSA, no
@@ -172,6 +185,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
   const proxies = new ProxyTrust(config.trustProxy);
   /** Polls cost a hash and a read each: limited per address in memory (they refill in seconds). */
   const pollLimit = new MemoryBuckets(POLL_RULE, clock);
+  const authFails = new MemoryBuckets(AUTH_FAIL_RULE, clock);
   const admin = new TerminalAdmin({
     store,
     pairing,
@@ -214,9 +228,21 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
   let active = 0;
   const lastTouch = new Map<string, number>();
 
+  /**
+   * A missing or unknown credential takes a token of its address's bucket; once it is empty the
+   * address gets 429 instead of 401 (a revoked terminal still hears why: it is not counted).
+   */
+  const failedAuth = (req: http.IncomingMessage) => {
+    const wait = authFails.take(limitKey(proxies.clientAddress(req)));
+    if (wait > 0) throw new RateLimited(wait, 'too many requests with a wrong credential from this address; slow down');
+  };
+
   const terminalOf = (req: http.IncomingMessage): TerminalRow => {
     const t = authenticate(store, bearer(req.headers.authorization));
-    if (!t) throw new LinkError('unauthorized', 'missing, unknown or revoked terminal credential');
+    if (!t) {
+      if (!isRevokedCredential(store, bearer(req.headers.authorization))) failedAuth(req);
+      throw new LinkError('unauthorized', 'missing, unknown or revoked terminal credential');
+    }
     const now = Date.now();
     if ((lastTouch.get(t.id) ?? 0) + TOUCH_EVERY_MS < now) {
       lastTouch.set(t.id, now);
@@ -230,7 +256,10 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
 
   const requireAdmin = (req: http.IncomingMessage) => {
     const token = bearer(req.headers.authorization);
-    if (!token || !safeEqual(token, secrets.adminToken)) throw new LinkError('unauthorized', 'admin token required');
+    if (!token || !safeEqual(token, secrets.adminToken)) {
+      failedAuth(req);
+      throw new LinkError('unauthorized', 'admin token required');
+    }
   };
 
   const limit = config.limits.bodyBytes;
@@ -257,7 +286,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
   };
 
   const tooMany = (res: http.ServerResponse, message: string, retryAfterSeconds: number) => {
-    metrics.pairingRefused.inc();
+    metrics.rateLimited.inc();
     res.setHeader('retry-after', String(retryAfterSeconds));
     sendJson(res, 429, { error: { code: 'too_many', message } });
   };
@@ -395,6 +424,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
       res.setHeader('connection', 'close');
     }
     route(req, res, u).catch((err: unknown) => {
+      if (err instanceof RateLimited) return tooMany(res, err.message, err.retryAfterSeconds);
       if (err instanceof LinkError) {
         if (err.status >= 500) log.warn('request failed', { path: u.pathname, code: err.code, message: err.message });
         sendError(res, err);
@@ -415,10 +445,12 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
   server.requestTimeout = 60_000;
   server.keepAliveTimeout = 5_000;
 
-  const refuseUpgrade = (socket: Duplex, status: number, text: string) => {
-    const body = JSON.stringify({ error: { code: status === 401 ? 'unauthorized' : 'bad_request', message: text } });
+  const refuseUpgrade = (socket: Duplex, status: number, text: string, retryAfterSeconds?: number) => {
+    const code = status === 401 ? 'unauthorized' : status === 429 ? 'too_many' : 'bad_request';
+    const body = JSON.stringify({ error: { code, message: text } });
+    const retry = retryAfterSeconds === undefined ? '' : `Retry-After: ${retryAfterSeconds}\r\n`;
     socket.end(
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${retry}Connection: close\r\n\r\n${body}`,
     );
   };
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -437,7 +469,12 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
       log.error('stream auth failed', { error: err });
       return refuseUpgrade(socket, 503, 'try again');
     }
-    if (!t) return refuseUpgrade(socket, 401, isRevokedCredential(store, bearer(req.headers.authorization)) ? REVOKED_MESSAGE : 'missing, unknown or revoked terminal credential');
+    if (!t) {
+      if (isRevokedCredential(store, bearer(req.headers.authorization))) return refuseUpgrade(socket, 401, REVOKED_MESSAGE);
+      const wait = authFails.take(limitKey(proxies.clientAddress(req)));
+      if (wait > 0) return refuseUpgrade(socket, 429, 'too many requests with a wrong credential from this address; slow down', wait);
+      return refuseUpgrade(socket, 401, 'missing, unknown or revoked terminal credential');
+    }
     const raw = u.searchParams.get('after');
     const after = raw === null ? t.ackedSeq : Number(raw);
     if (!Number.isSafeInteger(after) || after < 0) return refuseUpgrade(socket, 400, 'after: a non-negative integer');

@@ -136,6 +136,16 @@ const endpoints: Endpoint[] = [
     schema: z.object({ name: TerminalNameSchema }),
     auth: () => ADMIN_TOKEN,
   },
+  ...['approve', 'reject'].map(
+    (action): Endpoint => ({
+      name: `POST /admin/pairings/${action}`,
+      method: 'POST',
+      path: () => `/admin/pairings/${action}`,
+      valid: () => ({ code: 'ABCD-1234', name: 'till-2' }),
+      schema: z.object({ code: z.string().min(4).max(16), name: TerminalNameSchema.optional() }),
+      auth: () => ADMIN_TOKEN,
+    }),
+  ),
 ];
 describe('relay HTTP bodies (fuzz, real relay on loopback)', () => {
   for (const ep of endpoints) {
@@ -160,6 +170,24 @@ describe('relay HTTP bodies (fuzz, real relay on loopback)', () => {
       expect(await snapshot()).toEqual(before);
     });
   }
+
+  it('POST /v1/sales with bodies the schema takes but odd values: an answer, never a 5xx', async () => {
+    const odd = fc.record({
+      saleId: fc.stringMatching(/^[A-Za-z0-9_-]{8,64}$/),
+      amount: fc.oneof(fc.constantFrom(1, 19, 20, 2000, 1e300, Number.MAX_SAFE_INTEGER, 2 ** 53 + 2), fc.integer({ min: 1 })),
+      currency: fc.constantFrom('THB', 'SGD', 'MYR'),
+      createdAt: fc.option(fc.oneof(fc.string({ maxLength: 40, unit: 'binary' }), fc.constantFrom('x'.repeat(3000), '+275760-09-13T00:00:00Z', '\x1b[2J')), { nil: undefined }),
+      description: fc.option(fc.string({ maxLength: 255, unit: 'binary' }), { nil: undefined }),
+    });
+    await fc.assert(
+      fc.asyncProperty(odd, async (body) => {
+        const r = await send('POST', '/v1/sales', JSON.stringify(body), { 'content-type': 'application/json', authorization: `Bearer ${cred}` });
+        expect(r.status, r.text.slice(0, 200)).toBeLessThan(500);
+        if (r.status >= 400) expectRefused(r, 'POST /v1/sales');
+      }),
+      fuzzParams(60),
+    );
+  });
 
   it('paths and query strings: 4xx for garbage, never a 5xx', async () => {
     const segment = fc.string({ unit: 'binary', maxLength: 30 }).map((s) => encodeURIComponent(s).replace(/%2F/g, '/'));

@@ -17,6 +17,7 @@ import { ScreenRenderer } from './screens/renderer';
 import { THEME } from './screens/theme';
 import type { FatalStatus, TerminalStatus } from './status-server';
 import { REPO_ROOT, childEnv } from './testing/bundle';
+import { freePort } from '../shared/testing/free-port';
 
 const W = 320;
 const H = 240;
@@ -105,13 +106,6 @@ function getStatus(port: number): Promise<TerminalStatus | FatalStatus | null> {
   });
 }
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** A config whose screen is a PNG file; `over` replaces top-level fields. */
 function writeConfig(name: string, port: number, over: Record<string, unknown> = {}): { file: string; png: string; data: string } {

@@ -134,8 +134,10 @@ function unmapV4(address: string): string {
 /** The key an address is limited under: IPv4 as is, IPv6 by its /64. */
 export function limitKey(address: string | null): string {
   if (!address) return 'unknown';
-  const a = unmapV4(address);
-  if (!net.isIPv6(a)) return a;
+  const unmapped = unmapV4(address);
+  if (!net.isIPv6(unmapped)) return unmapped;
+  // A dotted IPv4 tail (::1:0:0:1.2.3.4) is two groups: counted as one, every group would shift.
+  const a = unmapped.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, w: string, x: string, y: string, z: string) => `${((+w << 8) | +x).toString(16)}:${((+y << 8) | +z).toString(16)}`);
   const [head, tail = ''] = a.split('::');
   const left = head ? head.split(':') : [];
   const right = tail ? tail.split(':') : [];

@@ -89,8 +89,8 @@ export function tokenizeTtyInput(text: string): TtyToken[] {
     if (ch === '\x1b') {
       const next = text[i + 1];
       if (next === 'O' && i + 2 < text.length) {
-        // SS3 and one final byte; anything else (Ctrl-C, another ESC) ends it and counts on its own.
-        const final = /[@-~]/.test(text[i + 2]);
+        // SS3 and one printable character; a control character (Ctrl-C, another ESC) ends it and counts on its own.
+        const final = /[ -~]/.test(text[i + 2]);
         const seq = text.slice(i + 1, final ? i + 3 : i + 2);
         out.push(Object.hasOwn(ESCAPE_KEYS, seq) ? { key: ESCAPE_KEYS[seq] } : { ignored: `ESC ${seq}` });
         i += seq.length;

@@ -112,6 +112,19 @@ describe('relay config', () => {
     }
   });
 
+  it('counts unknown fields in a secrets file without printing their names (a key pasted as a name)', () => {
+    const file = path.join(dir, 'secrets.json');
+    fs.writeFileSync(file, JSON.stringify({ ...SECRETS, skey_live_pastedAsAName123: '' }), { mode: 0o600 });
+    let msg = '';
+    try {
+      loadRelaySecrets(file, {});
+    } catch (err) {
+      msg = (err as Error).message;
+    }
+    expect(msg).toContain('1 unknown field(s), names not shown');
+    expect(msg).not.toContain('pastedAsAName');
+  });
+
   it('reports a secrets file that is not JSON by line and column, quoting none of it', () => {
     const file = path.join(dir, 'secrets.json');
     fs.writeFileSync(file, `{\n  "omiseSecretKey": ${SECRETS.omiseSecretKey},\n  "adminToken": "${SECRETS.adminToken}"\n}`, { mode: 0o600 });

@@ -160,10 +160,17 @@ export class ConfigError extends Error {
   }
 }
 
-/** "listen.port: expected a number, got string" — one line per problem; never echoes values. */
-export function describeIssues(error: z.ZodError, where: string): string {
+/**
+ * "listen.port: expected a number, got string" — one line per problem; never echoes values. With
+ * `hideUnknownNames` (a secrets file) unknown field names are counted, not shown: a key pasted
+ * where a field name belongs would otherwise be printed.
+ */
+export function describeIssues(error: z.ZodError, where: string, hideUnknownNames = false): string {
   const lines = error.issues.map((i) => {
     const field = i.path.length ? i.path.map(String).join('.') : '(top level)';
+    if (hideUnknownNames && i.code === 'unrecognized_keys') {
+      return `  ${field}: ${i.keys.length} unknown field(s), names not shown; the fields are ${Object.keys(SECRET_ENV).join(', ')}`;
+    }
     return `  ${field}: ${i.message}`;
   });
   return `${where} is invalid:\n${lines.join('\n')}`;
@@ -233,7 +240,7 @@ export function loadRelaySecrets(file: string | undefined, env: NodeJS.ProcessEn
   const r = RelaySecretsSchema.safeParse(merged);
   if (!r.success) {
     const where = file ? `secrets (file ${file} and environment)` : 'secrets (environment; no secretsFile configured)';
-    const text = describeIssues(r.error, where);
+    const text = describeIssues(r.error, where, true);
     const hints = r.error.issues
       .map((i) => String(i.path[0] ?? ''))
       .filter((f): f is keyof RelaySecrets => f in SECRET_ENV)

@@ -83,7 +83,10 @@ export function parseKeysBody(raw: Buffer): KeyName[] {
   if (keys.length > MAX_KEYS) throw new HttpError(400, `at most ${MAX_KEYS} keys per request`);
   const bad = keys.filter((k) => !isKeyName(k));
   if (bad.length) {
-    throw new HttpError(400, `unknown key name(s): ${bad.map((k) => JSON.stringify(k)).join(', ')}; use digits, "00", ".", "enter", "cancel", "backspace", "clear", "menu"`);
+    // At most five, each cut short: the message names the mistake without echoing a whole body back.
+    const shown = bad.slice(0, 5).map((k) => JSON.stringify(k)?.slice(0, 24) ?? String(k));
+    const more = bad.length > 5 ? ` and ${bad.length - 5} more` : '';
+    throw new HttpError(400, `unknown key name(s): ${shown.join(', ')}${more}; use digits, "00", ".", "enter", "cancel", "backspace", "clear", "menu"`);
   }
   return keys as KeyName[];
 }

@@ -1,10 +1,10 @@
-import http from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createCanvas } from 'canvas';
 import { FakeKeypad } from '../../drivers/keypad/fake';
 import type { KeyName } from '../../drivers/keypad/contract';
 import { MemoryDisplay } from '../../drivers/display/memory';
 import { silentLogger } from '../shared/log';
+import { rawRequest } from '../shared/testing/raw-http';
 import { parseKeysBody, startVirtualDevice, type VirtualDeviceServer } from './virtual-device';
 
 describe('virtual device server', () => {
@@ -61,18 +61,8 @@ describe('virtual device server', () => {
     expect((await fetch(`${server.url}/nope`)).status).toBe(404);
   });
 
-  /** A raw request (fetch cannot set Host); the status and body, or the socket error the client saw. */
-  const raw = (opts: { method: string; path: string; headers: Record<string, string>; body?: Buffer }) =>
-    new Promise<{ status: number; body: string } | { error: string }>((resolve) => {
-      const req = http.request({ host: '127.0.0.1', port: server.port, method: opts.method, path: opts.path, headers: opts.headers, agent: false }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.on('error', (e) => resolve({ error: (e as NodeJS.ErrnoException).code ?? e.message }));
-      req.end(opts.body);
-    });
+  /** fetch cannot set Host: a raw request to this server. */
+  const raw = (opts: { method: string; path: string; headers: Record<string, string>; body?: Buffer }) => rawRequest(server.url, opts);
 
   it('refuses what a web page on another site could send: a foreign Host (DNS rebinding) and non-JSON bodies', async () => {
     const keys = Buffer.from(JSON.stringify({ keys: ['1', 'enter'] }));

@@ -8,12 +8,12 @@ export type RawAnswer = { status: number; body: string } | { error: string };
  * `{ error: 'ECONNRESET' }`, so a test can tell it from an answer).
  */
 export function rawRequest(
-  url: string,
+  target: string | { socketPath: string },
   opts: { method: string; path: string; headers?: Record<string, string>; body?: Buffer | string; chunked?: boolean },
 ): Promise<RawAnswer> {
   return new Promise((resolve) => {
-    const u = new URL(url);
-    const req = http.request({ host: u.hostname, port: u.port, method: opts.method, path: opts.path, headers: opts.headers, agent: false }, (res) => {
+    const where = typeof target === 'string' ? { host: new URL(target).hostname, port: new URL(target).port } : { socketPath: target.socketPath };
+    const req = http.request({ ...where, method: opts.method, path: opts.path, headers: opts.headers, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));

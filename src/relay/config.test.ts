@@ -12,6 +12,17 @@ const SECRETS = {
   adminToken: 'a-long-enough-admin-token-value-4f9c2e7b',
 };
 
+/** The message of the ConfigError that `fn` throws (fails the test if it throws nothing or something else). */
+function configErrorOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
 describe('relay config', () => {
   let dir: string;
   beforeEach(() => {
@@ -31,13 +42,7 @@ describe('relay config', () => {
   });
 
   it('names each wrong field and what it expects', () => {
-    let msg = '';
-    try {
-      parseRelayConfig({ version: 2, country: 'US', listen: { port: 'x' }, omise: { baseUrl: 'not a url' }, heartbeatMs: -1, extra: true });
-    } catch (err) {
-      expect(err).toBeInstanceOf(ConfigError);
-      msg = (err as Error).message;
-    }
+    const msg = configErrorOf(() => parseRelayConfig({ version: 2, country: 'US', listen: { port: 'x' }, omise: { baseUrl: 'not a url' }, heartbeatMs: -1, extra: true }));
     expect(msg).toMatch(/^ {2}version: .*1/m);
     expect(msg).toMatch(/^ {2}country: .*"TH"/m);
     expect(msg).toMatch(/^ {2}listen\.port: .*number/m);
@@ -66,12 +71,7 @@ describe('relay config', () => {
   it('lets the environment override the file, and never echoes a secret in errors', () => {
     const file = path.join(dir, 'secrets.json');
     fs.writeFileSync(file, JSON.stringify({ ...SECRETS, omiseSecretKey: 'pkey_wrong_kind_of_key' }), { mode: 0o600 });
-    let msg = '';
-    try {
-      loadRelaySecrets(file, {});
-    } catch (err) {
-      msg = (err as Error).message;
-    }
+    const msg = configErrorOf(() => loadRelaySecrets(file, {}));
     expect(msg).toMatch(/omiseSecretKey: an Omise secret key/);
     expect(msg).toMatch(/QRPOS_OMISE_SECRET_KEY/);
     expect(msg).not.toContain('pkey_wrong_kind_of_key');
@@ -90,13 +90,7 @@ describe('relay config', () => {
     const file = path.join(dir, 'secrets.json');
     const errorOf = (secrets: Record<string, string>): string => {
       fs.writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
-      try {
-        loadRelaySecrets(file, {});
-      } catch (err) {
-        expect(err).toBeInstanceOf(ConfigError);
-        return (err as Error).message;
-      }
-      return '';
+      return configErrorOf(() => loadRelaySecrets(file, {}));
     };
     // The example file as shipped, and each of its values alone among real ones.
     expect(errorOf(examples)).toMatch(/adminToken: is an example value published with qrpos/);
@@ -115,12 +109,7 @@ describe('relay config', () => {
   it('counts unknown fields in a secrets file without printing their names (a key pasted as a name)', () => {
     const file = path.join(dir, 'secrets.json');
     fs.writeFileSync(file, JSON.stringify({ ...SECRETS, skey_live_pastedAsAName123: '' }), { mode: 0o600 });
-    let msg = '';
-    try {
-      loadRelaySecrets(file, {});
-    } catch (err) {
-      msg = (err as Error).message;
-    }
+    const msg = configErrorOf(() => loadRelaySecrets(file, {}));
     expect(msg).toContain('1 unknown field(s), names not shown');
     expect(msg).not.toContain('pastedAsAName');
   });
@@ -128,12 +117,7 @@ describe('relay config', () => {
   it('reports a secrets file that is not JSON by line and column, quoting none of it', () => {
     const file = path.join(dir, 'secrets.json');
     fs.writeFileSync(file, `{\n  "omiseSecretKey": ${SECRETS.omiseSecretKey},\n  "adminToken": "${SECRETS.adminToken}"\n}`, { mode: 0o600 });
-    let msg = '';
-    try {
-      loadRelaySecrets(file, {});
-    } catch (err) {
-      msg = (err as Error).message;
-    }
+    const msg = configErrorOf(() => loadRelaySecrets(file, {}));
     expect(msg).toContain(`${file} is not valid JSON at line 2, column 21`);
     for (const piece of ['skey', 'abcdefgh', SECRETS.adminToken.slice(0, 12)]) expect(msg).not.toContain(piece);
   });

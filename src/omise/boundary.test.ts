@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { memoryLogger } from '../shared/log';
+import { rejectionOf } from '../shared/testing/rejection';
 import { ENDPOINTS } from '../simulator/faults';
 import { startSimulator, type SimulatorHandle } from '../simulator/server';
 import { OMISE_API_VERSION, OmiseError, OmiseResponseError } from './api';
@@ -18,15 +19,7 @@ function client(over: Partial<ConstructorParameters<typeof OmiseClient>[0]> = {}
   return new OmiseClient({ baseUrl: sim.url, publicKey: PKEY, secretKey: SKEY, timeoutMs: 2000, log, rateLimit: { baseMs: 10, maxMs: 40 }, ...over });
 }
 
-async function rejection(p: Promise<unknown>): Promise<OmiseError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(OmiseError);
-    return e as OmiseError;
-  }
-  throw new Error('expected a rejection');
-}
+const rejection = (p: Promise<unknown>) => rejectionOf(p, OmiseError);
 
 beforeAll(async () => {
   sim = await startSimulator({ publicKey: PKEY, secretKey: SKEY });

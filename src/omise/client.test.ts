@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { memoryLogger } from '../shared/log';
+import { rejectionOf } from '../shared/testing/rejection';
 import { startSimulator, type SimulatorHandle } from '../simulator/server';
 import { OmiseClient } from './client';
 import { OmiseError } from './api';
@@ -13,15 +14,7 @@ let sim: SimulatorHandle;
 let client: OmiseClient;
 const log = memoryLogger();
 
-async function rejection(p: Promise<unknown>): Promise<OmiseError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(OmiseError);
-    return e as OmiseError;
-  }
-  throw new Error('expected a rejection');
-}
+const rejection = (p: Promise<unknown>) => rejectionOf(p, OmiseError);
 
 function noSecretsIn(text: string): void {
   expect(text).not.toContain(PKEY);

@@ -14,7 +14,7 @@ import type { MemoryDisplay } from '../../drivers/display/memory';
 import type { Logger } from '../shared/log';
 import { renderDevicePage } from './page';
 import { isSafeHostHeader } from '../shared/loopback';
-import { drainBody } from '../shared/http-body';
+import { drainBody, mediaType } from '../shared/http-body';
 
 export interface VirtualDeviceOptions {
   host?: string;
@@ -130,7 +130,7 @@ export async function startVirtualDevice(opts: VirtualDeviceOptions): Promise<Vi
         return;
       case 'POST /api/keys': {
         // JSON only: a form or a text/plain fetch from another page (no CORS preflight) must not press keys.
-        if ((req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase() !== 'application/json') {
+        if (mediaType(req.headers['content-type']) !== 'application/json') {
           throw new HttpError(415, 'send the keys as JSON (Content-Type: application/json)');
         }
         const keys = parseKeysBody(await readBody(req));

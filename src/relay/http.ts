@@ -1,7 +1,7 @@
 /** Small HTTP helpers on node:http: bounded bodies, JSON answers, zod-validated input. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
-import { drainBody as drain } from '../shared/http-body';
+import { drainBody as drain, hasRequestBody, isJsonContentType } from '../shared/http-body';
 import { LinkError } from './errors';
 
 export class BodyTooLarge extends Error {
@@ -68,19 +68,9 @@ export function sendError(res: ServerResponse, err: LinkError): void {
   sendJson(res, err.status, { error: { code: err.code, message: err.message } }, err.status === 413);
 }
 
-/**
- * True for `application/json` and `application/<x>+json`. A JSON endpoint that took `text/plain`
- * could be posted to by any web page a browser shows (a form or fetch without a CORS preflight).
- */
-export function isJsonContentType(header: string | undefined): boolean {
-  const type = (header ?? '').split(';')[0].trim().toLowerCase();
-  return type === 'application/json' || /^application\/[a-z0-9.-]+\+json$/.test(type);
-}
-
 /** Parses a JSON body against a schema; the error names the field that is wrong. */
 export async function jsonBody<S extends z.ZodType>(req: IncomingMessage, limit: number, schema: S): Promise<z.infer<S>> {
-  const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
-  if (hasBody && !isJsonContentType(req.headers['content-type'])) {
+  if (hasRequestBody(req) && !isJsonContentType(req.headers['content-type'])) {
     await drain(req);
     throw new LinkError('unsupported_media_type', 'request bodies must be JSON (Content-Type: application/json)');
   }

@@ -44,6 +44,20 @@ export function drainBody(req: IncomingMessage, limits: { maxBytes?: number; max
   });
 }
 
+/** The media type of a Content-Type header, lower case, without parameters ("" when absent). */
+export function mediaType(header: string | undefined): string {
+  return (header ?? '').split(';')[0].trim().toLowerCase();
+}
+
+/**
+ * True for `application/json` and `application/<x>+json`. A JSON endpoint that took `text/plain`
+ * could be posted to by any web page a browser shows (a form or fetch without a CORS preflight).
+ */
+export function isJsonContentType(header: string | undefined): boolean {
+  const type = mediaType(header);
+  return type === 'application/json' || /^application\/[a-z0-9.-]+\+json$/.test(type);
+}
+
 /** True when the request says it carries a body (a length above 0, or chunked). */
 export function hasRequestBody(req: IncomingMessage): boolean {
   return Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Country } from '../domain/money';
-import { drainBody, hasRequestBody } from '../shared/http-body';
+import { drainBody, hasRequestBody, mediaType } from '../shared/http-body';
 import { silentLogger, type Logger } from '../shared/log';
 import type { OmiseCharge, OmiseEvent } from '../omise/types';
 import { decodeForm, FormError } from '../omise/form';
@@ -339,7 +339,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
    */
   async function requireBodyType(req: IncomingMessage): Promise<void> {
     if (!hasRequestBody(req)) return;
-    const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    const type = mediaType(req.headers['content-type']);
     if (type === 'application/x-www-form-urlencoded' || type === 'application/json') return;
     await drainBody(req);
     throw new SimError(415, 'bad_request', 'request bodies must be application/x-www-form-urlencoded or application/json');

@@ -14,7 +14,7 @@ import type { MemoryDisplay } from '../../drivers/display/memory';
 import type { Logger } from '../shared/log';
 import { renderDevicePage } from './page';
 import { isSafeHostHeader } from '../shared/loopback';
-import { drainBody, mediaType } from '../shared/http-body';
+import { BodyTooLarge, mediaType, readBody as readLimitedBody } from '../shared/http-body';
 
 export interface VirtualDeviceOptions {
   host?: string;
@@ -45,28 +45,10 @@ class HttpError extends Error {
   }
 }
 
+/** The body; over MAX_BODY a 413 once the rest has been drained, so the client reads it (not a reset). */
 function readBody(req: http.IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let refused = false;
-    const onData = (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        // Read the rest (bounded) before answering, so the client gets the 413 and not a reset.
-        refused = true;
-        req.off('data', onData);
-        chunks.length = 0;
-        void drainBody(req).then(() => reject(new HttpError(413, `body larger than ${MAX_BODY} bytes`)));
-        return;
-      }
-      chunks.push(c);
-    };
-    req.on('data', onData);
-    req.on('end', () => {
-      if (!refused) resolve(Buffer.concat(chunks));
-    });
-    req.on('error', reject);
+  return readLimitedBody(req, MAX_BODY).catch((e: unknown) => {
+    throw e instanceof BodyTooLarge ? new HttpError(413, `body larger than ${MAX_BODY} bytes`) : e;
   });
 }
 

@@ -1,50 +1,10 @@
 /** Small HTTP helpers on node:http: bounded bodies, JSON answers, zod-validated input. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
-import { drainBody as drain, hasRequestBody, isJsonContentType } from '../shared/http-body';
+import { BodyTooLarge, drainBody as drain, hasRequestBody, isJsonContentType, readBody } from '../shared/http-body';
 import { LinkError } from './errors';
 
-export class BodyTooLarge extends Error {
-  constructor(readonly limit: number) {
-    super(`body larger than ${limit} bytes`);
-    this.name = 'BodyTooLarge';
-  }
-}
-
-/** Reads the whole body, refusing (without keeping the rest) anything above `limit` bytes. */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > limit) {
-      void drain(req).then(() => reject(new BodyTooLarge(limit)));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    req.on('data', (c: Buffer) => {
-      if (done) return;
-      size += c.length;
-      if (size > limit) {
-        done = true;
-        chunks.length = 0;
-        void drain(req).then(() => reject(new BodyTooLarge(limit)));
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => {
-      if (done) return;
-      done = true;
-      resolve(Buffer.concat(chunks, size));
-    });
-    req.on('error', (err) => {
-      if (done) return;
-      done = true;
-      reject(err);
-    });
-  });
-}
+export { BodyTooLarge, readBody } from '../shared/http-body';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, close = false): void {
   if (res.headersSent) return;

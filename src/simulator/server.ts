@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Country } from '../domain/money';
-import { drainBody, hasRequestBody, mediaType } from '../shared/http-body';
+import { BodyTooLarge, drainBody, hasRequestBody, mediaType, readBody as readLimitedBody } from '../shared/http-body';
 import { silentLogger, type Logger } from '../shared/log';
 import type { OmiseCharge, OmiseEvent } from '../omise/types';
 import { decodeForm, FormError } from '../omise/form';
@@ -303,33 +303,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
 
   /** The body, or 413 once the rest of it has been drained (up to a bound), so the client reads the answer. */
   function readBody(req: IncomingMessage): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      const declared = Number(req.headers['content-length'] ?? '0');
-      if (declared > bodyLimit) {
-        void drainBody(req).then(() => reject(tooLarge()));
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let failed = false;
-      const onData = (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > bodyLimit) {
-          failed = true;
-          chunks.length = 0;
-          req.off('data', onData);
-          void drainBody(req).then(() => reject(tooLarge()));
-          return;
-        }
-        chunks.push(chunk);
-      };
-      req.on('data', onData);
-      req.on('end', () => {
-        if (!failed) resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
-      });
-      req.on('error', (e) => {
-        if (!failed) reject(e);
-      });
+    return readLimitedBody(req, bodyLimit).catch((e: unknown) => {
+      throw e instanceof BodyTooLarge ? tooLarge() : e;
     });
   }
 

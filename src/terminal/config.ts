@@ -21,7 +21,7 @@ const httpUrl = z
   }, 'expected an http:// or https:// URL');
 
 export const SaleConfigSchema = z.object({
-  entryMode: z.enum(['implied-decimals', 'decimal-point']).default('implied-decimals'),
+  entryMode: z.enum(['implied-decimals', 'decimal-point', 'whole-units']).default('implied-decimals'),
   qrTimeoutSeconds: z.number().int().min(15).max(900).default(120),
   resultSeconds: z.number().int().min(1).max(120).default(8),
 });

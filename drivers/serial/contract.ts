@@ -32,10 +32,20 @@ export interface Receipt {
   title: string;
 }
 
+/** A text document on the receipt printer: an X or Z report, a list. */
+export interface PrintedText {
+  merchantName: string;
+  terminalName: string;
+  title: string;
+  lines: string[];
+}
+
 export interface ReceiptPrinter extends EventEmitter<SerialDeviceEvents> {
   readonly description: string;
   start(): Promise<void>;
   print(receipt: Receipt): Promise<void>;
+  /** Lines of text under a heading (reports). Long lines wrap at the paper width. */
+  printText(doc: PrintedText): Promise<void>;
   stop(): Promise<void>;
 }
 

@@ -7,10 +7,10 @@
 import { EventEmitter } from 'node:events';
 import type { PrinterConfig } from '../config';
 import type { Logger } from '../../src/shared/log';
-import type { Receipt, ReceiptPrinter, SerialDeviceEvents } from './contract';
+import type { PrintedText, Receipt, ReceiptPrinter, SerialDeviceEvents } from './contract';
 import { SerialConnection } from './connection';
 import type { SerialConnectionDeps } from './connection';
-import { buildReceipt, escpos } from './escpos';
+import { buildReceipt, buildText, escpos } from './escpos';
 
 export interface EscPosPrinterDeps extends SerialConnectionDeps {
   /** Time zone for the printed payment time when the config has none; default the process's (TZ). */
@@ -44,6 +44,12 @@ export class EscPosPrinter extends EventEmitter<SerialDeviceEvents> implements R
     const bytes = buildReceipt(receipt, { width: this.cfg.width, qrModuleSize: this.cfg.qrModuleSize, timeZone: this.cfg.timeZone ?? this.deps.timeZone });
     await this.conn.write(bytes);
     this.log.info('receipt printed', { saleId: receipt.saleId, bytes: bytes.length });
+  }
+
+  async printText(doc: PrintedText): Promise<void> {
+    const bytes = buildText(doc, { width: this.cfg.width });
+    await this.conn.write(bytes);
+    this.log.info('text printed', { title: doc.title, bytes: bytes.length });
   }
 
   stop(): Promise<void> {

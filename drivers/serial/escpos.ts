@@ -3,7 +3,7 @@
  * The charge reference is printed as a native QR code (GS ( k): the printer renders it, no
  * raster image needed, and it scans better than an image scaled by a cheap print head.
  */
-import type { Receipt } from './contract';
+import type { PrintedText, Receipt } from './contract';
 import { ascii, toAscii } from './text';
 
 const ESC = 0x1b;
@@ -80,6 +80,40 @@ export interface ReceiptLayout {
   width: number;
   qrModuleSize?: number;
   timeZone?: string;
+}
+
+/** A report: heading centred, then each line left-aligned, wrapped at the paper width, and a cut. */
+export function buildText(doc: PrintedText, layout: Pick<ReceiptLayout, 'width'>): Buffer {
+  const wrap = (line: string): string[] => {
+    const text = toAscii(line);
+    const out: string[] = [];
+    let rest = text;
+    while (rest.length > layout.width) {
+      const cut = rest.lastIndexOf(' ', layout.width);
+      const at = cut > 0 ? cut : layout.width;
+      out.push(rest.slice(0, at));
+      rest = rest.slice(at).trimStart();
+    }
+    out.push(rest);
+    return out;
+  };
+  return Buffer.concat([
+    escpos.init(),
+    escpos.align(1),
+    escpos.bold(true),
+    escpos.line(doc.merchantName),
+    escpos.bold(false),
+    escpos.line(doc.terminalName),
+    escpos.line(''),
+    escpos.bold(true),
+    escpos.line(doc.title),
+    escpos.bold(false),
+    escpos.line(''),
+    escpos.align(0),
+    ...doc.lines.flatMap(wrap).map(escpos.line),
+    escpos.feed(3),
+    escpos.cut(),
+  ]);
 }
 
 export function buildReceipt(r: Receipt, layout: ReceiptLayout): Buffer {

@@ -4,7 +4,7 @@
  * "unplugged" (setConnected(false)), and nothing is recorded or emitted after stop().
  */
 import { EventEmitter } from 'node:events';
-import type { PoleDisplay, Receipt, ReceiptPrinter, SerialDeviceEvents } from './contract';
+import type { PoleDisplay, PrintedText, Receipt, ReceiptPrinter, SerialDeviceEvents } from './contract';
 import { SerialDeviceError } from './contract';
 import { POLE_WIDTH } from './pole-commands';
 import { fitLine } from './text';
@@ -56,11 +56,19 @@ export class FakePoleDisplay extends FakeSerialDevice implements PoleDisplay {
 export class FakeReceiptPrinter extends FakeSerialDevice implements ReceiptPrinter {
   readonly description = 'receipt printer (fake)';
   readonly printed: Receipt[] = [];
+  readonly printedText: PrintedText[] = [];
 
   print(receipt: Receipt): Promise<void> {
     const err = this.notConnected('receipt printer');
     if (err) return Promise.reject(err);
     this.printed.push({ ...receipt });
+    return Promise.resolve();
+  }
+
+  printText(doc: PrintedText): Promise<void> {
+    const err = this.notConnected('receipt printer');
+    if (err) return Promise.reject(err);
+    this.printedText.push({ ...doc, lines: [...doc.lines] });
     return Promise.resolve();
   }
 }

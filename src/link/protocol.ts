@@ -217,6 +217,7 @@ export type LinkErrorCode =
   | 'currency_mismatch' // 422
   | 'not_found' // 404
   | 'conflict' // 409: same saleId with different amount/currency; refund over remaining
+  | 'already_refunded' // 409: the sale was refunded (or voided) in full by an earlier request: nothing left to do
   | 'void_window_closed' // 422
   | 'refund_window_closed' // 422
   | 'not_refundable' // 422

@@ -7,6 +7,7 @@ const STATUS: Record<LinkErrorCode, number> = {
   currency_mismatch: 422,
   not_found: 404,
   conflict: 409,
+  already_refunded: 409,
   void_window_closed: 422,
   refund_window_closed: 422,
   not_refundable: 422,

@@ -702,6 +702,11 @@ export class SaleService {
           .filter((r) => r.status !== 'failed')
           .reduce((n, r) => n + r.amount, 0);
         const remaining = s.amount - Math.max(committed, s.refundedAmount);
+        if (remaining <= 0) {
+          // A retry with a new id after the first request went through (its answer was lost):
+          // the money is back with the customer, which is what the supervisor asked for.
+          throw new LinkError('already_refunded', `sale ${saleId} is already refunded in full`);
+        }
         if (req.amount > remaining) {
           throw new LinkError('conflict', `refund of ${req.amount} exceeds what remains refundable (${remaining})`);
         }

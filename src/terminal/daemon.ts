@@ -10,13 +10,14 @@ import type { Canvas } from 'canvas';
 import type { Display, Rect } from '../../drivers/display/contract';
 import type { Indicator } from '../../drivers/gpio/contract';
 import type { KeyEvent, Keypad } from '../../drivers/keypad/contract';
-import type { PoleDisplay, ReceiptPrinter } from '../../drivers/serial/contract';
-import { formatMoneyCode, formatNumber, type Currency } from '../domain/money';
+import type { PoleDisplay, Receipt, ReceiptPrinter } from '../../drivers/serial/contract';
+import { formatMoneyCode, type Currency } from '../domain/money';
+import { businessDay, dayBounds, formatClock } from '../domain/time';
 import type { RefundView } from '../link/protocol';
 import type { Logger } from '../shared/log';
 import { journalPath, type TerminalConfig } from './config';
 import { newId } from './ids';
-import { Journal, type ApplyResult, type SaleRow } from './journal';
+import { Journal, type ApplyResult, type DayReportRow, type SaleRow } from './journal';
 import { Link } from './link';
 import { initialState, stateName, step, type Answer, type Effect, type MachineConfig, type MachineEvent, type MachineState, type Query, type SaleInfo } from './sale-machine';
 import type { ScreenModel } from './screens/model';
@@ -69,6 +70,8 @@ export interface TerminalHandle {
   readonly link: Link;
   /** The state machine's state (tests). */
   machine(): MachineState;
+  /** The screen the state machine asked for last (tests). */
+  lastScreen(): ScreenModel;
   /** Called after each frame is on the display, with the model drawn. */
   onFrame(listener: (f: { model: ScreenModel; rects: Rect[]; keyAt: number | null }) => void): () => void;
   /** Resolves when all queued events and the frame in progress are done (tests, benchmarks). */
@@ -84,14 +87,37 @@ function defaultRenderer(): RendererFactory {
   return (o) => new ScreenRenderer(o);
 }
 
-function clockText(ms: number): string {
-  const d = new Date(ms);
-  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+function saleInfo(s: SaleRow | null, zone: string): SaleInfo | null {
+  if (!s) return null;
+  return {
+    saleId: s.saleId,
+    ref: s.ref,
+    amount: s.amount,
+    currency: s.currency,
+    status: s.status,
+    refundedAmount: s.refundedAmount,
+    canVoid: s.canVoid,
+    late: s.late,
+    lateResolution: s.lateResolution,
+    time: formatClock(Date.parse(s.paidAt ?? s.chargeCreatedAt ?? s.createdAt), zone),
+  };
 }
 
-function saleInfo(s: SaleRow | null): SaleInfo | null {
-  if (!s) return null;
-  return { saleId: s.saleId, ref: s.ref, amount: s.amount, currency: s.currency, status: s.status, refundedAmount: s.refundedAmount, canVoid: s.canVoid };
+/** A day's report as screen and printer lines (one block per currency; every sale is an Alipay+ QR sale). */
+export function reportLines(rows: DayReportRow[], heading: string[]): string[] {
+  if (!rows.length) return [...heading, 'No sales in this business day.'];
+  const lines = [...heading];
+  for (const r of rows) {
+    const m = (n: number) => formatMoneyCode(n, r.currency);
+    lines.push(
+      `Alipay+ ${r.currency}: paid ${r.paid.count}  ${m(r.paid.amount)}`,
+      `Refunds ${r.refunded.count}  -${m(r.refunded.amount)} · Voids ${r.voided.count}  -${m(r.voided.amount)}`,
+      `Failed ${r.failed.count} · Expired ${r.expired.count} · Not created ${r.notCreated.count}`,
+      `Late payments ${r.late.count}  ${m(r.late.amount)}${r.late.unresolved ? ` (${r.late.unresolved} to settle)` : ''}`,
+      `Net ${m(r.net)}`,
+    );
+  }
+  return lines;
 }
 
 async function timeBox(what: string, p: () => Promise<void> | void, ms: number, log: Logger): Promise<void> {
@@ -233,7 +259,9 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
     createTimeoutSeconds: Math.max(15, Math.ceil((config.link.requestTimeoutMs * 3) / 1000)),
   };
   // A restart neither forgets wrong PIN entries nor lifts a lockout.
-  let state: MachineState = { ...initialState(clock(), clockText(clock())), ...journal.pinLock() };
+  const zone = config.timeZone;
+  const clockText = (ms: number): string => formatClock(ms, zone);
+  let state: MachineState = { ...initialState(clock(), clockText(clock())), ...journal.pinLock(), lateCount: journal.lateCount() };
   const queue: { ev: MachineEvent; keyAt: number | null }[] = [];
   let draining = false;
   let stopped = false;
@@ -294,28 +322,44 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
     p?.catch((err: unknown) => log.warn(`${what} failed`, { error: (err as Error).message }));
   };
 
+  const receiptOf = (sale: SaleRow, title: string): Receipt => ({
+    merchantName: config.merchantName,
+    amountText: formatMoneyCode(sale.amount, sale.currency),
+    paidAt: sale.paidAt ?? new Date(clock()).toISOString(),
+    chargeId: sale.chargeId ?? '',
+    saleId: `${sale.saleId} #${sale.ref}`,
+    terminalName: config.terminalName ?? os.hostname(),
+    title,
+  });
+  const printLines = (title: string, lines: string[]): Promise<void> =>
+    drivers.printer!.printText({ merchantName: config.merchantName, terminalName: config.terminalName ?? os.hostname(), title, lines });
+
   const answer = (q: Query): Answer => {
     switch (q.kind) {
       case 'last-sale':
-        return { kind: 'sale-info', sale: saleInfo(journal.lastPaidSale()) };
+        return { kind: 'sale-info', sale: saleInfo(journal.lastPaidSale(), zone) };
       case 'sale-by-ref':
-        return { kind: 'sale-info', sale: saleInfo(journal.saleByRef(q.ref)) };
-      case 'totals': {
-        const d = new Date(clock());
-        d.setHours(0, 0, 0, 0);
-        const next = new Date(d);
-        next.setDate(d.getDate() + 1);
-        const rows = journal.totals(d.toISOString(), next.toISOString());
-        const lines = rows.map((r) => `${r.status}: ${r.count} × = ${formatMoneyCode(r.amount, r.currency)}${r.refunded ? ` (refunded ${formatNumber(r.refunded, r.currency)})` : ''}`);
-        return { kind: 'lines', title: "Today's totals", lines: lines.length ? lines : ['No sales today'] };
+        return { kind: 'sale-info', sale: saleInfo(journal.saleByRef(q.ref), zone) };
+      case 'recent': {
+        const rows = q.purpose === 'late' ? journal.latePayments() : journal.recentSales(20).filter((r) => q.purpose === 'view' || r.status === 'successful');
+        return { kind: 'sales', purpose: q.purpose, sales: rows.map((r) => saleInfo(r, zone)!) };
       }
-      case 'late': {
-        const rows = journal.latePayments();
-        return {
-          kind: 'lines',
-          title: 'Late payments (refund by reference)',
-          lines: rows.length ? rows.map((r) => `#${r.ref}  ${formatMoneyCode(r.amount, r.currency)}  ${r.paidAt ?? ''}`) : ['None'],
-        };
+      case 'report': {
+        const now = clock();
+        const day = businessDay(now, zone, config.businessDayStartHour);
+        const [since, until] = dayBounds(day, zone, config.businessDayStartHour).map((t: number) => new Date(t).toISOString());
+        if (!q.close) {
+          const lines = reportLines(journal.dayReport(since, until), [`Business day ${day}`, `X report at ${clockText(now)} (${zone})`]);
+          return { kind: 'lines', title: 'X report', lines, printable: Boolean(drivers.printer) };
+        }
+        const { close, already } = journal.closeDay(day, since, until);
+        const title = `Z report #${close.number}`;
+        const lines = reportLines(close.rows, [`Business day ${day}`, `${already ? 'Closed earlier at' : 'Closed at'} ${clockText(Date.parse(close.closedAt))} (${zone})`]);
+        if (!already) {
+          log.info('business day closed', { number: close.number, businessDay: day });
+          if (drivers.printer) fireAndForget('Z report printing', printLines(title, lines));
+        }
+        return { kind: 'lines', title, lines, printable: Boolean(drivers.printer) };
       }
       case 'network': {
         const st = link.status();
@@ -392,23 +436,25 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
       case 'repair':
         fireAndForget('re-pairing', link.repair());
         return;
+      case 'resolve-late':
+        journal.writeOrDefer(`late ${eff.saleId}`, () => journal.resolveLate(eff.saleId, eff.resolution));
+        log.info('late payment settled', { saleId: eff.saleId, resolution: eff.resolution });
+        queue.push({ ev: { type: 'late-count', count: journal.lateCount(), now: clock() }, keyAt: null });
+        return;
+      case 'reprint': {
+        const sale = journal.getSale(eff.saleId);
+        if (!drivers.printer) log.warn('no receipt printer configured; nothing printed', { saleId: eff.saleId });
+        else if (sale) fireAndForget('receipt reprint', drivers.printer.print(receiptOf(sale, 'COPY')));
+        return;
+      }
+      case 'print':
+        if (!drivers.printer) log.warn('no receipt printer configured; nothing printed', { what: eff.title });
+        else fireAndForget('report printing', printLines(eff.title, eff.lines));
+        return;
       case 'paid': {
         const sale = journal.getSale(eff.sale.saleId);
         log.info('sale paid', { saleId: eff.sale.saleId, ref: sale?.ref, chargeId: sale?.chargeId });
-        if (drivers.printer && printOnSuccess && sale) {
-          fireAndForget(
-            'receipt printing',
-            drivers.printer.print({
-              merchantName: config.merchantName,
-              amountText: formatMoneyCode(sale.amount, sale.currency),
-              paidAt: sale.paidAt ?? new Date(clock()).toISOString(),
-              chargeId: sale.chargeId ?? '',
-              saleId: `${sale.saleId} #${sale.ref}`,
-              terminalName: config.terminalName ?? os.hostname(),
-              title: 'PAID',
-            }),
-          );
-        }
+        if (drivers.printer && printOnSuccess && sale) fireAndForget('receipt printing', drivers.printer.print(receiptOf(sale, 'PAID')));
         return;
       }
     }
@@ -447,9 +493,21 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
         const ev = toUpdate(r);
         if (ev) dispatch(ev);
       },
-      onRefund: (rv: RefundView) => {
+      onRefund: (rv: RefundView, already?: boolean) => {
         const sale = journal.getSale(rv.saleId);
-        dispatch({ type: 'refund', saleId: rv.saleId, ...(sale ? { ref: sale.ref } : {}), amount: rv.amount, currency: rv.currency, status: rv.status, voided: rv.voided, error: rv.error, now: clock() });
+        dispatch({
+          type: 'refund',
+          saleId: rv.saleId,
+          refundId: rv.refundId,
+          ...(sale ? { ref: sale.ref } : {}),
+          amount: rv.amount,
+          currency: rv.currency,
+          status: rv.status,
+          voided: rv.voided,
+          ...(already ? { already: true } : {}),
+          error: rv.error,
+          now: clock(),
+        });
       },
       onOnline: (online) => dispatch({ type: 'link', online, now: clock() }),
       onPairing: (p) => dispatch({ type: 'pairing', code: p.code, relayUrl: config.relayUrl, ...(p.message ? { message: p.message } : {}), now: clock() }),
@@ -555,6 +613,7 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
       currentSale: cur ? { saleId: cur.saleId, ref: row?.ref ?? null, amount: cur.amount, currency: cur.currency, status: row?.status ?? 'recorded' } : null,
       link: { online: ls.online, paired: ls.paired, lastEventSeq: ls.lastEventSeq, lastError: ls.lastError, pairingCode: ls.pairingCode },
       unsynced: journal.unsyncedCount(),
+      latePayments: journal.lateCount(),
       version,
       terminalId: ls.terminalId,
       merchantName: config.merchantName,
@@ -581,6 +640,7 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
     link,
     status,
     machine: () => state,
+    lastScreen: () => machineModel,
     onFrame(listener) {
       frameListeners.add(listener);
       return () => frameListeners.delete(listener);

@@ -9,7 +9,8 @@ import type { KeyName } from '../../drivers/keypad/contract';
 import { EventEmitter } from 'node:events';
 import { MemoryDisplay } from '../../drivers/display/memory';
 import { FakeKeypad } from '../../drivers/keypad/fake';
-import type { Receipt, SerialDeviceEvents } from '../../drivers/serial/contract';
+import type { SerialDeviceEvents } from '../../drivers/serial/contract';
+import { FakeReceiptPrinter } from '../../drivers/serial/fake';
 import { memoryLogger } from '../shared/log';
 import { startTerminal } from './daemon';
 import { JournalDamagedError } from './journal';
@@ -157,7 +158,27 @@ describe('terminal end to end', () => {
       await waitFor(() => t.handle.journal.getSale(saleId)?.late, 'late payment journaled', 10_000);
       expect(t.handle.journal.latePayments().map((s) => s.saleId)).toEqual([saleId]);
       expect(t.handle.machine().notice).toMatch(/Late payment/);
-    });
+      expect(t.handle.machine().notice).not.toMatch(/will be refunded/);
+      expect(t.handle.status().latePayments).toBe(1);
+      // The reminder outlives the notice and the next sale, and a restart.
+      press(t, 'cancel clear');
+      await waitFor(() => t.handle.machine().mode.kind === 'idle' && !t.handle.machine().notice, 'notice dismissed');
+      expect(t.handle.lastScreen()).toMatchObject({ kind: 'idle', notice: '1 late payment to settle: Menu → 4' });
+      // Settled at the counter: the supervisor keeps it as a sale.
+      press(t, 'menu 2 4 6 8 enter');
+      await waitFor(() => t.handle.machine().mode.kind === 'menu', 'menu');
+      press(t, '4');
+      await waitFor(() => t.handle.machine().mode.kind === 'pick', 'late list');
+      press(t, '1');
+      await waitFor(() => t.handle.machine().mode.kind === 'late-decide', 'decide');
+      press(t, '1');
+      await waitFor(() => t.handle.status().latePayments === 0, 'settled');
+      expect(t.handle.journal.getSale(saleId)?.lateResolution).toBe('kept');
+      expect(t.handle.journal.saleEvents(saleId).map((e) => e.kind)).toContain('late.resolved');
+      press(t, 'cancel cancel');
+      await waitFor(() => t.handle.machine().mode.kind === 'idle', 'idle');
+      expect(t.handle.lastScreen()).not.toMatchObject({ notice: expect.stringMatching(/to settle/) });
+    }, { supervisorPin: '2468' });
   });
 
   it('a corrupt journal is never replaced by a fresh one: the start stops with JournalDamagedError and the file is kept aside untouched', async () => {
@@ -174,16 +195,8 @@ describe('terminal end to end', () => {
   });
 
   it('prints a receipt on PAID, and a failing pole display never blocks the sale', async () => {
-    const printed: Receipt[] = [];
-    const printer = Object.assign(new EventEmitter<SerialDeviceEvents>(), {
-      description: 'test printer',
-      start: () => Promise.resolve(),
-      stop: () => Promise.resolve(),
-      print: (r: Receipt) => {
-        printed.push(r);
-        return Promise.resolve();
-      },
-    });
+    const printer = new FakeReceiptPrinter();
+    const printed = printer.printed;
     let poleCalls = 0;
     const poleDisplay = Object.assign(new EventEmitter<SerialDeviceEvents>(), {
       description: 'unplugged pole display',
@@ -217,23 +230,107 @@ describe('terminal end to end', () => {
     }
   });
 
-  it('supervisor refund of the last sale reaches the simulator', async () => {
+  const paidSale = async (t: TestTerminal, keys: string): Promise<{ saleId: string; chargeId: string }> => {
+    const { saleId, chargeId } = await toQr(t, keys);
+    rig.sim.markAsPaid(chargeId);
+    await waitFor(() => t.handle.status().state === 'paid', 'paid', 8000);
+    return { saleId, chargeId };
+  };
+  const openMenu = async (t: TestTerminal, pin: string): Promise<void> => {
+    press(t, `cancel menu ${pin.split('').join(' ')} enter`);
+    await waitFor(() => t.handle.machine().mode.kind === 'menu', 'menu');
+  };
+  const mode = (t: TestTerminal) => t.handle.machine().mode;
+
+  it('supervisor refund: pick the sale from the recent list, review amount and receipt, wait while Omise works, then done', async () => {
     await withTerminal(
       'refund',
       async (t) => {
-        const { saleId, chargeId } = await toQr(t, '7 0 0 0 enter');
-        rig.sim.markAsPaid(chargeId);
-        await waitFor(() => t.handle.status().state === 'paid', 'paid', 8000);
-        press(t, 'cancel menu 1 3 5 7 enter');
-        await waitFor(() => t.handle.machine().mode.kind === 'menu', 'menu');
+        const { saleId, chargeId } = await paidSale(t, '7 0 0 0 enter');
+        await openMenu(t, '1357');
         press(t, '1');
-        await waitFor(() => t.handle.machine().mode.kind === 'refund-confirm', 'refund confirm');
+        await waitFor(() => mode(t).kind === 'pick', 'recent paid sales');
+        press(t, '1');
+        await waitFor(() => mode(t).kind === 'refund-confirm', 'amount');
         press(t, 'enter');
-        await waitFor(() => (t.handle.journal.getSale(saleId)?.refundedAmount ?? 0) === 7000 || t.handle.journal.getSale(saleId)?.status === 'reversed', 'refund journaled', 8000);
-        const events = t.handle.journal.saleEvents(saleId).map((e) => e.kind);
-        expect(events).toContain('supervisor.refund');
+        await waitFor(() => mode(t).kind === 'refund-review', 'review');
+        expect(rig.sim.charges().find((c) => c.id === chargeId)?.refunds.data ?? []).toHaveLength(0);
+        press(t, 'enter');
+        await waitFor(() => mode(t).kind === 'info', 'refund answered', 8000);
+        expect(mode(t)).toMatchObject({ kind: 'info', tone: 'ok', title: expect.stringMatching(/^(Voided|Refunded)$/) });
+        const sale = t.handle.journal.getSale(saleId)!;
+        expect(sale.refundedAmount === 7000 || sale.status === 'reversed').toBe(true);
+        expect(t.handle.journal.saleEvents(saleId).map((e) => e.kind)).toContain('supervisor.refund');
       },
       { supervisorPin: '1357' },
     );
   });
+
+  it('a refund asked again while the first is still with Omise reads as done ("already refunded"), not failed, and Omise refunds once', async () => {
+    await withTerminal(
+      'refund-twice',
+      async (t) => {
+        const { saleId, chargeId } = await paidSale(t, '8 0 0 0 enter');
+        // Omise is slow to answer refunds: the supervisor gives up waiting and asks again.
+        rig.sim.faults.update({ endpoints: { 'POST /charges/:id/refunds': { latencyMs: 1200 } } });
+        try {
+          await openMenu(t, '1357');
+          press(t, '1');
+          await waitFor(() => mode(t).kind === 'pick', 'list');
+          press(t, '1 enter enter');
+          await waitFor(() => mode(t).kind === 'refund-pending', 'pending');
+          press(t, 'cancel');
+          await waitFor(() => mode(t).kind === 'menu', 'menu again');
+          press(t, '1');
+          await waitFor(() => mode(t).kind === 'pick', 'list again');
+          press(t, '1 enter enter');
+          await waitFor(() => mode(t).kind === 'refund-pending', 'second request pending');
+          await waitFor(() => mode(t).kind === 'info', 'second request answered', 10_000);
+        } finally {
+          rig.sim.faults.reset();
+        }
+        expect(mode(t)).toMatchObject({ kind: 'info', title: 'Already refunded', tone: 'ok' });
+        expect(JSON.stringify(t.handle.machine())).not.toMatch(/failed/i);
+        const charge = rig.sim.charges().find((c) => c.id === chargeId)!;
+        expect(charge.refunds.data).toHaveLength(1);
+        await waitFor(() => t.handle.journal.getSale(saleId)!.refundedAmount === 8000 || t.handle.journal.getSale(saleId)!.status === 'reversed', 'refund journaled');
+        const report = t.handle.journal.dayReport('2000-01-01', '9999');
+        expect(report[0].refunded.count + report[0].voided.count).toBe(1);
+      },
+      { supervisorPin: '1357' },
+    );
+  });
+
+  it('X and Z reports: shown, printed on the receipt printer, and the Z report closes the day once', async () => {
+    const printer = new FakeReceiptPrinter();
+    await withTerminal(
+      'report',
+      async (t) => {
+        await paidSale(t, '3 0 0 0 enter');
+        await paidSale(t, '4 5 0 0 enter');
+        await openMenu(t, '1357');
+        press(t, '5');
+        await waitFor(() => mode(t).kind === 'info', 'X report');
+        const x = mode(t) as { lines: string[] };
+        expect(x.lines).toContain('Alipay+ THB: paid 2  THB 75.00');
+        expect(x.lines).toContain('Net THB 75.00');
+        press(t, 'enter');
+        await waitFor(() => printer.printedText.length === 1, 'X report printed');
+        expect(printer.printedText[0]).toMatchObject({ title: 'X report', merchantName: 'Test Noodles' });
+        press(t, '6');
+        await waitFor(() => mode(t).kind === 'z-confirm', 'Z confirm');
+        press(t, 'enter');
+        await waitFor(() => mode(t).kind === 'info', 'Z report');
+        expect(mode(t)).toMatchObject({ title: 'Z report #1' });
+        await waitFor(() => printer.printedText.length === 2, 'Z report printed');
+        // Closing again shows the same close, printed nothing new by itself.
+        press(t, 'cancel 6 enter');
+        await waitFor(() => mode(t).kind === 'info' && (mode(t) as { lines: string[] }).lines.some((l) => l.startsWith('Closed earlier')), 'Z report again');
+        expect(mode(t)).toMatchObject({ title: 'Z report #1' });
+        expect(printer.printedText).toHaveLength(2);
+      },
+      { supervisorPin: '1357', printer },
+    );
+  });
+
 });

@@ -46,7 +46,7 @@ describe('journal', () => {
     const { journal } = Journal.open(file, { log: memoryLogger(), clock: () => T });
     expect(journal.pragma('journal_mode')).toBe('wal');
     expect(journal.pragma('synchronous')).toBe(2); // FULL
-    expect(journal.pragma('user_version')).toBe(3);
+    expect(journal.pragma('user_version')).toBe(4);
     expect(journal.pragma('cache_size')).toBe(-JOURNAL_CACHE_KIB);
     journal.close();
   });
@@ -174,5 +174,116 @@ describe('journal', () => {
     expect(() => db.prepare('DELETE FROM sale_events').run()).toThrow(/append-only/);
     expect(() => db.prepare("UPDATE sale_events SET kind = 'x'").run()).toThrow(/append-only/);
     db.close();
+  });
+});
+
+describe('journal: late payments and the business day', () => {
+  const at = (iso: string) => ({ at: Date.parse(iso) });
+  const refund = (saleId: string, refundId: string, amount: number, voided = false) => ({
+    refundId,
+    saleId,
+    omiseRefundId: `rfnd_${refundId}`,
+    amount,
+    currency: 'THB' as const,
+    voided,
+    status: 'done' as const,
+    reason: null,
+    error: null,
+    createdAt: new Date(T).toISOString(),
+  });
+
+  function sale(journal: Journal, id: string, amount: number, created: string, status: SaleView['status'], extra: Partial<SaleView> = {}): void {
+    const saleId = `SALE_${id.padStart(9, '0')}`;
+    journal.recordSale({ saleId, amount, currency: 'THB', ...at(created) });
+    journal.applySaleView(view({ saleId, amount, status, chargeId: `chrg_${id}`, chargeCreatedAt: created, paidAt: status === 'successful' ? created : null, ...extra }), 'test');
+  }
+
+  it('a late payment waits for a supervisor: kept as a sale it leaves the list, once, with an event', () => {
+    const { journal } = Journal.open(file, { log: memoryLogger(), clock: () => T });
+    journal.recordSale({ saleId: 'SALE_000000001', amount: 15000, currency: 'THB', at: T });
+    journal.requestExpire('SALE_000000001', 'cancel');
+    journal.applySaleView(view({ status: 'successful', paidAt: new Date(T).toISOString(), expireRequested: true }), 'test');
+    expect(journal.getSale('SALE_000000001')).toMatchObject({ late: true, lateResolution: null });
+    expect(journal.lateCount()).toBe(1);
+    journal.resolveLate('SALE_000000001', 'kept');
+    journal.resolveLate('SALE_000000001', 'refunded'); // a decision is final
+    expect(journal.getSale('SALE_000000001')?.lateResolution).toBe('kept');
+    expect(journal.lateCount()).toBe(0);
+    expect(journal.latePayments()).toEqual([]);
+    expect(journal.saleEvents('SALE_000000001').filter((e) => e.kind === 'late.resolved')).toEqual([expect.objectContaining({ data: { resolution: 'kept' } })]);
+    journal.close();
+  });
+
+  it('X report: paid, failed, expired, not created, refunds, voids and late payments of one day, by the charge time', () => {
+    const { journal } = Journal.open(file, { log: memoryLogger(), clock: () => T });
+    sale(journal, '1', 10000, '2026-11-26T03:00:00.000Z', 'successful');
+    sale(journal, '2', 5000, '2026-11-26T04:00:00.000Z', 'successful');
+    journal.applyRefundView(refund('SALE_000000002', 'REFUND_0002', 2000));
+    sale(journal, '3', 7000, '2026-11-26T05:00:00.000Z', 'expired');
+    sale(journal, '4', 3000, '2026-11-26T06:00:00.000Z', 'failed', { failureCode: 'insufficient_fund' });
+    journal.recordSale({ saleId: 'SALE_000000005', amount: 2500, currency: 'THB', ...at('2026-11-26T07:00:00.000Z') });
+    journal.markCreateRejected('SALE_000000005', { code: 'invalid_charge', message: 'no' });
+    sale(journal, '6', 9000, '2026-11-26T08:00:00.000Z', 'successful');
+    journal.applyRefundView(refund('SALE_000000006', 'REFUND_0006', 9000, true));
+    journal.recordSale({ saleId: 'SALE_000000007', amount: 4000, currency: 'THB', ...at('2026-11-26T09:00:00.000Z') });
+    journal.requestExpire('SALE_000000007', 'cancel');
+    journal.applySaleView(view({ saleId: 'SALE_000000007', amount: 4000, status: 'successful', chargeId: 'chrg_7', chargeCreatedAt: '2026-11-26T09:00:00.000Z', paidAt: '2026-11-26T09:03:00.000Z', expireRequested: true }), 'test');
+    // The next day, and a sale whose charge Omise made after midnight though the terminal recorded it before.
+    sale(journal, '8', 1111, '2026-11-27T01:00:00.000Z', 'successful');
+    journal.recordSale({ saleId: 'SALE_000000009', amount: 2222, currency: 'THB', ...at('2026-11-26T16:59:59.000Z') });
+    journal.applySaleView(view({ saleId: 'SALE_000000009', amount: 2222, status: 'successful', chargeId: 'chrg_9', chargeCreatedAt: '2026-11-26T17:00:01.000Z', paidAt: '2026-11-26T17:00:30.000Z' }), 'test');
+
+    // 2026-11-26 in Bangkok (UTC+7).
+    const [since, until] = ['2026-11-25T17:00:00.000Z', '2026-11-26T17:00:00.000Z'];
+    const [r] = journal.dayReport(since, until);
+    expect(r).toEqual({
+      currency: 'THB',
+      paid: { count: 4, amount: 10000 + 5000 + 9000 + 4000 },
+      failed: { count: 1, amount: 3000 },
+      expired: { count: 1, amount: 7000 },
+      notCreated: { count: 1, amount: 2500 },
+      refunded: { count: 1, amount: 2000 },
+      voided: { count: 1, amount: 9000 },
+      late: { count: 1, amount: 4000, unresolved: 1 },
+      net: 28000 - 2000 - 9000,
+    });
+    journal.resolveLate('SALE_000000007', 'kept');
+    expect(journal.dayReport(since, until)[0].late.unresolved).toBe(0);
+    expect(journal.dayReport('2026-11-26T17:00:00.000Z', '2026-11-27T17:00:00.000Z')[0].paid).toEqual({ count: 2, amount: 1111 + 2222 });
+    journal.close();
+  });
+
+  it('Z report: a day closes once, numbered, its totals kept as printed even if a refund comes later', () => {
+    let now = T;
+    const { journal } = Journal.open(file, { log: memoryLogger(), clock: () => now });
+    sale(journal, '1', 10000, '2026-11-26T03:00:00.000Z', 'successful');
+    const first = journal.closeDay('2026-11-26', '2026-11-25T17:00:00.000Z', '2026-11-26T17:00:00.000Z');
+    expect(first).toMatchObject({ already: false, close: { number: 1, businessDay: '2026-11-26', rows: [{ paid: { count: 1, amount: 10000 }, net: 10000 }] } });
+    now += 60_000;
+    journal.applyRefundView(refund('SALE_000000001', 'REFUND_0001', 1000));
+    const again = journal.closeDay('2026-11-26', '2026-11-25T17:00:00.000Z', '2026-11-26T17:00:00.000Z');
+    expect(again.already).toBe(true);
+    expect(again.close).toEqual(first.close);
+    expect(journal.closeDay('2026-11-27', '2026-11-26T17:00:00.000Z', '2026-11-27T17:00:00.000Z').close).toMatchObject({ number: 2, rows: [] });
+    journal.close();
+    // Kept across a restart.
+    const reopened = Journal.open(file, { log: memoryLogger(), clock: () => now }).journal;
+    expect(reopened.dayClose('2026-11-26')).toEqual(first.close);
+    reopened.close();
+  });
+
+  it('a refund request answered "already refunded in full" is closed as superseded: no refund, no failure', () => {
+    const { journal } = Journal.open(file, { log: memoryLogger(), clock: () => T });
+    sale(journal, '1', 10000, '2026-11-26T03:00:00.000Z', 'successful');
+    journal.queueRefund({ saleId: 'SALE_000000001', refundId: 'REFUND_0001', amount: 10000, currency: 'THB' });
+    journal.queueRefund({ saleId: 'SALE_000000001', refundId: 'REFUND_0002', amount: 10000, currency: 'THB' });
+    journal.applyRefundView(refund('SALE_000000001', 'REFUND_0001', 10000));
+    const second = journal.dueOutbox(Number.MAX_SAFE_INTEGER).find((o) => o.key === 'refund:REFUND_0002')!;
+    journal.closeSupersededRefund(second.id, 'REFUND_0002', 'SALE_000000001');
+    expect(journal.dueOutbox(Number.MAX_SAFE_INTEGER).filter((o) => o.kind === 'refund').map((o) => o.key)).not.toContain('refund:REFUND_0002');
+    const [r] = journal.dayReport('2026-11-25T17:00:00.000Z', '2026-11-26T17:00:00.000Z');
+    expect(r.refunded).toEqual({ count: 1, amount: 10000 });
+    expect(journal.getSale('SALE_000000001')?.refundedAmount).toBe(10000);
+    journal.close();
   });
 });

@@ -33,8 +33,35 @@ export interface SaleRow {
   paidAt: string | null;
   /** Omise's created_at of the charge, normalised to ISO with milliseconds; null before the relay said. */
   chargeCreatedAt: string | null;
+  /** A late payment's fate, chosen by a supervisor: null while it waits for one. */
+  lateResolution: LateResolution | null;
   createdAt: string;
   updatedAt: string;
+}
+
+export type LateResolution = 'kept' | 'refunded';
+
+/** Counts and sums of one business day (or part of it), per currency. See Journal.dayReport. */
+export interface DayReportRow {
+  currency: Currency;
+  paid: { count: number; amount: number };
+  failed: { count: number; amount: number };
+  expired: { count: number; amount: number };
+  notCreated: { count: number; amount: number };
+  refunded: { count: number; amount: number };
+  voided: { count: number; amount: number };
+  late: { count: number; amount: number; unresolved: number };
+  /** Paid minus refunded minus voided. */
+  net: number;
+}
+
+export interface DayClose {
+  number: number;
+  businessDay: string;
+  since: string;
+  until: string;
+  closedAt: string;
+  rows: DayReportRow[];
 }
 
 export type OutboxKind = 'create' | 'expire' | 'refund';
@@ -130,7 +157,7 @@ export function writeFileDurably(file: string, text: string): void {
   }
 }
 
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 /** SQLite page cache of the journal connection, in KiB (see openChecked). */
 export const JOURNAL_CACHE_KIB = 256;
 
@@ -212,7 +239,22 @@ const MIGRATIONS: Record<number, string> = {
   3: `
     ALTER TABLE sales ADD COLUMN charge_created_at TEXT;
   `,
+  // A late payment stays on the idle screen until a supervisor keeps it as a sale or refunds it;
+  // a Z report closes a business day once, with its totals kept as they were printed.
+  4: `
+    ALTER TABLE sales ADD COLUMN late_resolution TEXT;
+    CREATE TABLE day_closes (
+      number INTEGER PRIMARY KEY,
+      business_day TEXT NOT NULL UNIQUE,
+      since TEXT NOT NULL,
+      until TEXT NOT NULL,
+      closed_at TEXT NOT NULL,
+      report TEXT NOT NULL
+    );
+  `,
 };
+
+const UNRESOLVED_LATE = "late = 1 AND status = 'successful' AND late_resolution IS NULL AND refunded_amount < amount";
 
 const NEXT_REF = `SELECT MAX(COALESCE((SELECT MAX(ref) FROM sales), 0), COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'ref_floor'), 0)) + 1 AS n`;
 
@@ -256,6 +298,7 @@ interface RawSale {
   can_void: number;
   paid_at: string | null;
   charge_created_at: string | null;
+  late_resolution: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -280,6 +323,7 @@ function toSale(r: RawSale | undefined): SaleRow | null {
     canVoid: r.can_void === 1,
     paidAt: r.paid_at,
     chargeCreatedAt: r.charge_created_at,
+    lateResolution: (r.late_resolution as LateResolution | null) ?? null,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -724,6 +768,18 @@ export class Journal {
     return true;
   }
 
+  /**
+   * A refund request the relay answered "already refunded in full": it moved no money, so it is
+   * closed as `superseded` (counted neither as a refund nor as a failure) with the outbox item.
+   */
+  closeSupersededRefund(outboxId: number, refundId: string, saleId: string): void {
+    this.tx(() => {
+      this.outboxDone(outboxId);
+      this.sql("UPDATE refunds SET status = 'superseded', error = NULL, updated_at = ? WHERE refund_id = ? AND status NOT IN ('done', 'failed')").run(this.iso(), refundId);
+      this.appendEvent(saleId, 'refund.status', { refundId, status: 'superseded', reason: 'already refunded in full' });
+    });
+  }
+
   applyRefundView(r: RefundView): boolean {
     return this.tx(() => {
       const changed = this.applyRefundRow(r);
@@ -849,9 +905,100 @@ export class Journal {
     return (this.sql('SELECT * FROM sales ORDER BY ref').all() as RawSale[]).map((r) => toSale(r)!);
   }
 
+  /** Late payments no supervisor has dealt with yet (kept as a sale or refunded), newest first. */
   latePayments(): SaleRow[] {
-    const rows = this.sql("SELECT * FROM sales WHERE late = 1 AND status = 'successful' AND refunded_amount < amount ORDER BY ref DESC LIMIT 20").all() as RawSale[];
+    const rows = this.sql(`SELECT * FROM sales WHERE ${UNRESOLVED_LATE} ORDER BY ref DESC LIMIT 20`).all() as RawSale[];
     return rows.map((r) => toSale(r)!);
+  }
+
+  lateCount(): number {
+    return (this.sql(`SELECT COUNT(*) AS n FROM sales WHERE ${UNRESOLVED_LATE}`).get() as { n: number }).n;
+  }
+
+  /** The supervisor's decision on a late payment; synced to the relay with the sale's history. */
+  resolveLate(saleId: string, resolution: LateResolution): void {
+    this.tx(() => {
+      const sale = this.getSale(saleId);
+      if (!sale || !sale.late || sale.lateResolution) return;
+      this.sql('UPDATE sales SET late_resolution = ?, updated_at = ? WHERE sale_id = ?').run(resolution, this.iso(), saleId);
+      this.appendEvent(saleId, 'late.resolved', { resolution });
+    });
+  }
+
+  /** The last `limit` sales, newest first, whatever their status. */
+  recentSales(limit = 20): SaleRow[] {
+    const rows = this.sql('SELECT * FROM sales ORDER BY ref DESC LIMIT ?').all(limit) as RawSale[];
+    return rows.map((r) => toSale(r)!);
+  }
+
+  /**
+   * The X report of [sinceIso, untilIso): per currency, what was paid, failed, expired or never
+   * created, and the refunds and voids done. A sale counts on the day Omise created its charge
+   * (its local time when there was none); a refund or void on the day of its sale, so that the
+   * day's net is what that day's sales finally brought in.
+   */
+  dayReport(sinceIso: string, untilIso: string): DayReportRow[] {
+    const inDay = 'COALESCE(s.charge_created_at, s.created_at) >= ? AND COALESCE(s.charge_created_at, s.created_at) < ?';
+    const sales = this.sql(
+      `SELECT s.currency, s.status, s.late, s.late_resolution, COUNT(*) AS count, SUM(s.amount) AS amount FROM sales s WHERE ${inDay} ` +
+        'GROUP BY s.currency, s.status, s.late, s.late_resolution',
+    ).all(sinceIso, untilIso) as { currency: Currency; status: LocalSaleStatus; late: number; late_resolution: string | null; count: number; amount: number }[];
+    const refunds = this.sql(
+      `SELECT r.currency, r.voided, COUNT(*) AS count, SUM(r.amount) AS amount FROM refunds r JOIN sales s ON s.sale_id = r.sale_id WHERE r.status = 'done' AND ${inDay} GROUP BY r.currency, r.voided`,
+    ).all(sinceIso, untilIso) as { currency: Currency; voided: number; count: number; amount: number }[];
+    const byCurrency = new Map<Currency, DayReportRow>();
+    const row = (c: Currency): DayReportRow => {
+      let r = byCurrency.get(c);
+      if (!r) {
+        const z = () => ({ count: 0, amount: 0 });
+        r = { currency: c, paid: z(), failed: z(), expired: z(), notCreated: z(), refunded: z(), voided: z(), late: { count: 0, amount: 0, unresolved: 0 }, net: 0 };
+        byCurrency.set(c, r);
+      }
+      return r;
+    };
+    const add = (b: { count: number; amount: number }, count: number, amount: number) => {
+      b.count += count;
+      b.amount += amount;
+    };
+    for (const s of sales) {
+      const r = row(s.currency);
+      // A void reverses a paid sale: it still counts as paid here, and again under voided.
+      if (s.status === 'successful' || s.status === 'reversed') add(r.paid, s.count, s.amount);
+      else if (s.status === 'failed') add(r.failed, s.count, s.amount);
+      else if (s.status === 'expired') add(r.expired, s.count, s.amount);
+      else if (s.status === 'create_failed') add(r.notCreated, s.count, s.amount);
+      if (s.late && (s.status === 'successful' || s.status === 'reversed')) {
+        add(r.late, s.count, s.amount);
+        if (!s.late_resolution && s.status === 'successful') r.late.unresolved += s.count;
+      }
+    }
+    for (const x of refunds) add(x.voided ? row(x.currency).voided : row(x.currency).refunded, x.count, x.amount);
+    for (const r of byCurrency.values()) r.net = r.paid.amount - r.refunded.amount - r.voided.amount;
+    return [...byCurrency.values()].sort((a, b) => a.currency.localeCompare(b.currency));
+  }
+
+  /**
+   * Close a business day (Z report): its report is kept as it was, numbered, once per day.
+   * Closing a day already closed returns that close unchanged.
+   */
+  closeDay(businessDay: string, sinceIso: string, untilIso: string): { close: DayClose; already: boolean } {
+    return this.tx(() => {
+      const prior = this.dayClose(businessDay);
+      if (prior) return { close: prior, already: true };
+      const rows = this.dayReport(sinceIso, untilIso);
+      this.sql('INSERT INTO day_closes (business_day, since, until, closed_at, report) VALUES (?, ?, ?, ?, ?)').run(businessDay, sinceIso, untilIso, this.iso(), JSON.stringify(rows));
+      const close = this.dayClose(businessDay)!;
+      this.appendEvent(null, 'day.closed', { number: close.number, businessDay, rows });
+      return { close, already: false };
+    });
+  }
+
+  dayClose(businessDay: string): DayClose | null {
+    const r = this.sql('SELECT * FROM day_closes WHERE business_day = ?').get(businessDay) as
+      | { number: number; business_day: string; since: string; until: string; closed_at: string; report: string }
+      | undefined;
+    if (!r) return null;
+    return { number: r.number, businessDay: r.business_day, since: r.since, until: r.until, closedAt: r.closed_at, rows: JSON.parse(r.report) as DayReportRow[] };
   }
 
   oldestNonFinalCreatedAt(): string | null {

@@ -17,7 +17,8 @@ const REVOKED_TEXT = 'This terminal was revoked by the operator';
 export interface LinkCallbacks {
   /** A sale changed in the journal (already committed). */
   onSale(result: ApplyResult): void;
-  onRefund(refund: RefundView): void;
+  /** `already`: the relay had refunded the sale in full by an earlier request (this one did nothing). */
+  onRefund(refund: RefundView, already?: boolean): void;
   onOnline(online: boolean): void;
   /** Pairing is needed or in progress: show this code. */
   onPairing(p: { code: string; message?: string }): void;
@@ -540,6 +541,10 @@ export class Link {
         log.warn('relay command failed; will retry', { kind: item.kind, saleId: item.saleId, attempt: item.attempts + 1, retryInMs: delay, error: e.message });
         return false;
       }
+      if (item.kind === 'refund' && e.code === 'already_refunded') {
+        this.settleAlreadyRefunded(item);
+        return true;
+      }
       log.error('relay refused a command; not retrying', { kind: item.kind, saleId: item.saleId, status: e.status, code: e.code, error: e.message });
       const rejection = { code: e.code, message: e.message.replace(/^POST \S+: /, '') };
       const refund = item.body as { refundId: string; amount: number };
@@ -576,6 +581,42 @@ export class Link {
       if (outcome.refund) callbacks.onRefund(outcome.refund);
       return true;
     }
+  }
+
+  /**
+   * The relay says the sale is refunded in full already (an earlier request went through and its
+   * answer was lost, or another refund did it). That is done, not failed: this request is closed
+   * as done for nothing, and the sale's own refunded amount comes with the relay's sale view.
+   */
+  private settleAlreadyRefunded(item: OutboxItem): void {
+    const { journal, log, callbacks } = this.opts;
+    const body = item.body as { refundId: string; amount: number };
+    if (!this.tryWrite('closing an already-refunded request', () => journal.closeSupersededRefund(item.id, body.refundId, item.saleId))) {
+      this.held.add(item.id);
+      return;
+    }
+    log.info('refund request closed: the sale was already refunded in full', { saleId: item.saleId, refundId: body.refundId });
+    const view: RefundView = {
+      refundId: body.refundId,
+      saleId: item.saleId,
+      omiseRefundId: null,
+      amount: body.amount,
+      currency: journal.getSale(item.saleId)?.currency ?? 'THB',
+      voided: false,
+      status: 'done',
+      reason: null,
+      error: null,
+      createdAt: new Date(this.clock()).toISOString(),
+    };
+    callbacks.onRefund(view, true);
+    // The sale's own refunded amount (and any refund this terminal missed) comes with its view.
+    void (async () => {
+      try {
+        this.applyView(await this.http.getSale(item.saleId), 'refresh');
+      } catch (err) {
+        log.debug('sale refresh after an already-refunded answer failed', { error: (err as Error).message });
+      }
+    })();
   }
 
   private async syncRecords(): Promise<void> {

@@ -109,6 +109,7 @@ async function startWaiting(
     currentSale: null,
     link: { online: false, paired: false, lastEventSeq: 0, lastError: null, pairingCode: null },
     unsynced: 0,
+    latePayments: 0,
     version: opts.version,
     terminalId: null,
     merchantName: opts.merchantName,

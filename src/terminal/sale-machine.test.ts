@@ -13,6 +13,7 @@ import {
   type MachineEvent,
   type MachineState,
   type Mode,
+  type SaleInfo,
   type SaleRef,
   type SaleUpdate,
 } from './sale-machine';
@@ -56,6 +57,7 @@ function typeAmount(s: MachineState, digits: string, cfg = CFG): { state: Machin
 }
 
 const SALE: SaleRef = { saleId: 'SALE_FIXED_01', amount: 15000, currency: 'THB', ref: 7 };
+const PAID_7: SaleInfo = { saleId: SALE.saleId, ref: 7, amount: 15000, currency: 'THB', status: 'successful', refundedAmount: 0, canVoid: true, time: '09:58' };
 
 function withMode(mode: Mode, extra: Partial<MachineState> = {}): MachineState {
   const s = { ...online(), mode, ...extra };
@@ -87,6 +89,15 @@ const FIXTURES: Record<string, MachineState> = {
     input: '',
   }),
   info: withMode({ kind: 'info', title: 'Totals', lines: ['x'], tone: 'info', back: 'menu' }),
+  'info-printable': withMode({ kind: 'info', title: 'X report', lines: ['x'], tone: 'info', back: 'menu', print: { title: 'X report', lines: ['x'] } }),
+  'pick-refund': withMode({ kind: 'pick', purpose: 'refund', title: 'Refund', sales: [PAID_7, { ...PAID_7, saleId: 'SALE_FIXED_02', ref: 6, status: 'expired' }], page: 0 }),
+  'pick-view': withMode({ kind: 'pick', purpose: 'view', title: 'Recent', sales: [PAID_7], page: 0 }),
+  'pick-late': withMode({ kind: 'pick', purpose: 'late', title: 'Late', sales: [{ ...PAID_7, late: true }], page: 0 }),
+  'sale-view': withMode({ kind: 'sale-view', sale: PAID_7 }),
+  'late-decide': withMode({ kind: 'late-decide', sale: { ...PAID_7, late: true } }, { lateCount: 1 }),
+  'refund-review': withMode({ kind: 'refund-review', sale: PAID_7, amount: 15000 }),
+  'refund-pending': withMode({ kind: 'refund-pending', sale: PAID_7, refundId: 'REFUND_FIX_1', amount: 15000 }),
+  'z-confirm': withMode({ kind: 'z-confirm' }),
   'repair-confirm': withMode({ kind: 'repair-confirm' }),
   pairing: withMode({ kind: 'pairing', code: 'ABC123', relayUrl: 'http://relay' }),
   fatal: withMode({ kind: 'fatal', title: 'Configuration error', lines: ['currency: bad'] }),
@@ -139,10 +150,38 @@ function expectedKind(fixture: string, k: KeyName): string {
       return 'pin';
     case 'menu':
       if (k === 'cancel' || k === 'menu' || k === 'clear') return 'idle';
-      if (k === '1' || k === '3' || k === '4' || k === '5') return 'waiting';
+      if (k === '1' || k === '3' || k === '4' || k === '5' || k === '7') return 'waiting';
       if (k === '2') return 'ref-entry';
-      if (k === '6') return 'repair-confirm';
+      if (k === '6') return 'z-confirm';
+      if (k === '8') return 'repair-confirm';
       return 'menu';
+    case 'pick-refund':
+      if (k === 'cancel' || k === 'clear') return 'menu';
+      if (k === '1') return 'refund-confirm';
+      if (k === '2') return 'info'; // an expired sale: nothing to refund
+      return 'pick';
+    case 'pick-view':
+      if (k === 'cancel' || k === 'clear') return 'menu';
+      return k === '1' ? 'sale-view' : 'pick';
+    case 'pick-late':
+      if (k === 'cancel' || k === 'clear') return 'menu';
+      return k === '1' ? 'late-decide' : 'pick';
+    case 'sale-view':
+      if (k === 'cancel' || k === 'clear') return 'menu';
+      return k === 'enter' ? 'info' : 'sale-view';
+    case 'late-decide':
+      if (k === 'cancel' || k === 'clear') return 'menu';
+      if (k === '1') return 'info';
+      if (k === '2') return 'refund-confirm';
+      return 'late-decide';
+    case 'refund-review':
+      if (k === 'cancel' || k === 'clear') return 'menu';
+      return k === 'enter' ? 'refund-pending' : 'refund-review';
+    case 'refund-pending':
+      return k === 'cancel' || k === 'clear' || k === 'menu' ? 'menu' : 'refund-pending';
+    case 'z-confirm':
+      if (k === 'cancel' || k === 'clear') return 'menu';
+      return k === 'enter' ? 'waiting' : 'z-confirm';
     case 'waiting':
       return k === 'cancel' ? 'menu' : 'waiting';
     case 'ref-entry':
@@ -151,9 +190,10 @@ function expectedKind(fixture: string, k: KeyName): string {
       return 'ref-entry';
     case 'refund-confirm':
       if (k === 'cancel') return 'menu';
-      if (k === 'enter') return 'info';
+      if (k === 'enter') return 'refund-review';
       return 'refund-confirm';
     case 'info':
+    case 'info-printable':
       return 'menu';
     case 'repair-confirm':
       if (k === 'enter') return 'waiting';
@@ -182,6 +222,9 @@ describe('sale machine: every state × every key', () => {
         } else expect(recorded).toHaveLength(0);
         const expires = r.effects.filter((e) => e.type === 'expire');
         expect(expires).toHaveLength((name === 'creating' || name === 'qr') && k === 'cancel' ? 1 : 0);
+        // Money goes back only from the review screen, on Enter.
+        expect(r.effects.filter((e) => e.type === 'refund')).toHaveLength(name === 'refund-review' && k === 'enter' ? 1 : 0);
+        expect(r.effects.filter((e) => e.type === 'print')).toHaveLength(name === 'info-printable' && k === 'enter' ? 1 : 0);
         // No key ever brings up a QR screen (only a recorded sale's relay answer does); on the
         // QR screen a key may only redraw the countdown.
         if (r.effects.some((e) => e.type === 'screen' && e.model.kind === 'qr')) expect(name).toBe('qr');
@@ -202,6 +245,11 @@ describe('sale machine: every state × every non-key event', () => {
       ['unsynced', { type: 'unsynced', count: 3, now: T0 }],
       ['answer none', { type: 'answer', answer: { kind: 'sale-info', sale: null }, now: T0 }],
       ['answer lines', { type: 'answer', answer: { kind: 'lines', title: 'T', lines: ['a'] }, now: T0 }],
+      ['answer sales', { type: 'answer', answer: { kind: 'sales', purpose: 'refund', sales: [PAID_7] }, now: T0 }],
+      ['answer no sales', { type: 'answer', answer: { kind: 'sales', purpose: 'late', sales: [] }, now: T0 }],
+      ['refund failed', { type: 'refund', saleId: SALE.saleId, refundId: 'REFUND_FIX_1', amount: 100, currency: 'THB', status: 'failed', voided: false, error: 'nope', now: T0 }],
+      ['refund already', { type: 'refund', saleId: SALE.saleId, refundId: 'REFUND_FIX_1', amount: 100, currency: 'THB', status: 'done', voided: false, already: true, now: T0 }],
+      ['late count', { type: 'late-count', count: 2, now: T0 }],
       ['refund done', { type: 'refund', saleId: SALE.saleId, amount: 100, currency: 'THB', status: 'done', voided: false, now: T0 }],
       ['pairing', { type: 'pairing', code: 'X', relayUrl: 'u', now: T0 }],
       ['paired', { type: 'paired', now: T0 }],
@@ -230,6 +278,20 @@ describe('sale machine: every state × every non-key event', () => {
 });
 
 describe('amount entry', () => {
+  it('whole units: 1-5-0 is ฿150.00, a decimal point is refused with how to key it', () => {
+    const cfg: MachineConfig = { ...CFG, entryMode: 'whole-units' };
+    const { state, effects } = typeAmount(online(), '150', cfg);
+    const last = effects.filter((e) => e.type === 'screen').pop() as Extract<Effect, { type: 'screen' }>;
+    expect(last.model).toMatchObject({ kind: 'entry', amountText: '฿150.00' });
+    expect(typeAmountKey('150', '.', cfg)).toEqual({ error: 'Whole amounts only: key 150 for ฿150.00' });
+    const r = step(state, key('enter'), cfg);
+    expect(r.effects).toContainEqual(expect.objectContaining({ type: 'record-sale', sale: expect.objectContaining({ amount: 15000 }) }));
+    // The maximum holds in whole units too (฿150,000.00 for THB): one more digit is refused.
+    expect(typeAmountKey('150000', '0', cfg)).toEqual({ error: 'Maximum is ฿150,000.00' });
+    expect(amountOf('19', { ...cfg, currency: 'SGD' })).toBe(1900);
+  });
+
+
   it('implied decimals: 1-5-0-0 shows 15.00', () => {
     const { effects, state } = typeAmount(online(), '1500');
     expect(state.mode).toEqual({ kind: 'entering', input: '1500' });
@@ -326,11 +388,20 @@ describe('the sale', () => {
     const late = step(c.state, { type: 'sale', now: T0 + 3000, sale: { saleId: 'SALE_A_00001', amount: 15000, currency: 'THB', ref: 1, status: 'successful', late: true } }, CFG);
     expect(late.state.mode).toMatchObject({ kind: 'result', outcome: 'late_paid' });
     expect(late.state.notice).toMatch(/Late payment ฿150.00 \(#1\)/);
+    // It promises nothing nobody does: a supervisor decides, and the marker stays until then.
+    expect(late.state.notice).not.toMatch(/will be refunded/);
+    expect(late.state.lateCount).toBe(1);
     // Back at idle, the notice stays until dismissed.
     const idle = step(late.state, key('cancel', T0 + 4000), CFG).state;
     expect(idle.mode.kind).toBe('idle');
     expect(idle.notice).toBeDefined();
-    expect(step(idle, key('clear', T0 + 4001), CFG).state.notice).toBeUndefined();
+    const dismissed = step(idle, key('clear', T0 + 4001), CFG);
+    expect(dismissed.state.notice).toBeUndefined();
+    // The notice can go; the reminder that a late payment waits cannot, not even after a sale.
+    expect(dismissed.effects.find((e) => e.type === 'screen')).toMatchObject({ model: { kind: 'idle', notice: '1 late payment to settle: Menu → 4' } });
+    const afterSale = run(dismissed.state, [...'5000'.split('').map((d) => key(d as KeyName, T0 + 5000)), key('enter', T0 + 5000), key('cancel', T0 + 5001), key('cancel', T0 + 5002)]);
+    expect(afterSale.state.mode.kind).toBe('idle');
+    expect(screenOf(afterSale.state, CFG, T0 + 5003)).toMatchObject({ kind: 'idle', notice: '1 late payment to settle: Menu → 4' });
   });
 
   it('a late payment for a sale no longer on screen becomes an idle notice', () => {
@@ -402,19 +473,106 @@ describe('supervisor menu', () => {
     expect(r.state.mode).toMatchObject({ kind: 'info', lines: expect.arrayContaining(['No supervisor PIN is set.']) });
   });
 
-  it('refund last sale: query, confirm the full amount or key a partial one', () => {
+  const answerSales = (st: MachineState, purpose: 'refund' | 'view' | 'late', sales: SaleInfo[]) =>
+    step(st, { type: 'answer', now: T0, answer: { kind: 'sales', purpose, sales } }, CFG);
+
+  it('refund: pick a recent sale, key a partial amount, review amount and receipt, then a pending screen until Omise answers', () => {
     let s = pin(online(), '2468').state;
     const q = step(s, key('1'), CFG);
-    expect(q.effects).toContainEqual({ type: 'query', query: { kind: 'last-sale' } });
-    s = step(q.state, { type: 'answer', now: T0, answer: { kind: 'sale-info', sale: { saleId: 'S1_0000000', ref: 3, amount: 15000, currency: 'THB', status: 'successful', refundedAmount: 5000, canVoid: false } } }, CFG).state;
+    expect(q.effects).toContainEqual({ type: 'query', query: { kind: 'recent', purpose: 'refund' } });
+    const paid3: SaleInfo = { saleId: 'S1_0000000', ref: 3, amount: 15000, currency: 'THB', status: 'successful', refundedAmount: 5000, canVoid: false, time: '09:12' };
+    const list = answerSales(q.state, 'refund', [paid3, PAID_7]);
+    expect(list.effects.find((e) => e.type === 'screen')).toMatchObject({ model: { kind: 'menu', items: [{ key: '1', label: '#3 ฿150.00 part refunded 09:12' }, { key: '2', label: '#7 ฿150.00 paid 09:58' }] } });
+    s = step(list.state, key('1'), CFG).state;
     expect(s.mode.kind).toBe('refund-confirm');
     const over = run(s, [key('1'), key('0'), key('0'), key('0'), key('1')]).state;
     expect(over.mode).toMatchObject({ input: '1000', error: 'At most ฿100.00' });
-    const partial = run(s, [key('2'), key('5'), key('0'), key('0'), { type: 'key', key: 'enter', now: T0, newId: 'REFUND_0001' }]);
-    expect(partial.effects).toContainEqual({ type: 'refund', saleId: 'S1_0000000', refundId: 'REFUND_0001', amount: 2500, currency: 'THB' });
-    expect(partial.effects.some((e) => e.type === 'audit' && e.kind === 'supervisor.refund')).toBe(true);
-    const full = run(s, [{ type: 'key', key: 'enter', now: T0, newId: 'REFUND_0002' }]);
-    expect(full.effects).toContainEqual({ type: 'refund', saleId: 'S1_0000000', refundId: 'REFUND_0002', amount: 10000, currency: 'THB' });
+    const review = run(s, [key('2'), key('5'), key('0'), key('0'), key('enter')]);
+    expect(review.state.mode).toMatchObject({ kind: 'refund-review', amount: 2500 });
+    expect(review.effects.some((e) => e.type === 'refund')).toBe(false);
+    expect(review.effects.filter((e) => e.type === 'screen').pop()).toMatchObject({ model: { kind: 'message', title: 'Confirm refund', lines: ['Refund ฿25.00', 'Receipt #3 (paid ฿150.00)', expect.any(String)] } });
+    const sent = step(review.state, { type: 'key', key: 'enter', now: T0, newId: 'REFUND_0001' }, CFG);
+    expect(sent.effects).toContainEqual({ type: 'refund', saleId: 'S1_0000000', refundId: 'REFUND_0001', amount: 2500, currency: 'THB' });
+    expect(sent.effects.some((e) => e.type === 'audit' && e.kind === 'supervisor.refund')).toBe(true);
+    expect(sent.state.mode).toMatchObject({ kind: 'refund-pending', refundId: 'REFUND_0001' });
+    // Another refund's answer does not end this one's wait.
+    const other = step(sent.state, { type: 'refund', saleId: 'S9_0000000', refundId: 'REFUND_OTHER', amount: 100, currency: 'THB', status: 'done', voided: false, now: T0 }, CFG);
+    expect(other.state.mode.kind).toBe('refund-pending');
+    const done = step(other.state, { type: 'refund', saleId: 'S1_0000000', refundId: 'REFUND_0001', ref: 3, amount: 2500, currency: 'THB', status: 'done', voided: false, now: T0 }, CFG);
+    expect(done.state.mode).toMatchObject({ kind: 'info', title: 'Refunded', tone: 'ok' });
+    const failed = step(sent.state, { type: 'refund', saleId: 'S1_0000000', refundId: 'REFUND_0001', ref: 3, amount: 2500, currency: 'THB', status: 'failed', voided: false, error: 'refund window closed', now: T0 }, CFG);
+    expect(failed.state.mode).toMatchObject({ kind: 'info', title: 'Refund failed', tone: 'error', lines: expect.arrayContaining(['refund window closed']) });
+  });
+
+  it('a refund the relay answers "already refunded in full" reads as done, never as failed', () => {
+    let s = pin(online(), '2468').state;
+    s = answerSales(step(s, key('1'), CFG).state, 'refund', [PAID_7]).state;
+    s = run(s, [key('1'), key('enter'), { type: 'key', key: 'enter', now: T0, newId: 'REFUND_0002' }]).state;
+    expect(s.mode).toMatchObject({ kind: 'refund-pending', amount: 15000 });
+    const r = step(s, { type: 'refund', saleId: SALE.saleId, refundId: 'REFUND_0002', ref: 7, amount: 15000, currency: 'THB', status: 'done', voided: false, already: true, now: T0 }, CFG);
+    expect(r.state.mode).toMatchObject({ kind: 'info', title: 'Already refunded', tone: 'ok' });
+    expect(r.state.notice).toBe('Sale #7 was already refunded in full');
+    expect(JSON.stringify(r.effects)).not.toMatch(/fail/i);
+  });
+
+  it('a full refund of a sale still in its void window says void on the review screen', () => {
+    const s = withMode({ kind: 'refund-confirm', sale: PAID_7, input: '' });
+    const review = step(s, key('enter'), CFG);
+    expect(review.effects.find((e) => e.type === 'screen')).toMatchObject({ model: { title: 'Confirm void', lines: expect.arrayContaining(['Void ฿150.00']) } });
+  });
+
+  it('late payments: the list, then keep as a sale or refund now; the idle marker counts what is left', () => {
+    let s: MachineState = { ...pin(online(), '2468').state, lateCount: 2 };
+    expect(screenOf(s, CFG, T0)).toMatchObject({ kind: 'menu', items: expect.arrayContaining([{ key: '4', label: 'Late payments (2 to settle)' }]) });
+    const q = step(s, key('4'), CFG);
+    expect(q.effects).toContainEqual({ type: 'query', query: { kind: 'recent', purpose: 'late' } });
+    const late5: SaleInfo = { ...PAID_7, saleId: 'LATE_000005', ref: 5, late: true };
+    const late6: SaleInfo = { ...PAID_7, saleId: 'LATE_000006', ref: 6, late: true };
+    s = answerSales(q.state, 'late', [late6, late5]).state;
+    const decide = step(s, key('2'), CFG);
+    expect(decide.state.mode).toMatchObject({ kind: 'late-decide', sale: { ref: 5 } });
+    const kept = step(decide.state, key('1'), CFG);
+    expect(kept.effects).toContainEqual({ type: 'resolve-late', saleId: 'LATE_000005', resolution: 'kept' });
+    expect(kept.state.lateCount).toBe(1);
+    expect(kept.effects.some((e) => e.type === 'refund')).toBe(false);
+    // Refund now: the same review as any refund, and the late payment is settled as refunded.
+    const toRefund = run(decide.state, [key('2'), key('enter')]);
+    expect(toRefund.state.mode).toMatchObject({ kind: 'refund-review', amount: 15000, late: true });
+    const sent = step(toRefund.state, { type: 'key', key: 'enter', now: T0, newId: 'REFUND_LATE_1' }, CFG);
+    expect(sent.effects).toContainEqual({ type: 'refund', saleId: 'LATE_000005', refundId: 'REFUND_LATE_1', amount: 15000, currency: 'THB' });
+    expect(sent.effects).toContainEqual({ type: 'resolve-late', saleId: 'LATE_000005', resolution: 'refunded' });
+    expect(sent.state.lateCount).toBe(1);
+    // Nothing left: the list says so.
+    const none = answerSales(step(pin(online(), '2468').state, key('4'), CFG).state, 'late', []);
+    expect(none.state.mode).toMatchObject({ kind: 'info', lines: ['No late payments to settle.'] });
+    expect(none.state.lateCount).toBe(0);
+  });
+
+  it('recent sales: pages of five, Enter for more; a paid sale can be reprinted', () => {
+    const sales: SaleInfo[] = Array.from({ length: 12 }, (_, i) => ({ ...PAID_7, saleId: `SALE_${String(20 - i).padStart(8, '0')}`, ref: 20 - i, status: i === 1 ? 'expired' : 'successful' }));
+    let s = answerSales(step(pin(online(), '2468').state, key('3'), CFG).state, 'view', sales).state;
+    expect(screenOf(s, CFG, T0)).toMatchObject({ kind: 'menu', title: 'Recent sales (1/3)', items: expect.arrayContaining([{ key: '2', label: '#19 ฿150.00 expired 09:58' }]) });
+    s = step(s, key('enter'), CFG).state;
+    expect(screenOf(s, CFG, T0)).toMatchObject({ title: 'Recent sales (2/3)', items: expect.arrayContaining([{ key: '1', label: '#15 ฿150.00 paid 09:58' }]) });
+    expect(step(s, key('6'), CFG).state.mode.kind).toBe('pick');
+    const view = step(s, key('1'), CFG).state;
+    expect(view.mode).toMatchObject({ kind: 'sale-view', sale: { ref: 15 } });
+    const r = step(view, key('enter'), CFG);
+    expect(r.effects).toContainEqual({ type: 'reprint', saleId: 'SALE_00000015' });
+    const expired = step(answerSales(step(pin(online(), '2468').state, key('3'), CFG).state, 'view', sales).state, key('2'), CFG).state;
+    expect(step(expired, key('enter'), CFG).effects.some((e) => e.type === 'reprint')).toBe(false);
+  });
+
+  it('X report prints on Enter when a printer is there; Z report asks first', () => {
+    const s = pin(online(), '2468').state;
+    const x = step(s, key('5'), CFG);
+    expect(x.effects).toContainEqual({ type: 'query', query: { kind: 'report', close: false } });
+    const shown = step(x.state, { type: 'answer', now: T0, answer: { kind: 'lines', title: 'X report', lines: ['Net ฿1.00'], printable: true } }, CFG).state;
+    expect(step(shown, key('enter'), CFG).effects).toContainEqual({ type: 'print', title: 'X report', lines: ['Net ฿1.00'] });
+    const z = step(s, key('6'), CFG);
+    expect(z.state.mode.kind).toBe('z-confirm');
+    expect(z.effects.some((e) => e.type === 'query')).toBe(false);
+    expect(step(z.state, key('enter'), CFG).effects).toContainEqual({ type: 'query', query: { kind: 'report', close: true } });
   });
 
   it('refund by reference looks the sale up; an unpaid sale cannot be refunded', () => {
@@ -426,12 +584,10 @@ describe('supervisor menu', () => {
     expect(a.state.mode).toMatchObject({ kind: 'info', tone: 'warn' });
   });
 
-  it('totals, late payments, network info and re-pair', () => {
+  it('network info and re-pair', () => {
     const s = pin(online(), '2468').state;
-    expect(step(s, key('3'), CFG).effects).toContainEqual({ type: 'query', query: { kind: 'totals' } });
-    expect(step(s, key('4'), CFG).effects).toContainEqual({ type: 'query', query: { kind: 'late' } });
-    expect(step(s, key('5'), CFG).effects).toContainEqual({ type: 'query', query: { kind: 'network' } });
-    const confirm = step(s, key('6'), CFG).state;
+    expect(step(s, key('7'), CFG).effects).toContainEqual({ type: 'query', query: { kind: 'network' } });
+    const confirm = step(s, key('8'), CFG).state;
     expect(step(confirm, key('enter'), CFG).effects).toContainEqual({ type: 'repair' });
   });
 });

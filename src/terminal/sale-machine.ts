@@ -11,7 +11,12 @@ import type { SaleStatus } from '../link/protocol';
 import type { ScreenModel, StatusBar } from './screens/model';
 import { RETRY_HINT } from './screens/strings';
 
-export type EntryMode = 'implied-decimals' | 'decimal-point';
+/**
+ * How keyed digits become an amount: `implied-decimals` is a cash register's (1-5-0-0 is 15.00),
+ * `decimal-point` takes a typed point (15.5), `whole-units` takes whole baht/dollars/ringgit only
+ * (1-5-0 is 150.00).
+ */
+export type EntryMode = 'implied-decimals' | 'decimal-point' | 'whole-units';
 
 export interface MachineConfig {
   currency: Currency;
@@ -46,7 +51,19 @@ export interface SaleInfo {
   status: SaleStatus | 'recorded';
   refundedAmount: number;
   canVoid: boolean;
+  /** Paid after the terminal had given the sale up (cancel, timeout). */
+  late?: boolean;
+  /** A late payment's fate, once a supervisor chose it. */
+  lateResolution?: 'kept' | 'refunded' | null;
+  /** Shop-local time of the sale, e.g. "14:05". */
+  time?: string;
 }
+
+/** What a list of sales is for: refund one, look at one (reprint), or settle a late payment. */
+export type PickPurpose = 'refund' | 'view' | 'late';
+
+/** Sales per page of a pick list (digit keys 1–9 choose). */
+export const PICK_PAGE = 5;
 
 export type Mode =
   | { kind: 'idle' }
@@ -59,8 +76,24 @@ export type Mode =
   | { kind: 'menu' }
   | { kind: 'waiting'; title: string }
   | { kind: 'ref-entry'; input: string; error?: string }
-  | { kind: 'refund-confirm'; sale: SaleInfo; input: string; error?: string }
-  | { kind: 'info'; title: string; lines: string[]; tone: 'info' | 'ok' | 'warn' | 'error'; back: 'menu' | 'idle' }
+  | { kind: 'refund-confirm'; sale: SaleInfo; input: string; error?: string; late?: boolean }
+  /** The last look before money moves: amount and receipt reference, Enter to send. */
+  | { kind: 'refund-review'; sale: SaleInfo; amount: number; late?: boolean }
+  /** Sent; Omise is working. The answer (done or failed) replaces this screen. */
+  | { kind: 'refund-pending'; sale: SaleInfo; refundId: string; amount: number }
+  | { kind: 'pick'; purpose: PickPurpose; title: string; sales: SaleInfo[]; page: number }
+  | { kind: 'sale-view'; sale: SaleInfo }
+  | { kind: 'late-decide'; sale: SaleInfo }
+  | { kind: 'z-confirm' }
+  | {
+      kind: 'info';
+      title: string;
+      lines: string[];
+      tone: 'info' | 'ok' | 'warn' | 'error';
+      back: 'menu' | 'idle';
+      /** Enter prints these lines (a report) when a printer is there. */
+      print?: { title: string; lines: string[] };
+    }
   | { kind: 'repair-confirm' }
   | { kind: 'pairing'; code: string; relayUrl: string; message?: string }
   | { kind: 'fatal'; title: string; lines: string[] };
@@ -76,6 +109,8 @@ export interface MachineState {
   notice?: string;
   /** The journal cannot take new sales (disk full): why. New sales are paused while set. */
   storageProblem?: string;
+  /** Late payments waiting for a supervisor's decision (keep or refund): shown until settled. */
+  lateCount?: number;
   pinFailures: number;
   pinLockedUntil: number;
   /** Last key time, for closing an abandoned supervisor menu. */
@@ -99,11 +134,18 @@ export interface SaleUpdate {
   late?: boolean;
 }
 
-export type Query = { kind: 'last-sale' } | { kind: 'sale-by-ref'; ref: number } | { kind: 'totals' } | { kind: 'network' } | { kind: 'late' };
+export type Query =
+  | { kind: 'last-sale' }
+  | { kind: 'sale-by-ref'; ref: number }
+  | { kind: 'recent'; purpose: PickPurpose }
+  /** X report (`close: false`) or Z report (closes the business day). */
+  | { kind: 'report'; close: boolean }
+  | { kind: 'network' };
 
 export type Answer =
   | { kind: 'sale-info'; sale: SaleInfo | null }
-  | { kind: 'lines'; title: string; lines: string[] };
+  | { kind: 'sales'; purpose: PickPurpose; sales: SaleInfo[] }
+  | { kind: 'lines'; title: string; lines: string[]; printable?: boolean };
 
 export type MachineEvent =
   | { type: 'key'; key: KeyName; now: number; newId: string }
@@ -111,7 +153,22 @@ export type MachineEvent =
   | { type: 'link'; online: boolean; now: number }
   | { type: 'unsynced'; count: number; now: number }
   | { type: 'sale'; sale: SaleUpdate; now: number }
-  | { type: 'refund'; saleId: string; ref?: number; amount: number; currency: Currency; status: 'pending' | 'done' | 'failed'; voided: boolean; error?: string | null; now: number }
+  | {
+      type: 'refund';
+      saleId: string;
+      /** Which request this answers (matches the pending screen's). */
+      refundId?: string;
+      ref?: number;
+      amount: number;
+      currency: Currency;
+      status: 'pending' | 'done' | 'failed';
+      voided: boolean;
+      /** The relay had already refunded the sale in full (an earlier request): nothing more to do. */
+      already?: boolean;
+      error?: string | null;
+      now: number;
+    }
+  | { type: 'late-count'; count: number; now: number }
   | { type: 'answer'; answer: Answer; now: number }
   | { type: 'pairing'; code: string; relayUrl: string; message?: string; now: number }
   | { type: 'paired'; now: number }
@@ -131,6 +188,12 @@ export type Effect =
   | { type: 'audit'; kind: string; saleId: string | null; data: Record<string, unknown> }
   | { type: 'query'; query: Query }
   | { type: 'repair' }
+  /** A supervisor kept a late payment as a sale (or chose to refund it). */
+  | { type: 'resolve-late'; saleId: string; resolution: 'kept' | 'refunded' }
+  /** Print a copy of a paid sale's receipt. */
+  | { type: 'reprint'; saleId: string }
+  /** Print a report (X / Z) on the receipt printer. */
+  | { type: 'print'; title: string; lines: string[] }
   /** A sale was paid while on screen: receipt printer, pole display, LED. */
   | { type: 'paid'; sale: SaleRef };
 
@@ -160,12 +223,13 @@ export function amountOf(input: string, cfg: Pick<MachineConfig, 'entryMode' | '
   if (input === '') return 0;
   if (cfg.entryMode === 'implied-decimals') return Number(input);
   const exp = currencyInfo(cfg.currency).exponent;
+  if (cfg.entryMode === 'whole-units') return Number(input) * 10 ** exp;
   const [whole, frac = ''] = input.split('.');
   return Number(whole || '0') * 10 ** exp + Number(frac.padEnd(exp, '0') || '0');
 }
 
 export function amountText(input: string, cfg: Pick<MachineConfig, 'entryMode' | 'currency'>): string {
-  if (cfg.entryMode === 'implied-decimals') return formatMoney(amountOf(input, cfg), cfg.currency);
+  if (cfg.entryMode !== 'decimal-point') return formatMoney(amountOf(input, cfg), cfg.currency);
   const symbol = currencyInfo(cfg.currency).symbol;
   if (input === '') return formatMoney(0, cfg.currency);
   const [whole, frac] = input.split('.');
@@ -182,6 +246,7 @@ export function typeAmountKey(input: string, key: KeyName, cfg: Pick<MachineConf
   if (key === 'clear') return { input: '' };
   if (key === '.') {
     if (cfg.entryMode === 'implied-decimals') return { error: 'Decimals are implied: key 1500 for 15.00' };
+    if (cfg.entryMode === 'whole-units') return { error: `Whole amounts only: key 150 for ${formatMoney(150 * 10 ** exp, cfg.currency)}` };
     if (input.includes('.')) return { error: 'Only one decimal point' };
     return { input: (input === '' ? '0' : input) + '.' };
   }
@@ -217,12 +282,13 @@ export function screenOf(s: MachineState, cfg: MachineConfig, now: number): Scre
   switch (m.kind) {
     case 'idle':
       if (s.storageProblem) return storagePausedScreen(s.storageProblem);
+      const notice = [lateMarker(s.lateCount ?? 0), s.notice].filter(Boolean).join(' · ');
       return {
         kind: 'idle',
         merchantName: cfg.merchantName,
         currencyHint: `Key the amount in ${cfg.currency}`,
         status,
-        ...(s.notice ? { notice: s.notice } : {}),
+        ...(notice ? { notice } : {}),
       };
     case 'entering':
       return { kind: 'entry', amountText: amountText(m.input, cfg), currency: cfg.currency, status, ...(m.error ? { error: m.error } : {}) };
@@ -251,7 +317,72 @@ export function screenOf(s: MachineState, cfg: MachineConfig, now: number): Scre
     case 'pin':
       return { kind: 'pin', title: 'Supervisor PIN', entered: m.entered.length, ...(m.error ? { error: m.error } : {}) };
     case 'menu':
-      return { kind: 'menu', title: 'Supervisor', items: MENU_ITEMS, footer: 'Cancel: back to sales' };
+      return { kind: 'menu', title: 'Supervisor', items: menuItems(s.lateCount ?? 0), footer: 'Cancel: back to sales' };
+    case 'pick': {
+      const first = m.page * PICK_PAGE;
+      const shown = m.sales.slice(first, first + PICK_PAGE);
+      const more = m.sales.length > first + PICK_PAGE;
+      return {
+        kind: 'menu',
+        title: `${m.title}${m.sales.length > PICK_PAGE ? ` (${m.page + 1}/${Math.ceil(m.sales.length / PICK_PAGE)})` : ''}`,
+        items: shown.map((sale, i) => ({ key: String(i + 1), label: saleLine(sale) })),
+        footer: `${more || m.page > 0 ? 'Enter: more   ' : ''}Cancel: back`,
+      };
+    }
+    case 'sale-view': {
+      const sale = m.sale;
+      return {
+        kind: 'message',
+        title: `Sale #${sale.ref}`,
+        lines: [
+          `${formatMoney(sale.amount, sale.currency)}  ${statusWord(sale)}${sale.time ? `  ${sale.time}` : ''}`,
+          ...(sale.refundedAmount > 0 ? [`Refunded ${formatMoney(sale.refundedAmount, sale.currency)}`] : []),
+          sale.status === 'successful' || sale.status === 'reversed' ? 'Enter: print a copy   Cancel: back' : 'Cancel: back',
+        ],
+        tone: 'info',
+      };
+    }
+    case 'late-decide': {
+      const sale = m.sale;
+      return {
+        kind: 'message',
+        title: `Late payment #${sale.ref}`,
+        lines: [
+          `${formatMoney(sale.amount, sale.currency)} paid${sale.time ? ` at ${sale.time}` : ''} after the sale was cancelled or timed out.`,
+          'Customer still here and buying? Keep it.',
+          '1: keep as sale   2: refund now   Cancel: later',
+        ],
+        tone: 'warn',
+      };
+    }
+    case 'refund-review': {
+      const sale = m.sale;
+      const isVoid = sale.canVoid && m.amount === sale.amount - sale.refundedAmount && sale.refundedAmount === 0;
+      return {
+        kind: 'message',
+        title: `Confirm ${isVoid ? 'void' : 'refund'}`,
+        lines: [
+          `${isVoid ? 'Void' : 'Refund'} ${formatMoney(m.amount, sale.currency)}`,
+          `Receipt #${sale.ref} (paid ${formatMoney(sale.amount, sale.currency)})`,
+          'Enter: confirm   Cancel: back',
+        ],
+        tone: 'warn',
+      };
+    }
+    case 'refund-pending':
+      return {
+        kind: 'message',
+        title: 'Refunding…',
+        lines: [`${formatMoney(m.amount, m.sale.currency)} for receipt #${m.sale.ref}`, 'Waiting for Omise. This screen changes when it is done.'],
+        tone: 'info',
+      };
+    case 'z-confirm':
+      return {
+        kind: 'message',
+        title: 'Close the day? (Z report)',
+        lines: ["Prints today's totals and closes the business day. Sales go on as normal.", 'Enter: close the day   Cancel: back'],
+        tone: 'warn',
+      };
     case 'waiting':
       return { kind: 'message', title: m.title, lines: ['Please wait…'], tone: 'info' };
     case 'ref-entry':
@@ -303,14 +434,53 @@ function storagePausedScreen(problem: string): ScreenModel {
   };
 }
 
-const MENU_ITEMS = [
-  { key: '1', label: 'Void / refund last sale' },
-  { key: '2', label: 'Refund by reference' },
-  { key: '3', label: "Today's totals" },
-  { key: '4', label: 'Late payments' },
-  { key: '5', label: 'Network info' },
-  { key: '6', label: 'Pair again' },
-];
+function menuItems(late: number): { key: string; label: string }[] {
+  return [
+    { key: '1', label: 'Refund / void a sale' },
+    { key: '2', label: 'Refund by receipt number' },
+    { key: '3', label: 'Recent sales, reprint' },
+    { key: '4', label: late ? `Late payments (${late} to settle)` : 'Late payments' },
+    { key: '5', label: 'X report (today so far)' },
+    { key: '6', label: 'Z report (close the day)' },
+    { key: '7', label: 'Network info' },
+    { key: '8', label: 'Pair again' },
+  ];
+}
+
+/** The idle screen's reminder while late payments wait for a supervisor. */
+function lateMarker(count: number): string {
+  if (count <= 0) return '';
+  return `${count} late payment${count === 1 ? '' : 's'} to settle: Menu → 4`;
+}
+
+/** One word per sale status, the same on every supervisor screen. */
+function statusWord(sale: SaleInfo): string {
+  if (sale.status === 'successful') {
+    if (sale.refundedAmount >= sale.amount) return 'refunded';
+    if (sale.refundedAmount > 0) return 'part refunded';
+    return sale.late ? 'late payment' : 'paid';
+  }
+  switch (sale.status) {
+    case 'reversed':
+      return 'voided';
+    case 'create_failed':
+      return 'not created';
+    case 'expired':
+      return 'expired';
+    case 'failed':
+      return 'failed';
+    default:
+      return 'in progress';
+  }
+}
+
+function saleLine(sale: SaleInfo): string {
+  return `#${sale.ref} ${formatMoney(sale.amount, sale.currency)} ${statusWord(sale)}${sale.time ? ` ${sale.time}` : ''}`;
+}
+
+function refundable(sale: SaleInfo): boolean {
+  return sale.status === 'successful' && sale.refundedAmount < sale.amount;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Transitions
@@ -323,6 +493,15 @@ function toResult(s: MachineState, c: Ctx, sale: SaleRef, outcome: Outcome, reas
 
 function withRef(sale: SaleRef, u: SaleUpdate): SaleRef {
   return u.ref !== undefined ? { ...sale, ref: u.ref } : sale;
+}
+
+/** Start a refund of `sale` (amount entry), or say why it cannot be refunded. */
+function toRefund(s: MachineState, sale: SaleInfo, late: boolean): MachineState {
+  if (!refundable(sale)) {
+    const why = sale.status !== 'successful' ? `It is ${statusWord(sale)}: nothing to refund.` : 'Already fully refunded.';
+    return { ...s, mode: { kind: 'info', title: `Sale #${sale.ref}`, lines: [formatMoney(sale.amount, sale.currency), why], tone: 'warn', back: 'menu' } };
+  }
+  return { ...s, mode: { kind: 'refund-confirm', sale, input: '', ...(late ? { late: true } : {}) } };
 }
 
 function startSale(s: MachineState, c: Ctx, input: string, newId: string): MachineState {
@@ -492,22 +671,117 @@ function onKey(s0: MachineState, c: Ctx, key: KeyName, newId: string): MachineSt
       };
       switch (key) {
         case '1':
-          return query({ kind: 'last-sale' }, 'Last sale');
+          return query({ kind: 'recent', purpose: 'refund' }, 'Refund / void');
         case '2':
           beep();
           return { ...s, mode: { kind: 'ref-entry', input: '' } };
         case '3':
-          return query({ kind: 'totals' }, "Today's totals");
+          return query({ kind: 'recent', purpose: 'view' }, 'Recent sales');
         case '4':
-          return query({ kind: 'late' }, 'Late payments');
+          return query({ kind: 'recent', purpose: 'late' }, 'Late payments');
         case '5':
-          return query({ kind: 'network' }, 'Network');
+          return query({ kind: 'report', close: false }, 'X report');
         case '6':
+          beep();
+          return { ...s, mode: { kind: 'z-confirm' } };
+        case '7':
+          return query({ kind: 'network' }, 'Network');
+        case '8':
           beep();
           return { ...s, mode: { kind: 'repair-confirm' } };
         default:
           return s;
       }
+    }
+    case 'pick': {
+      if (key === 'cancel' || key === 'clear') {
+        beep();
+        return { ...s, mode: { kind: 'menu' } };
+      }
+      const pages = Math.max(1, Math.ceil(m.sales.length / PICK_PAGE));
+      if (key === 'enter') {
+        beep();
+        return { ...s, mode: { ...m, page: (m.page + 1) % pages } };
+      }
+      const index = /^[1-9]$/.test(key) ? m.page * PICK_PAGE + Number(key) - 1 : -1;
+      const sale = Number(key) <= PICK_PAGE ? m.sales[index] : undefined;
+      if (!sale) return s;
+      beep();
+      if (m.purpose === 'view') return { ...s, mode: { kind: 'sale-view', sale } };
+      if (m.purpose === 'late') return { ...s, mode: { kind: 'late-decide', sale } };
+      return toRefund(s, sale, false);
+    }
+    case 'sale-view': {
+      if (key === 'cancel' || key === 'clear') {
+        beep();
+        return { ...s, mode: { kind: 'menu' } };
+      }
+      if (key === 'enter' && (m.sale.status === 'successful' || m.sale.status === 'reversed')) {
+        beep();
+        c.effects.push({ type: 'reprint', saleId: m.sale.saleId });
+        c.effects.push({ type: 'audit', kind: 'supervisor.reprint', saleId: m.sale.saleId, data: {} });
+        return { ...s, mode: { kind: 'info', title: 'Receipt copy', lines: [`Printing a copy of receipt #${m.sale.ref}.`], tone: 'ok', back: 'menu' } };
+      }
+      return s;
+    }
+    case 'late-decide': {
+      if (key === 'cancel' || key === 'clear') {
+        beep();
+        return { ...s, mode: { kind: 'menu' } };
+      }
+      if (key === '1') {
+        beep();
+        c.effects.push({ type: 'resolve-late', saleId: m.sale.saleId, resolution: 'kept' });
+        c.effects.push({ type: 'audit', kind: 'supervisor.late_kept', saleId: m.sale.saleId, data: { amount: m.sale.amount } });
+        const lateCount = Math.max(0, (s.lateCount ?? 0) - 1);
+        return {
+          ...s,
+          lateCount,
+          mode: { kind: 'info', title: 'Kept as a sale', lines: [`Receipt #${m.sale.ref}: ${formatMoney(m.sale.amount, m.sale.currency)} stays paid.`], tone: 'ok', back: 'menu' },
+        };
+      }
+      if (key === '2') {
+        beep();
+        return toRefund(s, m.sale, true);
+      }
+      return s;
+    }
+    case 'refund-review': {
+      if (key === 'cancel' || key === 'clear') {
+        beep();
+        return { ...s, mode: { kind: 'menu' } };
+      }
+      if (key !== 'enter') return s;
+      beep();
+      c.effects.push({ type: 'refund', saleId: m.sale.saleId, refundId: newId, amount: m.amount, currency: m.sale.currency });
+      c.effects.push({ type: 'audit', kind: 'supervisor.refund', saleId: m.sale.saleId, data: { refundId: newId, amount: m.amount, currency: m.sale.currency } });
+      let next: MachineState = s;
+      if (m.late) {
+        c.effects.push({ type: 'resolve-late', saleId: m.sale.saleId, resolution: 'refunded' });
+        next = { ...s, lateCount: Math.max(0, (s.lateCount ?? 0) - 1) };
+      }
+      return { ...next, mode: { kind: 'refund-pending', sale: m.sale, refundId: newId, amount: m.amount } };
+    }
+    case 'refund-pending': {
+      if (key === 'cancel' || key === 'clear' || key === 'menu') {
+        // The refund goes on without this screen; its result comes as a notice on the idle screen.
+        beep();
+        return { ...s, mode: { kind: 'menu' } };
+      }
+      return s;
+    }
+    case 'z-confirm': {
+      if (key === 'enter') {
+        beep();
+        c.effects.push({ type: 'query', query: { kind: 'report', close: true } });
+        c.effects.push({ type: 'audit', kind: 'supervisor.z_report', saleId: null, data: {} });
+        return { ...s, mode: { kind: 'waiting', title: 'Z report' } };
+      }
+      if (key === 'cancel' || key === 'clear') {
+        beep();
+        return { ...s, mode: { kind: 'menu' } };
+      }
+      return s;
     }
     case 'waiting': {
       if (key === 'cancel') {
@@ -557,18 +831,7 @@ function onKey(s0: MachineState, c: Ctx, key: KeyName, newId: string): MachineSt
           return { ...s, mode: { ...m, error: `Refund must be between ${formatMoney(1, m.sale.currency)} and ${formatMoney(remaining, m.sale.currency)}` } };
         }
         beep();
-        c.effects.push({ type: 'refund', saleId: m.sale.saleId, refundId: newId, amount, currency: m.sale.currency });
-        c.effects.push({ type: 'audit', kind: 'supervisor.refund', saleId: m.sale.saleId, data: { refundId: newId, amount, currency: m.sale.currency } });
-        return {
-          ...s,
-          mode: {
-            kind: 'info',
-            title: 'Refund requested',
-            lines: [`${formatMoney(amount, m.sale.currency)} for sale #${m.sale.ref}`, 'The result appears on the idle screen.'],
-            tone: 'ok',
-            back: 'menu',
-          },
-        };
+        return { ...s, mode: { kind: 'refund-review', sale: m.sale, amount, ...(m.late ? { late: true } : {}) } };
       }
       const r = typeAmountKey(m.input, key, saleCfg);
       if ('error' in r) {
@@ -580,10 +843,11 @@ function onKey(s0: MachineState, c: Ctx, key: KeyName, newId: string): MachineSt
         return { ...s, mode: { ...m, error: `At most ${formatMoney(remaining, m.sale.currency)}` } };
       }
       beep();
-      return { ...s, mode: { kind: 'refund-confirm', sale: m.sale, input: r.input } };
+      return { ...s, mode: { kind: 'refund-confirm', sale: m.sale, input: r.input, ...(m.late ? { late: true } : {}) } };
     }
     case 'info': {
       beep();
+      if (key === 'enter' && m.print) c.effects.push({ type: 'print', title: m.print.title, lines: m.print.lines });
       return { ...s, mode: m.back === 'menu' ? { kind: 'menu' } : { kind: 'idle' } };
     }
     case 'repair-confirm': {
@@ -609,7 +873,8 @@ function onSale(s: MachineState, c: Ctx, u: SaleUpdate): MachineState {
   const m = s.mode;
   const lateNotice = (): MachineState => ({
     ...s,
-    notice: `Late payment ${formatMoney(u.amount, u.currency)}${u.ref !== undefined ? ` (#${u.ref})` : ''}: refund it from the supervisor menu`,
+    lateCount: (s.lateCount ?? 0) + 1,
+    notice: `Late payment ${formatMoney(u.amount, u.currency)}${u.ref !== undefined ? ` (#${u.ref})` : ''}: a supervisor keeps or refunds it`,
   });
   if ((m.kind === 'creating' || m.kind === 'qr') && m.sale.saleId === u.saleId) {
     const sale = withRef(m.sale, u);
@@ -683,6 +948,12 @@ function onTick(s: MachineState, c: Ctx, clock: string): MachineState {
     case 'refund-confirm':
     case 'info':
     case 'repair-confirm':
+    case 'pick':
+    case 'sale-view':
+    case 'late-decide':
+    case 'refund-review':
+    case 'refund-pending':
+    case 'z-confirm':
     case 'waiting': {
       const idleMs = (c.cfg.supervisorIdleSeconds ?? 60) * 1000;
       if (c.now - s.lastKeyAt >= idleMs) return { ...next, mode: { kind: 'idle' } };
@@ -693,16 +964,48 @@ function onTick(s: MachineState, c: Ctx, clock: string): MachineState {
   }
 }
 
+const PICK_TITLE: Record<PickPurpose, string> = { refund: 'Refund / void: pick a sale', view: 'Recent sales', late: 'Late payments' };
+const PICK_EMPTY: Record<PickPurpose, string> = { refund: 'No paid sales to refund.', view: 'No sales yet.', late: 'No late payments to settle.' };
+
 function onAnswer(s: MachineState, a: Answer): MachineState {
   if (s.mode.kind !== 'waiting') return s;
-  if (a.kind === 'lines') return { ...s, mode: { kind: 'info', title: a.title, lines: a.lines.length ? a.lines : ['Nothing to show'], tone: 'info', back: 'menu' } };
+  if (a.kind === 'lines') {
+    const lines = a.lines.length ? a.lines : ['Nothing to show'];
+    return { ...s, mode: { kind: 'info', title: a.title, lines, tone: 'info', back: 'menu', ...(a.printable ? { print: { title: a.title, lines } } : {}) } };
+  }
+  if (a.kind === 'sales') {
+    if (a.purpose === 'late') s = { ...s, lateCount: a.sales.length };
+    if (!a.sales.length) return { ...s, mode: { kind: 'info', title: PICK_TITLE[a.purpose], lines: [PICK_EMPTY[a.purpose]], tone: 'info', back: 'menu' } };
+    return { ...s, mode: { kind: 'pick', purpose: a.purpose, title: PICK_TITLE[a.purpose], sales: a.sales, page: 0 } };
+  }
   const sale = a.sale;
   if (!sale) return { ...s, mode: { kind: 'info', title: 'No such sale', lines: ['No paid sale found.'], tone: 'warn', back: 'menu' } };
-  if (sale.status !== 'successful' || sale.refundedAmount >= sale.amount) {
-    const why = sale.status !== 'successful' ? `Its status is ${sale.status}: nothing to refund.` : 'Already fully refunded.';
-    return { ...s, mode: { kind: 'info', title: `Sale #${sale.ref}`, lines: [formatMoney(sale.amount, sale.currency), why], tone: 'warn', back: 'menu' } };
+  return toRefund(s, sale, false);
+}
+
+function onRefund(s: MachineState, e: Extract<MachineEvent, { type: 'refund' }>): MachineState {
+  const amount = formatMoney(e.amount, e.currency);
+  const which = e.ref !== undefined ? ` #${e.ref}` : '';
+  const text =
+    e.status === 'done'
+      ? e.already
+        ? `Sale${which} was already refunded in full`
+        : `${e.voided ? 'Voided' : 'Refunded'} ${amount} (sale${which})`
+      : e.status === 'failed'
+        ? `Refund of ${amount} (sale${which}) failed: ${e.error ?? 'unknown error'}`
+        : null;
+  const next = text ? { ...s, notice: text } : s;
+  const m = s.mode;
+  if (m.kind !== 'refund-pending' || e.status === 'pending') return next;
+  if (e.refundId ? e.refundId !== m.refundId : e.saleId !== m.sale.saleId) return next;
+  if (e.status === 'done') {
+    const title = e.already ? 'Already refunded' : e.voided ? 'Voided' : 'Refunded';
+    const lines = e.already
+      ? [`Receipt #${m.sale.ref} was refunded in full by an earlier request.`, 'Nothing more was taken back.']
+      : [`${amount} for receipt #${m.sale.ref}`, e.voided ? 'The payment was cancelled before settlement.' : 'The money goes back to the customer’s wallet.'];
+    return { ...next, mode: { kind: 'info', title, lines, tone: 'ok', back: 'menu' } };
   }
-  return { ...s, mode: { kind: 'refund-confirm', sale, input: '' } };
+  return { ...next, mode: { kind: 'info', title: 'Refund failed', lines: [`${amount} for receipt #${m.sale.ref}`, (e.error ?? 'unknown error').slice(0, 120)], tone: 'error', back: 'menu' } };
 }
 
 /** One step. Never throws for any event in any state. */
@@ -727,18 +1030,12 @@ export function step(state: MachineState, event: MachineEvent, cfg: MachineConfi
     case 'sale':
       next = onSale(state, c, event.sale);
       break;
-    case 'refund': {
-      const amount = formatMoney(event.amount, event.currency);
-      const which = event.ref !== undefined ? ` #${event.ref}` : '';
-      const text =
-        event.status === 'done'
-          ? `${event.voided ? 'Voided' : 'Refunded'} ${amount} (sale${which})`
-          : event.status === 'failed'
-            ? `Refund of ${amount} (sale${which}) failed: ${event.error ?? 'unknown error'}`
-            : null;
-      next = text ? { ...state, notice: text } : state;
+    case 'refund':
+      next = onRefund(state, event);
       break;
-    }
+    case 'late-count':
+      next = { ...state, lateCount: event.count };
+      break;
     case 'answer':
       next = onAnswer(state, event.answer);
       break;

@@ -18,6 +18,8 @@ export interface TerminalStatus {
   currentSale: { saleId: string; ref: number | null; amount: number; currency: string; status: string } | null;
   link: { online: boolean; paired: boolean; lastEventSeq: number; lastError: string | null; pairingCode: string | null };
   unsynced: number;
+  /** Late payments (paid after the terminal gave the sale up) no supervisor has kept or refunded yet. */
+  latePayments: number;
   version: string;
   terminalId: string | null;
   merchantName: string;

@@ -10,6 +10,7 @@ import jsQR from 'jsqr';
 import { FakeKeypad } from '../../../drivers/keypad/fake';
 import { MemoryDisplay } from '../../../drivers/display/memory';
 import { RecordingIndicator } from '../../../drivers/gpio/contract';
+import type { ReceiptPrinter } from '../../../drivers/serial/contract';
 import { parseRelayConfig, type RelayConfig, type RelaySecrets } from '../../relay/config';
 import { startRelay, type RelayHandle } from '../../relay/server';
 import { memoryLogger, silentLogger, type Logger } from '../../shared/log';
@@ -128,7 +129,15 @@ export interface TestTerminal {
 
 export async function startTestTerminal(
   rig: Pick<Rig, 'relayUrl' | 'dir'>,
-  opts: { credential?: { terminalId: string; credential: string }; name?: string; dir?: string; config?: Partial<TerminalConfigInput>; supervisorPin?: string; extra?: Partial<StartTerminalOptions> } = {},
+  opts: {
+    credential?: { terminalId: string; credential: string };
+    name?: string;
+    dir?: string;
+    config?: Partial<TerminalConfigInput>;
+    supervisorPin?: string;
+    printer?: ReceiptPrinter;
+    extra?: Partial<StartTerminalOptions>;
+  } = {},
 ): Promise<TestTerminal> {
   const dir = opts.dir ?? fs.mkdtempSync(path.join(rig.dir, `${opts.name ?? 'term'}-`));
   const config = terminalConfig(dir, rig.relayUrl, opts.config);
@@ -141,7 +150,7 @@ export async function startTestTerminal(
   const log = memoryLogger('debug');
   const handle = await startTerminal({
     config,
-    drivers: { keypad, display, indicator },
+    drivers: { keypad, display, indicator, ...(opts.printer ? { printer: opts.printer } : {}) },
     log,
     linkTuning: { pollMs: 150, pairPollMs: 100, backoff: { baseMs: 50, maxMs: 400 } },
     tickMs: 100,

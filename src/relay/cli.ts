@@ -12,6 +12,7 @@ import { InvalidNameError, TerminalAdmin, type TerminalSummary } from './admin';
 import { ConfigError, loadRelayConfig, loadRelaySecrets, type RelayConfig } from './config';
 import { Pairing, PairingError } from './pairing';
 import { openSqliteStore } from './sqlite-store';
+import { runReportCommand } from './report';
 
 const RUN_FLAGS: Record<string, FlagSpec> = {
   config: { description: 'relay config file (JSON)', required: true },
@@ -20,6 +21,13 @@ const TERMINAL_FLAGS: Record<string, FlagSpec> = {
   config: { description: 'relay config file (JSON)', required: true },
   name: { description: 'name for the approved terminal (approve)' },
   json: { type: 'boolean', description: 'print JSON instead of a table' },
+};
+const REPORT_FLAGS: Record<string, FlagSpec> = {
+  config: { description: 'relay config file (JSON)', required: true },
+  date: { description: 'business day YYYY-MM-DD in the shop\'s time zone (report; default: today)' },
+  terminal: { description: 'one terminal, by id or name (report; default: the whole shop)' },
+  json: { type: 'boolean', description: 'print JSON instead of a table' },
+  csv: { type: 'boolean', description: 'print CSV instead of a table (report)' },
 };
 
 const HELP = `usage:
@@ -33,12 +41,15 @@ const HELP = `usage:
   qrpos relay terminals late-payments --config <file> [--json]
                               payments that came in after their sale was cancelled or its terminal
                               revoked, and paid extra charges of a sale: refund or honour each
+  qrpos relay report --config <file> [--date YYYY-MM-DD] [--terminal <id|name>] [--json | --csv]
+                              end-of-day report: paid, failed, expired, cancelled, refunded, voided
+                              and late payments of a business day, per terminal, method and currency
 
 Secrets come from the file named by secretsFile (mode 0600) or from QRPOS_OMISE_SECRET_KEY,
 QRPOS_OMISE_PUBLIC_KEY, QRPOS_WEBHOOK_SECRET, QRPOS_PREVIOUS_WEBHOOK_SECRET, QRPOS_ADMIN_TOKEN.
 
 flags:
-${flagHelp(TERMINAL_FLAGS)}
+${flagHelp({ ...TERMINAL_FLAGS, ...REPORT_FLAGS })}
 `;
 
 function out(line: string): void {
@@ -209,11 +220,24 @@ function runTerminals(argv: string[]): number {
   }
 }
 
+/** Reads the database read-only: a report never writes behind the relay's back. */
+function runReport(argv: string[]): number {
+  const { flags } = parseFlags(argv, REPORT_FLAGS, { positionals: 0 });
+  const config = loadConfig(String(flags.config));
+  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  return runReportCommand(
+    config,
+    { date: str(flags.date), terminal: str(flags.terminal), json: flags.json === true, csv: flags.csv === true },
+    { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) },
+  );
+}
+
 export const command: Command = {
   summary: "run the relay (merchant server), or manage it: 'relay terminals ...'",
   help: HELP,
   async run(argv: string[]): Promise<number> {
     if (argv[0] === 'terminals') return runTerminals(argv.slice(1));
+    if (argv[0] === 'report') return runReport(argv.slice(1));
     return runServer(argv);
   },
 };

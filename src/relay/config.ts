@@ -10,6 +10,7 @@ import { JsonTextError, parseJsonText } from '../shared/json-text';
 import { isPublishedSecret, PUBLISHED_SECRET_MESSAGE } from '../shared/published-secrets';
 import { isLoopbackHost } from '../shared/loopback';
 import { parseCidr } from './rate-limit';
+import { canonicalTimeZone } from './report';
 
 const PortSchema = z.number().int().min(0).max(65535);
 const Ms = (def: number, min = 1) => z.number().int().min(min).default(def);
@@ -103,6 +104,16 @@ export const RelayConfigSchema = z
      * only, behind a reverse proxy that terminates TLS; terminals and Omise never talk to it in clear.
      */
     allowPlainHttp: z.boolean().default(false),
+    /**
+     * The shop's time zone (IANA name) for end-of-day reports; default: the country's (TH
+     * Asia/Bangkok, SG Asia/Singapore, MY Asia/Kuala_Lumpur), never the relay host's.
+     */
+    timeZone: z
+      .string()
+      .refine((name) => canonicalTimeZone(name) !== null, 'not a time zone this system knows: an IANA name such as "Asia/Bangkok"')
+      .optional(),
+    /** The hour (shop time, 0–23) a business day starts: 4 means a day runs 04:00–04:00. */
+    businessDayStartHour: z.number().int().min(0).max(23).default(0),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -32,6 +32,7 @@ import { meteredOmise } from './omise-metered';
 import { authenticate, bearer, isRevokedCredential, Pairing, PairingError } from './pairing';
 import { limitKey, MemoryBuckets, ProxyTrust, type BucketRule } from './rate-limit';
 import { Reconciler } from './reconciler';
+import { adminReport, reportRule } from './report';
 import { SaleService } from './sales';
 import { isStorageError, openSqliteStore } from './sqlite-store';
 import type { RelayStore, StoredEvent, TerminalRow } from './store';
@@ -398,6 +399,12 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
         return sendJson(res, 200, { terminal: t });
       }
       if (p === '/admin/late-payments' && method === 'GET') return sendJson(res, 200, sales.latePayments());
+      if (p === '/admin/report' && method === 'GET') {
+        const r = adminReport(store, reportRule(config), u, req.headers.accept, clock());
+        if (r.type === 'json') return sendJson(res, 200, r.body);
+        res.setHeader('content-disposition', `attachment; filename="${r.filename}"`);
+        return sendText(res, 200, r.body, 'text/csv; charset=utf-8; header=present');
+      }
       if (p === '/admin/sales' && method === 'GET') {
         const { since, limit: n } = sinceAndLimit(u);
         const terminal = u.searchParams.get('terminal');

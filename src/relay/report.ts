@@ -1,0 +1,733 @@
+/**
+ * The end-of-day report of the shop, or of one terminal: per terminal, payment method and
+ * currency, the count and sum of the sales of one business day by outcome, the refunds and voids
+ * of those sales, late payments, and the net.
+ *
+ * Which sales belong to a day: a sale counts on the business day, in the shop's time zone, in
+ * which Omise created its charge (the charge's `created_at`, on Omise's clock, as the relay
+ * stored it); a sale that never got a charge counts when the relay stored it (the relay's clock).
+ * The terminal's own report (src/terminal/journal.ts, dayReport) counts the same way, so the two
+ * agree. A refund or void counts on the day of its sale, whenever it was made, so a day's net is
+ * what that day's sales finally brought in (a later refund changes the report of its sale's day).
+ *
+ * Days are [start, next start) where start is `businessDayStartHour`:00 in the shop's zone,
+ * computed with Intl's time zone data, so a day is 23 or 25 hours long when the clocks change. A
+ * start hour the clocks skip begins the day when they jump past it; one they repeat, the first time.
+ *
+ * Reading only: the CLI opens the database read-only, the admin API reads through the server's
+ * own connection. Nothing here writes.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { currencyInfo, formatMoney, isCurrency, type Country } from '../domain/money';
+import type { SaleStatus } from '../link/protocol';
+import { UsageError } from '../shared/args';
+import { jsonForConsole, printable } from '../shared/printable';
+import { LinkError } from './errors';
+import { SCHEMA_VERSION, SqliteStore } from './sqlite-store';
+import type { RefundStatus, RelayStore } from './store';
+
+// ---- time zones and business days ---------------------------------------------------------------
+
+/** The time zone of each country the relay serves (each has one zone). */
+export const COUNTRY_TIME_ZONE: Record<Country, string> = { TH: 'Asia/Bangkok', SG: 'Asia/Singapore', MY: 'Asia/Kuala_Lumpur' };
+
+/** The zone's canonical name (e.g. "asia/bangkok" → "Asia/Bangkok"), or null when Intl does not know it. */
+export function canonicalTimeZone(name: string): string | null {
+  if (!name || name.length > 64) return null;
+  try {
+    return new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;
+  } catch {
+    return null;
+  }
+}
+
+/** How the shop counts its days. */
+export interface BusinessDayRule {
+  timeZone: string;
+  /** 0–23: the hour (shop time) a business day starts. */
+  startHour: number;
+}
+
+/** The rule of a relay config: its `timeZone` (default: the country's) and `businessDayStartHour`. */
+export function reportRule(config: { country: Country; timeZone?: string; businessDayStartHour?: number }): BusinessDayRule {
+  const zone = config.timeZone === undefined ? COUNTRY_TIME_ZONE[config.country] : canonicalTimeZone(config.timeZone);
+  if (!zone) throw new Error('timeZone: not a time zone this system knows');
+  return { timeZone: zone, startHour: config.businessDayStartHour ?? 0 };
+}
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+/** The wall-clock time in `zone` at instant `ms`, as milliseconds of the same fields read as UTC. */
+function wallMs(ms: number, zone: string): number {
+  let f = formatters.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
+    formatters.set(zone, f);
+  }
+  const p: Record<string, number> = {};
+  for (const part of f.formatToParts(new Date(ms))) if (part.type !== 'literal') p[part.type] = Number(part.value);
+  const whole = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
+  return whole + (((ms % 1000) + 1000) % 1000);
+}
+
+/** The zone's offset from UTC at instant `ms` (positive east of Greenwich). */
+function offsetAt(ms: number, zone: string): number {
+  return wallMs(ms, zone) - ms;
+}
+
+/**
+ * The instant at which the clocks in `zone` show `wall` (fields read as UTC). A time shown twice
+ * (clocks set back) gives the first; a time skipped (clocks set forward) gives the instant they
+ * jumped past it.
+ */
+function instantOfWall(wall: number, zone: string): number {
+  const offsets = new Set([offsetAt(wall - DAY_MS, zone), offsetAt(wall, zone), offsetAt(wall + DAY_MS, zone)]);
+  const candidates = [...offsets].map((o) => wall - o);
+  const exact = candidates.filter((t) => wallMs(t, zone) === wall);
+  if (exact.length) return Math.min(...exact);
+  // Skipped: between these two instants the clocks jump from before `wall` to after it.
+  let before = Math.min(...candidates);
+  let after = Math.max(...candidates);
+  while (after - before > 1) {
+    const mid = before + Math.floor((after - before) / 2);
+    if (wallMs(mid, zone) < wall) before = mid;
+    else after = mid;
+  }
+  return after;
+}
+
+const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+/** Whether `text` is a real calendar date written YYYY-MM-DD (years 2000–2999). */
+export function isBusinessDate(text: string): boolean {
+  const m = DATE_RE.exec(text);
+  if (!m) return false;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (y < 2000 || y > 2999) return false;
+  const t = new Date(Date.UTC(y, mo - 1, d));
+  return t.getUTCFullYear() === y && t.getUTCMonth() === mo - 1 && t.getUTCDate() === d;
+}
+
+/** [from, to) of a business day in the shop's zone. */
+export function businessDayWindow(date: string, rule: BusinessDayRule): { from: Date; to: Date } {
+  if (!isBusinessDate(date)) throw new RangeError('date: a calendar date written YYYY-MM-DD');
+  const [y, m, d] = date.split('-').map(Number);
+  const start = instantOfWall(Date.UTC(y, m - 1, d, rule.startHour), rule.timeZone);
+  const end = instantOfWall(Date.UTC(y, m - 1, d + 1, rule.startHour), rule.timeZone);
+  return { from: new Date(start), to: new Date(end) };
+}
+
+/** The business day (YYYY-MM-DD) an instant belongs to in the shop's zone. */
+export function businessDayOf(at: Date, rule: BusinessDayRule): string {
+  const shifted = new Date(wallMs(at.getTime(), rule.timeZone) - rule.startHour * HOUR_MS);
+  return shifted.toISOString().slice(0, 10);
+}
+
+// ---- the data a report is made of ---------------------------------------------------------------
+
+/**
+ * The payment method of a sale. The relay creates every charge with source type `alipayplus_mpm`
+ * (sales.ts) and the sales table has no method column; once the relay offers another source type,
+ * the method stored with the sale (from the create request) belongs here.
+ */
+export const DEFAULT_METHOD = 'alipayplus_mpm';
+
+export interface ReportSale {
+  terminalId: string;
+  saleId: string;
+  method: string;
+  amount: number;
+  currency: string;
+  status: SaleStatus;
+  /** Omise's created_at of the charge (Omise's clock), null when the sale never got one. */
+  chargeCreatedAt: string | null;
+  /** When the relay stored the sale (the relay's clock). */
+  createdAt: string;
+  expireRequested: boolean;
+}
+
+export interface ReportRefund {
+  terminalId: string;
+  saleId: string;
+  amount: number;
+  voided: boolean;
+  status: RefundStatus;
+}
+
+export interface ReportTerminal {
+  id: string;
+  name: string;
+  predecessorId: string | null;
+  revoked: boolean;
+}
+
+export interface ReportData {
+  terminals: ReportTerminal[];
+  /** At least the sales of the window (more is fine: computeReport keeps those of the day). */
+  sales: ReportSale[];
+  /** The refunds of those sales (any status). */
+  refunds: ReportRefund[];
+  /** Paid extra charges (a second charge of a sale that was paid too), by their sale. */
+  extraPaid: { terminalId: string; saleId: string }[];
+}
+
+/** Reads what a report of [from, to) needs, in one read transaction. */
+export function readReportData(db: Database.Database, window: { from: Date; to: Date }): ReportData {
+  // Text bounds a day wider than the window: the stored times are ISO 8601 in UTC but not all
+  // written alike (Omise's have no milliseconds); computeReport compares them exactly.
+  const lo = new Date(window.from.getTime() - DAY_MS).toISOString();
+  const hi = new Date(window.to.getTime() + DAY_MS).toISOString();
+  const near = '((s.charge_created_at >= @lo AND s.charge_created_at < @hi) OR (s.charge_created_at IS NULL AND s.created_at >= @lo AND s.created_at < @hi))';
+  return db
+    .transaction(() => {
+      const terminals = (
+        db.prepare('SELECT id, name, predecessor_id, revoked_at FROM terminals ORDER BY created_at, id').all() as {
+          id: string;
+          name: string;
+          predecessor_id: string | null;
+          revoked_at: string | null;
+        }[]
+      ).map((t) => ({ id: t.id, name: t.name, predecessorId: t.predecessor_id, revoked: t.revoked_at !== null }));
+      const sales = (
+        db
+          .prepare(
+            `SELECT s.terminal_id, s.sale_id, s.amount, s.currency, s.status, s.charge_created_at, s.created_at, s.expire_requested FROM sales s WHERE ${near}`,
+          )
+          .all({ lo, hi }) as {
+          terminal_id: string;
+          sale_id: string;
+          amount: number;
+          currency: string;
+          status: SaleStatus;
+          charge_created_at: string | null;
+          created_at: string;
+          expire_requested: number;
+        }[]
+      ).map((s) => ({
+        terminalId: s.terminal_id,
+        saleId: s.sale_id,
+        method: DEFAULT_METHOD,
+        amount: s.amount,
+        currency: s.currency,
+        status: s.status,
+        chargeCreatedAt: s.charge_created_at,
+        createdAt: s.created_at,
+        expireRequested: s.expire_requested === 1,
+      }));
+      const refunds = (
+        db
+          .prepare(
+            `SELECT r.terminal_id, r.sale_id, r.amount, r.voided, r.status FROM refunds r
+             JOIN sales s ON s.terminal_id = r.terminal_id AND s.sale_id = r.sale_id WHERE ${near}`,
+          )
+          .all({ lo, hi }) as { terminal_id: string; sale_id: string; amount: number; voided: number; status: RefundStatus }[]
+      ).map((r) => ({ terminalId: r.terminal_id, saleId: r.sale_id, amount: r.amount, voided: r.voided === 1, status: r.status }));
+      const extraPaid = (
+        db
+          .prepare(
+            `SELECT o.terminal_id, o.sale_id FROM orphans o
+             JOIN sales s ON s.terminal_id = o.terminal_id AND s.sale_id = o.sale_id WHERE o.status = 'paid' AND ${near}`,
+          )
+          .all({ lo, hi }) as { terminal_id: string; sale_id: string }[]
+      ).map((o) => ({ terminalId: o.terminal_id, saleId: o.sale_id }));
+      return { terminals, sales, refunds, extraPaid };
+    })
+    .deferred();
+}
+
+// ---- the report -----------------------------------------------------------------------------------
+
+export interface Tally {
+  count: number;
+  /** In the currency's smallest unit (satang, cents, sen). */
+  amount: number;
+}
+
+/** One method and currency of one terminal (or of the whole selection, in `totals`). */
+export interface ReportRow {
+  method: string;
+  currency: string;
+  /** Charge paid (successful; a voided charge Omise marks reversed counts too). Includes `late`. */
+  paid: Tally;
+  /** Of `paid`: paid although the expiry had been asked for (cashier's cancel, terminal revoked). */
+  late: Tally;
+  /** The customer's payment failed (Omise said failed). */
+  failed: Tally;
+  /** The QR ran out at Omise with nobody asking. */
+  expired: Tally;
+  /** Ended expired because its expiry was asked for (cashier's cancel, terminal revoked), charge or not. */
+  cancelled: Tally;
+  /** Omise refused the charge: none was made. */
+  notCreated: Tally;
+  /** Not final when the report was made (creating, or waiting for the customer). */
+  open: Tally;
+  /** Refunds (not voids) of these sales that Omise confirmed, whenever they were made. */
+  refunded: Tally;
+  /** Voids of these sales that Omise confirmed. */
+  voided: Tally;
+  /** Refunds and voids sent and not yet confirmed: not in `net`. */
+  refundPending: Tally;
+  /** Paid extra charges of these sales (a second charge paid as well): to refund by hand; not in `paid` or `net`. */
+  extraPaid: Tally;
+  /** paid − refunded − voided. */
+  net: number;
+}
+
+export const SALE_BUCKETS = ['paid', 'late', 'failed', 'expired', 'cancelled', 'notCreated', 'open'] as const;
+export const MONEY_BUCKETS = ['refunded', 'voided', 'refundPending', 'extraPaid'] as const;
+type Bucket = (typeof SALE_BUCKETS)[number] | (typeof MONEY_BUCKETS)[number];
+const BUCKETS: readonly Bucket[] = [...SALE_BUCKETS, ...MONEY_BUCKETS];
+
+export interface TerminalReport {
+  terminalId: string;
+  name: string;
+  revoked: boolean;
+  rows: ReportRow[];
+}
+
+export interface DayReport {
+  businessDay: string;
+  timeZone: string;
+  dayStartHour: number;
+  /** The day's first instant (UTC). */
+  from: string;
+  /** The next day's first instant (UTC), not part of this day. */
+  to: string;
+  generatedAt: string;
+  /** The --terminal / terminal= asked for, or null for the whole shop. */
+  terminal: string | null;
+  /** Terminals with sales that day (and every selected one), by name. */
+  terminals: TerminalReport[];
+  /** Per method and currency, summed over `terminals`. */
+  totals: ReportRow[];
+}
+
+/** A report request the caller has to correct (bad date, unknown terminal, bad format). */
+export class ReportInputError extends Error {
+  constructor(
+    readonly kind: 'bad_request' | 'unknown_terminal',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ReportInputError';
+  }
+}
+
+function emptyRow(method: string, currency: string): ReportRow {
+  const z = (): Tally => ({ count: 0, amount: 0 });
+  return {
+    method,
+    currency,
+    paid: z(),
+    late: z(),
+    failed: z(),
+    expired: z(),
+    cancelled: z(),
+    notCreated: z(),
+    open: z(),
+    refunded: z(),
+    voided: z(),
+    refundPending: z(),
+    extraPaid: z(),
+    net: 0,
+  };
+}
+
+function add(t: Tally, amount: number): void {
+  t.count += 1;
+  t.amount += amount;
+}
+
+/** Which outcome bucket a sale is in (late is counted besides paid). */
+function outcomeOf(s: ReportSale): 'paid' | 'failed' | 'expired' | 'cancelled' | 'notCreated' | 'open' {
+  switch (s.status) {
+    case 'successful':
+    case 'reversed':
+      return 'paid';
+    case 'failed':
+      return 'failed';
+    case 'expired':
+      return s.expireRequested ? 'cancelled' : 'expired';
+    case 'create_failed':
+      return 'notCreated';
+    default:
+      return 'open';
+  }
+}
+
+const shorten = (text: string) => printable(text.length > 64 ? `${text.slice(0, 64)}…` : text);
+
+/**
+ * The terminals a `--terminal` names: a terminal id, else every terminal of that name (exactly,
+ * else ignoring case); each with the terminals it replaced (the same device paired again), whose
+ * sales it inherited.
+ */
+export function selectTerminals(terminals: ReportTerminal[], query: string): Set<string> {
+  const byId = new Map(terminals.map((t) => [t.id, t]));
+  let picked = terminals.filter((t) => t.id === query);
+  if (!picked.length) picked = terminals.filter((t) => t.name === query);
+  if (!picked.length) picked = terminals.filter((t) => t.name.toLowerCase() === query.toLowerCase());
+  if (!picked.length) throw new ReportInputError('unknown_terminal', `no terminal with the id or name "${shorten(query)}"`);
+  const ids = new Set<string>();
+  for (const t of picked) {
+    for (let cur: ReportTerminal | undefined = t; cur && !ids.has(cur.id); cur = cur.predecessorId ? byId.get(cur.predecessorId) : undefined) ids.add(cur.id);
+  }
+  return ids;
+}
+
+function sortRows(rows: Iterable<ReportRow>): ReportRow[] {
+  return [...rows].sort((a, b) => a.method.localeCompare(b.method) || a.currency.localeCompare(b.currency));
+}
+
+/**
+ * The report of one business day from the relay's data. Pure: `data` may hold more sales than
+ * the day's (they are left out here).
+ */
+export function computeReport(
+  data: ReportData,
+  opts: { date: string; rule: BusinessDayRule; terminal?: string | null; generatedAt: Date },
+): DayReport {
+  const { from, to } = businessDayWindow(opts.date, opts.rule);
+  const selected = opts.terminal ? selectTerminals(data.terminals, opts.terminal) : null;
+  const inDay = (s: ReportSale) => {
+    const t = Date.parse(s.chargeCreatedAt ?? s.createdAt);
+    return t >= from.getTime() && t < to.getTime();
+  };
+  const key = (terminalId: string, saleId: string) => `${terminalId}\u0000${saleId}`;
+  const sales = new Map<string, ReportSale>();
+  for (const s of data.sales) if (inDay(s) && (!selected || selected.has(s.terminalId))) sales.set(key(s.terminalId, s.saleId), s);
+
+  const perTerminal = new Map<string, Map<string, ReportRow>>();
+  const rowOf = (s: ReportSale): ReportRow => {
+    let rows = perTerminal.get(s.terminalId);
+    if (!rows) perTerminal.set(s.terminalId, (rows = new Map()));
+    const k = `${s.method}\u0000${s.currency}`;
+    let row = rows.get(k);
+    if (!row) rows.set(k, (row = emptyRow(s.method, s.currency)));
+    return row;
+  };
+  for (const s of sales.values()) {
+    const row = rowOf(s);
+    const outcome = outcomeOf(s);
+    add(row[outcome], s.amount);
+    if (outcome === 'paid' && s.expireRequested) add(row.late, s.amount);
+  }
+  for (const r of data.refunds) {
+    const s = sales.get(key(r.terminalId, r.saleId));
+    if (!s || r.status === 'failed') continue;
+    const row = rowOf(s);
+    add(r.status === 'pending' ? row.refundPending : r.voided ? row.voided : row.refunded, r.amount);
+  }
+  for (const o of data.extraPaid) {
+    const s = sales.get(key(o.terminalId, o.saleId));
+    // The relay makes every charge of a sale for the sale's amount.
+    if (s) add(rowOf(s).extraPaid, s.amount);
+  }
+
+  const known = new Map(data.terminals.map((t) => [t.id, t]));
+  const ids = new Set([...perTerminal.keys(), ...(selected ?? [])]);
+  const terminals: TerminalReport[] = [...ids]
+    .map((id) => {
+      const rows = sortRows(perTerminal.get(id)?.values() ?? []);
+      for (const r of rows) r.net = r.paid.amount - r.refunded.amount - r.voided.amount;
+      const t = known.get(id);
+      return { terminalId: id, name: t?.name ?? '(unknown terminal)', revoked: t?.revoked ?? false, rows };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name) || a.terminalId.localeCompare(b.terminalId));
+
+  const totals = new Map<string, ReportRow>();
+  for (const t of terminals) {
+    for (const r of t.rows) {
+      const k = `${r.method}\u0000${r.currency}`;
+      let sum = totals.get(k);
+      if (!sum) totals.set(k, (sum = emptyRow(r.method, r.currency)));
+      for (const b of BUCKETS) {
+        sum[b].count += r[b].count;
+        sum[b].amount += r[b].amount;
+      }
+      sum.net += r.net;
+    }
+  }
+
+  return {
+    businessDay: opts.date,
+    timeZone: opts.rule.timeZone,
+    dayStartHour: opts.rule.startHour,
+    from: from.toISOString(),
+    to: to.toISOString(),
+    generatedAt: opts.generatedAt.toISOString(),
+    terminal: opts.terminal ?? null,
+    terminals,
+    totals: sortRows(totals.values()),
+  };
+}
+
+/** Reads and computes: the date defaults to the business day of `now`; input errors are ReportInputError. */
+export function buildReport(db: Database.Database, rule: BusinessDayRule, req: { date?: string; terminal?: string }, now: Date): DayReport {
+  const date = req.date ?? businessDayOf(now, rule);
+  if (!isBusinessDate(date)) throw new ReportInputError('bad_request', `date: "${shorten(date)}" is not a calendar date written YYYY-MM-DD`);
+  if (req.terminal !== undefined && !req.terminal.trim()) throw new ReportInputError('bad_request', 'terminal: give a terminal id or name');
+  const data = readReportData(db, businessDayWindow(date, rule));
+  return computeReport(data, { date, rule, terminal: req.terminal ?? null, generatedAt: now });
+}
+
+// ---- output -----------------------------------------------------------------------------------------
+
+const CSV_BUCKETS: Record<Bucket, string> = {
+  paid: 'paid',
+  late: 'late',
+  failed: 'failed',
+  expired: 'expired',
+  cancelled: 'cancelled',
+  notCreated: 'not_created',
+  open: 'open',
+  refunded: 'refunded',
+  voided: 'voided',
+  refundPending: 'refund_pending',
+  extraPaid: 'extra_paid',
+};
+
+export const CSV_HEADER = [
+  'business_day',
+  'time_zone',
+  'from',
+  'to',
+  'scope',
+  'terminal_id',
+  'terminal_name',
+  'method',
+  'currency',
+  'bucket',
+  'count',
+  'amount_minor',
+  'amount',
+];
+
+/**
+ * One CSV field (RFC 4180): quoted when it holds a comma, quote or line break. Text that a
+ * spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading apostrophe.
+ */
+function csvField(value: string | number, text = false): string {
+  let v = String(value);
+  if (text && /^[=+\-@\t\r]/.test(v)) v = `'${v}`;
+  return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
+}
+
+/** 123456 → "1234.56" with the currency's decimals, no grouping (for spreadsheets). */
+function decimalAmount(amount: number, currency: string): string {
+  const exponent = isCurrency(currency) ? currencyInfo(currency).exponent : 0;
+  if (exponent === 0) return String(amount);
+  const abs = Math.abs(amount);
+  const unit = 10 ** exponent;
+  return `${amount < 0 ? '-' : ''}${Math.floor(abs / unit)}.${String(abs % unit).padStart(exponent, '0')}`;
+}
+
+/**
+ * The report as CSV (RFC 4180, CRLF line ends, a header row): one row per terminal × method ×
+ * currency × bucket (scope `terminal`), then the same for the selection's totals (scope `total`,
+ * no terminal), each ending with a `net` row (count left empty).
+ */
+export function reportCsv(r: DayReport): string {
+  const lines = [CSV_HEADER.join(',')];
+  const emit = (scope: 'terminal' | 'total', terminalId: string, name: string, row: ReportRow) => {
+    const head = [r.businessDay, r.timeZone, r.from, r.to, scope].map((v) => csvField(v));
+    const who = [csvField(terminalId, true), csvField(printable(name), true), csvField(row.method, true), csvField(row.currency, true)];
+    for (const b of BUCKETS) {
+      lines.push([...head, ...who, CSV_BUCKETS[b], row[b].count, row[b].amount, decimalAmount(row[b].amount, row.currency)].join(','));
+    }
+    lines.push([...head, ...who, 'net', '', row.net, decimalAmount(row.net, row.currency)].join(','));
+  };
+  for (const t of r.terminals) for (const row of t.rows) emit('terminal', t.terminalId, t.name, row);
+  for (const row of r.totals) emit('total', '', '', row);
+  return lines.join('\r\n') + '\r\n';
+}
+
+const TEXT_LABELS: Record<Bucket, string> = {
+  paid: 'paid',
+  late: '  of which late',
+  failed: 'failed',
+  expired: 'expired (QR ran out)',
+  cancelled: 'cancelled',
+  notCreated: 'not created',
+  open: 'still open',
+  refunded: 'refunded',
+  voided: 'voided',
+  refundPending: 'refunds pending',
+  extraPaid: 'extra charges paid',
+};
+
+function money(amount: number, currency: string): string {
+  return isCurrency(currency) ? formatMoney(amount, currency) : `${amount} ${currency}`;
+}
+
+function hhmm(hour: number): string {
+  return `${String(hour).padStart(2, '0')}:00`;
+}
+
+/** The report as a text table for the operator's console (names escaped). */
+export function reportText(r: DayReport): string {
+  const out: string[] = [];
+  const scope = r.terminal === null ? 'whole shop' : `terminal ${shorten(r.terminal)}`;
+  out.push(`End-of-day report ${r.businessDay} (${scope})`);
+  out.push(`business day ${hhmm(r.dayStartHour)} to ${hhmm(r.dayStartHour)} ${r.timeZone}: ${r.from} to ${r.to}`);
+  out.push('sales count on the day Omise created their charge; refunds and voids on the day of their sale');
+  const table = (title: string, rows: ReportRow[]) => {
+    out.push('');
+    out.push(title);
+    if (!rows.length) {
+      out.push('  no sales');
+      return;
+    }
+    for (const row of rows) {
+      out.push(`  ${row.method}  ${row.currency}`);
+      const lines: [string, string, string][] = BUCKETS.map((b) => [TEXT_LABELS[b], String(row[b].count), money(row[b].amount, row.currency)]);
+      lines.push(['net (paid - refunded - voided)', '', money(row.net, row.currency)]);
+      const w0 = Math.max(...lines.map((l) => l[0].length));
+      const w1 = Math.max(5, ...lines.map((l) => l[1].length));
+      const w2 = Math.max(...lines.map((l) => l[2].length));
+      out.push(`    ${'BUCKET'.padEnd(w0)}  ${'COUNT'.padStart(w1)}  ${'AMOUNT'.padStart(w2)}`);
+      for (const [label, count, amount] of lines) out.push(`    ${label.padEnd(w0)}  ${count.padStart(w1)}  ${amount.padStart(w2)}`.trimEnd());
+    }
+  };
+  for (const t of r.terminals) table(`${printable(t.name)} (${t.terminalId}${t.revoked ? ', revoked' : ''})`, t.rows);
+  table(r.terminal === null ? 'TOTAL, all terminals' : 'TOTAL, selected terminals', r.totals);
+  return out.join('\n');
+}
+
+// ---- where the data comes from ---------------------------------------------------------------------
+
+/** The database file of a relay's dataDir. */
+export function relayDatabaseFile(dataDir: string): string {
+  return path.join(dataDir, 'relay.db');
+}
+
+/**
+ * Opens the relay's database read-only (the CLI; the running relay keeps writing it). Refuses a
+ * database older or newer than this program's schema.
+ */
+export function openReportDatabase(dataDir: string): Database.Database {
+  const file = relayDatabaseFile(dataDir);
+  if (!fs.existsSync(file)) throw new Error(`no relay database at ${file} (has the relay run with this dataDir?)`);
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 5000');
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version !== SCHEMA_VERSION) {
+      throw new Error(
+        version > SCHEMA_VERSION
+          ? `relay database schema version ${version} is newer than this program (${SCHEMA_VERSION}); upgrade qrpos`
+          : `relay database schema version ${version} is older than this program's (${SCHEMA_VERSION}); start the relay once to upgrade it`,
+      );
+    }
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+/** The server's own connection: reports need the SQLite store. */
+function databaseOf(store: RelayStore): Database.Database {
+  if (store instanceof SqliteStore) return store.db;
+  throw new LinkError('internal', 'reports need the SQLite store');
+}
+
+const REPORT_PARAMS = new Set(['date', 'terminal', 'format']);
+
+/** Whether an Accept header prefers text/csv over JSON (a plain "text/csv" or listing it first). */
+function wantsCsv(accept: string | undefined): boolean {
+  if (!accept) return false;
+  const types = accept
+    .split(',')
+    .map((part, i) => {
+      const [type, ...params] = part.trim().toLowerCase().split(';');
+      const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+      return { type: type.trim(), q: q ? Number(q.slice(2)) : 1, i };
+    })
+    .filter((t) => t.q > 0 && (t.type === 'text/csv' || t.type === 'application/json'))
+    .sort((a, b) => b.q - a.q || a.i - b.i);
+  return types[0]?.type === 'text/csv';
+}
+
+/**
+ * GET /admin/report?date=YYYY-MM-DD&terminal=<id|name>&format=json|csv (or Accept: text/csv).
+ * Bad parameters are LinkErrors (400; 404 for an unknown terminal).
+ */
+export function adminReport(
+  store: RelayStore,
+  rule: BusinessDayRule,
+  u: URL,
+  accept: string | undefined,
+  now: Date,
+): { type: 'json'; body: DayReport } | { type: 'csv'; body: string; filename: string } {
+  const unknown = [...new Set(u.searchParams.keys())].filter((k) => !REPORT_PARAMS.has(k));
+  if (unknown.length) throw new LinkError('bad_request', `unknown parameter(s): ${unknown.slice(0, 5).map(shorten).join(', ')}; the parameters are date, terminal, format`);
+  for (const k of REPORT_PARAMS) {
+    if (u.searchParams.getAll(k).length > 1) throw new LinkError('bad_request', `${k}: give it once`);
+  }
+  const format = u.searchParams.get('format');
+  if (format !== null && format !== 'json' && format !== 'csv') throw new LinkError('bad_request', 'format: json or csv');
+  const csv = format === 'csv' || (format === null && wantsCsv(accept));
+  const date = u.searchParams.get('date') ?? undefined;
+  const terminal = u.searchParams.get('terminal') ?? undefined;
+  let report: DayReport;
+  try {
+    report = buildReport(databaseOf(store), rule, { date, terminal }, now);
+  } catch (err) {
+    if (err instanceof ReportInputError) throw new LinkError(err.kind === 'unknown_terminal' ? 'not_found' : 'bad_request', err.message);
+    throw err;
+  }
+  if (!csv) return { type: 'json', body: report };
+  return { type: 'csv', body: reportCsv(report), filename: `qrpos-report-${report.businessDay}${terminal ? '-terminal' : ''}.csv` };
+}
+
+/**
+ * `qrpos relay report`: reads the database read-only and prints the report. A bad date or
+ * format is a UsageError (exit 2); an unknown terminal or a missing database exit 1.
+ */
+export function runReportCommand(
+  config: { dataDir: string; country: Country; timeZone?: string; businessDayStartHour?: number },
+  flags: { date?: string; terminal?: string; json?: boolean; csv?: boolean },
+  io: { out: (text: string) => void; err: (text: string) => void },
+  now = new Date(),
+): number {
+  if (flags.json && flags.csv) throw new UsageError('report: --json and --csv exclude each other');
+  if (flags.date !== undefined && !isBusinessDate(flags.date)) throw new UsageError(`--date: "${shorten(flags.date)}" is not a calendar date written YYYY-MM-DD`);
+  const rule = reportRule(config);
+  let db: Database.Database;
+  try {
+    db = openReportDatabase(config.dataDir);
+  } catch (err) {
+    io.err(`qrpos relay: ${(err as Error).message}\n`);
+    return 1;
+  }
+  try {
+    const report = buildReport(db, rule, { date: flags.date, terminal: flags.terminal }, now);
+    if (flags.json) io.out(jsonForConsole(report) + '\n');
+    else if (flags.csv) io.out(reportCsv(report));
+    else io.out(reportText(report) + '\n');
+    return 0;
+  } catch (err) {
+    if (err instanceof ReportInputError) {
+      if (err.kind === 'bad_request') throw new UsageError(err.message);
+      io.err(`qrpos relay: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  } finally {
+    db.close();
+  }
+}

@@ -141,6 +141,22 @@ describe('relay: a full sale against the simulator', () => {
     }
   });
 
+  it('a second refund request after the sale is refunded in full answers 409 already_refunded; one over what remains answers 409 conflict', async () => {
+    const saleId = newSaleId();
+    const created = await rig.api<SaleView>('POST', '/v1/sales', cred, { saleId, amount: 6000, currency: 'THB' });
+    rig.sim.markAsPaid(created.body.chargeId!);
+    await rig.api('GET', `/v1/sales/${saleId}`, cred);
+    const part = await rig.api('POST', `/v1/sales/${saleId}/refunds`, cred, { refundId: newSaleId('rf'), amount: 2000, mode: 'refund' });
+    expect(part.body).toMatchObject({ status: 'done', amount: 2000 });
+    const over = await rig.api('POST', `/v1/sales/${saleId}/refunds`, cred, { refundId: newSaleId('rf'), amount: 5000 });
+    expect([over.status, over.body.error.code]).toEqual([409, 'conflict']);
+    const rest = await rig.api('POST', `/v1/sales/${saleId}/refunds`, cred, { refundId: newSaleId('rf'), amount: 4000 });
+    expect(rest.body).toMatchObject({ status: 'done', amount: 4000 });
+    const again = await rig.api('POST', `/v1/sales/${saleId}/refunds`, cred, { refundId: newSaleId('rf'), amount: 6000 });
+    expect([again.status, again.body.error.code]).toEqual([409, 'already_refunded']);
+    expect(rig.sim.charge(created.body.chargeId!).refunds.data).toHaveLength(2);
+  });
+
   it('records journal uploads idempotently', async () => {
     const records = [
       { recordId: 'r1', saleId: null, kind: 'boot', at: new Date().toISOString(), data: {} },

@@ -65,6 +65,37 @@ describe('terminal config', () => {
     expect(parseTerminalConfig({ ...MIN, relayUrl: 'http://relay.lan:8787', allowPlainHttp: true }, 'test.json', []).allowPlainHttp).toBe(true);
   });
 
+  it('country: the currency\'s unless stated, and a stated one must agree with the currency', () => {
+    expect(parseTerminalConfig(MIN).country).toBe('TH');
+    expect(parseTerminalConfig({ ...MIN, currency: 'SGD' }).country).toBe('SG');
+    expect(parseTerminalConfig({ ...MIN, currency: 'MYR' }).country).toBe('MY');
+    expect(parseTerminalConfig({ ...MIN, currency: 'MYR', country: 'MY' }).country).toBe('MY');
+    expect(problems({ ...MIN, currency: 'SGD', country: 'TH' })).toEqual([
+      { field: 'country', message: 'TH does not match currency SGD (the currency of SG): set country to SG or leave it out' },
+    ]);
+    const p = problems({ ...MIN, country: 'JP' });
+    expect(p.map((x) => x.field)).toEqual(['country']);
+    expect(p[0].message).toMatch(/TH.*SG.*MY/);
+  });
+
+  it('timeZone: an IANA name checked with Intl, the system zone when absent', () => {
+    expect(parseTerminalConfig({ ...MIN, timeZone: 'Asia/Bangkok' }).timeZone).toBe('Asia/Bangkok');
+    expect(parseTerminalConfig(MIN).timeZone).toBe(new Intl.DateTimeFormat().resolvedOptions().timeZone);
+    for (const bad of ['Bangkok', 'Asia/Nowhere', '', 'GMT+7 Bangkok']) {
+      const p = problems({ ...MIN, timeZone: bad });
+      expect(p.map((x) => x.field), bad).toEqual(['timeZone']);
+      expect(p[0].message).toMatch(/IANA time zone.*Asia\/Bangkok/);
+    }
+    expect(problems({ ...MIN, timeZone: 7 }).map((x) => x.field)).toEqual(['timeZone']);
+  });
+
+  it('businessDayStartHour: a whole hour 0–23, midnight by default', () => {
+    expect(parseTerminalConfig(MIN).businessDayStartHour).toBe(0);
+    expect(parseTerminalConfig({ ...MIN, businessDayStartHour: 4 }).businessDayStartHour).toBe(4);
+    expect(parseTerminalConfig({ ...MIN, businessDayStartHour: 23 }).businessDayStartHour).toBe(23);
+    for (const bad of [24, -1, 1.5, '4']) expect(problems({ ...MIN, businessDayStartHour: bad }).map((x) => x.field), String(bad)).toEqual(['businessDayStartHour']);
+  });
+
   it('takes drivers from a device profile when the config has none', () => {
     fs.writeFileSync(path.join(dir, 'pi-test.json'), JSON.stringify({ drivers: { keypad: { driver: 'tty' }, display: { driver: 'virtual', width: 320, height: 240 } } }));
     const { drivers: _d, ...noDrivers } = MIN;

@@ -6,6 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { DriversConfigSchema, type DriversConfig } from '../../drivers/config';
+import { countryOf, COUNTRIES, type Country } from '../domain/money';
+import { isTimeZone, systemTimeZone } from '../domain/time';
 import { JsonTextError, parseJsonText } from '../shared/json-text';
 import { isLoopbackHost } from '../shared/loopback';
 
@@ -37,6 +39,18 @@ export const TerminalConfigSchema = z
     relayUrl: httpUrl,
     merchantName: z.string().min(1).max(64),
     currency: z.enum(['THB', 'SGD', 'MYR']),
+    /**
+     * The shop's country: picks the customer languages and the wallets listed on the QR screen.
+     * Absent: the currency's country (THB → TH, SGD → SG, MYR → MY); present, it must agree.
+     */
+    country: z.enum(COUNTRIES).optional(),
+    /** The shop's time zone (IANA, e.g. "Asia/Bangkok") for the clock, receipts and business days. Absent: the system's. */
+    timeZone: z
+      .string()
+      .refine(isTimeZone, 'expected an IANA time zone name such as "Asia/Bangkok", "Asia/Singapore" or "Asia/Kuala_Lumpur"')
+      .optional(),
+    /** Local hour (0–23) at which a business day starts: 0 = midnight, 4 = a day that runs until 04:00. */
+    businessDayStartHour: z.number().int().min(0).max(23).default(0),
     terminalName: z.string().min(1).max(64).optional(),
     dataDir: z.string().min(1).default('/var/lib/qrpos'),
     secretsFile: z.string().min(1).default('/etc/qrpos/terminal.secrets.json'),
@@ -51,6 +65,13 @@ export const TerminalConfigSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (c.country !== undefined && c.country !== countryOf(c.currency)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['country'],
+        message: `${c.country} does not match currency ${c.currency} (the currency of ${countryOf(c.currency)}): set country to ${countryOf(c.currency)} or leave it out`,
+      });
+    }
     const u = URL.canParse(c.relayUrl) ? new URL(c.relayUrl) : null;
     if (u?.protocol === 'http:' && !c.allowPlainHttp && !isLoopbackHost(u.hostname)) {
       ctx.addIssue({
@@ -62,7 +83,12 @@ export const TerminalConfigSchema = z
   });
 
 export type TerminalConfigInput = z.input<typeof TerminalConfigSchema>;
-export type TerminalConfig = Omit<z.infer<typeof TerminalConfigSchema>, 'drivers'> & { drivers: DriversConfig };
+/** The validated config, with `country` and `timeZone` resolved (never absent). */
+export type TerminalConfig = Omit<z.infer<typeof TerminalConfigSchema>, 'drivers' | 'country' | 'timeZone'> & {
+  drivers: DriversConfig;
+  country: Country;
+  timeZone: string;
+};
 
 export interface ConfigProblem {
   field: string;
@@ -99,7 +125,7 @@ export function defaultProfileDirs(): string[] {
 export function parseTerminalConfig(raw: unknown, file = '(config)', profileDirs = defaultProfileDirs()): TerminalConfig {
   const res = TerminalConfigSchema.safeParse(raw);
   if (!res.success) throw new ConfigError(file, problemsOf(res.error));
-  const cfg = res.data;
+  const cfg = { ...res.data, country: res.data.country ?? countryOf(res.data.currency), timeZone: res.data.timeZone ?? systemTimeZone() };
   if (cfg.drivers) return { ...cfg, drivers: cfg.drivers };
   if (!cfg.profile) throw new ConfigError(file, [{ field: 'drivers', message: 'expected a drivers section or a profile name' }]);
   const profileFile = profileDirs.map((d) => path.join(d, `${cfg.profile}.json`)).find((f) => fs.existsSync(f));

@@ -56,6 +56,8 @@ export async function startRig(opts: { log?: Logger; heartbeatMs?: number; omise
       statusStaleMs: 0,
       reconcile: { intervalMs: 3_600_000, webhookOverdueMs: 0 },
       shutdownGraceMs: 200,
+      // Every test pairs its own terminal from 127.0.0.1: the per-address limit is tested elsewhere.
+      pairing: { perAddressBurst: 1000, maxPendingPerAddress: 1000 },
     });
   const secrets: RelaySecrets = { omisePublicKey: sim.publicKey, omiseSecretKey: sim.secretKey, webhookSecret: sim.webhookSecret, adminToken: 'admin-token-for-terminal-tests-0123' };
   let relay = await startRelay({ config: mk(0), secrets, log: opts.log ?? silentLogger });
@@ -75,6 +77,7 @@ export async function startRig(opts: { log?: Logger; heartbeatMs?: number; omise
         pairingId: string;
         pairingSecret: string;
       };
+      if (!started.code) throw new Error(`pairing refused: ${JSON.stringify(started)}`);
       relay.approvePairing(started.code);
       const polled = (await (await fetch(`${relay.url}/v1/pair/${started.pairingId}`, { headers: { 'x-pairing-secret': started.pairingSecret } })).json()) as { terminalId: string; credential: string };
       return { terminalId: polled.terminalId, credential: polled.credential };

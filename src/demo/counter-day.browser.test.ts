@@ -1,0 +1,152 @@
+/**
+ * A day at the counter, clicked through in a real browser (Debian's chromium driven by
+ * playwright-core) on the demo page: two sales paid in the simulator dashboard, a customer who
+ * pays after the cashier cancelled (a late payment, settled by the supervisor with a refund), a
+ * partial refund picked from the recent sales, and the Z report that closes the day.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { silentLogger } from '../shared/log';
+import { startDemo, type DemoHandle } from './demo';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 15_000): Promise<NonNullable<T>> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('a day at the counter, in the demo page', () => {
+  let demo: DemoHandle;
+  let browser: Browser;
+  let page: Page;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-day-test-'));
+    demo = await startDemo({
+      dataDir: dir,
+      country: 'TH',
+      merchantName: 'Day Test Shop',
+      width: 480,
+      height: 320,
+      port: 0,
+      simulatorPort: 0,
+      relayPort: 0,
+      host: '127.0.0.1',
+      keyboard: null,
+      qrTimeoutSeconds: 120,
+      log: silentLogger,
+    });
+    await demo.ready;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'LD_PRELOAD' && !k.startsWith('FAKETIME'))),
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(demo.urls.terminal);
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await demo?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const state = () => demo.terminal.status();
+  const mode = () => demo.terminal.machine().mode;
+  const screen = () => demo.terminal.lastScreen();
+  /** Click the page's keypad buttons, one after the other. */
+  const click = async (keys: string): Promise<void> => {
+    for (const k of keys.split(' ')) await page.click(`button[data-key="${k}"]`);
+  };
+  const dashboard = () => page.frameLocator('#dashboard');
+  const dashboardAction = async (chargeId: string, action: 'mark_as_paid' | 'expire'): Promise<void> => {
+    const button = dashboard().locator(`form[action="/_sim/charges/${chargeId}/${action}"] button`);
+    await button.waitFor({ timeout: 10_000 });
+    await button.click();
+  };
+  const toQr = async (keys: string): Promise<{ saleId: string; chargeId: string }> => {
+    await until('idle', () => state().screen === 'idle' || state().screen === 'result');
+    await click(keys);
+    const sale = await until('the QR', () => (state().screen === 'qr' ? state().currentSale : null));
+    const charge = await until('the charge', () => demo.simulator.charges().find((c) => c.metadata.qrpos_sale_id === sale.saleId));
+    return { saleId: sale.saleId, chargeId: charge.id };
+  };
+  const supervisor = async (): Promise<void> => {
+    await click('cancel menu 1 2 3 4 enter');
+    await until('the supervisor menu', () => mode().kind === 'menu');
+  };
+
+  it('sales, a late payment settled by refund, a partial refund, and the Z report', async () => {
+    // 1. Two sales, paid in the dashboard beside the terminal.
+    const first = await toQr('2 5 0 0 0 enter');
+    await dashboardAction(first.chargeId, 'mark_as_paid');
+    await until('PAID', () => state().currentSale?.status === 'successful');
+    const second = await toQr('cancel 4 0 0 0 0 enter');
+    await dashboardAction(second.chargeId, 'mark_as_paid');
+    await until('PAID', () => state().currentSale?.saleId === second.saleId && state().currentSale?.status === 'successful');
+
+    // 2. The cashier cancels, but the customer's wallet had already paid: Omise is slow to take
+    //    the expire, and the payment lands first.
+    demo.simulator.faults.update({ endpoints: { 'POST /charges/:id/expire': { latencyMs: 2500 } } });
+    const late = await toQr('cancel 3 0 0 0 enter');
+    await click('cancel');
+    await until('cancelled', () => state().state === 'cancelled');
+    await dashboardAction(late.chargeId, 'mark_as_paid');
+    await until('the late payment', () => state().latePayments === 1, 20_000);
+    demo.simulator.faults.reset();
+    await click('cancel clear');
+    await until('the idle reminder', () => screen().kind === 'idle' && (screen() as { notice?: string }).notice === '1 late payment to settle: Menu → 4');
+
+    // 3. The supervisor refunds the late payment from its list.
+    await supervisor();
+    await click('4');
+    await until('the late payments list', () => mode().kind === 'pick');
+    await click('1');
+    await until('keep or refund', () => mode().kind === 'late-decide');
+    await click('2');
+    await until('the refund amount', () => mode().kind === 'refund-confirm');
+    await click('enter');
+    await until('the review', () => mode().kind === 'refund-review');
+    expect(screen()).toMatchObject({ kind: 'message', lines: expect.arrayContaining(['Receipt #3 (paid ฿30.00)']) });
+    await click('enter');
+    await until('the refund done', () => mode().kind === 'info' && /^(Refunded|Voided)$/.test((mode() as { title: string }).title), 20_000);
+    expect(state().latePayments).toBe(0);
+    expect(demo.simulator.charge(late.chargeId).refunds.data).toHaveLength(1);
+
+    // 4. A partial refund of the first sale, picked from the recent paid sales.
+    await click('cancel');
+    await until('menu', () => mode().kind === 'menu');
+    await click('1');
+    await until('recent paid sales', () => mode().kind === 'pick');
+    const items = (screen() as { items: { key: string; label: string }[] }).items;
+    const firstItem = items.find((i) => i.label.startsWith('#1 '));
+    expect(firstItem?.label).toMatch(/^#1 ฿250\.00 paid \d\d:\d\d$/);
+    await click(firstItem!.key);
+    await click('5 0 0 0 enter');
+    await until('the review', () => mode().kind === 'refund-review');
+    await click('enter');
+    await until('refunded', () => mode().kind === 'info' && /^(Refunded|Voided)$/.test((mode() as { title: string }).title), 20_000);
+    expect(demo.simulator.charge(first.chargeId).refunded_amount).toBe(5000);
+
+    // 5. The Z report closes the day.
+    await click('cancel 6');
+    await until('Z confirm', () => mode().kind === 'z-confirm');
+    await click('enter');
+    await until('the Z report', () => mode().kind === 'info' && (mode() as { title: string }).title === 'Z report #1');
+    const lines = (mode() as { lines: string[] }).lines;
+    expect(lines).toContain('Alipay+ THB: paid 3  THB 680.00');
+    expect(lines).toContain('Late payments 1  THB 30.00');
+    expect(lines.find((l) => l.startsWith('Net '))).toBe('Net THB 600.00');
+  }, 180_000);
+});

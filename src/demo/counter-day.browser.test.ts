@@ -98,12 +98,14 @@ describe('a day at the counter, in the demo page', () => {
 
     // 2. The cashier cancels, but the customer's wallet had already paid: Omise is slow to take
     //    the expire, and the payment lands first.
-    demo.simulator.faults.update({ endpoints: { 'POST /charges/:id/expire': { latencyMs: 2500 } } });
+    demo.simulator.faults.update({ endpoints: { 'POST /charges/:id/expire': { latencyMs: 8000 } } });
     const late = await toQr('cancel 3 0 0 0 enter');
     await click('cancel');
     await until('cancelled', () => state().state === 'cancelled');
     await dashboardAction(late.chargeId, 'mark_as_paid');
-    await until('the late payment', () => state().latePayments === 1, 20_000);
+    await until('the late payment', () => state().latePayments === 1, 20_000).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}: terminal ${JSON.stringify(demo.terminal.journal.getSale(late.saleId))}, charge ${demo.simulator.charge(late.chargeId).status}`);
+    });
     demo.simulator.faults.reset();
     await click('cancel clear');
     await until('the idle reminder', () => screen().kind === 'idle' && (screen() as { notice?: string }).notice === '1 late payment to settle: Menu → 4');

@@ -301,6 +301,18 @@ describe('terminal end to end', () => {
     );
   });
 
+  it("times on screen are the shop's (config timeZone), not UTC", async () => {
+    await withTerminal(
+      'shop-time',
+      async (t) => {
+        const hhmm = (zone: string) => new Intl.DateTimeFormat('en-GB', { timeZone: zone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date());
+        await waitFor(() => t.handle.machine().clock === hhmm('Asia/Bangkok'), 'Bangkok time in the status bar');
+        expect(hhmm('Asia/Bangkok')).not.toBe(hhmm('UTC'));
+      },
+      { config: { timeZone: 'Asia/Bangkok' } },
+    );
+  });
+
   it('X and Z reports: shown, printed on the receipt printer, and the Z report closes the day once', async () => {
     const printer = new FakeReceiptPrinter();
     await withTerminal(

@@ -10,6 +10,8 @@ import {
   businessDayWindow,
   CSV_HEADER,
   isBusinessDate,
+  openReportDatabase,
+  readReportData,
   reportRule,
   type BusinessDayRule,
   type DayReport,
@@ -255,6 +257,12 @@ describe('report: a Bangkok shop’s day through the real relay and simulator', 
     rig.sim.markAsPaid(late.chargeId!);
     rig.sim.faults.reset();
     expect(await status(A, late.saleId)).toMatchObject({ status: 'successful', expireRequested: true });
+    // A void Omise refuses (its clock is past the void window, the relay's reading of it minutes
+    // old): a failed refund, counted nowhere.
+    rig.sim.advanceClock(14 * HOUR);
+    const refusedVoid = await rig.api<RefundView>('POST', `/v1/sales/${late.saleId}/refunds`, A.credential, { refundId: newSaleId('rf'), amount: 1000, mode: 'void' });
+    rig.sim.advanceClock(-14 * HOUR);
+    expect(refusedVoid.body).toMatchObject({ status: 'failed', voided: false });
 
     // Omise refuses the charge (the relay's key was replaced by a wrong one): none is made.
     rig.relay.reloadSecrets({ ...rig.secrets, omiseSecretKey: BOGUS_KEY });
@@ -566,6 +574,22 @@ describe('report: a Bangkok shop’s day through the real relay and simulator', 
     expect(fs.existsSync(path.join(rig.dir, 'no-data'))).toBe(false);
 
     expect(relayCommand.help).toMatch(/qrpos relay report --config <file> \[--date YYYY-MM-DD\] \[--terminal <id\|name>\] \[--json \| --csv\]/);
+  });
+
+  it('reads the same sales through the updated_at index (a recent day) as through the whole table (an old one)', () => {
+    const db = openReportDatabase(rig.config.dataDir);
+    try {
+      for (const date of ['2026-02-09', '2026-02-10', '2026-02-11']) {
+        const window = businessDayWindow(date, reportRule(rig.config));
+        const byIndex = readReportData(db, window, new Date(window.to.getTime() + HOUR));
+        const byTable = readReportData(db, window, new Date(window.to.getTime() + 400 * 24 * HOUR));
+        expect(byIndex.sales.length).toBeGreaterThan(0);
+        const sorted = (d: typeof byIndex) => JSON.stringify([d.sales, d.refunds, d.extraPaid].map((l) => l.map((x) => JSON.stringify(x)).sort()));
+        expect(sorted(byIndex)).toBe(sorted(byTable));
+      }
+    } finally {
+      db.close();
+    }
   });
 
   it('leaks no secret into the relay’s logs', () => {

@@ -184,13 +184,24 @@ export interface ReportData {
   extraPaid: { terminalId: string; saleId: string }[];
 }
 
-/** Reads what a report of [from, to) needs, in one read transaction. */
-export function readReportData(db: Database.Database, window: { from: Date; to: Date }): ReportData {
+/** Up to this long ago, a day's sales are found through the sales_updated index; older, by reading the table. */
+const INDEXED_LOOKBACK_MS = 31 * DAY_MS;
+
+/** Reads what a report of [from, to) needs, in one read transaction (`now` picks the faster plan). */
+export function readReportData(db: Database.Database, window: { from: Date; to: Date }, now = new Date()): ReportData {
   // Text bounds a day wider than the window: the stored times are ISO 8601 in UTC but not all
   // written alike (Omise's have no milliseconds); computeReport compares them exactly.
   const lo = new Date(window.from.getTime() - DAY_MS).toISOString();
   const hi = new Date(window.to.getTime() + DAY_MS).toISOString();
-  const near = '((s.charge_created_at >= @lo AND s.charge_created_at < @hi) OR (s.charge_created_at IS NULL AND s.created_at >= @lo AND s.created_at < @hi))';
+  // A sale's updated_at (the relay's clock) is never before its creation nor before the relay
+  // learned of its charge, so `updated_at >= lo` keeps every sale of the day, and lets SQLite read
+  // the sales_updated index (terminal_id, updated_at) from `lo` on: only the rows changed since.
+  // That is fast for a recent day (200,000 sales, a year of a busy shop: 1 ms a query instead of
+  // 17 ms for the whole table) and slower than the table for a day months back (every sale since).
+  const recent = now.getTime() - window.from.getTime() < INDEXED_LOOKBACK_MS;
+  const near =
+    (recent ? 's.terminal_id IN (SELECT id FROM terminals) AND s.updated_at >= @lo AND ' : '') +
+    '((s.charge_created_at >= @lo AND s.charge_created_at < @hi) OR (s.charge_created_at IS NULL AND s.created_at >= @lo AND s.created_at < @hi))';
   return db
     .transaction(() => {
       const terminals = (
@@ -480,7 +491,7 @@ export function buildReport(db: Database.Database, rule: BusinessDayRule, req: {
   const date = req.date ?? businessDayOf(now, rule);
   if (!isBusinessDate(date)) throw new ReportInputError('bad_request', `date: "${shorten(date)}" is not a calendar date written YYYY-MM-DD`);
   if (req.terminal !== undefined && !req.terminal.trim()) throw new ReportInputError('bad_request', 'terminal: give a terminal id or name');
-  const data = readReportData(db, businessDayWindow(date, rule));
+  const data = readReportData(db, businessDayWindow(date, rule), now);
   return computeReport(data, { date, rule, terminal: req.terminal ?? null, generatedAt: now });
 }
 

@@ -9,9 +9,9 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { memoryLogger } from '../../src/shared/log';
 import type { DeviceStatus } from '../keypad/contract';
-import type { PoleDisplay, Receipt, ReceiptPrinter } from './contract';
+import type { PoleDisplay, PrintedText, Receipt, ReceiptPrinter } from './contract';
 import { SerialDeviceError } from './contract';
-import { buildReceipt, escpos } from './escpos';
+import { buildReceipt, buildText, escpos } from './escpos';
 import { EscPosPrinter } from './escpos-printer';
 import { FakePoleDisplay, FakeReceiptPrinter } from './fake';
 import { poleInit, poleShow } from './pole-commands';
@@ -223,6 +223,32 @@ describe.each(printerImpls)('ReceiptPrinter contract: %s', (_name, real, make) =
     } else {
       expect((h.device as FakeReceiptPrinter).printed.map((r) => r.title)).toEqual(['PAID (2)']);
     }
+    await h.cleanup();
+  });
+
+  it('prints a report: heading, then each line wrapped at the paper width, exact bytes on the wire', async () => {
+    const doc: PrintedText = {
+      merchantName: 'Som Tam Corner',
+      terminalName: 'Counter 1',
+      title: 'Z report #4',
+      lines: ['Business day 2026-11-26', 'Refunds 1  -THB 50.00; voids 1  -THB 150.00', 'Net THB 1,300.00'],
+    };
+    const h = await make(true);
+    await h.device.start();
+    await h.device.printText(doc);
+    const bytes = buildText(doc, { width: 32 });
+    // Every line fits the 32-column paper, split at a space, and nothing is lost.
+    const text = bytes.toString('latin1');
+    for (const line of ['Business day 2026-11-26', 'Refunds 1  -THB 50.00; voids 1', '-THB 150.00', 'Net THB 1,300.00']) expect(text).toContain(`${line}\n`);
+    if (real) {
+      const want = Buffer.concat([escpos.init(), bytes]);
+      await waitUntil(() => h.received!().length >= want.length, 'report bytes');
+      expect(h.received!().toString('hex')).toBe(want.toString('hex'));
+    } else {
+      expect((h.device as FakeReceiptPrinter).printedText).toEqual([doc]);
+    }
+    await h.device.stop();
+    await expect(h.device.printText(doc)).rejects.toBeInstanceOf(SerialDeviceError);
     await h.cleanup();
   });
 

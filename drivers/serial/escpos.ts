@@ -91,7 +91,7 @@ export function buildText(doc: PrintedText, layout: Pick<ReceiptLayout, 'width'>
     while (rest.length > layout.width) {
       const cut = rest.lastIndexOf(' ', layout.width);
       const at = cut > 0 ? cut : layout.width;
-      out.push(rest.slice(0, at));
+      out.push(rest.slice(0, at).trimEnd());
       rest = rest.slice(at).trimStart();
     }
     out.push(rest);

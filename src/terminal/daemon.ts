@@ -111,8 +111,8 @@ export function reportLines(rows: DayReportRow[], heading: string[]): string[] {
     const m = (n: number) => formatMoneyCode(n, r.currency);
     lines.push(
       `Alipay+ ${r.currency}: paid ${r.paid.count}  ${m(r.paid.amount)}`,
-      `Refunds ${r.refunded.count}  -${m(r.refunded.amount)} · Voids ${r.voided.count}  -${m(r.voided.amount)}`,
-      `Failed ${r.failed.count} · Expired ${r.expired.count} · Not created ${r.notCreated.count}`,
+      `Refunds ${r.refunded.count}  -${m(r.refunded.amount)}; voids ${r.voided.count}  -${m(r.voided.amount)}`,
+      `Failed ${r.failed.count}; expired ${r.expired.count}; not created ${r.notCreated.count}`,
       `Late payments ${r.late.count}  ${m(r.late.amount)}${r.late.unresolved ? ` (${r.late.unresolved} to settle)` : ''}`,
       `Net ${m(r.net)}`,
     );

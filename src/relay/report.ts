@@ -11,8 +11,9 @@
  * what that day's sales finally brought in (a later refund changes the report of its sale's day).
  *
  * Days are [start, next start) where start is `businessDayStartHour`:00 in the shop's zone,
- * computed with Intl's time zone data, so a day is 23 or 25 hours long when the clocks change. A
- * start hour the clocks skip begins the day when they jump past it; one they repeat, the first time.
+ * computed with Intl's time zone data (src/domain/time.ts, shared with the terminal), so a day is
+ * 23 or 25 hours long when the clocks change. A start hour the clocks skip begins the day when
+ * they jump past it; one they repeat, the first time.
  *
  * Reading only: the CLI opens the database read-only, the admin API reads through the server's
  * own connection. Nothing here writes.
@@ -21,6 +22,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { currencyInfo, formatMoney, isCurrency, type Country } from '../domain/money';
+import { businessDay, dayBounds } from '../domain/time';
 import type { SaleStatus } from '../link/protocol';
 import { UsageError } from '../shared/args';
 import { jsonForConsole, printable } from '../shared/printable';
@@ -57,57 +59,7 @@ export function reportRule(config: { country: Country; timeZone?: string; busine
   return { timeZone: zone, startHour: config.businessDayStartHour ?? 0 };
 }
 
-const HOUR_MS = 3_600_000;
-const DAY_MS = 24 * HOUR_MS;
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
-/** The wall-clock time in `zone` at instant `ms`, as milliseconds of the same fields read as UTC. */
-function wallMs(ms: number, zone: string): number {
-  let f = formatters.get(zone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone: zone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-    });
-    formatters.set(zone, f);
-  }
-  const p: Record<string, number> = {};
-  for (const part of f.formatToParts(new Date(ms))) if (part.type !== 'literal') p[part.type] = Number(part.value);
-  const whole = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
-  return whole + (((ms % 1000) + 1000) % 1000);
-}
-
-/** The zone's offset from UTC at instant `ms` (positive east of Greenwich). */
-function offsetAt(ms: number, zone: string): number {
-  return wallMs(ms, zone) - ms;
-}
-
-/**
- * The instant at which the clocks in `zone` show `wall` (fields read as UTC). A time shown twice
- * (clocks set back) gives the first; a time skipped (clocks set forward) gives the instant they
- * jumped past it.
- */
-function instantOfWall(wall: number, zone: string): number {
-  const offsets = new Set([offsetAt(wall - DAY_MS, zone), offsetAt(wall, zone), offsetAt(wall + DAY_MS, zone)]);
-  const candidates = [...offsets].map((o) => wall - o);
-  const exact = candidates.filter((t) => wallMs(t, zone) === wall);
-  if (exact.length) return Math.min(...exact);
-  // Skipped: between these two instants the clocks jump from before `wall` to after it.
-  let before = Math.min(...candidates);
-  let after = Math.max(...candidates);
-  while (after - before > 1) {
-    const mid = before + Math.floor((after - before) / 2);
-    if (wallMs(mid, zone) < wall) before = mid;
-    else after = mid;
-  }
-  return after;
-}
+const DAY_MS = 24 * 3_600_000;
 
 const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
@@ -121,19 +73,19 @@ export function isBusinessDate(text: string): boolean {
   return t.getUTCFullYear() === y && t.getUTCMonth() === mo - 1 && t.getUTCDate() === d;
 }
 
-/** [from, to) of a business day in the shop's zone. */
+/**
+ * [from, to) of a business day in the shop's zone: dayBounds of src/domain/time.ts, the same
+ * days the terminal's own report uses.
+ */
 export function businessDayWindow(date: string, rule: BusinessDayRule): { from: Date; to: Date } {
   if (!isBusinessDate(date)) throw new RangeError('date: a calendar date written YYYY-MM-DD');
-  const [y, m, d] = date.split('-').map(Number);
-  const start = instantOfWall(Date.UTC(y, m - 1, d, rule.startHour), rule.timeZone);
-  const end = instantOfWall(Date.UTC(y, m - 1, d + 1, rule.startHour), rule.timeZone);
-  return { from: new Date(start), to: new Date(end) };
+  const [from, to] = dayBounds(date, rule.timeZone, rule.startHour);
+  return { from: new Date(from), to: new Date(to) };
 }
 
 /** The business day (YYYY-MM-DD) an instant belongs to in the shop's zone. */
 export function businessDayOf(at: Date, rule: BusinessDayRule): string {
-  const shifted = new Date(wallMs(at.getTime(), rule.timeZone) - rule.startHour * HOUR_MS);
-  return shifted.toISOString().slice(0, 10);
+  return businessDay(at.getTime(), rule.timeZone, rule.startHour);
 }
 
 // ---- the data a report is made of ---------------------------------------------------------------

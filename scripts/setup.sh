@@ -2,8 +2,12 @@
 # qrpos installer for Debian 12/13 and Raspberry Pi OS Bookworm/Trixie (arm64, amd64; armhf).
 #
 #   sudo scripts/setup.sh                      install the terminal (asks what it needs)
+#   sudo scripts/setup.sh --bundle FILE        the same from a release bundle (npm run release): no compiler
 #   sudo scripts/setup.sh --relay              install the relay on a server instead
 #   sudo scripts/setup.sh --uninstall [--purge]
+#
+# The app goes to /opt/qrpos/releases/<version>/, and /opt/qrpos/current points at the one that
+# runs (switched atomically; the previous one is kept for a rollback; see scripts/SETUP.md).
 #
 # Every question has a flag (--help lists them); --non-interactive fails on a missing one.
 # Idempotent: a second run with the same answers changes nothing ("unchanged").
@@ -23,6 +27,13 @@ usage: setup.sh [options]              install the qrpos terminal
        setup.sh --uninstall [--relay] [--purge]
 
 general:
+  --bundle FILE            install this release bundle (qrpos-<version>-linux-<arch>.tar.gz from
+                           npm run release): checked against its signature and every file's
+                           SHA-256, this machine's architecture and Node.js ABI; nothing compiles
+  --release-key FILE       trust the public key(s) in FILE for --bundle instead of
+                           scripts/release/release-key.pub beside this installer
+  --keep N                 releases kept in /opt/qrpos/releases (default 3; at least 2: the
+                           current one and the previous one, which are never removed)
   --non-interactive        never prompt; a missing required value is an error (exit 2)
   --dry-run                print what would be done; change nothing
   --uninstall              remove what setup installed; keeps config, secrets and the
@@ -34,9 +45,10 @@ general:
   --no-start               install and enable the service but do not (re)start it
                            (automatic where systemd is not running: a chroot, an image build)
   --skip-packages          do not install Debian packages
-  --skip-npm               do not run npm ci in /opt/qrpos (node_modules must be there)
-  --node-modules DIR       copy this prebuilt node_modules instead of running npm ci
-  --source DIR             the built app to install (default: this repository)
+  --skip-npm               do not run npm ci: the new release takes the current one's node_modules
+  --node-modules DIR       take the production packages from this prebuilt node_modules instead
+                           of running npm ci
+  --source DIR             the built app to install (default: this repository); with --bundle: no
   --node PATH              the Node.js binary (default: node on PATH)
   --root DIR               install into DIR instead of / (for tests; see SETUP.md)
   --force                  continue on an unsupported OS or architecture
@@ -71,7 +83,7 @@ EOF
 }
 
 # ---------------------------------------------------------------- flags
-ROOT="" SOURCE="" NODE="" DRY=0 NONINTERACTIVE=0 UNINSTALL=0 PURGE=0 RELAY=0 FORCE=0
+ROOT="" SOURCE="" NODE="" BUNDLE="" RELEASE_KEY="" KEEP=3 DRY=0 NONINTERACTIVE=0 UNINSTALL=0 PURGE=0 RELAY=0 FORCE=0
 BOOT_TWEAKS=0 BOOT_DIR="" NO_START=0 SKIP_PACKAGES=0 SKIP_NPM=0 NODE_MODULES=""
 RELAY_URL="" COUNTRY="" CURRENCY="" MERCHANT="" TERMINAL_NAME="" PROFILE="" KEYPAD="" DISPLAY_PART=""
 KEYPAD_VID="" KEYPAD_PID="" SUPERVISOR_PIN="${QRPOS_SUPERVISOR_PIN:-}" ENTRY_MODE=""
@@ -100,7 +112,7 @@ while [ $# -gt 0 ]; do
     --no-start) NO_START=1 ;;
     --skip-packages) SKIP_PACKAGES=1 ;;
     --skip-npm) SKIP_NPM=1 ;;
-    --root|--source|--node|--node-modules|--boot-dir|--relay-url|--country|--currency|--merchant-name|\
+    --root|--source|--bundle|--release-key|--keep|--node|--node-modules|--boot-dir|--relay-url|--country|--currency|--merchant-name|\
     --terminal-name|--profile|--keypad|--display|--keypad-vid|--keypad-pid|--supervisor-pin|--entry-mode|\
     --pole-display|--pole-display-id|--printer|--printer-id|--listen|--public-url|--tls-cert|--tls-key|\
     --omise-base-url|--omise-public-key|--omise-secret-key|--webhook-secret|--admin-token)
@@ -108,6 +120,7 @@ while [ $# -gt 0 ]; do
       v=$2; shift
       case "$flag" in
         --root) ROOT=$v ;; --source) SOURCE=$v ;; --node) NODE=$v ;; --node-modules) NODE_MODULES=$v ;;
+        --bundle) BUNDLE=$v ;; --release-key) RELEASE_KEY=$v ;; --keep) KEEP=$v ;;
         --boot-dir) BOOT_DIR=$v ;; --relay-url) RELAY_URL=$v ;; --country) COUNTRY=$v ;; --currency) CURRENCY=$v ;;
         --merchant-name) MERCHANT=$v ;; --terminal-name) TERMINAL_NAME=$v ;; --profile) PROFILE=$v ;;
         --keypad) KEYPAD=$v ;; --display) DISPLAY_PART=$v ;; --keypad-vid) KEYPAD_VID=$v ;; --keypad-pid) KEYPAD_PID=$v ;;
@@ -128,10 +141,20 @@ if [ -n "$ROOT" ]; then
   ROOT=$(cd "$ROOT" && pwd)
   [ "$ROOT" != / ] || ROOT=""
 fi
+if [ -n "$BUNDLE" ]; then
+  [ -z "$SOURCE" ] || usage_error "--bundle and --source exclude each other (a bundle is the whole app)"
+  [ -z "$NODE_MODULES" ] && [ "$SKIP_NPM" = 0 ] || usage_error "--bundle brings its own node_modules (no --node-modules, --skip-npm)"
+  [ "$UNINSTALL" = 0 ] || usage_error "--bundle installs; --uninstall needs no bundle"
+  [ -f "$BUNDLE" ] || usage_error "--bundle $BUNDLE: no such file"
+  BUNDLE=$(cd "$(dirname "$BUNDLE")" && pwd)/$(basename "$BUNDLE")
+fi
+[ -z "$RELEASE_KEY" ] || [ -f "$RELEASE_KEY" ] || usage_error "--release-key $RELEASE_KEY: no such file"
+[[ "$KEEP" =~ ^[0-9]+$ ]] && [ "$KEEP" -ge 2 ] || usage_error "--keep: a whole number, at least 2 (the current release and the previous one)"
 SOURCE=${SOURCE:-$(cd "$SETUP_DIR/.." && pwd)}
 [ -d "$SOURCE" ] || usage_error "--source $SOURCE: no such directory"
 SOURCE=$(cd "$SOURCE" && pwd)
 [ -z "$NODE_MODULES" ] || [ -d "$NODE_MODULES" ] || usage_error "--node-modules $NODE_MODULES: no such directory"
+[ -z "$NODE_MODULES" ] || NODE_MODULES=$(cd "$NODE_MODULES" && pwd)
 # Prompts only where someone can answer them.
 [ -t 0 ] || NONINTERACTIVE=1
 
@@ -139,7 +162,16 @@ if [ -z "$ROOT" ] && [ "$DRY" = 0 ] && [ "$EUID" != 0 ]; then
   die "run as root (sudo $0 ...), or look first with --dry-run"
 fi
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+# A release half unpacked or built by this run (releases/.incoming-<pid>-*, .build-<pid>) goes too.
+# So does /opt/qrpos itself when this run made it and installed nothing (a refused bundle).
+APP_MADE=0
+cleanup() {
+  rm -rf "$WORK"
+  local rel; rel=$(p /opt/qrpos/releases)
+  [ ! -d "$rel" ] || rm -rf "$rel"/.incoming-$$-* "$rel/.build-$$"
+  [ "$APP_MADE" = 0 ] || [ -L "$(p /opt/qrpos/current)" ] || rm -rf "$(p /opt/qrpos)"
+}
+trap cleanup EXIT
 
 # An image build (pi-gen, sdm: a chroot or systemd-nspawn without systemd as PID 1) has no
 # running systemd or udev: install and enable the service, start nothing (as --no-start).
@@ -220,7 +252,7 @@ check_node() {
   say "Node.js $version at $NODE"
   # npm is needed only to build node_modules here. Debian's own nodejs ships it separately
   # (package npm); NodeSource's nodejs includes it.
-  if [ "$UNINSTALL" = 0 ] && [ -z "$NODE_MODULES" ] && [ "$SKIP_NPM" = 0 ] && ! PATH="$(dirname "$NODE"):$PATH" command -v npm >/dev/null; then
+  if [ "$UNINSTALL" = 0 ] && [ -z "$BUNDLE" ] && [ -z "$NODE_MODULES" ] && [ "$SKIP_NPM" = 0 ] && ! PATH="$(dirname "$NODE"):$PATH" command -v npm >/dev/null; then
     if [ -z "$ROOT" ] && [ "$SKIP_PACKAGES" = 0 ] && dpkg-query -S "$NODE" 2>/dev/null | grep -q '^nodejs:'; then
       say "npm is not installed: adding Debian's npm package (Debian's nodejs ships without it)"
       PACKAGES+=(npm)
@@ -233,6 +265,11 @@ check_node() {
 
 PACKAGES=(build-essential python3 pkg-config libcairo2-dev libpango1.0-dev libjpeg-dev libgif-dev librsvg2-dev
           libudev-dev libusb-1.0-0-dev fonts-noto-core fonts-noto-cjk curl)
+# A bundle's native modules are built: only the shared libraries they load (canvas: cairo, pango,
+# jpeg, gif, rsvg; node-hid: udev, usb) and the fonts. No compiler, no -dev packages, no npm.
+RUNTIME_PACKAGES=(libcairo2 libpango-1.0-0 libpangocairo-1.0-0 libjpeg62-turbo libgif7 librsvg2-2
+                  libudev1 libusb-1.0-0 fonts-noto-core fonts-noto-cjk curl)
+[ -z "$BUNDLE" ] || PACKAGES=("${RUNTIME_PACKAGES[@]}")
 install_packages() {
   if [ "$SKIP_PACKAGES" = 1 ]; then say "Debian packages: skipped (--skip-packages)"; return; fi
   if [ -n "$ROOT" ]; then sys apt-get install -y --no-install-recommends "${PACKAGES[@]}"; return; fi
@@ -291,93 +328,204 @@ ensure_user() {
 }
 
 # ---------------------------------------------------------------- the app
+# /opt/qrpos/releases/<version>/ holds each release as its manifest.json lists it; current and
+# previous are links to two of them; scripts/release/release.cjs does the file work (checking a
+# bundle while it unpacks, copying a checkout, switching the links, removing old releases).
 APP=/opt/qrpos
+REL_VERSION="" REL_STATUS="" REL_DIR=""
+release_tool() { "$NODE" "$SETUP_DIR/release/release.cjs" "$@" 2>"$WORK/release.err"; }
+release_failed() {
+  sed 's/^release: //' "$WORK/release.err" | sed 's/^/    /' >&2
+  _log_line "$(cat "$WORK/release.err")"
+  die "$1"
+}
+# "key<TAB>value" lines of release.cjs: REL_VERSION, REL_STATUS, REL_DIR, and the rest by name.
+read_release_out() {
+  local k v
+  REL_FILES="" REL_SIZE="" REL_NATIVE=""
+  while IFS=$'\t' read -r k v; do
+    case "$k" in
+      version) REL_VERSION=$v ;; status) REL_STATUS=$v ;; dir) REL_DIR=$v ;;
+      files) REL_FILES=$v ;; size) REL_SIZE=$v ;; native) REL_NATIVE=$v ;;
+    esac
+  done <<<"$1"
+}
+mb() { awk -v n="$1" 'BEGIN { printf "%.1f MB", n / 1e6 }'; }
+
+# Only one installer at a time changes /opt/qrpos. Then what a killed install left is removed.
+APP_LOCKED=0
+lock_app() {
+  [ "$DRY" = 0 ] && [ "$APP_LOCKED" = 0 ] || return 0
+  if [ ! -d "$(p "$APP")" ]; then mkdir -p "$(p "$APP")"; APP_MADE=1; fi
+  if command -v flock >/dev/null; then
+    exec 9>"$(p "$APP")/.setup.lock"
+    flock -n 9 || die "another setup.sh is installing into $APP right now; wait for it to finish"
+  fi
+  APP_LOCKED=1
+  local out k v
+  out=$(release_tool clean --app "$(p "$APP")") || return 0
+  while IFS=$'\t' read -r k v; do
+    [ "$k" != removed ] || say "removed $APP/releases/$v (left by an install that did not finish)"
+  done <<<"$out"
+}
+
+# --bundle: checked (signature, every file, architecture, Node ABI, disk space) and unpacked
+# before anything else, so a bad bundle changes nothing; its device files answer the questions.
+prepare_bundle() {
+  local out keys=() dry=()
+  [ -z "$RELEASE_KEY" ] || keys=(--key "$RELEASE_KEY")
+  [ "$DRY" = 0 ] || dry=(--dry-run --scratch "$WORK")
+  say "checking bundle $BUNDLE (signature, every file, architecture, Node.js ABI)"
+  lock_app
+  out=$(release_tool unpack "$BUNDLE" --app "$(p "$APP")" --owner $$ "${keys[@]}" "${dry[@]}") ||
+    release_failed "the bundle was refused; nothing was installed or changed"
+  read_release_out "$out"
+  say "bundle good: qrpos $REL_VERSION, $REL_FILES files ($(mb "$REL_SIZE")), signed; native modules: $REL_NATIVE"
+  SOURCE=$REL_DIR
+}
+
+# The new release runs here (every native module loads, the app's entry point), or nothing is switched.
+selftest_release() {
+  local dir=$1 out
+  if out=$(cd / && env -u NODE_PATH "$NODE" "$dir/scripts/release/selftest.cjs" 2>&1); then
+    _log_line "selftest of $REL_VERSION: $out"
+    say "release $REL_VERSION runs here: ${out##*$'\n'}"
+    return
+  fi
+  printf '%s\n' "$out" | grep -v '^ok ' | sed 's/^/    /' >&2
+  _log_line "selftest of $REL_VERSION failed: $out"
+  die "release $REL_VERSION does not run on this machine (above; a missing lib*.so is a missing Debian package, which setup.sh installs unless --skip-packages); nothing was switched"
+}
+
+# A checked release folder (releases/.incoming-*) in place as releases/<version>.
+commit_release() {
+  local out verb
+  selftest_release "$REL_DIR"
+  out=$(release_tool commit --app "$(p "$APP")" --dir "$REL_DIR" --version "$REL_VERSION") ||
+    release_failed "could not put release $REL_VERSION in place"
+  verb=installed; [ "$REL_STATUS" != repair ] || verb="replaced (its files differed)"
+  REL_DIR=$(p "$APP/releases/$REL_VERSION")
+  say "$verb release $REL_VERSION in $APP/releases/$REL_VERSION ($REL_FILES files, $(mb "$REL_SIZE"))"
+  changed
+}
+
 install_app() {
-  local entry="$SOURCE/dist/src/cli/main.js"
+  if [ -n "$BUNDLE" ]; then
+    if [ "$REL_STATUS" = unchanged ]; then say "release $REL_VERSION: unchanged (in $APP/releases, every file as its manifest lists it)"
+    elif [ "$DRY" = 1 ]; then say "would install release $REL_VERSION in $APP/releases/$REL_VERSION"; changed
+    else commit_release; SOURCE=$REL_DIR; fi
+  else
+    stage_checkout
+    # A dry run that would need npm ci first cannot know the new release's version.
+    [ -n "$REL_VERSION" ] || return 0
+  fi
+  activate_release
+  remove_flat_layout
+}
+
+# What node_modules of a checkout release was built for: a later install reuses the current
+# release's node_modules (no npm ci) while this is the same.
+modules_stamp_want() { printf '%s node=%s arch=%s' "$(sha256sum "$SOURCE/package-lock.json" | cut -d' ' -f1)" "$NODE_VERSION" "$ARCH"; }
+
+# Without --bundle: this checkout (built: dist/) becomes a release. node_modules comes from
+# --node-modules, else the current release's (built for the same lock file, Node.js and
+# architecture), else npm ci --omit=dev, which compiles the native modules here.
+stage_checkout() {
+  local entry="$SOURCE/dist/src/cli/main.js" want nm="" current out build=""
   [ -f "$entry" ] || die "$SOURCE is not built ($entry missing): run scripts/bootstrap.sh (or npm ci && npm run build) there first"
   for f in package.json package-lock.json scripts/qrpos.cjs; do
     [ -f "$SOURCE/$f" ] || die "$SOURCE/$f is missing: --source must be a built qrpos checkout or release"
   done
-  if [ "$SOURCE" = "$(p "$APP")" ]; then say "app: installing from $APP itself; files unchanged"; else
-    put_dir "$APP" 0755
-    for f in package.json package-lock.json; do put_file "$SOURCE/$f" "$APP/$f" 0644; done
-    put_dir "$APP/scripts" 0755
-    put_file "$SOURCE/scripts/qrpos.cjs" "$APP/scripts/qrpos.cjs" 0755
-    # The installer itself, so the device can re-run or uninstall without the checkout.
-    put_file "$SETUP_DIR/setup.sh" "$APP/scripts/setup.sh" 0755
-    [ ! -f "$SETUP_DIR/SETUP.md" ] || put_file "$SETUP_DIR/SETUP.md" "$APP/scripts/SETUP.md" 0644
-    SYNC_PAIRS+="$SOURCE/dist"$'\t'"$APP/dist"$'\t1\n'
-    SYNC_PAIRS+="$SOURCE/device"$'\t'"$APP/device"$'\t1\n'
-    SYNC_PAIRS+="$SETUP_DIR/setup"$'\t'"$APP/scripts/setup"$'\t1\n'
+  if [ -f "$SOURCE/manifest.json" ]; then
+    # The installer of an installed release, re-run (to change an answer): that release stays.
+    case "$(cd "$SOURCE" && pwd -P)" in
+      "$(p "$APP")"/releases/*)
+        REL_VERSION=$(basename "$(cd "$SOURCE" && pwd -P)")
+        say "release $REL_VERSION (this installer's own): unchanged"
+        return 0 ;;
+    esac
+    die "$SOURCE is an unpacked release bundle: install the bundle file with --bundle FILE"
   fi
-  install_node_modules
-  sync_trees
-  [ -z "$NODE_MODULES" ] || modules_stamp_write
-}
-
-# Trees queued in SYNC_PAIRS ("src<TAB>dest<TAB>delete" lines) are copied in one pass: what
-# differs (content, mode) is replaced, and with delete=1 what the source lacks is removed.
-SYNC_PAIRS=""
-sync_trees() {
-  [ -n "$SYNC_PAIRS" ] || return 0
-  local out pairs="" src rel del dst n
-  while IFS=$'\t' read -r src rel del; do
-    [ -n "$src" ] && pairs+="$src"$'\t'"$(p "$rel")"$'\t'"$del"$'\n'
-  done <<<"$SYNC_PAIRS"
-  out=$(QS_PAIRS="$pairs" QS_DRY="$DRY" helper sync) || die "copying the app into $(p "$APP") failed"
-  while IFS=$'\t' read -r src rel del; do
-    [ -n "$src" ] || continue
-    dst=$(p "$rel")
-    n=$(printf '%s\n' "$out" | awk -F'\t' -v d="$dst" '$1=="CHANGED" && $2==d {print $3}')
-    if [ "${n:-0}" = 0 ]; then say "unchanged $rel/"; continue; fi
-    printf '%s\n' "$out" | awk -F'\t' -v d="$dst" -v r="$rel" '$1==d {print "    " r ": " $2}'
-    if [ "$DRY" = 1 ]; then say "would update $rel/ ($n changes)"; else say "updated $rel/ ($n changes)"; fi
-    changed
-  done <<<"$SYNC_PAIRS"
-  SYNC_PAIRS=""
-}
-
-# What node_modules in /opt/qrpos was built for: a later run reinstalls only when this changes.
-MODULES_STAMP=$APP/node_modules/.qrpos-installed
-modules_stamp_want() { printf '%s node=%s arch=%s' "$(sha256sum "$SOURCE/package-lock.json" | cut -d' ' -f1)" "$NODE_VERSION" "$ARCH"; }
-# A --node-modules copy stands for the lock file it came with: record that like npm ci does.
-modules_stamp_write() {
-  local want; want=$(modules_stamp_want)
-  [ "$DRY" = 0 ] || return 0
-  [ "$(cat "$(p "$MODULES_STAMP")" 2>/dev/null || true)" != "$want" ] || return 0
-  printf '%s\n' "$want" >"$(p "$MODULES_STAMP")"
-  _log_line "node_modules stamp: $want"
-}
-
-install_node_modules() {
-  local stamp_rel=$MODULES_STAMP want have
-  if [ -n "$NODE_MODULES" ]; then
-    SYNC_PAIRS+="$NODE_MODULES"$'\t'"$APP/node_modules"$'\t1\n'
-    return
-  fi
-  if [ "$SKIP_NPM" = 1 ]; then say "npm ci: skipped (--skip-npm)"; return; fi
+  lock_app
   want=$(modules_stamp_want)
-  have=$(cat "$(p "$stamp_rel")" 2>/dev/null || true)
-  if [ "$want" = "$have" ]; then say "node_modules: unchanged"; return; fi
-  if [ "$DRY" = 1 ]; then say "would run: npm ci --omit=dev in $APP"; changed; return; fi
-  # Native modules compile here rather than download prebuilt binaries (none exist for ARM,
-  # and a device may be offline from GitHub); node-gyp uses the headers Node's package ships.
-  local -a envs=(npm_config_build_from_source=true npm_config_audit=false npm_config_fund=false)
-  [ ! -f /usr/include/node/node_version.h ] || envs+=(npm_config_nodedir=/usr)
-  say "npm ci --omit=dev in $APP (compiles better-sqlite3, canvas, epoll: several minutes on a Pi)"
-  (cd "$(p "$APP")" && env "${envs[@]}" PATH="$(dirname "$NODE"):$PATH" npm ci --omit=dev) \
-    >>"$(p "$LOG_FILE")" 2>&1 || die "npm ci failed; see $(p "$LOG_FILE")"
-  mkdir -p "$(dirname "$(p "$stamp_rel")")"
-  printf '%s\n' "$want" >"$(p "$stamp_rel")"
-  say "installed node_modules"
-  changed
+  current=$(p "$APP/current")
+  if [ -n "$NODE_MODULES" ]; then
+    nm=$NODE_MODULES
+  elif [ -f "$current/node_modules/.qrpos-installed" ] && [ "$(cat "$current/node_modules/.qrpos-installed")" = "$want" ]; then
+    nm="$current/node_modules"; say "node_modules: unchanged (the current release's: same lock file, Node.js, architecture)"
+  elif [ "$SKIP_NPM" = 1 ]; then
+    if [ -d "$current/node_modules" ]; then
+      nm="$current/node_modules"; want=$(cat "$current/node_modules/.qrpos-installed" 2>/dev/null || true)
+      say "npm ci: skipped (--skip-npm): the current release's node_modules are kept"
+    else say "npm ci: skipped (--skip-npm): the release has no node_modules"; fi
+  elif [ "$DRY" = 1 ]; then
+    say "would run: npm ci --omit=dev, then install the checkout $SOURCE as a new release"; changed
+    return 0
+  else
+    # Native modules compile here rather than download prebuilt binaries (none exist for ARM,
+    # and a device may be offline from GitHub); node-gyp uses the headers Node's package ships.
+    build="$(p "$APP")/releases/.build-$$"
+    mkdir -p "$build"
+    cp "$SOURCE/package.json" "$SOURCE/package-lock.json" "$build/"
+    local -a envs=(npm_config_build_from_source=true npm_config_audit=false npm_config_fund=false)
+    [ ! -f /usr/include/node/node_version.h ] || envs+=(npm_config_nodedir=/usr)
+    say "npm ci --omit=dev (compiles better-sqlite3, canvas, epoll: several minutes on a Pi)"
+    _log_line "run: npm ci --omit=dev in $build"
+    (cd "$build" && env "${envs[@]}" PATH="$(dirname "$NODE"):$PATH" npm ci --omit=dev) \
+      >>"$(p "$LOG_FILE")" 2>&1 || die "npm ci failed; see $(p "$LOG_FILE")"
+    say "installed node_modules"
+    nm="$build/node_modules"
+  fi
+  local args=(--app "$(p "$APP")" --source "$SOURCE" --installer "$SETUP_DIR" --owner $$)
+  [ -z "$nm" ] || args+=(--node-modules "$nm")
+  [ -z "$nm" ] || [ -z "$want" ] || args+=(--stamp "$want")
+  [ "$DRY" = 0 ] || args+=(--dry-run)
+  out=$(release_tool stage "${args[@]}") || release_failed "could not make a release of $SOURCE"
+  [ -z "$build" ] || rm -rf "$build"
+  read_release_out "$out"
+  case "$REL_STATUS" in
+    unchanged) say "release $REL_VERSION: unchanged ($APP/releases/$REL_VERSION has these files)" ;;
+    *) if [ "$DRY" = 1 ]; then say "would install release $REL_VERSION ($REL_FILES files) in $APP/releases/$REL_VERSION"; changed
+       else commit_release; fi ;;
+  esac
+}
+
+# current -> releases/<version>, atomically (a new link renamed over the old); previous -> what
+# current was; releases beyond --keep (never current or previous) removed.
+activate_release() {
+  local out k v args=(--app "$(p "$APP")" --version "$REL_VERSION" --keep "$KEEP")
+  [ "$DRY" = 0 ] || args+=(--dry-run)
+  out=$(release_tool activate "${args[@]}") || release_failed "could not switch $APP/current to $REL_VERSION"
+  local was="" switched=0
+  while IFS=$'\t' read -r k v; do
+    case "$k" in
+      was) was=$v ;; switched) switched=$v ;;
+      removed) if [ "$DRY" = 1 ]; then say "would remove old release $v (keeping $KEEP)"; else say "removed old release $v (keeping $KEEP)"; fi; changed ;;
+    esac
+  done <<<"$out"
+  if [ "$switched" = 1 ]; then
+    if [ "$DRY" = 1 ]; then say "would switch $APP/current to releases/$REL_VERSION"
+    else say "switched $APP/current to releases/$REL_VERSION${was:+ (previous: $was)}"; fi
+    changed
+  else
+    say "$APP/current: releases/$REL_VERSION, unchanged"
+  fi
+}
+
+# An install from before releases had the app itself in /opt/qrpos: gone once current runs.
+remove_flat_layout() {
+  local f
+  for f in dist device node_modules scripts package.json package-lock.json; do
+    [ ! -e "$(p "$APP/$f")" ] || remove_path "$APP/$f"
+  done
 }
 
 install_wrapper() {
   cat >"$WORK/qrpos" <<EOF
 #!/bin/sh
-# qrpos command, installed by scripts/setup.sh: the app in $APP on the Node.js chosen at install.
-exec $NODE $APP/scripts/qrpos.cjs "\$@"
+# qrpos command, installed by scripts/setup.sh: the current release in $APP on the Node.js
+# chosen at install. Node resolves the link once, so a running process keeps its release's files.
+exec $NODE $APP/current/scripts/qrpos.cjs "\$@"
 EOF
   put_file "$WORK/qrpos" /usr/local/bin/qrpos 0755
 }
@@ -828,13 +976,15 @@ uninstall() {
 # ---------------------------------------------------------------- main
 [ "$DRY" = 0 ] || say "dry run: nothing will be changed"
 # Flags are not logged: some carry secrets.
-_log_line "setup.sh started (root=${ROOT:-/}, source=$SOURCE, relay=$RELAY, uninstall=$UNINSTALL, purge=$PURGE)"
+_log_line "setup.sh started (root=${ROOT:-/}, source=$SOURCE, bundle=${BUNDLE:-none}, relay=$RELAY, uninstall=$UNINSTALL, purge=$PURGE)"
 check_node
 if [ "$UNINSTALL" = 1 ]; then
+  [ ! -d "$(p "$APP")" ] || lock_app
   uninstall
 else
   check_os
   check_arch
+  [ -z "$BUNDLE" ] || prepare_bundle
   if [ "$RELAY" = 1 ]; then install_relay; else install_terminal; fi
 fi
 if [ "$PURGE" = 1 ] && [ "$DRY" = 0 ] && [ ! -e "$(p /opt/qrpos)" ]; then

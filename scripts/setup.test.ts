@@ -32,15 +32,25 @@ describe('setup.sh terminal install into a scratch root', () => {
   it('installs the app, command, units, udev rules, config and secrets with the right modes', () => {
     expect(first.stderr).toBe('');
     expect(first.status).toBe(0);
-    expect(fs.readFileSync(at('opt/qrpos/dist/src/cli/main.js'), 'utf8')).toContain('exports.main');
-    expect(fs.readlinkSync(at('opt/qrpos/node_modules/.bin/fake-dep'))).toBe('../fake-dep/index.js');
-    expect(modeOf(at('opt/qrpos/node_modules/fake-dep/index.js'))).toBe('0755');
-    expect(fs.existsSync(at('opt/qrpos/device/profiles/pi-ili9486-480x320-usb-numpad.json'))).toBe(true);
-    expect(modeOf(at('opt/qrpos/scripts/setup.sh'))).toBe('0755');
+    // The app is a release: releases/<version>/ with its manifest, and current linking to it.
+    const version = /installed release (\S+) in \/opt\/qrpos\/releases\/\1 /.exec(first.stdout)?.[1] ?? '';
+    expect(version).toMatch(/^0\.0\.0-test\.[0-9a-f]{8}$/);
+    expect(fs.readlinkSync(at('opt/qrpos/current'))).toBe(`releases/${version}`);
+    expect(fs.readFileSync(at('opt/qrpos/current/dist/src/cli/main.js'), 'utf8')).toContain('exports.main');
+    expect(modeOf(at('opt/qrpos/current/node_modules/fake-dep/index.js'))).toBe('0755');
+    // Production packages only, and no .bin links: a release holds regular files.
+    expect(fs.existsSync(at('opt/qrpos/current/node_modules/fake-dev'))).toBe(false);
+    expect(fs.existsSync(at('opt/qrpos/current/node_modules/.bin'))).toBe(false);
+    expect(fs.existsSync(at('opt/qrpos/current/device/profiles/pi-ili9486-480x320-usb-numpad.json'))).toBe(true);
+    expect(modeOf(at('opt/qrpos/current/scripts/setup.sh'))).toBe('0755');
+    const check = spawnSync(process.execPath, [path.join(REPO, 'scripts/release/release.cjs'), 'check', at('opt/qrpos/current')], { encoding: 'utf8' });
+    expect(check.stdout).toContain(`qrpos ${version} (unsigned (installed from a checkout))`);
+    expect(check.status).toBe(0);
+    expect(first.stdout).toContain(`release ${version} runs here: selftest: all 2 passed`);
 
     const wrapper = fs.readFileSync(at('usr/local/bin/qrpos'), 'utf8');
     expect(modeOf(at('usr/local/bin/qrpos'))).toBe('0755');
-    expect(wrapper).toMatch(/^exec \/\S+ \/opt\/qrpos\/scripts\/qrpos\.cjs "\$@"$/m);
+    expect(wrapper).toMatch(/^exec \/\S+ \/opt\/qrpos\/current\/scripts\/qrpos\.cjs "\$@"$/m);
 
     for (const unit of ['qrpos-terminal.service']) {
       expect(fs.readFileSync(at(`etc/systemd/system/${unit}`), 'utf8')).toBe(fs.readFileSync(path.join(REPO, 'systemd', unit), 'utf8'));

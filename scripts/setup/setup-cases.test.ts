@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadRelaySecrets, RelayConfigSchema } from '../../src/relay/config';
-import { LOG_REL, makeRoot, manifest, modeOf, runSetup, TERMINAL_FLAGS, uidIn, useScratchApp } from './testkit';
+import { LOG_REL, makeRoot, makeSourceWithoutDeps, manifest, modeOf, runSetup, TERMINAL_FLAGS, uidIn, useScratchApp } from './testkit';
 
 const isRoot = process.getuid?.() === 0;
 const app = useScratchApp();
@@ -107,30 +107,35 @@ describe('the pairing code setup.sh prints', () => {
 });
 
 describe('setup.sh production dependencies', () => {
-  it('runs npm ci --omit=dev in /opt/qrpos once, then only when the lock file, Node or arch change', () => {
+  it('runs npm ci --omit=dev for a new release once, then only when the lock file, Node or arch change', () => {
     const root = makeRoot(app.base);
-    const flags = ['--root', root, '--source', app.source, '--non-interactive', ...TERMINAL_FLAGS, '--no-start'];
+    const source = makeSourceWithoutDeps(app.base);
+    const flags = ['--root', root, '--source', source, '--non-interactive', ...TERMINAL_FLAGS, '--no-start'];
     const r = runSetup(flags);
+    expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('installed node_modules');
-    const stamp = fs.readFileSync(path.join(root, 'opt/qrpos/node_modules/.qrpos-installed'), 'utf8');
+    const stamp = fs.readFileSync(path.join(root, 'opt/qrpos/current/node_modules/.qrpos-installed'), 'utf8');
     expect(stamp).toMatch(/^[0-9a-f]{64} node=v\d+\.\d+\.\d+ arch=\w+\n$/);
     expect(fs.readFileSync(path.join(root, LOG_REL), 'utf8')).toContain('npm ci --omit=dev');
+    // npm ci ran in a folder of its own, gone afterwards.
+    expect(fs.readdirSync(path.join(root, 'opt/qrpos/releases'))).toHaveLength(1);
     const again = runSetup(flags);
     expect(again.stdout).toContain('node_modules: unchanged');
     expect(again.stdout).toContain('(unchanged)');
+    expect(fs.readFileSync(path.join(root, LOG_REL), 'utf8').match(/npm ci --omit=dev in/g)).toHaveLength(1);
   });
 
   it('records the stamp of a --node-modules copy, so a later run without it does not run npm ci', () => {
     const root = makeRoot(app.base);
     const flags = ['--root', root, '--source', app.source, '--non-interactive', ...TERMINAL_FLAGS, '--no-start'];
     expect(runSetup([...flags, '--node-modules', app.nodeModules]).status).toBe(0);
-    expect(fs.readFileSync(path.join(root, 'opt/qrpos/node_modules/.qrpos-installed'), 'utf8')).toMatch(/^[0-9a-f]{64} node=v\d+\.\d+\.\d+ arch=\w+\n$/);
+    expect(fs.readFileSync(path.join(root, 'opt/qrpos/current/node_modules/.qrpos-installed'), 'utf8')).toMatch(/^[0-9a-f]{64} node=v\d+\.\d+\.\d+ arch=\w+\n$/);
     const later = runSetup(flags);
     expect(later.status).toBe(0);
     expect(later.stdout).toContain('node_modules: unchanged');
     expect(later.stdout).toContain('done: everything was already in place (unchanged)');
-    expect(fs.existsSync(path.join(root, 'opt/qrpos/node_modules/fake-dep/index.js'))).toBe(true);
+    expect(fs.existsSync(path.join(root, 'opt/qrpos/current/node_modules/fake-dep/index.js'))).toBe(true);
     // And the copy again: the stamp is the installer's, not something to delete as extra.
     const copy = runSetup([...flags, '--node-modules', app.nodeModules]);
     expect(copy.stdout).toContain('done: everything was already in place (unchanged)');

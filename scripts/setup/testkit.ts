@@ -49,9 +49,21 @@ export function makeSource(base: string): { source: string; nodeModules: string 
   const source = path.join(base, 'app');
   fs.mkdirSync(path.join(source, 'dist', 'src', 'cli'), { recursive: true });
   fs.writeFileSync(path.join(source, 'dist', 'src', 'cli', 'main.js'), "'use strict';\nexports.main = async () => 0;\n");
-  fs.writeFileSync(path.join(source, 'package.json'), '{ "name": "qrpos", "version": "0.0.0-test" }\n');
-  // No dependencies: `npm ci` on it is real but needs no network.
-  const lock = { name: 'qrpos', version: '0.0.0-test', lockfileVersion: 3, requires: true, packages: { '': { name: 'qrpos', version: '0.0.0-test' } } };
+  // One production dependency (installed from --node-modules) and one dev dependency, which a
+  // release leaves out.
+  const pkg = { name: 'qrpos', version: '0.0.0-test', dependencies: { 'fake-dep': '1.0.0' }, devDependencies: { 'fake-dev': '1.0.0' } };
+  fs.writeFileSync(path.join(source, 'package.json'), JSON.stringify(pkg, null, 2) + '\n');
+  const lock = {
+    name: 'qrpos',
+    version: '0.0.0-test',
+    lockfileVersion: 3,
+    requires: true,
+    packages: {
+      '': { name: 'qrpos', version: '0.0.0-test', dependencies: { 'fake-dep': '1.0.0' }, devDependencies: { 'fake-dev': '1.0.0' } },
+      'node_modules/fake-dep': { version: '1.0.0' },
+      'node_modules/fake-dev': { version: '1.0.0', dev: true },
+    },
+  };
   fs.writeFileSync(path.join(source, 'package-lock.json'), JSON.stringify(lock, null, 2) + '\n');
   fs.mkdirSync(path.join(source, 'scripts'));
   fs.copyFileSync(path.join(REPO, 'scripts', 'qrpos.cjs'), path.join(source, 'scripts', 'qrpos.cjs'));
@@ -59,11 +71,26 @@ export function makeSource(base: string): { source: string; nodeModules: string 
   fs.cpSync(path.join(REPO, 'device'), path.join(source, 'device'), { recursive: true, filter: (f) => !/\.(ttf|otf|ttc|woff2?)$/i.test(f) });
   fs.cpSync(path.join(REPO, 'systemd'), path.join(source, 'systemd'), { recursive: true });
   const nodeModules = path.join(base, 'node_modules');
-  fs.mkdirSync(path.join(nodeModules, 'fake-dep'), { recursive: true });
+  for (const dep of ['fake-dep', 'fake-dev']) {
+    fs.mkdirSync(path.join(nodeModules, dep), { recursive: true });
+    fs.writeFileSync(path.join(nodeModules, dep, 'package.json'), JSON.stringify({ name: dep, version: '1.0.0' }) + '\n');
+    fs.writeFileSync(path.join(nodeModules, dep, 'index.js'), 'module.exports = 1;\n', { mode: 0o755 });
+  }
   fs.mkdirSync(path.join(nodeModules, '.bin'));
-  fs.writeFileSync(path.join(nodeModules, 'fake-dep', 'index.js'), 'module.exports = 1;\n', { mode: 0o755 });
   fs.symlinkSync('../fake-dep/index.js', path.join(nodeModules, '.bin', 'fake-dep'));
   return { source, nodeModules };
+}
+
+/**
+ * A built app without dependencies (an empty lock file): `npm ci` on it is real but needs no
+ * network.
+ */
+export function makeSourceWithoutDeps(base: string): string {
+  const { source } = makeSource(fs.mkdtempSync(path.join(base, 'nodeps-')));
+  fs.writeFileSync(path.join(source, 'package.json'), '{ "name": "qrpos", "version": "0.0.0-test" }\n');
+  const lock = { name: 'qrpos', version: '0.0.0-test', lockfileVersion: 3, requires: true, packages: { '': { name: 'qrpos', version: '0.0.0-test' } } };
+  fs.writeFileSync(path.join(source, 'package-lock.json'), JSON.stringify(lock, null, 2) + '\n');
+  return source;
 }
 
 export function runSetup(args: string[], env: NodeJS.ProcessEnv = {}): RunResult {

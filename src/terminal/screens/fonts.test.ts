@@ -71,20 +71,28 @@ describe('screen fonts', () => {
     expect(ink('骨', fontString(PX)).pixels.equals(ink('骨', `${PX}px "Noto Sans CJK JP"`).pixels)).toBe(false);
   });
 
-  it('puts the scan prompt in English, Thai and Chinese on the QR screen', () => {
+  it('draws the scan prompt in the country\'s languages on the QR screen, and no other', () => {
+    const want = { TH: ['th', 'en'], SG: ['en', 'zh'], MY: ['ms', 'en', 'zh'] } as const;
     for (const [w, h] of [
       [240, 240],
       [480, 320],
     ]) {
-      const r = new ScreenRenderer({ width: w, height: h });
-      r.render({ kind: 'qr', amountText: '฿20.00', qrText: SAMPLE_QR_TEXT, secondsLeft: 60, totalSeconds: 120, status: SAMPLE_STATUS });
-      const scan = r.textRuns
-        .filter((t) => t.region === 'scan')
-        .map((t) => t.text)
-        .join(' ');
-      for (const prompt of [SCAN_PROMPT.en, SCAN_PROMPT.th, SCAN_PROMPT.zh]) {
+      for (const country of ['TH', 'SG', 'MY'] as const) {
+        const r = new ScreenRenderer({ width: w, height: h });
+        r.render({ kind: 'qr', amountText: '฿20.00', qrText: SAMPLE_QR_TEXT, secondsLeft: 60, totalSeconds: 120, status: SAMPLE_STATUS, country });
         // Lines may be wrapped between words; compare without the breaks.
-        expect(scan.replace(/\s+/g, '')).toContain(prompt.replace(/\s+/g, ''));
+        const scan = r.textRuns
+          .filter((t) => t.region === 'scan')
+          .map((t) => t.text)
+          .join('')
+          .replace(/\s+/g, '');
+        const at = (lang: 'en' | 'th' | 'zh' | 'ms') => scan.indexOf(SCAN_PROMPT[lang].replace(/\s+/g, ''));
+        const order = want[country].map(at);
+        expect(order.every((i) => i >= 0), `${country} ${w}×${h}: ${scan}`).toBe(true);
+        expect([...order].sort((a, b) => a - b), `${country}: in the country's order`).toEqual(order);
+        for (const lang of (['en', 'th', 'zh', 'ms'] as const).filter((l) => !(want[country] as readonly string[]).includes(l))) {
+          expect(at(lang), `${country} shows no ${lang}`).toBe(-1);
+        }
       }
     }
   });

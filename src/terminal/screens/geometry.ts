@@ -18,6 +18,8 @@ export interface Geometry {
   /** Smallest text size used anywhere (legibility floor on 240-pixel panels). */
   minPx: number;
   amountPx: number;
+  /** Text sizes flowing layouts choose from (./flow.ts): minPx up, ~12% apart. */
+  ladder: readonly number[];
 }
 
 export function geometryFor(width: number, height: number): Geometry {
@@ -26,6 +28,7 @@ export function geometryFor(width: number, height: number): Geometry {
   }
   const unit = Math.min(width, height);
   const statusH = Math.round(unit * 0.1);
+  const minPx = Math.max(11, Math.round(unit * 0.05));
   return {
     width,
     height,
@@ -36,7 +39,15 @@ export function geometryFor(width: number, height: number): Geometry {
     statusPx: Math.max(11, Math.round(statusH * 0.58)),
     titlePx: Math.max(14, Math.round(unit * 0.085)),
     bodyPx: Math.max(12, Math.round(unit * 0.066)),
-    minPx: Math.max(11, Math.round(unit * 0.05)),
+    minPx,
     amountPx: Math.max(20, Math.round(unit * 0.24)),
+    ladder: sizeLadder(minPx, height),
   };
+}
+
+/** Text sizes from `minPx` up to `maxPx`, each ~12% larger than the last. */
+export function sizeLadder(minPx: number, maxPx: number): number[] {
+  const out: number[] = [];
+  for (let px = Math.max(1, Math.round(minPx)); px <= maxPx; px = Math.max(px + 1, Math.round(px * 1.12))) out.push(px);
+  return out;
 }

@@ -1,6 +1,8 @@
 import { createCanvas } from 'canvas';
 import { describe, expect, it } from 'vitest';
 import { FAILURE_CODES, failureMessages } from '../../domain/failure';
+import { languagesOf } from '../../domain/locale';
+import { COUNTRIES } from '../../domain/money';
 import type { ScreenModel } from './model';
 import type { TextRun } from './painter';
 import { ScreenRenderer } from './renderer';
@@ -52,6 +54,9 @@ function longModels(): ScreenModel[] {
     { kind: 'entry', amountText: '20,000.00', currency: 'SGD', status },
     { kind: 'creating', amountText: '฿150,000.00', status },
     { kind: 'qr', amountText: '฿150,000.00', qrText: SAMPLE_QR_TEXT, secondsLeft: 5999, totalSeconds: 6000, status },
+    { kind: 'qr', merchantName: LONG_NAME, amountText: 'RM30,000.00', qrText: SAMPLE_QR_TEXT, secondsLeft: 5999, totalSeconds: 6000, status, country: 'MY' },
+    { kind: 'qr', merchantName: THAI_NAME, amountText: '฿150,000.00', qrText: SAMPLE_QR_TEXT, secondsLeft: 95, totalSeconds: 120, status: { ...status, online: true } },
+    ...(['SG', 'MY'] as const).map((country): ScreenModel => ({ kind: 'result', outcome: 'not_created', amountText: 'S$20,000.00', reason: failureMessages('insufficient_fund'), reference: '#123456', status, country })),
     ...FAILURE_CODES.map((code): ScreenModel => ({ kind: 'result', outcome: 'failed', amountText: '฿150,000.00', reason: failureMessages(code), reference: 'chrg_test_5y1xq3zj4cw0kz8h2ab', status })),
     {
       kind: 'result',
@@ -61,6 +66,7 @@ function longModels(): ScreenModel[] {
         en: 'The wallet declined the payment because the risk check failed; ask the customer to pay another way',
         th: 'กระเป๋าเงินปฏิเสธการชำระเงินเนื่องจากการตรวจสอบความเสี่ยงไม่ผ่าน โปรดให้ลูกค้าชำระด้วยวิธีอื่น',
         zh: '由于风险检查未通过，钱包拒绝了这笔付款，请让顾客使用其他方式付款',
+        ms: 'E-dompet menolak pembayaran kerana semakan risiko tidak lulus; minta pelanggan membayar dengan cara lain',
       },
       status,
     },
@@ -95,34 +101,41 @@ describe('text fits the screen', () => {
     }
   });
 
-  it('every size: the sample screens fit, and no customer text is cut', () => {
+  it('every size: the sample screens of every country fit, and no customer text is cut on screens of 240 and up', () => {
     for (const [w, h] of [
+      [128, 128],
       [240, 240],
       [320, 240],
       [480, 320],
       [800, 480],
       [1920, 1080],
     ]) {
-      for (const m of sampleModels()) {
-        const r = new ScreenRenderer({ width: w, height: h });
-        r.render(m);
-        checkRuns(r, `${m.kind} ${w}×${h}`);
-        for (const run of r.textRuns) expect(run.truncated, `${m.kind} ${w}×${h}: "${run.text}"`).toBe(false);
+      for (const country of COUNTRIES) {
+        for (const m of sampleModels(SAMPLE_QR_TEXT, country)) {
+          const r = new ScreenRenderer({ width: w, height: h });
+          r.render(m);
+          const label = `${m.kind}${m.kind === 'result' ? ` ${m.outcome}` : ''} ${country} ${w}×${h}`;
+          checkRuns(r, label);
+          // 128×128 only has to stay inside the screen: some text there is cut short.
+          if (w >= 240) for (const run of r.textRuns) expect(run.truncated, `${label}: "${run.text}"`).toBe(false);
+        }
       }
     }
   });
 
-  it('240×240: failure reasons in all three languages are shown whole, at a readable size', () => {
-    for (const code of [...FAILURE_CODES, 'unknown_code']) {
-      const r = new ScreenRenderer({ width: 240, height: 240 });
-      const reason = failureMessages(code);
-      r.render({ kind: 'result', outcome: 'failed', amountText: '฿150,000.00', reason, reference: 'chrg_test_5y1xq3zj4cw0kz8h2ab', status: SAMPLE_STATUS });
-      const shown = r.textRuns
-        .filter((t) => t.region === 'reason')
-        .map((t) => t.text)
-        .join('');
-      for (const text of [reason.en, reason.th, reason.zh]) expect(shown.replace(/\s+/g, '')).toContain(text.replace(/\s+/g, ''));
-      for (const run of r.textRuns) expect(Number(/(\d+)px/.exec(run.font)?.[1])).toBeGreaterThanOrEqual(11);
+  it('240×240: failure reasons in the country\'s languages are shown whole, at a readable size', () => {
+    for (const country of COUNTRIES) {
+      for (const code of [...FAILURE_CODES, 'unknown_code']) {
+        const r = new ScreenRenderer({ width: 240, height: 240 });
+        const reason = failureMessages(code);
+        r.render({ kind: 'result', outcome: 'failed', amountText: '฿150,000.00', reason, reference: 'chrg_test_5y1xq3zj4cw0kz8h2ab', status: SAMPLE_STATUS, country });
+        const shown = r.textRuns
+          .filter((t) => t.region === 'reason')
+          .map((t) => t.text)
+          .join('');
+        for (const lang of languagesOf(country)) expect(shown.replace(/\s+/g, ''), `${country} ${code}`).toContain(reason[lang].replace(/\s+/g, ''));
+        for (const run of r.textRuns) expect(Number(/(\d+)px/.exec(run.font)?.[1])).toBeGreaterThanOrEqual(11);
+      }
     }
   });
 });

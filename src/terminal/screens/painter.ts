@@ -5,7 +5,7 @@
 import type { CanvasRenderingContext2D } from 'canvas';
 import type { Rect } from '../../../drivers/display/contract';
 import { fontString, type Weight } from './fonts';
-import { BASELINE, CAP_HEIGHT, LINE_HEIGHT, lineBox, type TextMeasurer } from './text';
+import { BASELINE, baselineFor, CAP_HEIGHT, LINE_HEIGHT, lineBox, type TextMeasurer } from './text';
 
 export type Align = 'left' | 'center' | 'right';
 
@@ -31,6 +31,8 @@ export interface TextStyle {
   weight?: Weight;
   colour: string;
   align?: Align;
+  /** Line box in em for blocks (default LINE_HEIGHT, Thai-safe). */
+  lineHeight?: number;
 }
 
 export class Painter {
@@ -124,13 +126,15 @@ export class Painter {
     more?: (hidden: number) => string,
   ): void {
     const weight = style.weight ?? 'normal';
-    const fit = this.text.fitBlock(paragraphs, box.w, box.h, style.px, style.minPx ?? style.px, weight, more);
-    const lh = lineBox(fit.px);
+    const lineHeight = style.lineHeight ?? LINE_HEIGHT;
+    const fit = this.text.fitBlock(paragraphs, box.w, box.h, style.px, style.minPx ?? style.px, weight, more, lineHeight);
+    const lh = lineBox(fit.px, lineHeight);
+    const down = baselineFor(lineHeight);
     let top = valign === 'middle' ? box.y + Math.floor((box.h - lh * fit.lines.length) / 2) : box.y;
     for (const [i, l] of fit.lines.entries()) {
       const width = this.text.width(l, fit.px, weight);
       const cut = fit.truncated && i === fit.lines.length - 1;
-      this.put(l, fit.px, weight, style.colour, this.alignX(box, width, style.align ?? 'left'), top + Math.round(fit.px * BASELINE), width, box, cut);
+      this.put(l, fit.px, weight, style.colour, this.alignX(box, width, style.align ?? 'left'), top + Math.round(fit.px * down), width, box, cut);
       top += lh;
     }
   }

@@ -31,12 +31,12 @@ export function band(id: string, g: Geometry, r: Rect, colour: string, title: st
   };
 }
 
-export function textLine(id: string, r: Rect, text: string, style: TextStyle): Region {
+export function textLine(id: string, r: Rect, text: string, style: TextStyle, bg: string = THEME.background): Region {
   return {
     id,
     rect: r,
-    key: `${text}|${style.px}|${style.colour}|${style.weight ?? ''}|${style.align ?? ''}`,
-    bg: THEME.background,
+    key: `${text}|${style.px}|${style.minPx ?? ''}|${style.colour}|${style.weight ?? ''}|${style.align ?? ''}|${bg}`,
+    bg,
     draw: (p, box) => void p.line(text, box, style),
   };
 }
@@ -48,13 +48,39 @@ export function textBlock(
   style: TextStyle,
   valign: 'top' | 'middle' = 'middle',
   more?: (hidden: number) => string,
+  bg: string = THEME.background,
 ): Region {
   return {
     id,
     rect: r,
-    key: `${paragraphs.join('\u0001')}|${style.px}|${style.colour}|${style.weight ?? ''}|${style.align ?? ''}|${valign}`,
-    bg: THEME.background,
+    key: `${paragraphs.join('\u0001')}|${style.px}|${style.minPx ?? ''}|${style.colour}|${style.weight ?? ''}|${style.align ?? ''}|${style.lineHeight ?? ''}|${valign}|${bg}`,
+    bg,
     draw: (p, box) => p.block(paragraphs, box, style, valign, more),
+  };
+}
+
+/**
+ * An amount (or any digits-first line) as large as `px`, shrunk to the box's width. `prefix` (a
+ * currency code) is drawn smaller in front of it.
+ */
+export function amountRegion(
+  id: string,
+  r: Rect,
+  prefix: string,
+  amount: string,
+  px: number,
+  g: Geometry,
+  align: Align = 'center',
+  colour: string = THEME.text,
+  bg: string = THEME.background,
+): Region {
+  return {
+    id,
+    rect: r,
+    key: `${prefix}|${amount}|${px}|${align}|${colour}|${bg}`,
+    bg,
+    draw: (p, box) =>
+      p.figure(prefix, amount, box, { px, minPx: Math.min(px, g.minPx), weight: 'bold', colour, prefixColour: colour === THEME.text ? THEME.muted : colour, align }),
   };
 }
 

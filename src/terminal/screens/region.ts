@@ -8,6 +8,7 @@ import type { Rect } from '../../../drivers/display/contract';
 import type { Painter } from './painter';
 import type { Geometry } from './geometry';
 import type { QrCache, QrPlacement } from './qr';
+import type { TextMeasurer } from './text';
 
 export interface Region {
   id: string;
@@ -28,6 +29,13 @@ export interface Screen {
 export interface LayoutContext {
   g: Geometry;
   qr: QrCache;
+  /** The painter's measurer: layouts that size boxes to their text measure with it. */
+  text: TextMeasurer;
+  /**
+   * Layout decisions kept between renders (the QR screen's, so countdown ticks do not measure
+   * again). Owned by the renderer; bounded there.
+   */
+  memo?: Map<string, unknown>;
 }
 
 export function rect(x: number, y: number, w: number, h: number): Rect {

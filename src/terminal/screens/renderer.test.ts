@@ -9,6 +9,7 @@ import { QrCache } from './qr';
 import { overlaps } from './region';
 import { ScreenRenderer } from './renderer';
 import { SAMPLE_QR_TEXT, SAMPLE_STATUS, sampleModels } from './samples';
+import { TextMeasurer } from './text';
 
 const SIZES: [number, number][] = [
   [240, 240],
@@ -61,7 +62,7 @@ describe('ScreenRenderer', () => {
       const g = geometryFor(w, h);
       for (const m of sampleModels()) {
         expect(new ScreenRenderer({ width: w, height: h }).render(m)).toEqual([{ x: 0, y: 0, w, h }]);
-        const { regions } = layoutScreen({ g, qr: new QrCache() }, m);
+        const { regions } = layoutScreen({ g, qr: new QrCache(), text: new TextMeasurer() }, m);
         for (const [i, a] of regions.entries()) {
           expect(a.rect.x >= 0 && a.rect.y >= 0 && a.rect.x + a.rect.w <= w && a.rect.y + a.rect.h <= h, `${m.kind}/${a.id} at ${w}×${h}`).toBe(true);
           for (const b of regions.slice(i + 1)) expect(overlaps(a.rect, b.rect), `${m.kind}: ${a.id} overlaps ${b.id}`).toBe(false);
@@ -82,7 +83,7 @@ describe('ScreenRenderer', () => {
     it(`${w}×${h}: typing repaints only the amount, and matches a full render`, () => {
       const r = new ScreenRenderer({ width: w, height: h });
       r.render(entry('0.00'));
-      const amountRect = layoutScreen({ g: geometryFor(w, h), qr: new QrCache() }, entry('0.00')).regions.find((x) => x.id === 'amount')?.rect;
+      const amountRect = layoutScreen({ g: geometryFor(w, h), qr: new QrCache(), text: new TextMeasurer() }, entry('0.00')).regions.find((x) => x.id === 'amount')?.rect;
       for (const text of ['0.01', '0.15', '1.50', '15.00', '150.00', '1,500.00', '15,000.00', '150,000.00']) {
         const dirty = r.render(entry(text));
         expect(dirty).toEqual([amountRect]);

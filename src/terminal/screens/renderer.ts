@@ -17,7 +17,7 @@ import { layoutScreen } from './layout';
 import type { ScreenModel } from './model';
 import { Painter, type TextRun } from './painter';
 import { QrCache, type QrPlacement } from './qr';
-import type { Region, Screen } from './region';
+import type { LayoutContext, Region, Screen } from './region';
 import { TextMeasurer } from './text';
 
 export { registerFonts } from './fonts';
@@ -36,6 +36,7 @@ export class ScreenRenderer {
   private readonly g: Geometry;
   private readonly painter: Painter;
   private readonly qr = new QrCache();
+  private readonly memo = new Map<string, unknown>();
   private readonly log: Logger | undefined;
   private shown: Shown | undefined;
 
@@ -66,7 +67,7 @@ export class ScreenRenderer {
    */
   render(model: ScreenModel): Rect[] {
     try {
-      return this.draw(layoutScreen({ g: this.g, qr: this.qr }, model), model.kind);
+      return this.draw(layoutScreen(this.layoutContext(), model), model.kind);
     } catch (err) {
       // A model the layout cannot draw (e.g. text too long for any QR version) must not take
       // the daemon down or leave a half-drawn frame: say so on screen and in the log.
@@ -77,8 +78,14 @@ export class ScreenRenderer {
         title: 'Display error',
         lines: [`The ${model.kind} screen could not be drawn.`, err instanceof Error ? err.message.slice(0, 200) : 'unknown error'],
       };
-      return this.draw(layoutScreen({ g: this.g, qr: this.qr }, fallback), 'fallback');
+      return this.draw(layoutScreen(this.layoutContext(), fallback), 'fallback');
     }
+  }
+
+  private layoutContext(): LayoutContext {
+    // A handful of layouts (the QR screen online and offline, per sale) is all it ever needs.
+    if (this.memo.size > 16) this.memo.clear();
+    return { g: this.g, qr: this.qr, text: this.painter.text, memo: this.memo };
   }
 
   private draw(screen: Screen, kind: string): Rect[] {

@@ -3,6 +3,7 @@
  * gallery. Texts are realistic, including the long ones that must shrink or wrap.
  */
 import { failureMessages } from '../../domain/failure';
+import type { Country } from '../../domain/money';
 import type { ScreenModel, StatusBar } from './model';
 import { RETRY_HINT } from './strings';
 
@@ -11,27 +12,32 @@ export const SAMPLE_STATUS: StatusBar = { online: true, unsynced: 0, clock: '14:
 /** Shaped like Alipay+ MPM QR text: an https URL with an opaque code. */
 export const SAMPLE_QR_TEXT = 'https://qr.alipay.com/bax08431yzqvtpnr6ikl00a1';
 
-export function sampleModels(qrText = SAMPLE_QR_TEXT): ScreenModel[] {
+/** Amounts as the daemon formats them (formatMoney), per country. */
+export const SAMPLE_AMOUNT: Record<Country, string> = { TH: '฿1,500.00', SG: 'S$20.00', MY: 'RM30.00' };
+
+/**
+ * Every screen kind; customer screens in `country`'s languages (the model's `country` is left
+ * out for TH, which is also what a model without one shows).
+ */
+export function sampleModels(qrText = SAMPLE_QR_TEXT, country: Country = 'TH'): ScreenModel[] {
   const status = SAMPLE_STATUS;
+  const c = country === 'TH' ? {} : { country };
+  const amount = SAMPLE_AMOUNT[country];
   return [
     { kind: 'boot', message: 'Starting: checking the journal' },
     { kind: 'idle', merchantName: 'Baan Somtam', currencyHint: 'Key an amount in THB', status },
-    { kind: 'entry', amountText: '1,500.00', currency: 'THB', status },
-    { kind: 'creating', amountText: '฿1,500.00', status },
-    { kind: 'qr', amountText: '฿1,500.00', qrText, secondsLeft: 120, totalSeconds: 120, status },
-    { kind: 'result', outcome: 'paid', amountText: '฿1,500.00', reference: 'chrg_test_5xyz0abc', status },
-    { kind: 'result', outcome: 'failed', amountText: '฿1,500.00', reason: failureMessages('insufficient_fund'), status },
-    { kind: 'result', outcome: 'expired', amountText: '฿1,500.00', status },
-    { kind: 'result', outcome: 'cancelled', amountText: '฿1,500.00', status },
-    { kind: 'result', outcome: 'late_paid', amountText: '฿1,500.00', reference: 'chrg_test_5xyz0abc', status },
-    {
-      kind: 'result',
-      outcome: 'not_created',
-      amountText: '฿1,500.00',
-      reason: RETRY_HINT,
-      status,
-    },
-    { kind: 'offline', message: 'No connection to the relay.', status: { ...status, online: false, unsynced: 4 } },
+    { kind: 'entry', amountText: '1,500.00', currency: { TH: 'THB', SG: 'SGD', MY: 'MYR' }[country], status, ...c },
+    { kind: 'creating', amountText: amount, status, ...c },
+    { kind: 'qr', merchantName: 'Baan Somtam', amountText: amount, qrText, secondsLeft: 95, totalSeconds: 120, status, ...c },
+    // The link to the relay lost while the QR is up: the banner, and the QR still there.
+    { kind: 'qr', merchantName: 'Baan Somtam', amountText: amount, qrText, secondsLeft: 95, totalSeconds: 120, status: { ...status, online: false, unsynced: 2 }, ...c },
+    { kind: 'result', outcome: 'paid', amountText: amount, reference: '#12', status, ...c },
+    { kind: 'result', outcome: 'failed', amountText: amount, reason: failureMessages('insufficient_fund'), reference: '#12', status, ...c },
+    { kind: 'result', outcome: 'expired', amountText: amount, reference: '#12', status, ...c },
+    { kind: 'result', outcome: 'cancelled', amountText: amount, reference: '#12', status, ...c },
+    { kind: 'result', outcome: 'late_paid', amountText: amount, reference: '#12', status, ...c },
+    { kind: 'result', outcome: 'not_created', amountText: amount, reason: RETRY_HINT, reference: '#12', status, ...c },
+    { kind: 'offline', message: 'No connection to the relay.', status: { ...status, online: false, unsynced: 4 }, ...c },
     { kind: 'pairing', code: 'K7Q-4MX', relayUrl: 'https://relay.example.com:8443', message: 'Approve with: qrpos relay terminals approve K7Q-4MX' },
     {
       kind: 'error',

@@ -1,46 +1,81 @@
 /**
- * Fixed customer-facing text in English, Thai and Simplified Chinese (Alipay+ wallets are
- * mostly used by Chinese-speaking visitors; Thai for local customers). Operator-only text
- * (status bar, supervisor menu) is English.
+ * Every fixed customer-facing text, in each customer language (English, Thai, Simplified
+ * Chinese, Malay): the one home for these words. A screen shows the terminal country's
+ * languages in the country's order (src/domain/locale.ts). Failure reasons from Omise live with
+ * their codes in src/domain/failure.ts. Operator-only text (status strip, supervisor menu) is
+ * English and comes from the state machine.
+ *
+ * The same thing has the same name everywhere: the result titles below are also what the
+ * receipt, the pole display and the supervisor screens should call the outcome (OUTCOME_NAME).
  */
-import type { Messages } from '../../domain/failure';
+import type { Messages } from '../../domain/locale';
 
 export const SCAN_PROMPT: Messages = {
   en: 'Scan with an Alipay+ wallet',
   th: 'สแกนด้วยกระเป๋าเงิน Alipay+',
   zh: '请使用 Alipay+ 钱包扫码',
+  ms: 'Imbas dengan e-dompet Alipay+',
 };
 
-export const AMOUNT_LABEL: Messages = { en: 'Amount', th: 'ยอดเงิน', zh: '金额' };
+export const AMOUNT_LABEL: Messages = { en: 'Amount', th: 'ยอดเงิน', zh: '金额', ms: 'Jumlah' };
 
 export const CREATING: Messages = {
   en: 'Creating QR code…',
   th: 'กำลังสร้างคิวอาร์โค้ด…',
   zh: '正在生成二维码…',
+  ms: 'Menjana kod QR…',
 };
 
-export const OFFLINE: Messages = { en: 'Offline', th: 'ออฟไลน์', zh: '离线' };
+export const OFFLINE: Messages = { en: 'Offline', th: 'ออฟไลน์', zh: '离线', ms: 'Luar talian' };
 
 export const OFFLINE_DETAIL: Messages = {
   en: 'QR payments are unavailable right now',
   th: 'ไม่สามารถรับชำระด้วยคิวอาร์โค้ดได้ในขณะนี้',
   zh: '暂时无法使用二维码付款',
+  ms: 'Pembayaran QR tidak tersedia buat masa ini',
+};
+
+/**
+ * On the QR screen while the link to the relay is down. The QR stays: a customer who has not
+ * paid yet can still pay, and a payment made now is confirmed when the link is back.
+ */
+export const CONNECTION_LOST: Messages = {
+  en: 'Connection lost. Already paid? Please wait: your payment is safe.',
+  th: 'ขาดการเชื่อมต่อ หากชำระเงินแล้ว โปรดรอสักครู่ เงินของคุณปลอดภัย',
+  zh: '网络连接中断。如已付款，请稍候：您的付款是安全的。',
+  ms: 'Talian terputus. Sudah membayar? Sila tunggu: bayaran anda selamat.',
 };
 
 export type Outcome = 'paid' | 'failed' | 'expired' | 'cancelled' | 'late_paid' | 'not_created';
 
+/** Result screen titles: short, so the main language's title can be shown large (1 m away). */
 export const OUTCOME_TITLE: Record<Outcome, Messages> = {
-  paid: { en: 'Paid', th: 'ชำระเงินแล้ว', zh: '付款成功' },
-  failed: { en: 'Payment failed', th: 'การชำระเงินไม่สำเร็จ', zh: '付款失败' },
-  expired: { en: 'QR code expired', th: 'คิวอาร์โค้ดหมดอายุ', zh: '二维码已过期' },
-  cancelled: { en: 'Cancelled', th: 'ยกเลิกแล้ว', zh: '已取消' },
-  late_paid: { en: 'Late payment', th: 'ชำระเงินล่าช้า', zh: '延迟付款' },
+  paid: { en: 'Paid', th: 'ชำระเงินแล้ว', zh: '付款成功', ms: 'Dibayar' },
+  failed: { en: 'Payment failed', th: 'ชำระเงินไม่สำเร็จ', zh: '付款失败', ms: 'Pembayaran gagal' },
+  expired: { en: 'QR code expired', th: 'คิวอาร์โค้ดหมดอายุ', zh: '二维码已过期', ms: 'Kod QR tamat tempoh' },
+  cancelled: { en: 'Cancelled', th: 'ยกเลิกแล้ว', zh: '已取消', ms: 'Dibatalkan' },
+  late_paid: { en: 'Late payment', th: 'ชำระเงินล่าช้า', zh: '延迟付款', ms: 'Pembayaran lewat' },
   /** No charge could be made (rate limit, no answer, refusal): nothing was paid, nothing failed. */
-  not_created: { en: 'Could not create the payment', th: 'ไม่สามารถสร้างรายการชำระเงินได้', zh: '无法创建付款' },
+  not_created: { en: 'Payment not created', th: 'สร้างรายการไม่สำเร็จ', zh: '未能创建付款', ms: 'Pembayaran tidak dibuat' },
+};
+
+/** The English outcome names, for operator text (receipts, pole display, supervisor screens). */
+export const OUTCOME_NAME: Record<Outcome, string> = {
+  paid: OUTCOME_TITLE.paid.en,
+  failed: OUTCOME_TITLE.failed.en,
+  expired: OUTCOME_TITLE.expired.en,
+  cancelled: OUTCOME_TITLE.cancelled.en,
+  late_paid: OUTCOME_TITLE.late_paid.en,
+  not_created: OUTCOME_TITLE.not_created.en,
 };
 
 /** The way out of `not_created`, shown with whatever reason is given. */
-export const RETRY_HINT: Messages = { en: 'Enter to retry', th: 'กด Enter เพื่อลองอีกครั้ง', zh: '按 Enter 重试' };
+export const RETRY_HINT: Messages = {
+  en: 'Enter to retry',
+  th: 'กด Enter เพื่อลองอีกครั้ง',
+  zh: '按 Enter 重试',
+  ms: 'Tekan Enter untuk cuba lagi',
+};
 
 /** Shown under the title when the model gives no reason of its own. */
 export const OUTCOME_DETAIL: Partial<Record<Outcome, Messages>> = {
@@ -48,9 +83,6 @@ export const OUTCOME_DETAIL: Partial<Record<Outcome, Messages>> = {
     en: 'Paid after cancel: will be refunded',
     th: 'ชำระหลังยกเลิก จะได้รับเงินคืน',
     zh: '取消后付款，款项将退回',
+    ms: 'Dibayar selepas dibatalkan: wang akan dikembalikan',
   },
 };
-
-export function languages(m: Messages): string[] {
-  return [m.en, m.th, m.zh];
-}

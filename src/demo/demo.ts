@@ -16,7 +16,7 @@ import { startRelay, type RelayHandle } from '../relay/server';
 import { parseRelayConfig } from '../relay/config';
 import { startTerminal, type TerminalHandle } from '../terminal/daemon';
 import { parseTerminalConfig } from '../terminal/config';
-import { startVirtualDevice, type VirtualDeviceServer } from './virtual-device';
+import { HttpError, startVirtualDevice, type DemoPairing, type PendingPairing, type VirtualDeviceServer } from './virtual-device';
 
 export interface DemoOptions {
   /** Where the demo keeps its journal, relay database, simulator state and keys. */
@@ -48,10 +48,21 @@ export interface DemoHandle {
   keys: DemoKeys;
   screenPng: string;
   keypad: FakeKeypad;
+  /**
+   * Presses keys as the page and the keyboard do: in order, and held until the terminal is first
+   * paired (the pairing screen would drop them).
+   */
+  press(...keys: KeyName[]): void;
   display: MemoryDisplay;
   simulator: SimulatorHandle;
-  relay: RelayHandle;
+  /** The relay now running (a new handle after relayUp()). */
+  readonly relay: RelayHandle;
   terminal: TerminalHandle;
+  /** The relay operator's side of pairing, over the relay's admin API (what the page's Approve button calls). */
+  pairing: DemoPairing;
+  /** Stops the relay (the terminal's link drops: offline), and starts it again on the same port and data. */
+  relayDown(): Promise<void>;
+  relayUp(): Promise<void>;
   /** Resolves once the terminal is paired with the relay, online, and takes keys (held keys pressed). */
   ready: Promise<void>;
   stop(): Promise<void>;
@@ -124,26 +135,36 @@ export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
 
     const relayDir = path.join(dataDir, 'relay');
     fs.mkdirSync(relayDir, { recursive: true, mode: 0o700 });
-    const relay = await startRelay({
-      config: parseRelayConfig({
-        version: 1,
-        listen: { host: opts.host, port: opts.relayPort },
-        country: opts.country,
-        omise: { baseUrl: simulator.url, timeoutMs: 5000 },
-        dataDir: relayDir,
-        heartbeatMs: 5000,
-        reconcile: { intervalMs: 5000, webhookOverdueMs: 15000 },
-      }),
-      secrets: {
-        omisePublicKey: keys.publicKey,
-        omiseSecretKey: keys.secretKey,
-        webhookSecret: keys.webhookSecret,
-        adminToken: crypto.createHash('sha256').update(keys.secretKey).digest('hex'),
-      },
-      log: log.child('relay'),
+    const adminToken = crypto.createHash('sha256').update(keys.secretKey).digest('hex');
+    const launchRelay = (port: number) =>
+      startRelay({
+        config: parseRelayConfig({
+          version: 1,
+          listen: { host: opts.host, port },
+          country: opts.country,
+          omise: { baseUrl: simulator.url, timeoutMs: 5000 },
+          dataDir: relayDir,
+          heartbeatMs: 5000,
+          reconcile: { intervalMs: 5000, webhookOverdueMs: 15000 },
+        }),
+        secrets: {
+          omisePublicKey: keys.publicKey,
+          omiseSecretKey: keys.secretKey,
+          webhookSecret: keys.webhookSecret,
+          adminToken,
+        },
+        log: log.child('relay'),
+      });
+    let relay: RelayHandle | null = await launchRelay(opts.relayPort);
+    let relayStarting: Promise<void> | null = null;
+    const relayPort = relay.port;
+    const relayUrl = relay.url;
+    stops.push(async () => {
+      const r = relay;
+      relay = null;
+      await r?.stop();
     });
-    stops.push(() => relay.stop());
-    simulator.setWebhookUrl(`${relay.url}/webhooks/omise`);
+    simulator.setWebhookUrl(`${relayUrl}/webhooks/omise`);
 
     const keypad = new FakeKeypad('virtual (browser, API, keyboard)');
     const display = new MemoryDisplay(opts.width, opts.height, `virtual ${opts.width}x${opts.height}`);
@@ -156,7 +177,7 @@ export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
     const terminal = await startTerminal({
       config: parseTerminalConfig({
         version: 1,
-        relayUrl: relay.url,
+        relayUrl,
         merchantName: opts.merchantName,
         currency,
         terminalName: 'demo terminal',
@@ -191,30 +212,60 @@ export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
     });
 
     // Keys typed before the terminal is paired would be dropped by the pairing screen: they are
-    // held and pressed, in order, once it is ready.
+    // held and pressed, in order, once it is ready. Keyboard, page and API keys all come through here.
     let held: KeyName[] | null = [];
+    const press = (...ks: KeyName[]) => {
+      if (held) held.push(...ks);
+      else keypad.press(...ks);
+    };
     if (opts.keyboard) {
       const kb = opts.keyboard;
-      kb.on('key', (e) => {
-        if (held) held.push(e.key);
-        else keypad.press(e.key);
-      });
+      kb.on('key', (e) => press(e.key));
       await kb.start();
       stops.push(() => kb.stop());
     }
+
+    // The relay's operator, as the demo plays it: its admin API, with the admin token kept here.
+    const admin = async <T>(method: 'GET' | 'POST', route: string, body?: unknown): Promise<T> => {
+      let res: Response;
+      try {
+        res = await fetch(`${relayUrl}${route}`, {
+          method,
+          headers: { authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+          signal: AbortSignal.timeout(5000),
+        });
+      } catch (err) {
+        throw new HttpError(502, `the relay does not answer: ${(err as Error).message}`);
+      }
+      const answer = (await res.json().catch(() => ({}))) as { error?: { message?: string } };
+      if (!res.ok) throw new HttpError(res.status === 404 ? 404 : 502, `the relay refused: ${answer.error?.message ?? `HTTP ${res.status}`}`);
+      return answer as T;
+    };
+    const pairing: DemoPairing = {
+      pending: async () => (await admin<{ pairings: PendingPairing[] }>('GET', '/admin/pairings')).pairings.map(({ code, name, device, expiresAt }) => ({ code, name, device, expiresAt })),
+      approve: async (code) => {
+        const { terminal: t } = await admin<{ terminal: { id: string; name: string } }>('POST', '/admin/pairings/approve', { code, name: 'demo terminal' });
+        log.info('demo: pairing approved at the relay', { terminal: t.id });
+        return { terminalId: t.id, name: t.name };
+      },
+    };
 
     const device: VirtualDeviceServer = await startVirtualDevice({
       host: opts.host,
       port: opts.port,
       keypad,
+      press: (ks) => press(...ks),
       display,
       state: () => terminal.status(),
-      links: { simulatorDashboard: `${simulator.url}/`, relay: relay.url },
+      links: { simulatorDashboard: `${simulator.url}/`, relay: relayUrl },
+      pairing,
       log: log.child('device'),
     });
     stops.push(() => device.stop());
 
-    // Pairing, approved on the operator's behalf: the code the terminal shows is approved at the relay.
+    // The first pairing, approved on the operator's behalf: the code the terminal shows is approved at
+    // the relay. A later one (supervisor menu → Pair again) waits for the page's Approve button.
     let stopped = false;
     stops.unshift(async () => {
       stopped = true;
@@ -226,14 +277,13 @@ export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
         if (st.link.paired && st.link.online && st.state !== 'pairing' && st.state !== 'offline') {
           const keys = held ?? [];
           held = null;
-          for (const k of keys) keypad.press(k);
+          keypad.press(...keys);
           return;
         }
         const code = st.link.pairingCode;
-        if (code) {
+        if (code && /^[A-Za-z0-9-]{4,16}$/.test(code)) {
           try {
-            relay.approvePairing(code, 'demo terminal');
-            log.info('demo: approved the terminal pairing code');
+            await pairing.approve(code);
           } catch (err) {
             log.debug('demo: pairing not approvable yet', { error: (err as Error).message });
           }
@@ -243,14 +293,35 @@ export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
     })();
 
     return {
-      urls: { terminal: device.url, simulator: simulator.url, dashboard: `${simulator.url}/`, relay: relay.url },
+      urls: { terminal: device.url, simulator: simulator.url, dashboard: `${simulator.url}/`, relay: relayUrl },
       keys,
       screenPng,
       keypad,
+      press,
       display,
       simulator,
-      relay,
+      get relay(): RelayHandle {
+        if (!relay) throw new Error('the demo relay is down (relayDown)');
+        return relay;
+      },
       terminal,
+      pairing,
+      relayDown: async () => {
+        const r = relay;
+        relay = null;
+        await r?.stop();
+      },
+      relayUp: () => {
+        if (relay) return Promise.resolve();
+        relayStarting ??= launchRelay(relayPort)
+          .then((r) => {
+            relay = r;
+          })
+          .finally(() => {
+            relayStarting = null;
+          });
+        return relayStarting;
+      },
       ready,
       stop: stopAll,
     };

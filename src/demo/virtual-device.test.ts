@@ -5,7 +5,7 @@ import type { KeyName } from '../../drivers/keypad/contract';
 import { MemoryDisplay } from '../../drivers/display/memory';
 import { silentLogger } from '../shared/log';
 import { rawRequest } from '../shared/testing/raw-http';
-import { parseKeysBody, startVirtualDevice, type VirtualDeviceServer } from './virtual-device';
+import { KeySequencer, parseKeysBody, startVirtualDevice, type VirtualDeviceServer } from './virtual-device';
 
 describe('virtual device server', () => {
   let keypad: FakeKeypad;
@@ -19,7 +19,7 @@ describe('virtual device server', () => {
     await keypad.start();
     keypad.on('key', (e) => pressed.push(e.key));
     display = new MemoryDisplay(320, 240);
-    server = await startVirtualDevice({ keypad, display, state: () => ({ state: 'idle' }), links: { simulatorDashboard: 'http://127.0.0.1:1/', relay: 'http://127.0.0.1:2' }, log: silentLogger });
+    server = await startVirtualDevice({ keypad, display, state: () => ({ state: 'idle' }), links: { simulatorDashboard: 'http://127.0.0.1:1/', relay: 'http://127.0.0.1:2' }, holdMs: 300, log: silentLogger });
   });
   afterEach(async () => {
     await server.stop();
@@ -30,6 +30,64 @@ describe('virtual device server', () => {
     expect(r.status).toBe(200);
     expect(await r.json()).toEqual({ accepted: 11 });
     expect(pressed).toEqual(['1', '5', '0', '0', '00', '.', 'enter', 'cancel', 'backspace', 'clear', 'menu']);
+  });
+
+  const post = async (body: unknown) => {
+    const r = await fetch(`${server.url}/api/keys`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: r.status, body: (await r.json()) as { accepted?: number; duplicate?: boolean; expected?: number; error?: { code?: string; message: string } } };
+  };
+
+  it('presses numbered requests in seq order whatever order they arrive in, each once', async () => {
+    // 40 requests of one sender, sent all at once, highest seq first.
+    const batches = Array.from({ length: 40 }, (_, i) => String(i % 10) as KeyName).map((k, i) => [k, i % 3 === 0 ? 'enter' : 'clear'] as KeyName[]);
+    const answers = await Promise.all(batches.map((keys, i) => ({ keys, seq: i + 1 })).reverse().map((b) => post({ client: 'burst', ...b })));
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    expect(pressed).toEqual(batches.flat());
+    // A retry of a request already pressed presses nothing; the same seq with other keys is refused.
+    expect(await post({ client: 'burst', seq: 40, keys: batches[39] })).toEqual({ status: 200, body: { accepted: 0, duplicate: true } });
+    expect(await post({ client: 'burst', seq: 40, keys: ['9', '9'] })).toMatchObject({ status: 409, body: { error: { code: 'seq_used' }, expected: 41 } });
+    // Another sender has its own numbering.
+    expect(await post({ client: 'other', seq: 1, keys: ['menu'] })).toMatchObject({ status: 200, body: { accepted: 1 } });
+    expect(pressed).toEqual([...batches.flat(), 'menu']);
+  });
+
+  it('makes a request ahead of its turn wait for the missing one, and refuses it if that never comes', async () => {
+    const second = post({ client: 'gap', seq: 2, keys: ['2'] });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(pressed).toEqual([]);
+    expect(await post({ client: 'gap', seq: 1, keys: ['1'] })).toMatchObject({ status: 200 });
+    expect(await second).toMatchObject({ status: 200, body: { accepted: 1 } });
+    expect(pressed).toEqual(['1', '2']);
+
+    // seq 4 without 3: refused after the hold time (this server's is 300 ms), nothing pressed.
+    const t0 = Date.now();
+    expect(await post({ client: 'gap', seq: 4, keys: ['4'] })).toMatchObject({ status: 409, body: { error: { code: 'gap' }, expected: 3 } });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    expect(pressed).toEqual(['1', '2']);
+    // A sender this server does not know (the demo restarted under an open page) is told to number from 1.
+    expect(await post({ client: 'unknown', seq: 7, keys: ['7'] })).toMatchObject({ status: 409, body: { error: { code: 'unknown_client' }, expected: 1 } });
+    // The SSE stream names this server's instance first, so a page sees a restart before its keys do.
+    const events = await fetch(`${server.url}/api/events`);
+    const reader = events.body!.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    await reader.cancel();
+    expect(first).toMatch(/^event: hello\ndata: [0-9a-f]{16}\n\n/);
+    expect(pressed).toEqual(['1', '2']);
+  });
+
+  it('sequencer: a retry of a request still waiting is answered when it is pressed, and pressed once', async () => {
+    const got: KeyName[][] = [];
+    const seq = new KeySequencer((keys) => got.push(keys), 1000);
+    const a = seq.submit('c', 2, ['2']);
+    const b = seq.submit('c', 2, ['2']);
+    await expect(seq.submit('c', 2, ['3'])).rejects.toMatchObject({ status: 409 });
+    await expect(seq.submit('c', 1, ['1'])).resolves.toEqual({ accepted: 1 });
+    await expect(a).resolves.toEqual({ accepted: 1 });
+    await expect(b).resolves.toEqual({ accepted: 0, duplicate: true });
+    expect(got).toEqual([['1'], ['2']]);
+    const left = seq.submit('c', 5, ['5']);
+    seq.close();
+    await expect(left).rejects.toMatchObject({ status: 503 });
   });
 
   it('refuses bad bodies with a message and presses nothing', async () => {
@@ -43,6 +101,12 @@ describe('virtual device server', () => {
     expect(r.status).toBe(400);
     expect(pressed).toEqual([]);
     expect(() => parseKeysBody(Buffer.from('{"keys":["1","x"]}'))).toThrow(/"x"/);
+    // A numbered request needs both its client and a seq from 1.
+    for (const body of [{ keys: ['1'], client: 'a' }, { keys: ['1'], seq: 1 }, { keys: ['1'], client: 'a', seq: 0 }, { keys: ['1'], client: 'a b', seq: 1 }, { keys: ['1'], client: 'a', seq: 1.5 }]) {
+      const r = await fetch(`${server.url}/api/keys`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      expect(r.status, JSON.stringify(body)).toBe(400);
+    }
+    expect(pressed).toEqual([]);
   });
 
   it('serves the screen as PNG, the state and the page', async () => {

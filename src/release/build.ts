@@ -27,6 +27,8 @@ export interface BuildOptions {
   publicKeyFile?: string;
   /** A built dist/ to package instead of compiling the sources with tsc. */
   dist?: string;
+  /** The installer to ship: setup.sh, setup/, release/ (default <repo>/scripts). */
+  installerDir?: string;
   /** The node_modules to take the production packages from (default <repo>/node_modules). */
   nodeModules?: string;
   /** The version instead of `git describe --tags --always --dirty`. */
@@ -87,7 +89,8 @@ export async function buildRelease(o: BuildOptions): Promise<BuildResult> {
   const nodeModules = path.resolve(o.nodeModules ?? path.join(repo, 'node_modules'));
   const pkg = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')) as { version?: string; engines?: { node?: string } };
   const git = M.gitDescribe(repo);
-  const shippedKey = path.resolve(o.publicKeyFile ?? path.join(repo, 'scripts', 'release', 'release-key.pub'));
+  const installerDir = path.resolve(o.installerDir ?? path.join(repo, 'scripts'));
+  const shippedKey = path.resolve(o.publicKeyFile ?? path.join(installerDir, 'release', 'release-key.pub'));
   const trusted = M.loadPublicKeys(shippedKey);
   const { key } = loadOrCreateSigningKey(o.keyFile, log);
   const id = M.keyId(key);
@@ -116,7 +119,7 @@ export async function buildRelease(o: BuildOptions): Promise<BuildResult> {
 
     // 2. the file set, copied once: the manifest and the archive are made from the same bytes
     t = process.hrtime.bigint();
-    const set = M.releaseFiles({ source: repo, distDir, installerDir: path.join(repo, 'scripts'), nodeModules, arch });
+    const set = M.releaseFiles({ source: repo, distDir, installerDir, nodeModules, arch });
     const tree = path.join(staging, 'tree');
     for (const f of set.files) {
       const src = f.rel === 'scripts/release/release-key.pub' ? shippedKey : f.src;

@@ -172,15 +172,17 @@ function productionPackages(lock, nodeModules, arch) {
   return { packages: out, skipped };
 }
 
-const BUILD_SOURCES = /\.(c|cc|cpp|cxx|h|hh|hpp|hxx|o|a|gyp|gypi|mk)$/i;
+// What only a compiler reads: C/C++/assembly sources and headers, objects, gyp and CMake files.
+const BUILD_SOURCES = /(\.(c|cc|cpp|cxx|h|hh|hpp|hxx|s|asm|o|a|obj|gyp|gypi|mk|cmake)|^CMakeLists\.txt)$/i;
 const TYPES_AND_MAPS = /\.(d\.ts|d\.cts|d\.mts|map)$/i;
 const FOREIGN_PREBUILD = /(^|\/)(android|darwin|win32|freebsd|openbsd|sunos|aix)[-_]/;
 
 /**
- * The files of one package that run: not its nested node_modules (separate lock entries),
- * not type declarations or source maps, and for a package built by node-gyp (binding.gyp) not
- * its C/C++ sources or build intermediates: only build/Release/*.node of build/. Binaries
- * (.node) for another OS or architecture are dropped; the ones kept are returned in `native`.
+ * The files of one package that run: not its nested node_modules (separate lock entries), not
+ * type declarations or source maps, not what only a compiler reads (C/C++ sources and headers,
+ * gyp and CMake files: node-addon-api, nan and koffi ship theirs), and of a package built by
+ * node-gyp (binding.gyp) only build/Release/*.node of build/. Binaries (.node) for another OS or
+ * architecture are dropped; the ones kept are returned in `native`.
  */
 function packageFiles(pkgDir, relBase, arch, notes) {
   const gyp = fs.existsSync(path.join(pkgDir, 'binding.gyp'));
@@ -206,7 +208,7 @@ function packageFiles(pkgDir, relBase, arch, notes) {
       }
       if (!st.isFile()) throw new ReleaseError(`${path.join(abs, name)} is not a regular file, directory or link`);
       if (TYPES_AND_MAPS.test(name)) continue;
-      if (gyp && BUILD_SOURCES.test(name)) continue;
+      if (BUILD_SOURCES.test(name)) continue;
       if (gyp && r.startsWith('build/') && !/^build\/Release\/[^/]+\.node$/.test(r)) continue;
       if (name.endsWith('.node')) {
         const buf = fs.readFileSync(path.join(abs, name));

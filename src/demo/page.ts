@@ -40,8 +40,9 @@ export function preferredScale(width: number): number {
  */
 const DASHBOARD_MIN = 400;
 const KEYPAD_SIDE = 264;
-const PAD_W = 64;
-const PAD_H_STACKED = 400;
+/** Paddings, the screen's border and a vertical scrollbar (100vw counts it). */
+const PAD_W = 84;
+const PAD_H_STACKED = 420;
 const PAD_H_SIDE = 104;
 
 export function renderDevicePage(p: { width: number; height: number; simulatorDashboard: string; relay: string; pairing?: boolean }): string {
@@ -70,7 +71,7 @@ export function renderDevicePage(p: { width: number; height: number; simulatorDa
   header a { color: #80cbc4; }
   main { display: grid; grid-template-columns: minmax(0, 1fr); gap: 12px; padding: 12px; align-items: start; }
   .device { justify-self: center; max-width: 100%; background: #37474f; padding: 12px; border-radius: 14px; box-shadow: 0 4px 14px #0004; display: flex; flex-direction: column; gap: 12px; }
-  #screen { display: block; width: ${imgWidth(PAD_W, PAD_H_STACKED)}; height: auto; aspect-ratio: ${ratio};
+  #screen { display: block; box-sizing: content-box; width: ${imgWidth(PAD_W, PAD_H_STACKED)}; max-width: calc(100% - 8px); height: auto; aspect-ratio: ${ratio};
     image-rendering: ${scale > 1 ? 'pixelated' : 'auto'}; background: #000; border: 4px solid #111; border-radius: 6px; }
   .side { display: flex; flex-direction: column; gap: 8px; min-width: 0; }
   .keypad { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 8px; }
@@ -103,7 +104,7 @@ export function renderDevicePage(p: { width: number; height: number; simulatorDa
   @media (max-height: 640px) and (min-width: 560px) and (min-aspect-ratio: 5/4) {
     .device { flex-direction: row; align-items: flex-start; }
     .side { width: ${KEYPAD_SIDE - 16}px; flex: none; }
-    .k { height: 40px; }
+    .k { height: 40px; font-size: 16px; }
     #screen { width: ${imgWidth(PAD_W + KEYPAD_SIDE, PAD_H_SIDE)}; }
   }
   @media (max-height: 640px) and (min-width: 900px) and (min-aspect-ratio: 5/4) {

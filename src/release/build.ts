@@ -48,9 +48,10 @@ export interface BuildResult {
 /** Why a bundle for another architecture is not built here, and how to build one. */
 export function crossArchMessage(arch: string, host: string = process.arch): string {
   const deb = M.ARCHES[arch as keyof typeof M.ARCHES]?.deb ?? arch;
+  const named = deb === arch ? arch : `${arch} (${deb})`;
   return [
     `cannot build a linux-${arch} bundle on this linux-${host} machine: better-sqlite3, canvas and epoll are`,
-    `compiled C++ that must be built for ${arch} (${deb}) against the devices' Node.js ABI, and this machine has no`,
+    `compiled C++ that must be built for ${named} against the devices' Node.js ABI, and this machine has no`,
     `${arch} compiler and libraries (a Debian multiarch cross build needs crossbuild-essential-${deb} and the ${deb}`,
     `-dev libraries of cairo, pango, jpeg, gif, rsvg, udev, usb: see scripts/SETUP.md, "Release bundles").`,
     `Build it on a linux-${arch} machine instead (a Raspberry Pi 4/5 with 64-bit Raspberry Pi OS, or any ${deb}`,

@@ -66,7 +66,13 @@ describe.skipIf(!built)('the real bundle', () => {
   });
 
   it('is release/qrpos-<git describe>-linux-<arch>.tar.gz with the production packages built for this Node ABI', () => {
-    expect(path.basename(result.file)).toMatch(new RegExp(`^qrpos-[0-9a-f]{7,}(-dirty\\.[0-9a-f]{8})?(-.+)?-linux-${process.arch}\\.tar\\.gz$`));
+    // git describe --tags --always --dirty at build time; a dirty tree's build adds its content hash.
+    const m0 = result.manifest;
+    expect(m0.describe).toBeTruthy();
+    expect(m0.commit).toMatch(/^[0-9a-f]{40}$/);
+    const esc = (m0.describe ?? '').replace(/[.+]/g, (c) => `\\${c}`);
+    expect(m0.version).toMatch(new RegExp(m0.describe?.endsWith('-dirty') ? `^${esc}\\.[0-9a-f]{8}$` : `^${esc}$`));
+    expect(path.basename(result.file)).toBe(`qrpos-${result.manifest.version}-linux-${process.arch}.tar.gz`);
     expect(fs.readFileSync(path.join(base, 'release', '.gitignore'), 'utf8')).toContain('*');
     const m = result.manifest;
     expect(m.arch).toBe(process.arch);

@@ -78,15 +78,22 @@ describe('a bundle', () => {
   });
 
   it('is refused with one file changed, naming it', async () => {
+    // One byte flipped (same size: only the SHA-256 tells), and a line added to another file.
     const file = await tampered('modified', (entries) => {
       const e = entries.find((x) => x.name === `${stem}/dist/src/cli/main.js`)!;
-      e.data = Buffer.concat([e.data, Buffer.from('\n// one more line\n')]);
+      e.data = Buffer.from(e.data);
+      e.data[0] ^= 0x01;
     });
     const r = verify(file);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('the bundle does not match its signed manifest');
-    expect(r.stderr).toContain('modified: dist/src/cli/main.js');
+    expect(r.stderr).toContain('modified: dist/src/cli/main.js (its SHA-256 differs from the signed manifest)');
     expect(r.stderr.match(/modified:/g)).toHaveLength(1);
+    const longer = await tampered('longer', (entries) => {
+      const e = entries.find((x) => x.name === `${stem}/package.json`)!;
+      e.data = Buffer.concat([e.data, Buffer.from('\n')]);
+    });
+    expect(verify(longer).stderr).toContain('modified: package.json');
   });
 
   it('is refused with a file added, or one left out', async () => {

@@ -171,6 +171,25 @@ describe('a bundle', () => {
   });
 });
 
+describe('the tar format', () => {
+  it('round-trips long names (ustar prefix, pax) and modes, and GNU tar reads it the same', async () => {
+    const long = `top/${'d'.repeat(120)}/${'n'.repeat(99)}.js`;
+    const longer = `top/${'x'.repeat(200)}/${'y'.repeat(150)}.js`;
+    const entries = [
+      { name: 'top/manifest.json', data: Buffer.from('{}'), mode: 0o644 },
+      { name: long, data: Buffer.from('a'), mode: 0o755 },
+      { name: longer, data: Buffer.alloc(70_000, 7), mode: 0o644 },
+    ];
+    const file = path.join(base, 'names.tar.gz');
+    await writeEntries(entries, file);
+    const back = await readEntries(file);
+    expect(back.map((e) => [e.name, e.data.length, e.mode])).toEqual(entries.map((e) => [e.name, e.data.length, e.mode]));
+    expect(back[2].data.equals(entries[2].data)).toBe(true);
+    const gnu = spawnSync('tar', ['-tzf', file], { encoding: 'utf8' });
+    expect(gnu.stdout.trim().split('\n')).toEqual(entries.map((e) => e.name));
+  });
+});
+
 describe('architecture and Node ABI', () => {
   it('a bundle for another architecture is refused on this one, naming both', async () => {
     const other = process.arch === 'arm64' ? 'x64' : 'arm64';

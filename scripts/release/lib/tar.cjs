@@ -243,33 +243,43 @@ async function readTarGz(input, { onFile, onDir }) {
     state = pad ? 'pad' : 'header';
   };
 
-  for await (const chunk of gunzip) {
-    if (ended) continue; // trailing zero blocks and padding
-    pending.push(chunk);
-    pendingLength += chunk.length;
-    for (;;) {
-      if (ended) break;
-      if (state === 'header') {
-        if (pendingLength < BLOCK) break;
-        startEntry(take(BLOCK));
-        if (state === 'data' && remaining === 0) finishEntry();
-      } else if (state === 'data') {
-        if (pendingLength === 0) break;
-        const piece = take(Math.min(remaining, pendingLength));
-        remaining -= piece.length;
-        if (meta) metaChunks.push(piece);
-        else if (sink) sink.write(piece);
-        if (remaining === 0) finishEntry();
-      } else {
-        // padding after the data
-        if (pendingLength < pad) break;
-        take(pad);
-        pad = 0;
-        state = 'header';
+  try {
+    await consume();
+  } finally {
+    // Stopped early (a refused entry): close the file.
+    input.destroy();
+    gunzip.destroy();
+  }
+  if (!ended || state !== 'header') throw new TarError('the bundle is truncated (the tar stream ends inside an entry, or has no end marker)');
+
+  async function consume() {
+    for await (const chunk of gunzip) {
+      if (ended) continue; // trailing zero blocks and padding
+      pending.push(chunk);
+      pendingLength += chunk.length;
+      for (;;) {
+        if (ended) break;
+        if (state === 'header') {
+          if (pendingLength < BLOCK) break;
+          startEntry(take(BLOCK));
+          if (state === 'data' && remaining === 0) finishEntry();
+        } else if (state === 'data') {
+          if (pendingLength === 0) break;
+          const piece = take(Math.min(remaining, pendingLength));
+          remaining -= piece.length;
+          if (meta) metaChunks.push(piece);
+          else if (sink) sink.write(piece);
+          if (remaining === 0) finishEntry();
+        } else {
+          // padding after the data
+          if (pendingLength < pad) break;
+          take(pad);
+          pad = 0;
+          state = 'header';
+        }
       }
     }
   }
-  if (!ended || state !== 'header') throw new TarError('the bundle is truncated (the tar stream ends inside an entry, or has no end marker)');
 }
 
 module.exports = { writeTarGz, readTarGz, TarError, splitName };

@@ -48,7 +48,7 @@ general:
   --skip-npm               do not run npm ci: the new release takes the current one's node_modules
   --node-modules DIR       take the production packages from this prebuilt node_modules instead
                            of running npm ci
-  --source DIR             the built app to install (default: this repository); with --bundle: no
+  --source DIR             the built app to install (default: this repository; not with --bundle)
   --node PATH              the Node.js binary (default: node on PATH)
   --root DIR               install into DIR instead of / (for tests; see SETUP.md)
   --force                  continue on an unsupported OS or architecture

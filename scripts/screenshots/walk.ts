@@ -1,0 +1,188 @@
+/**
+ * The screens of a day at the counter, as a list of named steps run against the real demo
+ * (simulator, relay, terminal in one process; only the keypad and the screen are virtual).
+ *
+ * A step presses keys and/or acts on the simulator or the relay, then waits until the terminal
+ * shows what it is after; a step with a `file` name then saves that screen. To add a screen,
+ * append steps (run.ts numbers the files in order and writes the index).
+ */
+import type { KeyName } from '../../drivers/keypad/contract';
+import type { ScreenModel } from '../../src/terminal/screens/model';
+import type { TerminalStatus } from '../../src/terminal/status-server';
+import type { DemoHandle } from '../../src/demo/demo';
+
+export interface WalkContext {
+  demo: DemoHandle;
+  /** What the terminal is drawing now (its last rendered screen model). */
+  screen(): ScreenModel;
+  state(): TerminalStatus;
+  /** The sale on screen when the last QR appeared, and its charge at the simulator. */
+  sale: { saleId: string; chargeId: string } | null;
+}
+
+export interface Step {
+  /** What happens, for logs and errors. */
+  does: string;
+  /** Save the screen once `until` holds: docs/screenshots/<size>/<nn>-<file>.png. */
+  file?: string;
+  /** The caption in docs/screenshots/README.md. */
+  title?: string;
+  /** Before the keys: simulator faults, payments, relay down/up, approvals. */
+  act?: (c: WalkContext) => void | Promise<void>;
+  /** Keys pressed in order, space separated ("2 5 0 0 0 enter"); a function when they depend on the screen (menu item keys). */
+  keys?: string | ((c: WalkContext) => string);
+  /** The terminal shows what the step is after. */
+  until: (c: WalkContext) => boolean;
+  timeoutMs?: number;
+}
+
+const kind = (c: WalkContext) => c.screen().kind;
+const outcome = (c: WalkContext) => {
+  const m = c.screen();
+  return m.kind === 'result' ? m.outcome : null;
+};
+/** The rendered screen is the one asked for (the status endpoint's screen is what was drawn last). */
+const drawn = (c: WalkContext, k: ScreenModel['kind']) => c.screen().kind === k && c.state().screen === k;
+
+/** The key of the supervisor menu item whose label matches (the menu's numbering may change). */
+export function menuKey(c: WalkContext, label: RegExp): string {
+  const m = c.screen();
+  if (m.kind !== 'menu') throw new Error(`expected the supervisor menu on screen, found ${m.kind}`);
+  const item = m.items.find((i) => label.test(i.label));
+  if (!item) throw new Error(`no menu item like ${String(label)} in: ${m.items.map((i) => `${i.key} ${i.label}`).join(', ')}`);
+  return item.key;
+}
+
+/** Keys an amount and waits for its QR, remembering the sale and its charge. */
+function saleToQr(keys: string): Step[] {
+  return [
+    {
+      does: `key ${keys} and wait for the QR`,
+      keys,
+      until: (c) => {
+        const st = c.state();
+        if (!(drawn(c, 'qr') && st.currentSale && st.currentSale.saleId !== c.sale?.saleId)) return false;
+        const charge = c.demo.simulator.charges().find((ch) => ch.metadata.qrpos_sale_id === st.currentSale!.saleId);
+        if (!charge) return false;
+        c.sale = { saleId: st.currentSale.saleId, chargeId: charge.id };
+        return true;
+      },
+    },
+  ];
+}
+
+const SLOW_CREATE = { latencyMs: 3000 };
+
+export const WALK: Step[] = [
+  { does: 'wait for the idle screen', file: 'idle', title: 'Idle: waiting for an amount', until: (c) => drawn(c, 'idle') },
+  { does: 'key 250.00', file: 'amount-entry', title: 'Amount entry (฿250.00 keyed as 2 5 0 0 0)', keys: '2 5 0 0 0', until: (c) => drawn(c, 'entry') },
+  {
+    does: 'Enter while Omise is slow to answer',
+    file: 'creating',
+    title: 'Creating the charge',
+    act: (c) => c.demo.simulator.faults.set({ endpoints: { 'POST /sources': SLOW_CREATE, 'POST /charges': SLOW_CREATE } }),
+    keys: 'enter',
+    until: (c) => drawn(c, 'creating'),
+  },
+  {
+    does: 'wait for the QR',
+    file: 'qr',
+    title: 'QR with the countdown',
+    act: (c) => c.demo.simulator.faults.reset(),
+    until: (c) => {
+      if (!drawn(c, 'qr')) return false;
+      const sale = c.state().currentSale;
+      const charge = sale && c.demo.simulator.charges().find((ch) => ch.metadata.qrpos_sale_id === sale.saleId);
+      if (!sale || !charge) return false;
+      c.sale = { saleId: sale.saleId, chargeId: charge.id };
+      return true;
+    },
+    timeoutMs: 15_000,
+  },
+  { does: 'mark the charge paid', file: 'paid', title: 'Paid (dashboard: Mark as successful)', act: (c) => void c.demo.simulator.markAsPaid(c.sale!.chargeId), until: (c) => outcome(c) === 'paid' && drawn(c, 'result') },
+
+  ...saleToQr('3 5 0 0 enter'),
+  {
+    does: 'mark the charge failed: insufficient_fund',
+    file: 'failed',
+    title: 'Failed, with the failure code’s message (insufficient_fund)',
+    act: (c) => void c.demo.simulator.markAsFailed(c.sale!.chargeId, 'insufficient_fund'),
+    until: (c) => outcome(c) === 'failed' && drawn(c, 'result'),
+  },
+
+  ...saleToQr('4 5 0 0 enter'),
+  { does: 'expire the charge at the simulator', file: 'expired', title: 'Expired (dashboard: Expire)', act: (c) => void c.demo.simulator.expire(c.sale!.chargeId), until: (c) => outcome(c) === 'expired' && drawn(c, 'result') },
+
+  ...saleToQr('5 5 0 0 enter'),
+  { does: 'cancel the QR', file: 'cancelled', title: 'Cancelled by the cashier', keys: 'cancel', until: (c) => outcome(c) === 'cancelled' && drawn(c, 'result') },
+
+  // A late payment: the cashier cancels, Omise is slow to take the expire, the customer's payment lands first.
+  {
+    does: 'slow down expiring at the simulator',
+    act: (c) => c.demo.simulator.faults.set({ endpoints: { 'POST /charges/:id/expire': { latencyMs: 2500 } } }),
+    until: () => true,
+  },
+  ...saleToQr('6 5 0 0 enter'),
+  { does: 'cancel the QR', keys: 'cancel', until: (c) => outcome(c) === 'cancelled' },
+  {
+    does: 'the customer pays anyway',
+    file: 'late-payment',
+    title: 'Late payment: paid after the cashier cancelled',
+    act: (c) => void c.demo.simulator.markAsPaid(c.sale!.chargeId),
+    until: (c) => outcome(c) === 'late_paid' && drawn(c, 'result'),
+    timeoutMs: 15_000,
+  },
+  { does: 'back to idle', act: (c) => c.demo.simulator.faults.reset(), keys: 'cancel', until: (c) => drawn(c, 'idle') },
+
+  // Offline: the relay stops, the link drops; an amount keyed then cannot become a QR.
+  { does: 'stop the relay', act: (c) => c.demo.relayDown(), until: (c) => !c.state().link.online, timeoutMs: 20_000 },
+  { does: 'key an amount and Enter while offline', file: 'offline', title: 'Offline: the relay cannot be reached', keys: '2 5 0 0 enter', until: (c) => drawn(c, 'offline') },
+  { does: 'start the relay again', act: (c) => c.demo.relayUp(), until: (c) => c.state().link.online && kind(c) === 'entry', timeoutMs: 30_000 },
+  { does: 'clear the amount', keys: 'cancel', until: (c) => drawn(c, 'idle') },
+
+  // The supervisor.
+  { does: 'Menu and two PIN digits', file: 'supervisor-pin', title: 'Supervisor PIN (demo PIN 1234)', keys: 'menu 1 2', until: (c) => drawn(c, 'pin') && (c.screen() as { entered: number }).entered === 2 },
+  { does: 'the rest of the PIN', file: 'supervisor-menu', title: 'Supervisor menu', keys: '3 4 enter', until: (c) => drawn(c, 'menu') },
+  {
+    does: "today's totals",
+    file: 'todays-totals',
+    title: "Today's totals (X report)",
+    keys: (c) => menuKey(c, /X report|today|totals/i),
+    until: (c) => drawn(c, 'message') && c.demo.terminal.machine().mode.kind === 'info',
+    timeoutMs: 15_000,
+  },
+  { does: 'back to the menu', keys: 'cancel', until: (c) => drawn(c, 'menu') },
+  {
+    does: 'refund a sale: the list of paid sales',
+    keys: (c) => menuKey(c, /refund \/ void|refund.*sale/i),
+    until: (c) => c.demo.terminal.machine().mode.kind === 'pick' && drawn(c, 'menu'),
+    timeoutMs: 15_000,
+  },
+  {
+    does: 'pick the paid sale',
+    file: 'refund-confirm',
+    title: 'Refund: confirm the amount',
+    keys: (c) => {
+      const m = c.screen();
+      if (m.kind !== 'menu' || !m.items[0]) throw new Error('no paid sale listed to refund');
+      // The day's first sale (receipt #1, paid at the counter) rather than the late payment.
+      return (m.items.find((i) => /^#1 /.test(i.label)) ?? m.items[0]).key;
+    },
+    until: (c) => c.demo.terminal.machine().mode.kind === 'refund-confirm' && drawn(c, 'message'),
+  },
+  { does: 'back to the menu', keys: 'cancel', until: (c) => drawn(c, 'menu') && c.demo.terminal.machine().mode.kind === 'menu' },
+  { does: 'Pair again', keys: (c) => menuKey(c, /pair again/i), until: (c) => c.demo.terminal.machine().mode.kind === 'repair-confirm' },
+  { does: 'confirm: a new pairing code', file: 'pairing', title: 'Pairing: the code to approve at the relay', keys: 'enter', until: (c) => drawn(c, 'pairing') && /^[A-Z0-9]{3}-[A-Z0-9]{3}$/.test(c.state().link.pairingCode ?? '') },
+  {
+    does: 'approve the pairing at the relay, back to idle',
+    act: async (c) => void (await c.demo.pairing.approve(c.state().link.pairingCode!)),
+    until: (c) => c.state().link.paired && c.state().link.online && drawn(c, 'idle'),
+    timeoutMs: 20_000,
+  },
+];
+
+/** The keys of a step, as key names. */
+export function keysOf(step: Step, c: WalkContext): KeyName[] {
+  const text = typeof step.keys === 'function' ? step.keys(c) : (step.keys ?? '');
+  return text.split(' ').filter(Boolean) as KeyName[];
+}

@@ -143,13 +143,13 @@ if [ -n "$ROOT" ]; then
 fi
 if [ -n "$BUNDLE" ]; then
   [ -z "$SOURCE" ] || usage_error "--bundle and --source exclude each other (a bundle is the whole app)"
-  [ -z "$NODE_MODULES" ] && [ "$SKIP_NPM" = 0 ] || usage_error "--bundle brings its own node_modules (no --node-modules, --skip-npm)"
+  if [ -n "$NODE_MODULES" ] || [ "$SKIP_NPM" = 1 ]; then usage_error "--bundle brings its own node_modules (no --node-modules, --skip-npm)"; fi
   [ "$UNINSTALL" = 0 ] || usage_error "--bundle installs; --uninstall needs no bundle"
   [ -f "$BUNDLE" ] || usage_error "--bundle $BUNDLE: no such file"
   BUNDLE=$(cd "$(dirname "$BUNDLE")" && pwd)/$(basename "$BUNDLE")
 fi
 [ -z "$RELEASE_KEY" ] || [ -f "$RELEASE_KEY" ] || usage_error "--release-key $RELEASE_KEY: no such file"
-[[ "$KEEP" =~ ^[0-9]+$ ]] && [ "$KEEP" -ge 2 ] || usage_error "--keep: a whole number, at least 2 (the current release and the previous one)"
+if ! [[ "$KEEP" =~ ^[0-9]+$ ]] || [ "$KEEP" -lt 2 ]; then usage_error "--keep: a whole number, at least 2 (the current release and the previous one)"; fi
 SOURCE=${SOURCE:-$(cd "$SETUP_DIR/.." && pwd)}
 [ -d "$SOURCE" ] || usage_error "--source $SOURCE: no such directory"
 SOURCE=$(cd "$SOURCE" && pwd)
@@ -355,7 +355,7 @@ mb() { awk -v n="$1" 'BEGIN { printf "%.1f MB", n / 1e6 }'; }
 # Only one installer at a time changes /opt/qrpos. Then what a killed install left is removed.
 APP_LOCKED=0
 lock_app() {
-  [ "$DRY" = 0 ] && [ "$APP_LOCKED" = 0 ] || return 0
+  if [ "$DRY" = 1 ] || [ "$APP_LOCKED" = 1 ]; then return 0; fi
   if [ ! -d "$(p "$APP")" ]; then mkdir -p "$(p "$APP")"; APP_MADE=1; fi
   if command -v flock >/dev/null; then
     exec 9>"$(p "$APP")/.setup.lock"

@@ -133,7 +133,7 @@ describe('a day at the counter, in the demo page', () => {
     await until('recent paid sales', () => mode().kind === 'pick');
     const items = (screen() as { items: { key: string; label: string }[] }).items;
     const firstItem = items.find((i) => i.label.startsWith('#1 '));
-    expect(firstItem?.label).toMatch(/^#1 ฿250\.00 paid \d\d:\d\d$/);
+    expect(firstItem?.label).toMatch(/^#1 ฿250\.00 Paid \d\d:\d\d$/);
     await click(firstItem!.key);
     await click('5 0 0 0 enter');
     await until('the review', () => mode().kind === 'refund-review');

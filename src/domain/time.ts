@@ -7,6 +7,7 @@
  * across a daylight-saving change are 23 or 25 hours long and still tile time exactly: every
  * instant belongs to the one day whose bounds contain it.
  */
+import type { Country } from './money';
 
 const formats = new Map<string, Intl.DateTimeFormat>();
 
@@ -28,18 +29,28 @@ function partsFormat(zone: string): Intl.DateTimeFormat {
   return f;
 }
 
-/** True for a time zone name this runtime knows ("Asia/Bangkok", "UTC"). */
-export function isTimeZone(zone: unknown): zone is string {
-  if (typeof zone !== 'string' || zone.trim() === '') return false;
+/**
+ * The shop's zone when its config names none: each country qrpos serves has one zone. (Not the
+ * system's: relay servers run on UTC, and a Pi fresh from the imager on Europe/London.)
+ */
+export const COUNTRY_TIME_ZONE: Record<Country, string> = { TH: 'Asia/Bangkok', SG: 'Asia/Singapore', MY: 'Asia/Kuala_Lumpur' };
+
+/** The zone's canonical name (e.g. "asia/bangkok" → "Asia/Bangkok"), or null when this runtime does not know it. */
+export function canonicalTimeZone(name: unknown): string | null {
+  if (typeof name !== 'string' || name.trim() === '' || name.length > 64) return null;
   try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
+    return new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;
   } catch {
-    return false;
+    return null;
   }
 }
 
-/** The zone the system is set to (what an absent `timeZone` setting means). */
+/** True for a time zone name this runtime knows ("Asia/Bangkok", "UTC"). */
+export function isTimeZone(zone: unknown): zone is string {
+  return canonicalTimeZone(zone) !== null;
+}
+
+/** The zone the system is set to. */
 export function systemTimeZone(): string {
   return new Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 }

@@ -10,7 +10,7 @@ import { JsonTextError, parseJsonText } from '../shared/json-text';
 import { isPublishedSecret, PUBLISHED_SECRET_MESSAGE } from '../shared/published-secrets';
 import { isLoopbackHost } from '../shared/loopback';
 import { parseCidr } from './rate-limit';
-import { canonicalTimeZone } from './report';
+import { canonicalTimeZone } from '../domain/time';
 
 const PortSchema = z.number().int().min(0).max(65535);
 const Ms = (def: number, min = 1) => z.number().int().min(min).default(def);

@@ -22,7 +22,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { currencyInfo, formatMoney, isCurrency, type Country } from '../domain/money';
-import { businessDay, dayBounds } from '../domain/time';
+import { businessDay, canonicalTimeZone, COUNTRY_TIME_ZONE, dayBounds } from '../domain/time';
 import type { SaleStatus } from '../link/protocol';
 import { UsageError } from '../shared/args';
 import { jsonForConsole, printable } from '../shared/printable';
@@ -31,19 +31,6 @@ import { SCHEMA_VERSION, SqliteStore } from './sqlite-store';
 import type { RefundStatus, RelayStore } from './store';
 
 // ---- time zones and business days ---------------------------------------------------------------
-
-/** The time zone of each country the relay serves (each has one zone). */
-export const COUNTRY_TIME_ZONE: Record<Country, string> = { TH: 'Asia/Bangkok', SG: 'Asia/Singapore', MY: 'Asia/Kuala_Lumpur' };
-
-/** The zone's canonical name (e.g. "asia/bangkok" → "Asia/Bangkok"), or null when Intl does not know it. */
-export function canonicalTimeZone(name: string): string | null {
-  if (!name || name.length > 64) return null;
-  try {
-    return new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;
-  } catch {
-    return null;
-  }
-}
 
 /** How the shop counts its days. */
 export interface BusinessDayRule {

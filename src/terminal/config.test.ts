@@ -78,9 +78,11 @@ describe('terminal config', () => {
     expect(p[0].message).toMatch(/TH.*SG.*MY/);
   });
 
-  it('timeZone: an IANA name checked with Intl, the system zone when absent', () => {
-    expect(parseTerminalConfig({ ...MIN, timeZone: 'Asia/Bangkok' }).timeZone).toBe('Asia/Bangkok');
-    expect(parseTerminalConfig(MIN).timeZone).toBe(new Intl.DateTimeFormat().resolvedOptions().timeZone);
+  it("timeZone: an IANA name checked with Intl, the country's zone when absent (never the system's)", () => {
+    expect(parseTerminalConfig({ ...MIN, timeZone: 'Europe/London' }).timeZone).toBe('Europe/London');
+    expect(parseTerminalConfig({ ...MIN, currency: 'THB' }).timeZone).toBe('Asia/Bangkok');
+    expect(parseTerminalConfig({ ...MIN, currency: 'SGD' }).timeZone).toBe('Asia/Singapore');
+    expect(parseTerminalConfig({ ...MIN, currency: 'MYR', country: 'MY' }).timeZone).toBe('Asia/Kuala_Lumpur');
     for (const bad of ['Bangkok', 'Asia/Nowhere', '', 'GMT+7 Bangkok']) {
       const p = problems({ ...MIN, timeZone: bad });
       expect(p.map((x) => x.field), bad).toEqual(['timeZone']);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { DriversConfigSchema, type DriversConfig } from '../../drivers/config';
 import { countryOf, COUNTRIES, type Country } from '../domain/money';
-import { isTimeZone, systemTimeZone } from '../domain/time';
+import { COUNTRY_TIME_ZONE, isTimeZone } from '../domain/time';
 import { JsonTextError, parseJsonText } from '../shared/json-text';
 import { isLoopbackHost } from '../shared/loopback';
 
@@ -125,7 +125,7 @@ export function defaultProfileDirs(): string[] {
 export function parseTerminalConfig(raw: unknown, file = '(config)', profileDirs = defaultProfileDirs()): TerminalConfig {
   const res = TerminalConfigSchema.safeParse(raw);
   if (!res.success) throw new ConfigError(file, problemsOf(res.error));
-  const cfg = { ...res.data, country: res.data.country ?? countryOf(res.data.currency), timeZone: res.data.timeZone ?? systemTimeZone() };
+  const cfg = { ...res.data, country: res.data.country ?? countryOf(res.data.currency), timeZone: res.data.timeZone ?? COUNTRY_TIME_ZONE[res.data.country ?? countryOf(res.data.currency)] };
   if (cfg.drivers) return { ...cfg, drivers: cfg.drivers };
   if (!cfg.profile) throw new ConfigError(file, [{ field: 'drivers', message: 'expected a drivers section or a profile name' }]);
   const profileFile = profileDirs.map((d) => path.join(d, `${cfg.profile}.json`)).find((f) => fs.existsSync(f));

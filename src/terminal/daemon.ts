@@ -22,6 +22,7 @@ import { Link } from './link';
 import { initialState, stateName, step, type Answer, type Effect, type MachineConfig, type MachineEvent, type MachineState, type Query, type SaleInfo } from './sale-machine';
 import type { ScreenModel } from './screens/model';
 import { ScreenRenderer } from './screens/renderer';
+import { OUTCOME_NAME } from './screens/strings';
 import { readSecrets } from './secrets';
 import { startStatusServer, type StartupProblem, type StatusServer, type TerminalStatus } from './status-server';
 
@@ -112,8 +113,8 @@ export function reportLines(rows: DayReportRow[], heading: string[]): string[] {
     lines.push(
       `Alipay+ ${r.currency}: paid ${r.paid.count}  ${m(r.paid.amount)}`,
       `Refunds ${r.refunded.count}  -${m(r.refunded.amount)}; voids ${r.voided.count}  -${m(r.voided.amount)}`,
-      `Failed ${r.failed.count}; expired ${r.expired.count}; not created ${r.notCreated.count}`,
-      `Late payments ${r.late.count}  ${m(r.late.amount)}${r.late.unresolved ? ` (${r.late.unresolved} to settle)` : ''}`,
+      `${OUTCOME_NAME.failed} ${r.failed.count}; ${OUTCOME_NAME.expired.toLowerCase()} ${r.expired.count}; ${OUTCOME_NAME.not_created.toLowerCase()} ${r.notCreated.count}`,
+      `${OUTCOME_NAME.late_paid}s ${r.late.count}  ${m(r.late.amount)}${r.late.unresolved ? ` (${r.late.unresolved} to settle)` : ''}`,
       `Net ${m(r.net)}`,
     );
   }
@@ -251,6 +252,7 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
   if (secrets.warning) log.warn(secrets.warning);
   const mcfg: MachineConfig = {
     currency: config.currency,
+    country: config.country,
     merchantName: config.merchantName,
     entryMode: config.sale.entryMode,
     qrTimeoutSeconds: config.sale.qrTimeoutSeconds,
@@ -469,7 +471,7 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
     if (m.kind === 'idle') lines = [config.merchantName.replace(/[^\x20-\x7e]/g, ''), 'Welcome'];
     else if (m.kind === 'entry' || m.kind === 'creating') lines = ['TOTAL', `${cur} ${money(m.amountText)}`];
     else if (m.kind === 'qr') lines = ['SCAN TO PAY', `${cur} ${money(m.amountText)}`];
-    else if (m.kind === 'result') lines = [m.outcome === 'paid' || m.outcome === 'late_paid' ? 'PAID - THANK YOU' : m.outcome.replace('_', ' ').toUpperCase(), `${cur} ${money(m.amountText)}`];
+    else if (m.kind === 'result') lines = [m.outcome === 'paid' || m.outcome === 'late_paid' ? 'PAID - THANK YOU' : OUTCOME_NAME[m.outcome].toUpperCase(), `${cur} ${money(m.amountText)}`];
     if (lines) fireAndForget('pole display', pole.show(lines[0], lines[1]));
   };
 

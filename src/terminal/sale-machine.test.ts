@@ -277,6 +277,18 @@ describe('sale machine: every state × every non-key event', () => {
   }
 });
 
+describe('customer screens carry the shop', () => {
+  it("the QR screen names the merchant and the country whose languages it speaks (the currency's unless set)", () => {
+    const qr = withMode({ kind: 'qr', sale: { ...SALE, currency: 'SGD' }, qrText: 'https://qr.example/abc', deadline: T0 + 120_000 });
+    expect(screenOf(qr, { ...CFG, currency: 'SGD' }, T0)).toMatchObject({ kind: 'qr', merchantName: 'Noodle Shop', country: 'SG' });
+    expect(screenOf(qr, { ...CFG, currency: 'MYR' }, T0)).toMatchObject({ country: 'MY' });
+    for (const kind of ['entering', 'offline'] as const) {
+      expect(screenOf(withMode({ kind, input: '1500' }), { ...CFG, currency: 'MYR' }, T0)).toMatchObject({ country: 'MY' });
+    }
+    expect(screenOf(withMode({ kind: 'result', outcome: 'paid', sale: SALE, until: T0 + 1 }), CFG, T0)).toMatchObject({ kind: 'result', country: 'TH' });
+  });
+});
+
 describe('amount entry', () => {
   it('whole units: 1-5-0 is ฿150.00, a decimal point is refused with how to key it', () => {
     const cfg: MachineConfig = { ...CFG, entryMode: 'whole-units' };
@@ -482,7 +494,7 @@ describe('supervisor menu', () => {
     expect(q.effects).toContainEqual({ type: 'query', query: { kind: 'recent', purpose: 'refund' } });
     const paid3: SaleInfo = { saleId: 'S1_0000000', ref: 3, amount: 15000, currency: 'THB', status: 'successful', refundedAmount: 5000, canVoid: false, time: '09:12' };
     const list = answerSales(q.state, 'refund', [paid3, PAID_7]);
-    expect(list.effects.find((e) => e.type === 'screen')).toMatchObject({ model: { kind: 'menu', items: [{ key: '1', label: '#3 ฿150.00 part refunded 09:12' }, { key: '2', label: '#7 ฿150.00 paid 09:58' }] } });
+    expect(list.effects.find((e) => e.type === 'screen')).toMatchObject({ model: { kind: 'menu', items: [{ key: '1', label: '#3 ฿150.00 Part refunded 09:12' }, { key: '2', label: '#7 ฿150.00 Paid 09:58' }] } });
     s = step(list.state, key('1'), CFG).state;
     expect(s.mode.kind).toBe('refund-confirm');
     const over = run(s, [key('1'), key('0'), key('0'), key('0'), key('1')]).state;
@@ -551,9 +563,9 @@ describe('supervisor menu', () => {
   it('recent sales: pages of five, Enter for more; a paid sale can be reprinted', () => {
     const sales: SaleInfo[] = Array.from({ length: 12 }, (_, i) => ({ ...PAID_7, saleId: `SALE_${String(20 - i).padStart(8, '0')}`, ref: 20 - i, status: i === 1 ? 'expired' : 'successful' }));
     let s = answerSales(step(pin(online(), '2468').state, key('3'), CFG).state, 'view', sales).state;
-    expect(screenOf(s, CFG, T0)).toMatchObject({ kind: 'menu', title: 'Recent sales (1/3)', items: expect.arrayContaining([{ key: '2', label: '#19 ฿150.00 expired 09:58' }]) });
+    expect(screenOf(s, CFG, T0)).toMatchObject({ kind: 'menu', title: 'Recent sales (1/3)', items: expect.arrayContaining([{ key: '2', label: '#19 ฿150.00 QR code expired 09:58' }]) });
     s = step(s, key('enter'), CFG).state;
-    expect(screenOf(s, CFG, T0)).toMatchObject({ title: 'Recent sales (2/3)', items: expect.arrayContaining([{ key: '1', label: '#15 ฿150.00 paid 09:58' }]) });
+    expect(screenOf(s, CFG, T0)).toMatchObject({ title: 'Recent sales (2/3)', items: expect.arrayContaining([{ key: '1', label: '#15 ฿150.00 Paid 09:58' }]) });
     expect(step(s, key('6'), CFG).state.mode.kind).toBe('pick');
     const view = step(s, key('1'), CFG).state;
     expect(view.mode).toMatchObject({ kind: 'sale-view', sale: { ref: 15 } });

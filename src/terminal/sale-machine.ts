@@ -5,11 +5,12 @@
  * the tests drive every state with every key and check the money invariants on random runs.
  */
 import type { KeyName } from '../../drivers/keypad/contract';
-import { currencyInfo, formatMoney, formatNumber, limitsOf, type Currency } from '../domain/money';
+import { currencyInfo, formatMoney, formatNumber, limitsOf, type Country, type Currency } from '../domain/money';
 import { failureMessages, type Messages } from '../domain/failure';
 import type { SaleStatus } from '../link/protocol';
 import type { ScreenModel, StatusBar } from './screens/model';
-import { RETRY_HINT } from './screens/strings';
+import { OUTCOME_NAME, RETRY_HINT } from './screens/strings';
+import { countryFor } from '../domain/locale';
 
 /**
  * How keyed digits become an amount: `implied-decimals` is a cash register's (1-5-0-0 is 15.00),
@@ -20,6 +21,8 @@ export type EntryMode = 'implied-decimals' | 'decimal-point' | 'whole-units';
 
 export interface MachineConfig {
   currency: Currency;
+  /** The shop's country: the customer screens' languages and wallet list (default: the currency's). */
+  country?: Country;
   merchantName: string;
   entryMode: EntryMode;
   qrTimeoutSeconds: number;
@@ -279,8 +282,9 @@ function saleAmountText(sale: SaleRef): string {
 export function screenOf(s: MachineState, cfg: MachineConfig, now: number): ScreenModel {
   const m = s.mode;
   const status = statusBar(s);
+  const country = countryFor(cfg.currency, cfg.country);
   switch (m.kind) {
-    case 'idle':
+    case 'idle': {
       if (s.storageProblem) return storagePausedScreen(s.storageProblem);
       const notice = [lateMarker(s.lateCount ?? 0), s.notice].filter(Boolean).join(' · ');
       return {
@@ -290,24 +294,27 @@ export function screenOf(s: MachineState, cfg: MachineConfig, now: number): Scre
         status,
         ...(notice ? { notice } : {}),
       };
+    }
     case 'entering':
-      return { kind: 'entry', amountText: amountText(m.input, cfg), currency: cfg.currency, status, ...(m.error ? { error: m.error } : {}) };
+      return { kind: 'entry', amountText: amountText(m.input, cfg), currency: cfg.currency, country, status, ...(m.error ? { error: m.error } : {}) };
     case 'offline':
       return {
         kind: 'offline',
-        message: `No connection to the payment service: QR sales are not possible now (${amountText(m.input, cfg)} kept). Enter retries, Cancel clears.`,
+        message: `No connection to the payment service: QR payments are unavailable right now (${amountText(m.input, cfg)} kept). Enter to retry, Cancel to clear.`,
+        country,
         status,
       };
     case 'creating':
-      return { kind: 'creating', amountText: saleAmountText(m.sale), status };
+      return { kind: 'creating', amountText: saleAmountText(m.sale), country, status };
     case 'qr': {
       const total = cfg.qrTimeoutSeconds;
       const left = Math.max(0, Math.min(total, Math.ceil((m.deadline - now) / 1000)));
-      return { kind: 'qr', amountText: saleAmountText(m.sale), qrText: m.qrText, secondsLeft: left, totalSeconds: total, status };
+      return { kind: 'qr', amountText: saleAmountText(m.sale), qrText: m.qrText, secondsLeft: left, totalSeconds: total, merchantName: cfg.merchantName, country, status };
     }
     case 'result':
       return {
         kind: 'result',
+        country,
         outcome: m.outcome,
         amountText: saleAmountText(m.sale),
         ...(m.reason ? { reason: m.reason } : {}),
@@ -456,21 +463,22 @@ function lateMarker(count: number): string {
 /** One word per sale status, the same on every supervisor screen. */
 function statusWord(sale: SaleInfo): string {
   if (sale.status === 'successful') {
-    if (sale.refundedAmount >= sale.amount) return 'refunded';
-    if (sale.refundedAmount > 0) return 'part refunded';
-    return sale.late ? 'late payment' : 'paid';
+    if (sale.refundedAmount >= sale.amount) return 'Refunded';
+    if (sale.refundedAmount > 0) return 'Part refunded';
+    return sale.late ? OUTCOME_NAME.late_paid : OUTCOME_NAME.paid;
   }
   switch (sale.status) {
     case 'reversed':
-      return 'voided';
+      // Only a paid sale is reversed (voided); a sale cancelled on the QR screen ends expired.
+      return 'Voided';
     case 'create_failed':
-      return 'not created';
+      return OUTCOME_NAME.not_created;
     case 'expired':
-      return 'expired';
+      return OUTCOME_NAME.expired;
     case 'failed':
-      return 'failed';
+      return OUTCOME_NAME.failed;
     default:
-      return 'in progress';
+      return 'In progress';
   }
 }
 
@@ -498,7 +506,7 @@ function withRef(sale: SaleRef, u: SaleUpdate): SaleRef {
 /** Start a refund of `sale` (amount entry), or say why it cannot be refunded. */
 function toRefund(s: MachineState, sale: SaleInfo, late: boolean): MachineState {
   if (!refundable(sale)) {
-    const why = sale.status !== 'successful' ? `It is ${statusWord(sale)}: nothing to refund.` : 'Already fully refunded.';
+    const why = sale.status !== 'successful' ? `${statusWord(sale)}: nothing to refund.` : 'Already fully refunded.';
     return { ...s, mode: { kind: 'info', title: `Sale #${sale.ref}`, lines: [formatMoney(sale.amount, sale.currency), why], tone: 'warn', back: 'menu' } };
   }
   return { ...s, mode: { kind: 'refund-confirm', sale, input: '', ...(late ? { late: true } : {}) } };

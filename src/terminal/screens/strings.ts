@@ -80,9 +80,10 @@ export const RETRY_HINT: Messages = {
 /** Shown under the title when the model gives no reason of its own. */
 export const OUTCOME_DETAIL: Partial<Record<Outcome, Messages>> = {
   late_paid: {
-    en: 'Paid after cancel: will be refunded',
-    th: 'ชำระหลังยกเลิก จะได้รับเงินคืน',
-    zh: '取消后付款，款项将退回',
-    ms: 'Dibayar selepas dibatalkan: wang akan dikembalikan',
+    // No promise of a refund here: a supervisor decides (keep it as the sale, or refund it).
+    en: 'Paid after cancel: please see the cashier',
+    th: 'ชำระหลังยกเลิกรายการ กรุณาติดต่อพนักงาน',
+    zh: '取消后付款，请联系收银员',
+    ms: 'Dibayar selepas dibatalkan: sila jumpa juruwang',
   },
 };

@@ -35,7 +35,7 @@ grep -q 'not starting qrpos-terminal.service: no running systemd' /tmp/image-bui
 grep -q 'udev is not running here' /tmp/image-build.err || fail "no udev warning"
 [ "$(readlink /etc/systemd/system/multi-user.target.wants/qrpos-terminal.service)" = /etc/systemd/system/qrpos-terminal.service ] ||
   fail "qrpos-terminal.service is not enabled"
-[ -f /opt/qrpos/node_modules/.qrpos-installed ] || fail "no node_modules stamp after --node-modules"
+[ -f /opt/qrpos/current/node_modules/.qrpos-installed ] || fail "no node_modules stamp after --node-modules"
 [ "$(sudo stat -c '%a %U' /etc/qrpos/terminal.secrets.json)" = "600 root" ] || fail "terminal.secrets.json is not root 0600"
 if [ "$curl_missing" = 1 ]; then
   sudo grep -q 'Setting up curl' /var/log/qrpos-setup.log || fail "apt's output is not in the log"
@@ -50,7 +50,7 @@ grep -q 'node_modules: unchanged' /tmp/image-build.out || { cat /tmp/image-build
 grep -q 'done: everything was already in place (unchanged)' /tmp/image-build.out || { cat /tmp/image-build.out; fail "second run changed something"; }
 echo "image-build: second run unchanged ($SECONDS s)"
 
-sudo /opt/qrpos/scripts/setup.sh --uninstall --purge >/tmp/image-build.out 2>&1 || { cat /tmp/image-build.out; fail "--uninstall --purge failed"; }
+sudo /opt/qrpos/current/scripts/setup.sh --uninstall --purge >/tmp/image-build.out 2>&1 || { cat /tmp/image-build.out; fail "--uninstall --purge failed"; }
 snapshot >/tmp/image-build.after
 diff -u /tmp/image-build.before /tmp/image-build.after || fail "--purge left the paths above behind"
 accounts | diff -u /tmp/image-build.accounts - >/dev/null || fail "--purge left accounts behind"

@@ -30,8 +30,11 @@ keypad and screen. Open the printed terminal URL, key an amount, press Enter, an
 paid in the simulator dashboard shown beside it. Without a browser: type keys here (digits, Enter,
 Esc = cancel) and watch the screen PNG file it prints.
 
-Scriptable: POST <terminal>/api/keys {"keys": ["2","5","0","0","enter"]}, GET <terminal>/api/screen.png,
-GET <terminal>/api/state.
+Scriptable: POST <terminal>/api/keys {"keys": ["2","5","0","0","enter"]} (pressed in order; to send
+requests without waiting for each answer, add "client": "<any id>" and "seq": 1, 2, 3… and the
+demo presses them in seq order), GET <terminal>/api/screen.png, GET <terminal>/api/state,
+GET <terminal>/api/pairing and POST <terminal>/api/pairing/approve {"code": "<code>"} (after the
+supervisor menu's "Pair again": the page shows the request with an Approve button).
 
 flags:
 ${flagHelp(FLAGS)}
@@ -68,6 +71,7 @@ export function banner(demo: Pick<DemoHandle, 'urls' | 'screenPng' | 'keys'>, co
     `  1. open the terminal URL, key an amount (e.g. ${ex.keys} = ${ex.text}; ${currency} takes ${formatMoney(min, currency)} to ${formatMoney(max, currency)}), press Enter`,
     '  2. in the dashboard beside it, mark the charge successful (or failed), and watch the screen',
     `  keys here too: digits, Enter, Esc = cancel, z = 00, m = menu (supervisor PIN 1234); Ctrl-C stops`,
+    `  after the supervisor menu's "Pair again", approve the new code on the terminal page`,
     '',
   ].join('\n');
 }

@@ -79,6 +79,22 @@ describe('demo first run', () => {
     expect(mode.input).toBe('2500');
   });
 
+  it('holds keys posted to the page API before the terminal is paired, in order with the keyboard', async () => {
+    const keyboard = new FakeKeypad('test keyboard');
+    const d = await start(keyboard);
+    expect(d.terminal.status().link.paired).toBe(false);
+    keyboard.press('3');
+    const r = await fetch(`${d.urls.terminal}/api/keys`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ keys: ['1', '0'], client: 'early', seq: 1 }) });
+    expect(r.status).toBe(200);
+    keyboard.press('5');
+    await d.ready;
+    const mode = await until('the held amount on the terminal', () => {
+      const m = d.terminal.machine().mode;
+      return m.kind === 'entering' && m.input.length === 4 ? m : null;
+    });
+    expect(mode.input).toBe('3105');
+  });
+
   it('sends the PAID record back at once: no "1 unsynced" for the outbox timer after a sale', async () => {
     const d = await start();
     await d.ready;

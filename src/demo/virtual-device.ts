@@ -179,7 +179,7 @@ export class KeySequencer {
     }
     const already = stream.waiting.get(seq);
     if (already) {
-      if (keys.join(' ') !== already.keys.join(' ')) return Promise.reject(new HttpError(409, `seq ${seq} is already waiting with other keys`, 'seq_used', { expected: stream.next }));
+      if (fingerprint !== already.keys.join(' ')) return Promise.reject(new HttpError(409, `seq ${seq} is already waiting with other keys`, 'seq_used', { expected: stream.next }));
       // A retry of one still waiting: answered when that one is.
       return new Promise((resolve, reject) => {
         const prev = { resolve: already.resolve, reject: already.reject };
@@ -228,8 +228,8 @@ export class KeySequencer {
       if (waited) {
         stream.waiting.delete(n);
         clearTimeout(waited.timer);
-        // Answered once pressed (below, on the next turn of the loop, before anything else runs).
-        queueMicrotask(() => waited.resolve({ accepted: waited.keys.length }));
+        // Its answer goes out after the loop: pressed first, then answered.
+        waited.resolve({ accepted: waited.keys.length });
       }
       w = waited;
     }

@@ -44,6 +44,11 @@ const outcome = (c: WalkContext) => {
 /** The rendered screen is the one asked for (the status endpoint's screen is what was drawn last). */
 const drawn = (c: WalkContext, k: ScreenModel['kind']) => c.screen().kind === k && c.state().screen === k;
 
+/** The state machine's mode (several supervisor screens share a screen kind). */
+function mode(c: WalkContext): string {
+  return c.demo.terminal.machine().mode.kind;
+}
+
 /** The key of the supervisor menu item whose label matches (the menu's numbering may change). */
 export function menuKey(c: WalkContext, label: RegExp): string {
   const m = c.screen();
@@ -132,7 +137,14 @@ export const WALK: Step[] = [
     until: (c) => outcome(c) === 'late_paid' && drawn(c, 'result'),
     timeoutMs: 15_000,
   },
-  { does: 'back to idle', act: (c) => c.demo.simulator.faults.reset(), keys: 'cancel', until: (c) => drawn(c, 'idle') },
+  {
+    does: 'back to idle: the late payment waits for a supervisor',
+    file: 'idle-late-payment',
+    title: 'Idle with a late payment to settle',
+    act: (c) => c.demo.simulator.faults.reset(),
+    keys: 'cancel',
+    until: (c) => drawn(c, 'idle') && /to settle/.test((c.screen() as { notice?: string }).notice ?? ''),
+  },
 
   // Offline: the relay stops, the link drops; an amount keyed then cannot become a QR.
   { does: 'stop the relay', act: (c) => c.demo.relayDown(), until: (c) => !c.state().link.online, timeoutMs: 20_000 },
@@ -144,14 +156,44 @@ export const WALK: Step[] = [
   { does: 'Menu and two PIN digits', file: 'supervisor-pin', title: 'Supervisor PIN (demo PIN 1234)', keys: 'menu 1 2', until: (c) => drawn(c, 'pin') && (c.screen() as { entered: number }).entered === 2 },
   { does: 'the rest of the PIN', file: 'supervisor-menu', title: 'Supervisor menu', keys: '3 4 enter', until: (c) => drawn(c, 'menu') },
   {
-    does: "today's totals",
-    file: 'todays-totals',
-    title: "Today's totals (X report)",
-    keys: (c) => menuKey(c, /X report|today|totals/i),
-    until: (c) => drawn(c, 'message') && c.demo.terminal.machine().mode.kind === 'info',
+    does: 'the late payments to settle',
+    file: 'late-payments',
+    title: 'Late payments: the list',
+    keys: (c) => menuKey(c, /late payments/i),
+    until: (c) => mode(c) === 'pick' && drawn(c, 'menu'),
+    timeoutMs: 15_000,
+  },
+  { does: 'pick the late payment', file: 'late-payment-decide', title: 'Late payment: keep as a sale or refund', keys: '1', until: (c) => mode(c) === 'late-decide' && drawn(c, 'message') },
+  { does: 'refund it: the whole amount', keys: '2', until: (c) => mode(c) === 'refund-confirm' },
+  { does: 'the review before money moves', file: 'refund-review', title: 'Refund / void: review amount and receipt', keys: 'enter', until: (c) => mode(c) === 'refund-review' && drawn(c, 'message') },
+  {
+    does: 'send it and wait for Omise',
+    file: 'refund-done',
+    title: 'Refund / void done',
+    keys: 'enter',
+    until: (c) => mode(c) === 'info' && drawn(c, 'message'),
+    timeoutMs: 15_000,
+  },
+  { does: 'back to the menu', keys: 'cancel', until: (c) => drawn(c, 'menu') && mode(c) === 'menu' },
+  {
+    does: 'the X report',
+    file: 'x-report',
+    title: 'X report: the business day so far',
+    keys: (c) => menuKey(c, /X report/i),
+    until: (c) => drawn(c, 'message') && mode(c) === 'info',
     timeoutMs: 15_000,
   },
   { does: 'back to the menu', keys: 'cancel', until: (c) => drawn(c, 'menu') },
+  {
+    does: 'recent sales',
+    file: 'recent-sales',
+    title: 'Recent sales (reprint)',
+    keys: (c) => menuKey(c, /recent sales/i),
+    until: (c) => mode(c) === 'pick' && drawn(c, 'menu'),
+    timeoutMs: 15_000,
+  },
+  { does: 'one sale', file: 'sale-view', title: 'A sale: Enter prints a copy', keys: '1', until: (c) => mode(c) === 'sale-view' && drawn(c, 'message') },
+  { does: 'back to the menu', keys: 'cancel', until: (c) => drawn(c, 'menu') && mode(c) === 'menu' },
   {
     does: 'refund a sale: the list of paid sales',
     keys: (c) => menuKey(c, /refund \/ void|refund.*sale/i),
@@ -171,6 +213,9 @@ export const WALK: Step[] = [
     until: (c) => c.demo.terminal.machine().mode.kind === 'refund-confirm' && drawn(c, 'message'),
   },
   { does: 'back to the menu', keys: 'cancel', until: (c) => drawn(c, 'menu') && c.demo.terminal.machine().mode.kind === 'menu' },
+  { does: 'the Z report', file: 'z-confirm', title: 'Z report: close the day?', keys: (c) => menuKey(c, /Z report/i), until: (c) => mode(c) === 'z-confirm' && drawn(c, 'message') },
+  { does: 'close the day', file: 'z-report', title: 'Z report #1', keys: 'enter', until: (c) => mode(c) === 'info' && drawn(c, 'message'), timeoutMs: 15_000 },
+  { does: 'back to the menu', keys: 'cancel', until: (c) => drawn(c, 'menu') && mode(c) === 'menu' },
   { does: 'Pair again', keys: (c) => menuKey(c, /pair again/i), until: (c) => c.demo.terminal.machine().mode.kind === 'repair-confirm' },
   { does: 'confirm: a new pairing code', file: 'pairing', title: 'Pairing: the code to approve at the relay', keys: 'enter', until: (c) => drawn(c, 'pairing') && /^[A-Z0-9]{3}-[A-Z0-9]{3}$/.test(c.state().link.pairingCode ?? '') },
   {

@@ -24,6 +24,7 @@ import type { ScreenModel } from './screens/model';
 import { ScreenRenderer } from './screens/renderer';
 import { OUTCOME_NAME } from './screens/strings';
 import { readSecrets } from './secrets';
+import { HOLD_SCREEN, keysPassHold, SalesHold, saleOnScreen } from './hold';
 import { startStatusServer, type StartupProblem, type StatusServer, type TerminalStatus } from './status-server';
 
 /** What the daemon needs from the screen renderer (src/terminal/screens/renderer.ts). */
@@ -113,7 +114,7 @@ export function reportLines(rows: DayReportRow[], heading: string[]): string[] {
     lines.push(
       `Alipay+ ${r.currency}: paid ${r.paid.count}  ${m(r.paid.amount)}`,
       `Refunds ${r.refunded.count}  -${m(r.refunded.amount)}; voids ${r.voided.count}  -${m(r.voided.amount)}`,
-      `${OUTCOME_NAME.failed} ${r.failed.count}; ${OUTCOME_NAME.expired.toLowerCase()} ${r.expired.count}; ${OUTCOME_NAME.not_created.toLowerCase()} ${r.notCreated.count}`,
+      `${OUTCOME_NAME.failed} ${r.failed.count}; ${OUTCOME_NAME.expired} ${r.expired.count}; ${OUTCOME_NAME.not_created} ${r.notCreated.count}`,
       `${OUTCOME_NAME.late_paid}s ${r.late.count}  ${m(r.late.amount)}${r.late.unresolved ? ` (${r.late.unresolved} to settle)` : ''}`,
       `Net ${m(r.net)}`,
     );
@@ -318,6 +319,11 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
     }
   };
 
+  // New sales held for an upgrade (hold.ts): the sale on screen finishes, then "Updating".
+  const hold = new SalesHold(clock);
+  let holdShown = false;
+  const screenFor = (m: ScreenModel): ScreenModel => (problem ? fatalModel(problem) : hold.active() && !saleOnScreen(state) ? HOLD_SCREEN : m);
+
   const indicator = drivers.indicator ?? null;
   const printOnSuccess = Boolean(config.drivers.printer?.printOnSuccess ?? drivers.printer);
   const fireAndForget = (what: string, p: Promise<void> | undefined): void => {
@@ -422,7 +428,7 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
         return;
       case 'screen':
         machineModel = eff.model;
-        show(problem ? fatalModel(problem) : eff.model, keyAt);
+        show(screenFor(eff.model), keyAt);
         updatePole(eff.model);
         if (indicator) indicator.setLed(eff.model.kind === 'qr' || eff.model.kind === 'creating' ? 'blink' : state.online ? 'on' : 'off');
         return;
@@ -540,7 +546,13 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
   link.start();
 
   // --- inputs ----------------------------------------------------------------------------
-  const onKey = (k: KeyEvent) => dispatch({ type: 'key', key: k.key, now: clock(), newId: newId(clock()) }, k.at);
+  const onKey = (k: KeyEvent) => {
+    if (hold.active() && !keysPassHold(state)) {
+      log.debug('key ignored: new sales are held for an update', { key: k.key });
+      return;
+    }
+    dispatch({ type: 'key', key: k.key, now: clock(), newId: newId(clock()) }, k.at);
+  };
   drivers.keypad.on('key', onKey);
   // A keypad missing at start-up: the screen says so and what to do until it is plugged in (the
   // drivers keep looking for it); the status endpoint reports it. Later unplugs only log, so a
@@ -598,6 +610,10 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
       journal.probe();
     }
     dispatch({ type: 'tick', now: clock(), clock: clockText(clock()) });
+    if (hold.active() !== holdShown) {
+      holdShown = hold.active();
+      show(screenFor(machineModel));
+    }
   }, opts.tickMs ?? 250);
   stops.push({ name: 'ticker', fn: () => clearInterval(ticker) });
 
@@ -607,11 +623,12 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
     const row = cur ? journal.getSale(cur.saleId) : null;
     const ls = link.status();
     const st = journal.storage();
+    const held = hold.view();
     return {
       state: stateName(state),
       screen: lastModel.kind,
-      ready: st.ok,
-      ...(st.ok ? {} : { reason: `storage full, sales paused: ${st.reason} (since ${st.since})` }),
+      ready: st.ok && !held,
+      ...(st.ok ? (held ? { reason: `new sales held until ${held.until}: ${held.reason}` } : {}) : { reason: `storage full, sales paused: ${st.reason} (since ${st.since})` }),
       currentSale: cur ? { saleId: cur.saleId, ref: row?.ref ?? null, amount: cur.amount, currency: cur.currency, status: row?.status ?? 'recorded' } : null,
       link: { online: ls.online, paired: ls.paired, lastEventSeq: ls.lastEventSeq, lastError: ls.lastError, pairingCode: ls.pairingCode },
       unsynced: journal.unsyncedCount(),
@@ -621,6 +638,7 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
       merchantName: config.merchantName,
       journal: { path: jpath, resetFrom: journal.recoveredFrom() },
       ...(problem ? { problem } : {}),
+      hold: held,
     };
   };
 
@@ -629,7 +647,19 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
   if (listen) {
     // Not optional: a port another program holds is a failed start, shown and waited on.
     at.stage = 'status';
-    statusServer = await startStatusServer({ listen, status, log: log.child('status') });
+    statusServer = await startStatusServer({
+      listen,
+      status,
+      log: log.child('status'),
+      hold: {
+        set: (seconds, reason) => {
+          const view = hold.set(seconds, reason);
+          holdShown = hold.active();
+          show(screenFor(machineModel));
+          return view;
+        },
+      },
+    });
     const srv = statusServer;
     stops.push({ name: 'status endpoint', fn: () => srv.stop() });
   }

@@ -7,7 +7,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { memoryLogger } from '../../src/shared/log';
 import type { DeviceStatus, KeyName } from './contract';
 import { SocatPty } from '../serial/socat-pty';
-import { TtyKeypad, tokenizeTtyInput } from './tty';
+import { TtyKeypad, tokenizeTtyInput, unfinishedEscapeAt } from './tty';
 
 const keysOf = (text: string) => tokenizeTtyInput(text).flatMap((t) => ('key' in t ? [t.key] : []));
 
@@ -63,6 +63,29 @@ describe('TtyKeypad', () => {
     await vi.waitFor(() => expect(statuses).toEqual([{ connected: true }, { connected: false, reason: 'terminal input closed' }]));
     await kp.stop();
     await kp.stop();
+  });
+
+  it('an escape sequence split across reads is one key, in order; a lone Esc is still Cancel', async () => {
+    const input = new PassThrough();
+    const kp = new TtyKeypad(input as unknown as NodeJS.ReadStream, memoryLogger(), { onInterrupt: () => undefined });
+    const keys: KeyName[] = [];
+    kp.on('key', (e) => keys.push(e.key));
+    await kp.start();
+    const tick = () => new Promise((r) => setTimeout(r, 5));
+    // Delete (ESC [ 3 ~) split after "3", keypad 0 in application mode (ESC O p) split after ESC, then a digit.
+    for (const part of ['1', '\x1b[3', '~', '\x1b', 'Op', '7']) {
+      input.write(part);
+      await tick();
+    }
+    await vi.waitFor(() => expect(keys).toEqual(['1', 'backspace', '0', '7']));
+    // Esc pressed on its own: Cancel once nothing follows.
+    input.write('\x1b');
+    await vi.waitFor(() => expect(keys).toEqual(['1', 'backspace', '0', '7', 'cancel']));
+    await kp.stop();
+    expect(unfinishedEscapeAt('12\x1b[3')).toBe(2);
+    expect(unfinishedEscapeAt('12\x1b[3~')).toBe(6);
+    expect(unfinishedEscapeAt('\x1bO')).toBe(0);
+    expect(unfinishedEscapeAt('\x1bOp')).toBe(3);
   });
 
   it('a failing input (terminal gone) is a disconnect, not an exception', async () => {

@@ -118,6 +118,23 @@ export function tokenizeTtyInput(text: string): TtyToken[] {
   return out;
 }
 
+/**
+ * Where an escape sequence that is not finished yet starts at the end of `text` (text.length when
+ * none): a read can end inside one (slow ssh links split `ESC [ 3 ~`), and read as it is, Delete
+ * would become "3" and keypad 0 (`ESC O p`) a Cancel. Exported for tests.
+ */
+export function unfinishedEscapeAt(text: string): number {
+  const esc = text.lastIndexOf('\x1b');
+  if (esc < 0) return text.length;
+  const seq = text.slice(esc + 1);
+  if (seq === '' || seq === 'O' || seq === '[') return esc;
+  if (seq[0] === '[' && /^\[[ -?]*$/.test(seq)) return esc;
+  return text.length;
+}
+
+/** How long a read that ends inside an escape sequence waits for the rest (a lone Esc is Cancel after it). */
+const ESCAPE_WAIT_MS = 40;
+
 export interface TtyKeypadOptions {
   /** Ctrl-C; default raises SIGINT on this process. */
   onInterrupt?: () => void;
@@ -172,12 +189,38 @@ export class TtyKeypad extends EventEmitter<KeypadEvents> implements Keypad {
     this.input.off('error', this.onError);
     if (this.rawSet) this.input.setRawMode(false);
     this.rawSet = false;
+    if (this.pendingTimer) clearTimeout(this.pendingTimer);
+    this.pendingTimer = null;
+    this.pending = '';
     this.input.pause();
     return Promise.resolve();
   }
 
-  private handle(text: string): void {
+  /** The unfinished escape sequence the last read ended with, waiting for the next read. */
+  private pending = '';
+  private pendingTimer: NodeJS.Timeout | null = null;
+
+  private handle(chunk: string): void {
     if (!this.running) return;
+    if (this.pendingTimer) clearTimeout(this.pendingTimer);
+    this.pendingTimer = null;
+    const text = this.pending + chunk;
+    const cut = unfinishedEscapeAt(text);
+    this.pending = text.slice(cut);
+    this.emitKeys(text.slice(0, cut));
+    if (this.pending) {
+      this.pendingTimer = setTimeout(() => {
+        this.pendingTimer = null;
+        const rest = this.pending;
+        this.pending = '';
+        if (this.running) this.emitKeys(rest);
+      }, ESCAPE_WAIT_MS);
+      this.pendingTimer.unref?.();
+    }
+  }
+
+  private emitKeys(text: string): void {
+    if (!text) return;
     const at = performance.now();
     for (const t of tokenizeTtyInput(text)) {
       if ('key' in t) this.emit('key', { key: t.key, at });

@@ -9,8 +9,13 @@
 //   koffi            loads libc and calls getpid()
 //   epoll / onoff    load the GPIO binding
 // plus every other dependency in package.json and every native module the manifest lists.
+// Before an upgrade (`qrpos upgrade`, src/release/upgrade.ts) also, with this release's own code:
+//   --config FILE     the terminal config parses (and its profile resolves) as this release reads it
+//   --journal FILE    a COPY of the live journal opens, its migrations run on the copy; a journal
+//                     newer than this release reads is a failure ("journal-newer")
+//   --relay-db FILE   the same for a copy of the relay's database
 //
-//   node <release>/scripts/release/selftest.cjs [--json]
+//   node <release>/scripts/release/selftest.cjs [--json] [--config FILE] [--journal COPY] [--relay-db COPY]
 // Exit 0 when all pass; 1 with the failures named (a missing shared library names its file).
 // scripts/setup.sh runs it on a new release before switching to it.
 const fs = require('fs');
@@ -93,6 +98,87 @@ const CHECKS = {
   },
 };
 
+function userVersion(file) {
+  const Database = load('better-sqlite3');
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    return db.pragma('user_version', { simple: true });
+  } finally {
+    db.close();
+  }
+}
+
+function silentLog() {
+  const { silentLogger } = require(path.join(root, 'dist', 'src', 'shared', 'log.js'));
+  return silentLogger;
+}
+
+/** Opens a copy of a database with this release's code, which migrates it; never the live file. */
+function dbCheck(kind, file, open) {
+  const before = userVersion(file);
+  const supports = open.supports;
+  const schema = { found: before, supports };
+  if (before > supports) {
+    const err = new Error(`${kind} schema ${before} is newer than this release reads (${supports})`);
+    err.extra = { code: `${kind}-newer`, schema };
+    throw err;
+  }
+  const count = open.run(file);
+  const after = userVersion(file);
+  schema.after = after;
+  return {
+    detail: `a copy opened: schema ${before}${after !== before ? ` migrated to ${after} (on the copy)` : ', no migration'}${count === undefined ? '' : `, ${count}`}`,
+    schema,
+  };
+}
+
+const EXTRA = {
+  config: (file) => {
+    const { loadTerminalConfig, journalPath } = require(path.join(root, 'dist', 'src', 'terminal', 'config.js'));
+    const cfg = loadTerminalConfig(file);
+    return `${file} parses (${cfg.profile ? `profile ${cfg.profile}, ` : ''}keypad ${cfg.drivers.keypad.driver}, display ${cfg.drivers.display.driver}, journal ${journalPath(cfg)})`;
+  },
+  journal: (file) => {
+    const J = require(path.join(root, 'dist', 'src', 'terminal', 'journal.js'));
+    return dbCheck('journal', file, {
+      supports: J.JOURNAL_SCHEMA_VERSION,
+      run: (f) => {
+        const { journal } = J.Journal.open(f, { log: silentLog(), minFreeBytes: 0 });
+        try {
+          const sales = journal.recentSales(1).length ? `unsynced records: ${journal.unsyncedCount()}` : 'no sales yet';
+          return sales;
+        } finally {
+          journal.close();
+        }
+      },
+    });
+  },
+  'relay-db': (file) => {
+    const S = require(path.join(root, 'dist', 'src', 'relay', 'sqlite-store.js'));
+    return dbCheck('relay-db', file, {
+      supports: S.SCHEMA_VERSION,
+      run: (f) => {
+        // openSqliteStore takes the data folder and opens relay.db in it: the copy is named so.
+        if (path.basename(f) !== 'relay.db') throw new Error('the copy of the relay database must be named relay.db');
+        const store = S.openSqliteStore(path.dirname(f));
+        store.close();
+        return undefined;
+      },
+    });
+  },
+};
+
+function optionValue(name) {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return undefined;
+  const v = process.argv[i + 1];
+  if (!v || v.startsWith('--')) {
+    process.stderr.write(`selftest: --${name} needs a file\n`);
+    process.exit(2);
+  }
+  return path.resolve(v);
+}
+
 function main() {
   const json = process.argv.includes('--json');
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
@@ -111,9 +197,10 @@ function main() {
   const results = [];
   const run = (name, fn) => {
     try {
-      results.push({ name, ok: true, detail: fn() });
+      const r = fn();
+      results.push(typeof r === 'string' ? { name, ok: true, detail: r } : { name, ok: true, ...r });
     } catch (err) {
-      results.push({ name, ok: false, detail: String(err && err.message ? err.message : err).split('\n')[0] });
+      results.push({ name, ok: false, detail: String(err && err.message ? err.message : err).split('\n')[0], ...((err && err.extra) || {}) });
     }
   };
   for (const name of [...names].sort()) run(name, CHECKS[name] || (() => (load(name), 'loaded')));
@@ -123,6 +210,10 @@ function main() {
     if (typeof main.main !== 'function') throw new Error(`${entry} exports no main()`);
     return 'dist/src/cli/main.js loaded';
   });
+  for (const name of Object.keys(EXTRA)) {
+    const file = optionValue(name);
+    if (file) run(name, () => EXTRA[name](file));
+  }
 
   const failed = results.filter((r) => !r.ok);
   if (json) process.stdout.write(JSON.stringify({ ok: failed.length === 0, node: process.version, abi: process.versions.modules, arch: process.arch, results }) + '\n');

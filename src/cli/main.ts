@@ -11,6 +11,15 @@ const COMMANDS: Record<string, { summary: string; load: () => Command }> = {
   relay: { summary: "run the relay (merchant server), or manage it: 'relay terminals ...'", load: () => (require('../relay/cli') as { command: Command }).command },
   terminal: { summary: 'run the terminal daemon on the device', load: () => (require('../terminal/cli') as { command: Command }).command },
   demo: { summary: 'all-in-one demo: simulator + relay + terminal with a virtual keypad and screen', load: () => (require('../demo/cli') as { command: Command }).command },
+  upgrade: {
+    summary: 'install a release bundle (file or https URL) and switch to it, rolled back if it does not come up',
+    load: () => (require('../release/device-cli') as typeof import('../release/device-cli')).upgradeCommand,
+  },
+  rollback: { summary: 'go back to the previous release by hand', load: () => (require('../release/device-cli') as typeof import('../release/device-cli')).rollbackCommand },
+  version: {
+    summary: 'this program, the releases installed, and the version the terminal runs',
+    load: () => (require('../release/device-cli') as typeof import('../release/device-cli')).versionCommand,
+  },
 };
 
 export function usage(): string {

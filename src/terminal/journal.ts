@@ -158,6 +158,8 @@ export function writeFileDurably(file: string, text: string): void {
 }
 
 const SCHEMA_VERSION = 4;
+/** The journal schema this program reads and writes (user_version); an upgrade's self-test reports it. */
+export const JOURNAL_SCHEMA_VERSION = SCHEMA_VERSION;
 /** SQLite page cache of the journal connection, in KiB (see openChecked). */
 export const JOURNAL_CACHE_KIB = 256;
 
@@ -410,7 +412,13 @@ export class Journal {
 
   private migrate(): void {
     const current = this.db.pragma('user_version', { simple: true }) as number;
-    if (current > SCHEMA_VERSION) throw new Error(`journal schema ${current} is newer than this program (${SCHEMA_VERSION})`);
+    // Nothing has been written yet: the file stays as the newer release left it.
+    if (current > SCHEMA_VERSION) {
+      throw new Error(
+        `journal schema ${current} is newer than this program (${SCHEMA_VERSION}): a newer qrpos release wrote it. ` +
+          `Nothing was changed. Run that release again (qrpos upgrade), or see ${path.join(path.dirname(this.file), 'backups')} and scripts/SETUP.md ("Upgrades")`,
+      );
+    }
     for (let v = current + 1; v <= SCHEMA_VERSION; v++) {
       this.db.transaction(() => {
         this.db.exec(MIGRATIONS[v]);

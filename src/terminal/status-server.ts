@@ -7,6 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../shared/log';
 import { isSafeHostHeader } from '../shared/loopback';
+import { parseHoldRequest, type HoldView } from './hold';
 
 export interface TerminalStatus {
   state: string;
@@ -27,6 +28,8 @@ export interface TerminalStatus {
   configErrors?: { field: string; message: string }[];
   /** Set while the terminal waits on something it cannot fix itself (e.g. no keypad yet). */
   problem?: StartupProblem | null;
+  /** New sales held for an upgrade (POST /hold): until when, and why. */
+  hold?: HoldView | null;
 }
 
 /** Why the terminal cannot start (or sell), and what to do about it: on screen, here, in the log. */
@@ -73,7 +76,64 @@ export interface StatusServer {
   stop(): Promise<void>;
 }
 
-export async function startStatusServer(opts: { listen: string; status: () => TerminalStatus | FatalStatus; log: Logger }): Promise<StatusServer> {
+/**
+ * Holding new sales (`qrpos upgrade`): POST /hold {"seconds": N, "reason": "..."} holds for N
+ * seconds (renewable; 0 releases), DELETE /hold releases. Only without an Origin header and with a
+ * JSON body, so a web page in a browser on the device can neither send it nor read the answer.
+ */
+export interface HoldControl {
+  set(seconds: number, reason: string): HoldView | null;
+}
+
+const HOLD_BODY_MAX = 4096;
+
+function sendJson(res: http.ServerResponse, code: number, body: unknown): void {
+  res.writeHead(code, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}
+
+function holdRequest(req: http.IncomingMessage, res: http.ServerResponse, hold: HoldControl, log: Logger): void {
+  if (req.headers.origin !== undefined) {
+    sendJson(res, 403, { error: { code: 'forbidden_origin', message: 'not from a web page' } });
+    return;
+  }
+  if (req.method === 'DELETE') {
+    req.resume();
+    hold.set(0, '');
+    log.info('sales hold released');
+    sendJson(res, 200, { hold: null });
+    return;
+  }
+  if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
+    req.resume();
+    sendJson(res, 415, { error: { code: 'unsupported_media_type', message: 'POST /hold takes a JSON body (content-type: application/json)' } });
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  req.on('data', (c: Buffer) => {
+    size += c.length;
+    if (size <= HOLD_BODY_MAX) chunks.push(c);
+  });
+  req.on('end', () => {
+    let parsed: ReturnType<typeof parseHoldRequest>;
+    try {
+      parsed = size > HOLD_BODY_MAX ? 'body too large' : parseHoldRequest(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+    } catch {
+      parsed = 'body is not JSON';
+    }
+    if (typeof parsed === 'string') {
+      sendJson(res, 400, { error: { code: 'bad_request', message: parsed } });
+      return;
+    }
+    const view = hold.set(parsed.seconds, parsed.reason);
+    if (view) log.info('new sales held', { ...view });
+    else log.info('sales hold released');
+    sendJson(res, 200, { hold: view });
+  });
+}
+
+export async function startStatusServer(opts: { listen: string; status: () => TerminalStatus | FatalStatus; log: Logger; hold?: HoldControl }): Promise<StatusServer> {
   const listen = parseListen(opts.listen);
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
@@ -81,6 +141,10 @@ export async function startStatusServer(opts: { listen: string; status: () => Te
     if (listen.kind === 'tcp' && !isSafeHostHeader(req.headers.host)) {
       res.writeHead(403, { 'content-type': 'application/json', connection: 'close' });
       res.end(JSON.stringify({ error: { code: 'forbidden_host', message: 'use an address (127.0.0.1) or localhost as the host name' } }));
+      return;
+    }
+    if (url === '/hold' && opts.hold && (req.method === 'POST' || req.method === 'DELETE')) {
+      holdRequest(req, res, opts.hold, opts.log);
       return;
     }
     if (req.method !== 'GET' || (url !== '/status' && url !== '/' && url !== '/ready')) {

@@ -1,0 +1,186 @@
+/**
+ * The terminal's journal around an upgrade: consistent copies (SQLite's VACUUM INTO, one read
+ * transaction: a snapshot even while the daemon writes), the backup taken before a new release
+ * first opens it, and putting that backup back when a rollback needs the older schema.
+ *
+ * Migrations only go forward: an older release refuses a journal with a newer schema (and touches
+ * nothing). So a rollback after a release that migrated the journal needs the backup taken just
+ * before the switch, and that is only safe when the journal holds no sale or refund the backup
+ * lacks (see upgrade.ts, "Money safety").
+ */
+import Database from 'better-sqlite3';
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** How many backups of each kind are kept in <dataDir>/backups (the newest). */
+export const KEEP_BACKUPS = 5;
+
+export function userVersion(file: string): number {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    return db.pragma('user_version', { simple: true }) as number;
+  } finally {
+    db.close();
+  }
+}
+
+/** A consistent copy of a live database into `dest` (which must not exist). */
+export function snapshot(live: string, dest: string): void {
+  const db = new Database(live, { readonly: true, fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 5000');
+    db.prepare('VACUUM INTO ?').run(dest);
+  } finally {
+    db.close();
+  }
+}
+
+function fsyncFile(file: string): void {
+  const fd = fs.openSync(file, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** 2025-01-31T12:00:00.123Z → 20250131T120000123Z (sorts by time; no colons in file names). */
+export function stamp(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:.]/g, '');
+}
+
+export interface Backup {
+  file: string;
+  schema: number;
+  bytes: number;
+}
+
+/**
+ * Copies `live` to <backupsDir>/<prefix>-<schema>-<time>.sqlite, owned like the live file, 0600,
+ * flushed to disk; keeps the newest KEEP_BACKUPS of that prefix.
+ */
+export function backup(live: string, backupsDir: string, prefix: string, now = Date.now()): Backup {
+  const st = fs.statSync(live);
+  fs.mkdirSync(backupsDir, { recursive: true, mode: 0o700 });
+  fs.chownSync(backupsDir, st.uid, st.gid);
+  fs.chmodSync(backupsDir, 0o700);
+  const schema = userVersion(live);
+  const file = path.join(backupsDir, `${prefix}-${schema}-${stamp(now)}.sqlite`);
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { force: true });
+  try {
+    snapshot(live, tmp);
+    fs.chownSync(tmp, st.uid, st.gid);
+    fs.chmodSync(tmp, 0o600);
+    fsyncFile(tmp);
+    fs.renameSync(tmp, file);
+    fsyncDir(backupsDir);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+  pruneBackups(backupsDir, prefix);
+  return { file, schema, bytes: fs.statSync(file).size };
+}
+
+export interface BackupFile {
+  file: string;
+  schema: number;
+  stamp: string;
+}
+
+/** The backups of `prefix` in a folder, newest first. */
+export function listBackups(backupsDir: string, prefix: string): BackupFile[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(backupsDir);
+  } catch {
+    return [];
+  }
+  const re = new RegExp(`^${prefix}-(\\d+)-(\\d{8}T\\d{9}Z)\\.sqlite$`);
+  return names
+    .map((n) => ({ n, m: re.exec(n) }))
+    .filter((x): x is { n: string; m: RegExpExecArray } => x.m !== null)
+    .map(({ n, m }) => ({ file: path.join(backupsDir, n), schema: Number(m[1]), stamp: m[2] }))
+    .sort((a, b) => (a.stamp < b.stamp ? 1 : a.stamp > b.stamp ? -1 : 0));
+}
+
+export function pruneBackups(backupsDir: string, prefix: string, keep = KEEP_BACKUPS): string[] {
+  const old = listBackups(backupsDir, prefix).slice(keep);
+  for (const b of old) fs.rmSync(b.file, { force: true });
+  return old.map((b) => b.file);
+}
+
+function ids(file: string, sql: string): Set<string> {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 5000');
+    return new Set((db.prepare(sql).pluck().all()).map(String));
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * What the live journal holds that `backupFile` does not: sales and refunds (by id). Anything
+ * here is money the terminal recorded after the backup, which putting the backup back would lose.
+ * A journal these queries cannot read counts as having something (nothing is restored over it).
+ */
+export function journalNewerThan(live: string, backupFile: string): { sales: string[]; refunds: string[]; unreadable?: string } {
+  try {
+    const q = { sales: 'SELECT sale_id FROM sales', refunds: 'SELECT refund_id FROM refunds' };
+    const have = { sales: ids(backupFile, q.sales), refunds: ids(backupFile, q.refunds) };
+    const now = { sales: ids(live, q.sales), refunds: ids(live, q.refunds) };
+    return { sales: [...now.sales].filter((s) => !have.sales.has(s)), refunds: [...now.refunds].filter((r) => !have.refunds.has(r)) };
+  } catch (err) {
+    return { sales: [], refunds: [], unreadable: (err as Error).message };
+  }
+}
+
+/**
+ * Puts `backupFile` back as `live` (the service must be stopped). The live journal is kept first,
+ * whole, as <prefix>-<schema>-<time>.replaced.sqlite in the backups folder (its WAL checkpointed
+ * into it; for inspection, never deleted here); then a copy of the backup, owned and moded as the
+ * live file, is renamed over it: at every moment the live path holds a whole journal. Returns
+ * where the replaced journal went.
+ */
+export function restore(live: string, backupFile: string, backupsDir: string, prefix: string, now = Date.now()): string {
+  const st = fs.statSync(live);
+  if (fs.existsSync(`${live}-wal`)) {
+    const db = new Database(live, { fileMustExist: true });
+    try {
+      db.pragma('busy_timeout = 5000');
+      db.pragma('wal_checkpoint(TRUNCATE)');
+    } finally {
+      db.close();
+    }
+  }
+  const schema = userVersion(live);
+  const aside = path.join(backupsDir, `${prefix}-${schema}-${stamp(now)}.replaced.sqlite`);
+  const tmp = `${live}.restore-${process.pid}`;
+  fs.rmSync(tmp, { force: true });
+  fs.copyFileSync(backupFile, tmp);
+  fs.chownSync(tmp, st.uid, st.gid);
+  fs.chmodSync(tmp, st.mode & 0o777);
+  fsyncFile(tmp);
+  try {
+    fs.linkSync(live, aside);
+  } catch {
+    fs.copyFileSync(live, aside);
+    fsyncFile(aside);
+  }
+  fsyncDir(backupsDir);
+  // A WAL left beside the main file would be replayed into the restored one: it goes with the old.
+  for (const ext of ['-wal', '-shm']) if (fs.existsSync(live + ext)) fs.renameSync(live + ext, aside + ext);
+  fs.renameSync(tmp, live);
+  fsyncDir(path.dirname(live));
+  return aside;
+}

@@ -1,0 +1,176 @@
+/**
+ * The device's release commands: `qrpos upgrade FILE|URL`, `qrpos rollback`, `qrpos version`.
+ * Run as root (they switch /opt/qrpos/current and start and stop the service); see upgrade.ts.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from '../cli/command';
+import { flagHelp, parseFlags, UsageError, type FlagSpec, type FlagValues } from '../shared/args';
+import { packageVersion } from '../shared/version';
+import { DEFAULT_MAX_BYTES } from './fetch';
+import { Install, M, RELEASE_DIR } from './lib';
+import { statusClient } from './status-client';
+import { systemctl } from './systemd';
+import { rollback, terminalSide, upgrade, type DeviceOptions } from './upgrade';
+
+const COMMON: Record<string, FlagSpec> = {
+  app: { description: 'the app folder with releases/, current, previous, history', default: '/opt/qrpos' },
+  config: { description: 'the terminal config (status endpoint, data folder)', default: '/etc/qrpos/terminal.json' },
+  unit: { description: 'the systemd unit to stop, start and watch', default: 'qrpos-terminal' },
+};
+
+const SWITCH: Record<string, FlagSpec> = {
+  ...COMMON,
+  'ready-timeout': { type: 'number', description: 'seconds the started release has to be READY and healthy before it is rolled back', default: 60 },
+  'hold-timeout': { type: 'number', description: 'seconds to wait for the sale on screen to finish', default: 300 },
+  keep: { type: 'number', description: 'releases kept in releases/ (at least 2)', default: 3 },
+  'no-hold': { type: 'boolean', description: 'do not hold new sales (a terminal whose status endpoint does not answer)' },
+};
+
+const UPGRADE_FLAGS: Record<string, FlagSpec> = {
+  ...SWITCH,
+  key: { type: 'list', description: "a public key file to trust instead of the running release's scripts/release/release-key.pub" },
+  'max-size': { type: 'number', description: 'largest bundle a URL may send, in MB', default: DEFAULT_MAX_BYTES / 1024 / 1024 },
+};
+
+const UPGRADE_HELP = `usage: sudo qrpos upgrade FILE|URL [flags]
+
+Installs a release bundle (npm run release) and switches to it, with an automatic rollback:
+  1. checks the bundle: its signature (the keys the running release trusts), every file's SHA-256,
+     this machine's architecture and Node.js ABI; a URL must be https:// (http:// only to this
+     machine) and is downloaded to a temporary file first, at most --max-size MB
+  2. unpacks it to /opt/qrpos/releases/<version>/ and runs ITS self-test with its own code: native
+     modules load, the config parses, a copy of the journal opens (migrations run on the copy);
+     a journal newer than it reads is refused, and nothing is changed
+  3. holds new sales (the screen says "Updating — one moment") until no sale is on screen
+     (at most --hold-timeout s)
+  4. stops the service, backs up the journal (<dataDir>/backups/journal-<schema>-<time>.sqlite),
+     switches /opt/qrpos/current, starts the service
+  5. waits --ready-timeout s for READY and GET /ready 200 with the new version on the status
+     endpoint; otherwise (or when the service fails) switches back, puts the journal back if the
+     new release migrated it and never reached READY, and starts the previous release
+Each step is printed; the outcome is a line in /opt/qrpos/history.
+Exit: 0 upgraded (or already current), 1 refused (nothing changed), 3 rolled back, 4 failed.
+
+${flagHelp(UPGRADE_FLAGS)}
+`;
+
+const ROLLBACK_HELP = `usage: sudo qrpos rollback [flags]
+
+Goes back to the previous release (/opt/qrpos/previous) by hand, as an upgrade does: its
+self-test first, sales held, journal backed up, switch, start, watch (and back again if it does
+not come up). When the previous release cannot read the journal (a newer release migrated it),
+the newest backup it can read is put back, but only if the journal holds no sale or refund the
+backup lacks; otherwise it refuses and changes nothing.
+Exit: 3 rolled back, 1 refused (nothing changed), 4 failed.
+
+${flagHelp(SWITCH)}
+`;
+
+const VERSION_HELP = `usage: qrpos version [flags]
+
+This program's version, the releases in /opt/qrpos (current, previous), what the terminal's
+status endpoint reports running, and the last lines of /opt/qrpos/history.
+
+${flagHelp(COMMON)}
+`;
+
+function deviceOptions(flags: FlagValues, keys?: string[]): DeviceOptions {
+  const keep = Number(flags.keep ?? 3);
+  if (!Number.isInteger(keep) || keep < 2) throw new UsageError('--keep: a whole number, at least 2');
+  const ready = Number(flags['ready-timeout'] ?? 60);
+  const hold = Number(flags['hold-timeout'] ?? 300);
+  if (!(ready > 0) || !(hold >= 0)) throw new UsageError('--ready-timeout and --hold-timeout: seconds');
+  const keyFiles = keys?.length ? keys : [path.join(RELEASE_DIR, 'release-key.pub')];
+  return {
+    app: path.resolve(String(flags.app)),
+    config: path.resolve(String(flags.config)),
+    unit: String(flags.unit),
+    keys: keyFiles.flatMap((f) => M.loadPublicKeys(path.resolve(f))),
+    sm: systemctl(),
+    readyTimeoutMs: ready * 1000,
+    holdWaitMs: hold * 1000,
+    keep,
+    noHold: flags['no-hold'] === true,
+  };
+}
+
+function needRoot(what: string): void {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) throw new UsageError(`${what} switches releases and restarts the service: run it as root (sudo qrpos ${what} ...)`);
+}
+
+export const upgradeCommand: Command = {
+  summary: 'install a release bundle (FILE or https URL) and switch to it, rolling back if it does not come up',
+  help: UPGRADE_HELP,
+  async run(argv) {
+    const { flags, positionals } = parseFlags(argv, UPGRADE_FLAGS, { positionals: 1 });
+    if (positionals.length !== 1) throw new UsageError('upgrade needs the bundle: a file or an https:// URL');
+    needRoot('upgrade');
+    const o = deviceOptions(flags, flags.key as string[] | undefined);
+    o.maxDownloadBytes = Number(flags['max-size']) * 1024 * 1024;
+    return (await upgrade(positionals[0], o)).code;
+  },
+};
+
+export const rollbackCommand: Command = {
+  summary: 'go back to the previous release by hand',
+  help: ROLLBACK_HELP,
+  async run(argv) {
+    const { flags } = parseFlags(argv, SWITCH, { positionals: 0 });
+    needRoot('rollback');
+    return (await rollback(deviceOptions(flags))).code;
+  },
+};
+
+export const versionCommand: Command = {
+  summary: 'the version of this program, the releases installed, and what runs',
+  help: VERSION_HELP,
+  async run(argv) {
+    const { flags } = parseFlags(argv, COMMON, { positionals: 0 });
+    const app = path.resolve(String(flags.app));
+    const out = (l: string) => process.stdout.write(`${l}\n`);
+    out(`this program: qrpos ${packageVersion()}`);
+    const current = Install.linkVersion(app, 'current');
+    if (!current && !fs.existsSync(path.join(app, 'releases'))) {
+      out(`releases: none in ${app} (a checkout, or not installed)`);
+    } else {
+      out(`current:  ${current ?? '-'}`);
+      out(`previous: ${Install.linkVersion(app, 'previous') ?? '-'}`);
+      const all = fs.existsSync(Install.releasesDir(app)) ? fs.readdirSync(Install.releasesDir(app)).filter((n) => !n.startsWith('.')) : [];
+      out(`installed: ${all.join(', ') || '-'}`);
+    }
+    try {
+      const st = systemctl('systemctl', 5000).show(String(flags.unit));
+      if (st.loadState === 'loaded') out(`${String(flags.unit)}: ${st.activeState}/${st.subState}${st.statusText ? ` (${st.statusText})` : ''}`);
+    } catch {
+      /* no systemd here */
+    }
+    const term = (() => {
+      try {
+        return terminalSide(path.resolve(String(flags.config)));
+      } catch {
+        return null;
+      }
+    })();
+    if (term) {
+      try {
+        const s = await statusClient(term.statusListen, 2000).get('/status');
+        const b = s.body ?? {};
+        out(`running:  ${String(b.version ?? '?')} (status endpoint ${term.statusListen}: ${String(b.state ?? '?')}, ${b.ready ? 'ready' : `not ready${b.reason ? `: ${String(b.reason)}` : ''}`})`);
+      } catch (err) {
+        out(`running:  unknown (status endpoint ${term.statusListen}: ${(err as Error).message})`);
+      }
+    }
+    let lines: string[] = [];
+    try {
+      lines = fs.readFileSync(path.join(app, 'history'), 'utf8').trim().split('\n').filter(Boolean);
+    } catch {
+      /* no history yet */
+    }
+    if (lines.length) {
+      out('history (newest last):');
+      for (const l of lines.slice(-8)) out(`  ${l.split('\t').filter(Boolean).join('  ')}`);
+    }
+    return 0;
+  },
+};

@@ -100,7 +100,7 @@ describe('terminal: revoked with a QR on screen', () => {
       await waitFor(() => t.handle.machine().mode.kind === 'idle', 'idle after the result', 20_000);
       for (const k of 'menu 2 4 6 8 enter'.split(' ')) t.keypad.press(k as KeyName);
       await waitFor(() => t.handle.machine().mode.kind === 'menu', 'menu');
-      t.keypad.press('6');
+      t.keypad.press('8'); // Pair again
       await waitFor(() => t.handle.machine().mode.kind === 'repair-confirm', 'pair again?');
       t.keypad.press('enter');
       await waitFor(() => t.handle.status().link.pairingCode, 'a pairing code');

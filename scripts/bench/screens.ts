@@ -9,7 +9,7 @@ import { cpus, loadavg } from 'node:os';
 import { MemoryDisplay } from '../../drivers/display/memory';
 import type { ScreenModel } from '../../src/terminal/screens/model';
 import { ScreenRenderer } from '../../src/terminal/screens/renderer';
-import { SAMPLE_QR_TEXT, SAMPLE_STATUS, sampleModels } from '../../src/terminal/screens/samples';
+import { SAMPLE_QR_TEXT, SAMPLE_STATUS, sampleModels } from '../../src/terminal/screens/testing/samples';
 
 const SIZES: [number, number][] = [
   [480, 320],

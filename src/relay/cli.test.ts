@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pairing } from './pairing';
 import { openSqliteStore } from './sqlite-store';
-import { call, relayCli, startRig, type Rig } from './testkit';
+import { call, relayCli, startRig, type Rig } from './testing/testkit';
 
 /** Any raw control character but the newlines that end lines, or a right-to-left override. */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RefundView, SaleView } from '../link/protocol';
 import { signWebhook } from '../omise/webhook-signature';
-import { connectStream, newSaleId, startRig, TestClock, type Rig } from './testkit';
+import { connectStream, newSaleId, startRig, TestClock, type Rig } from './testing/testkit';
 
 const MINUTE = 60_000;
 

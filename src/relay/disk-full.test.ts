@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SaleView } from '../link/protocol';
 import { mountSmallFs, type SmallFs } from '../shared/testing/small-fs';
 import { SqliteStore } from './sqlite-store';
-import { call, newSaleId, startRig, until, type Rig } from './testkit';
+import { call, newSaleId, startRig, until, type Rig } from './testing/testkit';
 
 describe('relay on a full disk', () => {
   let small: SmallFs;

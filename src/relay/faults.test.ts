@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SaleView } from '../link/protocol';
 import type { FaultConfig } from '../simulator/faults';
-import { logLeaks, newSaleId, startRig, until, type ApiResult, type Rig } from './testkit';
+import { logLeaks, newSaleId, startRig, until, type ApiResult, type Rig } from './testing/testkit';
 
 /** Omise faults during charge creation never leave two live charges for one sale. */
 describe('relay: one charge per sale under Omise faults', () => {

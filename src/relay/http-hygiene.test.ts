@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRequest } from '../shared/testing/raw-http';
-import { newSaleId, startRig, type Rig } from './testkit';
+import { newSaleId, startRig, type Rig } from './testing/testkit';
 
 const raw = rawRequest;
 

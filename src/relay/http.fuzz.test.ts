@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateSaleRequestSchema, PairRequestSchema, RecordBatchSchema, RefundRequestSchema, TerminalNameSchema } from '../link/protocol';
 import { fuzzParams } from '../shared/testing/fuzz';
-import { ADMIN_TOKEN, newSaleId, startRig, type Rig } from './testkit';
+import { ADMIN_TOKEN, newSaleId, startRig, type Rig } from './testing/testkit';
 
 let rig: Rig;
 let cred: string;

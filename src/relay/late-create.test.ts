@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SaleView } from '../link/protocol';
 import type { OmiseCharge } from '../omise/types';
 import { LATE_ANSWER_WINDOW_MS } from './sales';
-import { newSaleId, startRig, TestClock, until, type Rig } from './testkit';
+import { newSaleId, startRig, TestClock, until, type Rig } from './testing/testkit';
 
 /**
  * Omise answers every charge creation 2.5 × the relay's timeout late (the charge is made after

@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SaleView } from '../link/protocol';
 import { OMISE_API_VERSION } from '../omise/api';
-import { logLeaks, newSaleId, startRig, TestClock, type ApiResult, type Rig } from './testkit';
+import { logLeaks, newSaleId, startRig, TestClock, type ApiResult, type Rig } from './testing/testkit';
 
 describe('relay: Omise rate limits and malformed answers', () => {
   let rig: Rig;

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseRelayConfig } from './config';
-import { startRig, TestClock, type Rig } from './testkit';
+import { startRig, TestClock, type Rig } from './testing/testkit';
 
 interface Answer {
   status: number;

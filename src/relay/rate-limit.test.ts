@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { parseRelayConfig } from './config';
 import { limitKey, MemoryBuckets, ProxyTrust, refill, secondsUntilToken } from './rate-limit';
-import { TestClock } from './testkit';
+import { TestClock } from './testing/testkit';
 
 const req = (peer: string, xff?: string) => ({ socket: { remoteAddress: peer }, headers: xff === undefined ? {} : { 'x-forwarded-for': xff } }) as unknown as IncomingMessage;
 

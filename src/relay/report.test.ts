@@ -19,7 +19,7 @@ import {
 } from './report';
 import { META_SALE, META_TERMINAL } from './sales';
 import { command as relayCommand } from './cli';
-import { call, logLeaks, newSaleId, relayCli, startRig, TestClock, until, type Rig } from './testkit';
+import { call, logLeaks, newSaleId, relayCli, startRig, TestClock, until, type Rig } from './testing/testkit';
 
 const HOUR = 3_600_000;
 

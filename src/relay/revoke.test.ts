@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SaleView } from '../link/protocol';
-import { call, newSaleId, relayCli, startRig, TestClock, until, type Rig } from './testkit';
+import { call, newSaleId, relayCli, startRig, TestClock, until, type Rig } from './testing/testkit';
 
 /** Revoking or re-pairing a terminal in the middle of a sale never strands the sale. */
 describe('relay: revoke and re-pair with a sale in flight', () => {

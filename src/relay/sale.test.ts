@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SaleView } from '../link/protocol';
-import { connectStream, newSaleId, startRig, TestClock, type Rig } from './testkit';
+import { connectStream, newSaleId, startRig, TestClock, type Rig } from './testing/testkit';
 
 describe('relay: a full sale against the simulator', () => {
   let rig: Rig;

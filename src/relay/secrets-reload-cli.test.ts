@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type SimulatorHandle } from '../simulator/server';
-import { until } from './testkit';
+import { until } from './testing/testkit';
 import { freePort } from '../shared/testing/free-port';
 
 const ROOT = path.resolve(__dirname, '../..');

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SaleView } from '../link/protocol';
-import { ADMIN_TOKEN, call, connectStream, newSaleId, startRig, until, type Rig } from './testkit';
+import { ADMIN_TOKEN, call, connectStream, newSaleId, startRig, until, type Rig } from './testing/testkit';
 
 /** The relay's log lines, for the no-secret check. */
 const logText = (rig: Rig) => rig.log.lines.join('\n');

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClientMessageSchema, ServerMessageSchema, type SaleView } from '../link/protocol';
 import { fuzzParams } from '../shared/testing/fuzz';
-import { connectStream, newSaleId, startRig, until, type Rig, type TestTerminal } from './testkit';
+import { connectStream, newSaleId, startRig, until, type Rig, type TestTerminal } from './testing/testkit';
 
 let rig: Rig;
 let terminalId: string;

@@ -2,7 +2,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { SaleView } from '../link/protocol';
 import { command } from './cli';
-import { call, connectStream, newSaleId, startRig, until, ADMIN_TOKEN, type Rig } from './testkit';
+import { call, connectStream, newSaleId, startRig, until, ADMIN_TOKEN, type Rig } from './testing/testkit';
 import fs from 'node:fs';
 import path from 'node:path';
 

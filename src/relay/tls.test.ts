@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { parseRelayConfig } from './config';
 import { startRelay, tlsOptions, type RelayHandle } from './server';
-import { ADMIN_TOKEN } from './testkit';
+import { ADMIN_TOKEN } from './testing/testkit';
 
 describe('relay over TLS', () => {
   let dir: string;

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SaleView } from '../link/protocol';
 import { signWebhook, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../omise/webhook-signature';
 import { fuzzParams } from '../shared/testing/fuzz';
-import { newSaleId, startRig, until, type Rig } from './testkit';
+import { newSaleId, startRig, until, type Rig } from './testing/testkit';
 
 let rig: Rig;
 let cred: string;

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SaleView } from '../link/protocol';
 import { signWebhook } from '../omise/webhook-signature';
-import { connectStream, logLeaks, newSaleId, startRig, until, type Rig, type TestTerminal } from './testkit';
+import { connectStream, logLeaks, newSaleId, startRig, until, type Rig, type TestTerminal } from './testing/testkit';
 import { openSqliteStore, type SqliteStore } from './sqlite-store';
 
 describe('relay: webhook intake', () => {

@@ -14,7 +14,7 @@ import { bigTitleRequired } from './layout-result';
 import type { ScreenModel } from './model';
 import type { TextRun } from './painter';
 import { ScreenRenderer } from './renderer';
-import { SAMPLE_AMOUNT, SAMPLE_QR_TEXT, SAMPLE_STATUS } from './samples';
+import { SAMPLE_AMOUNT, SAMPLE_QR_TEXT, SAMPLE_STATUS } from './testing/samples';
 import { AMOUNT_LABEL, CONNECTION_LOST, CREATING, OFFLINE, OFFLINE_DETAIL, OUTCOME_TITLE, RETRY_HINT, SCAN_PROMPT, type Outcome } from './strings';
 import { THEME } from './theme';
 

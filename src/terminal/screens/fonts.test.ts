@@ -3,7 +3,7 @@ import { createCanvas } from 'canvas';
 import { describe, expect, it } from 'vitest';
 import { fontString, registerFonts } from './fonts';
 import { ScreenRenderer } from './renderer';
-import { SAMPLE_QR_TEXT, SAMPLE_STATUS } from './samples';
+import { SAMPLE_QR_TEXT, SAMPLE_STATUS } from './testing/samples';
 import { SCAN_PROMPT } from './strings';
 
 registerFonts();

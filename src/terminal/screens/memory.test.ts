@@ -8,7 +8,7 @@ import jsQR from 'jsqr';
 import { describe, expect, it, vi } from 'vitest';
 import type { ScreenModel } from './model';
 import { ScreenRenderer } from './renderer';
-import { SAMPLE_STATUS, sampleModels } from './samples';
+import { SAMPLE_STATUS, sampleModels } from './testing/samples';
 
 const created = vi.hoisted(() => ({ count: 0 }));
 

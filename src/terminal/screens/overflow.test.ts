@@ -6,7 +6,7 @@ import { COUNTRIES } from '../../domain/money';
 import type { ScreenModel } from './model';
 import type { TextRun } from './painter';
 import { ScreenRenderer } from './renderer';
-import { SAMPLE_QR_TEXT, SAMPLE_STATUS, sampleModels } from './samples';
+import { SAMPLE_QR_TEXT, SAMPLE_STATUS, sampleModels } from './testing/samples';
 
 const measure = createCanvas(1, 1).getContext('2d');
 

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { ScreenModel } from './model';
 import { qrSymbol, QUIET_ZONE } from './qr';
 import { ScreenRenderer } from './renderer';
-import { SAMPLE_QR_TEXT, SAMPLE_STATUS } from './samples';
+import { SAMPLE_QR_TEXT, SAMPLE_STATUS } from './testing/samples';
 
 const run = promisify(execFile);
 const SIZES: [number, number][] = [

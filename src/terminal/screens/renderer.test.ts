@@ -8,7 +8,7 @@ import type { ScreenModel } from './model';
 import { QrCache } from './qr';
 import { overlaps } from './region';
 import { ScreenRenderer } from './renderer';
-import { SAMPLE_QR_TEXT, SAMPLE_STATUS, sampleModels } from './samples';
+import { SAMPLE_QR_TEXT, SAMPLE_STATUS, sampleModels } from './testing/samples';
 import { TextMeasurer } from './text';
 
 const SIZES: [number, number][] = [

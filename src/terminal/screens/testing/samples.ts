@@ -2,10 +2,10 @@
  * One example model of every screen kind, for tests, the benchmark and the demo's screen
  * gallery. Texts are realistic, including the long ones that must shrink or wrap.
  */
-import { failureMessages } from '../../domain/failure';
-import type { Country } from '../../domain/money';
-import type { ScreenModel, StatusBar } from './model';
-import { RETRY_HINT } from './strings';
+import { failureMessages } from '../../../domain/failure';
+import type { Country } from '../../../domain/money';
+import type { ScreenModel, StatusBar } from '../model';
+import { RETRY_HINT } from '../strings';
 
 export const SAMPLE_STATUS: StatusBar = { online: true, unsynced: 0, clock: '14:05' };
 

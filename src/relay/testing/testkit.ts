@@ -6,12 +6,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { ServerMessageSchema, type ServerMessage } from '../link/protocol';
-import { memoryLogger, type Logger } from '../shared/log';
-import { startSimulator, type SimulatorHandle, type SimulatorOptions } from '../simulator/server';
-import { parseRelayConfig, type RelayConfig, type RelayConfigInput, type RelaySecrets } from './config';
-import { startRelay, type RelayHandle } from './server';
-import { command as relayCommand } from './cli';
+import { ServerMessageSchema, type ServerMessage } from '../../link/protocol';
+import { memoryLogger, type Logger } from '../../shared/log';
+import { startSimulator, type SimulatorHandle, type SimulatorOptions } from '../../simulator/server';
+import { parseRelayConfig, type RelayConfig, type RelayConfigInput, type RelaySecrets } from '../config';
+import { startRelay, type RelayHandle } from '../server';
+import { command as relayCommand } from '../cli';
 
 /** Polls `fn` until it returns something truthy, or fails after `timeoutMs`. */
 export async function until<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 5000, everyMs = 10): Promise<NonNullable<T>> {

@@ -22,11 +22,13 @@
  *   GET  /v1/stream?after=<seq>          WebSocket upgrade (see StreamMessage)
  */
 import { z } from 'zod';
+import { CURRENCIES } from '../domain/money';
+import { SALE_STATUSES, type SaleStatus } from '../domain/status';
 import { hasUnsafeChars } from '../shared/printable';
 
 export const PROTOCOL_VERSION = 1;
 
-export const CurrencySchema = z.enum(['THB', 'SGD', 'MYR']);
+export const CurrencySchema = z.enum(CURRENCIES);
 /** Sale ids are made by the terminal: ULID-like, 8–64 chars of [A-Za-z0-9_-]. */
 export const SaleIdSchema = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
 
@@ -108,11 +110,11 @@ export type CreateSaleRequest = z.infer<typeof CreateSaleRequestSchema>;
 /**
  * creating: the relay recorded the sale and is talking to Omise (or retrying after a timeout);
  * create_failed: Omise refused the charge (final; no charge exists);
- * the rest are Omise charge statuses.
+ * the rest are Omise charge statuses. The list, which are final and which moves are allowed live
+ * in src/domain/status.ts.
  */
-export const SaleStatusSchema = z.enum(['creating', 'create_failed', 'pending', 'successful', 'failed', 'expired', 'reversed']);
-export type SaleStatus = z.infer<typeof SaleStatusSchema>;
-export const FINAL_SALE_STATUSES: readonly SaleStatus[] = ['create_failed', 'successful', 'failed', 'expired', 'reversed'];
+export const SaleStatusSchema = z.enum(SALE_STATUSES);
+export type { SaleStatus };
 
 export const RefundViewSchema = z.object({
   refundId: z.string(),

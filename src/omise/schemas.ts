@@ -6,6 +6,7 @@
  * half-read object never reaches a sale. The full shapes are described in ./types.ts.
  */
 import { z } from 'zod';
+import { CHARGE_STATUSES } from '../domain/status';
 
 const time = z.string().min(1);
 const nullableTime = time.nullable();
@@ -40,7 +41,7 @@ export const ChargeSchema = z.object({
   livemode: z.boolean(),
   amount: z.number().int(),
   currency: z.string(),
-  status: z.enum(['pending', 'successful', 'failed', 'expired', 'reversed']),
+  status: z.enum(CHARGE_STATUSES),
   metadata: metadata,
   description: z.string().nullable().optional(),
   created_at: time,

@@ -3,12 +3,10 @@
  * examples (copies in src/simulator/fixtures). The simulator produces exactly these; the client returns them.
  */
 import type { Currency } from '../domain/money';
+import type { ChargeStatus } from '../domain/status';
 
-export type ChargeStatus = 'pending' | 'successful' | 'failed' | 'expired' | 'reversed';
-export const FINAL_CHARGE_STATUSES: readonly ChargeStatus[] = ['successful', 'failed', 'expired', 'reversed'];
-export function isFinalStatus(s: ChargeStatus): boolean {
-  return s !== 'pending';
-}
+/** The charge statuses, and which are final, live in src/domain/status.ts. */
+export type { ChargeStatus };
 
 export type Metadata = Record<string, string | number | boolean | null>;
 

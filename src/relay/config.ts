@@ -10,11 +10,13 @@ import { JsonTextError, parseJsonText } from '../shared/json-text';
 import { isPublishedSecret, PUBLISHED_SECRET_MESSAGE } from '../shared/published-secrets';
 import { isLoopbackHost } from '../shared/loopback';
 import { parseCidr } from './rate-limit';
+import { COUNTRIES } from '../domain/money';
 import { canonicalTimeZone } from '../domain/time';
 
 const PortSchema = z.number().int().min(0).max(65535);
 const Ms = (def: number, min = 1) => z.number().int().min(min).default(def);
 
+/** Every default is written once, on its field: a section left out is read as {} (`.prefault({})`). */
 export const RelayConfigSchema = z
   .object({
     version: z.literal(1),
@@ -24,7 +26,7 @@ export const RelayConfigSchema = z
         port: PortSchema.default(8787),
       })
       .strict()
-      .default({ host: '127.0.0.1', port: 8787 }),
+      .prefault({}),
     /** The URL terminals and Omise use to reach this relay (behind a reverse proxy it differs from listen). */
     publicUrl: z.url().optional(),
     /**
@@ -48,14 +50,14 @@ export const RelayConfigSchema = z
       ])
       .default(false),
     tls: z.object({ certFile: z.string().min(1), keyFile: z.string().min(1) }).strict().optional(),
-    country: z.enum(['TH', 'SG', 'MY']),
+    country: z.enum(COUNTRIES),
     omise: z
       .object({
         baseUrl: z.url().default('https://api.omise.co'),
         timeoutMs: Ms(10_000, 100),
       })
       .strict()
-      .default({ baseUrl: 'https://api.omise.co', timeoutMs: 10_000 }),
+      .prefault({}),
     /** Directory for the SQLite database (relay.db, with its WAL files). */
     dataDir: z.string().min(1),
     /** Path of the 0600 JSON secrets file; relative paths are resolved against the config file. */
@@ -70,7 +72,7 @@ export const RelayConfigSchema = z
         webhookOverdueMs: Ms(60_000, 0),
       })
       .strict()
-      .default({ intervalMs: 30_000, webhookOverdueMs: 60_000 }),
+      .prefault({}),
     limits: z
       .object({
         /** Largest JSON body a terminal may send (record batches are the big ones). */
@@ -81,7 +83,7 @@ export const RelayConfigSchema = z
         maxPendingPairings: z.number().int().min(1).default(100),
       })
       .strict()
-      .default({ bodyBytes: 1_048_576, webhookBodyBytes: 262_144, maxPendingPairings: 100 }),
+      .prefault({}),
     pairing: z
       .object({
         /** How long a pairing code stays valid for the operator to approve. */
@@ -96,7 +98,7 @@ export const RelayConfigSchema = z
         maxPendingPerAddress: z.number().int().min(1).default(5),
       })
       .strict()
-      .default({ codeTtlMs: 15 * 60_000, perAddressBurst: 10, perAddressPerMinute: 1, globalBurst: 60, globalPerMinute: 60, maxPendingPerAddress: 5 }),
+      .prefault({}),
     /** How long stop() waits for open requests before cutting them. */
     shutdownGraceMs: Ms(5_000, 0),
     /**

@@ -23,7 +23,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { currencyInfo, formatMoney, isCurrency, type Country } from '../domain/money';
 import { businessDay, canonicalTimeZone, COUNTRY_TIME_ZONE, dayBounds } from '../domain/time';
-import type { SaleStatus } from '../link/protocol';
+import { saleOutcome, type SaleOutcome, type SaleStatus } from '../domain/status';
 import { UsageError } from '../shared/args';
 import { jsonForConsole, printable } from '../shared/printable';
 import { LinkError } from './errors';
@@ -302,20 +302,9 @@ function add(t: Tally, amount: number): void {
 }
 
 /** Which outcome bucket a sale is in (late is counted besides paid). */
-function outcomeOf(s: ReportSale): 'paid' | 'failed' | 'expired' | 'cancelled' | 'notCreated' | 'open' {
-  switch (s.status) {
-    case 'successful':
-    case 'reversed':
-      return 'paid';
-    case 'failed':
-      return 'failed';
-    case 'expired':
-      return s.expireRequested ? 'cancelled' : 'expired';
-    case 'create_failed':
-      return 'notCreated';
-    default:
-      return 'open';
-  }
+function outcomeOf(s: ReportSale): SaleOutcome | 'cancelled' {
+  const outcome = saleOutcome(s.status);
+  return outcome === 'expired' && s.expireRequested ? 'cancelled' : outcome;
 }
 
 const shorten = (text: string) => printable(text.length > 64 ? `${text.slice(0, 64)}…` : text);

@@ -18,6 +18,7 @@
  * measured locally, and a clock that is off by a constant does not change that.
  */
 import { checkAmount, AmountError, currencyOf, type Country } from '../domain/money';
+import { isFinalSaleStatus, saleStatusAfterCharge } from '../domain/status';
 import type { CreateSaleRequest, RefundRequest, RefundView, SaleView } from '../link/protocol';
 import { OmiseError, type OmiseApi } from '../omise/api';
 import type { OmiseCharge, OmiseRefund } from '../omise/types';
@@ -25,7 +26,7 @@ import type { Logger } from '../shared/log';
 import { LinkError } from './errors';
 import { decodeQrSvg } from './qr-decode';
 import type { OrphanRow, RefundRow, RelayStore, SaleRow, StoredEvent, TerminalRow } from './store';
-import { canVoid, isFinal, refundDeadline, refundView, saleView, voidDeadline } from './views';
+import { canVoid, refundDeadline, refundView, saleView, voidDeadline } from './views';
 
 export const META_TERMINAL = 'qrpos_terminal_id';
 export const META_SALE = 'qrpos_sale_id';
@@ -171,10 +172,10 @@ export class SaleService {
     // A final sale's QR can no longer be paid and no view of it carries the QR: dropping the SVG
     // document (often 5–30 KB) keeps the row small, so neither this update nor any later one
     // rewrites kilobytes of overflow pages to the WAL.
-    if (patch.status !== undefined && isFinal(patch.status) && s.qrSvg !== null) patch = { ...patch, qrSvg: null };
+    if (patch.status !== undefined && isFinalSaleStatus(patch.status) && s.qrSvg !== null) patch = { ...patch, qrSvg: null };
     return this.tx(() => {
       const fresh = this.o.store.updateSale(s.terminalId, s.saleId, publish ? { ...patch, updatedAt: at } : patch)!;
-      if (publish) this.published(this.o.store.publish(this.streamOf(s.terminalId), at, { kind: 'sale.updated', sale: this.view(fresh, !isFinal(fresh.status)) }));
+      if (publish) this.published(this.o.store.publish(this.streamOf(s.terminalId), at, { kind: 'sale.updated', sale: this.view(fresh, !isFinalSaleStatus(fresh.status)) }));
       return fresh;
     });
   }
@@ -421,9 +422,7 @@ export class SaleService {
    * between final statuses is successful → reversed. Runs inside a transaction.
    */
   private merge(s: SaleRow, c: OmiseCharge, extra: SalePatch, forceChange: boolean): SaleRow {
-    let status = s.status;
-    if (s.status === 'creating' || s.status === 'pending') status = c.status;
-    else if (s.status === 'successful' && c.status === 'reversed') status = 'reversed';
+    const status = saleStatusAfterCharge(s.status, c.status);
     const patch: SalePatch = {
       ...extra,
       status,
@@ -478,7 +477,7 @@ export class SaleService {
   async status(terminal: TerminalRow, saleId: string): Promise<SaleView> {
     terminal = this.ownerOf(terminal, saleId);
     let s = this.mustGet(terminal.id, saleId);
-    if (isFinal(s.status)) return this.view(s);
+    if (isFinalSaleStatus(s.status)) return this.view(s);
     return this.lock.run(this.key(terminal.id, saleId), async () => {
       s = this.mustGet(terminal.id, saleId);
       if (s.status === 'creating') s = await this.ensureCharge(s, false);
@@ -500,7 +499,7 @@ export class SaleService {
     const rows: SaleRow[] = [];
     for (const t of this.lineage(terminal)) rows.push(...this.o.store.salesSince(t.id, since, limit));
     if (rows.length > limit) rows.splice(limit);
-    return rows.map((s) => this.view(s, !isFinal(s.status)));
+    return rows.map((s) => this.view(s, !isFinalSaleStatus(s.status)));
   }
 
   // ---- revocation and re-pairing ----------------------------------------------------------
@@ -568,10 +567,10 @@ export class SaleService {
   async expire(terminal: TerminalRow, saleId: string): Promise<SaleView> {
     terminal = this.ownerOf(terminal, saleId);
     let s = this.mustGet(terminal.id, saleId);
-    if (isFinal(s.status)) return this.view(s);
+    if (isFinalSaleStatus(s.status)) return this.view(s);
     return this.lock.run(this.key(terminal.id, saleId), async () => {
       s = this.mustGet(terminal.id, saleId);
-      if (isFinal(s.status)) return this.view(s);
+      if (isFinalSaleStatus(s.status)) return this.view(s);
       if (!s.expireRequested) s = this.commit(s, { expireRequested: true }, false);
       if (s.status === 'creating') s = await this.ensureCharge(s, false);
       if (s.status === 'pending') s = await this.expireAtOmise(s);

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { OPEN_SALE_STATUSES } from '../domain/status';
 import type { JournalRecord, RelayEvent } from '../link/protocol';
 import type {
   OrphanRow,
@@ -197,6 +198,8 @@ const SALE_COLUMNS: Record<keyof SaleRow, string> = {
   updatedAt: 'updated_at',
 };
 const SALE_BOOLS = new Set(['createUncertain', 'expireRequested']);
+/** `'creating', 'pending'`: the sales still waiting for an outcome, for SQL. */
+const OPEN_STATUSES_SQL = OPEN_SALE_STATUSES.map((s) => `'${s}'`).join(', ');
 
 const REFUND_COLUMNS: Record<keyof RefundRow, string> = {
   terminalId: 'terminal_id',
@@ -630,7 +633,7 @@ export class SqliteStore implements RelayStore {
 
   openSalesOf(terminalId: string, limit: number): SaleRow[] {
     return (
-      this.st(`SELECT * FROM sales WHERE terminal_id = ? AND status IN ('creating', 'pending') ORDER BY created_at LIMIT ?`).all(terminalId, limit) as Row[]
+      this.st(`SELECT * FROM sales WHERE terminal_id = ? AND status IN (${OPEN_STATUSES_SQL}) ORDER BY created_at LIMIT ?`).all(terminalId, limit) as Row[]
     ).map((r) => fromRow<SaleRow>(r, SALE_COLUMNS, SALE_BOOLS)!);
   }
 

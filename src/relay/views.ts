@@ -1,10 +1,6 @@
 /** Turning stored rows into the link protocol's views, and the void/refund windows. */
-import { FINAL_SALE_STATUSES, type RefundView, type SaleStatus, type SaleView } from '../link/protocol';
+import type { RefundView, SaleView } from '../link/protocol';
 import type { RefundRow, SaleRow } from './store';
-
-export function isFinal(status: SaleStatus): boolean {
-  return FINAL_SALE_STATUSES.includes(status);
-}
 
 /** When a void stops being possible: 16:15 UTC on the UTC day of the charge. */
 export function voidDeadline(chargeCreatedAt: string): Date {

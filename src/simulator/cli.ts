@@ -4,21 +4,22 @@ import { waitForStopSignal } from '../shared/service';
 import { flagHelp, parseFlags, UsageError, type FlagSpec } from '../shared/args';
 import { createLogger } from '../shared/log';
 import { isCountry } from '../domain/money';
+import { SIMULATOR_DEFAULTS } from './config';
 import { startSimulator } from './server';
 import { SVG_STYLES, type SvgStyleOption } from './qr-svg';
 
 const FLAGS: Record<string, FlagSpec> = {
-  port: { type: 'number', description: 'port to listen on (0 = any free port)', default: 4010 },
-  host: { description: 'address to bind (the dashboard and /_sim routes answer loopback clients only)', default: '127.0.0.1' },
+  port: { type: 'number', description: 'port to listen on (0 = any free port)', default: SIMULATOR_DEFAULTS.cliPort },
+  host: { description: 'address to bind (the dashboard and /_sim routes answer loopback clients only)', default: SIMULATOR_DEFAULTS.host },
   'public-key': { description: 'public key to accept (pkey_test_…); generated when absent' },
   'secret-key': { description: 'secret key to accept (skey_test_…); generated when absent' },
   'webhook-url': { description: 'where to POST events (signed webhooks)' },
   'webhook-secret': { description: 'base64 webhook signing secret; generated when absent' },
   'previous-webhook-secret': { description: 'base64 secret of a rotation in progress: deliveries carry a second signature' },
-  country: { description: 'account country: TH, SG or MY', default: 'TH' },
+  country: { description: 'account country: TH, SG or MY', default: SIMULATOR_DEFAULTS.country },
   'state-file': { description: 'keep charges and events across restarts in this file (0600)' },
-  'svg-style': { description: `QR SVG structure: rotate, ${SVG_STYLES.join(', ')}`, default: 'rotate' },
-  'charge-ttl': { type: 'number', description: 'seconds a charge stays pending without expires_at', default: 86400 },
+  'svg-style': { description: `QR SVG structure: rotate, ${SVG_STYLES.join(', ')}`, default: SIMULATOR_DEFAULTS.svgStyle },
+  'charge-ttl': { type: 'number', description: 'seconds a charge stays pending without expires_at', default: SIMULATOR_DEFAULTS.chargeTtlMs / 1000 },
   'public-url': { description: 'base URL put in download_uri when clients reach the simulator by another name' },
 };
 

@@ -5,6 +5,7 @@
  */
 import { checkAmount, AmountError, currencyOf, isCurrency, type Country, type Currency } from '../domain/money';
 import { FAILURE_CODES, isFailureCode } from '../domain/failure';
+import type { ChargeEnding } from '../domain/status';
 import type { ChargeStatus, EventKey, Metadata, OmiseCharge, OmiseList, OmiseRefund, OmiseSource, WebhookDelivery } from '../omise/types';
 import { badRequest, invalidCharge, notFound, SimError } from './errors';
 import { computeFees, FEE_SCHEDULES } from './fees';
@@ -338,7 +339,7 @@ export class Engine {
     }
   }
 
-  private finish(c: ChargeRec, status: 'successful' | 'failed' | 'expired', failureCode: string | null): void {
+  private finish(c: ChargeRec, status: ChargeEnding, failureCode: string | null): void {
     const now = this.now();
     c.status = status;
     this.pending.delete(c.id);

@@ -11,6 +11,7 @@ import { BodyTooLarge, drainBody, hasRequestBody, mediaType, readBody as readLim
 import { silentLogger, type Logger } from '../shared/log';
 import type { OmiseCharge, OmiseEvent } from '../omise/types';
 import { decodeForm, FormError } from '../omise/form';
+import { SIMULATOR_DEFAULTS } from './config';
 import { Engine, parseListQuery, type ChargeRec, type EventRec } from './engine';
 import { authFailure, badRequest, notFound, SimError } from './errors';
 import { Faults, type Endpoint, type FaultConfig, type Malform } from './faults';
@@ -146,11 +147,11 @@ function malformed(json: string, m: Malform): string {
 
 export async function startSimulator(opts: SimulatorOptions = {}): Promise<SimulatorHandle> {
   const log = opts.log ?? silentLogger;
-  const host = opts.host ?? '127.0.0.1';
+  const host = opts.host ?? SIMULATOR_DEFAULTS.host;
   const publicKey = opts.publicKey ?? `pkey_test_${randomBytes(12).toString('hex')}`;
   const secretKey = opts.secretKey ?? `skey_test_${randomBytes(12).toString('hex')}`;
   const webhookSecret = opts.webhookSecret ?? randomBytes(32).toString('base64');
-  const bodyLimit = opts.bodyLimitBytes ?? 64 * 1024;
+  const bodyLimit = opts.bodyLimitBytes ?? SIMULATOR_DEFAULTS.bodyLimitBytes;
   let offsetMs = 0;
   const baseClock = opts.clock ?? (() => new Date());
   const nowMs = (): number => baseClock().getTime() + offsetMs;
@@ -160,11 +161,11 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   let writer: StateWriter | null = null;
   let dispatcher: WebhookDispatcher | null = null;
   const engine = new Engine({
-    country: opts.country ?? 'TH',
+    country: opts.country ?? SIMULATOR_DEFAULTS.country,
     now: nowMs,
     publicBase: () => publicBase,
-    svgStyle: opts.svgStyle ?? 'rotate',
-    chargeTtlMs: opts.chargeTtlMs ?? 24 * 3600_000,
+    svgStyle: opts.svgStyle ?? SIMULATOR_DEFAULTS.svgStyle,
+    chargeTtlMs: opts.chargeTtlMs ?? SIMULATOR_DEFAULTS.chargeTtlMs,
     onEvent: (ev: EventRec) => dispatcher?.enqueue(ev),
     onChange: () => writer?.markDirty(),
   });
@@ -179,8 +180,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     url: opts.webhookUrl ?? null,
     secret: webhookSecret,
     previousSecret: opts.previousWebhookSecret ?? null,
-    retryDelaysMs: opts.webhookRetryDelaysMs ?? [1000, 5000, 30_000, 120_000, 600_000],
-    attemptTimeoutMs: opts.webhookTimeoutMs ?? 10_000,
+    retryDelaysMs: opts.webhookRetryDelaysMs ?? [...SIMULATOR_DEFAULTS.webhookRetryDelaysMs],
+    attemptTimeoutMs: opts.webhookTimeoutMs ?? SIMULATOR_DEFAULTS.webhookTimeoutMs,
     nowSec: () => Math.floor((opts.signatureClock ? opts.signatureClock().getTime() : nowMs()) / 1000),
     onChange: () => writer?.markDirty(),
   });
@@ -584,7 +585,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => {
+    server.listen(opts.port ?? SIMULATOR_DEFAULTS.port, host, () => {
       server.off('error', reject);
       resolve();
     });
@@ -593,7 +594,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   const url = `http://${urlHost}:${port}`;
   publicBase = (opts.publicUrl ?? url).replace(/\/+$/, '');
-  const sweepTimer = setInterval(() => engine.sweepExpired(), opts.expirySweepMs ?? 1000);
+  const sweepTimer = setInterval(() => engine.sweepExpired(), opts.expirySweepMs ?? SIMULATOR_DEFAULTS.expirySweepMs);
   sweepTimer.unref();
   log.info('simulator listening', { url, country: engine.country });
 

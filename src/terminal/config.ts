@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { DriversConfigSchema, type DriversConfig } from '../../drivers/config';
-import { countryOf, COUNTRIES, type Country } from '../domain/money';
+import { countryOf, COUNTRIES, CURRENCIES, type Country } from '../domain/money';
 import { COUNTRY_TIME_ZONE, isTimeZone } from '../domain/time';
 import { JsonTextError, parseJsonText } from '../shared/json-text';
 import { isLoopbackHost } from '../shared/loopback';
@@ -21,6 +21,9 @@ const httpUrl = z
       return false;
     }
   }, 'expected an http:// or https:// URL');
+
+/** Where the status endpoint listens unless the config says otherwise (also used before a config has loaded). */
+export const DEFAULT_STATUS_LISTEN = '127.0.0.1:7601';
 
 export const SaleConfigSchema = z.object({
   entryMode: z.enum(['implied-decimals', 'decimal-point', 'whole-units']).default('implied-decimals'),
@@ -38,7 +41,7 @@ export const TerminalConfigSchema = z
     version: z.literal(1),
     relayUrl: httpUrl,
     merchantName: z.string().min(1).max(64),
-    currency: z.enum(['THB', 'SGD', 'MYR']),
+    currency: z.enum(CURRENCIES),
     /**
      * The shop's country: picks the customer languages and the wallets listed on the QR screen.
      * Absent: the currency's country (THB → TH, SGD → SG, MYR → MY); present, it must agree.
@@ -54,9 +57,10 @@ export const TerminalConfigSchema = z
     terminalName: z.string().min(1).max(64).optional(),
     dataDir: z.string().min(1).default('/var/lib/qrpos'),
     secretsFile: z.string().min(1).default('/etc/qrpos/terminal.secrets.json'),
-    statusListen: z.string().min(1).default('127.0.0.1:7601'),
-    sale: SaleConfigSchema.default({ entryMode: 'implied-decimals', qrTimeoutSeconds: 120, resultSeconds: 8 }),
-    link: LinkConfigSchema.default({ heartbeatMs: 15_000, requestTimeoutMs: 10_000 }),
+    statusListen: z.string().min(1).default(DEFAULT_STATUS_LISTEN),
+    // Absent sections are read as {}: each field's own default above applies, stated once.
+    sale: SaleConfigSchema.prefault({}),
+    link: LinkConfigSchema.prefault({}),
     /** A device profile in device/profiles/<name>.json whose `drivers` apply when `drivers` is absent. */
     profile: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a profile name such as "pi4-hdmi-usbkeypad"').optional(),
     drivers: DriversConfigSchema.optional(),

@@ -5,7 +5,8 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SaleView } from '../link/protocol';
 import { memoryLogger } from '../shared/log';
-import { canMove, Journal, JOURNAL_CACHE_KIB } from './journal';
+import { canMoveLocalSale as canMove } from '../domain/status';
+import { Journal, JOURNAL_CACHE_KIB } from './journal';
 
 let dir: string;
 let file: string;

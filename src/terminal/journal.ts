@@ -8,11 +8,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Currency } from '../domain/money';
-import { FINAL_SALE_STATUSES, type RefundView, type SaleStatus, type SaleView } from '../link/protocol';
+import { canMoveLocalSale, isFinalSaleStatus, OPEN_LOCAL_SALE_STATUSES, saleOutcome, type LocalSaleStatus } from '../domain/status';
+import type { RefundView, SaleView } from '../link/protocol';
 import type { Logger } from '../shared/log';
 import { newId } from './ids';
 
-export type LocalSaleStatus = SaleStatus | 'recorded';
+export type { LocalSaleStatus };
 
 export interface SaleRow {
   saleId: string;
@@ -260,27 +261,8 @@ const UNRESOLVED_LATE = "late = 1 AND status = 'successful' AND late_resolution 
 
 const NEXT_REF = `SELECT MAX(COALESCE((SELECT MAX(ref) FROM sales), 0), COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'ref_floor'), 0)) + 1 AS n`;
 
-const RANK: Record<LocalSaleStatus, number> = {
-  recorded: 0,
-  creating: 1,
-  pending: 2,
-  create_failed: 3,
-  successful: 3,
-  failed: 3,
-  expired: 3,
-  reversed: 4,
-};
-
-export function isFinalStatus(s: LocalSaleStatus): boolean {
-  return (FINAL_SALE_STATUSES as readonly string[]).includes(s);
-}
-
-/** Whether `from → to` is allowed: forward only, a final status never goes back (a paid sale may be reversed by a void). */
-export function canMove(from: LocalSaleStatus, to: LocalSaleStatus): boolean {
-  if (from === to) return false;
-  if (isFinalStatus(from)) return from === 'successful' && to === 'reversed';
-  return RANK[to] > RANK[from];
-}
+/** `'recorded', 'creating', 'pending'`: the sales still waiting for an outcome, for SQL. */
+const OPEN_STATUSES_SQL = OPEN_LOCAL_SALE_STATUSES.map((s) => `'${s}'`).join(', ');
 
 interface RawSale {
   sale_id: string;
@@ -658,7 +640,7 @@ export class Journal {
         this.sql('UPDATE sales SET expire_requested = 1, updated_at = ? WHERE sale_id = ?').run(this.iso(), saleId);
         this.appendEvent(saleId, 'sale.expire_requested', { reason });
       }
-      if (!isFinalStatus(sale.status)) this.enqueue('expire', saleId, `expire:${saleId}`, { saleId });
+      if (!isFinalSaleStatus(sale.status)) this.enqueue('expire', saleId, `expire:${saleId}`, { saleId });
     });
   }
 
@@ -693,7 +675,7 @@ export class Journal {
         sale = this.getSale(v.saleId)!;
         changed = true;
       }
-      const moves = canMove(sale.status, v.status);
+      const moves = canMoveLocalSale(sale.status, v.status);
       const becameLate = moves && v.status === 'successful' && sale.expireRequested;
       const sets: string[] = [];
       const args: unknown[] = [];
@@ -706,7 +688,7 @@ export class Journal {
       if (moves) set('status', v.status, sale.status);
       // Details fill in while non-final and whenever they arrive with a forward move; a final
       // sale's money facts (refunds, void window) still update.
-      if (moves || !isFinalStatus(sale.status)) {
+      if (moves || !isFinalSaleStatus(sale.status)) {
         if (v.chargeId) set('charge_id', v.chargeId, sale.chargeId);
         if (v.qr) set('qr_text', v.qr.text, sale.qrText);
         if (v.failureCode) set('failure_code', v.failureCode, sale.failureCode);
@@ -737,7 +719,7 @@ export class Journal {
           ...(v.failureCode ? { failureCode: v.failureCode } : {}),
           ...(becameLate ? { late: true } : {}),
         });
-        if (isFinalStatus(v.status)) {
+        if (isFinalSaleStatus(v.status)) {
           // Nothing is left to do for a finished sale's create / expire.
           this.sql("UPDATE outbox SET state = 'done', done_at = ? WHERE sale_id = ? AND kind IN ('create', 'expire') AND state = 'pending'").run(this.iso(), v.saleId);
         }
@@ -751,7 +733,7 @@ export class Journal {
   markCreateRejected(saleId: string, error: { code: string; message: string }): ApplyResult {
     return this.tx((): ApplyResult => {
       const sale = this.getSale(saleId);
-      if (!sale || !canMove(sale.status, 'create_failed')) return { changed: false, sale, becameLate: false };
+      if (!sale || !canMoveLocalSale(sale.status, 'create_failed')) return { changed: false, sale, becameLate: false };
       this.db
         .prepare("UPDATE sales SET status = 'create_failed', error_code = ?, error_message = ?, updated_at = ? WHERE sale_id = ?")
         .run(error.code, error.message, this.iso(), saleId);
@@ -795,7 +777,7 @@ export class Journal {
         this.sql('UPDATE sales SET refunded_amount = MIN(amount, refunded_amount + ?), updated_at = ? WHERE sale_id = ?').run(r.amount, this.iso(), r.saleId);
         if (r.voided) {
           const sale = this.getSale(r.saleId);
-          if (sale && canMove(sale.status, 'reversed') && sale.refundedAmount >= sale.amount) {
+          if (sale && canMoveLocalSale(sale.status, 'reversed') && sale.refundedAmount >= sale.amount) {
             this.sql("UPDATE sales SET status = 'reversed' WHERE sale_id = ?").run(r.saleId);
           }
         }
@@ -905,7 +887,7 @@ export class Journal {
   }
 
   nonFinalSales(): SaleRow[] {
-    const rows = this.sql("SELECT * FROM sales WHERE status IN ('recorded', 'creating', 'pending') ORDER BY ref").all() as RawSale[];
+    const rows = this.sql(`SELECT * FROM sales WHERE status IN (${OPEN_STATUSES_SQL}) ORDER BY ref`).all() as RawSale[];
     return rows.map((r) => toSale(r)!);
   }
 
@@ -971,10 +953,8 @@ export class Journal {
     for (const s of sales) {
       const r = row(s.currency);
       // A void reverses a paid sale: it still counts as paid here, and again under voided.
-      if (s.status === 'successful' || s.status === 'reversed') add(r.paid, s.count, s.amount);
-      else if (s.status === 'failed') add(r.failed, s.count, s.amount);
-      else if (s.status === 'expired') add(r.expired, s.count, s.amount);
-      else if (s.status === 'create_failed') add(r.notCreated, s.count, s.amount);
+      const outcome = saleOutcome(s.status);
+      if (outcome !== 'open') add(r[outcome], s.count, s.amount);
       if (s.late && (s.status === 'successful' || s.status === 'reversed')) {
         add(r.late, s.count, s.amount);
         if (!s.late_resolution && s.status === 'successful') r.late.unresolved += s.count;
@@ -1010,7 +990,7 @@ export class Journal {
   }
 
   oldestNonFinalCreatedAt(): string | null {
-    const r = this.sql("SELECT MIN(created_at) AS t FROM sales WHERE status IN ('recorded', 'creating', 'pending')").get() as { t: string | null };
+    const r = this.sql(`SELECT MIN(created_at) AS t FROM sales WHERE status IN (${OPEN_STATUSES_SQL})`).get() as { t: string | null };
     return r.t;
   }
 

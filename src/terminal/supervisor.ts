@@ -14,7 +14,7 @@ import { DriversConfigSchema, type DriversConfig } from '../../drivers/config';
 import { createDisplay } from '../../drivers/index';
 import type { Logger } from '../shared/log';
 import type { SystemdNotifier } from '../shared/service';
-import { ConfigError, defaultProfileDirs, journalPath, loadTerminalConfig, type TerminalConfig } from './config';
+import { ConfigError, DEFAULT_STATUS_LISTEN, defaultProfileDirs, journalPath, loadTerminalConfig, type TerminalConfig } from './config';
 import { fatalModel, startStageOf } from './daemon';
 import { ScreenRenderer } from './screens/renderer';
 import { SecretsError } from './secrets';
@@ -131,7 +131,7 @@ function statusListenFromRawConfig(file: string): string {
   } catch {
     /* the default then */
   }
-  return '127.0.0.1:7601';
+  return DEFAULT_STATUS_LISTEN;
 }
 
 /** The fatal screen and status endpoint of one failed start; stop() frees both for the next try. */

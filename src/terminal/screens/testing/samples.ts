@@ -3,7 +3,7 @@
  * gallery. Texts are realistic, including the long ones that must shrink or wrap.
  */
 import { failureMessages } from '../../../domain/failure';
-import type { Country } from '../../../domain/money';
+import { currencyOf, type Country } from '../../../domain/money';
 import type { ScreenModel, StatusBar } from '../model';
 import { RETRY_HINT } from '../strings';
 
@@ -26,7 +26,7 @@ export function sampleModels(qrText = SAMPLE_QR_TEXT, country: Country = 'TH'): 
   return [
     { kind: 'boot', message: 'Starting: checking the journal' },
     { kind: 'idle', merchantName: 'Baan Somtam', currencyHint: 'Key an amount in THB', status },
-    { kind: 'entry', amountText: '1,500.00', currency: { TH: 'THB', SG: 'SGD', MY: 'MYR' }[country], status, ...c },
+    { kind: 'entry', amountText: '1,500.00', currency: currencyOf(country), status, ...c },
     { kind: 'creating', amountText: amount, status, ...c },
     { kind: 'qr', merchantName: 'Baan Somtam', amountText: amount, qrText, secondsLeft: 95, totalSeconds: 120, status, ...c },
     // The link to the relay lost while the QR is up: the banner, and the QR still there.

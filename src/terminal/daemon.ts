@@ -1,37 +1,36 @@
 /**
- * The terminal daemon's composition root: config, journal, relay link, sale state machine,
- * screen renderer and drivers, wired together and started / stopped in order. The state
- * machine decides; this file performs its effects (journal first, network after) and feeds
- * everything that happens back into it as events, one at a time.
+ * The terminal daemon's composition root. It reads top to bottom: display and frames →
+ * journal → state machine → presenter and effect runner → link → inputs and peripherals →
+ * status endpoint; each part is started in that order and stopped in reverse. The state
+ * machine (sale-machine.ts) decides; the effect runner (effects.ts) carries out what it asks
+ * (journal first, network after); the presenter (presenter.ts) shows it (screen, pole display,
+ * LED, printer); everything that happens goes back to the machine as events, one at a time.
  */
 import { packageVersion } from '../shared/version';
 import os from 'node:os';
-import type { Canvas } from 'canvas';
 import type { Display, Rect } from '../../drivers/display/contract';
 import type { Indicator } from '../../drivers/gpio/contract';
 import type { KeyEvent, Keypad } from '../../drivers/keypad/contract';
-import type { PoleDisplay, Receipt, ReceiptPrinter } from '../../drivers/serial/contract';
-import { formatMoneyCode, type Currency } from '../domain/money';
-import { businessDay, dayBounds, formatClock } from '../domain/time';
+import type { PoleDisplay, ReceiptPrinter } from '../../drivers/serial/contract';
+import { formatClock } from '../domain/time';
 import type { RefundView } from '../link/protocol';
 import type { Logger } from '../shared/log';
 import { journalPath, type TerminalConfig } from './config';
+import { effectRunner } from './effects';
+import { FrameQueue, type ScreenRendererLike } from './frames';
+import { HOLD_SCREEN, keysPassHold, SalesHold, saleOnScreen } from './hold';
 import { newId } from './ids';
-import { Journal, type ApplyResult, type DayReportRow, type SaleRow } from './journal';
+import { Journal, type ApplyResult } from './journal';
 import { Link } from './link';
-import { initialState, stateName, step, type Answer, type Effect, type MachineConfig, type MachineEvent, type MachineState, type Query, type SaleInfo } from './sale-machine';
+import { Presenter } from './presenter';
+import { initialState, stateName, step, type MachineConfig, type MachineEvent, type MachineState } from './sale-machine';
 import type { ScreenModel } from './screens/model';
 import { ScreenRenderer } from './screens/renderer';
-import { OUTCOME_NAME } from './screens/strings';
 import { readSecrets } from './secrets';
-import { HOLD_SCREEN, keysPassHold, SalesHold, saleOnScreen } from './hold';
 import { startStatusServer, type StartupProblem, type StatusServer, type TerminalStatus } from './status-server';
 
-/** What the daemon needs from the screen renderer (src/terminal/screens/renderer.ts). */
-export interface ScreenRendererLike {
-  readonly canvas: Canvas;
-  render(model: ScreenModel): Rect[];
-}
+export type { ScreenRendererLike } from './frames';
+
 export type RendererFactory = (opts: { width: number; height: number; log: Logger }) => ScreenRendererLike;
 
 export interface TerminalDrivers {
@@ -89,39 +88,6 @@ function defaultRenderer(): RendererFactory {
   return (o) => new ScreenRenderer(o);
 }
 
-function saleInfo(s: SaleRow | null, zone: string): SaleInfo | null {
-  if (!s) return null;
-  return {
-    saleId: s.saleId,
-    ref: s.ref,
-    amount: s.amount,
-    currency: s.currency,
-    status: s.status,
-    refundedAmount: s.refundedAmount,
-    canVoid: s.canVoid,
-    late: s.late,
-    lateResolution: s.lateResolution,
-    time: formatClock(Date.parse(s.paidAt ?? s.chargeCreatedAt ?? s.createdAt), zone),
-  };
-}
-
-/** A day's report as screen and printer lines (one block per currency; every sale is an Alipay+ QR sale). */
-export function reportLines(rows: DayReportRow[], heading: string[]): string[] {
-  if (!rows.length) return [...heading, 'No sales in this business day.'];
-  const lines = [...heading];
-  for (const r of rows) {
-    const m = (n: number) => formatMoneyCode(n, r.currency);
-    lines.push(
-      `Alipay+ ${r.currency}: paid ${r.paid.count}  ${m(r.paid.amount)}`,
-      `Refunds ${r.refunded.count}  -${m(r.refunded.amount)}; voids ${r.voided.count}  -${m(r.voided.amount)}`,
-      `${OUTCOME_NAME.failed} ${r.failed.count}; ${OUTCOME_NAME.expired} ${r.expired.count}; ${OUTCOME_NAME.not_created} ${r.notCreated.count}`,
-      `${OUTCOME_NAME.late_paid}s ${r.late.count}  ${m(r.late.amount)}${r.late.unresolved ? ` (${r.late.unresolved} to settle)` : ''}`,
-      `Net ${m(r.net)}`,
-    );
-  }
-  return lines;
-}
-
 async function timeBox(what: string, p: () => Promise<void> | void, ms: number, log: Logger): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -171,63 +137,18 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
   const version = opts.version ?? packageVersion();
   const secretsFile = opts.secretsPath ?? config.secretsFile;
 
-  // --- screen ----------------------------------------------------------------------------
+  // --- display and frames ----------------------------------------------------------------
   await drivers.display.open();
   stops.push({ name: 'display', fn: () => drivers.display.close() });
   const renderer = (opts.renderer ?? defaultRenderer())({ width: drivers.display.width, height: drivers.display.height, log: log.child('screen') });
-  const frameListeners = new Set<(f: { model: ScreenModel; rects: Rect[]; keyAt: number | null }) => void>();
-  let pendingModel: ScreenModel | null = null;
-  let pendingKeyAt: number | null = null;
-  let rendering: Promise<void> | null = null;
-  // Cleared synchronously when the loop ends, so a model queued right after is never stranded.
-  let renderActive = false;
-  let lastModel: ScreenModel = { kind: 'boot', message: 'Starting…' };
-  // What the state machine last asked for, and what keeps it off the screen (no keypad yet).
-  let machineModel: ScreenModel = lastModel;
-  let problem: StartupProblem | null = null;
-  const renderLoop = async (): Promise<void> => {
-    renderActive = true;
-    try {
-      while (pendingModel) {
-        const model = pendingModel;
-        const keyAt = pendingKeyAt;
-        pendingModel = null;
-        pendingKeyAt = null;
-        let rects: Rect[] = [];
-        try {
-          rects = renderer.render(model);
-          if (rects.length) await drivers.display.present(renderer.canvas, rects);
-        } catch (err) {
-          log.error('drawing the screen failed; the next frame retries', { error: (err as Error).message, screen: model.kind });
-        }
-        lastModel = model;
-        for (const l of frameListeners) l({ model, rects, keyAt });
-      }
-    } finally {
-      // In the same tick as the last check of pendingModel: a show() right after starts a new loop.
-      renderActive = false;
-    }
-  };
-  const show = (model: ScreenModel, keyAt: number | null = null): void => {
-    pendingModel = model;
-    if (keyAt !== null) pendingKeyAt = keyAt;
-    // Drawn on the next turn of the event loop: a request queued by the same event (the create
-    // at Enter) goes out first, and several models produced in one turn are drawn once.
-    if (!renderActive) {
-      renderActive = true;
-      rendering = new Promise<void>((resolve) => setImmediate(resolve)).then(renderLoop);
-    }
-  };
-  show({ kind: 'boot', message: 'Starting…' });
+  const booting: ScreenModel = { kind: 'boot', message: 'Starting…' };
+  const frames = new FrameQueue(drivers.display, renderer, log.child('screen'), booting);
+  frames.show(booting);
   // A failed start: no frame of this attempt may land after the display is handed to the fatal
   // screen (stop() below waits for the last frame its own way).
-  stops.push({
-    name: 'frames',
-    fn: async () => {
-      pendingModel = null;
-      await rendering;
-    },
-  });
+  stops.push({ name: 'frames', fn: () => frames.drop() });
+  // What keeps the machine's screen off the display: a start-up problem (no keypad yet).
+  let problem: StartupProblem | null = null;
 
   // --- journal ---------------------------------------------------------------------------
   const jpath = journalPath(config);
@@ -289,6 +210,35 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
     };
   };
 
+  // --- presenter and effects ---------------------------------------------------------------
+  // New sales held for an upgrade (hold.ts): the sale on screen finishes, then "Updating".
+  const hold = new SalesHold(clock);
+  let holdShown = false;
+  const presenter = new Presenter(
+    frames,
+    { indicator: drivers.indicator ?? null, poleDisplay: drivers.poleDisplay ?? null, printer: drivers.printer ?? null },
+    config,
+    log,
+    () => (problem ? fatalModel(problem) : hold.active() && !saleOnScreen(state) ? HOLD_SCREEN : null),
+    clock,
+  );
+  // The link comes next; effects reach it only once events flow (after it exists).
+  let link: Link | null = null;
+  const perform = effectRunner({
+    journal,
+    link: {
+      kickOutbox: () => link?.kickOutbox(),
+      repair: () => link?.repair() ?? Promise.resolve(),
+      status: () => link!.status(),
+    },
+    presenter,
+    answers: { config, clock },
+    log,
+    clock,
+    enqueue: (ev) => queue.push({ ev, keyAt: null }),
+    online: () => state.online,
+  });
+
   const dispatch = (ev: MachineEvent, keyAt: number | null = null): void => {
     if (stopped) return;
     queue.push({ ev, keyAt });
@@ -312,179 +262,17 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
         }
         for (const eff of r.effects) perform(eff, k);
         const m = state.mode;
-        link.watchSale(m.kind === 'creating' || m.kind === 'qr' ? m.sale.saleId : null);
+        link?.watchSale(m.kind === 'creating' || m.kind === 'qr' ? m.sale.saleId : null);
       }
     } finally {
       draining = false;
     }
   };
 
-  // New sales held for an upgrade (hold.ts): the sale on screen finishes, then "Updating".
-  const hold = new SalesHold(clock);
-  let holdShown = false;
-  const screenFor = (m: ScreenModel): ScreenModel => (problem ? fatalModel(problem) : hold.active() && !saleOnScreen(state) ? HOLD_SCREEN : m);
-
-  const indicator = drivers.indicator ?? null;
-  const printOnSuccess = Boolean(config.drivers.printer?.printOnSuccess ?? drivers.printer);
-  const fireAndForget = (what: string, p: Promise<void> | undefined): void => {
-    p?.catch((err: unknown) => log.warn(`${what} failed`, { error: (err as Error).message }));
-  };
-
-  const receiptOf = (sale: SaleRow, title: string): Receipt => ({
-    merchantName: config.merchantName,
-    amountText: formatMoneyCode(sale.amount, sale.currency),
-    paidAt: sale.paidAt ?? new Date(clock()).toISOString(),
-    chargeId: sale.chargeId ?? '',
-    saleId: `${sale.saleId} #${sale.ref}`,
-    terminalName: config.terminalName ?? os.hostname(),
-    title,
-  });
-  const printLines = (title: string, lines: string[]): Promise<void> =>
-    drivers.printer!.printText({ merchantName: config.merchantName, terminalName: config.terminalName ?? os.hostname(), title, lines });
-
-  const answer = (q: Query): Answer => {
-    switch (q.kind) {
-      case 'last-sale':
-        return { kind: 'sale-info', sale: saleInfo(journal.lastPaidSale(), zone) };
-      case 'sale-by-ref':
-        return { kind: 'sale-info', sale: saleInfo(journal.saleByRef(q.ref), zone) };
-      case 'recent': {
-        const rows = q.purpose === 'late' ? journal.latePayments() : journal.recentSales(20).filter((r) => q.purpose === 'view' || r.status === 'successful');
-        return { kind: 'sales', purpose: q.purpose, sales: rows.map((r) => saleInfo(r, zone)!) };
-      }
-      case 'report': {
-        const now = clock();
-        const day = businessDay(now, zone, config.businessDayStartHour);
-        const [since, until] = dayBounds(day, zone, config.businessDayStartHour).map((t: number) => new Date(t).toISOString());
-        if (!q.close) {
-          const lines = reportLines(journal.dayReport(since, until), [`Business day ${day}`, `X report at ${clockText(now)} (${zone})`]);
-          return { kind: 'lines', title: 'X report', lines, printable: Boolean(drivers.printer) };
-        }
-        const { close, already } = journal.closeDay(day, since, until);
-        const title = `Z report #${close.number}`;
-        const lines = reportLines(close.rows, [`Business day ${day}`, `${already ? 'Closed earlier at' : 'Closed at'} ${clockText(Date.parse(close.closedAt))} (${zone})`]);
-        if (!already) {
-          log.info('business day closed', { number: close.number, businessDay: day });
-          if (drivers.printer) fireAndForget('Z report printing', printLines(title, lines));
-        }
-        return { kind: 'lines', title, lines, printable: Boolean(drivers.printer) };
-      }
-      case 'network': {
-        const st = link.status();
-        const ips = Object.entries(os.networkInterfaces())
-          .flatMap(([name, addrs]) => (addrs ?? []).filter((a) => !a.internal && a.family === 'IPv4').map((a) => `${name} ${a.address}`))
-          .slice(0, 3);
-        return {
-          kind: 'lines',
-          title: 'Network',
-          lines: [
-            `Relay: ${config.relayUrl}`,
-            `Link: ${st.online ? 'online' : 'offline'}${st.paired ? '' : ' (not paired)'}`,
-            `Terminal: ${st.terminalId ?? '-'}`,
-            `Last event: #${st.lastEventSeq}`,
-            ...(st.lastError ? [`Last error: ${st.lastError.slice(0, 80)}`] : []),
-            ...ips,
-          ],
-        };
-      }
-    }
-  };
-
-  const perform = (eff: Effect, keyAt: number | null): void => {
-    switch (eff.type) {
-      case 'record-sale': {
-        let row: SaleRow;
-        try {
-          const st = journal.storage();
-          if (!st.ok) throw new Error(`storage: ${st.reason}`);
-          row = journal.recordSale({ saleId: eff.sale.saleId, amount: eff.sale.amount, currency: eff.sale.currency, at: eff.at });
-        } catch (err) {
-          // Nothing was sent: without a durable record there is no charge.
-          log.error('could not record the sale; not sending it', { saleId: eff.sale.saleId, error: (err as Error).message });
-          queue.push({
-            ev: { type: 'sale', now: clock(), sale: { ...eff.sale, status: 'create_failed', error: { code: 'journal', message: 'Could not save the sale on this terminal' } } },
-            keyAt: null,
-          });
-          return;
-        }
-        log.info('sale recorded', { saleId: row.saleId, ref: row.ref, amount: row.amount, currency: row.currency });
-        queue.push({ ev: { type: 'sale', now: clock(), sale: { saleId: row.saleId, amount: row.amount, currency: row.currency, ref: row.ref, status: row.status } }, keyAt: null });
-        link.kickOutbox();
-        queue.push({ ev: { type: 'unsynced', count: journal.unsyncedCount(), now: clock() }, keyAt: null });
-        return;
-      }
-      // A full disk never stops these: they wait in memory and are written when space returns.
-      case 'expire':
-        journal.writeOrDefer(`expire ${eff.saleId}`, () => journal.requestExpire(eff.saleId, eff.reason));
-        log.info('expire queued', { saleId: eff.saleId, reason: eff.reason });
-        link.kickOutbox();
-        return;
-      case 'refund':
-        journal.writeOrDefer(`refund ${eff.refundId}`, () => journal.queueRefund({ saleId: eff.saleId, refundId: eff.refundId, amount: eff.amount, currency: eff.currency }));
-        link.kickOutbox();
-        return;
-      case 'audit':
-        journal.writeOrDefer(`audit ${eff.kind}`, () => journal.audit(eff.kind, eff.saleId, eff.data));
-        return;
-      case 'screen':
-        machineModel = eff.model;
-        show(screenFor(eff.model), keyAt);
-        updatePole(eff.model);
-        if (indicator) indicator.setLed(eff.model.kind === 'qr' || eff.model.kind === 'creating' ? 'blink' : state.online ? 'on' : 'off');
-        return;
-      case 'beep':
-        if (!indicator) return;
-        if (eff.kind === 'key') indicator.keyBeep();
-        else if (eff.kind === 'success') indicator.success();
-        else indicator.failure();
-        return;
-      case 'query':
-        queue.push({ ev: { type: 'answer', answer: answer(eff.query), now: clock() }, keyAt: null });
-        return;
-      case 'repair':
-        fireAndForget('re-pairing', link.repair());
-        return;
-      case 'resolve-late':
-        journal.writeOrDefer(`late ${eff.saleId}`, () => journal.resolveLate(eff.saleId, eff.resolution));
-        log.info('late payment settled', { saleId: eff.saleId, resolution: eff.resolution });
-        queue.push({ ev: { type: 'late-count', count: journal.lateCount(), now: clock() }, keyAt: null });
-        return;
-      case 'reprint': {
-        const sale = journal.getSale(eff.saleId);
-        if (!drivers.printer) log.warn('no receipt printer configured; nothing printed', { saleId: eff.saleId });
-        else if (sale) fireAndForget('receipt reprint', drivers.printer.print(receiptOf(sale, 'COPY')));
-        return;
-      }
-      case 'print':
-        if (!drivers.printer) log.warn('no receipt printer configured; nothing printed', { what: eff.title });
-        else fireAndForget('report printing', printLines(eff.title, eff.lines));
-        return;
-      case 'paid': {
-        const sale = journal.getSale(eff.sale.saleId);
-        log.info('sale paid', { saleId: eff.sale.saleId, ref: sale?.ref, chargeId: sale?.chargeId });
-        if (drivers.printer && printOnSuccess && sale) fireAndForget('receipt printing', drivers.printer.print(receiptOf(sale, 'PAID')));
-        return;
-      }
-    }
-  };
-
-  const updatePole = (m: ScreenModel): void => {
-    const pole = drivers.poleDisplay;
-    if (!pole) return;
-    const money = (text: string) => text.replace(/[^\x20-\x7e]/g, '').trim();
-    let lines: [string, string] | null = null;
-    const cur: Currency = config.currency;
-    if (m.kind === 'idle') lines = [config.merchantName.replace(/[^\x20-\x7e]/g, ''), 'Welcome'];
-    else if (m.kind === 'entry' || m.kind === 'creating') lines = ['TOTAL', `${cur} ${money(m.amountText)}`];
-    else if (m.kind === 'qr') lines = ['SCAN TO PAY', `${cur} ${money(m.amountText)}`];
-    else if (m.kind === 'result') lines = [m.outcome === 'paid' || m.outcome === 'late_paid' ? 'PAID - THANK YOU' : OUTCOME_NAME[m.outcome].toUpperCase(), `${cur} ${money(m.amountText)}`];
-    if (lines) fireAndForget('pole display', pole.show(lines[0], lines[1]));
-  };
-
   // --- link ------------------------------------------------------------------------------
   at.stage = 'link';
   let lastUnsynced = 0;
-  const link: Link = new Link({
+  link = new Link({
     relayUrl: config.relayUrl,
     secretsFile,
     journal,
@@ -526,24 +314,25 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
         // on the outbox's next timer (up to 30 s of "1 unsynced" in amber after every sale). Only
         // when the count grew, so a failing sync keeps its backoff instead of looping here.
         const count = journal.unsyncedCount();
-        if (count > lastUnsynced) link.kickOutbox();
+        if (count > lastUnsynced) link?.kickOutbox();
         lastUnsynced = count;
         dispatch({ type: 'unsynced', count, now: clock() });
       },
     },
   });
-  stops.push({ name: 'link', fn: () => link.stop() });
+  const theLink = link;
+  stops.push({ name: 'link', fn: () => theLink.stop() });
 
   // Disk full: new sales pause (screen and status say so), sales in flight go on from memory.
   const offStorage = journal.onStorageChange((st) => {
     dispatch({ type: 'storage', problem: st.ok ? null : st.reason, now: clock() });
-    if (st.ok) link.storageRecovered();
+    if (st.ok) theLink.storageRecovered();
   });
   stops.push({ name: 'storage watch', fn: offStorage });
   journal.checkSpace();
   dispatch({ type: 'unsynced', count: journal.unsyncedCount(), now: clock() });
   dispatch({ type: 'tick', now: clock(), clock: clockText(clock()) });
-  link.start();
+  theLink.start();
 
   // --- inputs ----------------------------------------------------------------------------
   const onKey = (k: KeyEvent) => {
@@ -569,7 +358,7 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
     log.info('keypad connected');
     if (problem?.stage === 'keypad') {
       problem = null;
-      show(machineModel);
+      presenter.refresh();
     }
   });
   at.stage = 'keypad';
@@ -583,7 +372,7 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
       since: new Date(clock()).toISOString(),
     };
     log.error('cannot take sales: no keypad', { keypad: drivers.keypad.description, reason: keypadReason });
-    show(fatalModel(problem));
+    presenter.refresh();
   }
   stops.push({
     name: 'keypad',
@@ -593,13 +382,13 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
     },
   });
   for (const [name, dev] of [
-    ['indicator', indicator],
+    ['indicator', drivers.indicator],
     ['pole display', drivers.poleDisplay],
     ['printer', drivers.printer],
   ] as const) {
     if (!dev) continue;
     // Peripherals are optional: a missing printer must not keep the terminal from selling.
-    fireAndForget(`${name} start`, dev.start());
+    dev.start().catch((err: unknown) => log.warn(`${name} start failed`, { error: (err as Error).message }));
     stops.push({ name, fn: () => dev.stop() });
   }
 
@@ -612,7 +401,7 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
     dispatch({ type: 'tick', now: clock(), clock: clockText(clock()) });
     if (hold.active() !== holdShown) {
       holdShown = hold.active();
-      show(screenFor(machineModel));
+      presenter.refresh();
     }
   }, opts.tickMs ?? 250);
   stops.push({ name: 'ticker', fn: () => clearInterval(ticker) });
@@ -621,12 +410,12 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
     const m = state.mode;
     const cur = m.kind === 'creating' || m.kind === 'qr' || m.kind === 'result' ? m.sale : null;
     const row = cur ? journal.getSale(cur.saleId) : null;
-    const ls = link.status();
+    const ls = theLink.status();
     const st = journal.storage();
     const held = hold.view();
     return {
       state: stateName(state),
-      screen: lastModel.kind,
+      screen: frames.lastModel.kind,
       ready: st.ok && !held,
       ...(st.ok ? (held ? { reason: `new sales held until ${held.until}: ${held.reason}` } : {}) : { reason: `storage full, sales paused: ${st.reason} (since ${st.since})` }),
       currentSale: cur ? { saleId: cur.saleId, ref: row?.ref ?? null, amount: cur.amount, currency: cur.currency, status: row?.status ?? 'recorded' } : null,
@@ -655,7 +444,7 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
         set: (seconds, reason) => {
           const view = hold.set(seconds, reason);
           holdShown = hold.active();
-          show(screenFor(machineModel));
+          presenter.refresh();
           return view;
         },
       },
@@ -663,22 +452,19 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
     const srv = statusServer;
     stops.push({ name: 'status endpoint', fn: () => srv.stop() });
   }
-  log.info('terminal started', { version, journal: jpath, display: drivers.display.description, keypad: drivers.keypad.description, paired: link.paired });
+  log.info('terminal started', { version, journal: jpath, display: drivers.display.description, keypad: drivers.keypad.description, paired: theLink.paired });
 
   let stopping: Promise<void> | null = null;
   return {
     statusAddress: statusServer?.address ?? null,
     journal,
-    link,
+    link: theLink,
     status,
     machine: () => state,
-    lastScreen: () => machineModel,
-    onFrame(listener) {
-      frameListeners.add(listener);
-      return () => frameListeners.delete(listener);
-    },
+    lastScreen: () => presenter.model,
+    onFrame: (listener) => frames.onFrame(listener),
     async idle() {
-      for (let i = 0; i < 10 && (renderActive || queue.length); i++) await rendering;
+      for (let i = 0; i < 10 && (frames.busy || queue.length); i++) await frames.settled();
     },
     stop(deadlineMs = 8000) {
       if (stopping) return stopping;
@@ -690,7 +476,7 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
           await timeBox(s.name, s.fn, Math.max(100, end - Date.now()), log);
         }
         stopped = true;
-        await timeBox('last frame', async () => void (await rendering), Math.max(100, end - Date.now()), log);
+        await timeBox('last frame', () => frames.settled(), Math.max(100, end - Date.now()), log);
         await timeBox('display', () => drivers.display.close(), Math.max(100, end - Date.now()), log);
         journal.close();
         log.info('terminal stopped');

@@ -37,6 +37,13 @@ describe('relay config', () => {
     expect(cfg.omise.baseUrl).toBe('https://api.omise.co');
     expect(cfg.heartbeatMs).toBe(15000);
     expect(cfg.listen).toEqual({ host: '127.0.0.1', port: 8787 });
+    // A section left out takes each field's own default (the documented values in the README).
+    expect(cfg.omise).toEqual({ baseUrl: 'https://api.omise.co', timeoutMs: 10_000 });
+    expect(cfg.reconcile).toEqual({ intervalMs: 30_000, webhookOverdueMs: 60_000 });
+    expect(cfg.limits).toEqual({ bodyBytes: 1_048_576, webhookBodyBytes: 262_144, maxPendingPairings: 100 });
+    expect(cfg.pairing).toEqual({ codeTtlMs: 15 * 60_000, perAddressBurst: 10, perAddressPerMinute: 1, globalBurst: 60, globalPerMinute: 60, maxPendingPerAddress: 5 });
+    // A section given in part keeps the defaults of the fields it leaves out.
+    expect(parseRelayConfig({ version: 1, country: 'SG', dataDir: 'd', pairing: { globalBurst: 7 } }).pairing).toMatchObject({ globalBurst: 7, perAddressBurst: 10 });
     expect(cfg.dataDir).toBe(path.join(dir, 'data'));
     expect(cfg.secretsFile).toBe(path.join(dir, 'secrets.json'));
   });

@@ -22,8 +22,12 @@ const httpUrl = z
     }
   }, 'expected an http:// or https:// URL');
 
-/** Where the status endpoint listens unless the config says otherwise (also used before a config has loaded). */
+/**
+ * Defaults that code outside the schema also needs (the supervisor before a config has loaded,
+ * the upgrade reading a config as plain JSON): stated here once, used by the schema below.
+ */
 export const DEFAULT_STATUS_LISTEN = '127.0.0.1:7601';
+export const DEFAULT_DATA_DIR = '/var/lib/qrpos';
 
 export const SaleConfigSchema = z.object({
   entryMode: z.enum(['implied-decimals', 'decimal-point', 'whole-units']).default('implied-decimals'),
@@ -55,7 +59,7 @@ export const TerminalConfigSchema = z
     /** Local hour (0–23) at which a business day starts: 0 = midnight, 4 = a day that runs until 04:00. */
     businessDayStartHour: z.number().int().min(0).max(23).default(0),
     terminalName: z.string().min(1).max(64).optional(),
-    dataDir: z.string().min(1).default('/var/lib/qrpos'),
+    dataDir: z.string().min(1).default(DEFAULT_DATA_DIR),
     secretsFile: z.string().min(1).default('/etc/qrpos/terminal.secrets.json'),
     statusListen: z.string().min(1).default(DEFAULT_STATUS_LISTEN),
     // Absent sections are read as {}: each field's own default above applies, stated once.

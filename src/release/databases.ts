@@ -24,8 +24,22 @@ export function userVersion(file: string): number {
   }
 }
 
-/** A consistent copy of a live database into `dest` (which must not exist). */
+/**
+ * A consistent copy of a live database into `dest` (which must not exist), leaving the live
+ * files as they were. With no -wal beside it (nothing has it open; SQLite removes the WAL when
+ * the last connection closes), the main file is the whole database: it is copied as it is, and
+ * the copy is kept only if the file did not change meanwhile. Otherwise (a daemon has it open, or
+ * the file changed) SQLite's VACUUM INTO writes the copy from one read transaction; a reader
+ * then needs the -shm the writer already made.
+ */
 export function snapshot(live: string, dest: string): void {
+  if (!fs.existsSync(`${live}-wal`)) {
+    const before = fs.statSync(live);
+    fs.copyFileSync(live, dest, fs.constants.COPYFILE_EXCL);
+    const after = fs.statSync(live);
+    if (!fs.existsSync(`${live}-wal`) && after.mtimeMs === before.mtimeMs && after.size === before.size && after.ino === before.ino) return;
+    fs.rmSync(dest, { force: true });
+  }
   const db = new Database(live, { readonly: true, fileMustExist: true });
   try {
     db.pragma('busy_timeout = 5000');
@@ -119,30 +133,50 @@ export function pruneBackups(backupsDir: string, prefix: string, keep = KEEP_BAC
   return old.map((b) => b.file);
 }
 
-function ids(file: string, sql: string): Set<string> {
+/** The values of one column, or none when the table is not there (a journal from before it). */
+function ids(file: string, table: string, column: string): Set<string> {
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
     db.pragma('busy_timeout = 5000');
-    return new Set((db.prepare(sql).pluck().all()).map(String));
+    if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table)) return new Set();
+    return new Set((db.prepare(`SELECT ${column} FROM ${table}`).pluck().all()).map(String));
   } finally {
     db.close();
   }
 }
 
+export interface SinceBackup {
+  sales: string[];
+  refunds: string[];
+  /** Z reports (business days closed) since the backup, by number. */
+  dayCloses: string[];
+  unreadable?: string;
+}
+
 /**
- * What the live journal holds that `backupFile` does not: sales and refunds (by id). Anything
- * here is money the terminal recorded after the backup, which putting the backup back would lose.
- * A journal these queries cannot read counts as having something (nothing is restored over it).
+ * What the live journal holds that `backupFile` does not: sales, refunds and Z reports (by id).
+ * Anything here is money (or a closed day) the terminal recorded after the backup, which putting
+ * the backup back would lose. A journal these queries cannot read counts as having something.
  */
-export function journalNewerThan(live: string, backupFile: string): { sales: string[]; refunds: string[]; unreadable?: string } {
+export function journalNewerThan(live: string, backupFile: string): SinceBackup {
+  const tables = { sales: ['sales', 'sale_id'], refunds: ['refunds', 'refund_id'], dayCloses: ['day_closes', 'number'] } as const;
+  const out: SinceBackup = { sales: [], refunds: [], dayCloses: [] };
   try {
-    const q = { sales: 'SELECT sale_id FROM sales', refunds: 'SELECT refund_id FROM refunds' };
-    const have = { sales: ids(backupFile, q.sales), refunds: ids(backupFile, q.refunds) };
-    const now = { sales: ids(live, q.sales), refunds: ids(live, q.refunds) };
-    return { sales: [...now.sales].filter((s) => !have.sales.has(s)), refunds: [...now.refunds].filter((r) => !have.refunds.has(r)) };
+    for (const [key, [table, column]] of Object.entries(tables) as [keyof typeof tables, readonly [string, string]][]) {
+      const had = ids(backupFile, table, column);
+      out[key] = [...ids(live, table, column)].filter((v) => !had.has(v));
+    }
   } catch (err) {
-    return { sales: [], refunds: [], unreadable: (err as Error).message };
+    out.unreadable = (err as Error).message;
   }
+  return out;
+}
+
+/** "2 sale(s), 0 refund(s) and 1 Z report(s)" (what a restore would lose), or null when nothing would be. */
+export function describeLoss(s: SinceBackup): string | null {
+  if (s.unreadable) return `a journal that cannot be compared with the backup (${s.unreadable})`;
+  if (!s.sales.length && !s.refunds.length && !s.dayCloses.length) return null;
+  return `${s.sales.length} sale(s), ${s.refunds.length} refund(s) and ${s.dayCloses.length} Z report(s)`;
 }
 
 /**

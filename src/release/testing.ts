@@ -2,6 +2,7 @@
  * For the release tests: throwaway signing keys, small bundles of a tiny app (scripts/setup's
  * scratch app, with the real installer), and reading/rewriting a bundle's entries to tamper with.
  */
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -87,4 +88,32 @@ export async function readEntries(file: string): Promise<Entry[]> {
 
 export async function writeEntries(entries: Entry[], file: string): Promise<void> {
   await Tar.writeTarGz(entries, fs.createWriteStream(file), { level: 1 });
+}
+
+/**
+ * This checkout compiled by tsc into outDir (a dist/ of its own: the checkout's may be rebuilt
+ * meanwhile). Type errors elsewhere in a checkout others are editing do not stop these tests:
+ * tsc still writes the JavaScript, and that is used (with a warning); no output at all is an error.
+ */
+export function compileDist(outDir: string): string {
+  const tsc = path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', path.join(REPO, 'tsconfig.json'), '--outDir', outDir], { cwd: REPO, encoding: 'utf8' });
+  if (r.status !== 0) {
+    if (!fs.existsSync(path.join(outDir, 'src', 'cli', 'main.js'))) throw new Error(`tsc wrote nothing:\n${r.stdout}${r.stderr}`);
+    process.stderr.write(`compileDist: tsc reported type errors (used its output anyway):\n${`${r.stdout}${r.stderr}`.trim().split('\n').slice(0, 5).join('\n')}\n`);
+  }
+  return outDir;
+}
+
+/** A real bundle of this checkout: the compiled `dist`, the checkout's production node_modules, signed with `keys`. */
+export function buildReal(o: { dist: string; keys: TestKeys; outDir: string; version: string }): Promise<BuildResult> {
+  return buildRelease({ repo: REPO, dist: o.dist, keyFile: o.keys.privFile, publicKeyFile: o.keys.pubFile, outDir: o.outDir, version: o.version, level: 1 });
+}
+
+/** Replaces `from` (exactly once) by `to` in a file of a compiled release: a release that differs for a test. */
+export function patchOnce(file: string, from: string, to: string): void {
+  const text = fs.readFileSync(file, 'utf8');
+  const n = text.split(from).length - 1;
+  if (n !== 1) throw new Error(`${file}: "${from}" found ${n} times`);
+  fs.writeFileSync(file, text.replace(from, to));
 }

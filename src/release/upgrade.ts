@@ -16,12 +16,13 @@
  *   failed start of a release that migrated the journal, the old release can only run on the
  *   backup. Putting it back forgets what the new release wrote in the meantime. That is safe
  *   when nothing it wrote is money only the terminal knows of: the backup is restored only if
- *   the new release never reached READY (systemd's active state: before that the daemon has not
- *   finished starting, so no sale can have been keyed) AND the journal holds no sale and no
- *   refund the backup lacks (checked on the files, after the stop). What else a short-lived start
- *   can write is recovered from the relay: the stream cursor goes back with the backup, so the
- *   relay sends its events again, and outbox requests are sent again under the same idempotency
- *   keys. The replaced journal is kept beside the backups, whole.
+ *   the new release never reached READY (systemd's active state, sent once the daemon is up: a
+ *   terminal that never got there never showed the idle screen to a cashier) AND the journal
+ *   holds no sale, no refund and no Z report the backup lacks (compared on the files after the
+ *   stop: this also covers a key pressed in the instant between the keypad starting and READY).
+ *   What else a short-lived start can write comes back from the relay: the stream cursor goes
+ *   back with the backup, so the relay sends its events again, and outbox requests are sent
+ *   again under the same idempotency keys. The replaced journal is kept beside the backups.
  * - If either condition fails, nothing is restored and the new release is NOT switched away
  *   from (the old one could not open the journal): it is started again and the command says so
  *   and exits 4 (an operator decides; the journal is intact).
@@ -30,7 +31,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { journalNewerThan, backup, listBackups, restore, snapshot, userVersion, type Backup, type BackupFile } from './databases';
+import { backup, describeLoss, journalNewerThan, listBackups, restore, snapshot, userVersion, type Backup, type BackupFile } from './databases';
 import { download, isUrl, redactUrl } from './fetch';
 import { Install, M, type PublicKey } from './lib';
 import { statusClient, type EndpointAnswer, type StatusClient } from './status-client';
@@ -132,7 +133,9 @@ export function selfTest(releaseDir: string, o: { node: string; config?: string;
     const raw = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
     try {
       const parsed = JSON.parse(r.stdout) as { ok: boolean; results: SelfTestReport['results'] };
-      return { ok: parsed.ok && r.status === 0, results: parsed.results, raw };
+      // The copies are gone when this returns: name the files they were made from.
+      const named = (text: string) => text.split(path.join(work, 'terminal.json')).join(`${o.config} (a copy)`).split(path.join(work, 'journal.sqlite')).join(`${o.journal} (a copy)`);
+      return { ok: parsed.ok && r.status === 0, results: parsed.results.map((x) => ({ ...x, detail: named(x.detail) })), raw };
     } catch {
       return { ok: false, results: [{ name: 'selftest', ok: false, detail: raw.split('\n').slice(-3).join(' | ') || `exit ${r.status ?? r.signal}` }], raw };
     }
@@ -337,10 +340,8 @@ async function switchRelease(c: Ctx, plan: SwitchPlan): Promise<Outcome> {
       schemaBefore = bk.schema;
       say(`journal backed up: ${bk.file} (schema ${bk.schema}, ${(bk.bytes / 1024).toFixed(0)} KiB)`);
       if (plan.restoreFrom) {
-        const newer = journalNewerThan(journal, plan.restoreFrom.file);
-        if (newer.unreadable || newer.sales.length || newer.refunds.length) {
-          throw new Refused(`the journal now holds ${newer.sales.length} sale(s) and ${newer.refunds.length} refund(s) that ${plan.restoreFrom.file} lacks${newer.unreadable ? ` (${newer.unreadable})` : ''}: not put back`);
-        }
+        const loss = describeLoss(journalNewerThan(journal, plan.restoreFrom.file));
+        if (loss) throw new Refused(`the journal now holds ${loss} that ${plan.restoreFrom.file} lacks: not put back, not rolled back`);
         const aside = restore(journal, plan.restoreFrom.file, term.backups, 'journal');
         say(`journal put back from ${plan.restoreFrom.file} (schema ${plan.restoreFrom.schema}); the one replaced is kept as ${aside}`);
       }
@@ -379,12 +380,9 @@ async function switchRelease(c: Ctx, plan: SwitchPlan): Promise<Outcome> {
   if (journal && term && bk && schemaBefore !== null) {
     const now = userVersion(journal);
     if (now > schemaBefore) {
-      const newer = journalNewerThan(journal, bk.file);
-      const safe = !w.sawReady && !newer.unreadable && newer.sales.length === 0 && newer.refunds.length === 0;
-      if (!safe) {
-        const why = w.sawReady
-          ? `${plan.target} reached READY after migrating the journal to schema ${now}`
-          : `the journal (schema ${now}) holds ${newer.sales.length} sale(s) and ${newer.refunds.length} refund(s) the backup lacks${newer.unreadable ? ` (${newer.unreadable})` : ''}`;
+      const loss = describeLoss(journalNewerThan(journal, bk.file));
+      if (w.sawReady || loss) {
+        const why = w.sawReady ? `${plan.target} reached READY after migrating the journal to schema ${now}` : `the journal (schema ${now}) holds ${loss} the backup lacks`;
         const msg =
           `NOT rolled back: ${plan.target} failed (${w.why}), but ${why}; ${plan.from} cannot read that journal and putting the backup back could lose money records. ` +
           `${plan.target} stays current and is started again; the journal is untouched. Backup of the journal before the switch: ${bk.file}`;
@@ -517,14 +515,14 @@ export async function rollback(o: DeviceOptions): Promise<Outcome> {
         throw new Refused(`${previous} reads journal schema ${supports} at most and the journal is at ${newer.schema.found}; there is no backup at schema ≤ ${supports} in ${c.term.backups}. Not rolled back`);
       }
       const b = candidates[0];
-      const since = journalNewerThan(c.term.journal, b.file);
-      if (since.unreadable || since.sales.length || since.refunds.length) {
+      const loss = describeLoss(journalNewerThan(c.term.journal, b.file));
+      if (loss) {
         throw new Refused(
-          `${previous} reads journal schema ${supports} at most; the journal is at ${newer.schema.found} and holds ${since.sales.length} sale(s) and ${since.refunds.length} refund(s) ` +
-            `made since the newest backup it could read (${b.file})${since.unreadable ? ` (${since.unreadable})` : ''}: putting that back would lose them. Not rolled back`,
+          `${previous} reads journal schema ${supports} at most; the journal is at ${newer.schema.found} and holds ${loss} ` +
+            `made since the newest backup it could read (${b.file}): putting that back would lose them. Not rolled back, nothing changed`,
         );
       }
-      say(`${previous} needs journal schema ≤ ${supports}: ${b.file} will be put back (no sale or refund since it)`);
+      say(`${previous} needs journal schema ≤ ${supports}: ${b.file} will be put back (no sale, refund or Z report since it)`);
       restoreFrom = b;
     }
     return await switchRelease(c, { target: previous, from: current, action: 'rollback', restoreFrom });

@@ -1,45 +1,38 @@
 /**
- * The relay's composition root: store, Omise client, sale service, webhook intake, event stream,
- * reconciler, and the HTTP(S) server in front of them. `startRelay` is what the CLI, the demo and
- * the tests call.
+ * The relay's composition root, read top to bottom: store → Omise client → sale service →
+ * pairing and terminal admin → webhook intake → reconciler → access checks and routes
+ * (routes.ts) → the HTTP(S) server and the terminals' event streams. `startRelay` is what the
+ * CLI, the demo and the tests call; stop() undoes it in reverse.
  */
-import crypto from 'node:crypto';
-import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import {
-  CreateSaleRequestSchema,
-  PairRequestSchema,
-  RecordBatchSchema,
-  RefundRequestSchema,
-  REVOKED_MESSAGE,
-  SaleIdSchema,
-  TerminalNameSchema,
-  type TerminalInfo,
-} from '../link/protocol';
+import { REVOKED_MESSAGE } from '../link/protocol';
 import type { OmiseApi } from '../omise/api';
 import { OmiseClient } from '../omise/client';
 import { silentLogger, type Logger } from '../shared/log';
+import { Access, RateLimited } from './access';
 import { TerminalAdmin, type TerminalSummary } from './admin';
-import { ConfigError, type RelayConfig, type RelaySecrets } from './config';
+import type { RelayConfig, RelaySecrets } from './config';
 import { LinkError } from './errors';
-import { jsonBody, sendError, sendJson, sendText } from './http';
-import { relayMetrics, type RelayMetrics } from './metrics';
+import { GroupCommit } from './group-commit';
+import { sendError, sendJson } from './http';
 import { leanFetch } from './http-fetch';
+import { relayMetrics, type RelayMetrics } from './metrics';
 import { meteredOmise } from './omise-metered';
-import { authenticate, bearer, isRevokedCredential, Pairing, PairingError } from './pairing';
-import { limitKey, MemoryBuckets, ProxyTrust, type BucketRule } from './rate-limit';
+import { authenticate, bearer, isRevokedCredential, Pairing } from './pairing';
+import { ProxyTrust } from './rate-limit';
 import { Reconciler } from './reconciler';
-import { adminReport, reportRule } from './report';
+import { relayRoutes } from './routes';
 import { SaleService } from './sales';
 import { isStorageError, openSqliteStore } from './sqlite-store';
 import type { RelayStore, StoredEvent, TerminalRow } from './store';
 import { CLOSE_REVOKED, StreamHub } from './stream';
-import { GroupCommit } from './group-commit';
+import { tlsOptions } from './tls';
 import { WebhookIntake } from './webhooks';
-import { z } from 'zod';
+
+export { TLS12_CIPHERS, tlsOptions } from './tls';
 
 export interface StartRelayOptions {
   config: RelayConfig;
@@ -78,50 +71,6 @@ export interface RelayHandle {
 
 /** Polling PRAGMA data_version is how the server notices the CLI's writes. */
 const EXTERNAL_POLL_MS = 250;
-/** Writing last-seen on every request would cost an fsync each; this is precise enough. */
-const TOUCH_EVERY_MS = 10_000;
-/** A terminal polls its pairing every 2 s; several pairing behind one NAT still fit. */
-const POLL_RULE: BucketRule = { burst: 60, perMinute: 300 };
-/** Requests with a missing or unknown credential, per address. */
-const AUTH_FAIL_RULE: BucketRule = { burst: 20, perMinute: 20 };
-
-/** Answered 429 with Retry-After. */
-class RateLimited extends Error {
-  constructor(
-    readonly retryAfterSeconds: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'RateLimited';
-  }
-}
-
-/**
- * TLS 1.3, or TLS 1.2 with forward-secret AEAD suites only (ECDHE key exchange; no static RSA, no
- * CBC). A private key that other users can read is refused: whoever reads it can impersonate the relay.
- */
-export const TLS12_CIPHERS = [
-  'ECDHE-ECDSA-AES128-GCM-SHA256',
-  'ECDHE-RSA-AES128-GCM-SHA256',
-  'ECDHE-ECDSA-AES256-GCM-SHA384',
-  'ECDHE-RSA-AES256-GCM-SHA384',
-  'ECDHE-ECDSA-CHACHA20-POLY1305',
-  'ECDHE-RSA-CHACHA20-POLY1305',
-].join(':');
-
-export function tlsOptions(tls: { certFile: string; keyFile: string }): https.ServerOptions {
-  const mode = fs.statSync(tls.keyFile).mode;
-  if (mode & 0o004) {
-    throw new ConfigError(`TLS private key ${tls.keyFile} is readable by every user (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): chmod o-r ${tls.keyFile}`);
-  }
-  return {
-    cert: fs.readFileSync(tls.certFile),
-    key: fs.readFileSync(tls.keyFile),
-    minVersion: 'TLSv1.2',
-    ciphers: TLS12_CIPHERS,
-    honorCipherOrder: true,
-  };
-}
 
 /** The client reads its keys on every request, so these getters let a reload swap them. */
 function loadOmiseClient(config: RelayConfig, secrets: () => RelaySecrets, log: Logger, fetchImpl: typeof fetch, clock: () => Date): OmiseApi {
@@ -138,12 +87,6 @@ function loadOmiseClient(config: RelayConfig, secrets: () => RelaySecrets, log: 
     timeoutMs: config.omise.timeoutMs,
     log: log.child('omise'),
   });
-}
-
-function safeEqual(a: string, b: string): boolean {
-  const ha = crypto.createHash('sha256').update(a).digest();
-  const hb = crypto.createHash('sha256').update(b).digest();
-  return crypto.timingSafeEqual(ha, hb);
 }
 
 export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> {
@@ -184,9 +127,6 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     global: { burst: config.pairing.globalBurst, perMinute: config.pairing.globalPerMinute },
   });
   const proxies = new ProxyTrust(config.trustProxy);
-  /** Polls cost a hash and a read each: limited per address in memory (they refill in seconds). */
-  const pollLimit = new MemoryBuckets(POLL_RULE, clock);
-  const authFails = new MemoryBuckets(AUTH_FAIL_RULE, clock);
   const admin = new TerminalAdmin({
     store,
     pairing,
@@ -225,195 +165,11 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     omiseTimeoutMs: config.omise.timeoutMs,
   });
 
+  // --- access and routes -------------------------------------------------------------------
   let stopping = false;
   let active = 0;
-  const lastTouch = new Map<string, number>();
-
-  /**
-   * A missing or unknown credential takes a token of its address's bucket; once it is empty the
-   * address gets 429 instead of 401 (a revoked terminal still hears why: it is not counted).
-   */
-  const failedAuth = (req: http.IncomingMessage) => {
-    const wait = authFails.take(limitKey(proxies.clientAddress(req)));
-    if (wait > 0) throw new RateLimited(wait, 'too many requests with a wrong credential from this address; slow down');
-  };
-
-  const terminalOf = (req: http.IncomingMessage): TerminalRow => {
-    const t = authenticate(store, bearer(req.headers.authorization));
-    if (!t) {
-      if (!isRevokedCredential(store, bearer(req.headers.authorization))) failedAuth(req);
-      throw new LinkError('unauthorized', 'missing, unknown or revoked terminal credential');
-    }
-    const now = Date.now();
-    if ((lastTouch.get(t.id) ?? 0) + TOUCH_EVERY_MS < now) {
-      lastTouch.set(t.id, now);
-      const v = req.headers['x-qrpos-version'];
-      const info = { address: proxies.clientAddress(req), version: typeof v === 'string' ? v.slice(0, 32) : null };
-      const at = clock().toISOString();
-      commit.run(() => store.touchTerminal(t.id, at, info)).catch((err: unknown) => log.warn('could not record last-seen time', { error: err }));
-    }
-    return t;
-  };
-
-  const requireAdmin = (req: http.IncomingMessage) => {
-    const token = bearer(req.headers.authorization);
-    if (!token || !safeEqual(token, secrets.adminToken)) {
-      failedAuth(req);
-      throw new LinkError('unauthorized', 'admin token required');
-    }
-  };
-
-  const limit = config.limits.bodyBytes;
-  const NameBody = z.object({ name: TerminalNameSchema });
-  const ApproveBody = z.object({ code: z.string().min(4).max(16), name: TerminalNameSchema.optional() });
-
-  const saleIdOf = (raw: string): string => {
-    let id: string;
-    try {
-      id = decodeURIComponent(raw);
-    } catch {
-      throw new LinkError('bad_request', 'the path has a broken %-escape');
-    }
-    if (!SaleIdSchema.safeParse(id).success) throw new LinkError('bad_request', 'saleId: 8–64 characters of A-Z a-z 0-9 _ -');
-    return id;
-  };
-
-  const sinceAndLimit = (u: URL) => {
-    const since = u.searchParams.get('since') ?? '1970-01-01T00:00:00.000Z';
-    if (Number.isNaN(Date.parse(since))) throw new LinkError('bad_request', 'since: an ISO 8601 time');
-    const n = Number(u.searchParams.get('limit') ?? 100);
-    if (!Number.isInteger(n) || n < 1 || n > 500) throw new LinkError('bad_request', 'limit: an integer from 1 to 500');
-    return { since: new Date(since).toISOString(), limit: n };
-  };
-
-  const tooMany = (res: http.ServerResponse, message: string, retryAfterSeconds: number) => {
-    metrics.rateLimited.inc();
-    res.setHeader('retry-after', String(retryAfterSeconds));
-    sendJson(res, 429, { error: { code: 'too_many', message } });
-  };
-
-  async function route(req: http.IncomingMessage, res: http.ServerResponse, u: URL): Promise<void> {
-    const method = req.method ?? 'GET';
-    const p = u.pathname;
-    let m: RegExpExecArray | null;
-
-    if (p === '/healthz') return sendJson(res, 200, { ok: true });
-    if (p === '/readyz') {
-      let reason: string | null = stopping ? 'stopping' : null;
-      try {
-        store.terminalById('');
-        const w = store.writable();
-        if (!w.ok) reason ??= `${w.reason} (since ${w.since})`;
-      } catch (err) {
-        reason ??= `cannot read the database (${(err as { code?: string }).code ?? (err as Error).message})`;
-      }
-      return sendJson(res, reason ? 503 : 200, reason ? { ready: false, reason } : { ready: true });
-    }
-    if (p === '/metrics' && method === 'GET') return sendText(res, 200, metrics.registry.render(), 'text/plain; version=0.0.4; charset=utf-8');
-    if (p === '/webhooks/omise' && method === 'POST') return webhooks.handle(req, res);
-
-    // pairing (no credential yet)
-    if (p === '/v1/pair' && method === 'POST') {
-      const body = await jsonBody(req, 4096, PairRequestSchema);
-      try {
-        return sendJson(res, 201, pairing.start(body, proxies.clientAddress(req)));
-      } catch (err) {
-        if (err instanceof PairingError && err.code === 'too_many') return tooMany(res, err.message, err.retryAfterSeconds ?? 60);
-        throw err;
-      }
-    }
-    if ((m = /^\/v1\/pair\/([A-Za-z0-9_]{1,64})$/.exec(p)) && method === 'GET') {
-      const wait = pollLimit.take(limitKey(proxies.clientAddress(req)));
-      if (wait > 0) return tooMany(res, 'too many pairing polls from this address; slow down', wait);
-      const secret = req.headers['x-pairing-secret'];
-      const polled = typeof secret === 'string' ? pairing.poll(m[1], secret) : undefined;
-      if (!polled) throw new LinkError('not_found', 'no such pairing (or wrong pairing secret)');
-      return sendJson(res, 200, polled);
-    }
-
-    if (p.startsWith('/v1/')) {
-      const t = terminalOf(req);
-      if (p === '/v1/me' && method === 'GET') {
-        const info: TerminalInfo = { terminalId: t.id, name: t.name, currency: sales.currency, serverTime: clock().toISOString(), highestRef: store.highestRecordRef(t.id) };
-        return sendJson(res, 200, info);
-      }
-      if (p === '/v1/sales' && method === 'POST') {
-        const body = await jsonBody(req, limit, CreateSaleRequestSchema);
-        // A sale the relay could not record must not reach Omise; one in flight still finishes.
-        const w = store.writable();
-        if (!w.ok) throw new LinkError('storage_unavailable', `the relay cannot record sales now: ${w.reason}; no charge was made, retry with the same saleId`);
-        return sendJson(res, 200, await sales.create(t, body));
-      }
-      if (p === '/v1/sales' && method === 'GET') {
-        const { since, limit: n } = sinceAndLimit(u);
-        return sendJson(res, 200, { sales: sales.list(t, since, n) });
-      }
-      if ((m = /^\/v1\/sales\/([^/]+)$/.exec(p)) && method === 'GET') return sendJson(res, 200, await sales.status(t, saleIdOf(m[1])));
-      if ((m = /^\/v1\/sales\/([^/]+)\/expire$/.exec(p)) && method === 'POST') {
-        return sendJson(res, 200, await sales.expire(t, saleIdOf(m[1])));
-      }
-      if ((m = /^\/v1\/sales\/([^/]+)\/refunds$/.exec(p)) && method === 'POST') {
-        const saleId = saleIdOf(m[1]);
-        const body = await jsonBody(req, limit, RefundRequestSchema);
-        return sendJson(res, 200, await sales.refund(t, saleId, body));
-      }
-      if (p === '/v1/records' && method === 'POST') {
-        const body = await jsonBody(req, limit, RecordBatchSchema);
-        return sendJson(res, 200, store.insertRecords(t.id, body.records, clock().toISOString()));
-      }
-      throw new LinkError('not_found', `no route ${method} ${p}`);
-    }
-
-    if (p.startsWith('/admin/')) {
-      requireAdmin(req);
-      if (p === '/admin/terminals' && method === 'GET') return sendJson(res, 200, { terminals: admin.list() });
-      if (p === '/admin/pairings' && method === 'GET') return sendJson(res, 200, { pairings: admin.pendingPairings() });
-      if (p === '/admin/pairings/approve' && method === 'POST') {
-        const body = await jsonBody(req, 4096, ApproveBody);
-        try {
-          return sendJson(res, 200, { terminal: admin.approve(body.code, body.name) });
-        } catch (err) {
-          if (err instanceof PairingError) throw new LinkError('not_found', err.message);
-          throw err;
-        }
-      }
-      if (p === '/admin/pairings/reject' && method === 'POST') {
-        const body = await jsonBody(req, 4096, ApproveBody);
-        try {
-          admin.reject(body.code);
-          return sendJson(res, 200, { rejected: true });
-        } catch (err) {
-          if (err instanceof PairingError) throw new LinkError('not_found', err.message);
-          throw err;
-        }
-      }
-      if ((m = /^\/admin\/terminals\/([A-Za-z0-9_]+)\/rename$/.exec(p)) && method === 'POST') {
-        const body = await jsonBody(req, 4096, NameBody);
-        const t = admin.rename(m[1], body.name);
-        if (!t) throw new LinkError('not_found', `no terminal ${m[1]}`);
-        return sendJson(res, 200, { terminal: t });
-      }
-      if ((m = /^\/admin\/terminals\/([A-Za-z0-9_]+)\/revoke$/.exec(p)) && method === 'POST') {
-        const t = admin.revoke(m[1]);
-        if (!t) throw new LinkError('not_found', `no terminal ${m[1]}`);
-        return sendJson(res, 200, { terminal: t });
-      }
-      if (p === '/admin/late-payments' && method === 'GET') return sendJson(res, 200, sales.latePayments());
-      if (p === '/admin/report' && method === 'GET') {
-        const r = adminReport(store, reportRule(config), u, req.headers.accept, clock());
-        if (r.type === 'json') return sendJson(res, 200, r.body);
-        res.setHeader('content-disposition', `attachment; filename="${r.filename}"`);
-        return sendText(res, 200, r.body, 'text/csv; charset=utf-8; header=present');
-      }
-      if (p === '/admin/sales' && method === 'GET') {
-        const { since, limit: n } = sinceAndLimit(u);
-        const terminal = u.searchParams.get('terminal');
-        return sendJson(res, 200, { sales: store.salesSince(terminal, since, n).map((s) => sales.view(s, false)) });
-      }
-      throw new LinkError('not_found', `no route ${method} ${p}`);
-    }
-    throw new LinkError('not_found', `no route ${method} ${p}`);
-  }
+  const access = new Access({ store, proxies, commit, metrics, log, clock, adminToken: () => secrets.adminToken });
+  const route = relayRoutes({ config, store, sales, pairing, admin, webhooks, metrics, access, clock, stopping: () => stopping });
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     active++;
@@ -431,7 +187,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
       res.setHeader('connection', 'close');
     }
     route(req, res, u).catch((err: unknown) => {
-      if (err instanceof RateLimited) return tooMany(res, err.message, err.retryAfterSeconds);
+      if (err instanceof RateLimited) return access.tooMany(res, err.message, err.retryAfterSeconds);
       if (err instanceof LinkError) {
         if (err.status >= 500) log.warn('request failed', { path: u.pathname, code: err.code, message: err.message });
         sendError(res, err);
@@ -478,7 +234,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     }
     if (!t) {
       if (isRevokedCredential(store, bearer(req.headers.authorization))) return refuseUpgrade(socket, 401, REVOKED_MESSAGE);
-      const wait = authFails.take(limitKey(proxies.clientAddress(req)));
+      const wait = access.wrongCredential(req);
       if (wait > 0) return refuseUpgrade(socket, 429, 'too many requests with a wrong credential from this address; slow down', wait);
       return refuseUpgrade(socket, 401, 'missing, unknown or revoked terminal credential');
     }

@@ -1,0 +1,192 @@
+/**
+ * The relay's HTTP API, route by route: health, readiness and metrics; Omise's webhooks; pairing
+ * (no credential yet); the terminal API (`/v1/…`, a terminal credential); the operator's admin
+ * API (`/admin/…`, the admin token). Each handler checks its input and calls the service that
+ * owns the rule (sales, pairing, admin, report).
+ */
+import type http from 'node:http';
+import { z } from 'zod';
+import {
+  CreateSaleRequestSchema,
+  PairRequestSchema,
+  RecordBatchSchema,
+  RefundRequestSchema,
+  SaleIdSchema,
+  TerminalNameSchema,
+  type TerminalInfo,
+} from '../link/protocol';
+import type { Access } from './access';
+import type { TerminalAdmin } from './admin';
+import type { RelayConfig } from './config';
+import { LinkError } from './errors';
+import { jsonBody, sendJson, sendText } from './http';
+import type { RelayMetrics } from './metrics';
+import { PairingError, type Pairing } from './pairing';
+import { limitKey } from './rate-limit';
+import { adminReport, reportRule } from './report';
+import type { SaleService } from './sales';
+import type { RelayStore } from './store';
+import type { WebhookIntake } from './webhooks';
+
+export interface RouteContext {
+  config: RelayConfig;
+  store: RelayStore;
+  sales: SaleService;
+  pairing: Pairing;
+  admin: TerminalAdmin;
+  webhooks: WebhookIntake;
+  metrics: RelayMetrics;
+  access: Access;
+  clock: () => Date;
+  stopping: () => boolean;
+}
+
+const NameBody = z.object({ name: TerminalNameSchema });
+const ApproveBody = z.object({ code: z.string().min(4).max(16), name: TerminalNameSchema.optional() });
+
+function saleIdOf(raw: string): string {
+  let id: string;
+  try {
+    id = decodeURIComponent(raw);
+  } catch {
+    throw new LinkError('bad_request', 'the path has a broken %-escape');
+  }
+  if (!SaleIdSchema.safeParse(id).success) throw new LinkError('bad_request', 'saleId: 8–64 characters of A-Z a-z 0-9 _ -');
+  return id;
+}
+
+function sinceAndLimit(u: URL): { since: string; limit: number } {
+  const since = u.searchParams.get('since') ?? '1970-01-01T00:00:00.000Z';
+  if (Number.isNaN(Date.parse(since))) throw new LinkError('bad_request', 'since: an ISO 8601 time');
+  const n = Number(u.searchParams.get('limit') ?? 100);
+  if (!Number.isInteger(n) || n < 1 || n > 500) throw new LinkError('bad_request', 'limit: an integer from 1 to 500');
+  return { since: new Date(since).toISOString(), limit: n };
+}
+
+/** The request handler behind the server: routes by method and path; errors are thrown (LinkError → its status). */
+export function relayRoutes(ctx: RouteContext): (req: http.IncomingMessage, res: http.ServerResponse, u: URL) => Promise<void> {
+  const { config, store, sales, pairing, admin, webhooks, metrics, access, clock } = ctx;
+  const limit = config.limits.bodyBytes;
+  return async function route(req: http.IncomingMessage, res: http.ServerResponse, u: URL): Promise<void> {
+    const method = req.method ?? 'GET';
+    const p = u.pathname;
+    let m: RegExpExecArray | null;
+  
+    if (p === '/healthz') return sendJson(res, 200, { ok: true });
+    if (p === '/readyz') {
+      let reason: string | null = ctx.stopping() ? 'stopping' : null;
+      try {
+        store.terminalById('');
+        const w = store.writable();
+        if (!w.ok) reason ??= `${w.reason} (since ${w.since})`;
+      } catch (err) {
+        reason ??= `cannot read the database (${(err as { code?: string }).code ?? (err as Error).message})`;
+      }
+      return sendJson(res, reason ? 503 : 200, reason ? { ready: false, reason } : { ready: true });
+    }
+    if (p === '/metrics' && method === 'GET') return sendText(res, 200, metrics.registry.render(), 'text/plain; version=0.0.4; charset=utf-8');
+    if (p === '/webhooks/omise' && method === 'POST') return webhooks.handle(req, res);
+  
+    // pairing (no credential yet)
+    if (p === '/v1/pair' && method === 'POST') {
+      const body = await jsonBody(req, 4096, PairRequestSchema);
+      try {
+        return sendJson(res, 201, pairing.start(body, access.address(req)));
+      } catch (err) {
+        if (err instanceof PairingError && err.code === 'too_many') return access.tooMany(res, err.message, err.retryAfterSeconds ?? 60);
+        throw err;
+      }
+    }
+    if ((m = /^\/v1\/pair\/([A-Za-z0-9_]{1,64})$/.exec(p)) && method === 'GET') {
+      const wait = access.pollLimit.take(limitKey(access.address(req)));
+      if (wait > 0) return access.tooMany(res, 'too many pairing polls from this address; slow down', wait);
+      const secret = req.headers['x-pairing-secret'];
+      const polled = typeof secret === 'string' ? pairing.poll(m[1], secret) : undefined;
+      if (!polled) throw new LinkError('not_found', 'no such pairing (or wrong pairing secret)');
+      return sendJson(res, 200, polled);
+    }
+  
+    if (p.startsWith('/v1/')) {
+      const t = access.terminal(req);
+      if (p === '/v1/me' && method === 'GET') {
+        const info: TerminalInfo = { terminalId: t.id, name: t.name, currency: sales.currency, serverTime: clock().toISOString(), highestRef: store.highestRecordRef(t.id) };
+        return sendJson(res, 200, info);
+      }
+      if (p === '/v1/sales' && method === 'POST') {
+        const body = await jsonBody(req, limit, CreateSaleRequestSchema);
+        // A sale the relay could not record must not reach Omise; one in flight still finishes.
+        const w = store.writable();
+        if (!w.ok) throw new LinkError('storage_unavailable', `the relay cannot record sales now: ${w.reason}; no charge was made, retry with the same saleId`);
+        return sendJson(res, 200, await sales.create(t, body));
+      }
+      if (p === '/v1/sales' && method === 'GET') {
+        const { since, limit: n } = sinceAndLimit(u);
+        return sendJson(res, 200, { sales: sales.list(t, since, n) });
+      }
+      if ((m = /^\/v1\/sales\/([^/]+)$/.exec(p)) && method === 'GET') return sendJson(res, 200, await sales.status(t, saleIdOf(m[1])));
+      if ((m = /^\/v1\/sales\/([^/]+)\/expire$/.exec(p)) && method === 'POST') {
+        return sendJson(res, 200, await sales.expire(t, saleIdOf(m[1])));
+      }
+      if ((m = /^\/v1\/sales\/([^/]+)\/refunds$/.exec(p)) && method === 'POST') {
+        const saleId = saleIdOf(m[1]);
+        const body = await jsonBody(req, limit, RefundRequestSchema);
+        return sendJson(res, 200, await sales.refund(t, saleId, body));
+      }
+      if (p === '/v1/records' && method === 'POST') {
+        const body = await jsonBody(req, limit, RecordBatchSchema);
+        return sendJson(res, 200, store.insertRecords(t.id, body.records, clock().toISOString()));
+      }
+      throw new LinkError('not_found', `no route ${method} ${p}`);
+    }
+  
+    if (p.startsWith('/admin/')) {
+      access.requireAdmin(req);
+      if (p === '/admin/terminals' && method === 'GET') return sendJson(res, 200, { terminals: admin.list() });
+      if (p === '/admin/pairings' && method === 'GET') return sendJson(res, 200, { pairings: admin.pendingPairings() });
+      if (p === '/admin/pairings/approve' && method === 'POST') {
+        const body = await jsonBody(req, 4096, ApproveBody);
+        try {
+          return sendJson(res, 200, { terminal: admin.approve(body.code, body.name) });
+        } catch (err) {
+          if (err instanceof PairingError) throw new LinkError('not_found', err.message);
+          throw err;
+        }
+      }
+      if (p === '/admin/pairings/reject' && method === 'POST') {
+        const body = await jsonBody(req, 4096, ApproveBody);
+        try {
+          admin.reject(body.code);
+          return sendJson(res, 200, { rejected: true });
+        } catch (err) {
+          if (err instanceof PairingError) throw new LinkError('not_found', err.message);
+          throw err;
+        }
+      }
+      if ((m = /^\/admin\/terminals\/([A-Za-z0-9_]+)\/rename$/.exec(p)) && method === 'POST') {
+        const body = await jsonBody(req, 4096, NameBody);
+        const t = admin.rename(m[1], body.name);
+        if (!t) throw new LinkError('not_found', `no terminal ${m[1]}`);
+        return sendJson(res, 200, { terminal: t });
+      }
+      if ((m = /^\/admin\/terminals\/([A-Za-z0-9_]+)\/revoke$/.exec(p)) && method === 'POST') {
+        const t = admin.revoke(m[1]);
+        if (!t) throw new LinkError('not_found', `no terminal ${m[1]}`);
+        return sendJson(res, 200, { terminal: t });
+      }
+      if (p === '/admin/late-payments' && method === 'GET') return sendJson(res, 200, sales.latePayments());
+      if (p === '/admin/report' && method === 'GET') {
+        const r = adminReport(store, reportRule(config), u, req.headers.accept, clock());
+        if (r.type === 'json') return sendJson(res, 200, r.body);
+        res.setHeader('content-disposition', `attachment; filename="${r.filename}"`);
+        return sendText(res, 200, r.body, 'text/csv; charset=utf-8; header=present');
+      }
+      if (p === '/admin/sales' && method === 'GET') {
+        const { since, limit: n } = sinceAndLimit(u);
+        const terminal = u.searchParams.get('terminal');
+        return sendJson(res, 200, { sales: store.salesSince(terminal, since, n).map((s) => sales.view(s, false)) });
+      }
+      throw new LinkError('not_found', `no route ${method} ${p}`);
+    }
+    throw new LinkError('not_found', `no route ${method} ${p}`);
+  };
+}

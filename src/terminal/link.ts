@@ -4,6 +4,7 @@
  * reconciliation of unfinished sales. Everything it learns goes into the journal first; the
  * daemon hears about it afterwards through the callbacks.
  */
+import type { Currency } from '../domain/money';
 import type { RelayEvent, RefundView, SaleView } from '../link/protocol';
 import type { Logger } from '../shared/log';
 import { isStorageError, type ApplyResult, type Journal, type OutboxItem } from './journal';
@@ -505,7 +506,7 @@ export class Link {
     try {
       switch (item.kind) {
         case 'create': {
-          const b = item.body as { saleId: string; amount: number; currency: 'THB' | 'SGD' | 'MYR'; createdAt?: string };
+          const b = item.body as { saleId: string; amount: number; currency: Currency; createdAt?: string };
           const view = await this.http.createSale({ saleId: b.saleId, amount: b.amount, currency: b.currency, ...(b.createdAt ? { createdAt: b.createdAt } : {}) });
           if (!this.applyView(view, 'create', () => journal.outboxDone(item.id)).written) this.held.add(item.id);
           break;

@@ -7,7 +7,7 @@
 import type { KeyName } from '../../drivers/keypad/contract';
 import { currencyInfo, formatMoney, formatNumber, limitsOf, type Country, type Currency } from '../domain/money';
 import { failureMessages, type Messages } from '../domain/failure';
-import type { SaleStatus } from '../link/protocol';
+import type { LocalSaleStatus } from '../domain/status';
 import type { ScreenModel, StatusBar } from './screens/model';
 import { OUTCOME_NAME, RETRY_HINT } from './screens/strings';
 import { countryFor } from '../domain/locale';
@@ -51,7 +51,7 @@ export interface SaleInfo {
   ref: number;
   amount: number;
   currency: Currency;
-  status: SaleStatus | 'recorded';
+  status: LocalSaleStatus;
   refundedAmount: number;
   canVoid: boolean;
   /** Paid after the terminal had given the sale up (cancel, timeout). */
@@ -128,7 +128,7 @@ export interface SaleUpdate {
   amount: number;
   currency: Currency;
   ref?: number;
-  status: SaleStatus | 'recorded';
+  status: LocalSaleStatus;
   qrText?: string | null;
   failureCode?: string | null;
   /** create_failed: why the relay or Omise refused. */

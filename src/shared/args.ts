@@ -1,7 +1,12 @@
 /**
- * A small, strict flag parser for the qrpos command line. Unknown flags and missing values
- * are usage errors (exit code 2), never silently ignored.
+ * The strict, typed flag layer of the qrpos command line, on Node's own tokenizer
+ * (`util.parseArgs`): it splits `--name value`, `--name=value` and `--`; this module gives the
+ * flags their types and defaults and turns every mistake into a UsageError (exit code 2).
+ * Unknown flags and missing values are never silently ignored. Only `--long` flags exist: an
+ * argument with a single dash ("-5", "-x") is a positional, as it always was.
  */
+import { parseArgs } from 'node:util';
+
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
@@ -27,37 +32,38 @@ export interface Parsed {
 export function parseFlags(argv: string[], specs: Record<string, FlagSpec>, opts: { positionals?: number } = {}): Parsed {
   const flags: FlagValues = {};
   const positionals: string[] = [];
-  for (const [name, spec] of Object.entries(specs)) if (spec.default !== undefined) flags[name] = spec.default;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--') {
-      positionals.push(...argv.slice(i + 1));
-      break;
-    }
-    if (!arg.startsWith('--')) {
-      positionals.push(arg);
+  const options: Record<string, { type: 'string' | 'boolean' }> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    if (spec.default !== undefined) flags[name] = spec.default;
+    options[name] = { type: spec.type === 'boolean' ? 'boolean' : 'string' };
+  }
+  // Not strict: the checks (and their messages) are ours, below, in the order of the arguments.
+  const { tokens } = parseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
+  let shortIndex = -1;
+  for (const token of tokens) {
+    if (token.kind === 'option-terminator') continue;
+    if (token.kind === 'positional') {
+      positionals.push(token.value);
       continue;
     }
-    const eq = arg.indexOf('=');
-    const name = arg.slice(2, eq === -1 ? undefined : eq);
-    const spec = specs[name];
+    if (!token.rawName.startsWith('--')) {
+      // "-abc" comes back as one token per letter, all with the argument's index: keep it once, whole.
+      if (token.index !== shortIndex) positionals.push(argv[token.index]);
+      shortIndex = token.index;
+      continue;
+    }
+    const name = token.name;
+    const spec = Object.hasOwn(specs, name) ? specs[name] : undefined;
     if (!spec) throw new UsageError(`unknown flag --${name}`);
     const type = spec.type ?? 'string';
+    const value = token.value;
     if (type === 'boolean') {
-      if (eq !== -1) {
-        const v = arg.slice(eq + 1);
-        if (v !== 'true' && v !== 'false') throw new UsageError(`--${name} takes true or false, got "${v}"`);
-        flags[name] = v === 'true';
-      } else flags[name] = true;
+      if (value !== undefined && value !== 'true' && value !== 'false') throw new UsageError(`--${name} takes true or false, got "${value}"`);
+      flags[name] = value === undefined || value === 'true';
       continue;
     }
-    let value: string | undefined;
-    if (eq !== -1) value = arg.slice(eq + 1);
-    else {
-      value = argv[i + 1];
-      if (value === undefined || value.startsWith('--')) throw new UsageError(`--${name} needs a value`);
-      i++;
-    }
+    // The tokenizer takes the next argument whatever it is; another flag is not a value.
+    if (value === undefined || (!token.inlineValue && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
     if (type === 'number') {
       const n = Number(value);
       if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got "${value}"`);

@@ -10,13 +10,12 @@ import {
   businessDayWindow,
   CSV_HEADER,
   isBusinessDate,
-  openReportDatabase,
-  readReportData,
   reportRule,
   type BusinessDayRule,
   type DayReport,
   type ReportRow,
 } from './report';
+import { openReportReader } from './sqlite-store';
 import { META_SALE, META_TERMINAL } from './sales';
 import { command as relayCommand } from './cli';
 import { call, logLeaks, newSaleId, relayCli, startRig, TestClock, until, type Rig } from './testing/testkit';
@@ -577,12 +576,12 @@ describe('report: a Bangkok shop’s day through the real relay and simulator', 
   });
 
   it('reads the same sales through the updated_at index (a recent day) as through the whole table (an old one)', () => {
-    const db = openReportDatabase(rig.config.dataDir);
+    const db = openReportReader(rig.config.dataDir);
     try {
       for (const date of ['2026-02-09', '2026-02-10', '2026-02-11']) {
         const window = businessDayWindow(date, reportRule(rig.config));
-        const byIndex = readReportData(db, window, new Date(window.to.getTime() + HOUR));
-        const byTable = readReportData(db, window, new Date(window.to.getTime() + 400 * 24 * HOUR));
+        const byIndex = db.reportData(window, new Date(window.to.getTime() + HOUR));
+        const byTable = db.reportData(window, new Date(window.to.getTime() + 400 * 24 * HOUR));
         expect(byIndex.sales.length).toBeGreaterThan(0);
         const sorted = (d: typeof byIndex) => JSON.stringify([d.sales, d.refunds, d.extraPaid].map((l) => l.map((x) => JSON.stringify(x)).sort()));
         expect(sorted(byIndex)).toBe(sorted(byTable));

@@ -18,17 +18,14 @@
  * Reading only: the CLI opens the database read-only, the admin API reads through the server's
  * own connection. Nothing here writes.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import Database from 'better-sqlite3';
 import { currencyInfo, formatMoney, isCurrency, type Country } from '../domain/money';
 import { businessDay, canonicalTimeZone, COUNTRY_TIME_ZONE, dayBounds } from '../domain/time';
-import { saleOutcome, type SaleOutcome, type SaleStatus } from '../domain/status';
+import { saleOutcome, type SaleOutcome } from '../domain/status';
 import { UsageError } from '../shared/args';
 import { jsonForConsole, printable } from '../shared/printable';
 import { LinkError } from './errors';
-import { SCHEMA_VERSION, SqliteStore } from './sqlite-store';
-import type { RefundStatus, RelayStore } from './store';
+import { openReportReader, type ReportReader } from './sqlite-store';
+import type { RelayStore, ReportData, ReportSale, ReportSource, ReportTerminal } from './store';
 
 // ---- time zones and business days ---------------------------------------------------------------
 
@@ -46,7 +43,6 @@ export function reportRule(config: { country: Country; timeZone?: string; busine
   return { timeZone: zone, startHour: config.businessDayStartHour ?? 0 };
 }
 
-const DAY_MS = 24 * 3_600_000;
 
 const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
@@ -77,126 +73,6 @@ export function businessDayOf(at: Date, rule: BusinessDayRule): string {
 
 // ---- the data a report is made of ---------------------------------------------------------------
 
-/**
- * The payment method of a sale. The relay creates every charge with source type `alipayplus_mpm`
- * (sales.ts) and the sales table has no method column; once the relay offers another source type,
- * the method stored with the sale (from the create request) belongs here.
- */
-export const DEFAULT_METHOD = 'alipayplus_mpm';
-
-export interface ReportSale {
-  terminalId: string;
-  saleId: string;
-  method: string;
-  amount: number;
-  currency: string;
-  status: SaleStatus;
-  /** Omise's created_at of the charge (Omise's clock), null when the sale never got one. */
-  chargeCreatedAt: string | null;
-  /** When the relay stored the sale (the relay's clock). */
-  createdAt: string;
-  expireRequested: boolean;
-}
-
-export interface ReportRefund {
-  terminalId: string;
-  saleId: string;
-  amount: number;
-  voided: boolean;
-  status: RefundStatus;
-}
-
-export interface ReportTerminal {
-  id: string;
-  name: string;
-  predecessorId: string | null;
-  revoked: boolean;
-}
-
-export interface ReportData {
-  terminals: ReportTerminal[];
-  /** At least the sales of the window (more is fine: computeReport keeps those of the day). */
-  sales: ReportSale[];
-  /** The refunds of those sales (any status). */
-  refunds: ReportRefund[];
-  /** Paid extra charges (a second charge of a sale that was paid too), by their sale. */
-  extraPaid: { terminalId: string; saleId: string }[];
-}
-
-/** Up to this long ago, a day's sales are found through the sales_updated index; older, by reading the table. */
-const INDEXED_LOOKBACK_MS = 31 * DAY_MS;
-
-/** Reads what a report of [from, to) needs, in one read transaction (`now` picks the faster plan). */
-export function readReportData(db: Database.Database, window: { from: Date; to: Date }, now = new Date()): ReportData {
-  // Text bounds a day wider than the window: the stored times are ISO 8601 in UTC but not all
-  // written alike (Omise's have no milliseconds); computeReport compares them exactly.
-  const lo = new Date(window.from.getTime() - DAY_MS).toISOString();
-  const hi = new Date(window.to.getTime() + DAY_MS).toISOString();
-  // A sale's updated_at (the relay's clock) is never before its creation nor before the relay
-  // learned of its charge, so `updated_at >= lo` keeps every sale of the day, and lets SQLite read
-  // the sales_updated index (terminal_id, updated_at) from `lo` on: only the rows changed since.
-  // That is fast for a recent day (200,000 sales, a year of a busy shop: 1 ms a query instead of
-  // 17 ms for the whole table) and slower than the table for a day months back (every sale since).
-  const recent = now.getTime() - window.from.getTime() < INDEXED_LOOKBACK_MS;
-  const near =
-    (recent ? 's.terminal_id IN (SELECT id FROM terminals) AND s.updated_at >= @lo AND ' : '') +
-    '((s.charge_created_at >= @lo AND s.charge_created_at < @hi) OR (s.charge_created_at IS NULL AND s.created_at >= @lo AND s.created_at < @hi))';
-  return db
-    .transaction(() => {
-      const terminals = (
-        db.prepare('SELECT id, name, predecessor_id, revoked_at FROM terminals ORDER BY created_at, id').all() as {
-          id: string;
-          name: string;
-          predecessor_id: string | null;
-          revoked_at: string | null;
-        }[]
-      ).map((t) => ({ id: t.id, name: t.name, predecessorId: t.predecessor_id, revoked: t.revoked_at !== null }));
-      const sales = (
-        db
-          .prepare(
-            `SELECT s.terminal_id, s.sale_id, s.amount, s.currency, s.status, s.charge_created_at, s.created_at, s.expire_requested FROM sales s WHERE ${near}`,
-          )
-          .all({ lo, hi }) as {
-          terminal_id: string;
-          sale_id: string;
-          amount: number;
-          currency: string;
-          status: SaleStatus;
-          charge_created_at: string | null;
-          created_at: string;
-          expire_requested: number;
-        }[]
-      ).map((s) => ({
-        terminalId: s.terminal_id,
-        saleId: s.sale_id,
-        method: DEFAULT_METHOD,
-        amount: s.amount,
-        currency: s.currency,
-        status: s.status,
-        chargeCreatedAt: s.charge_created_at,
-        createdAt: s.created_at,
-        expireRequested: s.expire_requested === 1,
-      }));
-      const refunds = (
-        db
-          .prepare(
-            `SELECT r.terminal_id, r.sale_id, r.amount, r.voided, r.status FROM refunds r
-             JOIN sales s ON s.terminal_id = r.terminal_id AND s.sale_id = r.sale_id WHERE ${near}`,
-          )
-          .all({ lo, hi }) as { terminal_id: string; sale_id: string; amount: number; voided: number; status: RefundStatus }[]
-      ).map((r) => ({ terminalId: r.terminal_id, saleId: r.sale_id, amount: r.amount, voided: r.voided === 1, status: r.status }));
-      const extraPaid = (
-        db
-          .prepare(
-            `SELECT o.terminal_id, o.sale_id FROM orphans o
-             JOIN sales s ON s.terminal_id = o.terminal_id AND s.sale_id = o.sale_id WHERE o.status = 'paid' AND ${near}`,
-          )
-          .all({ lo, hi }) as { terminal_id: string; sale_id: string }[]
-      ).map((o) => ({ terminalId: o.terminal_id, saleId: o.sale_id }));
-      return { terminals, sales, refunds, extraPaid };
-    })
-    .deferred();
-}
 
 // ---- the report -----------------------------------------------------------------------------------
 
@@ -415,11 +291,11 @@ export function computeReport(
 }
 
 /** Reads and computes: the date defaults to the business day of `now`; input errors are ReportInputError. */
-export function buildReport(db: Database.Database, rule: BusinessDayRule, req: { date?: string; terminal?: string }, now: Date): DayReport {
+export function buildReport(source: ReportSource, rule: BusinessDayRule, req: { date?: string; terminal?: string }, now: Date): DayReport {
   const date = req.date ?? businessDayOf(now, rule);
   if (!isBusinessDate(date)) throw new ReportInputError('bad_request', `date: "${shorten(date)}" is not a calendar date written YYYY-MM-DD`);
   if (req.terminal !== undefined && !req.terminal.trim()) throw new ReportInputError('bad_request', 'terminal: give a terminal id or name');
-  const data = readReportData(db, businessDayWindow(date, rule), now);
+  const data = source.reportData(businessDayWindow(date, rule), now);
   return computeReport(data, { date, rule, terminal: req.terminal ?? null, generatedAt: now });
 }
 
@@ -548,42 +424,6 @@ export function reportText(r: DayReport): string {
 
 // ---- where the data comes from ---------------------------------------------------------------------
 
-/** The database file of a relay's dataDir. */
-export function relayDatabaseFile(dataDir: string): string {
-  return path.join(dataDir, 'relay.db');
-}
-
-/**
- * Opens the relay's database read-only (the CLI; the running relay keeps writing it). Refuses a
- * database older or newer than this program's schema.
- */
-export function openReportDatabase(dataDir: string): Database.Database {
-  const file = relayDatabaseFile(dataDir);
-  if (!fs.existsSync(file)) throw new Error(`no relay database at ${file} (has the relay run with this dataDir?)`);
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    db.pragma('busy_timeout = 5000');
-    const version = db.pragma('user_version', { simple: true }) as number;
-    if (version !== SCHEMA_VERSION) {
-      throw new Error(
-        version > SCHEMA_VERSION
-          ? `relay database schema version ${version} is newer than this program (${SCHEMA_VERSION}); upgrade qrpos`
-          : `relay database schema version ${version} is older than this program's (${SCHEMA_VERSION}); start the relay once to upgrade it`,
-      );
-    }
-    return db;
-  } catch (err) {
-    db.close();
-    throw err;
-  }
-}
-
-/** The server's own connection: reports need the SQLite store. */
-function databaseOf(store: RelayStore): Database.Database {
-  if (store instanceof SqliteStore) return store.db;
-  throw new LinkError('internal', 'reports need the SQLite store');
-}
-
 const REPORT_PARAMS = new Set(['date', 'terminal', 'format']);
 
 /** Whether an Accept header prefers text/csv over JSON (a plain "text/csv" or listing it first). */
@@ -624,7 +464,7 @@ export function adminReport(
   const terminal = u.searchParams.get('terminal') ?? undefined;
   let report: DayReport;
   try {
-    report = buildReport(databaseOf(store), rule, { date, terminal }, now);
+    report = buildReport(store, rule, { date, terminal }, now);
   } catch (err) {
     if (err instanceof ReportInputError) throw new LinkError(err.kind === 'unknown_terminal' ? 'not_found' : 'bad_request', err.message);
     throw err;
@@ -646,9 +486,9 @@ export function runReportCommand(
   if (flags.json && flags.csv) throw new UsageError('report: --json and --csv exclude each other');
   if (flags.date !== undefined && !isBusinessDate(flags.date)) throw new UsageError(`--date: "${shorten(flags.date)}" is not a calendar date written YYYY-MM-DD`);
   const rule = reportRule(config);
-  let db: Database.Database;
+  let db: ReportReader;
   try {
-    db = openReportDatabase(config.dataDir);
+    db = openReportReader(config.dataDir);
   } catch (err) {
     io.err(`qrpos relay: ${(err as Error).message}\n`);
     return 1;

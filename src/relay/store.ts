@@ -135,7 +135,7 @@ export interface OrphanRow {
 
 export type StoreWritable = { ok: true } | { ok: false; reason: string; since: string };
 
-export interface RelayStore {
+export interface RelayStore extends ReportSource {
   /** Runs fn atomically (nested calls join the outer transaction). */
   transaction<T>(fn: () => T): T;
   /** Runs cb after the outermost transaction commits (at once outside one); dropped on rollback. */
@@ -237,4 +237,51 @@ export interface RelayStore {
   // journal records uploaded by terminals
   insertRecords(terminalId: string, records: JournalRecord[], receivedAt: string): { accepted: number; duplicates: number };
   countRecords(terminalId: string): number;
+}
+
+// ---- what an end-of-day report reads (report.ts computes it) ------------------------------------
+
+export interface ReportSale {
+  terminalId: string;
+  saleId: string;
+  method: string;
+  amount: number;
+  currency: string;
+  status: SaleStatus;
+  /** Omise's created_at of the charge (Omise's clock), null when the sale never got one. */
+  chargeCreatedAt: string | null;
+  /** When the relay stored the sale (the relay's clock). */
+  createdAt: string;
+  expireRequested: boolean;
+}
+
+export interface ReportRefund {
+  terminalId: string;
+  saleId: string;
+  amount: number;
+  voided: boolean;
+  status: RefundStatus;
+}
+
+export interface ReportTerminal {
+  id: string;
+  name: string;
+  predecessorId: string | null;
+  revoked: boolean;
+}
+
+export interface ReportData {
+  terminals: ReportTerminal[];
+  /** At least the sales of the window (more is fine: computeReport keeps those of the day). */
+  sales: ReportSale[];
+  /** The refunds of those sales (any status). */
+  refunds: ReportRefund[];
+  /** Paid extra charges (a second charge of a sale that was paid too), by their sale. */
+  extraPaid: { terminalId: string; saleId: string }[];
+}
+
+/** Where a report's data comes from: the running relay's store, or a read-only reader of its database (the CLI). */
+export interface ReportSource {
+  /** What a report of [from, to) needs, read in one transaction (`now` may pick a faster plan). */
+  reportData(window: { from: Date; to: Date }, now?: Date): ReportData;
 }

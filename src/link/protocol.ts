@@ -20,6 +20,9 @@
  *   GET  /v1/sales?since=<iso>&limit=<n> → { sales: SaleView[] }   (reconciliation: the relay's view)
  *   POST /v1/records                     RecordBatch → { accepted: number, duplicates: number }
  *   GET  /v1/stream?after=<seq>          WebSocket upgrade (see StreamMessage)
+ *   GET  /v1/release?arch=<arch>         → ReleaseOffer  (the release the operator rolled out to this terminal, or none)
+ *   GET  /v1/release/:version/bundle?arch=<arch>  → the signed bundle's bytes (404 unless offered to this terminal)
+ *   POST /v1/release/report              ReleaseReport → { recorded: true }  (the outcome of an upgrade)
  */
 import { z } from 'zod';
 import { CURRENCIES } from '../domain/money';
@@ -207,6 +210,38 @@ export const ClientMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('pong'), at: z.string() }),
 ]);
 export type ClientMessage = z.infer<typeof ClientMessageSchema>;
+
+/** A release version as `npm run release` names it (scripts/release/lib/manifest.cjs checkVersion). */
+export const ReleaseVersionSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/, 'a release version: letters, digits, . _ + -; at most 128');
+/** Node's names of the architectures releases are built for. */
+export const ReleaseArchSchema = z.enum(['x64', 'arm64', 'arm']);
+export type ReleaseArch = z.infer<typeof ReleaseArchSchema>;
+
+/** What the relay tells a terminal to run (fleet updates); null: nothing rolled out to it for its architecture. */
+export const ReleaseOfferSchema = z.object({
+  release: z
+    .object({
+      version: ReleaseVersionSchema,
+      arch: ReleaseArchSchema,
+      /** SHA-256 of the bundle file, hex: checked after the download, before the signature. */
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      size: z.number().int().positive(),
+    })
+    .nullable(),
+});
+export type ReleaseOffer = z.infer<typeof ReleaseOfferSchema>;
+
+/** How an upgrade ended on the terminal (`qrpos upgrade`'s outcomes, as the fleet list shows them). */
+export const UPGRADE_OUTCOMES = ['upgraded', 'rolled_back', 'refused', 'failed'] as const;
+export const UpgradeOutcomeSchema = z.enum(UPGRADE_OUTCOMES);
+export type UpgradeOutcome = z.infer<typeof UpgradeOutcomeSchema>;
+export const ReleaseReportSchema = z.object({
+  version: ReleaseVersionSchema,
+  outcome: UpgradeOutcomeSchema,
+  /** One line: what went wrong, or what it did (no control characters). */
+  detail: displayText(1000).optional(),
+});
+export type ReleaseReport = z.infer<typeof ReleaseReportSchema>;
 
 export const ErrorBodySchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
 export type ErrorBody = z.infer<typeof ErrorBodySchema>;

@@ -9,6 +9,9 @@ import { createLogger } from '../shared/log';
 import { jsonForConsole, printable } from '../shared/printable';
 import { formatMoney } from '../domain/money';
 import { InvalidNameError, TerminalAdmin, type TerminalSummary } from './admin';
+import { AdminApiError, AdminClient, localRelayUrl } from './admin-client';
+import type { FleetRow, ReleaseView } from './releases';
+import type { RolloutRow } from './store';
 import { ConfigError, loadRelayConfig, loadRelaySecrets, type RelayConfig } from './config';
 import { Pairing, PairingError } from './pairing';
 import { openSqliteStore } from './sqlite-store';
@@ -30,6 +33,15 @@ const REPORT_FLAGS: Record<string, FlagSpec> = {
   csv: { type: 'boolean', description: 'print CSV instead of a table (report)' },
 };
 
+const RELEASE_FLAGS: Record<string, FlagSpec> = {
+  config: { description: 'relay config file (JSON)', required: true },
+  url: { description: "the relay's address for the admin API (default: its listen address on this machine)" },
+  all: { type: 'boolean', description: 'rollout: every terminal' },
+  terminals: { description: 'rollout: these terminals, by id or name, comma-separated' },
+  percent: { type: 'number', description: 'rollout: this share of terminals (1-100; the same ones each time, a superset as it grows)' },
+  json: { type: 'boolean', description: 'print JSON instead of a table' },
+};
+
 const HELP = `usage:
   qrpos relay --config <file>                               run the relay
   qrpos relay terminals list --config <file> [--json]       terminals, online/offline, last seen
@@ -41,6 +53,18 @@ const HELP = `usage:
   qrpos relay terminals late-payments --config <file> [--json]
                               payments that came in after their sale was cancelled or its terminal
                               revoked, and paid extra charges of a sale: refund or honour each
+  qrpos relay releases add <bundle.tar.gz> --config <file>
+                              upload a signed release bundle (npm run release) to the relay; it is
+                              refused unless its signature and every file check out
+  qrpos relay releases list --config <file> [--json]        bundles on the relay and the rollouts
+  qrpos relay releases rollout <version> (--all | --terminals <a,b> | --percent <n>) --config <file>
+                              the terminals it targets download it over their link and upgrade when
+                              idle; the newest rollout that targets a terminal wins (an older
+                              version rolled out again is a fleet rollback)
+  qrpos relay fleet --config <file> [--json]
+                              every terminal: the version it runs, what it should run, its last
+                              upgrade and how it ended
+  (releases and fleet go through the running relay's admin API with the admin token)
   qrpos relay report --config <file> [--date YYYY-MM-DD] [--terminal <id|name>] [--json | --csv]
                               end-of-day report: paid, failed, expired, cancelled, refunded, voided
                               and late payments of a business day, per terminal, method and currency
@@ -49,7 +73,7 @@ Secrets come from the file named by secretsFile (mode 0600) or from QRPOS_OMISE_
 QRPOS_OMISE_PUBLIC_KEY, QRPOS_WEBHOOK_SECRET, QRPOS_PREVIOUS_WEBHOOK_SECRET, QRPOS_ADMIN_TOKEN.
 
 flags:
-${flagHelp({ ...TERMINAL_FLAGS, ...REPORT_FLAGS })}
+${flagHelp({ ...TERMINAL_FLAGS, ...REPORT_FLAGS, ...RELEASE_FLAGS })}
 `;
 
 function out(line: string): void {
@@ -220,6 +244,105 @@ function runTerminals(argv: string[]): number {
   }
 }
 
+function adminClient(config: RelayConfig, url: unknown): AdminClient {
+  let token: string;
+  try {
+    token = loadRelaySecrets(config.secretsFile).adminToken;
+  } catch (err) {
+    const fromEnv = process.env.QRPOS_ADMIN_TOKEN;
+    if (!(err instanceof ConfigError) || !fromEnv) throw err instanceof ConfigError ? new UsageError(`the admin token is needed: ${err.message}`) : err;
+    token = fromEnv;
+  }
+  const servername = config.publicUrl ? new URL(config.publicUrl).hostname : undefined;
+  return new AdminClient({ baseUrl: typeof url === 'string' ? url : localRelayUrl(config), token, ...(servername ? { servername } : {}) });
+}
+
+const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+
+function columns(head: string[], body: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
+  return [head, ...body].map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
+}
+
+function fleetTable(rows: FleetRow[]): string {
+  if (!rows.length) return 'no terminals';
+  return columns(
+    ['ID', 'NAME', 'STATE', 'VERSION', 'ARCH', 'TARGET', 'LAST UPGRADE'],
+    rows.map((t) => [
+      t.id,
+      printable(t.name),
+      t.revoked ? 'revoked' : t.online ? 'online' : 'offline',
+      printable(t.version ?? '-'),
+      t.arch ?? '-',
+      t.target === null ? '-' : t.target === t.version ? `${printable(t.target)} (running)` : printable(t.target),
+      t.lastUpgrade ? `${printable(t.lastUpgrade.version)} ${t.lastUpgrade.outcome} ${t.lastUpgrade.at}${t.lastUpgrade.detail ? `: ${printable(t.lastUpgrade.detail).slice(0, 80)}` : ''}` : '-',
+    ]),
+  );
+}
+
+/** `relay releases …` and `relay fleet`: through the running relay's admin API. */
+async function runReleases(argv: string[], fleet: boolean): Promise<number> {
+  const { flags, positionals } = parseFlags(argv, RELEASE_FLAGS);
+  const config = loadConfig(String(flags.config));
+  const client = adminClient(config, flags.url);
+  const [sub, a] = fleet ? ['fleet'] : positionals;
+  try {
+    switch (sub) {
+      case 'fleet': {
+        const { terminals } = await client.request<{ terminals: FleetRow[] }>('GET', '/admin/fleet');
+        out(flags.json ? jsonForConsole(terminals) : fleetTable(terminals));
+        return 0;
+      }
+      case 'add': {
+        if (!a) throw new UsageError('releases add: <bundle.tar.gz> is required');
+        const r = await client.request<{ status: string; release: ReleaseView }>('POST', '/admin/releases', { file: a });
+        if (flags.json) out(jsonForConsole(r));
+        else out(`${r.status === 'added' ? 'added' : 'already there'}: qrpos ${printable(r.release.version)} for linux-${r.release.arch}, ${mb(r.release.size)}, SHA-256 ${r.release.sha256}, signature good`);
+        return 0;
+      }
+      case 'list': {
+        const r = await client.request<{ releases: ReleaseView[]; rollouts: (RolloutRow & { description: string })[] }>('GET', '/admin/releases');
+        if (flags.json) {
+          out(jsonForConsole(r));
+          return 0;
+        }
+        out(r.releases.length ? columns(['VERSION', 'ARCH', 'SIZE', 'ADDED', 'SHA-256'], r.releases.map((x) => [printable(x.version), x.arch, mb(x.size), x.addedAt, x.sha256])) : 'no releases (add one: qrpos relay releases add <bundle.tar.gz>)');
+        if (r.rollouts.length) {
+          out('');
+          out(columns(['ROLLOUT', 'VERSION', 'TO', 'AT'], r.rollouts.map((x) => [String(x.id), printable(x.version), printable(x.description), x.createdAt])));
+        }
+        return 0;
+      }
+      case 'rollout': {
+        if (!a) throw new UsageError('releases rollout: <version> is required');
+        const chosen = [flags.all === true, typeof flags.terminals === 'string', flags.percent !== undefined].filter(Boolean).length;
+        if (chosen !== 1) throw new UsageError('releases rollout: say who gets it: --all, --terminals <a,b> or --percent <n>');
+        const target =
+          flags.all === true
+            ? 'all'
+            : typeof flags.terminals === 'string'
+              ? { terminals: flags.terminals.split(',').map((x) => x.trim()).filter(Boolean) }
+              : { percent: Number(flags.percent) };
+        const r = await client.request<{ rollout: RolloutRow; targeted: { id: string; name: string }[] }>('POST', `/admin/releases/${encodeURIComponent(a)}/rollout`, { json: { target } });
+        if (flags.json) out(jsonForConsole(r));
+        else {
+          out(`rollout ${r.rollout.id}: qrpos ${printable(r.rollout.version)} to ${r.targeted.length} terminal(s); they upgrade when idle (qrpos relay fleet shows how it goes)`);
+          for (const t of r.targeted) out(`  ${t.id}  ${printable(t.name)}`);
+        }
+        return 0;
+      }
+      default:
+        throw new UsageError(sub ? `unknown releases command "${sub}"` : 'releases needs a command: add, list, rollout');
+    }
+  } catch (err) {
+    if (err instanceof AdminApiError) {
+      process.stderr.write(`qrpos relay: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
 /** Reads the database read-only: a report never writes behind the relay's back. */
 function runReport(argv: string[]): number {
   const { flags } = parseFlags(argv, REPORT_FLAGS, { positionals: 0 });
@@ -238,6 +361,8 @@ export const command: Command = {
   async run(argv: string[]): Promise<number> {
     if (argv[0] === 'terminals') return runTerminals(argv.slice(1));
     if (argv[0] === 'report') return runReport(argv.slice(1));
+    if (argv[0] === 'releases') return runReleases(argv.slice(1), false);
+    if (argv[0] === 'fleet') return runReleases(argv.slice(1), true);
     return runServer(argv);
   },
 };

@@ -116,6 +116,19 @@ export const RelayConfigSchema = z
       .optional(),
     /** The hour (shop time, 0–23) a business day starts: 4 means a day runs 04:00–04:00. */
     businessDayStartHour: z.number().int().min(0).max(23).default(0),
+    /** Fleet updates: release bundles uploaded with `qrpos relay releases add`, kept in <dataDir>/releases. */
+    releases: z
+      .object({
+        /**
+         * The public keys a bundle's signature must verify with before the relay accepts it (the
+         * format of scripts/release/release-key.pub; absent: that file of the running release).
+         */
+        keysFile: z.string().min(1).optional(),
+        /** Largest bundle an upload may send (413 above). */
+        maxBundleBytes: z.number().int().min(1024).default(256 * 1024 * 1024),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -221,6 +234,7 @@ export function loadRelayConfig(file: string): RelayConfig {
     dataDir: abs(cfg.dataDir),
     ...(cfg.secretsFile ? { secretsFile: abs(cfg.secretsFile) } : {}),
     ...(cfg.tls ? { tls: { certFile: abs(cfg.tls.certFile), keyFile: abs(cfg.tls.keyFile) } } : {}),
+    releases: { ...cfg.releases, ...(cfg.releases.keysFile ? { keysFile: abs(cfg.releases.keysFile) } : {}) },
   };
 }
 

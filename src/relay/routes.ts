@@ -11,6 +11,8 @@ import {
   PairRequestSchema,
   RecordBatchSchema,
   RefundRequestSchema,
+  ReleaseReportSchema,
+  ReleaseVersionSchema,
   SaleIdSchema,
   TerminalNameSchema,
   type TerminalInfo,
@@ -23,6 +25,7 @@ import { jsonBody, sendJson, sendText } from './http';
 import type { RelayMetrics } from './metrics';
 import { PairingError, type Pairing } from './pairing';
 import { limitKey } from './rate-limit';
+import type { ReleaseService } from './releases';
 import { adminReport, reportRule } from './report';
 import type { SaleService } from './sales';
 import type { RelayStore } from './store';
@@ -37,12 +40,31 @@ export interface RouteContext {
   webhooks: WebhookIntake;
   metrics: RelayMetrics;
   access: Access;
+  releases: ReleaseService;
   clock: () => Date;
   stopping: () => boolean;
 }
 
 const NameBody = z.object({ name: TerminalNameSchema });
 const ApproveBody = z.object({ code: z.string().min(4).max(16), name: TerminalNameSchema.optional() });
+const RolloutBody = z.object({
+  target: z.union([
+    z.literal('all'),
+    z.object({ terminals: z.array(z.string().min(1).max(64)).min(1).max(1000) }).strict(),
+    z.object({ percent: z.number().int().min(1).max(100) }).strict(),
+  ]),
+});
+
+function versionOf(raw: string): string {
+  let v: string;
+  try {
+    v = decodeURIComponent(raw);
+  } catch {
+    throw new LinkError('bad_request', 'the path has a broken %-escape');
+  }
+  if (!ReleaseVersionSchema.safeParse(v).success) throw new LinkError('bad_request', 'version: letters, digits, . _ + -; at most 128');
+  return v;
+}
 
 function saleIdOf(raw: string): string {
   let id: string;
@@ -65,7 +87,7 @@ function sinceAndLimit(u: URL): { since: string; limit: number } {
 
 /** The request handler behind the server: routes by method and path; errors are thrown (LinkError → its status). */
 export function relayRoutes(ctx: RouteContext): (req: http.IncomingMessage, res: http.ServerResponse, u: URL) => Promise<void> {
-  const { config, store, sales, pairing, admin, webhooks, metrics, access, clock } = ctx;
+  const { config, store, sales, pairing, admin, webhooks, metrics, access, releases, clock } = ctx;
   const limit = config.limits.bodyBytes;
   return async function route(req: http.IncomingMessage, res: http.ServerResponse, u: URL): Promise<void> {
     const method = req.method ?? 'GET';
@@ -136,6 +158,13 @@ export function relayRoutes(ctx: RouteContext): (req: http.IncomingMessage, res:
         const body = await jsonBody(req, limit, RecordBatchSchema);
         return sendJson(res, 200, store.insertRecords(t.id, body.records, clock().toISOString()));
       }
+      // fleet updates: what to run, its bundle (only if rolled out to this terminal), how it went
+      if (p === '/v1/release' && method === 'GET') return sendJson(res, 200, releases.offerFor(t, u.searchParams.get('arch')));
+      if ((m = /^\/v1\/release\/([^/]+)\/bundle$/.exec(p)) && method === 'GET') return releases.sendBundle(t, versionOf(m[1]), u.searchParams.get('arch'), res);
+      if (p === '/v1/release/report' && method === 'POST') {
+        releases.report(t, await jsonBody(req, 4096, ReleaseReportSchema));
+        return sendJson(res, 200, { recorded: true });
+      }
       throw new LinkError('not_found', `no route ${method} ${p}`);
     }
   
@@ -173,6 +202,18 @@ export function relayRoutes(ctx: RouteContext): (req: http.IncomingMessage, res:
         if (!t) throw new LinkError('not_found', `no terminal ${m[1]}`);
         return sendJson(res, 200, { terminal: t });
       }
+      if (p === '/admin/releases' && method === 'POST') {
+        const added = await releases.add(req);
+        return sendJson(res, added.status === 'added' ? 201 : 200, added);
+      }
+      if (p === '/admin/releases' && method === 'GET') return sendJson(res, 200, releases.list());
+      if ((m = /^\/admin\/releases\/([^/]+)\/rollout$/.exec(p)) && method === 'POST') {
+        const version = versionOf(m[1]);
+        const { target } = await jsonBody(req, 65_536, RolloutBody);
+        const t = target === 'all' ? ({ kind: 'all' } as const) : 'percent' in target ? ({ kind: 'percent', percent: target.percent } as const) : ({ kind: 'terminals', ids: target.terminals } as const);
+        return sendJson(res, 200, releases.rollout(version, t));
+      }
+      if (p === '/admin/fleet' && method === 'GET') return sendJson(res, 200, { terminals: releases.fleet() });
       if (p === '/admin/late-payments' && method === 'GET') return sendJson(res, 200, sales.latePayments());
       if (p === '/admin/report' && method === 'GET') {
         const r = adminReport(store, reportRule(config), u, req.headers.accept, clock());

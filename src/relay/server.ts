@@ -24,6 +24,7 @@ import { meteredOmise } from './omise-metered';
 import { authenticate, bearer, isRevokedCredential, Pairing } from './pairing';
 import { ProxyTrust } from './rate-limit';
 import { Reconciler } from './reconciler';
+import { ReleaseService } from './releases';
 import { relayRoutes } from './routes';
 import { SaleService } from './sales';
 import { isStorageError, openSqliteStore } from './sqlite-store';
@@ -169,7 +170,17 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
   let stopping = false;
   let active = 0;
   const access = new Access({ store, proxies, commit, metrics, log, clock, adminToken: () => secrets.adminToken });
-  const route = relayRoutes({ config, store, sales, pairing, admin, webhooks, metrics, access, clock, stopping: () => stopping });
+  // Fleet updates: bundles in <dataDir>/releases, verified with the release keys before kept.
+  const releases = new ReleaseService({
+    store,
+    dataDir: config.dataDir,
+    ...(config.releases.keysFile ? { keysFile: config.releases.keysFile } : {}),
+    maxBundleBytes: config.releases.maxBundleBytes,
+    clock,
+    log: log.child('releases'),
+    terminals: () => admin.list(),
+  });
+  const route = relayRoutes({ config, store, sales, pairing, admin, webhooks, metrics, access, releases, clock, stopping: () => stopping });
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     active++;

@@ -21,6 +21,10 @@ import type {
   WebhookEventRow,
   ReportData,
   ReportSource,
+  ReleaseRow,
+  RolloutRow,
+  RolloutTarget,
+  UpgradeReportRow,
 } from './store';
 import { DEFAULT_METHOD } from '../domain/methods';
 import type { SaleStatus } from '../link/protocol';
@@ -168,6 +172,37 @@ const MIGRATIONS: string[] = [
   ALTER TABLE pairings ADD COLUMN source_key TEXT;
   CREATE INDEX pairings_pending_source ON pairings(source_key, created_at) WHERE status = 'pending';
   `,
+  // 5: fleet updates: release bundles the operator uploaded, rollouts, what terminals reported,
+  // the architecture each terminal runs on. (IF NOT EXISTS: a test rewinds to version 3 and back.)
+  `
+  CREATE TABLE IF NOT EXISTS releases (
+    version TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    file TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    PRIMARY KEY (version, arch)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS rollouts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    version TEXT NOT NULL,
+    target TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS terminal_upgrades (
+    terminal_id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT,
+    at TEXT NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS terminal_upgrades_terminal ON terminal_upgrades(terminal_id, at);
+  CREATE TABLE IF NOT EXISTS terminal_arch (
+    terminal_id TEXT PRIMARY KEY,
+    arch TEXT NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -256,6 +291,22 @@ const terminalFromRow = (r: Row | undefined): TerminalRow | undefined =>
     ackedSeq: r.acked_seq as number,
     predecessorId: (r.predecessor_id as string | null) ?? null,
   };
+
+const releaseFromRow = (r: Row): ReleaseRow => ({
+  version: r.version as string,
+  arch: r.arch as ReleaseRow['arch'],
+  sha256: r.sha256 as string,
+  size: r.size as number,
+  file: r.file as string,
+  addedAt: r.added_at as string,
+});
+
+const rolloutFromRow = (r: Row): RolloutRow => ({
+  id: r.id as number,
+  version: r.version as string,
+  target: JSON.parse(r.target as string) as RolloutTarget,
+  createdAt: r.created_at as string,
+});
 
 const pairingFromRow = (r: Row | undefined): PairingRow | undefined =>
   r && {
@@ -806,6 +857,55 @@ export class SqliteStore implements RelayStore {
   }
 
   // records
+
+  // ---- fleet updates ----------------------------------------------------------------------
+
+  insertRelease(r: ReleaseRow): void {
+    this.st(
+      `INSERT INTO releases (version, arch, sha256, size, file, added_at) VALUES (@version, @arch, @sha256, @size, @file, @addedAt)`,
+    ).run({ ...r });
+  }
+
+  release(version: string, arch: string): ReleaseRow | undefined {
+    const r = this.st(`SELECT * FROM releases WHERE version = ? AND arch = ?`).get(version, arch) as Row | undefined;
+    return r && releaseFromRow(r);
+  }
+
+  listReleases(): ReleaseRow[] {
+    return (this.st(`SELECT * FROM releases ORDER BY added_at DESC, version DESC, arch`).all() as Row[]).map(releaseFromRow);
+  }
+
+  insertRollout(r: Omit<RolloutRow, 'id'>): RolloutRow {
+    const info = this.st(`INSERT INTO rollouts (version, target, created_at) VALUES (?, ?, ?)`).run(r.version, JSON.stringify(r.target), r.createdAt);
+    return { id: Number(info.lastInsertRowid), ...r };
+  }
+
+  listRollouts(): RolloutRow[] {
+    return (this.st(`SELECT * FROM rollouts ORDER BY id DESC`).all() as Row[]).map(rolloutFromRow);
+  }
+
+  terminalArch(id: string): string | null {
+    const r = this.st(`SELECT arch FROM terminal_arch WHERE terminal_id = ?`).get(id) as { arch: string } | undefined;
+    return r?.arch ?? null;
+  }
+
+  setTerminalArch(id: string, arch: string): void {
+    this.st(`INSERT INTO terminal_arch (terminal_id, arch) VALUES (?, ?) ON CONFLICT (terminal_id) DO UPDATE SET arch = excluded.arch`).run(id, arch);
+  }
+
+  insertUpgradeReport(r: UpgradeReportRow): void {
+    this.st(`INSERT INTO terminal_upgrades (terminal_id, version, outcome, detail, at) VALUES (?, ?, ?, ?, ?)`).run(r.terminalId, r.version, r.outcome, r.detail, r.at);
+  }
+
+  upgradeReports(terminalId: string, limit: number): UpgradeReportRow[] {
+    return (this.st(`SELECT * FROM terminal_upgrades WHERE terminal_id = ? ORDER BY at DESC, rowid DESC LIMIT ?`).all(terminalId, limit) as Row[]).map((r) => ({
+      terminalId: r.terminal_id as string,
+      version: r.version as string,
+      outcome: r.outcome as UpgradeReportRow['outcome'],
+      detail: (r.detail as string | null) ?? null,
+      at: r.at as string,
+    }));
+  }
 
   insertRecords(terminalId: string, records: JournalRecord[], receivedAt: string): { accepted: number; duplicates: number } {
     return this.transaction(() => {

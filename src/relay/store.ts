@@ -9,7 +9,7 @@
  *  - events stay until acknowledged; ack is cumulative.
  */
 import type { Currency } from '../domain/money';
-import type { JournalRecord, RelayEvent, SaleStatus } from '../link/protocol';
+import type { JournalRecord, RelayEvent, ReleaseArch, SaleStatus, UpgradeOutcome } from '../link/protocol';
 
 export interface TerminalRow {
   id: string;
@@ -25,6 +25,36 @@ export interface TerminalRow {
   ackedSeq: number;
   /** The terminal this one replaced when its device paired again (it inherits that one's sales). */
   predecessorId?: string | null;
+}
+
+/** A release bundle the operator uploaded (fleet updates), one per version and architecture. */
+export interface ReleaseRow {
+  version: string;
+  arch: ReleaseArch;
+  /** SHA-256 of the bundle file, hex. */
+  sha256: string;
+  size: number;
+  /** The file's name in <dataDir>/releases/. */
+  file: string;
+  addedAt: string;
+}
+
+/** Who a rollout is for: every terminal, some by id, or a stable share of them (a hash of the id). */
+export type RolloutTarget = { kind: 'all' } | { kind: 'terminals'; ids: string[] } | { kind: 'percent'; percent: number };
+export interface RolloutRow {
+  id: number;
+  version: string;
+  target: RolloutTarget;
+  createdAt: string;
+}
+
+/** What a terminal reported after an upgrade. */
+export interface UpgradeReportRow {
+  terminalId: string;
+  version: string;
+  outcome: UpgradeOutcome;
+  detail: string | null;
+  at: string;
 }
 
 export type PairingStatus = 'pending' | 'approved' | 'rejected';
@@ -233,6 +263,21 @@ export interface RelayStore extends ReportSource {
   orphansOfSale(terminalId: string, saleId: string): OrphanRow[];
   orphansByStatus(status: OrphanStatus, limit: number): OrphanRow[];
   updateOrphan(chargeId: string, status: OrphanStatus, at: string): void;
+
+  // fleet updates: release bundles, rollouts, upgrade reports
+  insertRelease(r: ReleaseRow): void;
+  release(version: string, arch: string): ReleaseRow | undefined;
+  /** Newest first. */
+  listReleases(): ReleaseRow[];
+  insertRollout(r: Omit<RolloutRow, 'id'>): RolloutRow;
+  /** Newest first: the newest rollout that targets a terminal decides what it runs. */
+  listRollouts(): RolloutRow[];
+  /** The architecture the terminal said it runs on when it last asked for a release. */
+  terminalArch(id: string): string | null;
+  setTerminalArch(id: string, arch: string): void;
+  insertUpgradeReport(r: UpgradeReportRow): void;
+  /** The terminal's reports, newest first. */
+  upgradeReports(terminalId: string, limit: number): UpgradeReportRow[];
 
   // journal records uploaded by terminals
   insertRecords(terminalId: string, records: JournalRecord[], receivedAt: string): { accepted: number; duplicates: number };

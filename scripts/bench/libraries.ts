@@ -18,7 +18,9 @@
  *    requires the module and makes one call (for an HTTP client, one request to a loopback server):
  *    median over --runs children of the time that took, the CPU share the child got meanwhile
  *    (process.cpuUsage ÷ wall time: below ~90% the machine took the core away), and the RSS and
- *    V8 heap it added;
+ *    V8 heap it added; once in a bare node, and once after zod and ws, which every qrpos program
+ *    loads anyway (with node:http, https, net, tls, crypto and stream): what a library costs a
+ *    program is what it adds to those, and the summary gives that figure first;
  *  - per call: blocks of calls in this process, the candidates interleaved round after round; CPU
  *    time per call (process.cpuUsage), with the CPU share of the block.
  * Each figure is also given as a ratio to the hand-written code, the median of the ratios of the
@@ -252,10 +254,18 @@ interface ColdCandidate {
   code: string;
 }
 
+/**
+ * What every qrpos program has loaded before any of these pieces matters: zod (the config and the
+ * link protocol) and ws (the terminal's event stream, the relay's), which bring node:http, https,
+ * net, tls, crypto and stream with them. A library's cost to a program is what it adds to that.
+ */
+const PROGRAM_BASE = ['zod', 'ws'];
+
 let childEnv: NodeJS.ProcessEnv = {};
 
-function coldOnce(c: ColdCandidate): Promise<ColdSample> {
+function coldOnce(c: ColdCandidate, preload: string[]): Promise<ColdSample> {
   const script = `
+for (const p of ${JSON.stringify(preload)}) require(p);
 const c0 = process.cpuUsage(); const m0 = process.memoryUsage(); const t0 = process.hrtime.bigint();
 (async () => { ${c.code} })().then(() => {
   const ms = Number(process.hrtime.bigint() - t0) / 1e6; const cpu = process.cpuUsage(c0); const m1 = process.memoryUsage();
@@ -264,7 +274,8 @@ const c0 = process.cpuUsage(); const m0 = process.memoryUsage(); const t0 = proc
 }, (e) => { process.stderr.write(String(e && e.stack || e)); process.exit(1); });`;
   const started = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    // From the work folder inside node_modules, so `require('zod')` resolves as in the repo.
+    const child = spawn(process.execPath, ['-e', script], { cwd: workDir, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -277,38 +288,83 @@ const c0 = process.cpuUsage(); const m0 = process.memoryUsage(); const t0 = proc
   });
 }
 
-/** Runs every candidate `runs` times, interleaved (the order rotates each round); the first is the reference. */
-async function cold(title: string, candidates: ColdCandidate[], runs: number): Promise<Map<string, ColdSample>> {
-  const samples = new Map<string, ColdSample[]>(candidates.map((c) => [c.name, []]));
-  const ratios = new Map<string, number[]>(candidates.map((c) => [c.name, []]));
+export interface ColdResult {
+  alone: ColdSample;
+  onBase: ColdSample;
+  /** Medians of the same-round ratios of `ms` to the reference. */
+  ratioAlone: number;
+  ratioOnBase: number;
+}
+
+/**
+ * Runs every candidate `runs` times in a bare node and `runs` times after PROGRAM_BASE, interleaved
+ * (the order rotates each round); the first candidate is the reference.
+ */
+async function cold(title: string, candidates: ColdCandidate[], runs: number): Promise<Map<string, ColdResult>> {
+  const modes = [
+    { key: 'alone' as const, preload: [] as string[] },
+    { key: 'onBase' as const, preload: PROGRAM_BASE },
+  ];
+  const samples = new Map<string, Record<'alone' | 'onBase', ColdSample[]>>(candidates.map((c) => [c.name, { alone: [], onBase: [] }]));
+  const ratios = new Map<string, Record<'alone' | 'onBase', number[]>>(candidates.map((c) => [c.name, { alone: [], onBase: [] }]));
   for (let r = 0; r < runs; r++) {
-    const round = new Map<string, ColdSample>();
-    for (let i = 0; i < candidates.length; i++) {
-      const c = candidates[(i + r) % candidates.length];
-      const s = await coldOnce(c);
-      round.set(c.name, s);
-      samples.get(c.name)!.push(s);
+    for (const mode of modes) {
+      const round = new Map<string, ColdSample>();
+      for (let i = 0; i < candidates.length; i++) {
+        const c = candidates[(i + r) % candidates.length];
+        const s = await coldOnce(c, mode.preload);
+        round.set(c.name, s);
+        samples.get(c.name)![mode.key].push(s);
+      }
+      const ref = round.get(candidates[0].name)!;
+      for (const c of candidates) ratios.get(c.name)![mode.key].push(round.get(c.name)!.ms / ref.ms);
     }
-    const ref = round.get(candidates[0].name)!;
-    for (const c of candidates) ratios.get(c.name)!.push(round.get(c.name)!.ms / ref.ms);
   }
-  console.log(`\n${title}: cold load and first call in a fresh node (median of ${runs}; ratio = median of same-round ratios to "${candidates[0].name}")`);
-  const result = new Map<string, ColdSample>();
-  const rows = candidates.map((c) => {
-    const xs = samples.get(c.name)!;
-    const m: ColdSample = {
-      ms: median(xs.map((x) => x.ms)),
-      cpuShare: median(xs.map((x) => x.cpuShare)),
-      rssKb: median(xs.map((x) => x.rssKb)),
-      heapKb: median(xs.map((x) => x.heapKb)),
-      processMs: median(xs.map((x) => x.processMs)),
-    };
-    result.set(c.name, m);
-    return [c.name, `${m.ms.toFixed(2)} ms`, ratio(median(ratios.get(c.name)!)), pct(m.cpuShare), `${(m.rssKb / 1024).toFixed(2)} MB`, `${(m.heapKb / 1024).toFixed(2)} MB`, `${m.processMs.toFixed(0)} ms`];
+  const med = (xs: ColdSample[]): ColdSample => ({
+    ms: median(xs.map((x) => x.ms)),
+    cpuShare: median(xs.map((x) => x.cpuShare)),
+    rssKb: median(xs.map((x) => x.rssKb)),
+    heapKb: median(xs.map((x) => x.heapKb)),
+    processMs: median(xs.map((x) => x.processMs)),
   });
-  table(['candidate', 'load+call', 'ratio', 'CPU share', '+RSS', '+heap', 'whole node'], rows);
+  const result = new Map<string, ColdResult>();
+  for (const c of candidates) {
+    const s = samples.get(c.name)!;
+    const q = ratios.get(c.name)!;
+    result.set(c.name, { alone: med(s.alone), onBase: med(s.onBase), ratioAlone: median(q.alone), ratioOnBase: median(q.onBase) });
+  }
+  console.log(`\n${title}: cold load and first call in a fresh node, alone and after ${PROGRAM_BASE.join(' + ')} (median of ${runs}; ratio = median of same-round ratios to "${candidates[0].name}")`);
+  const mb = (kb: number) => `${(kb / 1024).toFixed(2)} MB`;
+  table(
+    ['candidate', 'alone', 'ratio', 'CPU share', '+RSS', '+heap', 'on base', 'ratio', 'CPU share', '+RSS', '+heap', 'whole node'],
+    candidates.map((c) => {
+      const m = result.get(c.name)!;
+      return [
+        c.name,
+        `${m.alone.ms.toFixed(2)} ms`,
+        ratio(m.ratioAlone),
+        pct(m.alone.cpuShare),
+        mb(m.alone.rssKb),
+        mb(m.alone.heapKb),
+        `${m.onBase.ms.toFixed(2)} ms`,
+        ratio(m.ratioOnBase),
+        pct(m.onBase.cpuShare),
+        mb(m.onBase.rssKb),
+        mb(m.onBase.heapKb),
+        `${m.alone.processMs.toFixed(0)} ms`,
+      ];
+    }),
+  );
   return result;
 }
+
+/** "12.3 ms (×4.56), +1.23 MB RSS" for the summary: a candidate against the reference, on the program's base. */
+function coldVs(c: Map<string, ColdResult>, name: string, ref: string): string {
+  const m = c.get(name)!;
+  const r = c.get(ref)!;
+  return `${m.onBase.ms.toFixed(2)} ms (${ratio(m.ratioOnBase)}, RSS ${signedMb(m.onBase.rssKb - r.onBase.rssKb)}; alone ${m.alone.ms.toFixed(2)} ms ${ratio(m.ratioAlone)}, RSS ${signedMb(m.alone.rssKb - r.alone.rssKb)})`;
+}
+const signedMb = (kb: number): string => `${kb >= 0 ? '+' : '−'}${(Math.abs(kb) / 1024).toFixed(2)} MB`;
 
 // ---------------------------------------------------------------------------------------------
 // Per-call blocks in this process.
@@ -480,10 +536,8 @@ async function benchArgs(runs: number, rounds: number, quick: boolean): Promise<
     ],
     rounds,
   );
-  const h = c.get('hand-written')!;
-  const a = c.get('args.ts on parseArgs')!;
   summary.push(
-    `args: cold load+parse hand-written ${h.ms.toFixed(2)} ms, args.ts on parseArgs ${a.ms.toFixed(2)} ms (+${(a.ms - h.ms).toFixed(2)} ms, RSS +${((a.rssKb - h.rssKb) / 1024).toFixed(2)} MB); ` +
+    `args: cold load+parse, hand-written ${c.get('hand-written')!.onBase.ms.toFixed(2)} ms, args.ts on parseArgs ${coldVs(c, 'args.ts on parseArgs', 'hand-written')}; ` +
       `per parse ${p.get('hand-written')!.us.toFixed(2)} µs vs ${p.get('args.ts on parseArgs')!.us.toFixed(2)} µs (${ratio(p.get('args.ts on parseArgs')!.ratio)})`,
   );
   return mismatches.length === 0;
@@ -575,10 +629,8 @@ async function benchLog(runs: number, rounds: number, quick: boolean): Promise<v
     ],
     runs,
   );
-  const o = c.get('log.ts')!;
-  const pr = c.get('pino + our redaction')!;
   summary.push(
-    `log: cold load+line log.ts ${o.ms.toFixed(2)} ms, pino + our redaction ${pr.ms.toFixed(2)} ms (+${(pr.ms - o.ms).toFixed(2)} ms, RSS +${((pr.rssKb - o.rssKb) / 1024).toFixed(2)} MB); ` +
+    `log: cold load+line, log.ts ${c.get('log.ts')!.onBase.ms.toFixed(2)} ms, pino ${coldVs(c, 'pino', 'log.ts')}, pino + our redaction ${coldVs(c, 'pino + our redaction', 'log.ts')}; ` +
       `per line log.ts ${p.get('log.ts (redacting)')!.us.toFixed(2)} µs, pino + our redaction ${ratio(p.get('pino + our redaction')!.ratio)}, pino bare ${ratio(p.get('pino, no redaction')!.ratio)}, pino bare buffered ${ratio(p.get('pino, no redaction, buffered')!.ratio)}`,
   );
 }
@@ -677,10 +729,8 @@ async function benchHttp(runs: number, rounds: number, quick: boolean): Promise<
       ],
       runs,
     );
-    const ours = c.get('http-client.ts (terminal)')!;
-    const f = c.get('fetch (undici)')!;
     summary.push(
-      `http: cold load+first request http-client.ts ${ours.ms.toFixed(1)} ms, fetch ${f.ms.toFixed(1)} ms (+${(f.ms - ours.ms).toFixed(1)} ms, RSS +${((f.rssKb - ours.rssKb) / 1024).toFixed(2)} MB, heap +${((f.heapKb - ours.heapKb) / 1024).toFixed(2)} MB); ` +
+      `http: cold load+first request, http-client.ts ${c.get('http-client.ts (terminal)')!.onBase.ms.toFixed(2)} ms, fetch ${coldVs(c, 'fetch (undici)', 'http-client.ts (terminal)')}; ` +
         `CPU per request one at a time ${seq.get('http-client.ts (terminal)')!.us.toFixed(0)} µs vs fetch ${ratio(seq.get('fetch (undici)')!.ratio)}; 16 in flight http-fetch.ts ${par.get('http-fetch.ts (relay)')!.us.toFixed(0)} µs vs fetch ${ratio(par.get('fetch (undici)')!.ratio)}`,
     );
   } finally {
@@ -745,10 +795,8 @@ async function benchRoute(runs: number, rounds: number, quick: boolean): Promise
     ],
     runs,
   );
-  const h = c.get('relay if-chain')!;
-  const f = c.get('find-my-way')!;
   summary.push(
-    `route: cold load+22 routes+1 look-up if-chain ${h.ms.toFixed(2)} ms, find-my-way ${f.ms.toFixed(2)} ms (+${(f.ms - h.ms).toFixed(2)} ms, RSS +${((f.rssKb - h.rssKb) / 1024).toFixed(2)} MB); ` +
+    `route: cold load+22 routes+1 look-up, if-chain ${c.get('relay if-chain')!.onBase.ms.toFixed(2)} ms, find-my-way ${coldVs(c, 'find-my-way', 'relay if-chain')}; ` +
       `per look-up if-chain ${(p.get('relay if-chain')!.us * 1000).toFixed(0)} ns, regex table ${ratio(p.get('regex table (simulator)')!.ratio)}, find-my-way ${ratio(p.get('find-my-way')!.ratio)}`,
   );
 }
@@ -808,10 +856,8 @@ async function benchBackoff(runs: number, rounds: number, quick: boolean): Promi
     ],
     runs,
   );
-  const o = c.get('backoff.ts')!;
-  const e = c.get('exponential-backoff')!;
   summary.push(
-    `backoff: cold load backoff.ts ${o.ms.toFixed(2)} ms, exponential-backoff ${e.ms.toFixed(2)} ms (RSS +${((e.rssKb - o.rssKb) / 1024).toFixed(2)} MB); ` +
+    `backoff: cold load+call, backoff.ts ${c.get('backoff.ts')!.onBase.ms.toFixed(2)} ms, exponential-backoff ${coldVs(c, 'exponential-backoff', 'backoff.ts')}; ` +
       `CPU per retried call ${p.get('backoff.ts + a loop')!.us.toFixed(0)} µs vs ${ratio(p.get('exponential-backoff')!.ratio)}`,
   );
 }
@@ -838,7 +884,7 @@ async function main(): Promise<void> {
   let ok = true;
   try {
     const base = await cold('baseline', [{ name: 'empty node -e', code: '' }], runs);
-    summary.push(`baseline: an empty node -e, spawn to exit ${base.get('empty node -e')!.processMs.toFixed(0)} ms`);
+    summary.push(`baseline: an empty node -e, spawn to exit ${base.get('empty node -e')!.alone.processMs.toFixed(0)} ms`);
     if (pieces.includes('args')) ok = (await benchArgs(runs, rounds, quick)) && ok;
     if (pieces.includes('log')) await benchLog(runs, rounds, quick);
     if (pieces.includes('http')) await benchHttp(runs, rounds, quick);

@@ -3,6 +3,8 @@
  * half its step, so a fleet does not retry in lockstep), plus the server's `Retry-After` when it
  * names one. Used by the terminal's link (reconnects, outbox, record sync), the Omise client
  * (HTTP 429) and the drivers that reopen a lost device (`Backoff`).
+ * Not a retry library: exponential-backoff has no Retry-After and no equal jitter, and our callers
+ * run their own loops and timers (docs/architecture.md, "Libraries and hand-written code").
  */
 
 /** Delay before retry number `attempt` (0-based): step = min(maxMs, baseMs·2^attempt), delay in [step/2, step]. */

@@ -2,6 +2,8 @@
  * Structured logging: one JSON object per line on stdout (journald keeps and rotates it).
  * Components receive a Logger; none creates its own. Anything that looks like a secret is
  * redacted before it is written, whatever the caller passed.
+ * Not pino: with this redaction pino costs more CPU per line and ~25 ms more at start-up
+ * (scripts/bench/libraries.ts; docs/architecture.md, "Libraries and hand-written code").
  */
 import { escapeJsonText } from './printable';
 

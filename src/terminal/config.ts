@@ -70,6 +70,17 @@ export const TerminalConfigSchema = z
     drivers: DriversConfigSchema.optional(),
     /** Talk to a relay on another host over plain http:// (credentials in clear): only for a lab. */
     allowPlainHttp: z.boolean().default(false),
+    /**
+     * Fleet updates: ask the relay every `checkMs` which release to run; download it over the link
+     * into <dataDir>/upgrades and hand it to qrpos-upgrade.path when no sale is on screen.
+     */
+    updates: z
+      .object({
+        enabled: z.boolean().default(true),
+        checkMs: z.number().int().min(10_000).max(86_400_000).default(300_000),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -168,6 +179,11 @@ export function loadTerminalConfig(file: string, profileDirs?: string[]): Termin
     throw new ConfigError(file, [{ field: '(file)', message: err.message }]);
   }
   return parseTerminalConfig(raw, file, profileDirs);
+}
+
+/** Where fleet updates are downloaded to and handed to the upgrader (see updates.ts). */
+export function upgradeSpoolDir(cfg: Pick<TerminalConfig, 'dataDir'>): string {
+  return path.join(cfg.dataDir, 'upgrades');
 }
 
 export function journalPath(cfg: Pick<TerminalConfig, 'dataDir'>): string {

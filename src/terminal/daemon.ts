@@ -15,7 +15,7 @@ import type { PoleDisplay, ReceiptPrinter } from '../../drivers/serial/contract'
 import { formatClock } from '../domain/time';
 import type { RefundView } from '../link/protocol';
 import type { Logger } from '../shared/log';
-import { journalPath, type TerminalConfig } from './config';
+import { journalPath, upgradeSpoolDir, type TerminalConfig } from './config';
 import { effectRunner } from './effects';
 import { FrameQueue, type ScreenRendererLike } from './frames';
 import { HOLD_SCREEN, keysPassHold, SalesHold, saleOnScreen } from './hold';
@@ -28,6 +28,7 @@ import type { ScreenModel } from './screens/model';
 import { ScreenRenderer } from './screens/renderer';
 import { readSecrets } from './secrets';
 import { startStatusServer, type StartupProblem, type StatusServer, type TerminalStatus } from './status-server';
+import { Updater } from './updates';
 
 export type { ScreenRendererLike } from './frames';
 
@@ -57,6 +58,8 @@ export interface StartTerminalOptions {
   tickMs?: number;
   /** Free space below which new sales pause (default JOURNAL_MIN_FREE_BYTES). */
   journalMinFreeBytes?: number;
+  /** Test knobs for fleet updates: release keys, no timer (checkMs 0), no Node ABI check (here null). */
+  updates?: { keysFile?: string; checkMs?: number; here?: null };
 }
 
 /** While the journal cannot write, try a write at most this often. */
@@ -69,6 +72,8 @@ export interface TerminalHandle {
   readonly statusAddress: string | null;
   readonly journal: Journal;
   readonly link: Link;
+  /** Fleet updates (null when config.updates.enabled is false). */
+  readonly updates: Updater | null;
   /** The state machine's state (tests). */
   machine(): MachineState;
   /** The screen the state machine asked for last (tests). */
@@ -334,6 +339,26 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
   dispatch({ type: 'tick', now: clock(), clock: clockText(clock()) });
   theLink.start();
 
+  // Fleet updates: a release the relay rolled out is fetched over the link and handed to the
+  // privileged upgrader (qrpos-upgrade.path) only with no sale on screen and sales not held.
+  const updates = config.updates.enabled
+    ? new Updater({
+        http: theLink.http,
+        spoolDir: upgradeSpoolDir(config),
+        version,
+        isIdle: () => state.mode.kind === 'idle' && !hold.active() && !problem,
+        paired: () => theLink.paired,
+        log: log.child('updates'),
+        checkMs: opts.updates?.checkMs ?? config.updates.checkMs,
+        ...(opts.updates?.keysFile ? { keysFile: opts.updates.keysFile } : {}),
+        ...(opts.updates && 'here' in opts.updates ? { here: opts.updates.here } : {}),
+      })
+    : null;
+  if (updates) {
+    updates.start();
+    stops.push({ name: 'updates', fn: () => updates.stop() });
+  }
+
   // --- inputs ----------------------------------------------------------------------------
   const onKey = (k: KeyEvent) => {
     if (hold.active() && !keysPassHold(state)) {
@@ -459,6 +484,7 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
     statusAddress: statusServer?.address ?? null,
     journal,
     link: theLink,
+    updates,
     status,
     machine: () => state,
     lastScreen: () => presenter.model,

@@ -2,12 +2,17 @@
  * HTTP side of the terminal ↔ relay link (src/link/protocol.ts). Every call is time-boxed and
  * every answer validated; failures come back as RelayError saying whether a retry can help.
  */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import type { z } from 'zod';
 import {
   ErrorBodySchema,
   PairPollSchema,
   PairStartedSchema,
   RefundViewSchema,
+  ReleaseOfferSchema,
   SaleViewSchema,
   TerminalInfoSchema,
   type CreateSaleRequest,
@@ -17,6 +22,8 @@ import {
   type PairStarted,
   type RefundRequest,
   type RefundView,
+  type ReleaseOffer,
+  type ReleaseReport,
   type SaleView,
   type TerminalInfo,
 } from '../link/protocol';
@@ -52,6 +59,7 @@ export interface RelayHttpOptions {
 
 const SalesListSchema = zod.object({ sales: zod.array(SaleViewSchema) });
 const RecordsAnswerSchema = zod.object({ accepted: zod.number(), duplicates: zod.number() });
+const RecordedSchema = zod.object({ recorded: zod.literal(true) });
 
 export class RelayHttp {
   private readonly base: string;
@@ -138,5 +146,95 @@ export class RelayHttp {
 
   postRecords(records: JournalRecord[]): Promise<{ accepted: number; duplicates: number }> {
     return this.request('POST', '/v1/records', RecordsAnswerSchema, { records });
+  }
+
+  /** Fleet updates: the release the operator rolled out to this terminal (for its architecture), or none. */
+  releaseOffer(arch: string): Promise<ReleaseOffer> {
+    return this.request('GET', `/v1/release?arch=${encodeURIComponent(arch)}`, ReleaseOfferSchema);
+  }
+
+  reportRelease(r: ReleaseReport): Promise<{ recorded: true }> {
+    return this.request('POST', '/v1/release/report', RecordedSchema, r);
+  }
+
+  /**
+   * Downloads the bundle of `version` from the relay (this link's address and credential only)
+   * into `dest` (0600, created new), at most `maxBytes`. Returns its size and SHA-256.
+   */
+  downloadBundle(version: string, arch: string, dest: string, o: { maxBytes: number; timeoutMs: number }): Promise<{ bytes: number; sha256: string }> {
+    const path = `/v1/release/${encodeURIComponent(version)}/bundle?arch=${encodeURIComponent(arch)}`;
+    const u = new URL(this.base + path);
+    const headers: Record<string, string> = { accept: 'application/gzip', ...(this.opts.version ? { 'x-qrpos-version': this.opts.version } : {}) };
+    const cred = this.opts.credential();
+    if (cred) headers.authorization = `Bearer ${cred}`;
+    const lib = u.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const fail = (err: RelayError) => {
+        if (settled) return;
+        settled = true;
+        req.destroy();
+        reject(err);
+      };
+      const timer = setTimeout(() => fail(new RelayError(`GET ${path}: download timed out`, 0, 'unreachable')), o.timeoutMs);
+      const req = lib.request(u, { method: 'GET', headers }, (res) => {
+        const status = res.statusCode ?? 0;
+        if (status !== 200) {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.length < 16 && chunks.push(c));
+          res.on('end', () => {
+            clearTimeout(timer);
+            const parsed = ErrorBodySchema.safeParse((() => {
+              try {
+                return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+              } catch {
+                return null;
+              }
+            })());
+            const message = parsed.success ? printable(parsed.data.error.message).slice(0, 300) : `HTTP ${status}`;
+            fail(new RelayError(`GET ${path}: ${message}`, status, parsed.success ? printable(parsed.data.error.code).slice(0, 64) : 'http_error'));
+          });
+          return;
+        }
+        const declared = Number(res.headers['content-length'] ?? NaN);
+        if (Number.isFinite(declared) && declared > o.maxBytes) {
+          clearTimeout(timer);
+          return fail(new RelayError(`GET ${path}: the bundle is ${declared} bytes, more than ${o.maxBytes}`, 0, 'too_large'));
+        }
+        const out = fs.createWriteStream(dest, { mode: 0o600, flags: 'wx' });
+        const hash = crypto.createHash('sha256');
+        let bytes = 0;
+        res.on('data', (c: Buffer) => {
+          bytes += c.length;
+          hash.update(c);
+          if (bytes > o.maxBytes) {
+            clearTimeout(timer);
+            out.destroy();
+            fail(new RelayError(`GET ${path}: the relay sent more than ${o.maxBytes} bytes`, 0, 'too_large'));
+          }
+        });
+        res.on('error', (err) => {
+          clearTimeout(timer);
+          out.destroy();
+          fail(new RelayError(`GET ${path}: download broke off (${err.message})`, 0, 'unreachable'));
+        });
+        res.pipe(out);
+        out.on('error', (err) => {
+          clearTimeout(timer);
+          fail(new RelayError(`GET ${path}: cannot write ${dest} (${err.message})`, 0, 'storage'));
+        });
+        out.on('finish', () => {
+          clearTimeout(timer);
+          if (settled) return;
+          settled = true;
+          resolve({ bytes, sha256: hash.digest('hex') });
+        });
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        fail(new RelayError(`GET ${path}: relay unreachable (${err.code ?? err.message})`, 0, 'unreachable'));
+      });
+      req.end();
+    });
   }
 }

@@ -5,6 +5,7 @@
  * refused and reported; the upgrader's outcome file is reported to the relay. The privileged
  * part (qrpos-upgrade.path running `qrpos upgrade` as root) needs a booted systemd: not here.
  */
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -163,5 +164,25 @@ describe('terminal: fleet updates', () => {
     expect(parseOutcomeFile('version=2.0.0\noutcome=failed\nexit=4\n---\n')).toEqual({ version: '2.0.0', outcome: 'failed', detail: 'qrpos upgrade exit 4' });
     expect(parseOutcomeFile('version=../etc\noutcome=upgraded\n')).toBeUndefined();
     expect(parseOutcomeFile('version=2.0.0\noutcome=exploded\n')).toBeUndefined();
+  });
+
+  // The upgrader's script, with a stand-in for `qrpos upgrade`; it writes the outcome as the
+  // terminal's user through setpriv, which needs root.
+  it.skipIf(process.getuid?.() !== 0 || spawnSync('setpriv', ['--version']).status !== 0)('systemd/qrpos-upgrade-run claims the bundle and leaves an outcome file the terminal reads', () => {
+    const dir = fs.mkdtempSync(path.join(base, 'runner-'));
+    const spool = spoolPaths(path.join(dir, 'upgrades'));
+    fs.mkdirSync(spool.ready, { recursive: true });
+    fs.writeFileSync(path.join(spool.ready, 'qrpos-2.0.0-linux-arm64.tar.gz'), 'bundle');
+    const fake = path.join(dir, 'qrpos');
+    fs.writeFileSync(fake, '#!/bin/sh\necho "qrpos upgrade $2"\necho "new release not READY within 60 s: rolled back to 1.0.0"\nexit 3\n', { mode: 0o755 });
+    const r = spawnSync('sh', [path.join(__dirname, '..', '..', 'systemd', 'qrpos-upgrade-run')], {
+      env: { PATH: process.env.PATH, QRPOS_UPGRADE_SPOOL: path.join(dir, 'upgrades'), STATE_DIRECTORY: path.join(dir, 'work'), QRPOS_UPGRADE_OWNER: 'root', QRPOS_BIN: fake },
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(0);
+    expect(fs.readdirSync(spool.ready)).toEqual([]);
+    expect(fs.readdirSync(path.join(dir, 'work'))).toEqual([]);
+    const text = fs.readFileSync(path.join(spool.outcome, 'qrpos-2.0.0-linux-arm64.txt'), 'utf8');
+    expect(parseOutcomeFile(text)).toEqual({ version: '2.0.0', outcome: 'rolled_back', detail: expect.stringMatching(/qrpos upgrade .* \| new release not READY within 60 s: rolled back to 1\.0\.0$/) as unknown });
   });
 });

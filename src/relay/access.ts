@@ -86,7 +86,7 @@ export class Access {
     if ((this.lastTouch.get(t.id) ?? 0) + TOUCH_EVERY_MS < now) {
       this.lastTouch.set(t.id, now);
       const v = req.headers['x-qrpos-version'];
-      const info = { address: this.address(req), version: typeof v === 'string' ? v.slice(0, 32) : null };
+      const info = { address: this.address(req), version: typeof v === 'string' ? v.slice(0, 128) : null };
       const at = this.o.clock().toISOString();
       this.o.commit.run(() => store.touchTerminal(t.id, at, info)).catch((err: unknown) => this.o.log.warn('could not record last-seen time', { error: err }));
     }

@@ -19,7 +19,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ReleaseOffer, ReleaseReport, UpgradeOutcome } from '../link/protocol';
 import { ReleaseReportSchema, UPGRADE_OUTCOMES } from '../link/protocol';
-import { Install, M, RELEASE_DIR } from '../release/lib';
+/**
+ * The release verification code (src/release/lib.ts → scripts/release/lib), loaded on first use:
+ * it finds its files from where the program runs, and a terminal that never gets an update never
+ * pays for loading it at start.
+ */
+function releaseLib(): Promise<typeof import('../release/lib')> {
+  return import('../release/lib.js');
+}
 import type { Logger } from '../shared/log';
 import { printable } from '../shared/printable';
 import { RelayError, type RelayHttp } from './relay-http';
@@ -204,6 +211,7 @@ export class Updater {
 
   /** The signature and every file of the bundle, with the code `qrpos upgrade` runs. */
   private async verify(file: string, release: NonNullable<ReleaseOffer['release']>): Promise<void> {
+    const { Install, M, RELEASE_DIR } = await releaseLib();
     const keys = M.loadPublicKeys(this.o.keysFile ?? path.join(RELEASE_DIR, 'release-key.pub'));
     const here = this.o.here === undefined ? { arch: process.arch, abi: Number(process.versions.modules), node: process.version } : this.o.here;
     const { manifest } = await Install.readBundle(file, { keys, here });

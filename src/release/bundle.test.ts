@@ -150,7 +150,8 @@ describe.skipIf(!built)('the real bundle', () => {
     it('runs: qrpos --version, and every native module loads and works from the release', () => {
       const v = spawnSync(process.execPath, [at('opt/qrpos/current/scripts/qrpos.cjs'), '--version'], { encoding: 'utf8', env });
       expect(v.stderr).toBe('');
-      expect(v.stdout.trim()).toBe(result.manifest.packageVersion);
+      // An installed release names itself by its release version (what `qrpos upgrade` compares).
+      expect(v.stdout.trim()).toBe(result.manifest.version);
       const st = spawnSync(process.execPath, [at('opt/qrpos/current/scripts/release/selftest.cjs'), '--json'], { encoding: 'utf8', env, cwd: '/' });
       expect(st.stderr).toBe('');
       const report = JSON.parse(st.stdout) as { ok: boolean; results: { name: string; ok: boolean; detail: string }[] };

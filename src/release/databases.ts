@@ -145,26 +145,32 @@ function ids(file: string, table: string, column: string): Set<string> {
   }
 }
 
+/** Rows (by key) in the live database that a backup lacks, per kind of record. */
 export interface SinceBackup {
-  sales: string[];
-  refunds: string[];
-  /** Z reports (business days closed) since the backup, by number. */
-  dayCloses: string[];
+  /** "sale" → ids, "refund" → ids, ... */
+  rows: Record<string, string[]>;
   unreadable?: string;
 }
 
+/** What a restore of each database must not lose: the kinds of record, their table and key. */
+export const MONEY_TABLES = {
+  // The terminal's journal: its sales, refunds and Z reports (closed business days).
+  journal: { sale: ['sales', 'sale_id'], refund: ['refunds', 'refund_id'], 'Z report': ['day_closes', 'number'] },
+  // The relay's database: sales and refunds per terminal, Omise's webhook events, terminals' records.
+  relay: { sale: ['sales', "terminal_id || '/' || sale_id"], refund: ['refunds', "terminal_id || '/' || refund_id"], 'webhook event': ['webhook_events', 'id'], record: ['records', "terminal_id || '/' || record_id"] },
+} as const satisfies Record<string, Record<string, readonly [string, string]>>;
+
 /**
- * What the live journal holds that `backupFile` does not: sales, refunds and Z reports (by id).
- * Anything here is money (or a closed day) the terminal recorded after the backup, which putting
- * the backup back would lose. A journal these queries cannot read counts as having something.
+ * What the live database holds that `backupFile` does not, for each kind of record in `tables`.
+ * Anything there is money (or a closed day) recorded after the backup, which putting the backup
+ * back would lose. A database these queries cannot read counts as having something.
  */
-export function journalNewerThan(live: string, backupFile: string): SinceBackup {
-  const tables = { sales: ['sales', 'sale_id'], refunds: ['refunds', 'refund_id'], dayCloses: ['day_closes', 'number'] } as const;
-  const out: SinceBackup = { sales: [], refunds: [], dayCloses: [] };
+export function newerThan(live: string, backupFile: string, tables: Record<string, readonly [string, string]>): SinceBackup {
+  const out: SinceBackup = { rows: {} };
   try {
-    for (const [key, [table, column]] of Object.entries(tables) as [keyof typeof tables, readonly [string, string]][]) {
+    for (const [kind, [table, column]] of Object.entries(tables)) {
       const had = ids(backupFile, table, column);
-      out[key] = [...ids(live, table, column)].filter((v) => !had.has(v));
+      out.rows[kind] = [...ids(live, table, column)].filter((v) => !had.has(v));
     }
   } catch (err) {
     out.unreadable = (err as Error).message;
@@ -172,11 +178,16 @@ export function journalNewerThan(live: string, backupFile: string): SinceBackup 
   return out;
 }
 
-/** "2 sale(s), 0 refund(s) and 1 Z report(s)" (what a restore would lose), or null when nothing would be. */
+export function journalNewerThan(live: string, backupFile: string): SinceBackup {
+  return newerThan(live, backupFile, MONEY_TABLES.journal);
+}
+
+/** "1 sale, 0 refund(s) ..." (what a restore would lose), or null when nothing would be. */
 export function describeLoss(s: SinceBackup): string | null {
-  if (s.unreadable) return `a journal that cannot be compared with the backup (${s.unreadable})`;
-  if (!s.sales.length && !s.refunds.length && !s.dayCloses.length) return null;
-  return `${s.sales.length} sale(s), ${s.refunds.length} refund(s) and ${s.dayCloses.length} Z report(s)`;
+  if (s.unreadable) return `a database that cannot be compared with the backup (${s.unreadable})`;
+  const found = Object.entries(s.rows).filter(([, v]) => v.length);
+  if (!found.length) return null;
+  return found.map(([k, v]) => `${v.length} ${k}${v.length === 1 ? '' : 's'}`).join(', ');
 }
 
 /**

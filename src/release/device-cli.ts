@@ -9,14 +9,15 @@ import { flagHelp, parseFlags, UsageError, type FlagSpec, type FlagValues } from
 import { packageVersion } from '../shared/version';
 import { DEFAULT_MAX_BYTES } from './fetch';
 import { Install, M, RELEASE_DIR } from './lib';
-import { statusClient } from './status-client';
 import { systemctl } from './systemd';
-import { rollback, terminalSide, upgrade, type DeviceOptions } from './upgrade';
+import { rollback, terminalService, upgrade, type DeviceOptions } from './upgrade';
 
 const COMMON: Record<string, FlagSpec> = {
   app: { description: 'the app folder with releases/, current, previous, history', default: '/opt/qrpos' },
   config: { description: 'the terminal config (status endpoint, data folder)', default: '/etc/qrpos/terminal.json' },
-  unit: { description: 'the systemd unit to stop, start and watch', default: 'qrpos-terminal' },
+  unit: { description: "the terminal's systemd unit", default: 'qrpos-terminal' },
+  'relay-config': { description: 'the relay config (its database, GET /readyz), on a relay server', default: '/etc/qrpos/relay.json' },
+  'relay-unit': { description: "the relay's systemd unit", default: 'qrpos-relay' },
 };
 
 const SWITCH: Record<string, FlagSpec> = {
@@ -86,6 +87,8 @@ function deviceOptions(flags: FlagValues, keys?: string[]): DeviceOptions {
     app: path.resolve(String(flags.app)),
     config: path.resolve(String(flags.config)),
     unit: String(flags.unit),
+    relayConfig: path.resolve(String(flags['relay-config'])),
+    relayUnit: String(flags['relay-unit']),
     keys: keyFiles.flatMap((f) => M.loadPublicKeys(path.resolve(f))),
     sm: systemctl(),
     readyTimeoutMs: ready * 1000,
@@ -147,18 +150,18 @@ export const versionCommand: Command = {
     }
     const term = (() => {
       try {
-        return terminalSide(path.resolve(String(flags.config)));
+        return terminalService(path.resolve(String(flags.config)));
       } catch {
         return null;
       }
     })();
-    if (term) {
+    if (term?.client) {
       try {
-        const s = await statusClient(term.statusListen, 2000).get('/status');
+        const s = await term.client.get('/status');
         const b = s.body ?? {};
-        out(`running:  ${String(b.version ?? '?')} (status endpoint ${term.statusListen}: ${String(b.state ?? '?')}, ${b.ready ? 'ready' : `not ready${b.reason ? `: ${String(b.reason)}` : ''}`})`);
+        out(`running:  ${String(b.version ?? '?')} (status endpoint ${term.client.address}: ${String(b.state ?? '?')}, ${b.ready ? 'ready' : `not ready${b.reason ? `: ${String(b.reason)}` : ''}`})`);
       } catch (err) {
-        out(`running:  unknown (status endpoint ${term.statusListen}: ${(err as Error).message})`);
+        out(`running:  unknown (status endpoint ${term.client.address}: ${(err as Error).message})`);
       }
     }
     let lines: string[] = [];

@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryLogger } from '../shared/log';
 import { Journal } from '../terminal/journal';
-import { backup, journalNewerThan, listBackups, restore, userVersion } from './databases';
+import { backup, describeLoss, journalNewerThan, listBackups, restore, userVersion } from './databases';
 import { checkUrl, download } from './fetch';
 import { Install, M } from './lib';
 import { buildReal, compileDist, makeKeys, patchOnce, readEntries, REPO, writeEntries, type TestKeys } from './testing';
@@ -249,7 +249,8 @@ describe('journal backups', () => {
       copy.close();
       // A sale after the backup is what a restore would lose: it is named.
       journal.recordSale({ saleId: 'SALE_backup_00002', amount: 3000, currency: 'THB', at: Date.now() });
-      expect(journalNewerThan(file, made[6].file)).toEqual({ sales: ['SALE_backup_00002'], refunds: [], dayCloses: [] });
+      expect(journalNewerThan(file, made[6].file)).toEqual({ rows: { sale: ['SALE_backup_00002'], refund: [], 'Z report': [] } });
+      expect(describeLoss(journalNewerThan(file, made[6].file))).toBe('1 sale');
     } finally {
       journal.close();
     }
@@ -345,7 +346,7 @@ describe('the commands', () => {
     const r = qrpos('version', '--app', d.app, '--config', d.config);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/current: {2}upg-a/);
-    expect(r.stdout).toMatch(/running: {2}unknown \(status endpoint 127\.0\.0\.1:9: /);
+    expect(r.stdout).toMatch(/running: {2}unknown \(status endpoint http:\/\/127\.0\.0\.1:9: /);
     expect(r.stdout).toMatch(/history \(newest last\):\n {2}\S+ {2}activate {2}upg-a/);
   });
 });

@@ -283,6 +283,15 @@ function pointLink(app, name, version) {
   fs.renameSync(tmp, path.join(app, name));
 }
 
+/**
+ * Points `previous` at releases/<version> again, or removes it (undefined): after an automatic
+ * rollback the failed release is not the one a later `qrpos rollback` should go back to.
+ */
+function setPrevious(app, version) {
+  if (version === undefined) fs.rmSync(path.join(app, 'previous'), { force: true });
+  else pointLink(app, 'previous', M.checkVersion(version));
+}
+
 function readHistory(app) {
   const text = readIfExists(path.join(app, 'history'));
   if (!text) return [];
@@ -452,6 +461,7 @@ module.exports = {
   cleanStale,
   installedIntact,
   linkVersion,
+  setPrevious,
   readHistory,
   freeBytes,
   spaceNeeded,

@@ -19,6 +19,7 @@ export function activate(app: string, version: string, o?: { keep?: number; dryR
 export function prune(app: string, o?: { keep?: number; dryRun?: boolean; current?: string; previous?: string }): string[];
 export function cleanStale(app: string): string[];
 export function linkVersion(app: string, name: 'current' | 'previous'): string | undefined;
+export function setPrevious(app: string, version: string | undefined): void;
 export function readHistory(app: string): { time: string; action: string; version: string; from?: string }[];
 export function freeBytes(dir: string): number;
 export function spaceNeeded(m: Manifest): number;

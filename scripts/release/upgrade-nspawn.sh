@@ -68,6 +68,7 @@ BUNDLES="upg-a upg-b upg-c-exits upg-d-migrates upg-e-untrusted upg-f-hangs upg-
 if [ "$REUSE" != 1 ] || [ ! -s "$K/test.pub" ]; then
   rm -rf "$K" "$B"
   mkdir -p "$K"
+  # shellcheck disable=SC2016 # JavaScript, not shell
   node -e '
 const c = require("crypto"), fs = require("fs");
 for (const n of ["test", "other"]) {
@@ -82,6 +83,7 @@ for b in $BUNDLES; do [ -s "$B/$b.tar.gz" ] || missing="$missing $b"; done
 
 # patch FILE FROM TO: a literal replacement that must happen exactly once.
 patch_js() {
+  # shellcheck disable=SC2016 # JavaScript, not shell
   node -e '
 const fs = require("fs"); const [f, from, to] = process.argv.slice(1);
 const s = fs.readFileSync(f, "utf8"); const n = s.split(from).length - 1;
@@ -208,8 +210,15 @@ echo; echo "== 3. qrpos rollback (by hand), then B again"
 /usr/local/bin/qrpos rollback 2>&1 | tee /tmp/last.txt; rc=${PIPESTATUS[0]}
 if [ $rc = 3 ] && [ "$(running_version)" = upg-a ] && [ "$(current)" = releases/upg-a ]; then pass "rollback by hand to A (exit 3)"; else fail "rollback by hand (exit $rc, running $(running_version))"; fi
 echo "TIME downtime-rollback-B-A $(grep -o 'sales stopped for [0-9.]* s' /tmp/last.txt | grep -o '[0-9.]*')"
-upgrade /bundles/upg-b.tar.gz
-if [ $rc = 0 ] && [ "$(running_version)" = upg-b ] && grep -q 'already installed, intact' /tmp/last.txt; then pass "A -> B again (B already installed: checked, not unpacked again)"; else fail "A -> B again (exit $rc)"; fi
+# This time Ctrl-C and a dropped SSH session (SIGINT, SIGHUP) arrive while it runs: it goes on.
+t=$(now)
+/usr/local/bin/qrpos upgrade /bundles/upg-b.tar.gz >/tmp/last.txt 2>&1 &
+qpid=$!
+sleep 0.8; kill -INT $qpid; sleep 0.3; kill -HUP $qpid; kill -TERM $qpid
+wait $qpid; rc=$?; wall=$(since "$t")
+cat /tmp/last.txt
+if [ $rc = 0 ] && [ "$(running_version)" = upg-b ] && grep -q 'already installed, intact' /tmp/last.txt && grep -q 'SIGHUP ignored' /tmp/last.txt; then
+  pass "A -> B again (B already installed: checked, not unpacked again; SIGINT, SIGHUP, SIGTERM during it ignored)"; else fail "A -> B again (exit $rc)"; fi
 echo "TIME downtime-A-B-again $(grep -o 'sales stopped for [0-9.]* s' /tmp/last.txt | grep -o '[0-9.]*') wall $wall"
 
 echo; echo "== 4. qrpos upgrade C (exits at start)"

@@ -98,6 +98,31 @@ function deviceOptions(flags: FlagValues, keys?: string[]): DeviceOptions {
   };
 }
 
+/**
+ * While an upgrade or rollback runs, Ctrl-C, a dropped SSH session (SIGHUP) or SIGTERM must not
+ * leave the terminal stopped half way: they are noted and ignored; it finishes or rolls back by
+ * itself. Output to a terminal that went away is dropped instead of ending the process.
+ */
+async function uninterrupted<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  const onSignal = (sig: NodeJS.Signals) => {
+    try {
+      process.stderr.write(`qrpos ${what}: ${sig} ignored: it finishes, or rolls back, by itself (see /opt/qrpos/history)\n`);
+    } catch {
+      /* no terminal */
+    }
+  };
+  const onOutputError = () => undefined;
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const sig of signals) process.on(sig, onSignal);
+  process.stdout.on('error', onOutputError);
+  process.stderr.on('error', onOutputError);
+  try {
+    return await fn();
+  } finally {
+    for (const sig of signals) process.off(sig, onSignal);
+  }
+}
+
 function needRoot(what: string): void {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) throw new UsageError(`${what} switches releases and restarts the service: run it as root (sudo qrpos ${what} ...)`);
 }
@@ -111,7 +136,7 @@ export const upgradeCommand: Command = {
     needRoot('upgrade');
     const o = deviceOptions(flags, flags.key as string[] | undefined);
     o.maxDownloadBytes = Number(flags['max-size']) * 1024 * 1024;
-    return (await upgrade(positionals[0], o)).code;
+    return (await uninterrupted('upgrade', () => upgrade(positionals[0], o))).code;
   },
 };
 
@@ -121,7 +146,8 @@ export const rollbackCommand: Command = {
   async run(argv) {
     const { flags } = parseFlags(argv, SWITCH, { positionals: 0 });
     needRoot('rollback');
-    return (await rollback(deviceOptions(flags))).code;
+    const o = deviceOptions(flags);
+    return (await uninterrupted('rollback', () => rollback(o))).code;
   },
 };
 

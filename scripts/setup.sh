@@ -63,7 +63,7 @@ terminal:
   --keypad NAME --display NAME   a keypad (device/keypads) and display (device/displays)
   --keypad-vid HEX --keypad-pid HEX   USB keypad ids (cat /sys/class/hidraw/hidraw*/device/uevent)
   --supervisor-pin DIGITS  4-8 digits (or env QRPOS_SUPERVISOR_PIN, or the prompt)
-  --entry-mode implied-decimals|decimal-point
+  --entry-mode implied-decimals|decimal-point|whole-units
   --pole-display PATH      serial port of a pole display (/dev/serial/by-id/...)
   --pole-display-id VID:PID   its USB ids: udev links it as /dev/qrpos-pole-display
   --printer PATH           serial port of a receipt printer
@@ -596,7 +596,7 @@ validate_terminal_answers() {
   [[ "$MERCHANT$TERMINAL_NAME" != *[$'\t\n']* ]] || usage_error "names cannot contain tabs or newlines"
   [[ "$SUPERVISOR_PIN" =~ ^[0-9]{4,8}$ ]] || usage_error "--supervisor-pin: expected 4 to 8 digits"
   [ "$SUPERVISOR_PIN" != 482913 ] || usage_error "--supervisor-pin: 482913 is the example published with qrpos; choose your own"
-  case "$ENTRY_MODE" in ''|implied-decimals|decimal-point) ;; *) usage_error "--entry-mode: expected implied-decimals or decimal-point" ;; esac
+  case "$ENTRY_MODE" in ''|implied-decimals|decimal-point|whole-units) ;; *) usage_error "--entry-mode: expected implied-decimals, decimal-point or whole-units" ;; esac
 }
 
 currency_of() { case "$1" in TH) echo THB ;; SG) echo SGD ;; MY) echo MYR ;; esac; }
@@ -913,6 +913,11 @@ install_terminal() {
   [ "$BOOT_TWEAKS" = 0 ] || apply_boot_tweaks
   put_file "$(unit_file_src qrpos-terminal.service)" /etc/systemd/system/qrpos-terminal.service 0644
   enable_and_start qrpos-terminal.service "$([ "$CHANGES" != 0 ] && echo 1 || echo 0)"
+  # Fleet updates: the terminal drops a verified bundle into /var/lib/qrpos/upgrades/ready/; this
+  # root-only pair runs `qrpos upgrade` on it (the terminal itself cannot switch releases).
+  put_file "$(unit_file_src qrpos-upgrade.service)" /etc/systemd/system/qrpos-upgrade.service 0644
+  put_file "$(unit_file_src qrpos-upgrade.path)" /etc/systemd/system/qrpos-upgrade.path 0644
+  enable_and_start qrpos-upgrade.path "$([ "$CHANGES" != 0 ] && echo 1 || echo 0)"
   print_next_step
 }
 
@@ -926,6 +931,11 @@ uninstall() {
     unit_files_ctl disable "$unit"
   fi
   remove_path "/etc/systemd/system/$unit"
+  if [ "$RELAY" = 0 ] && [ -f "$(p /etc/systemd/system/qrpos-upgrade.path)" ]; then
+    [ -n "$ROOT" ] || manager_ctl stop qrpos-upgrade.path || true
+    unit_files_ctl disable qrpos-upgrade.path
+  fi
+  [ "$RELAY" = 1 ] || { remove_path /etc/systemd/system/qrpos-upgrade.path; remove_path /etc/systemd/system/qrpos-upgrade.service; }
   [ -n "$ROOT" ] || manager_ctl daemon-reload
   if [ "$RELAY" = 0 ]; then
     revert_boot_tweaks

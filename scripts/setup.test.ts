@@ -52,12 +52,14 @@ describe('setup.sh terminal install into a scratch root', () => {
     expect(modeOf(at('usr/local/bin/qrpos'))).toBe('0755');
     expect(wrapper).toMatch(/^exec \/\S+ \/opt\/qrpos\/current\/scripts\/qrpos\.cjs "\$@"$/m);
 
-    for (const unit of ['qrpos-terminal.service']) {
+    for (const unit of ['qrpos-terminal.service', 'qrpos-upgrade.service', 'qrpos-upgrade.path']) {
       expect(fs.readFileSync(at(`etc/systemd/system/${unit}`), 'utf8')).toBe(fs.readFileSync(path.join(REPO, 'systemd', unit), 'utf8'));
       expect(modeOf(at(`etc/systemd/system/${unit}`))).toBe('0644');
     }
     if (hasCommand('systemctl')) {
       expect(fs.readlinkSync(at('etc/systemd/system/multi-user.target.wants/qrpos-terminal.service'))).toBe('/etc/systemd/system/qrpos-terminal.service');
+      // Fleet updates: the path unit that hands a verified bundle to `qrpos upgrade` is enabled.
+      expect(fs.readlinkSync(at('etc/systemd/system/paths.target.wants/qrpos-upgrade.path'))).toBe('/etc/systemd/system/qrpos-upgrade.path');
     }
 
     const rules = fs.readFileSync(at('etc/udev/rules.d/99-qrpos.rules'), 'utf8');
@@ -205,6 +207,7 @@ describe('setup.sh terminal install into a scratch root', () => {
     expect(r.status).toBe(0);
     for (const gone of ['opt/qrpos', 'usr/local/bin/qrpos', 'etc/systemd/system/qrpos-terminal.service', 'etc/udev/rules.d/99-qrpos.rules',
       'etc/systemd/system/multi-user.target.wants/qrpos-terminal.service', 'etc/systemd/system/getty@tty1.service',
+      'etc/systemd/system/qrpos-upgrade.path', 'etc/systemd/system/qrpos-upgrade.service', 'etc/systemd/system/paths.target.wants/qrpos-upgrade.path',
       'boot/firmware/cmdline.txt.qrpos-backup', 'boot/firmware/config.txt.qrpos-backup', 'var/lib/qrpos-setup']) {
       expect(fs.existsSync(at(gone)), gone).toBe(false);
     }

@@ -293,7 +293,7 @@ function releaseFiles({ source, distDir, installerDir, nodeModules, arch, extra 
   files.push(...treeFiles(distDir, 'dist', (r, st) => r !== 'scripts' && !(st.isFile() && /\.test\.js(\.map)?$/.test(r))));
   files.push(...treeFiles(need(path.join(source, 'device'), 'not a qrpos source tree'), 'device'));
   const units = fs.existsSync(path.join(source, 'systemd')) ? path.join(source, 'systemd') : path.join(installerDir, '..', 'systemd');
-  files.push(...treeFiles(need(units, 'the systemd units'), 'systemd', (r) => r.endsWith('.service') || !r.includes('.')));
+  files.push(...treeFiles(need(units, 'the systemd units'), 'systemd', (r) => r.endsWith('.service') || r.endsWith('.path') || !r.includes('.')));
   for (const f of ['package.json', 'package-lock.json']) files.push(fileEntry(need(path.join(source, f), 'not a qrpos source tree'), f, 0o644));
   files.push(fileEntry(need(path.join(source, 'scripts', 'qrpos.cjs'), 'not a qrpos source tree'), 'scripts/qrpos.cjs', 0o755));
   files.push(fileEntry(path.join(installerDir, 'setup.sh'), 'scripts/setup.sh', 0o755));

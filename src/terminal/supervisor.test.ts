@@ -12,7 +12,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { createCanvas, loadImage } from 'canvas';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { fatalModel } from './daemon';
+import Database from 'better-sqlite3';
+import { MemoryDisplay } from '../../drivers/display/memory';
+import { FakeKeypad } from '../../drivers/keypad/fake';
+import { memoryLogger } from '../shared/log';
+import { fatalModel, startTerminal } from './daemon';
+import { Journal, JOURNAL_SCHEMA_VERSION } from './journal';
+import { describeStartFailure } from './supervisor';
+import { terminalConfig } from './testing/rig';
 import { ScreenRenderer } from './screens/renderer';
 import { THEME } from './screens/theme';
 import type { FatalStatus, TerminalStatus } from './status-server';
@@ -263,5 +270,33 @@ describe('a failed start shows why and waits', () => {
     c.proc.kill('SIGHUP');
     await expectRunning(c, port);
     expect(cannotStart(c)).toHaveLength(1);
+  });
+});
+
+describe('the reasons a start fails', () => {
+  it('a journal a newer release migrated: says so and points at that release, not at permissions', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-newer-'));
+    try {
+      const config = terminalConfig(dir, 'http://127.0.0.1:9');
+      fs.mkdirSync(config.dataDir, { recursive: true });
+      const file = path.join(config.dataDir, 'journal.sqlite');
+      Journal.open(file, { log: memoryLogger() }).journal.close();
+      const db = new Database(file);
+      db.pragma(`user_version = ${JOURNAL_SCHEMA_VERSION + 1}`);
+      db.close();
+      const before = fs.readFileSync(file);
+      const err = await startTerminal({ config, drivers: { keypad: new FakeKeypad(), display: new MemoryDisplay(320, 240) }, log: memoryLogger(), statusListen: null }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      const p = describeStartFailure(err, '/etc/qrpos/terminal.json', config, 0);
+      expect(p.stage).toBe('journal');
+      expect(p.title).toBe('Journal from a newer release');
+      expect(p.action.join(' ')).toMatch(/qrpos upgrade/);
+      expect(p.action.join(' ')).not.toMatch(/writable/);
+      expect(fs.readFileSync(file)).toEqual(before);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

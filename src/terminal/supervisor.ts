@@ -78,6 +78,17 @@ export function describeStartFailure(err: unknown, configFile: string, config: T
         since,
       };
     case 'journal':
+      if (/is newer than this program/.test(errText(err))) {
+        // An older release started on a journal a newer one migrated (a rollback by hand, an old
+        // image): nothing was touched; the way out is the newer release or a backup.
+        return {
+          stage,
+          title: 'Journal from a newer release',
+          reason: [`${config ? journalPath(config) : 'journal'}: ${errText(err)}`],
+          action: ['Go back to the release that wrote it: sudo qrpos upgrade <that bundle> (qrpos version lists them).', 'Nothing was changed; the journal backups are in the data folder.'],
+          since,
+        };
+      }
       return {
         stage,
         title: 'Sales journal unavailable',

@@ -46,17 +46,8 @@ stamp() { printf '[debian13 %4ds] %s\n' "$SECONDS" "$*"; }
 phase_end() { stamp "$1 took $((SECONDS - T0)) s"; T0=$SECONDS; }
 
 # ---- the mirror this machine's apt uses (deb822 .sources or one-line .list)
-mirror_of_host() {
-  local f
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] || continue
-    awk '/^URIs:/ {for (i = 2; i <= NF; i++) if ($i ~ /\/debian\/?$/) {print $i; exit}}' "$f"
-  done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [ -f "$f" ] || continue
-    awk '$1 == "deb" {for (i = 2; i <= NF; i++) if ($i ~ /^https?:.*\/debian\/?$/) {print $i; exit}}' "$f"
-  done
-}
+# shellcheck source=scripts/ci/mirror.sh
+. "$(dirname "$0")/mirror.sh"
 MIRROR=${DEBIAN_MIRROR:-$(mirror_of_host | head -1)}
 MIRROR=${MIRROR%/}
 [ -n "$MIRROR" ] || { echo "debian13.sh: no Debian mirror found in /etc/apt/sources.list*; set DEBIAN_MIRROR" >&2; exit 1; }
@@ -72,6 +63,7 @@ fi
 
 if [ -n "$KEEP" ]; then mkdir -p "$KEEP"; ROOT=$(cd "$KEEP" && pwd); else ROOT=$(mktemp -d /var/tmp/qrpos-debian13.XXXXXX); fi
 MOUNTS=()
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
   local i
   for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do umount -l "${MOUNTS[$i]}" 2>/dev/null || true; done

@@ -23,22 +23,24 @@
 # (failure seen -> previous release READY and healthy).
 #
 # Usage (root; needs debootstrap, systemd-container, Debian's archive the first time):
-#   sudo scripts/release/upgrade-nspawn.sh [--workdir DIR] [--reuse] [--shell]
+#   sudo scripts/release/upgrade-nspawn.sh [--workdir DIR] [--reuse] [--shell] [--prepare]
 #     --workdir DIR   default /var/tmp/qrpos-upgrade-nspawn: the Debian root is cached there
 #                     (debootstrap about 2.5 min the first time), and the bundles, keys, results
 #     --reuse         the bundles of the last run (DIR/bundles) that are there, not built again
 #     --shell         after the run, open a shell in a container with the last results
+#     --prepare       only build the Debian root (CI does it in the background, network-bound)
 # Exit 0 when every check passed; 1 otherwise (results in DIR/results/out.txt).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 W=/var/tmp/qrpos-upgrade-nspawn
-SHELL_AFTER=0 REUSE=0
+SHELL_AFTER=0 REUSE=0 PREPARE=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --workdir) W=$2; shift ;;
     --shell) SHELL_AFTER=1 ;;
     --reuse) REUSE=1 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    --prepare) PREPARE=1 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -55,9 +57,14 @@ PKGS=systemd,systemd-sysv,dbus,libcairo2,libpango-1.0-0,libpangocairo-1.0-0,libj
 if [ ! -x "$R/lib/systemd/systemd" ]; then
   say "debootstrap bookworm (minbase + systemd and the libraries the native modules load) into $R"
   rm -rf "$R.new"
-  debootstrap --variant=minbase --include=$PKGS bookworm "$R.new" http://deb.debian.org/debian >"$W/debootstrap.log" 2>&1
+  # shellcheck source=scripts/ci/mirror.sh
+  . "$REPO/scripts/ci/mirror.sh"
+  MIRROR=${DEBIAN_MIRROR:-$(mirror_of_host | head -1)}
+  debootstrap --variant=minbase --include=$PKGS bookworm "$R.new" "${MIRROR:-http://deb.debian.org/debian}" >"$W/debootstrap.log" 2>&1 ||
+    { tail -20 "$W/debootstrap.log" >&2; echo "debootstrap failed (log $W/debootstrap.log)" >&2; exit 1; }
   mv "$R.new" "$R"
 fi
+if [ "$PREPARE" = 1 ]; then say "the Debian root is ready: $R"; exit 0; fi
 for lib in $(ldd "$NODE" | awk '/=>/ {print $3}'); do
   [ -e "$R$lib" ] || [ -e "$R/usr$lib" ] || { echo "the root lacks $lib, which $NODE needs" >&2; exit 1; }
 done

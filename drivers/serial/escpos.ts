@@ -4,6 +4,7 @@
  * raster image needed, and it scans better than an image scaled by a cheap print head.
  */
 import type { PrintedText, Receipt } from './contract';
+import { formatDateTime, systemTimeZone } from '../../src/domain/time';
 import { ascii, toAscii } from './text';
 
 const ESC = 0x1b;
@@ -51,20 +52,9 @@ export function escposQr(data: string, opts: { moduleSize?: number; errorCorrect
 
 /** "2026-11-26 18:10:47" in the given zone (default: the process's), or the raw text if unparseable. */
 export function formatPaidAt(iso: string, timeZone?: string): string {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
-  const parts = new Intl.DateTimeFormat('en-CA', {
-    timeZone,
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-    hourCycle: 'h23',
-  }).formatToParts(d);
-  const p = (t: string) => parts.find((x) => x.type === t)?.value ?? '';
-  return `${p('year')}-${p('month')}-${p('day')} ${p('hour')}:${p('minute')}:${p('second')}`;
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) return iso;
+  return formatDateTime(ms, timeZone ?? systemTimeZone());
 }
 
 /** "Label        value" across the paper, or label and value on two lines when they do not fit. */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { businessDay, dayBounds, formatClock, isTimeZone, systemTimeZone } from './time';
+import { businessDay, dayBounds, formatClock, formatDateTime, isTimeZone, systemTimeZone } from './time';
 
 const H = 3_600_000;
 const utc = (iso: string) => Date.parse(iso);
@@ -77,5 +77,15 @@ describe('shop time', () => {
       }),
       { numRuns: 400, seed: 20251026 },
     );
+  });
+});
+
+describe('formatDateTime', () => {
+  it('is the wall clock to the second in the zone, across a DST change', () => {
+    expect(formatDateTime(Date.parse('2026-11-26T04:10:47Z'), 'Asia/Bangkok')).toBe('2026-11-26 11:10:47');
+    expect(formatDateTime(Date.parse('2026-11-26T23:59:59Z'), 'Asia/Singapore')).toBe('2026-11-27 07:59:59');
+    expect(formatDateTime(Date.parse('2026-03-29T00:59:59Z'), 'Europe/London')).toBe('2026-03-29 00:59:59');
+    expect(formatDateTime(Date.parse('2026-03-29T01:00:00Z'), 'Europe/London')).toBe('2026-03-29 02:00:00');
+    expect(() => formatDateTime(0, 'Asia/Nowhere')).toThrow(/unknown time zone/);
   });
 });

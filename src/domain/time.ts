@@ -98,6 +98,14 @@ function dateText(y: number, m: number, d: number): string {
   return `${String(y).padStart(4, '0')}-${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}`;
 }
 
+/** "YYYY-MM-DD HH:MM:SS" (24-hour) at the instant `ms` in `zone` (receipts). */
+export function formatDateTime(ms: number, zone: string): string {
+  assertZone(zone);
+  const w = wallOf(ms, zone);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${dateText(w.year, w.month, w.day)} ${two(w.hour)}:${two(w.minute)}:${two(w.second)}`;
+}
+
 function checkHour(startHour: number): void {
   if (!Number.isInteger(startHour) || startHour < 0 || startHour > 23) throw new RangeError(`business day start hour must be 0–23, got ${startHour}`);
 }

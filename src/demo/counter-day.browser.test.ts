@@ -5,61 +5,29 @@
  * partial refund picked from the recent sales, and the Z report that closes the day.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { silentLogger } from '../shared/log';
-import { startDemo, type DemoHandle } from './demo';
+import type { Browser, Page } from 'playwright-core';
+import type { DemoHandle } from './demo';
+import { launchChromium, startTestDemo, until, type TestDemo } from './testing/browser';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 15_000): Promise<NonNullable<T>> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('a day at the counter, in the demo page', () => {
   let demo: DemoHandle;
   let browser: Browser;
   let page: Page;
-  let dir: string;
+  let t: TestDemo | undefined;
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-day-test-'));
-    demo = await startDemo({
-      dataDir: dir,
-      country: 'TH',
-      merchantName: 'Day Test Shop',
-      width: 480,
-      height: 320,
-      port: 0,
-      simulatorPort: 0,
-      relayPort: 0,
-      host: '127.0.0.1',
-      keyboard: null,
-      qrTimeoutSeconds: 120,
-      log: silentLogger,
-    });
-    await demo.ready;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'LD_PRELOAD' && !k.startsWith('FAKETIME'))),
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    t = await startTestDemo({ merchantName: 'Day Test Shop' });
+    demo = t.demo;
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     await page.goto(demo.urls.terminal);
   }, 60_000);
 
   afterAll(async () => {
     await browser?.close();
-    await demo?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await t?.stop();
   });
 
   const state = () => demo.terminal.status();

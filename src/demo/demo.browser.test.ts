@@ -4,16 +4,12 @@
  * simulator dashboard beside it, see PAID.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { loadImage, createCanvas } from 'canvas';
 import jsQR from 'jsqr';
-import { silentLogger } from '../shared/log';
-import { startDemo, type DemoHandle } from './demo';
+import type { DemoHandle } from './demo';
+import { launchChromium, startTestDemo, until, type TestDemo } from './testing/browser';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 async function decodePng(png: Buffer): Promise<string | null> {
   const img = await loadImage(png);
@@ -24,53 +20,23 @@ async function decodePng(png: Buffer): Promise<string | null> {
   return jsQR(data.data, img.width, img.height)?.data ?? null;
 }
 
-async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 15_000): Promise<NonNullable<T>> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('demo in a browser', () => {
   let demo: DemoHandle;
   let browser: Browser;
   let page: Page;
-  let dir: string;
+  let t: TestDemo | undefined;
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-demo-test-'));
-    demo = await startDemo({
-      dataDir: dir,
-      country: 'TH',
-      merchantName: 'Browser Test Shop',
-      width: 480,
-      height: 320,
-      port: 0,
-      simulatorPort: 0,
-      relayPort: 0,
-      host: '127.0.0.1',
-      keyboard: null,
-      qrTimeoutSeconds: 120,
-      log: silentLogger,
-    });
-    await demo.ready;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      // The suite's second run fakes the clock with libfaketime (LD_PRELOAD); Chromium hangs under it, and only the
-      // programs under test need the faked clock.
-      env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'LD_PRELOAD' && !k.startsWith('FAKETIME'))),
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    t = await startTestDemo({ merchantName: 'Browser Test Shop' });
+    demo = t.demo;
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   }, 60_000);
 
   afterAll(async () => {
     await browser?.close();
-    await demo?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await t?.stop();
   });
 
   const state = () => demo.terminal.status();

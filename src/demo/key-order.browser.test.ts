@@ -8,11 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { silentLogger } from '../shared/log';
+import type { Browser, Page } from 'playwright-core';
 import { startDemo, type DemoHandle } from './demo';
+import { demoOptions, launchChromium } from './testing/browser';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const AMOUNTS = 100;
 /** The computer's key for a keypad key, as the page maps them. */
 const PAGE_KEYS: Record<string, string> = { cancel: 'Escape', enter: 'Enter', backspace: 'Backspace', clear: 'Delete', menu: 'm' };
@@ -64,26 +63,9 @@ describe('demo page key order', () => {
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-demo-keys-'));
-    demo = await startDemo({
-      dataDir: dir,
-      country: 'TH',
-      merchantName: 'Key Order Shop',
-      width: 320,
-      height: 240,
-      port: 0,
-      simulatorPort: 0,
-      relayPort: 0,
-      host: '127.0.0.1',
-      keyboard: null,
-      qrTimeoutSeconds: 120,
-      log: silentLogger,
-    });
+    demo = await startDemo(demoOptions({ dataDir: dir, merchantName: 'Key Order Shop', width: 320, height: 240 }));
     await demo.ready;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'LD_PRELOAD' && !k.startsWith('FAKETIME'))),
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   }, 60_000);
 

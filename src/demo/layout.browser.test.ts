@@ -9,11 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
-import { silentLogger } from '../shared/log';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { startDemo, type DemoHandle } from './demo';
+import { demoOptions, launchChromium } from './testing/browser';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 interface Box {
   x: number;
@@ -57,11 +56,7 @@ describe('demo page layout: every screen size fits its window', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'LD_PRELOAD' && !k.startsWith('FAKETIME'))),
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {
@@ -73,20 +68,7 @@ describe('demo page layout: every screen size fits its window', () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-demo-layout-'));
       let demo: DemoHandle | undefined;
       try {
-        demo = await startDemo({
-          dataDir: dir,
-          country: 'TH',
-          merchantName: 'Layout Shop',
-          width: size.width,
-          height: size.height,
-          port: 0,
-          simulatorPort: 0,
-          relayPort: 0,
-          host: '127.0.0.1',
-          keyboard: null,
-          qrTimeoutSeconds: 300,
-          log: silentLogger,
-        });
+        demo = await startDemo(demoOptions({ dataDir: dir, merchantName: 'Layout Shop', width: size.width, height: size.height, qrTimeoutSeconds: 300 }));
         await demo.ready;
         // A pending charge, so the dashboard shows its action buttons.
         const d = demo;

@@ -10,8 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Canvas, loadImage, createCanvas } from 'canvas';
-import { silentLogger } from '../../src/shared/log';
 import { startDemo } from '../../src/demo/demo';
+import { demoOptions } from '../../src/demo/testing/browser';
 import { keysOf, WALK, type Step, type WalkContext } from './walk';
 
 export const DEFAULT_SIZES = ['320x240', '480x320', '1920x1080'];
@@ -59,20 +59,7 @@ async function smallPng(png: Buffer): Promise<Buffer> {
 export async function shootSize(size: string, outDir: string, log: (line: string) => void = () => undefined): Promise<Shot[]> {
   const [width, height] = size.split('x').map(Number);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-screenshots-'));
-  const demo = await startDemo({
-    dataDir,
-    country: 'TH',
-    merchantName: 'qrpos demo shop',
-    width,
-    height,
-    port: 0,
-    simulatorPort: 0,
-    relayPort: 0,
-    host: '127.0.0.1',
-    keyboard: null,
-    qrTimeoutSeconds: 120,
-    log: silentLogger,
-  });
+  const demo = await startDemo(demoOptions({ dataDir, merchantName: 'qrpos demo shop', width, height }));
   const shots: Shot[] = [];
   try {
     await demo.ready;

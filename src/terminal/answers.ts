@@ -68,8 +68,6 @@ export function answerQuery(q: Query, ctx: AnswerContext): Answered {
   const zone = config.timeZone;
   const clockText = (ms: number) => formatClock(ms, zone);
   switch (q.kind) {
-    case 'last-sale':
-      return { answer: { kind: 'sale-info', sale: saleInfo(journal.lastPaidSale(), zone) } };
     case 'sale-by-ref':
       return { answer: { kind: 'sale-info', sale: saleInfo(journal.saleByRef(q.ref), zone) } };
     case 'recent': {

@@ -882,10 +882,6 @@ export class Journal {
     return toSale(this.sql('SELECT * FROM sales WHERE ref = ?').get(ref) as RawSale | undefined);
   }
 
-  lastPaidSale(): SaleRow | null {
-    return toSale(this.sql("SELECT * FROM sales WHERE status = 'successful' ORDER BY ref DESC LIMIT 1").get() as RawSale | undefined);
-  }
-
   nonFinalSales(): SaleRow[] {
     const rows = this.sql(`SELECT * FROM sales WHERE status IN (${OPEN_STATUSES_SQL}) ORDER BY ref`).all() as RawSale[];
     return rows.map((r) => toSale(r)!);

@@ -138,7 +138,6 @@ export interface SaleUpdate {
 }
 
 export type Query =
-  | { kind: 'last-sale' }
   | { kind: 'sale-by-ref'; ref: number }
   | { kind: 'recent'; purpose: PickPurpose }
   /** X report (`close: false`) or Z report (closes the business day). */

@@ -5,9 +5,8 @@
  * start; the screen says "Updating — one moment"; released (or run out), the terminal sells again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KeyName } from '../../drivers/keypad/contract';
 import type { ScreenModel } from '../terminal/screens/model';
-import { startRig, startTestTerminal, waitFor, type Rig, type TestTerminal } from '../terminal/testing/rig';
+import { startRig, startTestTerminal, press, waitFor, type Rig, type TestTerminal } from '../terminal/testing/rig';
 import { statusClient } from './status-client';
 import { holdSales } from './upgrade';
 
@@ -19,9 +18,6 @@ afterAll(async () => {
   await rig?.close();
 });
 
-function press(t: TestTerminal, keys: string): void {
-  for (const k of keys.split(' ')) t.keypad.press(k as KeyName);
-}
 
 const listenOf = (t: TestTerminal) => t.handle.statusAddress!.replace(/^http:\/\//, '');
 /** What is on the display now (the last frame drawn), not what the state machine asked for. */

@@ -6,7 +6,6 @@
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KeyName } from '../../drivers/keypad/contract';
 import { mountSmallFs, type SmallFs } from '../shared/testing/small-fs';
 import type { ScreenModel } from './screens/model';
 import { MemoryDisplay } from '../../drivers/display/memory';
@@ -16,7 +15,7 @@ import { writeSecrets } from './secrets';
 import { journalPath } from './config';
 import { startTerminal, type TerminalHandle } from './daemon';
 import { startWhenJournalReady, type Maintenance } from './maintenance';
-import { startRig, startTestTerminal, terminalConfig, waitFor, type Rig, type TestTerminal } from './testing/rig';
+import { startRig, startTestTerminal, terminalConfig, press, waitFor, type Rig, type TestTerminal } from './testing/rig';
 
 let rig: Rig;
 let small: SmallFs;
@@ -29,9 +28,6 @@ afterAll(async () => {
   await small?.close();
 });
 
-function press(t: TestTerminal, keys: string): void {
-  for (const k of keys.split(' ')) t.keypad.press(k as KeyName);
-}
 
 function lastFrame(t: TestTerminal): () => ScreenModel | null {
   let last: ScreenModel | null = null;

@@ -5,7 +5,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KeyName } from '../../drivers/keypad/contract';
 import { EventEmitter } from 'node:events';
 import { MemoryDisplay } from '../../drivers/display/memory';
 import { FakeKeypad } from '../../drivers/keypad/fake';
@@ -15,7 +14,7 @@ import { memoryLogger } from '../shared/log';
 import { startTerminal } from './daemon';
 import { JournalDamagedError } from './journal';
 import { writeSecrets } from './secrets';
-import { startRig, startTestTerminal, terminalConfig, waitFor, type Rig, type TestTerminal } from './testing/rig';
+import { startRig, startTestTerminal, terminalConfig, press, waitFor, type Rig, type TestTerminal } from './testing/rig';
 
 let rig: Rig;
 beforeAll(async () => {
@@ -25,9 +24,6 @@ afterAll(async () => {
   await rig?.close();
 });
 
-function press(t: TestTerminal, keys: string): void {
-  for (const k of keys.split(' ')) t.keypad.press(k as KeyName);
-}
 
 async function toQr(t: TestTerminal, keys = '1 5 0 0 0 enter'): Promise<{ saleId: string; chargeId: string; qr: string }> {
   await waitFor(() => t.handle.status().link.online, 'link online');

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import jsQR from 'jsqr';
+import type { KeyName } from '../../../drivers/keypad/contract';
 import { FakeKeypad } from '../../../drivers/keypad/fake';
 import { MemoryDisplay } from '../../../drivers/display/memory';
 import { RecordingIndicator } from '../../../drivers/gpio/contract';
@@ -18,6 +19,11 @@ import { startSimulator, type SimulatorHandle } from '../../simulator/server';
 import { parseTerminalConfig, type TerminalConfig, type TerminalConfigInput } from '../config';
 import { startTerminal, type StartTerminalOptions, type TerminalHandle } from '../daemon';
 import { writeSecrets } from '../secrets';
+
+/** Presses space-separated keys ("7 0 0 0 enter") on a test terminal's keypad, in order. */
+export function press(t: Pick<TestTerminal, 'keypad'>, keys: string): void {
+  for (const k of keys.split(' ')) t.keypad.press(k as KeyName);
+}
 
 export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 5000, everyMs = 10): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;

@@ -35,6 +35,8 @@ interface Run {
   /** CPU share: host, the install's CPU time ÷ wall; guest, busy share of its vCPUs. */
   cpu: number;
   version: string;
+  /** The guest's boot: kernel start to power-off, and how many host cores QEMU got meanwhile. */
+  qemu?: { hostCores: number; bootSeconds: number };
 }
 
 /** setup.sh --bundle on this host, under bash's `times` for the CPU its children used. */
@@ -68,7 +70,7 @@ function guestInstall(bundle: string, key: string, template: string): Run {
   const line = r.stdout.split('\n').find((l) => l.startsWith('guest-install '));
   if (r.status !== 0 || !line) throw new Error(`install-guest.sh failed (exit ${r.status}):\n${r.stdout}`);
   const kv = Object.fromEntries(line.slice('guest-install '.length).split(' ').map((p) => p.split('=') as [string, string]));
-  return { rc: Number(kv.rc), seconds: Number(kv.seconds), cpu: Number(kv.cpu), version: kv.version ?? '' };
+  return { rc: Number(kv.rc), seconds: Number(kv.seconds), cpu: Number(kv.cpu), version: kv.version ?? '', qemu: { hostCores: Number(kv.qemu_host_cores), bootSeconds: Number(kv.boot_seconds) } };
 }
 
 /** A scratch root as a fresh Debian 12 image has it: what setup.sh --root reads and edits. */
@@ -113,7 +115,8 @@ async function main(): Promise<number> {
     console.log(row('host, before the guest', first));
     console.log(row(`QEMU device (${process.env.EMU_ACCEL ?? 'tcg'}, 2 vCPUs)`, guest));
     console.log(row('host, after the guest', second));
-    console.log(`\nratio: to the mean of the two host runs (${ref.toFixed(2)} s). CPU: host, the install's CPU time ÷ wall (of one core); guest, how busy its 2 vCPUs were.`);
+    if (guest.qemu) console.log(`\nthe guest's boot, kernel to power-off: ${guest.qemu.bootSeconds.toFixed(1)} s; QEMU got ${guest.qemu.hostCores.toFixed(2)} of this host's cores meanwhile (2 at most for 2 vCPUs; fewer: the host was busy)`);
+    console.log(`ratio: to the mean of the two host runs (${ref.toFixed(2)} s). CPU: host, the install's CPU time ÷ wall (of one core); guest, how busy its 2 vCPUs were.`);
     return first.rc || guest.rc || second.rc ? 1 : 0;
   } finally {
     fs.rmSync(base, { recursive: true, force: true });

@@ -41,7 +41,7 @@ import { RelayError, type RelayHttp } from './relay-http';
 export const DEFAULT_CHECK_MS = 5 * 60_000;
 /** How often the outcome folder is looked at (a file appears after the upgrader's restart). */
 const OUTCOME_SCAN_MS = 15_000;
-/** While a sale is on screen, a verified bundle waits; it is looked at again this often. */
+/** While a sale is on screen, a download or a verified bundle waits; the screen is looked at this often. */
 const BUSY_RETRY_MS = 5_000;
 const MAX_BUNDLE_BYTES = 256 * 1024 * 1024;
 /** How long the counter must be quiet (no key, no change of screen) before a download (re)starts. */
@@ -191,7 +191,7 @@ export class Updater {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = null;
-      void this.checkNow().then((r) => this.schedule(r === 'busy' ? BUSY_RETRY_MS : every));
+      void this.checkNow().then(() => this.schedule(every));
     }, ms);
     this.timer.unref();
   }
@@ -205,7 +205,9 @@ export class Updater {
       })
       .then((r) => {
         this.lastResult = r;
-        this.paused = r === 'paused';
+        // Stopped for a sale, or waiting for one to end: the resume timer looks (locally, without
+        // asking the relay) for the counter to be quiet, then checks again.
+        this.paused = r === 'paused' || r === 'busy';
         if (this.paused) this.armResume(Math.max(0, this.lastActivity + this.quietMs - this.now()));
         return r;
       })

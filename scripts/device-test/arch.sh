@@ -41,6 +41,31 @@ emu_unpack_kernel() {
   rm -rf "$dest" && mv "$dest.tmp" "$dest"
 }
 
+# Root runs apt-get itself, anyone else through sudo (-n: a password prompt fails with a message).
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null; then
+    sudo -n "$@" || { echo "device-test: 'sudo $*' failed: run as root or give this user sudo" >&2; return 1; }
+  else echo "device-test: '$*' needs root and there is no sudo: run as root" >&2; return 1; fi
+}
+
+# emu_fetch_kernel EMU: Debian's current kernel for this architecture (the version EMU_KPKG points
+# at), downloaded once into EMU/pkgs and unpacked into EMU/k-<abi> (nothing is installed). Sets KV
+# (the kernel's ABI name) and KROOT.
+emu_fetch_kernel() {
+  local emu=$1
+  mkdir -p "$emu/pkgs"
+  KV=$(emu_kernel_abi)
+  if [ -z "$KV" ]; then as_root apt-get update -qq; KV=$(emu_kernel_abi); fi
+  [ -n "$KV" ] || { echo "device-test: cannot resolve the $EMU_KPKG version (apt-get update?)" >&2; return 1; }
+  if ! ls "$emu/pkgs/linux-image-${KV}_"*.deb >/dev/null 2>&1; then
+    (cd "$emu/pkgs" && apt-get download "linux-image-$KV" 2>&1 | grep -v unsandboxed || true)
+  fi
+  KROOT=$emu/k-$KV
+  [ -f "$KROOT/boot/vmlinuz-$KV" ] || emu_unpack_kernel "$(ls "$emu/pkgs/linux-image-${KV}_"*.deb | head -1)" "$KROOT"
+}
+emu_kernel_abi() { apt-cache depends "$EMU_KPKG" 2>/dev/null | sed -n "s/.*Depends: linux-image-\([0-9].*-$EMU_DEBARCH\)\$/\1/p" | head -1 || true; }
+
 # emu_node_builtin_dirs FILE...: the /usr/share/nodejs packages that node or libnode (FILEs) load
 # builtins from. Debian's own nodejs keeps acorn, cjs-module-lexer, undici there instead of inside
 # libnode; NodeSource's node names none.

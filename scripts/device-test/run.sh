@@ -35,14 +35,7 @@ stamp "host $(uname -m): $EMU_QEMU -machine $EMU_MACHINE, kernel $EMU_KPKG, boot
 selftest=$("$HERE/selftest.sh" 2>&1) || { echo "$selftest" | grep -v PASS >&2; exit 1; }
 stamp "$(tail -1 <<<"$selftest")"
 
-# Root runs apt-get itself, anyone else through sudo (-n: a password prompt fails with a message).
-as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"
-  elif command -v sudo >/dev/null; then
-    sudo -n "$@" || { echo "device-test: 'sudo $*' failed: run as root or give this user sudo" >&2; return 1; }
-  else echo "device-test: '$*' needs root and there is no sudo: run as root" >&2; return 1; fi
-}
-export -f as_root
+export -f as_root  # arch.sh: root runs apt-get itself, anyone else through sudo
 lock=(); command -v flock >/dev/null && lock=(flock /tmp/apt.lock)
 apt_install() { as_root env DEBIAN_FRONTEND=noninteractive "${lock[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
 export -f apt_install
@@ -65,15 +58,7 @@ fi
 stamp "host tools: $("$EMU_QEMU" --version | head -1)"
 
 # ---- 2. guest kernel: Debian's current kernel for this architecture, extracted (nothing is installed)
-kernel_abi() { apt-cache depends "$EMU_KPKG" 2>/dev/null | sed -n "s/.*Depends: linux-image-\([0-9].*-$EMU_DEBARCH\)\$/\1/p" | head -1 || true; }
-KV=$(kernel_abi)
-if [ -z "$KV" ]; then as_root apt-get update -qq; KV=$(kernel_abi); fi
-[ -n "$KV" ] || { echo "device-test: cannot resolve the $EMU_KPKG version (apt-get update?)" >&2; exit 1; }
-if ! ls "$EMU/pkgs/linux-image-${KV}_"*.deb >/dev/null 2>&1; then
-  (cd "$EMU/pkgs" && apt-get download "linux-image-$KV" 2>&1 | grep -v unsandboxed || true)
-fi
-KROOT=$EMU/k-$KV
-[ -f "$KROOT/boot/vmlinuz-$KV" ] || emu_unpack_kernel "$(ls "$EMU/pkgs/linux-image-${KV}_"*.deb | head -1)" "$KROOT"
+emu_fetch_kernel "$EMU"  # sets KV and KROOT
 stamp "kernel $KV"
 
 # ---- 3. the app, compiled

@@ -39,7 +39,7 @@ export class AdminClient {
   constructor(private readonly o: AdminClientOptions) {}
 
   /** A JSON request; a file body is streamed (a release bundle). Throws AdminApiError with the relay's message. */
-  request<T>(method: 'GET' | 'POST', p: string, body?: { json: unknown } | { file: string }): Promise<T> {
+  request<T>(method: 'GET' | 'POST' | 'DELETE', p: string, body?: { json: unknown } | { file: string }): Promise<T> {
     const u = new URL(p, this.o.baseUrl);
     const lib = u.protocol === 'https:' ? https : http;
     const headers: Record<string, string | number> = { authorization: `Bearer ${this.o.token}`, accept: 'application/json' };

@@ -39,6 +39,8 @@ const RELEASE_FLAGS: Record<string, FlagSpec> = {
   all: { type: 'boolean', description: 'rollout: every terminal' },
   terminals: { description: 'rollout: these terminals, by id or name, comma-separated' },
   percent: { type: 'number', description: 'rollout: this share of terminals (1-100; the same ones each time, a superset as it grows)' },
+  arch: { description: 'remove: only the bundle of this architecture (x64, arm64, arm; default: every one)' },
+  force: { type: 'boolean', description: 'remove: even a version a live rollout still targets' },
   json: { type: 'boolean', description: 'print JSON instead of a table' },
 };
 
@@ -61,6 +63,11 @@ const HELP = `usage:
                               the terminals it targets download it over their link and upgrade when
                               idle; the newest rollout that targets a terminal wins (an older
                               version rolled out again is a fleet rollback)
+  qrpos relay releases remove <version> [--arch <a>] [--force] --config <file>
+                              delete a bundle from the relay; refused while a live rollout still
+                              tells terminals to run it (unless --force). Old versions also go by
+                              themselves: the relay keeps the releases.keep newest (default 5) and
+                              every version a live rollout targets
   qrpos relay fleet --config <file> [--json]
                               every terminal: the version it runs, what it should run, its last
                               upgrade and how it ended
@@ -331,8 +338,22 @@ async function runReleases(argv: string[], fleet: boolean): Promise<number> {
         }
         return 0;
       }
+      case 'remove': {
+        if (!a) throw new UsageError('releases remove: <version> is required');
+        const q = new URLSearchParams();
+        if (typeof flags.arch === 'string') q.set('arch', flags.arch);
+        if (flags.force === true) q.set('force', '1');
+        const qs = q.size ? `?${q.toString()}` : '';
+        const r = await client.request<{ removed: ReleaseView[]; wasLive: boolean }>('DELETE', `/admin/releases/${encodeURIComponent(a)}${qs}`);
+        if (flags.json) out(jsonForConsole(r));
+        else {
+          for (const x of r.removed) out(`removed: qrpos ${printable(x.version)} for linux-${x.arch} (${mb(x.size)})`);
+          if (r.wasLive) out('a live rollout still targets it: its terminals are offered nothing until another version is rolled out');
+        }
+        return 0;
+      }
       default:
-        throw new UsageError(sub ? `unknown releases command "${sub}"` : 'releases needs a command: add, list, rollout');
+        throw new UsageError(sub ? `unknown releases command "${sub}"` : 'releases needs a command: add, list, rollout, remove');
     }
   } catch (err) {
     if (err instanceof AdminApiError) {

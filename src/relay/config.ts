@@ -126,6 +126,16 @@ export const RelayConfigSchema = z
         keysFile: z.string().min(1).optional(),
         /** Largest bundle an upload may send (413 above). */
         maxBundleBytes: z.number().int().min(1024).default(256 * 1024 * 1024),
+        /**
+         * Versions kept on the relay: after an upload (and at start) the bundles of older versions
+         * are deleted, except any version a live rollout still targets.
+         */
+        keep: z.number().int().min(1).max(1000).default(5),
+        /**
+         * Serve each bundle download at most this fast (bytes per second; absent: as fast as the
+         * network goes), so that terminals fetching an update leave the shop's uplink to sales.
+         */
+        downloadBytesPerSecond: z.number().int().min(1024).optional(),
       })
       .strict()
       .prefault({}),

@@ -11,12 +11,22 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeSource } from '../../scripts/setup/testkit';
 import { buildScratch, makeKeys, readEntries, writeEntries, type TestKeys } from '../release/testing';
-import { rolloutBucket } from './releases';
+import { liveVersions, rolloutBucket } from './releases';
+import type { RolloutRow } from './store';
 import { call, relayCli, startRig, type Rig } from './testing/testkit';
 
 async function upload(rig: Rig, file: string, token = rig.secrets.adminToken) {
   const res = await fetch(`${rig.relay.url}/admin/releases`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/gzip' }, body: fs.readFileSync(file) });
   return { status: res.status, body: (await res.json()) as { status?: string; release?: { version: string; sha256: string }; error?: { message: string } } };
+}
+
+/** The config file the operator CLI reads (the admin API's address and token) for the rig's relay. */
+function operatorConfig(rig: Rig): string {
+  const configFile = path.join(rig.dir, 'relay.json');
+  const secretsFile = path.join(rig.dir, 'relay.secrets.json');
+  fs.writeFileSync(secretsFile, JSON.stringify(rig.secrets), { mode: 0o600 });
+  fs.writeFileSync(configFile, JSON.stringify({ version: 1, country: 'TH', dataDir: rig.config.dataDir, listen: { host: '127.0.0.1', port: rig.relay.port }, secretsFile, omise: { baseUrl: rig.sim.url } }));
+  return configFile;
 }
 
 describe('relay: fleet updates', () => {
@@ -45,10 +55,7 @@ describe('relay: fleet updates', () => {
     tampered = path.join(base, 'tampered.tar.gz');
     await writeEntries(entries, tampered);
     rig = await startRig({ config: { releases: { keysFile: keys.pubFile } } });
-    configFile = path.join(rig.dir, 'relay.json');
-    const secretsFile = path.join(rig.dir, 'relay.secrets.json');
-    fs.writeFileSync(secretsFile, JSON.stringify(rig.secrets), { mode: 0o600 });
-    fs.writeFileSync(configFile, JSON.stringify({ version: 1, country: 'TH', dataDir: rig.config.dataDir, listen: { host: '127.0.0.1', port: rig.relay.port }, secretsFile, omise: { baseUrl: rig.sim.url } }));
+    configFile = operatorConfig(rig);
   }, 120_000);
   afterAll(async () => {
     await rig?.close();
@@ -154,5 +161,184 @@ describe('relay: fleet updates', () => {
     expect(down.code).toBe(1);
     expect(down.err).toMatch(/cannot reach the relay/);
     expect(down.err).not.toContain(rig.secrets.adminToken);
+  });
+});
+
+describe('relay: which versions live rollouts target', () => {
+  const ids = Array.from({ length: 200 }, (_, i) => `term_${i}`);
+  const low = ids.find((id) => rolloutBucket(id) < 10)!;
+  const high = ids.find((id) => rolloutBucket(id) >= 90)!;
+  let n = 0;
+  const r = (version: string, target: RolloutRow['target']): RolloutRow => ({ id: ++n, version, target, createdAt: '2026-01-01T00:00:00Z' });
+  const terms = [{ id: low, revokedAt: null }, { id: high, revokedAt: null }];
+
+  it('a newer rollout to everyone leaves no older one live; a newer percentage leaves the rest to the older', () => {
+    // Newest first, as the store lists them.
+    expect([...liveVersions([r('3', { kind: 'all' }), r('2', { kind: 'all' }), r('1', { kind: 'terminals', ids: [low] })], terms)]).toEqual(['3']);
+    expect([...liveVersions([r('3', { kind: 'percent', percent: 10 }), r('2', { kind: 'all' })], terms)].sort()).toEqual(['2', '3']);
+    // A wider percentage covers a narrower older one.
+    expect([...liveVersions([r('3', { kind: 'percent', percent: 50 }), r('2', { kind: 'percent', percent: 20 })], terms)]).toEqual(['3']);
+  });
+
+  it('a rollout to named terminals is live while one of them, not revoked, is governed by it', () => {
+    expect([...liveVersions([r('2', { kind: 'terminals', ids: [high] }), r('1', { kind: 'terminals', ids: [low] })], terms)].sort()).toEqual(['1', '2']);
+    expect([...liveVersions([r('2', { kind: 'terminals', ids: [low] }), r('1', { kind: 'terminals', ids: [low] })], terms)]).toEqual(['2']);
+    expect([...liveVersions([r('1', { kind: 'terminals', ids: [low] })], [{ id: low, revokedAt: '2026-01-02T00:00:00Z' }])]).toEqual([]);
+    // A newer percentage rollout whose share holds the terminal takes it over.
+    expect([...liveVersions([r('2', { kind: 'percent', percent: 10 }), r('1', { kind: 'terminals', ids: [low] })], terms)]).toEqual(['2']);
+    expect([...liveVersions([r('2', { kind: 'percent', percent: 10 }), r('1', { kind: 'terminals', ids: [high] })], terms)].sort()).toEqual(['1', '2']);
+  });
+});
+
+describe('relay: old bundles go (releases remove, the retention rule, crash-safe)', () => {
+  let base: string;
+  let keys: TestKeys;
+  let rig: Rig;
+  let configFile: string;
+  const bundles: Record<string, string> = {};
+  const arch = process.arch;
+  const dir = () => path.join(rig.config.dataDir, 'releases');
+  const stored = () => fs.readdirSync(dir()).sort();
+  const fileOf = (v: string) => `qrpos-${v}-linux-${arch}.tar.gz`;
+  const versions = () => rig.relay.store.listReleases().map((r) => r.version).sort();
+  const rollout = (v: string, target: unknown) => call(rig.relay.url, 'POST', `/admin/releases/${v}/rollout`, { token: rig.secrets.adminToken, body: { target } });
+
+  beforeAll(async () => {
+    base = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-relay-prune-'));
+    keys = makeKeys(base);
+    const { source, nodeModules } = makeSource(base);
+    for (const v of ['1.0.0', '1.1.0', '1.2.0', '1.3.0']) bundles[v] = (await buildScratch({ source, nodeModules, keys, outDir: path.join(base, `out-${v}`), version: v })).file;
+    rig = await startRig({ config: { releases: { keysFile: keys.pubFile, keep: 2 } } });
+    configFile = operatorConfig(rig);
+  }, 120_000);
+  afterAll(async () => {
+    await rig?.close();
+    fs.rmSync(base, { recursive: true, force: true });
+  });
+
+  it('keeps the releases.keep newest versions and every version a live rollout targets', async () => {
+    const t = await rig.pair('till-prune');
+    expect((await upload(rig, bundles['1.0.0'])).status).toBe(201);
+    expect((await upload(rig, bundles['1.1.0'])).status).toBe(201);
+    expect((await rollout('1.0.0', 'all')).status).toBe(200);
+    // Third version, keep 2: 1.0.0 is the oldest, but every terminal is told to run it.
+    expect((await upload(rig, bundles['1.2.0'])).status).toBe(201);
+    expect(versions()).toEqual(['1.0.0', '1.1.0', '1.2.0']);
+    expect((await call(rig.relay.url, 'GET', `/v1/release?arch=${arch}`, { token: t.credential })).body.release?.version).toBe('1.0.0');
+    // A newer rollout to everyone: 1.0.0 is not live any more; the next upload prunes it and 1.1.0.
+    expect((await rollout('1.2.0', 'all')).status).toBe(200);
+    expect((await upload(rig, bundles['1.3.0'])).status).toBe(201);
+    expect(versions()).toEqual(['1.2.0', '1.3.0']);
+    expect(stored()).toEqual([fileOf('1.2.0'), fileOf('1.3.0')].sort());
+    expect(rig.log.records().some((l) => l.msg === 'release removed' && l.version === '1.0.0')).toBe(true);
+    // Still what the terminal is told to run, and still served.
+    const got = await fetch(`${rig.relay.url}/v1/release/1.2.0/bundle?arch=${arch}`, { headers: { authorization: `Bearer ${t.credential}` } });
+    expect(got.status).toBe(200);
+    expect(Buffer.from(await got.arrayBuffer()).equals(fs.readFileSync(bundles['1.2.0']))).toBe(true);
+  });
+
+  it('releases remove refuses the version a live rollout targets unless --force, and removes others', async () => {
+    const refused = await relayCli(['releases', 'remove', '1.2.0', '--config', configFile]);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/release 1\.2\.0 is what a live rollout tells terminals to run.*--force/);
+    expect(versions()).toEqual(['1.2.0', '1.3.0']);
+    const unknown = await relayCli(['releases', 'remove', '9.9.9', '--config', configFile]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toMatch(/no release 9\.9\.9 here/);
+    const otherArch = arch === 'arm64' ? 'x64' : 'arm64';
+    const wrongArch = await relayCli(['releases', 'remove', '1.3.0', '--arch', otherArch, '--config', configFile]);
+    expect(wrongArch.code).toBe(1);
+    expect(wrongArch.err).toMatch(new RegExp(`no release 1\\.3\\.0 for linux-${otherArch} here`));
+
+    const removed = await relayCli(['releases', 'remove', '1.3.0', '--arch', arch, '--config', configFile]);
+    expect(removed.err).toBe('');
+    expect(removed.code).toBe(0);
+    expect(removed.out).toMatch(new RegExp(`removed: qrpos 1\\.3\\.0 for linux-${arch}`));
+    expect(versions()).toEqual(['1.2.0']);
+    expect(stored()).toEqual([fileOf('1.2.0')]);
+
+    const forced = await relayCli(['releases', 'remove', '1.2.0', '--force', '--config', configFile]);
+    expect(forced.code).toBe(0);
+    expect(forced.out).toMatch(/removed: qrpos 1\.2\.0/);
+    expect(forced.out).toMatch(/a live rollout still targets it/);
+    expect(versions()).toEqual([]);
+    expect(stored()).toEqual([]);
+    // Its terminals are offered nothing now (no bundle to fetch).
+    const t = await rig.pair('till-after-remove');
+    expect((await call(rig.relay.url, 'GET', `/v1/release?arch=${arch}`, { token: t.credential })).body.release).toBeNull();
+  });
+
+  it('a crash between forgetting a bundle and deleting its file leaves an orphan, deleted at the next start', async () => {
+    expect((await upload(rig, bundles['1.1.0'])).status).toBe(201);
+    expect((await upload(rig, bundles['1.3.0'])).status).toBe(201);
+    // What remove() does first, without the second step: the row goes, the file stays.
+    expect(rig.relay.store.deleteRelease('1.1.0', arch)).toBe(true);
+    fs.writeFileSync(path.join(dir(), '.upload-0123456789abcdef.tar.gz'), 'half an upload');
+    fs.writeFileSync(path.join(dir(), 'notes.txt'), 'the operator keeps this');
+    expect(stored()).toContain(fileOf('1.1.0'));
+    await rig.restartRelay();
+    expect(stored()).toEqual([fileOf('1.3.0'), 'notes.txt'].sort());
+    expect(versions()).toEqual(['1.3.0']);
+    expect(rig.log.records().some((l) => String(l.msg).startsWith('a bundle no release names was deleted') && l.file === fileOf('1.1.0'))).toBe(true);
+  });
+});
+
+describe('relay: a bundle download goes on where it broke off (Range, If-Range)', () => {
+  let base: string;
+  let rig: Rig;
+  let bundle: Buffer;
+  let cred: string;
+  const arch = process.arch;
+
+  beforeAll(async () => {
+    base = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-relay-range-'));
+    const keys = makeKeys(base);
+    const { source, nodeModules } = makeSource(base);
+    const file = (await buildScratch({ source, nodeModules, keys, outDir: path.join(base, 'out'), version: '2.0.0' })).file;
+    bundle = fs.readFileSync(file);
+    rig = await startRig({ config: { releases: { keysFile: keys.pubFile } } });
+    expect((await upload(rig, file)).status).toBe(201);
+    const t = await rig.pair('till-range');
+    cred = t.credential;
+    await call(rig.relay.url, 'POST', '/admin/releases/2.0.0/rollout', { token: rig.secrets.adminToken, body: { target: 'all' } });
+  }, 120_000);
+  afterAll(async () => {
+    await rig?.close();
+    fs.rmSync(base, { recursive: true, force: true });
+  });
+
+  const get = (headers: Record<string, string>) => fetch(`${rig.relay.url}/v1/release/2.0.0/bundle?arch=${arch}`, { headers: { authorization: `Bearer ${cred}`, ...headers } });
+
+  it('answers 206 with the rest from the offset, 200 with all of it when If-Range names other bytes, 416 past the end', async () => {
+    const sha = crypto.createHash('sha256').update(bundle).digest('hex');
+    const whole = await get({});
+    expect(whole.status).toBe(200);
+    expect(whole.headers.get('accept-ranges')).toBe('bytes');
+    expect(whole.headers.get('etag')).toBe(`"${sha}"`);
+    await whole.arrayBuffer();
+
+    const from = Math.floor(bundle.length / 3);
+    const rest = await get({ range: `bytes=${from}-`, 'if-range': `"${sha}"` });
+    expect(rest.status).toBe(206);
+    expect(rest.headers.get('content-range')).toBe(`bytes ${from}-${bundle.length - 1}/${bundle.length}`);
+    expect(Buffer.from(await rest.arrayBuffer()).equals(bundle.subarray(from))).toBe(true);
+
+    const slice = await get({ range: 'bytes=10-19' });
+    expect(slice.status).toBe(206);
+    expect(Buffer.from(await slice.arrayBuffer()).equals(bundle.subarray(10, 20))).toBe(true);
+
+    const other = await get({ range: `bytes=${from}-`, 'if-range': `"${'0'.repeat(64)}"` });
+    expect(other.status).toBe(200);
+    expect(Buffer.from(await other.arrayBuffer()).equals(bundle)).toBe(true);
+
+    const past = await get({ range: `bytes=${bundle.length}-` });
+    expect(past.status).toBe(416);
+    expect(past.headers.get('content-range')).toBe(`bytes */${bundle.length}`);
+    // Several ranges or another unit: the whole bundle.
+    for (const range of ['bytes=0-1,5-9', 'items=0-1', 'bytes=-500']) {
+      const r = await get({ range });
+      expect(r.status).toBe(200);
+      expect((await r.arrayBuffer()).byteLength).toBe(bundle.length);
+    }
   });
 });

@@ -7,12 +7,16 @@
  * Bundles live in <dataDir>/releases/qrpos-<version>-linux-<arch>.tar.gz (0640); what is known
  * about them, the rollouts and the reports are in the store. A version is immutable: the same
  * version and architecture uploaded again must be the same bytes.
+ *
+ * Old bundles go (`releases remove`, and the retention rule after each upload and at start: the
+ * `keep` newest versions stay, and every version a live rollout still targets). The row goes
+ * first, then the file: a crash in between leaves a file no row names, deleted at the next start.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type http from 'node:http';
 import path from 'node:path';
-import { Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ReleaseArchSchema, type ReleaseOffer, type ReleaseReport, type UpgradeOutcome } from '../link/protocol';
 import { Install, M, RELEASE_DIR, type PublicKey } from '../release/lib';
@@ -85,7 +89,75 @@ export interface ReleaseServiceOptions {
   log: Logger;
   /** The terminals as the admin API lists them (online, version). */
   terminals: () => TerminalSummary[];
+  /** Versions kept by the retention rule (default 5), besides those live rollouts target. */
+  keep?: number;
+  /** Each bundle download served at most this fast (absent: unthrottled). */
+  downloadBytesPerSecond?: number;
 }
+
+export const DEFAULT_KEEP = 5;
+
+/** A bundle's name in <dataDir>/releases (what `add` writes and `tidy` recognises). */
+const BUNDLE_FILE = /^qrpos-.+-linux-[a-z0-9]+\.tar\.gz$/;
+
+/**
+ * The byte range a GET asks for (`Range: bytes=N-` or `bytes=N-M`; one range only), or null for
+ * the whole file (no header, several ranges, another unit, or an If-Range naming other bytes).
+ */
+export function requestedRange(range: string | undefined, ifRange: string | undefined, etag: string, size: number): { start: number; end: number } | 'unsatisfiable' | null {
+  if (!range) return null;
+  if (ifRange !== undefined && ifRange.trim() !== etag) return null;
+  const m = /^bytes=(\d{1,15})-(\d{0,15})$/.exec(range.trim());
+  if (!m) return null;
+  const start = Number(m[1]);
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (start >= size || end < start) return 'unsatisfiable';
+  return { start, end };
+}
+
+/** Passes bytes on no faster than `bytesPerSecond` (measured from the first byte). */
+function throttle(bytesPerSecond: number): Transform {
+  const began = Date.now();
+  let sent = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      sent += chunk.length;
+      const wait = began + (sent / bytesPerSecond) * 1000 - Date.now();
+      if (wait > 0) setTimeout(() => cb(null, chunk), wait);
+      else cb(null, chunk);
+    },
+  });
+}
+
+/**
+ * The versions live rollouts target: a rollout is live while it still decides what some terminal
+ * runs, or would for a terminal paired later (an "all" or percentage rollout with a bucket no
+ * newer one covers). Newest first, as the store lists them.
+ */
+export function liveVersions(rollouts: RolloutRow[], terminals: { id: string; revokedAt?: string | null }[]): Set<string> {
+  const live = new Set<string>();
+  const coveredBuckets = new Set<number>();
+  const coveredIds = new Set<string>();
+  const active = terminals.filter((t) => !t.revokedAt).map((t) => t.id);
+  for (const r of rollouts) {
+    const t = r.target;
+    if (t.kind === 'terminals') {
+      if (t.ids.some((id) => active.includes(id) && !coveredIds.has(id) && !coveredBuckets.has(rolloutBucket(id)))) live.add(r.version);
+      for (const id of t.ids) coveredIds.add(id);
+      continue;
+    }
+    const upTo = t.kind === 'all' ? 100 : t.percent;
+    for (let b = 0; b < upTo; b++) {
+      if (!coveredBuckets.has(b)) {
+        live.add(r.version);
+        coveredBuckets.add(b);
+      }
+    }
+  }
+  return live;
+}
+
+const header = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
 
 const view = (r: ReleaseRow): ReleaseView => ({ version: r.version, arch: r.arch, sha256: r.sha256, size: r.size, addedAt: r.addedAt });
 
@@ -160,6 +232,7 @@ export class ReleaseService {
       const row: ReleaseRow = { version: manifest.version, arch, sha256, size, file, addedAt: this.o.clock().toISOString() };
       this.o.store.insertRelease(row);
       this.o.log.info('release added', { version: row.version, arch, sha256, size });
+      this.retain();
       return { status: 'added', release: view(row) };
     } finally {
       fs.rmSync(tmp, { force: true });
@@ -229,8 +302,12 @@ export class ReleaseService {
     return { release: rel && { version: rel.version, arch: rel.arch, sha256: rel.sha256, size: rel.size } };
   }
 
-  /** GET /v1/release/:version/bundle: the bytes, only of the release offered to this terminal. */
-  sendBundle(t: TerminalRow, version: string, rawArch: string | null, res: http.ServerResponse): void {
+  /**
+   * GET /v1/release/:version/bundle: the bytes, only of the release offered to this terminal. A
+   * download broken off (the terminal pauses it when a sale starts) goes on with `Range: bytes=N-`;
+   * `If-Range` with the ETag (the bundle's SHA-256) makes sure the rest is of the same bytes.
+   */
+  sendBundle(t: TerminalRow, version: string, rawArch: string | null, req: http.IncomingMessage, res: http.ServerResponse): void {
     const a = ReleaseArchSchema.safeParse(rawArch);
     if (!a.success) throw new LinkError('bad_request', 'arch: x64, arm64 or arm');
     const rel = this.offer(t, a.data);
@@ -243,15 +320,93 @@ export class ReleaseService {
       this.o.log.error('a release bundle is missing from the releases folder', { file, error: (err as Error).message });
       throw new LinkError('not_found', `release ${version} is not on this relay any more`);
     }
-    res.writeHead(200, {
+    const etag = `"${rel.sha256}"`;
+    const range = requestedRange(header(req.headers.range), header(req.headers['if-range']), etag, rel.size);
+    const common = { 'accept-ranges': 'bytes', etag, 'cache-control': 'no-store', 'x-qrpos-sha256': rel.sha256 };
+    if (range === 'unsatisfiable') {
+      fs.closeSync(fd);
+      res.writeHead(416, { ...common, 'content-range': `bytes */${rel.size}`, 'content-length': 0 });
+      res.end();
+      return;
+    }
+    const { start, end } = range ?? { start: 0, end: rel.size - 1 };
+    res.writeHead(range ? 206 : 200, {
+      ...common,
       'content-type': 'application/gzip',
-      'content-length': rel.size,
-      'cache-control': 'no-store',
-      'x-qrpos-sha256': rel.sha256,
+      'content-length': end - start + 1,
+      ...(range ? { 'content-range': `bytes ${start}-${end}/${rel.size}` } : {}),
     });
-    const stream = fs.createReadStream(file, { fd });
-    stream.on('error', () => res.destroy());
-    stream.pipe(res);
+    if (range) this.o.log.debug('bundle download resumed', { terminalId: t.id, version, from: start });
+    const rate = this.o.downloadBytesPerSecond;
+    const stream = fs.createReadStream(file, { fd, start, end, ...(rate ? { highWaterMark: Math.max(1024, Math.min(65_536, Math.floor(rate / 8))) } : {}) });
+    const stages: (Readable | Transform)[] = rate ? [stream, throttle(rate)] : [stream];
+    // A terminal that hangs up (a sale started) ends the read; nothing else to do.
+    pipeline([...stages, res]).catch(() => undefined);
+  }
+
+  /**
+   * Removes a release (every architecture, or one). Refused while a live rollout targets the
+   * version (terminals are told to fetch it), unless `force`. The row goes first, then the file.
+   */
+  remove(version: string, o: { arch?: string; force?: boolean } = {}): { removed: ReleaseView[]; wasLive: boolean } {
+    const { store } = this.o;
+    const rows = store.listReleases().filter((r) => r.version === version && (!o.arch || r.arch === o.arch));
+    if (!rows.length) throw new LinkError('not_found', `no release ${version}${o.arch ? ` for linux-${o.arch}` : ''} here`);
+    const wasLive = this.live().has(version);
+    if (wasLive && !o.force) {
+      throw new LinkError('conflict', `release ${version} is what a live rollout tells terminals to run (qrpos relay fleet shows which): roll another version out first, or remove it anyway with --force`);
+    }
+    for (const r of rows) this.forget(r, wasLive ? 'removed by the operator (--force: a live rollout targets it)' : 'removed by the operator');
+    return { removed: rows.map(view), wasLive };
+  }
+
+  private live(): Set<string> {
+    return liveVersions(this.o.store.listRollouts(), this.o.store.listTerminals());
+  }
+
+  private forget(r: ReleaseRow, why: string): void {
+    if (!this.o.store.deleteRelease(r.version, r.arch)) return;
+    fs.rmSync(path.join(this.dir, r.file), { force: true });
+    this.o.log.info('release removed', { version: r.version, arch: r.arch, reason: why });
+  }
+
+  /**
+   * The retention rule: the `keep` most recently added versions stay, and so does every version a
+   * live rollout targets; the other bundles go. Returns the versions removed.
+   */
+  retain(): string[] {
+    const keep = this.o.keep ?? DEFAULT_KEEP;
+    const rows = this.o.store.listReleases();
+    const newestFirst: string[] = [];
+    for (const r of rows) if (!newestFirst.includes(r.version)) newestFirst.push(r.version);
+    const old = newestFirst.slice(keep);
+    if (!old.length) return [];
+    const live = this.live();
+    const gone = old.filter((v) => !live.has(v));
+    for (const r of rows) if (gone.includes(r.version)) this.forget(r, `older than the ${keep} newest versions (releases.keep) and no live rollout targets it`);
+    return gone;
+  }
+
+  /**
+   * At start: deletes what a crash left in the releases folder (a bundle no row names, an upload
+   * that never finished), then applies the retention rule.
+   */
+  tidy(): void {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.dir);
+    } catch {
+      names = [];
+    }
+    const known = new Set(this.o.store.listReleases().map((r) => r.file));
+    for (const name of names) {
+      const orphan = BUNDLE_FILE.test(name) && !known.has(name);
+      const upload = name.startsWith('.upload-');
+      if (!orphan && !upload) continue;
+      fs.rmSync(path.join(this.dir, name), { force: true });
+      this.o.log.warn(orphan ? 'a bundle no release names was deleted (left by an interrupted removal)' : 'an unfinished upload was deleted', { file: name });
+    }
+    this.retain();
   }
 
   report(t: TerminalRow, r: ReleaseReport): void {

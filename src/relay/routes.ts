@@ -11,6 +11,7 @@ import {
   PairRequestSchema,
   RecordBatchSchema,
   RefundRequestSchema,
+  ReleaseArchSchema,
   ReleaseReportSchema,
   ReleaseVersionSchema,
   SaleIdSchema,
@@ -160,7 +161,7 @@ export function relayRoutes(ctx: RouteContext): (req: http.IncomingMessage, res:
       }
       // fleet updates: what to run, its bundle (only if rolled out to this terminal), how it went
       if (p === '/v1/release' && method === 'GET') return sendJson(res, 200, releases.offerFor(t, u.searchParams.get('arch')));
-      if ((m = /^\/v1\/release\/([^/]+)\/bundle$/.exec(p)) && method === 'GET') return releases.sendBundle(t, versionOf(m[1]), u.searchParams.get('arch'), res);
+      if ((m = /^\/v1\/release\/([^/]+)\/bundle$/.exec(p)) && method === 'GET') return releases.sendBundle(t, versionOf(m[1]), u.searchParams.get('arch'), req, res);
       if (p === '/v1/release/report' && method === 'POST') {
         releases.report(t, await jsonBody(req, 4096, ReleaseReportSchema));
         return sendJson(res, 200, { recorded: true });
@@ -207,6 +208,11 @@ export function relayRoutes(ctx: RouteContext): (req: http.IncomingMessage, res:
         return sendJson(res, added.status === 'added' ? 201 : 200, added);
       }
       if (p === '/admin/releases' && method === 'GET') return sendJson(res, 200, releases.list());
+      if ((m = /^\/admin\/releases\/([^/]+)$/.exec(p)) && method === 'DELETE') {
+        const arch = u.searchParams.get('arch');
+        if (arch !== null && !ReleaseArchSchema.safeParse(arch).success) throw new LinkError('bad_request', 'arch: x64, arm64 or arm');
+        return sendJson(res, 200, releases.remove(versionOf(m[1]), { ...(arch ? { arch } : {}), force: u.searchParams.get('force') === '1' }));
+      }
       if ((m = /^\/admin\/releases\/([^/]+)\/rollout$/.exec(p)) && method === 'POST') {
         const version = versionOf(m[1]);
         const { target } = await jsonBody(req, 65_536, RolloutBody);

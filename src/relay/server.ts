@@ -176,10 +176,14 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     dataDir: config.dataDir,
     ...(config.releases.keysFile ? { keysFile: config.releases.keysFile } : {}),
     maxBundleBytes: config.releases.maxBundleBytes,
+    keep: config.releases.keep,
+    ...(config.releases.downloadBytesPerSecond ? { downloadBytesPerSecond: config.releases.downloadBytesPerSecond } : {}),
     clock,
     log: log.child('releases'),
     terminals: () => admin.list(),
   });
+  // Files a crash left between forgetting a bundle and deleting it, then the retention rule.
+  releases.tidy();
   const route = relayRoutes({ config, store, sales, pairing, admin, webhooks, metrics, access, releases, clock, stopping: () => stopping });
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {

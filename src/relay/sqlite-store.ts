@@ -875,6 +875,10 @@ export class SqliteStore implements RelayStore {
     return (this.st(`SELECT * FROM releases ORDER BY added_at DESC, version DESC, arch`).all() as Row[]).map(releaseFromRow);
   }
 
+  deleteRelease(version: string, arch: string): boolean {
+    return this.st(`DELETE FROM releases WHERE version = ? AND arch = ?`).run(version, arch).changes > 0;
+  }
+
   insertRollout(r: Omit<RolloutRow, 'id'>): RolloutRow {
     const info = this.st(`INSERT INTO rollouts (version, target, created_at) VALUES (?, ?, ?)`).run(r.version, JSON.stringify(r.target), r.createdAt);
     return { id: Number(info.lastInsertRowid), ...r };

@@ -269,6 +269,8 @@ export interface RelayStore extends ReportSource {
   release(version: string, arch: string): ReleaseRow | undefined;
   /** Newest first. */
   listReleases(): ReleaseRow[];
+  /** Forgets a bundle (its file is removed after, by the caller). False: there was none. */
+  deleteRelease(version: string, arch: string): boolean;
   insertRollout(r: Omit<RolloutRow, 'id'>): RolloutRow;
   /** Newest first: the newest rollout that targets a terminal decides what it runs. */
   listRollouts(): RolloutRow[];

@@ -77,6 +77,34 @@ describe('a bundle', () => {
     expect(r.stdout).toContain(`signed by key ${keys.id.slice(0, 16)}`);
   });
 
+  it('stops being read when its signal is aborted (an AbortError, not a refusal; a half-written folder removed), and reads in full again', async () => {
+    const keyList = M.loadPublicKeys(keys.pubFile);
+    const before = new AbortController();
+    before.abort();
+    await expect(Install.readBundle(bundle, { keys: keyList, signal: before.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    // Aborted midway: once the signature is checked and the first files are being written.
+    const midway = new AbortController();
+    const into = path.join(base, 'aborted-unpack');
+    const read = Install.readBundle(bundle, {
+      keys: keyList,
+      into,
+      signal: midway.signal,
+      onManifest: () => {
+        midway.abort();
+        return undefined;
+      },
+    });
+    const err = await read.then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
+    expect(err).toMatchObject({ name: 'AbortError' });
+    expect(err).not.toBeInstanceOf(M.ReleaseError);
+    expect(fs.existsSync(into)).toBe(false);
+    const again = await Install.readBundle(bundle, { keys: keyList, signal: new AbortController().signal });
+    expect(again.manifest.version).toBe('1.0.0-test');
+  });
+
   it('is refused with one file changed, naming it', async () => {
     // One byte flipped (same size: only the SHA-256 tells), and a line added to another file.
     const file = await tampered('modified', (entries) => {

@@ -59,7 +59,7 @@ export interface StartTerminalOptions {
   /** Free space below which new sales pause (default JOURNAL_MIN_FREE_BYTES). */
   journalMinFreeBytes?: number;
   /** Test knobs for fleet updates: release keys, no timer (checkMs 0), no Node ABI check (here null). */
-  updates?: { keysFile?: string; checkMs?: number; here?: null };
+  updates?: { keysFile?: string; checkMs?: number; here?: null; quietMs?: number };
 }
 
 /** While the journal cannot write, try a write at most this often. */
@@ -192,6 +192,8 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
   const clockText = (ms: number): string => formatClock(ms, zone);
   let state: MachineState = { ...initialState(clock(), clockText(clock())), ...journal.pinLock(), lateCount: journal.lateCount() };
   const queue: { ev: MachineEvent; keyAt: number | null }[] = [];
+  /** Told of every key and change of screen (fleet updates pause for them; set further down). */
+  let counterActivity = (): void => undefined;
   let draining = false;
   let stopped = false;
 
@@ -261,6 +263,7 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
         }
         const before = state;
         state = r.state;
+        if (state.mode.kind !== before.mode.kind) counterActivity();
         if (state.pinFailures !== before.pinFailures || state.pinLockedUntil !== before.pinLockedUntil) {
           const lock = { pinFailures: state.pinFailures, pinLockedUntil: state.pinLockedUntil };
           journal.writeOrDefer('PIN lockout', () => journal.setPinLock(lock));
@@ -352,15 +355,20 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
         checkMs: opts.updates?.checkMs ?? config.updates.checkMs,
         ...(opts.updates?.keysFile ? { keysFile: opts.updates.keysFile } : {}),
         ...(opts.updates && 'here' in opts.updates ? { here: opts.updates.here } : {}),
+        ...(opts.updates?.quietMs !== undefined ? { quietMs: opts.updates.quietMs } : {}),
+        clock,
       })
     : null;
   if (updates) {
+    // A sale always wins: a key or a change of screen stops a download (it goes on when quiet).
+    counterActivity = () => updates.activity();
     updates.start();
     stops.push({ name: 'updates', fn: () => updates.stop() });
   }
 
   // --- inputs ----------------------------------------------------------------------------
   const onKey = (k: KeyEvent) => {
+    counterActivity();
     if (hold.active() && !keysPassHold(state)) {
       log.debug('key ignored: new sales are held for an update', { key: k.key });
       return;

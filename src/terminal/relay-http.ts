@@ -159,31 +159,57 @@ export class RelayHttp {
 
   /**
    * Downloads the bundle of `version` from the relay (this link's address and credential only)
-   * into `dest` (0600, created new), at most `maxBytes`. Returns its size and SHA-256.
+   * into `dest` (0600), at most `maxBytes`. Returns its size and SHA-256 (of the whole file).
+   * With `resume` and a partial `dest`, asks for the rest only (`Range`, `If-Range` with the ETag
+   * the relay gives the bundle: its SHA-256); a relay that sends all of it again starts the file
+   * over. `signal` stops the download (RelayError `aborted`) and keeps what was written.
    */
-  downloadBundle(version: string, arch: string, dest: string, o: { maxBytes: number; timeoutMs: number }): Promise<{ bytes: number; sha256: string }> {
+  async downloadBundle(
+    version: string,
+    arch: string,
+    dest: string,
+    o: { maxBytes: number; timeoutMs: number; signal?: AbortSignal; resume?: { sha256: string } },
+  ): Promise<{ bytes: number; sha256: string; resumedFrom: number }> {
     const path = `/v1/release/${encodeURIComponent(version)}/bundle?arch=${encodeURIComponent(arch)}`;
     const u = new URL(this.base + path);
     const headers: Record<string, string> = { accept: 'application/gzip', ...(this.opts.version ? { 'x-qrpos-version': this.opts.version } : {}) };
     const cred = this.opts.credential();
     if (cred) headers.authorization = `Bearer ${cred}`;
+    let have = 0;
+    if (o.resume) {
+      have = fs.existsSync(dest) ? fs.statSync(dest).size : 0;
+      if (have > 0 && have < o.maxBytes) {
+        headers.range = `bytes=${have}-`;
+        headers['if-range'] = `"${o.resume.sha256}"`;
+      } else have = 0;
+    }
+    // What is on disk already counts towards the SHA-256 of a resumed download.
+    const prefix = crypto.createHash('sha256');
+    if (have > 0) await hashInto(prefix, dest, have);
     const lib = u.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
       let settled = false;
+      let out: fs.WriteStream | null = null;
       const fail = (err: RelayError) => {
         if (settled) return;
         settled = true;
+        clearTimeout(timer);
+        o.signal?.removeEventListener('abort', onAbort);
         req.destroy();
-        reject(err);
+        // Everything written is on disk before the caller looks at the file (to resume from it).
+        if (out && !out.closed) {
+          out.once('close', () => reject(err));
+          out.destroy();
+        } else reject(err);
       };
+      const onAbort = () => fail(new RelayError(`GET ${path}: download paused`, 0, 'aborted'));
       const timer = setTimeout(() => fail(new RelayError(`GET ${path}: download timed out`, 0, 'unreachable')), o.timeoutMs);
       const req = lib.request(u, { method: 'GET', headers }, (res) => {
         const status = res.statusCode ?? 0;
-        if (status !== 200) {
+        if (status !== 200 && status !== 206) {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.length < 16 && chunks.push(c));
           res.on('end', () => {
-            clearTimeout(timer);
             const parsed = ErrorBodySchema.safeParse((() => {
               try {
                 return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
@@ -196,45 +222,50 @@ export class RelayHttp {
           });
           return;
         }
-        const declared = Number(res.headers['content-length'] ?? NaN);
-        if (Number.isFinite(declared) && declared > o.maxBytes) {
-          clearTimeout(timer);
-          return fail(new RelayError(`GET ${path}: the bundle is ${declared} bytes, more than ${o.maxBytes}`, 0, 'too_large'));
+        let from = 0;
+        if (status === 206) {
+          const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(String(res.headers['content-range'] ?? ''));
+          if (!have || !m || Number(m[1]) !== have) {
+            res.resume();
+            return fail(new RelayError(`GET ${path}: the relay sent a part of the bundle that was not asked for (${String(res.headers['content-range'])})`, 0, 'bad_range'));
+          }
+          from = have;
         }
-        const out = fs.createWriteStream(dest, { mode: 0o600, flags: 'wx' });
-        const hash = crypto.createHash('sha256');
-        let bytes = 0;
+        const declared = Number(res.headers['content-length'] ?? NaN);
+        if (Number.isFinite(declared) && from + declared > o.maxBytes) {
+          res.resume();
+          return fail(new RelayError(`GET ${path}: the bundle is ${from + declared} bytes, more than ${o.maxBytes}`, 0, 'too_large'));
+        }
+        const hash = from ? prefix : crypto.createHash('sha256');
+        const sink = fs.createWriteStream(dest, { mode: 0o600, flags: from ? 'a' : o.resume ? 'w' : 'wx' });
+        out = sink;
+        let bytes = from;
         res.on('data', (c: Buffer) => {
           bytes += c.length;
           hash.update(c);
-          if (bytes > o.maxBytes) {
-            clearTimeout(timer);
-            out.destroy();
-            fail(new RelayError(`GET ${path}: the relay sent more than ${o.maxBytes} bytes`, 0, 'too_large'));
-          }
+          if (bytes > o.maxBytes) fail(new RelayError(`GET ${path}: the relay sent more than ${o.maxBytes} bytes`, 0, 'too_large'));
         });
-        res.on('error', (err) => {
-          clearTimeout(timer);
-          out.destroy();
-          fail(new RelayError(`GET ${path}: download broke off (${err.message})`, 0, 'unreachable'));
-        });
-        res.pipe(out);
-        out.on('error', (err) => {
-          clearTimeout(timer);
-          fail(new RelayError(`GET ${path}: cannot write ${dest} (${err.message})`, 0, 'storage'));
-        });
-        out.on('finish', () => {
-          clearTimeout(timer);
+        res.on('error', (err) => fail(new RelayError(`GET ${path}: download broke off (${err.message})`, 0, 'unreachable')));
+        res.on('aborted', () => fail(new RelayError(`GET ${path}: download broke off`, 0, 'unreachable')));
+        res.pipe(sink);
+        sink.on('error', (err) => fail(new RelayError(`GET ${path}: cannot write ${dest} (${err.message})`, 0, 'storage')));
+        sink.on('finish', () => {
           if (settled) return;
           settled = true;
-          resolve({ bytes, sha256: hash.digest('hex') });
+          clearTimeout(timer);
+          o.signal?.removeEventListener('abort', onAbort);
+          resolve({ bytes, sha256: hash.digest('hex'), resumedFrom: from });
         });
       });
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        fail(new RelayError(`GET ${path}: relay unreachable (${err.code ?? err.message})`, 0, 'unreachable'));
-      });
+      req.on('error', (err: NodeJS.ErrnoException) => fail(new RelayError(`GET ${path}: relay unreachable (${err.code ?? err.message})`, 0, 'unreachable')));
+      if (o.signal?.aborted) return onAbort();
+      o.signal?.addEventListener('abort', onAbort, { once: true });
       req.end();
     });
   }
+}
+
+/** Feeds the first `bytes` of `file` into `hash`. */
+async function hashInto(hash: crypto.Hash, file: string, bytes: number): Promise<void> {
+  for await (const chunk of fs.createReadStream(file, { start: 0, end: bytes - 1 })) hash.update(chunk as Buffer);
 }

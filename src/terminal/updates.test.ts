@@ -16,7 +16,7 @@ import { makeSource } from '../../scripts/setup/testkit';
 import { silentLogger } from '../shared/log';
 import { call, startRig, type Rig } from '../relay/testing/testkit';
 import { buildScratch, makeKeys, readEntries, writeEntries, type TestKeys } from '../release/testing';
-import { startTestTerminal, waitFor, type TestTerminal } from './testing/rig';
+import { press, startTestTerminal, waitFor, type TestTerminal } from './testing/rig';
 import { parseOutcomeFile, spoolPaths, Updater } from './updates';
 
 const arch = process.arch;
@@ -36,7 +36,7 @@ describe('terminal: fleet updates', () => {
 
   async function terminal(name: string): Promise<{ t: TestTerminal; terminalId: string }> {
     const cred = await rig.pair(name);
-    const t = await startTestTerminal({ relayUrl: rig.relay.url, dir: rig.dir }, { credential: cred, name, extra: { updates: { keysFile: keys.pubFile, checkMs: 0 } } });
+    const t = await startTestTerminal({ relayUrl: rig.relay.url, dir: rig.dir }, { credential: cred, name, extra: { updates: { keysFile: keys.pubFile, checkMs: 0, quietMs: 0 } } });
     terminals.push(t);
     await waitFor(() => t.handle.link.online, 'link online');
     return { t, terminalId: cred.terminalId };
@@ -118,7 +118,7 @@ describe('terminal: fleet updates', () => {
         releaseOffer: () => Promise.resolve({ release: { version: '2.0.0', arch: arch as 'x64', sha256: sha(tampered), size: fs.statSync(tampered).size } }),
         downloadBundle: (_v, _a, dest) => {
           fs.copyFileSync(tampered, dest);
-          return Promise.resolve({ bytes: fs.statSync(dest).size, sha256: sha(dest) });
+          return Promise.resolve({ bytes: fs.statSync(dest).size, sha256: sha(dest), resumedFrom: 0 });
         },
         reportRelease: (r) => {
           reports.push(r);
@@ -185,4 +185,74 @@ describe('terminal: fleet updates', () => {
     const text = fs.readFileSync(path.join(spool.outcome, 'qrpos-2.0.0-linux-arm64.txt'), 'utf8');
     expect(parseOutcomeFile(text)).toEqual({ version: '2.0.0', outcome: 'rolled_back', detail: expect.stringMatching(/qrpos upgrade .* \| new release not READY within 60 s: rolled back to 1\.0\.0$/) as unknown });
   });
+});
+
+describe('terminal: a sale always wins over a fleet download', () => {
+  let base: string;
+  let keys: TestKeys;
+  let rig: Rig;
+  let bundle: string;
+  let t: TestTerminal;
+
+  beforeAll(async () => {
+    base = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-term-pause-'));
+    keys = makeKeys(base);
+    const { source, nodeModules } = makeSource(base);
+    bundle = (await buildScratch({ source, nodeModules, keys, outDir: path.join(base, 'out'), version: '2.0.0' })).file;
+    // The relay serves bundles slowly (its own throttle): the whole download takes about 3 s.
+    const rate = Math.max(1024, Math.floor(fs.statSync(bundle).size / 3));
+    rig = await startRig({ config: { releases: { keysFile: keys.pubFile, downloadBytesPerSecond: rate } } });
+    const up = await fetch(`${rig.relay.url}/admin/releases`, { method: 'POST', headers: { authorization: `Bearer ${rig.secrets.adminToken}` }, body: fs.readFileSync(bundle) });
+    expect(up.status).toBe(201);
+    const cred = await rig.pair('till-busy');
+    t = await startTestTerminal({ relayUrl: rig.relay.url, dir: rig.dir }, { credential: cred, name: 'till-busy', extra: { updates: { keysFile: keys.pubFile, checkMs: 0, quietMs: 400 } } });
+    await waitFor(() => t.handle.link.online, 'link online');
+    const r = await call(rig.relay.url, 'POST', '/admin/releases/2.0.0/rollout', { token: rig.secrets.adminToken, body: { target: { terminals: [cred.terminalId] } } });
+    expect(r.status).toBe(200);
+  }, 120_000);
+  afterAll(async () => {
+    await t?.handle.stop();
+    await rig?.close();
+    fs.rmSync(base, { recursive: true, force: true });
+  });
+
+  it('stops the download at the first key, sells with no bundle byte moving, then goes on from where it stopped and hands over a verified bundle', async () => {
+    const updates = t.handle.updates!;
+    const spool = spoolPaths(path.join(t.config.dataDir, 'upgrades'));
+    const partSize = () => {
+      const f = fs.existsSync(spool.incoming) ? fs.readdirSync(spool.incoming).find((n) => n.endsWith('.part')) : undefined;
+      return f ? fs.statSync(path.join(spool.incoming, f)).size : 0;
+    };
+    const size = fs.statSync(bundle).size;
+    const check = updates.checkNow();
+    // Well into the download, far from its end.
+    await waitFor(() => partSize() > size / 8, 'a part of the bundle downloaded', 10_000);
+    expect(partSize()).toBeLessThan(size / 2);
+
+    press(t, '5');
+    // The first key stops it: the check ends as paused, what arrived is kept.
+    expect(await check).toBe('paused');
+    const kept = partSize();
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThan(size);
+    press(t, '0 0 0 enter');
+    await waitFor(() => t.handle.machine().mode.kind === 'qr', 'the QR on screen', 10_000);
+    // While the QR is up (longer than the quiet time), no byte of the bundle moves.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(t.handle.machine().mode.kind).toBe('qr');
+    expect(partSize()).toBe(kept);
+    expect(fs.readdirSync(spool.ready)).toEqual([]);
+
+    t.keypad.press('cancel');
+    await waitFor(() => t.handle.machine().mode.kind === 'result', 'the cancelled sale', 10_000);
+    t.keypad.press('cancel');
+    await waitFor(() => t.handle.machine().mode.kind === 'idle', 'back to idle', 10_000);
+    // Nobody calls checkNow(): once quiet, the download goes on by itself from the kept bytes.
+    const ready = path.join(spool.ready, `qrpos-2.0.0-linux-${arch}.tar.gz`);
+    await waitFor(() => fs.existsSync(ready), 'the bundle handed to the upgrader', 20_000, 50);
+    expect(updates.lastDownload).toEqual({ resumedFrom: kept, bytes: size });
+    expect(sha(ready)).toBe(sha(bundle));
+    expect(fs.readdirSync(spool.incoming)).toEqual([]);
+    expect(updates.lastResult).toBe('ready');
+  }, 60_000);
 });

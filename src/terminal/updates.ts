@@ -10,11 +10,18 @@
  * runs afterwards (the new one, or the old one after a rollback) reads that file and reports it
  * to the relay.
  *
+ * A sale always wins: a download starts only after the counter has been quiet for a while
+ * (`quietMs`), and any key or any change of screen stops it at once (and the check of a
+ * downloaded bundle, which is heavy on a small Pi's CPU). The part downloaded stays; once the
+ * terminal is idle and quiet again it goes on where it stopped (HTTP Range, If-Range naming the
+ * bundle's SHA-256, so the rest is of the same bytes), without waiting for the next check.
+ *
  * Spool (<dataDir>/upgrades, the terminal user's, 0700):
- *   incoming/<stem>.part     a download in progress, then verified
+ *   incoming/<stem>-<sha>.part   a download in progress (or paused), then verified
  *   ready/<stem>.tar.gz      handed to the upgrader (qrpos-upgrade.path watches this folder)
  *   outcome/<name>.txt       written by the upgrader: key=value lines, `---`, then its output
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ReleaseOffer, ReleaseReport, UpgradeOutcome } from '../link/protocol';
@@ -34,11 +41,14 @@ import { RelayError, type RelayHttp } from './relay-http';
 export const DEFAULT_CHECK_MS = 5 * 60_000;
 /** How often the outcome folder is looked at (a file appears after the upgrader's restart). */
 const OUTCOME_SCAN_MS = 15_000;
-/** While a sale is on screen, a verified bundle waits; it is looked at again this often. */
+/** While a sale is on screen, a download or a verified bundle waits; the screen is looked at this often. */
 const BUSY_RETRY_MS = 5_000;
 const MAX_BUNDLE_BYTES = 256 * 1024 * 1024;
+/** How long the counter must be quiet (no key, no change of screen) before a download (re)starts. */
+export const DEFAULT_QUIET_MS = 30_000;
 
-export type CheckResult = 'unpaired' | 'none' | 'current' | 'ready' | 'busy' | 'refused' | 'failed';
+/** `paused`: a download (or the check of a downloaded bundle) stopped for a sale; it goes on by itself. */
+export type CheckResult = 'unpaired' | 'none' | 'current' | 'ready' | 'busy' | 'paused' | 'refused' | 'failed';
 
 export interface UpdaterOptions {
   http: Pick<RelayHttp, 'releaseOffer' | 'reportRelease' | 'downloadBundle'>;
@@ -58,6 +68,9 @@ export interface UpdaterOptions {
   checkMs?: number;
   /** Also checked against the bundle's manifest (Node ABI); null skips (tests of another machine). */
   here?: { arch: string; abi: number; node: string } | null;
+  /** Quiet time before a download starts or goes on (default DEFAULT_QUIET_MS). */
+  quietMs?: number;
+  clock?: () => number;
 }
 
 export function spoolPaths(spoolDir: string): { incoming: string; ready: string; outcome: string } {
@@ -98,11 +111,57 @@ export class Updater {
   private readonly refused = new Set<string>();
   private readonly paths: ReturnType<typeof spoolPaths>;
   private readonly arch: string;
+  private readonly now: () => number;
+  private readonly quietMs: number;
+  /** The download or check under way (aborted by activity()). */
+  private working: AbortController | null = null;
+  /** A download stopped for a sale, waiting for the counter to be quiet. */
+  private paused = false;
+  private resumeTimer: NodeJS.Timeout | null = null;
+  private lastActivity = -Infinity;
   lastResult: CheckResult | null = null;
+  /** The last download: where it started (0, or the bytes kept from a paused one) and its size. */
+  lastDownload: { resumedFrom: number; bytes: number } | null = null;
 
   constructor(private readonly o: UpdaterOptions) {
     this.paths = spoolPaths(o.spoolDir);
     this.arch = o.arch ?? process.arch;
+    this.now = o.clock ?? Date.now;
+    this.quietMs = o.quietMs ?? DEFAULT_QUIET_MS;
+  }
+
+  /**
+   * The counter is in use (a key, a change of screen): a download or check under way stops now
+   * and goes on once the terminal has been idle for quietMs.
+   */
+  activity(): void {
+    this.lastActivity = this.now();
+    if (this.working && !this.working.signal.aborted) {
+      this.o.log.info('release download paused: the terminal is in use (it goes on when the counter is quiet)');
+      this.working.abort();
+    }
+    if (this.working || this.paused) this.armResume(this.quietMs);
+  }
+
+  private quiet(): boolean {
+    return this.o.isIdle() && this.now() - this.lastActivity >= this.quietMs;
+  }
+
+  private armResume(ms: number): void {
+    if (!this.running) return;
+    if (this.resumeTimer) clearTimeout(this.resumeTimer);
+    this.resumeTimer = setTimeout(() => {
+      this.resumeTimer = null;
+      if (!this.paused && !this.working) return;
+      // Keys since (wait out the rest of the quiet time), or a sale on screen with no key while its
+      // QR waits (look again now and then; its end is a change of screen, which re-arms this).
+      if (!this.quiet()) {
+        const left = this.lastActivity + this.quietMs - this.now();
+        return this.armResume(this.o.isIdle() && left > 0 ? left : Math.min(Math.max(this.quietMs, 50), BUSY_RETRY_MS));
+      }
+      void this.checkNow();
+    }, ms);
+    this.resumeTimer.unref();
   }
 
   start(): void {
@@ -118,8 +177,11 @@ export class Updater {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
     if (this.scanTimer) clearInterval(this.scanTimer);
+    if (this.resumeTimer) clearTimeout(this.resumeTimer);
     this.timer = null;
     this.scanTimer = null;
+    this.resumeTimer = null;
+    this.working?.abort();
     await this.busy?.catch(() => undefined);
   }
 
@@ -129,7 +191,7 @@ export class Updater {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = null;
-      void this.checkNow().then((r) => this.schedule(r === 'busy' ? BUSY_RETRY_MS : every));
+      void this.checkNow().then(() => this.schedule(every));
     }, ms);
     this.timer.unref();
   }
@@ -143,6 +205,10 @@ export class Updater {
       })
       .then((r) => {
         this.lastResult = r;
+        // Stopped for a sale, or waiting for one to end: the resume timer looks (locally, without
+        // asking the relay) for the counter to be quiet, then checks again.
+        this.paused = r === 'paused' || r === 'busy';
+        if (this.paused) this.armResume(Math.max(0, this.lastActivity + this.quietMs - this.now()));
         return r;
       })
       .finally(() => {
@@ -169,29 +235,19 @@ export class Updater {
     }
     if (fs.existsSync(readyFile)) return 'ready';
     if (this.refused.has(release.sha256)) return 'refused';
-    const part = path.join(this.paths.incoming, `${stem}.part`);
+    // Named by the bytes: a partial download goes on only towards the same bundle.
+    const part = path.join(this.paths.incoming, `${stem}-${release.sha256.slice(0, 16)}.part`);
     if (!this.verified(part, release)) {
-      // Downloads start only with no sale on screen.
-      if (!this.o.isIdle()) return 'busy';
-      this.clearIncoming();
-      log.info('downloading a release the relay rolled out', { version: release.version, bytes: release.size });
-      let got: { bytes: number; sha256: string };
+      // Downloads start only with no sale on screen and the counter quiet for a while.
+      if (!this.quiet()) return 'busy';
+      this.clearIncoming(path.basename(part));
+      const work = new AbortController();
+      this.working = work;
       try {
-        got = await this.o.http.downloadBundle(release.version, release.arch, part, { maxBytes: Math.min(MAX_BUNDLE_BYTES, release.size), timeoutMs: 30 * 60_000 });
-      } catch (err) {
-        fs.rmSync(part, { force: true });
-        if (err instanceof RelayError && err.code === 'too_large') return this.refuse(release, `the relay sent more than the ${release.size} bytes it announced`);
-        throw err;
-      }
-      if (got.bytes !== release.size || got.sha256 !== release.sha256) {
-        fs.rmSync(part, { force: true });
-        return this.refuse(release, `the download (${got.bytes} bytes, SHA-256 ${got.sha256.slice(0, 12)}…) is not the bundle the relay announced (${release.size} bytes, ${release.sha256.slice(0, 12)}…)`);
-      }
-      try {
-        await this.verify(part, release);
-      } catch (err) {
-        fs.rmSync(part, { force: true });
-        return this.refuse(release, (err as Error).message);
+        const outcome = await this.fetchAndVerify(part, release, work.signal);
+        if (outcome) return outcome;
+      } finally {
+        this.working = null;
       }
       this.verifiedSha = release.sha256;
     }
@@ -205,22 +261,70 @@ export class Updater {
 
   private verifiedSha: string | null = null;
 
-  private verified(part: string, release: NonNullable<ReleaseOffer['release']>): boolean {
+  /**
+   * Downloads (or goes on downloading) the bundle into `part` and checks it. Undefined: verified;
+   * 'paused': stopped by activity(), the part kept; 'refused': not the bundle announced.
+   */
+  private async fetchAndVerify(part: string, release: Release, signal: AbortSignal): Promise<CheckResult | undefined> {
+    const { log } = this.o;
+    let have = fs.existsSync(part) ? fs.statSync(part).size : 0;
+    if (have > release.size) {
+      fs.rmSync(part, { force: true });
+      have = 0;
+    }
+    let got: { bytes: number; sha256: string };
+    if (have === release.size) {
+      // Downloaded before; its check was what stopped.
+      got = { bytes: have, sha256: await sha256Of(part) };
+    } else {
+      log.info(have ? 'going on with the download of a release the relay rolled out' : 'downloading a release the relay rolled out', { version: release.version, bytes: release.size, ...(have ? { from: have } : {}) });
+      try {
+        const r = await this.o.http.downloadBundle(release.version, release.arch, part, {
+          maxBytes: Math.min(MAX_BUNDLE_BYTES, release.size),
+          timeoutMs: 30 * 60_000,
+          signal,
+          resume: { sha256: release.sha256 },
+        });
+        this.lastDownload = { resumedFrom: r.resumedFrom, bytes: r.bytes };
+        got = r;
+      } catch (err) {
+        if (signal.aborted) return 'paused';
+        // A broken connection keeps what arrived (the next try goes on from there).
+        if (!(err instanceof RelayError && err.code === 'unreachable')) fs.rmSync(part, { force: true });
+        if (err instanceof RelayError && err.code === 'too_large') return this.refuse(release, `the relay sent more than the ${release.size} bytes it announced`);
+        throw err;
+      }
+    }
+    if (got.bytes !== release.size || got.sha256 !== release.sha256) {
+      fs.rmSync(part, { force: true });
+      return this.refuse(release, `the download (${got.bytes} bytes, SHA-256 ${got.sha256.slice(0, 12)}…) is not the bundle the relay announced (${release.size} bytes, ${release.sha256.slice(0, 12)}…)`);
+    }
+    try {
+      await this.verify(part, release, signal);
+    } catch (err) {
+      if (signal.aborted) return 'paused';
+      fs.rmSync(part, { force: true });
+      return this.refuse(release, (err as Error).message);
+    }
+    return undefined;
+  }
+
+  private verified(part: string, release: Release): boolean {
     return this.verifiedSha === release.sha256 && fs.existsSync(part);
   }
 
   /** The signature and every file of the bundle, with the code `qrpos upgrade` runs. */
-  private async verify(file: string, release: NonNullable<ReleaseOffer['release']>): Promise<void> {
+  private async verify(file: string, release: Release, signal: AbortSignal): Promise<void> {
     const { Install, M, RELEASE_DIR } = await releaseLib();
     const keys = M.loadPublicKeys(this.o.keysFile ?? path.join(RELEASE_DIR, 'release-key.pub'));
     const here = this.o.here === undefined ? { arch: process.arch, abi: Number(process.versions.modules), node: process.version } : this.o.here;
-    const { manifest } = await Install.readBundle(file, { keys, here });
+    const { manifest } = await Install.readBundle(file, { keys, here, signal });
     if (manifest.version !== release.version || manifest.arch !== release.arch) {
       throw new Error(`the bundle is qrpos ${manifest.version} for linux-${manifest.arch}, the relay announced ${release.version} for linux-${release.arch}`);
     }
   }
 
-  private async refuse(release: NonNullable<ReleaseOffer['release']>, why: string): Promise<CheckResult> {
+  private async refuse(release: Release, why: string): Promise<CheckResult> {
     this.refused.add(release.sha256);
     const detail = printable(why).replace(/\s+/g, ' ').slice(0, 900);
     this.o.log.error('release refused: not handed to the upgrader', { version: release.version, reason: detail });
@@ -236,8 +340,9 @@ export class Updater {
     for (const f of safeList(this.paths.ready)) fs.rmSync(path.join(this.paths.ready, f), { force: true });
   }
 
-  private clearIncoming(): void {
-    for (const f of safeList(this.paths.incoming)) fs.rmSync(path.join(this.paths.incoming, f), { force: true });
+  /** Removes what is in incoming/ except `keep` (a partial download of the bundle wanted now). */
+  private clearIncoming(keep: string): void {
+    for (const f of safeList(this.paths.incoming)) if (f !== keep) fs.rmSync(path.join(this.paths.incoming, f), { force: true });
   }
 
   /** Sends what the upgrader left in outcome/ (a file is removed once the relay has it). Returns how many. */
@@ -279,6 +384,14 @@ export class Updater {
     }
     return sent;
   }
+}
+
+type Release = NonNullable<ReleaseOffer['release']>;
+
+async function sha256Of(file: string): Promise<string> {
+  const hash = crypto.createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 function safeList(dir: string): string[] {

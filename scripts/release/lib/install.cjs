@@ -58,8 +58,10 @@ const mb = (n) => `${(n / 1e6).toFixed(1)} MB`;
  * `keys`: trusted public keys. `here`: { arch, abi, node } to check against, or null (verify only).
  * `onManifest(manifest)` runs once the signature is good, before any file is written; it may
  * return "skip-write" (the same release is installed already: check the bundle but write nothing).
+ * `signal` (an AbortSignal) stops the reading: it rejects with an AbortError (the terminal stops
+ * checking a downloaded bundle when a sale starts, and checks it again later).
  */
-async function readBundle(file, { keys, here = null, into, onManifest, spaceDir }) {
+async function readBundle(file, { keys, here = null, into, onManifest, spaceDir, signal }) {
   let manifestBuf;
   let sigBuf;
   let manifest;
@@ -162,12 +164,15 @@ async function readBundle(file, { keys, here = null, into, onManifest, spaceDir 
   try {
     let input;
     try {
+      if (signal && signal.aborted) throw abortError();
       input = fs.createReadStream(file);
+      if (signal) signal.addEventListener('abort', () => input.destroy(abortError()), { once: true });
       await new Promise((resolve, reject) => {
         input.once('open', resolve);
         input.once('error', reject);
       });
     } catch (err) {
+      if (err.name === 'AbortError') throw err;
       fail(`cannot read ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
     }
     try {
@@ -190,6 +195,13 @@ async function readBundle(file, { keys, here = null, into, onManifest, spaceDir 
     if (into && writing) fs.rmSync(into, { recursive: true, force: true });
     throw err;
   }
+}
+
+function abortError() {
+  const err = new Error('stopped: the check of the bundle was paused');
+  err.name = 'AbortError';
+  err.code = 'ABORT_ERR';
+  return err;
 }
 
 function fixDirModes(dir) {

@@ -8,7 +8,7 @@ export interface Here {
 }
 export function readBundle(
   file: string,
-  o: { keys: PublicKey[]; here?: Here | null; into?: string; spaceDir?: string; onManifest?: (m: Manifest, bytes: Buffer) => 'skip-write' | undefined },
+  o: { keys: PublicKey[]; here?: Here | null; into?: string; spaceDir?: string; onManifest?: (m: Manifest, bytes: Buffer) => 'skip-write' | undefined; signal?: AbortSignal },
 ): Promise<{ manifest: Manifest; manifestBytes: Buffer; keyId: string; written: boolean }>;
 export function unpackBundle(
   file: string,

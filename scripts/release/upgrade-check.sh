@@ -194,7 +194,7 @@ all_paid() {
   for i in $(seq 1 100); do [ "$(st j.unsynced)" = 0 ] && break; sleep 0.2; done
   [ "$(q "SELECT count(*) FROM sales WHERE status <> 'successful'")" = 0 ] && [ "$(st j.unsynced)" = 0 ]
 }
-fleet() { /usr/local/bin/qrpos relay fleet --config "$RCFG" --json | jsel "j.find(t => t.name === 'till-1')$1"; }
+fleet() { /usr/local/bin/qrpos relay fleet --config "$RCFG" --json 2>/dev/null | jsel "j.find(t => t.name === 'till-1')$1"; }
 # wait_report VERSION: until the fleet list has the terminal's report on VERSION (up to 4 min).
 wait_report() {
   local i
@@ -355,9 +355,36 @@ if [ $rc = 1 ] && grep -q 'holds 1 sale made since the newest backup' /tmp/last.
   pass "rollback refused: a sale made since the backup would be lost; nothing changed"; else fail "rollback with a sale since the backup (exit $rc)"; fi
 stage by-hand
 
-echo; echo "== the hardened units here"
-systemd --version 2>/dev/null | head -1 || /usr/lib/systemd/systemd --version | head -1
-for u in qrpos-terminal qrpos-relay; do echo "$u: $(systemd-analyze security "$u" 2>/dev/null | tail -1)"; done
+# ---------------------------------------------------------------- part 3: the hardened units here
+echo; echo "== 13. the units under this systemd: READY from the daemon, the watchdog, systemd-analyze security"
+echo "$(/usr/lib/systemd/systemd --version | head -1); cgroup: $(stat -fc %T /sys/fs/cgroup)"
+show() { systemctl show qrpos-terminal -p "$1" --value; }
+# READY=1 reached systemd from the daemon's own process (Type=notify, NotifyAccess=main).
+if [ "$(show Type)" = notify ] && [ "$(show NotifyAccess)" = main ] && [ "$(show SubState)" = running ] && [ "$(cat "/proc/$(show MainPID)/comm")" = node ]; then
+  pass "qrpos-terminal READY through the notify socket from its main process (node, pid $(show MainPID)): $(show StatusText)"
+else fail "terminal not READY by notify: $(show Type)/$(show NotifyAccess)/$(show SubState)"; fi
+wd=$(journalctl -u qrpos-terminal -u qrpos-relay --no-pager | grep -c 'Watchdog timeout')
+[ "$wd" = 0 ] && pass "the watchdog ($(show WatchdogUSec)) never fired in this whole run" || fail "the watchdog fired $wd times"
+# A blocked event loop: the watchdog (4 s here, by a drop-in) fires, systemd restarts the service.
+mkdir -p /etc/systemd/system/qrpos-terminal.service.d
+printf '[Service]\nWatchdogSec=4\nLimitCORE=0\n' >/etc/systemd/system/qrpos-terminal.service.d/test-watchdog.conf
+systemctl daemon-reload && systemctl restart qrpos-terminal
+before=$(show NRestarts); pid=$(show MainPID)
+sleep 6
+[ "$(show MainPID)" = "$pid" ] && pass "WatchdogSec=4: the daemon's pings keep it alive (same pid after 6 s)" || fail "restarted without a block (pid $pid -> $(show MainPID))"
+t=$(now)
+kill -STOP "$pid"
+for i in $(seq 1 100); do [ "$(show NRestarts)" -gt "$before" ] && [ "$(show SubState)" = running ] && [ "$(show MainPID)" != "$pid" ] && break; sleep 0.2; done
+if [ "$(show NRestarts)" -gt "$before" ] && [ "$(show SubState)" = running ] && journalctl -u qrpos-terminal --no-pager | grep -q 'Watchdog timeout'; then
+  pass "the event loop blocked (SIGSTOP): the watchdog fired and the service was READY again $(since "$t") s later"
+else fail "the watchdog did not restart a blocked daemon (restarts $(show NRestarts), state $(show SubState))"; fi
+rm /etc/systemd/system/qrpos-terminal.service.d/test-watchdog.conf
+systemctl daemon-reload && systemctl restart qrpos-terminal
+score() { systemd-analyze security "$1" 2>/dev/null | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p'; }
+ts=$(score qrpos-terminal.service); rs=$(score qrpos-relay.service)
+echo "SECURITY terminal $ts relay $rs"
+awk -v t="$ts" -v r="$rs" 'BEGIN { exit !(t != "" && r != "" && t <= 3.0 && r <= 2.5) }' && pass "systemd-analyze security: terminal $ts (<= 3.0), relay $rs (<= 2.5)" || fail "security scores: terminal $ts, relay $rs"
+stage units
 echo; echo "== qrpos version"
 /usr/local/bin/qrpos version
 echo; echo "== /opt/qrpos/history"; cat /opt/qrpos/history

@@ -117,8 +117,14 @@ if [ -n "$missing" ]; then
   # Type errors in files others are editing meanwhile do not stop the run: tsc still writes the JavaScript.
   node "$REPO/node_modules/typescript/bin/tsc" -p "$REPO/tsconfig.json" --outDir "$D/dist" >"$D/tsc.log" 2>&1 \
     || { [ -f "$D/dist/src/cli/main.js" ] && say "tsc reported type errors (see $D/tsc.log); using its output"; } || { cat "$D/tsc.log" >&2; exit 1; }
-  say "building bundles:$missing"
-  for b in $missing; do build "$b"; done
+  say "building bundles:$missing (two at a time)"
+  pids=()
+  for b in $missing; do
+    build "$b" &
+    pids+=($!)
+    if [ ${#pids[@]} -ge 2 ]; then wait "${pids[0]}" || exit 1; pids=("${pids[@]:1}"); fi
+  done
+  for p in "${pids[@]}"; do wait "$p" || exit 1; done
 else
   say "reusing the bundles in $B"
 fi

@@ -133,6 +133,8 @@ for b in $BUNDLES; do echo "  $(stat -c %s "$B/$b.tar.gz") $b.tar.gz"; done
 # ---------------------------------------------------------------- the check inside
 mkdir -p "$W/opt" "$W/results"
 rm -f "$W/results/"*
+# The check runs from a copy: editing the checkout meanwhile does not change a running check.
+install -m 0755 "$REPO/scripts/release/upgrade-check.sh" "$W/opt/upgrade-check.sh"
 cat >"$W/opt/qrpos-check.service" <<'UNIT'
 [Unit]
 After=multi-user.target
@@ -140,7 +142,7 @@ After=multi-user.target
 Type=oneshot
 TimeoutStartSec=0
 Environment=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-ExecStart=/repo/scripts/release/upgrade-check.sh
+ExecStart=/check/upgrade-check.sh
 UNIT
 
 # The check unit is bound in at each run; its wants link stays in the cached root (dangling, and
@@ -161,7 +163,7 @@ say "booting the $SUITE container (writes go to a tmpfs overlay; the cached root
 TB=$(date +%s)
 timeout 900 systemd-nspawn -q --keep-unit --register=no --private-network --volatile=overlay -D "$R" -b \
   --bind-ro="$NODE:/usr/bin/node" --bind-ro="$REPO:/repo" --bind-ro="$B:/bundles" --bind-ro="$K:/keys" \
-  --bind="$W/results:/results" \
+  --bind-ro="$W/opt:/check" --bind="$W/results:/results" \
   --bind-ro="$W/opt/qrpos-check.service:/etc/systemd/system/qrpos-check.service" \
   >"$W/nspawn.log" 2>&1 || true
 say "container stopped ($(( $(date +%s) - TB )) s from boot to power-off)"

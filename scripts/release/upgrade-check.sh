@@ -3,11 +3,12 @@
 # writes /results/out.txt, then powers the container off. Not for a real device: it installs
 # throwaway keys and a simulator. Bound in: /repo (this checkout), /bundles, /keys.
 #
-# Part 1, fleet updates, with a cashier at the counter: the relay and the terminal installed
-# from bundle A by setup.sh under their hardened units, the Omise simulator beside them, the
-# terminal paired with the relay; its keypad is a FIFO on its standard input (the tty keypad
-# driver, piped), its screen virtual. Sales are keyed in and paid at the simulator before, during
-# (a cashier keeps keying sales while the upgrade holds them and restarts the service) and after
+# Part 1, fleet updates, with sales at the counter: the relay and the terminal installed from
+# bundle A by setup.sh under their hardened units, the Omise simulator beside them, the terminal
+# paired with the relay; its keypad is a FIFO on its standard input (the tty keypad driver,
+# piped), its screen virtual. Sales are keyed in and paid at the simulator before, during (a sale
+# on screen while the rollout is pending; a sale keyed as the upgrade begins, which the hold
+# waits for; keys pressed while sales are held) and after
 #   A -> B    `qrpos relay releases add` + `rollout --all`: pulled over the terminal's link, upgraded
 #             at idle (not while a sale is on screen), reported; `qrpos relay fleet` shows it
 #   B -> C    C from the relay: its self-test passes, its service exits at start -> rolled back to B
@@ -144,47 +145,29 @@ sell() {
   fail "a sale of $1 at the counter (sale ${SALE:-none}, state $(st j.state))"
   return 1
 }
-# The cashier during an upgrade: keys a sale when the screen is idle (6 s after the last one was
-# paid, the way a counter has gaps: the terminal upgrades only in one; at once while the screen
-# says sales are held), pays every QR shown, clears every result, until /tmp/cashier.stop
-# appears. Counts attempts, and those made while sales were held or the upgrade service ran.
-cashier() {
-  local s state hold sale attempts=0 during=0 held=0 down=0 rest=0
-  rm -f /tmp/cashier.stop
-  while [ ! -e /tmp/cashier.stop ]; do
-    s=$(status)
-    state=$(printf '%s' "$s" | jsel j.state)
-    hold=$(printf '%s' "$s" | jsel j.hold)
-    [ -n "$hold" ] && held=$((held + 1))
-    case "$state" in
-      idle)
-        if [ -z "$hold" ] && [ $rest -gt 0 ]; then rest=$((rest - 1)); else
-          press 7000$'\n'; attempts=$((attempts + 1))
-          # a oneshot service is "activating" while it runs
-          if [ -n "$hold" ] || [ "$(systemctl show -p ActiveState --value qrpos-upgrade.service)" = activating ]; then during=$((during + 1)); fi
-        fi ;;
-      showing_qr)
-        sale=$(printf '%s' "$s" | jsel 'j.currentSale && j.currentSale.saleId')
-        [ -n "$sale" ] && pay "$sale" && echo "$sale" >>/tmp/cashier.sales && rest=24 ;;
-      result) press c ;;
-      "") down=$((down + 1)) ;;
-    esac
-    sleep 0.25
-  done
-  # A sale keyed last is finished too (paid), and the screen left idle.
-  for _ in $(seq 1 40); do
-    s=$(status)
-    case "$(printf '%s' "$s" | jsel j.state)" in
-      idle) break ;;
-      showing_qr) sale=$(printf '%s' "$s" | jsel 'j.currentSale && j.currentSale.saleId'); [ -n "$sale" ] && pay "$sale" && echo "$sale" >>/tmp/cashier.sales ;;
-      result) press c ;;
-    esac
-    sleep 0.25
-  done
-  echo "$attempts $during $held $down" >/tmp/cashier.out
+# sale_through_upgrade AMOUNT, the moment the terminal has handed a bundle to the upgrader: a
+# sale keyed then is on screen when the upgrade holds new sales. The hold waits for it (its QR
+# stays up); it is paid; keys pressed while its result shows under the hold start nothing; then
+# the upgrade goes on. Every step a check.
+sale_through_upgrade() {
+  local i n0 sale up
+  up() { [ "$(systemctl show -p ActiveState --value qrpos-upgrade.service)" = activating ]; }
+  for i in $(seq 1 600); do up && break; sleep 0.1; done
+  up || { fail "the terminal never handed the bundle over (qrpos-upgrade.service not started)"; return 1; }
+  if ! key_sale "$1"; then fail "a sale keyed as the upgrade began (state $(st j.state))"; return 1; fi
+  sale=$SALE
+  for i in $(seq 1 200); do status | grep -q '"hold":{' && break; sleep 0.1; done
+  if status | grep -q '"hold":{' && [ "$(st 'j.currentSale && j.currentSale.saleId')" = "$sale" ] && [ "$(st j.state)" = showing_qr ]; then
+    pass "the upgrade holds new sales while a sale is on screen: its QR stays up ($sale)"
+  else fail "hold with a sale on screen: state $(st j.state), hold $(st j.hold)"; fi
+  if pay "$sale"; then SALES=$((SALES + 1)); else fail "the sale on screen could not be paid during the hold"; fi
+  n0=$(q 'SELECT count(*) FROM sales')
+  press 7000$'\n'
+  sleep 1
+  if [ "$(q 'SELECT count(*) FROM sales')" = "$n0" ] && [ "$(st j.state)" != showing_qr ]; then
+    pass "the sale paid under the hold; a sale keyed while its result showed, sales held, started nothing ($(st j.screen))"
+  else fail "keys during the hold: $(q 'SELECT count(*) FROM sales') sales (was $n0), state $(st j.state)"; fi
 }
-# Sales made: those sell() made, and those the cashier saw on screen and paid.
-made() { echo $((SALES + $(sort -u /tmp/cashier.sales 2>/dev/null | wc -l))); }
 snapshot() { q "SELECT sale_id || ' ' || status FROM sales ORDER BY sale_id" >"$1"; q "SELECT count(*) FROM sale_events" >>"$1.events"; }
 # kept BEFORE: every sale in the snapshot still there, and none paid became anything else;
 # the journal's event rows only grew.
@@ -230,21 +213,17 @@ if [ "$(st j.state)" = showing_qr ] && [ "$(running_version)" = upg-a ] && [ -z 
   pass "with a sale on screen for 15 s after the rollout: nothing handed over, A still running, the sale's QR still up"
 else fail "during a sale: state $(st j.state), running $(running_version), ready/ $(ls /var/lib/qrpos/upgrades/ready 2>/dev/null)"; fi
 pay "$P" && SALES=$((SALES + 1)) || fail "paying the sale on screen during the rollout"
-cashier &
-CASHIER=$!
+idle_screen
+sale_through_upgrade 4400
 if wait_report upg-b; then pass "the terminal reported its upgrade to B $(since "$t_roll") s after the rollout"; else fail "no report on B from the terminal"; fi
-touch /tmp/cashier.stop; wait $CASHIER
-read -r attempts during held down </tmp/cashier.out
-echo "cashier during A -> B: $attempts sales keyed, $during while the upgrade ran (service running or sales held), $held status answers with sales held, $down without an answer (restart)"
-journalctl -u qrpos-upgrade --no-pager -o cat | tail -25
-[ "$during" -gt 0 ] && pass "sales were keyed while the upgrade ran ($during), $held answers said held" || fail "no sale keyed while the upgrade ran"
+journalctl -u qrpos-upgrade --no-pager -o cat | tail -12
 version_is upg-b && pass "B running: status endpoint and qrpos version say upg-b" || { fail "B not running"; cat /tmp/version.txt; }
 [ "$(fleet "?.version")" = upg-b ] && [ "$(fleet "?.lastUpgrade?.outcome")" = upgraded ] && pass "qrpos relay fleet: till-1 runs upg-b, last upgrade upgraded" || fail "fleet after B: $(fleet '')"
 ls /var/lib/qrpos/backups/ | grep -q "^journal-$S0-" && pass "journal backed up before the switch: $(ls /var/lib/qrpos/backups/)" || fail "no journal backup"
 sell 2600 && sell 2700 && pass "2 sales on B after the upgrade, paid"
 kept /tmp/snap-a && pass "no journal entry lost over A -> B" || fail "journal entries lost over A -> B"
-all_paid && pass "every sale paid and synced over A -> B: $(q 'SELECT count(*) FROM sales') sales (the cashier's during the upgrade: $(sort -u /tmp/cashier.sales 2>/dev/null | wc -l))" || { fail "sales not all paid/synced"; q "SELECT sale_id, amount, status FROM sales WHERE status <> 'successful'"; }
-[ "$(q 'SELECT count(*) FROM sales')" = "$(made)" ] && pass "the journal holds exactly the $(made) sales made" || fail "the journal holds $(q 'SELECT count(*) FROM sales') sales, $(made) were made"
+all_paid && pass "every sale paid and synced over A -> B: $(q 'SELECT count(*) FROM sales') sales" || { fail "sales not all paid/synced"; q "SELECT sale_id, amount, status FROM sales WHERE status <> 'successful'"; }
+[ "$(q 'SELECT count(*) FROM sales')" = "$SALES" ] && pass "the journal holds exactly the $SALES sales made" || fail "the journal holds $(q 'SELECT count(*) FROM sales') sales, $SALES were made"
 snapshot /tmp/snap-b
 stage fleet-A-B
 
@@ -253,12 +232,8 @@ echo; echo "== 4. broken C from the relay: its self-test passes, its service exi
 sell 2800 || true
 t_roll=$(now)
 /usr/local/bin/qrpos relay releases rollout upg-c-exits --all --config "$RCFG" >/dev/null || fail "rollout C"
-cashier &
-CASHIER=$!
+sale_through_upgrade 4600
 if wait_report upg-c-exits; then pass "the terminal reported on C $(since "$t_roll") s after the rollout"; else fail "no report on C"; fi
-touch /tmp/cashier.stop; wait $CASHIER
-read -r attempts during held down </tmp/cashier.out
-echo "cashier during B -> C -> B: $attempts sales keyed, $during while qrpos-upgrade.service ran, $held answers held, $down without an answer"
 journalctl -u qrpos-upgrade --no-pager -o cat | grep -E 'rolled back|FAILED|after the failure' | tail -5
 version_is upg-b && [ "$(current)" = releases/upg-b ] && pass "rolled back: B running (status endpoint, qrpos version)" || { fail "after C: running $(running_version), current $(current)"; cat /tmp/version.txt; }
 [ "$(fleet "?.version")" = upg-b ] && [ "$(fleet "?.lastUpgrade?.outcome")" = rolled_back ] && pass "qrpos relay fleet: till-1 on upg-b, last upgrade upg-c-exits rolled_back ($(fleet '?.lastUpgrade?.detail' | cut -c1-160))" || fail "fleet after C: $(fleet '')"
@@ -267,7 +242,7 @@ sleep 12 # a release check later: a version reported failing is not offered agai
 [ "$(current)" = releases/upg-b ] && [ "$(systemctl show -p ActiveState --value qrpos-upgrade.service)" != activating ] && pass "C not tried again after its failure was reported" || fail "C tried again"
 sell 2900 && pass "a sale on B after the rollback, paid"
 kept /tmp/snap-b && pass "no journal entry lost over B -> C -> B" || fail "journal entries lost over B -> C -> B"
-all_paid && [ "$(q 'SELECT count(*) FROM sales')" = "$(made)" ] && pass "every sale paid and synced, $(made) in the journal as made" || fail "after C: $(q 'SELECT count(*) FROM sales') sales for $(made) made; not paid: $(q "SELECT count(*) FROM sales WHERE status <> 'successful'")"
+all_paid && [ "$(q 'SELECT count(*) FROM sales')" = "$SALES" ] && pass "every sale paid and synced, $SALES in the journal as made" || fail "after C: $(q 'SELECT count(*) FROM sales') sales for $SALES made; not paid: $(q "SELECT count(*) FROM sales WHERE status <> 'successful'")"
 stage fleet-C-rollback
 
 echo; echo "== 5. E from the relay, signed with a key the relay trusts and the terminal does not -> refused"
@@ -284,8 +259,8 @@ if [ "$(fleet "?.lastUpgrade?.outcome")" = refused ] && printf '%s' "$detail" | 
   pass "E refused by the terminal ($detail); nothing handed over, nothing changed, B running"
 else fail "E: outcome $(fleet '?.lastUpgrade?.outcome'), detail $detail, running $(running_version)"; diff /tmp/before.txt /tmp/after.txt; fi
 sell 3400 && pass "a sale on B after the refusal, paid"
-all_paid && [ "$(q 'SELECT count(*) FROM sales')" = "$(made)" ] && pass "in all: $(made) sales made, $(made) in the journal, all paid and synced; relay has $(relay_sales)" || fail "in all: $(q 'SELECT count(*) FROM sales') in the journal for $(made) made"
-[ "$(relay_sales)" = "$(made)" ] && pass "the relay knows every sale ($(made))" || fail "the relay has $(relay_sales) sales, $(made) made"
+all_paid && [ "$(q 'SELECT count(*) FROM sales')" = "$SALES" ] && pass "in all: $SALES sales made, $SALES in the journal, all paid and synced; relay has $(relay_sales)" || fail "in all: $(q 'SELECT count(*) FROM sales') in the journal for $SALES made"
+[ "$(relay_sales)" = "$SALES" ] && pass "the relay knows every sale ($SALES)" || fail "the relay has $(relay_sales) sales, $SALES made"
 /usr/local/bin/qrpos relay fleet --config "$RCFG"
 stage fleet-E-refused
 
@@ -335,7 +310,7 @@ if [ $rc = 3 ] && relay_ready && [ "$(relay_schema)" = "$rbefore" ] && [ "$(runn
 raside=$(ls /var/lib/qrpos-relay/backups/*.replaced.sqlite 2>/dev/null | head -1)
 [ -n "$raside" ] && [ "$(sqlite3 "$raside" 'PRAGMA user_version')" = $((rbefore + 1)) ] && pass "the migrated relay database is kept: $raside" || fail "no migrated relay database kept"
 echo "TIME rollback-H $(grep -o '[0-9.]* s after the failure was seen' /tmp/last.txt | grep -o '^[0-9.]*') wall $wall"
-[ "$(relay_sales)" = "$(made)" ] && pass "the relay still knows every sale ($(made))" || fail "the relay has $(relay_sales) sales after H, $(made) made"
+[ "$(relay_sales)" = "$SALES" ] && pass "the relay still knows every sale ($SALES)" || fail "the relay has $(relay_sales) sales after H, $SALES made"
 
 echo; echo "== 11. qrpos upgrade G (migrates the journal, READY, never ready to sell), --ready-timeout 10"
 upgrade /bundles/upg-g-never-ready.tar.gz --ready-timeout 10
@@ -348,7 +323,7 @@ echo; echo "== 12. qrpos rollback to B: the schema-$S0 backup put back (no sale 
 /usr/local/bin/qrpos rollback 2>&1 | tee /tmp/last.txt; rc=${PIPESTATUS[0]}
 if [ $rc = 3 ] && [ "$(running_version)" = upg-b ] && [ "$(schema)" = "$S0" ] && grep -q 'will be put back (nothing recorded since it)' /tmp/last.txt; then
   pass "rollback by hand to B with the journal backup put back"; else fail "rollback to B (exit $rc, running $(running_version), schema $(schema))"; fi
-kept /tmp/snap-b && all_paid && [ "$(q 'SELECT count(*) FROM sales')" = "$(made)" ] && pass "the backup put back holds every sale ($(made))" || fail "sales lost by the rollback to B: $(q 'SELECT count(*) FROM sales') for $(made)"
+kept /tmp/snap-b && all_paid && [ "$(q 'SELECT count(*) FROM sales')" = "$SALES" ] && pass "the backup put back holds every sale ($SALES)" || fail "sales lost by the rollback to B: $(q 'SELECT count(*) FROM sales') for $SALES"
 upgrade /bundles/upg-g-never-ready.tar.gz --ready-timeout 5
 [ $rc = 4 ] && [ "$(schema)" = $((S0 + 1)) ] || fail "G again (exit $rc, schema $(schema))"
 q "INSERT INTO sales (sale_id, ref, amount, currency, status, created_at, updated_at) VALUES ('SALE_made_on_g', 9999, 4000, 'THB', 'successful', datetime('now'), datetime('now'))"

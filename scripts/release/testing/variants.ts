@@ -114,7 +114,7 @@ export function applyEdit(source: string, edit: Edit, variant: string): string {
   const re = new RegExp(edit.anchor.source, edit.anchor.flags.includes('g') ? edit.anchor.flags : `${edit.anchor.flags}g`);
   const all = [...source.matchAll(re)];
   if (all.length !== 1) throw new VariantError(`${where}: the anchor ${String(edit.anchor)} matches ${all.length} times (needs exactly 1); update scripts/release/testing/variants.ts to the code as it is now`);
-  const m = all[0] as RegExpExecArray;
+  const m = all[0];
   const w = typeof edit.with === 'function' ? edit.with(m) : edit.with;
   return source.slice(0, m.index) + w + source.slice(m.index + m[0].length);
 }

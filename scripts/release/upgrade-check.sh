@@ -69,6 +69,7 @@ cat >/etc/qrpos/terminal.json <<'JSON'
   "currency": "THB",
   "statusListen": "127.0.0.1:7601",
   "updates": { "checkMs": 10000 },
+  "sale": { "resultSeconds": 3 },
   "drivers": { "keypad": { "driver": "tty" }, "display": { "driver": "virtual", "width": 480, "height": 320 } }
 }
 JSON
@@ -208,9 +209,9 @@ key_sale 4200 && P=$SALE || fail "a sale on screen before the rollout"
 t_roll=$(now)
 /usr/local/bin/qrpos relay releases rollout upg-b --all --config "$RCFG" || fail "rollout B"
 /usr/local/bin/qrpos relay releases list --config "$RCFG"
-sleep 15 # at least one of the terminal's release checks (every 10 s here)
+sleep 12 # at least one of the terminal's release checks (every 10 s here)
 if [ "$(st j.state)" = showing_qr ] && [ "$(running_version)" = upg-a ] && [ -z "$(ls -A /var/lib/qrpos/upgrades/ready 2>/dev/null)" ] && [ "$(systemctl show -p ActiveState --value qrpos-upgrade.service)" != activating ]; then
-  pass "with a sale on screen for 15 s after the rollout: nothing handed over, A still running, the sale's QR still up"
+  pass "with a sale on screen for 12 s after the rollout: nothing handed over, A still running, the sale's QR still up"
 else fail "during a sale: state $(st j.state), running $(running_version), ready/ $(ls /var/lib/qrpos/upgrades/ready 2>/dev/null)"; fi
 pay "$P" && SALES=$((SALES + 1)) || fail "paying the sale on screen during the rollout"
 idle_screen
@@ -238,7 +239,7 @@ journalctl -u qrpos-upgrade --no-pager -o cat | grep -E 'rolled back|FAILED|afte
 version_is upg-b && [ "$(current)" = releases/upg-b ] && pass "rolled back: B running (status endpoint, qrpos version)" || { fail "after C: running $(running_version), current $(current)"; cat /tmp/version.txt; }
 [ "$(fleet "?.version")" = upg-b ] && [ "$(fleet "?.lastUpgrade?.outcome")" = rolled_back ] && pass "qrpos relay fleet: till-1 on upg-b, last upgrade upg-c-exits rolled_back ($(fleet '?.lastUpgrade?.detail' | cut -c1-160))" || fail "fleet after C: $(fleet '')"
 relay_ready && pass "the relay (same machine, same release) is back on B and ready" || fail "relay not ready after C"
-sleep 12 # a release check later: a version reported failing is not offered again
+sleep 11 # a release check later (every 10 s): a version reported failing is not offered again
 [ "$(current)" = releases/upg-b ] && [ "$(systemctl show -p ActiveState --value qrpos-upgrade.service)" != activating ] && pass "C not tried again after its failure was reported" || fail "C tried again"
 sell 2900 && pass "a sale on B after the rollback, paid"
 kept /tmp/snap-b && pass "no journal entry lost over B -> C -> B" || fail "journal entries lost over B -> C -> B"

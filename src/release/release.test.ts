@@ -334,6 +334,30 @@ describe('the release folder', () => {
     expect(Install.readHistory(dir).map((h) => `${h.version}<${h.from ?? ''}`)).toEqual(['1.0.0<', '1.1.0<1.0.0', '1.2.0<1.1.0', '1.1.0<1.2.0']);
   });
 
+  it('unpacked under umask 0077 (qrpos-upgrade.service), the manifest and every file stay readable to the service user', async () => {
+    const dir = fs.mkdtempSync(path.join(base, 'opt-'));
+    const old = process.umask(0o077);
+    try {
+      await installed(dir, '3.0.0');
+    } finally {
+      process.umask(old);
+    }
+    const rel = path.join(dir, 'releases', '3.0.0');
+    // The running program reads its version from manifest.json: unreadable, it reports none.
+    for (const f of ['manifest.json', 'manifest.json.sig']) expect((fs.statSync(path.join(rel, f)).mode & 0o777).toString(8)).toBe('644');
+    const unreadable: string[] = [];
+    const walk = (d: string): void => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        const p = path.join(d, e.name);
+        const mode = fs.lstatSync(p).mode;
+        if (!e.isSymbolicLink() && (mode & 0o004) === 0) unreadable.push(path.relative(rel, p));
+        if (e.isDirectory()) walk(p);
+      }
+    };
+    walk(rel);
+    expect(unreadable).toEqual([]);
+  });
+
   it('re-unpacking an intact release writes nothing; a damaged one is replaced', async () => {
     const dir = fs.mkdtempSync(path.join(base, 'opt-'));
     await installed(dir, '2.0.0');

@@ -159,6 +159,21 @@ describe('terminal: fleet updates', () => {
     expect(row.lastUpgrade?.detail).not.toContain('\x1b');
   });
 
+  it('reports an outcome the upgrader left before asking for a release: a release rolled back here is not fetched again', async () => {
+    const { t, terminalId } = await terminal('till-rolled-back');
+    await rollout({ terminals: [terminalId] });
+    const spool = spoolPaths(path.join(t.config.dataDir, 'upgrades'));
+    fs.mkdirSync(spool.outcome, { recursive: true });
+    // As the release running after a rollback finds it: its check comes before the outcome timer.
+    fs.writeFileSync(path.join(spool.outcome, `qrpos-2.0.0-linux-${arch}.txt`), 'version=2.0.0\noutcome=rolled_back\nexit=3\n---\nrolled back to 1.0.0\n');
+    const [a, b] = await Promise.all([t.handle.updates!.checkNow(), t.handle.updates!.reportOutcomes()]);
+    expect(a).toBe('none');
+    expect(b).toBe(1);
+    expect(fs.readdirSync(spool.outcome)).toEqual([]);
+    expect(fs.existsSync(spool.ready) ? fs.readdirSync(spool.ready) : []).toEqual([]);
+    expect((await fleetRow(terminalId)).lastUpgrade).toMatchObject({ version: '2.0.0', outcome: 'rolled_back' });
+  });
+
   it('reads outcome files as the upgrader writes them', () => {
     expect(parseOutcomeFile('version=2.0.0\noutcome=upgraded\nexit=0\n---\nupgraded to 2.0.0\n')).toEqual({ version: '2.0.0', outcome: 'upgraded', detail: 'upgraded to 2.0.0' });
     expect(parseOutcomeFile('version=2.0.0\noutcome=failed\nexit=4\n---\n')).toEqual({ version: '2.0.0', outcome: 'failed', detail: 'qrpos upgrade exit 4' });

@@ -224,6 +224,10 @@ export class Updater {
   private async check(): Promise<CheckResult> {
     const { log } = this.o;
     if (!this.o.paired()) return 'unpaired';
+    // What the upgrader left is reported first: the relay offers a version that failed here
+    // until it hears so, and a release the new start rolled back would otherwise be fetched and
+    // tried a second time (seen in the booted test, scripts/release/upgrade-nspawn.sh).
+    await this.reportOutcomes();
     const { release } = await this.o.http.releaseOffer(this.arch);
     if (!release || release.arch !== this.arch) return 'none';
     this.mkdirs();
@@ -345,8 +349,20 @@ export class Updater {
     for (const f of safeList(this.paths.incoming)) if (f !== keep) fs.rmSync(path.join(this.paths.incoming, f), { force: true });
   }
 
-  /** Sends what the upgrader left in outcome/ (a file is removed once the relay has it). Returns how many. */
-  async reportOutcomes(): Promise<number> {
+  private reporting: Promise<number> | null = null;
+
+  /**
+   * Sends what the upgrader left in outcome/ (a file is removed once the relay has it). Returns
+   * how many. One sending at a time (the timer and a check may ask together): a file is sent once.
+   */
+  reportOutcomes(): Promise<number> {
+    this.reporting ??= this.sendOutcomes().finally(() => {
+      this.reporting = null;
+    });
+    return this.reporting;
+  }
+
+  private async sendOutcomes(): Promise<number> {
     if (!this.o.paired()) return 0;
     let sent = 0;
     for (const name of safeList(this.paths.outcome)) {

@@ -98,8 +98,13 @@ async function readBundle(file, { keys, here = null, into, onManifest, spaceDir,
         fail(`not enough disk space in ${spaceDir || path.dirname(into)}: release ${manifest.version} needs ${mb(need)} (${manifest.count} files), ${mb(free)} is free`);
       }
       fs.mkdirSync(into, { mode: 0o700 });
-      fs.writeFileSync(path.join(into, 'manifest.json'), manifestBuf, { mode: 0o644 });
-      fs.writeFileSync(path.join(into, 'manifest.json.sig'), sigBuf, { mode: 0o644 });
+      // chmod, not only the mode of the write: the umask takes from that, and qrpos-upgrade.service
+      // runs with UMask=0077. An unreadable manifest makes the service report no version, and so
+      // every fleet upgrade fail its health check (found by the booted test, upgrade-nspawn.sh).
+      for (const [name, buf] of [['manifest.json', manifestBuf], ['manifest.json.sig', sigBuf]]) {
+        fs.writeFileSync(path.join(into, name), buf, { mode: 0o644 });
+        fs.chmodSync(path.join(into, name), 0o644);
+      }
     }
   };
 
@@ -449,6 +454,7 @@ function stageCheckout({ app, source, installerDir, nodeModules, stamp, describe
         fs.chmodSync(d, f.mode);
       }
       fs.writeFileSync(path.join(into, 'manifest.json'), M.manifestBytes(manifest), { mode: 0o644 });
+      fs.chmodSync(path.join(into, 'manifest.json'), 0o644); // whatever the umask (see above)
       fixDirModes(into);
       // The copies are what runs: check them, not the sources (which may change meanwhile).
       const problems = M.treeProblems(into, manifest);

@@ -68,7 +68,7 @@ cat >/etc/qrpos/terminal.json <<'JSON'
   "merchantName": "Upgrade Test",
   "currency": "THB",
   "statusListen": "127.0.0.1:7601",
-  "updates": { "checkMs": 10000 },
+  "updates": { "checkMs": 10000, "quietMs": 2000 },
   "sale": { "resultSeconds": 3 },
   "drivers": { "keypad": { "driver": "tty" }, "display": { "driver": "virtual", "width": 480, "height": 320 } }
 }
@@ -190,12 +190,14 @@ wait_report() {
   for i in $(seq 1 240); do [ "$(fleet "?.lastUpgrade?.version")" = "$1" ] && return 0; sleep 1; done
   return 1
 }
-# version_is V: the status endpoint and `qrpos version` (the device's own status command) agree.
+# version_is V: the status endpoint, `qrpos status` and `qrpos version` agree.
 version_is() {
   local i
   for i in $(seq 1 60); do [ "$(running_version)" = "$1" ] && break; sleep 0.5; done
   /usr/local/bin/qrpos version >/tmp/version.txt 2>&1
-  [ "$(running_version)" = "$1" ] && grep -q "^running:  $1 " /tmp/version.txt && grep -q "^current:  $1\$" /tmp/version.txt
+  /usr/local/bin/qrpos status >>/tmp/version.txt 2>&1 || true
+  [ "$(running_version)" = "$1" ] && grep -q "^running:  $1 " /tmp/version.txt && grep -q "^current:  $1\$" /tmp/version.txt &&
+    grep -q "^version:   $1\$" /tmp/version.txt
 }
 relay_sales() { sqlite3 -cmd '.timeout 5000' /var/lib/qrpos-relay/relay.db "SELECT count(*) FROM sales"; }
 

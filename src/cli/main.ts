@@ -16,6 +16,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Command }> = {
     load: () => (require('../release/device-cli') as typeof import('../release/device-cli')).upgradeCommand,
   },
   rollback: { summary: 'go back to the previous release by hand', load: () => (require('../release/device-cli') as typeof import('../release/device-cli')).rollbackCommand },
+  status: {
+    summary: 'what the running terminal reports: version, screen, ready or why not, link, unsynced sales',
+    load: () => (require('../release/device-cli') as typeof import('../release/device-cli')).statusCommand,
+  },
   version: {
     summary: 'this program, the releases installed, and the version the terminal runs',
     load: () => (require('../release/device-cli') as typeof import('../release/device-cli')).versionCommand,

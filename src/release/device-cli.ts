@@ -1,11 +1,14 @@
 /**
- * The device's release commands: `qrpos upgrade FILE|URL`, `qrpos rollback`, `qrpos version`.
- * Run as root (they switch /opt/qrpos/current and start and stop the service); see upgrade.ts.
+ * The device's release commands: `qrpos upgrade FILE|URL`, `qrpos rollback`, `qrpos version`,
+ * and `qrpos status` (what the running terminal reports).
+ * upgrade and rollback run as root (they switch /opt/qrpos/current and start and stop the
+ * service); see upgrade.ts.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from '../cli/command';
 import { flagHelp, parseFlags, UsageError, type FlagSpec, type FlagValues } from '../shared/args';
+import { formatMoneyCode, isCurrency } from '../domain/money';
 import { packageVersion } from '../shared/version';
 import { DEFAULT_MAX_BYTES } from './fetch';
 import { Install, M, RELEASE_DIR } from './lib';
@@ -74,6 +77,21 @@ This program's version, the releases in /opt/qrpos (current, previous), what the
 status endpoint reports running, and the last lines of /opt/qrpos/history.
 
 ${flagHelp(COMMON)}
+`;
+
+const STATUS_FLAGS: Record<string, FlagSpec> = {
+  config: COMMON.config,
+  json: { type: 'boolean', description: "print the status endpoint's JSON answer as it is" },
+};
+
+const STATUS_HELP = `usage: qrpos status [flags]
+
+What the running terminal reports on its status endpoint (statusListen in the config): the
+version it runs, its screen, whether it can take a sale and why not, the relay link, sales not yet
+synced, late payments to settle, a held sale for an upgrade, and a start-up problem.
+Exit codes: 0 ready for a sale, 1 running but not ready (or waiting on a problem), 3 no answer.
+
+${flagHelp(STATUS_FLAGS)}
 `;
 
 function deviceOptions(flags: FlagValues, keys?: string[]): DeviceOptions {
@@ -201,5 +219,59 @@ export const versionCommand: Command = {
       for (const l of lines.slice(-8)) out(`  ${l.split('\t').filter(Boolean).join('  ')}`);
     }
     return 0;
+  },
+};
+
+/** The lines `qrpos status` prints for a status endpoint's answer (TerminalStatus or FatalStatus). */
+export function statusLines(b: Record<string, unknown>): string[] {
+  const str = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v) : '?');
+  const lines = [`version:   ${str(b.version)}`];
+  lines.push(`state:     ${str(b.state)}${b.screen && b.screen !== b.state ? ` (screen: ${str(b.screen)})` : ''}`);
+  lines.push(`ready:     ${b.ready === true ? 'yes' : `no${b.reason ? ` (${str(b.reason)})` : ''}`}`);
+  const problem = b.problem as { title?: string; reason?: string[]; action?: string[] } | null | undefined;
+  if (problem) {
+    lines.push(`problem:   ${problem.title ?? '?'}`);
+    for (const r of problem.reason ?? []) lines.push(`           ${r}`);
+    for (const a of problem.action ?? []) lines.push(`  to do:   ${a}`);
+  }
+  const link = b.link as { online?: boolean; paired?: boolean; pairingCode?: string | null; lastError?: string | null } | undefined;
+  if (link) {
+    const pairing = link.paired ? 'paired' : `not paired${link.pairingCode ? ` (pairing code ${link.pairingCode})` : ''}`;
+    lines.push(`relay:     ${link.online ? 'online' : 'offline'}, ${pairing}${!link.online && link.lastError ? `: ${link.lastError}` : ''}`);
+  }
+  if (typeof b.merchantName === 'string') lines.push(`shop:      ${b.merchantName}${typeof b.terminalId === 'string' ? ` (terminal ${b.terminalId})` : ''}`);
+  const sale = b.currentSale as { ref?: number | null; amount?: number; currency?: string; status?: string } | null | undefined;
+  if (sale) {
+    const amount = typeof sale.amount === 'number' && isCurrency(sale.currency) ? formatMoneyCode(sale.amount, sale.currency) : `${str(sale.amount)} ${str(sale.currency)}`;
+    lines.push(`sale:      #${str(sale.ref ?? '-')} ${amount}, ${str(sale.status)}`);
+  }
+  if (typeof b.unsynced === 'number') lines.push(`unsynced:  ${b.unsynced}`);
+  if (typeof b.latePayments === 'number' && b.latePayments > 0) lines.push(`late payments to settle: ${b.latePayments} (supervisor menu → 4)`);
+  const hold = b.hold as { reason?: string; until?: string } | null | undefined;
+  if (hold) lines.push(`held:      new sales held until ${str(hold.until)}${hold.reason ? ` (${hold.reason})` : ''}`);
+  const errors = b.configErrors as { field: string; message: string }[] | undefined;
+  for (const e of errors ?? []) lines.push(`config:    ${e.field}: ${e.message}`);
+  return lines;
+}
+
+export const statusCommand: Command = {
+  summary: 'what the running terminal reports: version, screen, ready or why not, link, unsynced sales',
+  help: STATUS_HELP,
+  async run(argv) {
+    const { flags } = parseFlags(argv, STATUS_FLAGS, { positionals: 0 });
+    const configFile = path.resolve(String(flags.config));
+    const term = terminalService(configFile);
+    if (!term?.client) throw new UsageError(`${configFile}: not a readable terminal config (--config)`);
+    let answer;
+    try {
+      answer = await term.client.get('/status');
+    } catch (err) {
+      process.stderr.write(`qrpos status: the terminal does not answer on ${term.client.address}: ${(err as Error).message}\n`);
+      return 3;
+    }
+    const body = answer.body ?? {};
+    if (flags.json) process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+    else for (const l of statusLines(body)) process.stdout.write(`${l}\n`);
+    return body.ready === true ? 0 : 1;
   },
 };

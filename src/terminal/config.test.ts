@@ -98,6 +98,12 @@ describe('terminal config', () => {
     for (const bad of [24, -1, 1.5, '4']) expect(problems({ ...MIN, businessDayStartHour: bad }).map((x) => x.field), String(bad)).toEqual(['businessDayStartHour']);
   });
 
+  it('updates: checkMs and quietMs default to 5 min and 30 s, and out-of-range values name the field', () => {
+    expect(parseTerminalConfig(MIN).updates).toEqual({ enabled: true, checkMs: 300_000, quietMs: 30_000 });
+    expect(parseTerminalConfig({ ...MIN, updates: { quietMs: 2000 } }).updates.quietMs).toBe(2000);
+    expect(problems({ ...MIN, updates: { quietMs: 5 } }).map((p) => p.field)).toEqual(['updates.quietMs']);
+  });
+
   it('takes drivers from a device profile when the config has none', () => {
     fs.writeFileSync(path.join(dir, 'pi-test.json'), JSON.stringify({ drivers: { keypad: { driver: 'tty' }, display: { driver: 'virtual', width: 320, height: 240 } } }));
     const { drivers: _d, ...noDrivers } = MIN;

@@ -78,6 +78,8 @@ export const TerminalConfigSchema = z
       .object({
         enabled: z.boolean().default(true),
         checkMs: z.number().int().min(10_000).max(86_400_000).default(300_000),
+        /** How long the counter must be untouched (no key, no sale) before a download starts or goes on. */
+        quietMs: z.number().int().min(1_000).max(3_600_000).default(30_000),
       })
       .strict()
       .prefault({}),

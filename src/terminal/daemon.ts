@@ -355,7 +355,7 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
         checkMs: opts.updates?.checkMs ?? config.updates.checkMs,
         ...(opts.updates?.keysFile ? { keysFile: opts.updates.keysFile } : {}),
         ...(opts.updates && 'here' in opts.updates ? { here: opts.updates.here } : {}),
-        ...(opts.updates?.quietMs !== undefined ? { quietMs: opts.updates.quietMs } : {}),
+        quietMs: opts.updates?.quietMs ?? config.updates.quietMs,
         clock,
       })
     : null;

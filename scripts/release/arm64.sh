@@ -5,20 +5,21 @@
 #   2. `npm run release -- --arch arm64` into $OUT (default: a temporary folder);
 #   3. `npm run release -- check-emulated`: every .node an arm64 ELF that loads in Debian 13's
 #      arm64 Node.js under qemu-user, the release's self-test, one sale to PAID;
-#   4. the vitest test of the same (src/release/emulated.test.ts, with its controls).
+#   4. with --test: also the vitest test of the same (src/release/emulated.test.ts, with its
+#      controls: an x64 binary and the x64 bundle must fail the check).
 # Prints each step's time and the bundle sizes (arm64, and x64 when one is in $OUT).
 #
-#   sudo scripts/release/arm64.sh [--out DIR] [--no-test]
+#   sudo scripts/release/arm64.sh [--out DIR] [--test]
 # Needs root (cross.sh), the built dist/ (npm run build), the Debian archive and npm registry
 # the first time. The signing key: $QRPOS_RELEASE_KEY, else ~/.config/qrpos/release-key.pem.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
-OUT="" TEST=1
+OUT="" TEST=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) [ $# -ge 2 ] || { echo "arm64.sh: --out needs a directory" >&2; exit 2; }; OUT=$2; shift ;;
-    --no-test) TEST=0 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --test) TEST=1 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "arm64.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift

@@ -26,6 +26,7 @@ while [ $# -gt 0 ]; do
 done
 cd "$REPO"
 if [ -z "$OUT" ]; then OUT=$(mktemp -d /tmp/qrpos-arm64.XXXXXX); trap 'rm -rf "$OUT"' EXIT; fi
+mkdir -p "$OUT"
 SECONDS=0
 T=$SECONDS
 step() { printf '[arm64 %4ds] %s took %d s\n' "$SECONDS" "$1" "$((SECONDS - T))"; T=$SECONDS; }

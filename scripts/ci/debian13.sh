@@ -45,73 +45,29 @@ T0=$SECONDS
 stamp() { printf '[debian13 %4ds] %s\n' "$SECONDS" "$*"; }
 phase_end() { stamp "$1 took $((SECONDS - T0)) s"; T0=$SECONDS; }
 
-# ---- the mirror this machine's apt uses (deb822 .sources or one-line .list)
-# shellcheck source=scripts/ci/mirror.sh
-. "$(dirname "$0")/mirror.sh"
-MIRROR=${DEBIAN_MIRROR:-$(mirror_of_host | head -1)}
-MIRROR=${MIRROR%/}
+# ---- the root's helpers (debootstrap, apt sources, certificates, mounts), shared with scripts/release/cross.sh
+# shellcheck source=scripts/ci/debroot.sh
+. "$(dirname "$0")/debroot.sh"
+MIRROR=$(debroot_mirror)
 [ -n "$MIRROR" ] || { echo "debian13.sh: no Debian mirror found in /etc/apt/sources.list*; set DEBIAN_MIRROR" >&2; exit 1; }
-SECURITY=${MIRROR%/debian}/debian-security
 stamp "mirror $MIRROR"
 
-lock=(); command -v flock >/dev/null && lock=(flock /tmp/apt.lock)
-if ! command -v debootstrap >/dev/null; then
-  stamp "installing debootstrap on this machine"
-  "${lock[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${lock[@]}" apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
-fi
-
 if [ -n "$KEEP" ]; then mkdir -p "$KEEP"; ROOT=$(cd "$KEEP" && pwd); else ROOT=$(mktemp -d /var/tmp/qrpos-debian13.XXXXXX); fi
-MOUNTS=()
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
-  local i
-  for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do umount -l "${MOUNTS[$i]}" 2>/dev/null || true; done
+  debroot_umount
   if [ -z "$KEEP" ]; then rm -rf --one-file-system "$ROOT"; fi
 }
 trap cleanup EXIT
 trap 'exit 143' TERM INT
 
 # ---- 1. the root: a minimal trixie, then Debian's own nodejs and npm, sudo and git
-if [ ! -x "$ROOT/usr/bin/apt-get" ]; then
-  stamp "debootstrap $SUITE into $ROOT"
-  debootstrap --variant=minbase --include=ca-certificates "$SUITE" "$ROOT" "$MIRROR" >"$ROOT.debootstrap.log" 2>&1 ||
-    { tail -20 "$ROOT.debootstrap.log" >&2; echo "debian13.sh: debootstrap failed (log $ROOT.debootstrap.log)" >&2; exit 1; }
-  rm -f "$ROOT.debootstrap.log"
-fi
-cat >"$ROOT/etc/apt/sources.list.d/debian.sources" <<EOF
-Types: deb
-URIs: $MIRROR
-Suites: $SUITE $SUITE-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+if [ ! -x "$ROOT/usr/bin/apt-get" ]; then stamp "debootstrap $SUITE into $ROOT"; fi
+debroot_create "$ROOT" "$SUITE" "$MIRROR" || exit 1
+debroot_configure "$ROOT" "$SUITE" "$MIRROR"
+debroot_mount "$ROOT"
 
-Types: deb
-URIs: $SECURITY
-Suites: $SUITE-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
-rm -f "$ROOT/etc/apt/sources.list"
-# This machine's own certificate authorities (a proxy's), for apt and npm inside.
-if compgen -G '/usr/local/share/ca-certificates/*' >/dev/null; then
-  mkdir -p "$ROOT/usr/local/share/ca-certificates"
-  cp /usr/local/share/ca-certificates/* "$ROOT/usr/local/share/ca-certificates/"
-fi
-cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
-# sudo looks up the host name.
-printf '127.0.0.1 localhost\n127.0.1.1 %s\n::1 localhost ip6-localhost\n' "$(hostname)" >"$ROOT/etc/hosts"
-
-bind() { mkdir -p "$ROOT$2"; mount "${@:3}" "$1" "$ROOT$2"; MOUNTS+=("$ROOT$2"); }
-bind proc /proc -t proc
-bind sysfs /sys -t sysfs
-bind /dev /dev --rbind
-mount --make-rslave "$ROOT/dev"
-bind tmpfs /run -t tmpfs
-mkdir -p "$ROOT/run/lock" "$ROOT/run/shm"
-bind tmpfs /tmp -t tmpfs -o mode=1777
-
-in_root() { chroot "$ROOT" env -i DEBIAN_FRONTEND=noninteractive PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 HOME=/root "$@"; }
+in_root() { debroot_run "$ROOT" "$@"; }
 U=ci
 if [ ! -f "$ROOT/var/lib/qrpos-ci-prepared" ]; then
   in_root update-ca-certificates >/dev/null

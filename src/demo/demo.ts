@@ -34,6 +34,12 @@ export interface DemoOptions {
   /** Also take keys from this terminal's keyboard (when it is a TTY or a pipe). */
   keyboard: Keypad | null;
   qrTimeoutSeconds: number;
+  /**
+   * How long the terminal waits for the relay and the relay for Omise, and their heartbeat
+   * (default 5000 ms). Raised where all three programs share a slow CPU: under qemu-user
+   * emulation (src/release/smoke-sale.ts) they are 10-20 times slower than natively.
+   */
+  timeoutMs?: number;
   log: Logger;
 }
 
@@ -142,9 +148,9 @@ export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
           version: 1,
           listen: { host: opts.host, port },
           country: opts.country,
-          omise: { baseUrl: simulator.url, timeoutMs: 5000 },
+          omise: { baseUrl: simulator.url, timeoutMs: opts.timeoutMs ?? 5000 },
           dataDir: relayDir,
-          heartbeatMs: 5000,
+          heartbeatMs: opts.timeoutMs ?? 5000,
           reconcile: { intervalMs: 5000, webhookOverdueMs: 15000 },
         }),
         secrets: {
@@ -184,7 +190,7 @@ export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
         dataDir: terminalDir,
         secretsFile,
         sale: { qrTimeoutSeconds: opts.qrTimeoutSeconds },
-        link: { heartbeatMs: 5000, requestTimeoutMs: 5000 },
+        link: { heartbeatMs: opts.timeoutMs ?? 5000, requestTimeoutMs: opts.timeoutMs ?? 5000 },
         drivers: { keypad: { driver: 'virtual' }, display: { driver: 'virtual', width: opts.width, height: opts.height } },
       }),
       drivers: { keypad, display },

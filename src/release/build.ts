@@ -49,12 +49,18 @@ export interface BuildResult {
 export function crossArchMessage(arch: string, host: string = process.arch): string {
   const deb = M.ARCHES[arch as keyof typeof M.ARCHES]?.deb ?? arch;
   const named = deb === arch ? arch : `${arch} (${deb})`;
+  const cross =
+    host === 'x64' && (arch === 'arm64' || arch === 'arm')
+      ? [
+          `On this amd64 machine \`npm run release -- --arch ${arch}\` builds them with scripts/release/cross.sh (as root: a`,
+          `Debian 13 root with crossbuild-essential-${deb} and the ${deb} -dev libraries; see scripts/SETUP.md, "Release bundles").`,
+        ]
+      : [`(a Debian multiarch cross build from amd64 is scripts/release/cross.sh: arm64 and arm only.)`];
   return [
-    `cannot build a linux-${arch} bundle on this linux-${host} machine: better-sqlite3, canvas and epoll are`,
-    `compiled C++ that must be built for ${named} against the devices' Node.js ABI, and this machine has no`,
-    `${arch} compiler and libraries (a Debian multiarch cross build needs crossbuild-essential-${deb} and the ${deb}`,
-    `-dev libraries of cairo, pango, jpeg, gif, rsvg, udev, usb: see scripts/SETUP.md, "Release bundles").`,
-    `Build it on a linux-${arch} machine instead (a Raspberry Pi 4/5 with 64-bit Raspberry Pi OS, or any ${deb}`,
+    `cannot build a linux-${arch} bundle on this linux-${host} machine as it is: better-sqlite3, canvas and epoll are`,
+    `compiled C++ that must be built for ${named} against the devices' Node.js ABI.`,
+    ...cross,
+    `Or build it on a linux-${arch} machine (a Raspberry Pi 4/5 with 64-bit Raspberry Pi OS, or any ${deb}`,
     `Debian 12/13) with the Node.js major version the devices run:`,
     `  git clone <repo> && cd qrpos && scripts/bootstrap.sh && npm run release`,
     `  (with the signing key there: QRPOS_RELEASE_KEY=/path/to/release-key.pem npm run release)`,

@@ -255,6 +255,7 @@ describe('architecture and Node ABI', () => {
     expect(msg).toContain('cannot build a linux-arm64 bundle on this linux-x64 machine');
     expect(msg).toContain('npm run release -- --arch arm64 --node-modules');
     expect(msg).toContain('scripts/bootstrap.sh && npm run release');
+    expect(msg).toContain('scripts/release/cross.sh');
     // node_modules whose native binary is for this machine, not the target: refused by name.
     const scratch = makeSource(fs.mkdtempSync(path.join(base, 'cross-')));
     addNativePackage(scratch.source, scratch.nodeModules, fakeAbiAddon(115));

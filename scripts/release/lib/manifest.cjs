@@ -176,6 +176,9 @@ function productionPackages(lock, nodeModules, arch) {
 const BUILD_SOURCES = /(\.(c|cc|cpp|cxx|h|hh|hpp|hxx|s|asm|o|a|obj|gyp|gypi|mk|cmake)|^CMakeLists\.txt)$/i;
 const TYPES_AND_MAPS = /\.(d\.ts|d\.cts|d\.mts|map)$/i;
 const FOREIGN_PREBUILD = /(^|\/)(android|darwin|win32|freebsd|openbsd|sunos|aix)[-_]/;
+// Prebuilds for musl libc (Alpine): the devices run Debian or Raspberry Pi OS (glibc), where these
+// do not even load (node-hid, serialport's bindings and koffi carry both).
+const MUSL_PREBUILD = /(^|[/._-])musl([/._-]|$)/;
 
 /**
  * The files of one package that run: not its nested node_modules (separate lock entries), not
@@ -213,7 +216,7 @@ function packageFiles(pkgDir, relBase, arch, notes) {
       if (name.endsWith('.node')) {
         const buf = fs.readFileSync(path.join(abs, name));
         const elf = elfInfo(buf);
-        if (!elf || FOREIGN_PREBUILD.test(r) || archOfMachine(elf.machine) !== arch) {
+        if (!elf || FOREIGN_PREBUILD.test(r) || MUSL_PREBUILD.test(r) || archOfMachine(elf.machine) !== arch) {
           foreign++;
           continue;
         }

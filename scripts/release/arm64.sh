@@ -9,16 +9,19 @@
 #      controls: an x64 binary and the x64 bundle must fail the check).
 # Prints each step's time and the bundle sizes (arm64, and x64 when one is in $OUT).
 #
-#   sudo scripts/release/arm64.sh [--out DIR] [--test]
+#   sudo scripts/release/arm64.sh [--out DIR] [--test] [--throwaway-key]
+# --throwaway-key signs with a key pair made for this run (CI has no release key) and checks
+# against its public half, so the step tests the build and not the key.
 # Needs root (cross.sh), the built dist/ (npm run build), the Debian archive and npm registry
 # the first time. The signing key: $QRPOS_RELEASE_KEY, else ~/.config/qrpos/release-key.pem.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
-OUT="" TEST=0
+OUT="" TEST=0 THROWAWAY=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) [ $# -ge 2 ] || { echo "arm64.sh: --out needs a directory" >&2; exit 2; }; OUT=$2; shift ;;
     --test) TEST=1 ;;
+    --throwaway-key) THROWAWAY=1 ;;
     -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "arm64.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -31,15 +34,27 @@ SECONDS=0
 T=$SECONDS
 step() { printf '[arm64 %4ds] %s took %d s\n' "$SECONDS" "$1" "$((SECONDS - T))"; T=$SECONDS; }
 
+KEYS=()
+CHECK_KEYS=()
+if [ "$THROWAWAY" = 1 ]; then
+  # shellcheck disable=SC2016 # JavaScript, not shell
+  node -e '
+const c = require("crypto"), fs = require("fs");
+const { privateKey, publicKey } = c.generateKeyPairSync("ed25519");
+fs.writeFileSync(process.argv[1] + "/throwaway.pem", privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
+fs.writeFileSync(process.argv[1] + "/throwaway.pub", publicKey.export({ type: "spki", format: "pem" }));' "$OUT"
+  KEYS=(--key "$OUT/throwaway.pem" --public-key "$OUT/throwaway.pub")
+  CHECK_KEYS=(--key "$OUT/throwaway.pub")
+fi
 scripts/release/cross.sh --arch arm64 >/dev/null
 step "cross root and arm64 node_modules"
-npm run -s release -- --arch arm64 --out "$OUT" --dist "$REPO/dist" | tee "$OUT/release.txt"
+npm run -s release -- --arch arm64 --out "$OUT" --dist "$REPO/dist" "${KEYS[@]}" | tee "$OUT/release.txt"
 step "npm run release -- --arch arm64"
 bundle=$(sed -n 's/^built //p' "$OUT/release.txt")
-npm run -s release -- check-emulated "$bundle"
+npm run -s release -- check-emulated "$bundle" "${CHECK_KEYS[@]}"
 step "check-emulated (native modules, self-test, one sale under qemu-aarch64)"
 if [ "$TEST" = 1 ]; then
-  npx vitest run src/release/emulated.test.ts
+  QRPOS_EMULATED_TEST=1 npx vitest run src/release/emulated.test.ts
   step "vitest src/release/emulated.test.ts"
 fi
 for f in "$OUT"/qrpos-*-linux-*.tar.gz; do printf '  %s: %s bytes\n' "$(basename "$f")" "$(stat -c %s "$f")"; done

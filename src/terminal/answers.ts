@@ -4,6 +4,7 @@
  * reports, the network. A Z report closes the business day in the journal (once); everything
  * else only reads.
  */
+import { DEFAULT_METHOD } from '../domain/methods';
 import os from 'node:os';
 import { formatMoneyCode } from '../domain/money';
 import { businessDay, dayBounds, formatClock } from '../domain/time';
@@ -35,6 +36,7 @@ export function saleInfo(s: SaleRow | null, zone: string): SaleInfo | null {
   return {
     saleId: s.saleId,
     ref: s.ref,
+    ...(s.method !== DEFAULT_METHOD ? { method: s.method } : {}),
     amount: s.amount,
     currency: s.currency,
     status: s.status,

@@ -3,7 +3,7 @@
  * here looks at its elements: librsvg (inside canvas) rasterises it onto white at a size that
  * gives every module of even a version-40 code at least 4 pixels, and jsQR reads the pixels.
  */
-import { createCanvas, loadImage } from 'canvas';
+import { createCanvas, loadImage, type Image } from 'canvas';
 import jsQR from 'jsqr';
 
 /**
@@ -76,10 +76,14 @@ function binarise(px: Uint8ClampedArray): void {
 
 async function decodeAt(svg: string, px: number): Promise<string | undefined> {
   const img = await loadImage(Buffer.from(sizeSvg(svg, px), 'utf8'));
-  const w = Math.max(1, Math.round(img.width));
-  const h = Math.max(1, Math.round(img.height));
+  return readQr(img, Math.max(1, Math.round(img.width)), Math.max(1, Math.round(img.height)));
+}
+
+/** Draws the picture onto white at w × h (no smoothing), binarises it and lets jsQR read it. */
+function readQr(img: Image, w: number, h: number): string | undefined {
   const canvas = createCanvas(w, h);
   const ctx = canvas.getContext('2d');
+  ctx.imageSmoothingEnabled = false;
   ctx.fillStyle = '#ffffff';
   ctx.fillRect(0, 0, w, h);
   ctx.drawImage(img, 0, 0, w, h);
@@ -110,19 +114,9 @@ const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 async function decodePng(png: Buffer): Promise<string> {
   const img = await loadImage(png);
   const scale = Math.max(1, Math.ceil(400 / Math.max(1, Math.min(img.width, img.height))));
-  const w = Math.round(img.width * scale);
-  const h = Math.round(img.height * scale);
-  const canvas = createCanvas(w, h);
-  const ctx = canvas.getContext('2d');
-  ctx.imageSmoothingEnabled = false;
-  ctx.fillStyle = '#ffffff';
-  ctx.fillRect(0, 0, w, h);
-  ctx.drawImage(img, 0, 0, w, h);
-  const data = ctx.getImageData(0, 0, w, h);
-  binarise(data.data);
-  const found = jsQR(data.data, w, h, { inversionAttempts: 'dontInvert' }) ?? jsQR(data.data, w, h, { inversionAttempts: 'onlyInvert' });
-  if (!found?.data) throw new QrDecodeError('no QR code found in the PNG QR document');
-  return found.data;
+  const text = readQr(img, Math.round(img.width * scale), Math.round(img.height * scale));
+  if (!text) throw new QrDecodeError('no QR code found in the PNG QR document');
+  return text;
 }
 
 /**

@@ -666,7 +666,7 @@ export class Engine {
       disputable: false,
       livemode: false,
       refundable,
-      partially_refundable: refundable,
+      partially_refundable: refundable && methodInfo(methodOf(c)).refund?.partial === true,
       reversed: false,
       reversible: false,
       voided: c.voided,

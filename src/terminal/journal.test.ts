@@ -47,7 +47,7 @@ describe('journal', () => {
     const { journal } = Journal.open(file, { log: memoryLogger(), clock: () => T });
     expect(journal.pragma('journal_mode')).toBe('wal');
     expect(journal.pragma('synchronous')).toBe(2); // FULL
-    expect(journal.pragma('user_version')).toBe(4);
+    expect(journal.pragma('user_version')).toBe(5);
     expect(journal.pragma('cache_size')).toBe(-JOURNAL_CACHE_KIB);
     journal.close();
   });

@@ -3,6 +3,7 @@
  * with a virtual keypad and screen (browser page, HTTP API, the computer's keyboard, a PNG file).
  * The three programs are the real ones; only the keypad and the display are virtual.
  */
+import type { PaymentMethod } from '../domain/methods';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -34,6 +35,8 @@ export interface DemoOptions {
   /** Also take keys from this terminal's keyboard (when it is a TTY or a pipe). */
   keyboard: Keypad | null;
   qrTimeoutSeconds: number;
+  /** The payment methods the relay enables, in key order (default: Alipay+ alone). */
+  methods?: PaymentMethod[];
   log: Logger;
 }
 
@@ -142,6 +145,7 @@ export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
           version: 1,
           listen: { host: opts.host, port },
           country: opts.country,
+          ...(opts.methods ? { methods: { enabled: opts.methods } } : {}),
           omise: { baseUrl: simulator.url, timeoutMs: 5000 },
           dataDir: relayDir,
           heartbeatMs: 5000,

@@ -238,6 +238,7 @@ describe('journal: late payments and the business day', () => {
     const [since, until] = ['2026-11-25T17:00:00.000Z', '2026-11-26T17:00:00.000Z'];
     const [r] = journal.dayReport(since, until);
     expect(r).toEqual({
+      method: 'alipayplus_mpm',
       currency: 'THB',
       paid: { count: 4, amount: 10000 + 5000 + 9000 + 4000 },
       failed: { count: 1, amount: 3000 },

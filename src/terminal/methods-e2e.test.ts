@@ -96,6 +96,15 @@ describe('Thailand: Alipay+, PromptPay and WeChat Pay on one terminal', () => {
         expect(rig.sim.charge(w.chargeId).source.type).toBe('wechat_pay_mpm');
         await payAndSeePaid(rig, t, w.chargeId);
         expect(t.handle.journal.paymentMethods().defaultMethod).toBe('wechat_pay_mpm');
+
+        // The day's report has a block per method.
+        await waitFor(() => t.handle.journal.getSale(w.saleId)?.status === 'successful', 'the last sale paid in the journal');
+        const rows = t.handle.journal.dayReport('2000-01-01', '9999').map((r) => [r.method, r.currency, r.paid.count, r.paid.amount]);
+        expect(rows).toEqual([
+          ['alipayplus_mpm', 'THB', 1, 25000],
+          ['promptpay', 'THB', 2, 12345 + 3000],
+          ['wechat_pay_mpm', 'THB', 1, 8888],
+        ]);
       },
       { supervisorPin: '2468' },
     );

@@ -3,27 +3,16 @@
  * simulator, relay and terminal; virtual keypad and screen): amount → method key → the QR decoded
  * from the demo's screen → payload checked → paid at the simulator → PAID.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import jsQR from 'jsqr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KeyName } from '../../drivers/keypad/contract';
-import { silentLogger } from '../shared/log';
 import { parseEmvco } from '../shared/emvco';
 import { UsageError } from '../shared/args';
 import { banner, parseMethods } from './cli';
-import { startDemo, type DemoHandle } from './demo';
+import type { DemoHandle } from './demo';
+import { startTestDemo, until as waitUntil, type TestDemo } from './testing/browser';
 
-async function until<T>(what: string, fn: () => T | null | undefined | false, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = <T>(what: string, fn: () => T) => waitUntil(what, fn, 20_000, 20);
 
 describe('--method', () => {
   it('takes a list in key order, or all of the country’s; refuses unknown methods and other countries’', () => {
@@ -41,29 +30,13 @@ describe('--method', () => {
 
 describe('the demo with --method promptpay,wechat_pay_mpm', () => {
   let demo: DemoHandle;
-  let dir: string;
+  let test: TestDemo;
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-demo-methods-'));
-    demo = await startDemo({
-      dataDir: dir,
-      country: 'TH',
-      merchantName: 'Demo Methods',
-      width: 480,
-      height: 320,
-      port: 0,
-      simulatorPort: 0,
-      relayPort: 0,
-      host: '127.0.0.1',
-      keyboard: null,
-      qrTimeoutSeconds: 120,
-      methods: parseMethods('promptpay,wechat_pay_mpm', 'TH'),
-      log: silentLogger,
-    });
-    await demo.ready;
+    test = await startTestDemo({ merchantName: 'Demo Methods', methods: parseMethods('promptpay,wechat_pay_mpm', 'TH') });
+    demo = test.demo;
   });
   afterAll(async () => {
-    await demo?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await test?.stop();
   });
 
   const screenQr = (): string | null => {

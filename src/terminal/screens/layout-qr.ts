@@ -275,7 +275,7 @@ export function qrScreen(ctx: LayoutContext, m: QrModel): Screen {
   const withBanner = (regions: Region[]) => (warn ? [...regions, warn.region(area.h)] : regions);
 
   // Everything the decision depends on (not the seconds left).
-  const key = `qr|${g.width}x${g.height}|${country}|${m.status.online}|${m.merchantName ?? ''}|${m.amountText}|${m.qrText}`;
+  const key = `qr|${g.width}x${g.height}|${country}|${m.status.online}|${m.merchantName ?? ''}|${m.amountText}|${m.qrText}|${m.method ?? ''}|${m.wallets?.join('\u0001') ?? ''}`;
   let plan = ctx.memo?.get(key) as Plan | null | undefined;
   if (plan === undefined) {
     plan = decide(ctx, m, country, area);

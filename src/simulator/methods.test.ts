@@ -112,4 +112,21 @@ describe('simulator payment methods', () => {
     expect(await sg.client.markAsPaid(pn.id)).toMatchObject({ refundable: true, can_perform_void: false });
     expect(await sg.client.createRefund(pn.id, { amount: 1000 })).toMatchObject({ voided: false });
   });
+
+  it('the dashboard names each charge’s method, offers only its failure codes, and pays it', async () => {
+    const ch = await th.client.createCharge({ amount: 6543, currency: 'THB', source: { type: 'promptpay' } });
+    const page = await (await fetch(`${th.sim.url}/`, { headers: { accept: 'text/html' } })).text();
+    const row = page.slice(page.indexOf(ch.id), page.indexOf('</tr>', page.indexOf(ch.id)));
+    expect(row).toContain('Pay with PromptPay');
+    expect(row).toContain('<option>payment_rejected</option>');
+    expect(row).not.toContain('insufficient_fund');
+    const res = await fetch(`${th.sim.url}/_sim/charges/${ch.id}/mark_as_paid`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
+      body: '',
+      redirect: 'manual',
+    });
+    expect(res.status).toBe(303);
+    expect(th.sim.charge(ch.id).status).toBe('successful');
+  });
 });

@@ -125,7 +125,7 @@ async function child(): Promise<void> {
           relay!.store.transaction(() => {
             for (const it of items) {
               relay!.store.insertSale({
-                terminalId: it.terminalId, saleId: it.saleId, amount: it.amount, currency: 'THB', description: null, terminalCreatedAt: null,
+                terminalId: it.terminalId, saleId: it.saleId, method: 'alipayplus_mpm', amount: it.amount, currency: 'THB', description: null, terminalCreatedAt: null,
                 status: 'pending', chargeId: it.chargeId, createAttempts: 1, lastAttemptAt: at, createUncertain: false, orphanCheckedAt: at,
                 qrText: 'https://example.invalid/qr', qrSvg: it.qrSvg, failureCode: null, failureMessage: null, errorCode: null, errorMessage: null,
                 chargeCreatedAt: it.createdAt, chargeExpiresAt: it.expiresAt, paidAt: null, expireRequested: false, refundedAmount: 0,

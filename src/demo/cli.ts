@@ -5,7 +5,8 @@ import type { Command } from '../cli/command';
 import { waitForStopSignal } from '../shared/service';
 import { flagHelp, parseFlags, UsageError, type FlagSpec } from '../shared/args';
 import { createLogger, type Level } from '../shared/log';
-import { currencyOf, formatMoney, isCountry, limitsOf, type Country } from '../domain/money';
+import { currencyOf, formatMoney, isCountry, type Country } from '../domain/money';
+import { DEFAULT_METHOD, isPaymentMethod, methodName, methodsFor, methodWorksIn, PAYMENT_METHODS, widestLimits, type PaymentMethod } from '../domain/methods';
 import { exampleAmount, startDemo, type DemoHandle } from './demo';
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -14,6 +15,10 @@ const FLAGS: Record<string, FlagSpec> = {
   'simulator-port': { type: 'number', description: 'port of the Omise simulator (0 = any)', default: 0 },
   'relay-port': { type: 'number', description: 'port of the relay (0 = any)', default: 0 },
   country: { description: 'TH, SG or MY (sets the currency)', default: 'TH' },
+  method: {
+    description: `payment methods the terminal offers, comma-separated, in key order (${PAYMENT_METHODS.join(', ')}), or "all" for every one of the country`,
+    default: 'alipayplus_mpm',
+  },
   merchant: { description: 'merchant name on the screen', default: 'qrpos demo shop' },
   size: { description: 'screen size of the virtual terminal, WxH (240x240, 320x240, 480x320, 800x480, 1920x1080)', default: '480x320' },
   'data-dir': { description: 'where the demo keeps its journal, databases and keys', default: path.join(os.tmpdir(), 'qrpos-demo') },
@@ -50,10 +55,25 @@ function parseSize(s: string): { width: number; height: number } {
 }
 
 /** What the demo prints once its terminal is paired and takes keys. */
-export function banner(demo: Pick<DemoHandle, 'urls' | 'screenPng' | 'keys'>, country: Country): string {
+/** `--method`: a comma-separated list of methods the country has, or "all". */
+export function parseMethods(text: string, country: Country): PaymentMethod[] {
+  const words = text.split(',').map((w) => w.trim().toLowerCase()).filter(Boolean);
+  if (words.length === 1 && words[0] === 'all') return methodsFor(country);
+  if (!words.length) throw new UsageError('--method needs at least one method');
+  const out: PaymentMethod[] = [];
+  for (const w of words) {
+    if (!isPaymentMethod(w)) throw new UsageError(`--method: "${w}" is not a payment method (${PAYMENT_METHODS.join(', ')}, or all)`);
+    if (!methodWorksIn(w, country)) throw new UsageError(`--method: ${w} (${methodName(w)}) is not offered in ${country}; there: ${methodsFor(country).join(', ')}`);
+    if (!out.includes(w)) out.push(w);
+  }
+  return out;
+}
+
+export function banner(demo: Pick<DemoHandle, 'urls' | 'screenPng' | 'keys'>, country: Country, methods: PaymentMethod[] = [DEFAULT_METHOD]): string {
   const currency = currencyOf(country);
   const ex = exampleAmount(currency);
-  const { min, max } = limitsOf(currency);
+  const { min, max } = widestLimits(methods, currency);
+  const pick = methods.length > 1 ? `, then a key for how to pay (${methods.map((m, i) => `${i + 1} ${methodName(m)}`).join(', ')})` : '';
   return [
     '',
     'qrpos demo is running: the terminal is paired and takes keys.',
@@ -68,7 +88,8 @@ export function banner(demo: Pick<DemoHandle, 'urls' | 'screenPng' | 'keys'>, co
     `    public key  ${demo.keys.publicKey}`,
     `    secret key  ${demo.keys.secretKey}`,
     '',
-    `  1. open the terminal URL, key an amount (e.g. ${ex.keys} = ${ex.text}; ${currency} takes ${formatMoney(min, currency)} to ${formatMoney(max, currency)}), press Enter`,
+    `  payment methods: ${methods.map(methodName).join(', ')}`,
+    `  1. open the terminal URL, key an amount (e.g. ${ex.keys} = ${ex.text}; ${currency} takes ${formatMoney(min, currency)} to ${formatMoney(max, currency)}), press Enter${pick}`,
     '  2. in the dashboard beside it, mark the charge successful (or failed), and watch the screen',
     `  keys here too: digits, Enter, Esc = cancel, z = 00, m = menu (supervisor PIN 1234); Ctrl-C stops`,
     `  after the supervisor menu's "Pair again", approve the new code on the terminal page`,
@@ -83,6 +104,7 @@ export const command: Command = {
     const { flags } = parseFlags(argv, FLAGS, { positionals: 0 });
     const country = String(flags.country).toUpperCase();
     if (!isCountry(country)) throw new UsageError(`--country must be TH, SG or MY, got "${String(flags.country)}"`);
+    const methods = parseMethods(String(flags.method), country);
     const level = String(flags['log-level']) as Level;
     if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new UsageError('--log-level must be debug, info, warn or error');
     const { width, height } = parseSize(String(flags.size));
@@ -113,6 +135,7 @@ export const command: Command = {
         host: String(flags.host),
         keyboard,
         qrTimeoutSeconds: flags['qr-timeout'] as number,
+        methods,
         log,
       });
     let demo;
@@ -128,7 +151,7 @@ export const command: Command = {
     const stop = waitForStopSignal();
     const first = await Promise.race([demo.ready.then(() => 'ready' as const), stop]);
     if (first === 'ready') {
-      process.stdout.write(banner(demo, country) + '\n');
+      process.stdout.write(banner(demo, country, methods) + '\n');
       await stop;
     }
     process.stderr.write('stopping…\n');

@@ -3,6 +3,7 @@
  * with a virtual keypad and screen (browser page, HTTP API, the computer's keyboard, a PNG file).
  * The three programs are the real ones; only the keypad and the display are virtual.
  */
+import type { PaymentMethod } from '../domain/methods';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -40,6 +41,8 @@ export interface DemoOptions {
    * emulation (src/release/smoke-sale.ts) they are 10-20 times slower than natively.
    */
   timeoutMs?: number;
+  /** The payment methods the relay enables, in key order (default: Alipay+ alone). */
+  methods?: PaymentMethod[];
   log: Logger;
 }
 
@@ -148,6 +151,7 @@ export async function startDemo(opts: DemoOptions): Promise<DemoHandle> {
           version: 1,
           listen: { host: opts.host, port },
           country: opts.country,
+          ...(opts.methods ? { methods: { enabled: opts.methods } } : {}),
           omise: { baseUrl: simulator.url, timeoutMs: opts.timeoutMs ?? 5000 },
           dataDir: relayDir,
           heartbeatMs: opts.timeoutMs ?? 5000,

@@ -26,12 +26,15 @@
  */
 import { z } from 'zod';
 import { CURRENCIES } from '../domain/money';
+import { DEFAULT_METHOD, PAYMENT_METHODS } from '../domain/methods';
 import { SALE_STATUSES, type SaleStatus } from '../domain/status';
 import { hasUnsafeChars } from '../shared/printable';
 
 export const PROTOCOL_VERSION = 1;
 
 export const CurrencySchema = z.enum(CURRENCIES);
+/** An Omise source type qrpos charges with (src/domain/methods.ts). */
+export const PaymentMethodSchema = z.enum(PAYMENT_METHODS);
 /** Sale ids are made by the terminal: ULID-like, 8–64 chars of [A-Za-z0-9_-]. */
 export const SaleIdSchema = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
 
@@ -104,6 +107,8 @@ export const CreateSaleRequestSchema = z.object({
   saleId: SaleIdSchema,
   amount: AmountSchema,
   currency: CurrencySchema,
+  /** How the customer pays; terminals from before there were several send none (Alipay+). */
+  method: PaymentMethodSchema.default(DEFAULT_METHOD),
   /** When the cashier pressed Enter (terminal clock), for the books. */
   createdAt: ClientTimeSchema.optional(),
   description: displayText(255).optional(),
@@ -136,6 +141,8 @@ export type RefundView = z.infer<typeof RefundViewSchema>;
 export const SaleViewSchema = z.object({
   saleId: SaleIdSchema,
   terminalId: z.string(),
+  /** Absent from relays older than several methods (then it is Alipay+). */
+  method: PaymentMethodSchema.optional(),
   amount: z.number().int(),
   currency: CurrencySchema,
   status: SaleStatusSchema,
@@ -196,7 +203,15 @@ export type RelayEvent = z.infer<typeof RelayEventSchema>;
 
 /** Relay → terminal WebSocket messages (JSON text frames). */
 export const ServerMessageSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('hello'), terminalId: z.string(), lastSeq: z.number().int(), heartbeatMs: z.number().int(), serverTime: z.string() }),
+  z.object({
+    type: z.literal('hello'),
+    terminalId: z.string(),
+    lastSeq: z.number().int(),
+    heartbeatMs: z.number().int(),
+    serverTime: z.string(),
+    /** The payment methods the relay's operator enabled for this terminal, in the order to offer them (absent: older relay, Alipay+ only). */
+    methods: z.array(PaymentMethodSchema).min(1).optional(),
+  }),
   z.object({ type: z.literal('event'), seq: z.number().int().positive(), at: z.string(), event: RelayEventSchema }),
   z.object({ type: z.literal('ping'), at: z.string() }),
   z.object({ type: z.literal('pong'), at: z.string() }),
@@ -252,6 +267,7 @@ export type LinkErrorCode =
   | 'bad_request' // body failed validation (400); message names the field
   | 'amount_out_of_range' // 422
   | 'currency_mismatch' // 422
+  | 'method_not_enabled' // 422: the operator has not enabled this payment method for this terminal
   | 'not_found' // 404
   | 'conflict' // 409: same saleId with different amount/currency; refund over remaining
   | 'already_refunded' // 409: the sale was refunded (or voided) in full by an earlier request: nothing left to do

@@ -2,6 +2,7 @@
  * The Omise operations qrpos uses, as an interface: the relay depends on this, the HTTP client in
  * ./client.ts implements it against the real API or the simulator (src/simulator).
  */
+import type { PaymentMethod } from '../domain/methods';
 import type { Currency } from '../domain/money';
 import type { Metadata, OmiseCharge, OmiseEvent, OmiseList, OmiseRefund, OmiseSource } from './types';
 
@@ -36,7 +37,7 @@ export interface CreateChargeParams {
   amount: number;
   currency: Currency;
   /** A source id (src_…) or an inline source created in the same request. */
-  source: string | { type: 'alipayplus_mpm' };
+  source: string | { type: PaymentMethod };
   metadata?: Metadata;
   description?: string;
   /** ISO 8601. */
@@ -57,7 +58,7 @@ export interface QrDocument {
 
 export interface OmiseApi {
   /** Public key. */
-  createSource(params: { type: 'alipayplus_mpm'; amount: number; currency: Currency }, opts?: RequestOptions): Promise<OmiseSource>;
+  createSource(params: { type: PaymentMethod; amount: number; currency: Currency }, opts?: RequestOptions): Promise<OmiseSource>;
   /** Secret key for everything below. */
   createCharge(params: CreateChargeParams, opts?: RequestOptions): Promise<OmiseCharge>;
   retrieveCharge(chargeId: string, opts?: RequestOptions): Promise<OmiseCharge>;

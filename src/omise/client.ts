@@ -7,6 +7,7 @@
  * server's Retry-After, within a budget.
  * Keys and QR download URLs never reach an error message or a log line.
  */
+import type { PaymentMethod } from '../domain/methods';
 import type { z } from 'zod';
 import { nextRetryDelay, retryAfterMs } from '../shared/backoff';
 import type { Logger } from '../shared/log';
@@ -101,7 +102,7 @@ export class OmiseClient implements OmiseApi {
     this.fetchImpl = opts.fetch ?? fetch;
   }
 
-  async createSource(params: { type: 'alipayplus_mpm'; amount: number; currency: Currency }, opts?: RequestOptions): Promise<OmiseSource> {
+  async createSource(params: { type: PaymentMethod; amount: number; currency: Currency }, opts?: RequestOptions): Promise<OmiseSource> {
     return this.json<OmiseSource>(
       SourceSchema,
       { method: 'POST', path: '/sources', key: 'public', label: 'create source', form: { type: params.type, amount: params.amount, currency: params.currency } },

@@ -2,6 +2,7 @@
  * Omise API object shapes used by qrpos, as in the Alipay+ MPM specification's JSON
  * examples (copies in src/simulator/fixtures). The simulator produces exactly these; the client returns them.
  */
+import type { PaymentMethod } from '../domain/methods';
 import type { Currency } from '../domain/money';
 import type { ChargeStatus } from '../domain/status';
 
@@ -56,7 +57,7 @@ export interface OmiseSource {
   store_id: null;
   store_name: null;
   terminal_id: null;
-  type: 'alipayplus_mpm';
+  type: PaymentMethod;
   zero_interest_installments: null;
   charge_status: 'unknown' | ChargeStatus;
   receipt_amount: null;

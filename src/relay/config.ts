@@ -11,9 +11,14 @@ import { isPublishedSecret, PUBLISHED_SECRET_MESSAGE } from '../shared/published
 import { isLoopbackHost } from '../shared/loopback';
 import { parseCidr } from './rate-limit';
 import { COUNTRIES } from '../domain/money';
+import { DEFAULT_METHOD, methodName, methodWorksIn, PAYMENT_METHODS, type PaymentMethod } from '../domain/methods';
 import { canonicalTimeZone } from '../domain/time';
 
 const PortSchema = z.number().int().min(0).max(65535);
+const MethodList = z
+  .array(z.enum(PAYMENT_METHODS))
+  .min(1)
+  .refine((l) => new Set(l).size === l.length, 'lists a method twice');
 const Ms = (def: number, min = 1) => z.number().int().min(min).default(def);
 
 /** Every default is written once, on its field: a section left out is read as {} (`.prefault({})`). */
@@ -99,6 +104,18 @@ export const RelayConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * The payment methods terminals offer, in the order their keys show them: `enabled` for the
+     * shop, `terminals` for one terminal (by id or by name) where it differs. Each must work in
+     * `country` (src/domain/methods.ts).
+     */
+    methods: z
+      .object({
+        enabled: MethodList.default([DEFAULT_METHOD]),
+        terminals: z.record(z.string().min(1).max(64), MethodList).default({}),
+      })
+      .strict()
+      .prefault({}),
     /** How long stop() waits for open requests before cutting them. */
     shutdownGraceMs: Ms(5_000, 0),
     /**
@@ -149,6 +166,12 @@ export const RelayConfigSchema = z
         message: `plain HTTP on ${c.listen.host} would carry credentials in clear: configure tls, or listen on 127.0.0.1 behind a TLS reverse proxy (or set allowPlainHttp: true)`,
       });
     }
+    const lists: [string[], PaymentMethod[]][] = [[['methods', 'enabled'], c.methods.enabled], ...Object.entries(c.methods.terminals).map(([k, l]): [string[], PaymentMethod[]] => [['methods', 'terminals', k], l])];
+    for (const [path, list] of lists) {
+      for (const m of list) {
+        if (!methodWorksIn(m, c.country)) ctx.addIssue({ code: 'custom', path, message: `${m} (${methodName(m)}) is not offered in ${c.country}` });
+      }
+    }
     const pub = c.publicUrl && URL.canParse(c.publicUrl) ? new URL(c.publicUrl) : null;
     if (pub?.protocol === 'http:' && !c.allowPlainHttp && !isLoopbackHost(pub.hostname)) {
       ctx.addIssue({ code: 'custom', path: ['publicUrl'], message: 'must be https:// (or set allowPlainHttp: true)' });
@@ -156,6 +179,11 @@ export const RelayConfigSchema = z
   });
 
 export type RelayConfig = z.infer<typeof RelayConfigSchema>;
+
+/** The methods a terminal may charge with: its own list (matched by id, then by name), else the shop's. */
+export function methodsOfTerminal(methods: RelayConfig['methods'], terminal: { id: string; name: string }): PaymentMethod[] {
+  return methods.terminals[terminal.id] ?? methods.terminals[terminal.name] ?? methods.enabled;
+}
 export type RelayConfigInput = z.input<typeof RelayConfigSchema>;
 
 /** Any secret: never one of the example values published with qrpos. */

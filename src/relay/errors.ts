@@ -5,6 +5,7 @@ const STATUS: Record<LinkErrorCode, number> = {
   bad_request: 400,
   amount_out_of_range: 422,
   currency_mismatch: 422,
+  method_not_enabled: 422,
   not_found: 404,
   conflict: 409,
   already_refunded: 409,

@@ -3,7 +3,7 @@
  * here looks at its elements: librsvg (inside canvas) rasterises it onto white at a size that
  * gives every module of even a version-40 code at least 4 pixels, and jsQR reads the pixels.
  */
-import { createCanvas, loadImage } from 'canvas';
+import { createCanvas, loadImage, type Image } from 'canvas';
 import jsQR from 'jsqr';
 
 /**
@@ -76,10 +76,14 @@ function binarise(px: Uint8ClampedArray): void {
 
 async function decodeAt(svg: string, px: number): Promise<string | undefined> {
   const img = await loadImage(Buffer.from(sizeSvg(svg, px), 'utf8'));
-  const w = Math.max(1, Math.round(img.width));
-  const h = Math.max(1, Math.round(img.height));
+  return readQr(img, Math.max(1, Math.round(img.width)), Math.max(1, Math.round(img.height)));
+}
+
+/** Draws the picture onto white at w × h (no smoothing), binarises it and lets jsQR read it. */
+function readQr(img: Image, w: number, h: number): string | undefined {
   const canvas = createCanvas(w, h);
   const ctx = canvas.getContext('2d');
+  ctx.imageSmoothingEnabled = false;
   ctx.fillStyle = '#ffffff';
   ctx.fillRect(0, 0, w, h);
   ctx.drawImage(img, 0, 0, w, h);
@@ -102,4 +106,33 @@ export async function decodeQrSvg(svg: string): Promise<string> {
   }
   const why = lastError instanceof Error ? `: ${lastError.message}` : '';
   throw new QrDecodeError(`no QR code found in the QR document${why}`);
+}
+
+const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** Reads a raster QR document (PNG): drawn onto white at its own size, or at least 400 px. */
+async function decodePng(png: Buffer): Promise<string> {
+  const img = await loadImage(png);
+  const scale = Math.max(1, Math.ceil(400 / Math.max(1, Math.min(img.width, img.height))));
+  const text = readQr(img, Math.round(img.width * scale), Math.round(img.height * scale));
+  if (!text) throw new QrDecodeError('no QR code found in the PNG QR document');
+  return text;
+}
+
+/**
+ * Any QR document Omise serves: SVG (Alipay+, PromptPay, WeChat Pay) or PNG (PayNow), told apart
+ * by its bytes, not its content type. Returns the QR text and the document as SVG (a PNG is
+ * wrapped in an <image>, so the fallback the terminal keeps is one format).
+ */
+export async function decodeQrDocument(body: Buffer): Promise<{ text: string; svg: string }> {
+  if (body.subarray(0, 8).equals(PNG_MAGIC)) {
+    const text = await decodePng(body);
+    const img = await loadImage(body);
+    const svg =
+      `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="${img.width}" height="${img.height}" viewBox="0 0 ${img.width} ${img.height}">` +
+      `<image width="${img.width}" height="${img.height}" xlink:href="data:image/png;base64,${body.toString('base64')}"/></svg>`;
+    return { text, svg };
+  }
+  const svg = body.toString('utf8');
+  return { text: await decodeQrSvg(svg), svg };
 }

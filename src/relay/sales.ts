@@ -17,14 +17,15 @@
  * Omise's clock comes from the list itself; only the time elapsed since the sale was stored is
  * measured locally, and a clock that is off by a constant does not change that.
  */
-import { checkAmount, AmountError, currencyOf, type Country } from '../domain/money';
+import { AmountError, currencyOf, type Country } from '../domain/money';
+import { checkMethodAmount, DEFAULT_METHOD, methodInfo, methodName, MethodError, refundRefusal, type PaymentMethod } from '../domain/methods';
 import { isFinalSaleStatus, saleStatusAfterCharge } from '../domain/status';
 import type { CreateSaleRequest, RefundRequest, RefundView, SaleView } from '../link/protocol';
 import { OmiseError, type OmiseApi } from '../omise/api';
 import type { OmiseCharge, OmiseRefund } from '../omise/types';
 import type { Logger } from '../shared/log';
 import { LinkError } from './errors';
-import { decodeQrSvg } from './qr-decode';
+import { decodeQrDocument } from './qr-decode';
 import type { OrphanRow, RefundRow, RelayStore, SaleRow, StoredEvent, TerminalRow } from './store';
 import { canVoid, refundDeadline, refundView, saleView, voidDeadline } from './views';
 
@@ -53,6 +54,8 @@ export interface SaleServiceOptions {
   log: Logger;
   clock: () => Date;
   country: Country;
+  /** The payment methods a terminal may charge with (default: Alipay+ only). */
+  methodsOf?: (terminal: TerminalRow) => PaymentMethod[];
   omiseTimeoutMs: number;
   /**
    * How long after the sale was stored its charge may still be created (default 30 s, the
@@ -187,10 +190,16 @@ export class SaleService {
     if (req.currency !== this.currency) {
       throw new LinkError('currency_mismatch', `this relay charges in ${this.currency}; the sale is in ${req.currency}`);
     }
+    const method = req.method ?? DEFAULT_METHOD;
+    const enabled = this.o.methodsOf?.(terminal) ?? [DEFAULT_METHOD];
+    if (!enabled.includes(method)) {
+      throw new LinkError('method_not_enabled', `${methodName(method)} is not enabled for this terminal (enabled: ${enabled.map(methodName).join(', ')})`);
+    }
     try {
-      checkAmount(req.amount, req.currency);
+      checkMethodAmount(method, req.amount, req.currency);
     } catch (err) {
       if (err instanceof AmountError) throw new LinkError('amount_out_of_range', err.message);
+      if (err instanceof MethodError) throw new LinkError('method_not_enabled', err.message);
       throw err;
     }
     const at = this.now().toISOString();
@@ -200,6 +209,7 @@ export class SaleService {
       this.o.store.insertSale({
         terminalId: terminal.id,
         saleId: req.saleId,
+        method,
         amount: req.amount,
         currency: req.currency,
         description: req.description ?? null,
@@ -227,10 +237,10 @@ export class SaleService {
       });
       return undefined;
     });
-    if (existing && (existing.amount !== req.amount || existing.currency !== req.currency)) {
+    if (existing && (existing.amount !== req.amount || existing.currency !== req.currency || (existing.method ?? DEFAULT_METHOD) !== method)) {
       throw new LinkError(
         'conflict',
-        `sale ${req.saleId} already exists with amount ${existing.amount} ${existing.currency}; a different sale needs a new saleId`,
+        `sale ${req.saleId} already exists with amount ${existing.amount} ${existing.currency} by ${methodName(existing.method ?? DEFAULT_METHOD)}; a different sale needs a new saleId`,
       );
     }
     return this.lock.run(this.key(terminal.id, req.saleId), async () => {
@@ -308,7 +318,7 @@ export class SaleService {
         {
           amount: s.amount,
           currency: s.currency,
-          source: { type: 'alipayplus_mpm' },
+          source: { type: s.method ?? DEFAULT_METHOD },
           metadata: { [META_TERMINAL]: s.terminalId, [META_SALE]: s.saleId },
           ...(s.description ? { description: s.description } : {}),
         },
@@ -404,8 +414,7 @@ export class SaleService {
       const uri = charge.source?.scannable_code?.image?.download_uri;
       if (!uri) throw new LinkError('internal', 'the charge has no QR document');
       const doc = await this.o.omise.downloadDocument(uri, { timeoutMs: this.o.omiseTimeoutMs });
-      const svg = doc.body.toString('utf8');
-      const text = await decodeQrSvg(svg);
+      const { text, svg } = await decodeQrDocument(doc.body);
       return this.commit(s, { qrText: text, qrSvg: svg }, false);
     } catch (err) {
       if (err instanceof LinkError) throw err;
@@ -677,6 +686,12 @@ export class SaleService {
       if (s.status !== 'successful' || !s.chargeId) {
         throw new LinkError('not_refundable', `sale ${saleId} is ${s.status}; only paid sales can be refunded`);
       }
+      const method = s.method ?? DEFAULT_METHOD;
+      const refusal = refundRefusal(method);
+      if (refusal) throw new LinkError('not_refundable', refusal);
+      if (req.mode === 'void' && !methodInfo(method).voidable) {
+        throw new LinkError('void_window_closed', `${methodName(method)} payments cannot be voided; use a refund`);
+      }
       // Void or refund is decided on Omise's clock, never ours alone.
       try {
         await this.readOmiseClock();
@@ -691,8 +706,9 @@ export class SaleService {
         throw new LinkError('void_window_closed', `the void window closed at ${deadline}; use a refund`);
       }
       const wantVoid = mode === 'void' || (mode === 'auto' && voidOk);
-      if (!wantVoid && now.getTime() >= refundDeadline(s.paidAt ?? s.chargeCreatedAt ?? s.createdAt).getTime()) {
-        throw new LinkError('refund_window_closed', 'refunds are possible for one year after the payment');
+      const deadline = refundDeadline(s.paidAt ?? s.chargeCreatedAt ?? s.createdAt, method);
+      if (!wantVoid && deadline && now.getTime() >= deadline.getTime()) {
+        throw new LinkError('refund_window_closed', `${methodName(method)} refunds are possible for ${methodInfo(method).refund!.windowDays} days after the payment`);
       }
       const at = now.toISOString();
       const row = this.o.store.transaction(() => {
@@ -708,6 +724,9 @@ export class SaleService {
         }
         if (req.amount > remaining) {
           throw new LinkError('conflict', `refund of ${req.amount} exceeds what remains refundable (${remaining})`);
+        }
+        if (!methodInfo(method).refund!.partial && req.amount !== remaining) {
+          throw new LinkError('conflict', `${methodName(method)} payments can only be refunded in full (${remaining})`);
         }
         const r: RefundRow = {
           terminalId: terminal.id,

@@ -14,7 +14,7 @@ import { OmiseClient } from '../omise/client';
 import { silentLogger, type Logger } from '../shared/log';
 import { Access, RateLimited } from './access';
 import { TerminalAdmin, type TerminalSummary } from './admin';
-import type { RelayConfig, RelaySecrets } from './config';
+import { methodsOfTerminal, type RelayConfig, type RelaySecrets } from './config';
 import { LinkError } from './errors';
 import { GroupCommit } from './group-commit';
 import { sendError, sendJson } from './http';
@@ -102,7 +102,8 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     metrics.commitSeconds.observe(ms / 1000);
     metrics.commitItems.inc(undefined, items);
   });
-  const stream = new StreamHub({ store, log: log.child('stream'), metrics, clock, heartbeatMs: config.heartbeatMs, commit });
+  const methodsOf = (t: { id: string; name: string }) => methodsOfTerminal(config.methods, t);
+  const stream = new StreamHub({ store, log: log.child('stream'), metrics, clock, heartbeatMs: config.heartbeatMs, commit, methodsOf });
   connected.count = () => stream.connectedCount;
   const onPublished = (events: StoredEvent[]) => {
     metrics.eventsPublished.inc(undefined, events.length);
@@ -116,6 +117,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     log: log.child('sales'),
     clock,
     country: config.country,
+    methodsOf,
     omiseTimeoutMs: config.omise.timeoutMs,
     statusStaleMs: config.statusStaleMs,
     onPublished,

@@ -32,7 +32,7 @@ describe('SQLite relay store', () => {
 
   it('migration 4 takes a version 3 database with pending pairings; rate buckets round-trip and prune', () => {
     // Back to version 3: without the rate-limit table and the pairings' source key.
-    store.db.exec('DROP TABLE rate_limits; DROP INDEX pairings_pending_source; ALTER TABLE pairings DROP COLUMN source_key;');
+    store.db.exec('DROP TABLE rate_limits; DROP INDEX pairings_pending_source; ALTER TABLE pairings DROP COLUMN source_key; ALTER TABLE sales DROP COLUMN method;');
     store.db
       .prepare(
         `INSERT INTO pairings (id, code, secret_hash, credential_hash, name, version, created_at, expires_at, status) VALUES ('pair_old', 'ABCDEF', 's', 'c', 'old', '1', ?, '2026-01-01T01:00:00.000Z', 'pending')`,

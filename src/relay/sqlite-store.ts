@@ -26,7 +26,6 @@ import type {
   RolloutTarget,
   UpgradeReportRow,
 } from './store';
-import { DEFAULT_METHOD } from '../domain/methods';
 import type { SaleStatus } from '../link/protocol';
 import type { RefundStatus } from './store';
 
@@ -202,6 +201,9 @@ const MIGRATIONS: string[] = [
     terminal_id TEXT PRIMARY KEY,
     arch TEXT NOT NULL
   ) WITHOUT ROWID;
+  `,  // 6: several payment methods: each sale keeps the one it was charged with (older sales: Alipay+).
+  `
+  ALTER TABLE sales ADD COLUMN method TEXT NOT NULL DEFAULT 'alipayplus_mpm';
   `,
 ];
 
@@ -212,6 +214,7 @@ type Row = Record<string, unknown>;
 const SALE_COLUMNS: Record<keyof SaleRow, string> = {
   terminalId: 'terminal_id',
   saleId: 'sale_id',
+  method: 'method',
   amount: 'amount',
   currency: 'currency',
   description: 'description',
@@ -971,11 +974,12 @@ export function readReportData(db: Database.Database, window: { from: Date; to: 
       const sales = (
         db
           .prepare(
-            `SELECT s.terminal_id, s.sale_id, s.amount, s.currency, s.status, s.charge_created_at, s.created_at, s.expire_requested FROM sales s WHERE ${near}`,
+            `SELECT s.terminal_id, s.sale_id, s.method, s.amount, s.currency, s.status, s.charge_created_at, s.created_at, s.expire_requested FROM sales s WHERE ${near}`,
           )
           .all({ lo, hi }) as {
           terminal_id: string;
           sale_id: string;
+          method: string;
           amount: number;
           currency: string;
           status: SaleStatus;
@@ -986,7 +990,7 @@ export function readReportData(db: Database.Database, window: { from: Date; to: 
       ).map((s) => ({
         terminalId: s.terminal_id,
         saleId: s.sale_id,
-        method: DEFAULT_METHOD,
+        method: s.method,
         amount: s.amount,
         currency: s.currency,
         status: s.status,

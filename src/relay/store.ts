@@ -9,6 +9,7 @@
  *  - events stay until acknowledged; ack is cumulative.
  */
 import type { Currency } from '../domain/money';
+import type { PaymentMethod } from '../domain/methods';
 import type { JournalRecord, RelayEvent, ReleaseArch, SaleStatus, UpgradeOutcome } from '../link/protocol';
 
 export interface TerminalRow {
@@ -82,6 +83,8 @@ export interface PairingRow {
 export interface SaleRow {
   terminalId: string;
   saleId: string;
+  /** The payment method (Omise source type) the sale is charged with. */
+  method: PaymentMethod;
   amount: number;
   currency: Currency;
   description: string | null;

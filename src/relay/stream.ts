@@ -6,6 +6,7 @@
  * Acks are written in small batches (every ACK_FLUSH_MS): losing an ack only means a redelivery,
  * and batching keeps fsyncs off the hot path when thousands of terminals ack at once.
  */
+import type { PaymentMethod } from '../domain/methods';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
@@ -58,6 +59,8 @@ export interface StreamOptions {
   heartbeatMs: number;
   /** Shares commits with the other writers (acks and last-seen times are not urgent). */
   commit: GroupCommit;
+  /** The payment methods the terminal may offer, told in hello (absent: hello names none). */
+  methodsOf?: (terminal: TerminalRow) => PaymentMethod[];
 }
 
 export class StreamHub {
@@ -131,7 +134,15 @@ export class StreamHub {
         if (!this.stopped) this.touch(id, {});
       }
     });
-    this.send(conn, { type: 'hello', terminalId: id, lastSeq: fresh.lastSeq, heartbeatMs: this.o.heartbeatMs, serverTime: this.o.clock().toISOString() });
+    const methods = this.o.methodsOf?.(fresh);
+    this.send(conn, {
+      type: 'hello',
+      terminalId: id,
+      lastSeq: fresh.lastSeq,
+      heartbeatMs: this.o.heartbeatMs,
+      serverTime: this.o.clock().toISOString(),
+      ...(methods ? { methods } : {}),
+    });
     this.o.log.info('terminal connected', { terminalId: id, after: start, lastSeq: fresh.lastSeq });
     this.pump(conn);
   }

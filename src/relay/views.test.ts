@@ -3,7 +3,7 @@ import type { SaleRow } from './store';
 import { canVoid, refundDeadline, voidDeadline } from './views';
 
 const sale = (over: Partial<SaleRow>): SaleRow => ({
-  terminalId: 't', saleId: 'saleid01', amount: 5000, currency: 'THB', description: null, terminalCreatedAt: null, status: 'successful',
+  terminalId: 't', saleId: 'saleid01', method: 'alipayplus_mpm', amount: 5000, currency: 'THB', description: null, terminalCreatedAt: null, status: 'successful',
   chargeId: 'chrg_test_1', createAttempts: 1, lastAttemptAt: null, createUncertain: false, orphanCheckedAt: null, qrText: null, qrSvg: null,
   failureCode: null, failureMessage: null, errorCode: null, errorMessage: null, chargeCreatedAt: '2026-03-10T09:00:00.000Z',
   chargeExpiresAt: null, paidAt: '2026-03-10T09:01:00.000Z', expireRequested: false, refundedAmount: 0, checkedAt: null,
@@ -26,7 +26,16 @@ describe('void and refund windows', () => {
   });
 
   it('refunds for one year after payment (leap day safe)', () => {
-    expect(refundDeadline('2026-03-10T09:01:00.000Z').toISOString()).toBe('2027-03-10T09:01:00.000Z');
-    expect(refundDeadline('2028-02-29T12:00:00.000Z').toISOString()).toBe('2029-03-01T12:00:00.000Z');
+    expect(refundDeadline('2026-03-10T09:01:00.000Z')!.toISOString()).toBe('2027-03-10T09:01:00.000Z');
+    expect(refundDeadline('2028-02-29T12:00:00.000Z')!.toISOString()).toBe('2029-03-01T12:00:00.000Z');
+  });
+
+  it('follows each method: PromptPay is never refunded, PayNow within 180 days, only Alipay+ is voided', () => {
+    expect(refundDeadline('2026-03-10T09:01:00.000Z', 'promptpay')).toBeNull();
+    expect(refundDeadline('2026-03-10T09:01:00.000Z', 'paynow')!.toISOString()).toBe('2026-09-06T09:01:00.000Z');
+    expect(refundDeadline('2026-03-10T09:01:00.000Z', 'wechat_pay_mpm')!.toISOString()).toBe('2027-03-10T09:01:00.000Z');
+    const before = new Date('2026-03-10T10:00:00.000Z');
+    expect(canVoid(sale({ method: 'alipayplus_mpm' }), before)).toBe(true);
+    for (const method of ['promptpay', 'paynow', 'wechat_pay_mpm'] as const) expect(canVoid(sale({ method }), before), method).toBe(false);
   });
 });

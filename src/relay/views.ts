@@ -1,6 +1,7 @@
 /** Turning stored rows into the link protocol's views, and the void/refund windows. */
 import type { RefundView, SaleView } from '../link/protocol';
 import type { RefundRow, SaleRow } from './store';
+import { DEFAULT_METHOD, methodInfo, type PaymentMethod } from '../domain/methods';
 
 /** When a void stops being possible: 16:15 UTC on the UTC day of the charge. */
 export function voidDeadline(chargeCreatedAt: string): Date {
@@ -8,15 +9,22 @@ export function voidDeadline(chargeCreatedAt: string): Date {
   return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), 16, 15, 0, 0));
 }
 
-/** Refunds are possible for one year after the payment. */
-export function refundDeadline(paidAt: string): Date {
+/**
+ * Refunds are possible for the method's window after the payment: one year (the same calendar day
+ * a year on) for a 365-day window, otherwise that many days. Null: the method is never refunded.
+ */
+export function refundDeadline(paidAt: string, method: PaymentMethod = DEFAULT_METHOD): Date | null {
+  const rule = methodInfo(method).refund;
+  if (!rule) return null;
   const d = new Date(paidAt);
-  d.setUTCFullYear(d.getUTCFullYear() + 1);
+  if (rule.windowDays === 365) d.setUTCFullYear(d.getUTCFullYear() + 1);
+  else d.setTime(d.getTime() + rule.windowDays * 86_400_000);
   return d;
 }
 
 export function canVoid(sale: SaleRow, now: Date): boolean {
   return (
+    methodInfo(sale.method ?? DEFAULT_METHOD).voidable &&
     sale.status === 'successful' &&
     sale.chargeCreatedAt !== null &&
     sale.refundedAmount < sale.amount &&
@@ -47,6 +55,7 @@ export function saleView(s: SaleRow, refunds: RefundRow[], now: Date, withQr = t
   return {
     saleId: s.saleId,
     terminalId: s.terminalId,
+    method: s.method ?? DEFAULT_METHOD,
     amount: s.amount,
     currency: s.currency,
     status: s.status,

@@ -148,8 +148,8 @@ describe('qrpos upgrade refuses, and nothing changes', () => {
     const o = d.opts();
     const r = await upgrade(bundles.b, o);
     expect(r.code).toBe(1);
-    expect(r.message).toBe('refused: upg-b reads journal schema 4 at most; the journal here is at schema 9 (written by a newer release than upg-b). Nothing was changed; upg-a keeps running');
-    expect(o.lines.join('\n')).toMatch(/FAIL journal: journal schema 9 is newer than this release reads \(4\)/);
+    expect(r.message).toBe('refused: upg-b reads journal schema 5 at most; the journal here is at schema 9 (written by a newer release than upg-b). Nothing was changed; upg-a keeps running');
+    expect(o.lines.join('\n')).toMatch(/FAIL journal: journal schema 9 is newer than this release reads \(5\)/);
     // The unpacked release was removed; current, previous, history, the journal: as they were.
     expect(tree(path.dirname(d.app))).toEqual(before);
     expect(tree(d.dataDir)).toEqual(data);
@@ -183,21 +183,21 @@ describe('qrpos upgrade refuses, and nothing changes', () => {
 describe('the self-test of a new release runs its own code on copies', () => {
   it('its migrations run on a copy of the journal; the live one is not touched', async () => {
     const d = await device('dry-run');
-    // Release A's files in a scratch folder, with a journal schema 5 (one more migration).
-    const rel = path.join(base, 'schema5');
+    // Release A's files in a scratch folder, with a journal schema 6 (one more migration).
+    const rel = path.join(base, 'schema6');
     fs.cpSync(path.join(d.app, 'releases', 'upg-a'), rel, { recursive: true });
     const jsFile = path.join(rel, 'dist', 'src', 'terminal', 'journal.js');
-    patchOnce(jsFile, 'const SCHEMA_VERSION = 4;', 'const SCHEMA_VERSION = 5;');
-    patchOnce(jsFile, 'const UNRESOLVED_LATE', 'MIGRATIONS[5] = "CREATE TABLE upgrade_test (x INTEGER);";\nconst UNRESOLVED_LATE');
+    patchOnce(jsFile, 'const SCHEMA_VERSION = 5;', 'const SCHEMA_VERSION = 6;');
+    patchOnce(jsFile, 'const UNRESOLVED_LATE', 'MIGRATIONS[6] = "CREATE TABLE upgrade_test (x INTEGER);";\nconst UNRESOLVED_LATE');
     const data = tree(d.dataDir);
     const rep = selfTest(rel, { node: process.execPath, config: d.config, journal: d.journal });
     expect(rep.ok, rep.raw).toBe(true);
     const j = rep.results.find((r) => r.name === 'journal')!;
-    expect(j).toMatchObject({ ok: true, schema: { found: 4, supports: 5, after: 5 } });
-    expect(j.detail).toMatch(/a copy opened: schema 4 migrated to 5 \(on the copy\)/);
+    expect(j).toMatchObject({ ok: true, schema: { found: 5, supports: 6, after: 6 } });
+    expect(j.detail).toMatch(/a copy opened: schema 5 migrated to 6 \(on the copy\)/);
     expect(rep.results.find((r) => r.name === 'config')).toMatchObject({ ok: true, detail: expect.stringMatching(/parses \(keypad virtual, display virtual/) as string });
     expect(tree(d.dataDir)).toEqual(data);
-    expect(userVersion(d.journal)).toBe(4);
+    expect(userVersion(d.journal)).toBe(5);
   });
 
   it('a config the new release does not accept fails it', async () => {
@@ -221,7 +221,7 @@ describe('an older release and a newer journal', () => {
     db.close();
     const before = tree(dir);
     expect(() => Journal.open(file, { log: memoryLogger() })).toThrow(
-      /^journal schema 7 is newer than this program \(4\): a newer qrpos release wrote it\. Nothing was changed\. Run that release again \(qrpos upgrade\), or see .*backups/,
+      /^journal schema 7 is newer than this program \(5\): a newer qrpos release wrote it\. Nothing was changed\. Run that release again \(qrpos upgrade\), or see .*backups/,
     );
     expect(tree(dir)).toEqual(before);
   });
@@ -236,7 +236,7 @@ describe('journal backups', () => {
       journal.recordSale({ saleId: 'SALE_backup_00001', amount: 2500, currency: 'THB', at: Date.now() });
       const t = Date.UTC(2030, 0, 1);
       const made = [0, 1, 2, 3, 4, 5, 6].map((i) => backup(file, path.join(dir, 'backups'), 'journal', t + i * 1000));
-      expect(path.basename(made[0].file)).toBe('journal-4-20300101T000000000Z.sqlite');
+      expect(path.basename(made[0].file)).toBe('journal-5-20300101T000000000Z.sqlite');
       const kept = listBackups(path.join(dir, 'backups'), 'journal');
       expect(kept.map((b) => path.basename(b.file))).toEqual(made.slice(2).reverse().map((b) => path.basename(b.file)));
       const st = fs.statSync(made[6].file);
@@ -265,12 +265,12 @@ describe('journal backups', () => {
     journal.recordSale({ saleId: 'SALE_restore_0002', amount: 2500, currency: 'THB', at: Date.now() });
     journal.close();
     const db = new Database(file);
-    db.pragma('user_version = 5');
+    db.pragma('user_version = 6');
     db.close();
     const aside = restore(file, b.file, path.join(dir, 'backups'), 'journal');
-    expect(userVersion(file)).toBe(4);
+    expect(userVersion(file)).toBe(5);
     expect(new Database(file, { readonly: true }).prepare('SELECT sale_id FROM sales').pluck().all()).toEqual(['SALE_restore_0001']);
-    expect(path.basename(aside)).toMatch(/^journal-5-\d{8}T\d{9}Z\.replaced\.sqlite$/);
+    expect(path.basename(aside)).toMatch(/^journal-6-\d{8}T\d{9}Z\.replaced\.sqlite$/);
     expect(new Database(aside, { readonly: true }).prepare('SELECT sale_id FROM sales ORDER BY ref').pluck().all()).toEqual(['SALE_restore_0001', 'SALE_restore_0002']);
     // The restored journal opens with this program.
     Journal.open(file, { log: memoryLogger() }).journal.close();

@@ -3,8 +3,8 @@
  * HTML; its buttons POST forms to loopback-only /_sim/… routes and come back here.
  */
 import { formatMoney } from '../domain/money';
-import { FAILURE_CODES } from '../domain/failure';
-import type { Engine } from './engine';
+import { methodInfo, methodName } from '../domain/methods';
+import { methodOf, type Engine } from './engine';
 import { omiseTime } from './ids';
 
 function esc(s: unknown): string {
@@ -28,21 +28,22 @@ export function renderDashboard(d: DashboardInfo): string {
   const rows = charges
     .map((c) => {
       engine.expireIfDue(c);
+      const method = methodOf(c);
       const qr =
         c.status === 'pending'
           ? `<img class="qr" alt="QR" src="${esc(`/charges/${c.id}/documents/${c.docId}/downloads/${c.docToken}`)}">`
           : '';
       const actions =
         c.status === 'pending'
-          ? `<form method="post" action="/_sim/charges/${esc(c.id)}/mark_as_paid"><button>Mark as successful</button></form>
-             <form method="post" action="/_sim/charges/${esc(c.id)}/mark_as_failed"><select name="failure_code">${FAILURE_CODES.map(
+          ? `<form method="post" action="/_sim/charges/${esc(c.id)}/mark_as_paid"><button>Pay with ${esc(methodName(method))} (mark as successful)</button></form>
+             <form method="post" action="/_sim/charges/${esc(c.id)}/mark_as_failed"><select name="failure_code">${methodInfo(method).failureCodes.map(
                (f) => `<option${f === 'failed_processing' ? ' selected' : ''}>${f}</option>`,
              ).join('')}</select><button>Mark as failed</button></form>
              <form method="post" action="/_sim/charges/${esc(c.id)}/expire"><button>Expire</button></form>`
           : '';
       const refunds = c.refundIds.length > 0 ? `<br><small>refunded ${esc(formatMoney(c.refundedAmount, c.currency))}${c.voided ? ' (voided)' : ''}</small>` : '';
       return `<tr class="${esc(c.status)}"><td data-label="Charge"><code>${esc(c.id)}</code><br><small>${esc(omiseTime(c.createdMs))}</small></td>
-        <td data-label="Amount">${esc(formatMoney(c.amount, c.currency))}${refunds}</td><td class="st" data-label="Status">${esc(c.status)}${c.failureCode ? `<br><small>${esc(c.failureCode)}</small>` : ''}</td>
+        <td data-label="Amount">${esc(formatMoney(c.amount, c.currency))}<br><small class="method">${esc(methodName(method))}</small>${refunds}</td><td class="st" data-label="Status">${esc(c.status)}${c.failureCode ? `<br><small>${esc(c.failureCode)}</small>` : ''}</td>
         <td class="act" data-label="Actions">${actions}</td><td class="qr-cell" data-label="QR">${qr}</td><td class="meta" data-label="Metadata"><small>${esc(JSON.stringify(c.metadata))}</small></td></tr>`;
     })
     .join('\n');

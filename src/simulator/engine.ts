@@ -3,7 +3,9 @@
  * lifecycle, fees, and the JSON shapes of the seed's examples. No I/O here: the HTTP server,
  * the webhook dispatcher and the state file sit around it.
  */
-import { checkAmount, AmountError, currencyOf, isCurrency, type Country, type Currency } from '../domain/money';
+import { AmountError, currencyOf, isCurrency, type Country, type Currency } from '../domain/money';
+import { checkMethodAmount, isPaymentMethod, methodInfo, methodName, methodWorksIn, DEFAULT_METHOD, type PaymentMethod } from '../domain/methods';
+import { qrPayload } from './payloads';
 import { FAILURE_CODES, isFailureCode } from '../domain/failure';
 import type { ChargeEnding } from '../domain/status';
 import type { ChargeStatus, EventKey, Metadata, OmiseCharge, OmiseList, OmiseRefund, OmiseSource, WebhookDelivery } from '../omise/types';
@@ -14,6 +16,8 @@ import { SVG_STYLES, type SvgStyle, type SvgStyleOption } from './qr-svg';
 
 export interface SourceRec {
   id: string;
+  /** The payment method (Omise source type); absent in state files from before there were several. */
+  type?: PaymentMethod;
   amount: number;
   currency: Currency;
   createdMs: number;
@@ -98,7 +102,11 @@ type Params = Record<string, unknown>;
 
 const VOID_CUTOFF_MS = (16 * 60 + 15) * 60_000;
 const DAY_MS = 86_400_000;
-const REFUND_WINDOW_MS = 365 * DAY_MS;
+
+/** The method a charge was made with (state files from before there were several have none). */
+export function methodOf(c: ChargeRec): PaymentMethod {
+  return c.source.type ?? DEFAULT_METHOD;
+}
 
 const CHARGE_PARAMS = new Set(['amount', 'currency', 'source', 'metadata', 'description', 'expires_at', 'return_uri', 'capture', 'ip', 'webhook_endpoints', 'zero_interest_installments', 'platform_fee']);
 const SOURCE_PARAMS = new Set(['type', 'amount', 'currency', 'platform_type', 'ip']);
@@ -221,20 +229,26 @@ export class Engine {
 
   createSource(params: Params, ip: string | null): SourceRec {
     rejectUnknown(params, SOURCE_PARAMS);
-    if (params.type !== 'alipayplus_mpm') throw badRequest('type is currently not supported');
-    const { amount, currency } = this.checkMoney(params, badRequest);
-    const src: SourceRec = { id: this.ids.id('src', this.now()), amount, currency, createdMs: this.now(), ip, chargeId: null };
+    const type = this.methodOf(params.type, badRequest);
+    const { amount, currency } = this.checkMoney(params, type, badRequest);
+    const src: SourceRec = { id: this.ids.id('src', this.now()), type, amount, currency, createdMs: this.now(), ip, chargeId: null };
     this.sources.set(src.id, src);
     this.o.onChange();
     return src;
   }
 
-  private checkMoney(params: Params, err: (m: string) => SimError): { amount: number; currency: Currency } {
+  /** A source type this account can take: a known method that works in the account's country. */
+  private methodOf(type: unknown, err: (m: string) => SimError): PaymentMethod {
+    if (!isPaymentMethod(type) || !methodWorksIn(type, this.o.country)) throw err('type is currently not supported');
+    return type;
+  }
+
+  private checkMoney(params: Params, method: PaymentMethod, err: (m: string) => SimError): { amount: number; currency: Currency } {
     const amount = parseAmount(params.amount);
     const currency = parseCurrency(params.currency, err);
     if (currency !== currencyOf(this.o.country)) throw err('currency is currently not supported');
     try {
-      checkAmount(amount, currency);
+      checkMethodAmount(method, amount, currency);
     } catch (e) {
       if (e instanceof AmountError) throw err(`amount is invalid: ${e.message}`);
       throw e;
@@ -252,20 +266,23 @@ export class Engine {
 
   createCharge(params: Params, ip: string | null): ChargeRec {
     rejectUnknown(params, CHARGE_PARAMS);
-    const { amount, currency } = this.checkMoney(params, invalidCharge);
     const now = this.now();
     let source: SourceRec;
+    let amount: number;
+    let currency: Currency;
     if (typeof params.source === 'string') {
       const s = this.sources.get(params.source);
       if (!s) throw invalidCharge('source was not found');
+      ({ amount, currency } = this.checkMoney(params, s.type ?? DEFAULT_METHOD, invalidCharge));
       if (s.chargeId) throw invalidCharge('source has already been used');
       if (s.amount !== amount || s.currency !== currency) throw invalidCharge('amount and currency must match the source');
       source = s;
     } else if (params.source && typeof params.source === 'object' && !Array.isArray(params.source)) {
       const inline = params.source as Params;
       rejectUnknown(inline, new Set(['type']));
-      if (inline.type !== 'alipayplus_mpm') throw invalidCharge('source type is currently not supported');
-      source = { id: this.ids.id('src', now), amount, currency, createdMs: now, ip, chargeId: null };
+      const type = this.methodOf(inline.type, (m) => invalidCharge(`source ${m}`));
+      ({ amount, currency } = this.checkMoney(params, type, invalidCharge));
+      source = { id: this.ids.id('src', now), type, amount, currency, createdMs: now, ip, chargeId: null };
       this.sources.set(source.id, source);
     } else throw invalidCharge('source is required');
     const metadata = parseMetadata(params.metadata);
@@ -291,7 +308,7 @@ export class Engine {
       source,
       docId: this.ids.id('docu', now),
       docToken: this.ids.downloadToken(),
-      payload: `https://global.alipay.com/281002040090${this.ids.alnum(24)}`,
+      payload: qrPayload({ method: source.type ?? DEFAULT_METHOD, amount, currency, reference: this.ids.alnum(24), expiresMs, merchantName: 'QRPOS TEST SHOP' }),
       svgStyle: this.o.svgStyle === 'rotate' ? SVG_STYLES[this.styleTurn++ % SVG_STYLES.length] : this.o.svgStyle,
       createdMs: now,
       expiresMs,
@@ -405,6 +422,10 @@ export class Engine {
     const code = params.failure_code === undefined || params.failure_code === '' ? 'failed_processing' : params.failure_code;
     if (!isFailureCode(code)) throw badRequest(`failure_code must be one of ${FAILURE_CODES.join(', ')}`);
     const c = this.getCharge(id);
+    const method = methodOf(c);
+    if (!methodInfo(method).failureCodes.includes(code)) {
+      throw badRequest(`failure_code must be one of ${methodInfo(method).failureCodes.join(', ')} for ${methodName(method)}`);
+    }
     if (c.status !== 'pending') throw invalidCharge(`charge is ${c.status}, not pending`);
     this.finish(c, 'failed', code);
     return c;
@@ -422,11 +443,12 @@ export class Engine {
   }
 
   private refundable(c: ChargeRec, now: number): boolean {
-    return c.status === 'successful' && this.remaining(c) > 0 && c.paidMs !== null && now - c.paidMs <= REFUND_WINDOW_MS;
+    const rule = methodInfo(methodOf(c)).refund;
+    return rule !== null && c.status === 'successful' && this.remaining(c) > 0 && c.paidMs !== null && now - c.paidMs <= rule.windowDays * DAY_MS;
   }
 
   private canVoid(c: ChargeRec, now: number): boolean {
-    return this.refundable(c, now) && now < this.voidDeadline(c);
+    return methodInfo(methodOf(c)).voidable && this.refundable(c, now) && now < this.voidDeadline(c);
   }
 
   createRefund(chargeId: string, params: Params): RefundRec {
@@ -439,7 +461,12 @@ export class Engine {
     if (c.status !== 'successful') throw new SimError(400, 'failed_refund', `charge is ${c.status} and cannot be refunded`);
     if (amount < 1) throw new SimError(400, 'failed_refund', 'amount must be greater than 0');
     if (amount > this.remaining(c)) throw new SimError(400, 'failed_refund', 'amount is greater than the amount left to refund');
-    if (!this.refundable(c, now)) throw new SimError(400, 'failed_refund', 'charge can no longer be refunded (more than one year)');
+    const method = methodOf(c);
+    const rule = methodInfo(method).refund;
+    if (!rule) throw new SimError(400, 'failed_refund', `${methodName(method)} charges cannot be refunded`);
+    if (!rule.partial && amount !== c.amount) throw new SimError(400, 'failed_refund', `${methodName(method)} charges can only be refunded in full`);
+    if (!this.refundable(c, now)) throw new SimError(400, 'failed_refund', `charge can no longer be refunded (more than ${rule.windowDays} days)`);
+    if (wantVoid && !methodInfo(method).voidable) throw new SimError(400, 'failed_refund', `${methodName(method)} charges cannot be voided`);
     const isVoid = this.canVoid(c, now);
     if (wantVoid && !isVoid) throw new SimError(400, 'failed_refund', 'charge can no longer be voided (after 16:15 UTC on the transaction date)');
     const r: RefundRec = {
@@ -529,7 +556,7 @@ export class Engine {
               livemode: false,
               id: c.docId,
               deleted: false,
-              filename: 'qrcode.svg',
+              filename: `qrcode.${methodInfo(s.type ?? DEFAULT_METHOD).document}`,
               location: `/charges/${c.id}/documents/${c.docId}`,
               kind: 'qr',
               download_uri: `${base}/charges/${c.id}/documents/${c.docId}/downloads/${c.docToken}`,
@@ -545,7 +572,7 @@ export class Engine {
       store_id: null,
       store_name: null,
       terminal_id: null,
-      type: 'alipayplus_mpm',
+      type: s.type ?? DEFAULT_METHOD,
       zero_interest_installments: null,
       charge_status: c ? c.status : 'unknown',
       receipt_amount: null,
@@ -639,7 +666,7 @@ export class Engine {
       disputable: false,
       livemode: false,
       refundable,
-      partially_refundable: refundable,
+      partially_refundable: refundable && methodInfo(methodOf(c)).refund?.partial === true,
       reversed: false,
       reversible: false,
       voided: c.voided,

@@ -4,6 +4,7 @@
  * than parse elements: one <path>, a <rect> per dark module in module units, and a <rect> per
  * module inside a scaled, translated group.
  */
+import zlib from 'node:zlib';
 import * as QRCode from 'qrcode';
 
 export const SVG_STYLES = ['path', 'rects', 'rects-transform'] as const;
@@ -89,4 +90,58 @@ export function renderQrSvg(text: string, style: SvgStyle): string {
     case 'rects-transform':
       return rectsTransformSvg(m);
   }
+}
+
+// ---- PNG (PayNow's document format) ------------------------------------------------------------
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+function crc32(buf: Buffer): number {
+  let c = 0xffffffff;
+  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+function chunk(type: string, data: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(td));
+  return Buffer.concat([len, td, crc]);
+}
+
+/** The QR as an 8-bit greyscale PNG: `PX` pixels per module and a four-module quiet zone. */
+export function renderQrPng(text: string): Buffer {
+  const m = qrMatrix(text);
+  const n = (m.size + QUIET * 2) * PX;
+  const raw = Buffer.alloc((n + 1) * n, 0xff);
+  for (let y = 0; y < n; y++) {
+    raw[y * (n + 1)] = 0; // filter: none
+    const my = Math.floor(y / PX) - QUIET;
+    if (my < 0 || my >= m.size) continue;
+    for (let x = 0; x < n; x++) {
+      const mx = Math.floor(x / PX) - QUIET;
+      if (mx >= 0 && mx < m.size && m.dark[my * m.size + mx]) raw[y * (n + 1) + 1 + x] = 0;
+    }
+  }
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(n, 0);
+  ihdr.writeUInt32BE(n, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 0; // greyscale
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', zlib.deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }

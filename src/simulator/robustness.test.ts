@@ -69,7 +69,9 @@ describe('bad input gets Omise error objects', () => {
     expectError(await call('POST', '/charges', 'amount=5000&currency=SGD&source[type]=alipayplus_mpm', FORM), 400, 'invalid_charge');
     expectError(await call('POST', '/charges', 'amount=50.5&currency=THB&source[type]=alipayplus_mpm', FORM), 400, 'bad_request');
     expectError(await call('POST', '/charges', 'amount=1999&currency=THB&source[type]=alipayplus_mpm', FORM), 400, 'invalid_charge');
-    expectError(await call('POST', '/charges', 'amount=5000&currency=THB&source[type]=promptpay', FORM), 400, 'invalid_charge');
+    // A method of another country (PayNow is Singapore's), and no method at all.
+    expectError(await call('POST', '/charges', 'amount=5000&currency=THB&source[type]=paynow', FORM), 400, 'invalid_charge');
+    expectError(await call('POST', '/charges', 'amount=5000&currency=THB&source[type]=bitcoin', FORM), 400, 'invalid_charge');
     expectError(await call('POST', '/charges', 'amount=5000&currency=THB', FORM), 400, 'invalid_charge');
     expectError(await call('POST', '/charges', 'amount=5000&currency=THB&source[type]=alipayplus_mpm&metadata=x', FORM), 400, 'bad_request');
     expectError(await call('POST', '/charges', '{"amount":5000,"currency":"THB","source":{"type":"alipayplus_mpm"},"metadata":{"__proto__":{"x":1}}}', JSONH), 400, 'bad_request');

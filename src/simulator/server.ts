@@ -12,10 +12,11 @@ import { silentLogger, type Logger } from '../shared/log';
 import type { OmiseCharge, OmiseEvent } from '../omise/types';
 import { decodeForm, FormError } from '../omise/form';
 import { SIMULATOR_DEFAULTS } from './config';
-import { Engine, parseListQuery, type ChargeRec, type EventRec } from './engine';
+import { Engine, methodOf, parseListQuery, type ChargeRec, type EventRec } from './engine';
 import { authFailure, badRequest, notFound, SimError } from './errors';
 import { Faults, type Endpoint, type FaultConfig, type Malform } from './faults';
-import { renderQrSvg, type SvgStyleOption } from './qr-svg';
+import { renderQrPng, renderQrSvg, type SvgStyleOption } from './qr-svg';
+import { methodInfo } from '../domain/methods';
 import { WebhookDispatcher } from './webhooks';
 import { renderDashboard } from './dashboard';
 import { loadState, StateWriter } from './persist';
@@ -263,15 +264,19 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   ];
   const DOWNLOAD = new RegExp(`^/charges/${ID}/documents/${ID}/downloads/([0-9A-F]{16})$`);
 
-  const svgCache = new Map<string, string>();
-  const svgOf = (c: ChargeRec): string => {
-    let svg = svgCache.get(c.id);
-    if (!svg) {
-      svg = renderQrSvg(c.payload, c.svgStyle);
-      if (svgCache.size >= 500) svgCache.delete(svgCache.keys().next().value!);
-      svgCache.set(c.id, svg);
+  /** The charge's QR document in its method's format (PNG for PayNow, SVG for the others). */
+  const docCache = new Map<string, { body: string | Buffer; type: string }>();
+  const documentOf = (c: ChargeRec): { body: string | Buffer; type: string } => {
+    let doc = docCache.get(c.id);
+    if (!doc) {
+      doc =
+        methodInfo(methodOf(c)).document === 'png'
+          ? { body: renderQrPng(c.payload), type: 'image/png' }
+          : { body: renderQrSvg(c.payload, c.svgStyle), type: 'image/svg+xml' };
+      if (docCache.size >= 500) docCache.delete(docCache.keys().next().value!);
+      docCache.set(c.id, doc);
     }
-    return svg;
+    return doc;
   };
 
   const hung = new Set<ServerResponse>();
@@ -282,7 +287,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     recorded.push({ endpoint, omiseVersion: typeof v === 'string' ? v.slice(0, 40) : null });
   };
 
-  function send(res: ServerResponse, status: number, body: string, type = 'application/json; charset=utf-8', extra: Record<string, string> = {}): void {
+  function send(res: ServerResponse, status: number, body: string | Buffer, type = 'application/json; charset=utf-8', extra: Record<string, string> = {}): void {
     if (res.headersSent || res.destroyed) return;
     res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', ...extra });
     res.end(body);
@@ -399,7 +404,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     if (dl) {
       const c = engine.chargeOfDocument(dl[1], dl[2], dl[3]);
       if (!c) throw new SimError(404, 'not_found', 'document was not found');
-      send(res, 200, svgOf(c), 'image/svg+xml');
+      const doc = documentOf(c);
+      send(res, 200, doc.body, doc.type);
       return;
     }
     const key = authKey(req);

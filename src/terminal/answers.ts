@@ -4,6 +4,7 @@
  * reports, the network. A Z report closes the business day in the journal (once); everything
  * else only reads.
  */
+import { DEFAULT_METHOD, methodName } from '../domain/methods';
 import os from 'node:os';
 import { formatMoneyCode } from '../domain/money';
 import { businessDay, dayBounds, formatClock } from '../domain/time';
@@ -35,6 +36,7 @@ export function saleInfo(s: SaleRow | null, zone: string): SaleInfo | null {
   return {
     saleId: s.saleId,
     ref: s.ref,
+    ...(s.method !== DEFAULT_METHOD ? { method: s.method } : {}),
     amount: s.amount,
     currency: s.currency,
     status: s.status,
@@ -46,14 +48,14 @@ export function saleInfo(s: SaleRow | null, zone: string): SaleInfo | null {
   };
 }
 
-/** A day's report as screen and printer lines (one block per currency; every sale is an Alipay+ QR sale). */
+/** A day's report as screen and printer lines: one block per payment method and currency. */
 export function reportLines(rows: DayReportRow[], heading: string[]): string[] {
   if (!rows.length) return [...heading, 'No sales in this business day.'];
   const lines = [...heading];
   for (const r of rows) {
     const m = (n: number) => formatMoneyCode(n, r.currency);
     lines.push(
-      `Alipay+ ${r.currency}: paid ${r.paid.count}  ${m(r.paid.amount)}`,
+      `${methodName(r.method ?? DEFAULT_METHOD)} ${r.currency}: paid ${r.paid.count}  ${m(r.paid.amount)}`,
       `Refunds ${r.refunded.count}  -${m(r.refunded.amount)}; voids ${r.voided.count}  -${m(r.voided.amount)}`,
       `${OUTCOME_NAME.failed} ${r.failed.count}; ${OUTCOME_NAME.expired} ${r.expired.count}; ${OUTCOME_NAME.not_created} ${r.notCreated.count}`,
       `${OUTCOME_NAME.late_paid}s ${r.late.count}  ${m(r.late.amount)}${r.late.unresolved ? ` (${r.late.unresolved} to settle)` : ''}`,

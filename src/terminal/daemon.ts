@@ -190,7 +190,15 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
   // A restart neither forgets wrong PIN entries nor lifts a lockout.
   const zone = config.timeZone;
   const clockText = (ms: number): string => formatClock(ms, zone);
-  let state: MachineState = { ...initialState(clock(), clockText(clock())), ...journal.pinLock(), lateCount: journal.lateCount() };
+  // The methods the relay named last time (the picker works before the link is up) and the last pick.
+  const kept = journal.paymentMethods();
+  let state: MachineState = {
+    ...initialState(clock(), clockText(clock())),
+    ...journal.pinLock(),
+    lateCount: journal.lateCount(),
+    ...(kept.methods ? { methods: kept.methods } : {}),
+    ...(kept.defaultMethod ? { defaultMethod: kept.defaultMethod } : {}),
+  };
   const queue: { ev: MachineEvent; keyAt: number | null }[] = [];
   /** Told of every key and change of screen (fleet updates pause for them; set further down). */
   let counterActivity = (): void => undefined;
@@ -316,6 +324,10 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
       onOnline: (online) => dispatch({ type: 'link', online, now: clock() }),
       onPairing: (p) => dispatch({ type: 'pairing', code: p.code, relayUrl: config.relayUrl, ...(p.message ? { message: p.message } : {}), now: clock() }),
       onPaired: () => dispatch({ type: 'paired', now: clock() }),
+      onMethods: (methods) => {
+        journal.writeOrDefer('payment methods', () => journal.setPaymentMethods(methods));
+        dispatch({ type: 'methods', methods, now: clock() });
+      },
       onNotice: (text) => dispatch({ type: 'notice', text, now: clock() }),
       onUnsynced: () => {
         // A status the relay pushed (PAID…) adds a record to send back: send it now rather than

@@ -34,14 +34,14 @@ export function effectRunner(ctx: EffectContext): (eff: Effect, keyAt: number | 
         try {
           const st = journal.storage();
           if (!st.ok) throw new Error(`storage: ${st.reason}`);
-          row = journal.recordSale({ saleId: eff.sale.saleId, amount: eff.sale.amount, currency: eff.sale.currency, at: eff.at });
+          row = journal.recordSale({ saleId: eff.sale.saleId, amount: eff.sale.amount, currency: eff.sale.currency, ...(eff.sale.method ? { method: eff.sale.method } : {}), at: eff.at });
         } catch (err) {
           // Nothing was sent: without a durable record there is no charge.
           log.error('could not record the sale; not sending it', { saleId: eff.sale.saleId, error: (err as Error).message });
           enqueue({ type: 'sale', now: clock(), sale: { ...eff.sale, status: 'create_failed', error: { code: 'journal', message: 'Could not save the sale on this terminal' } } });
           return;
         }
-        log.info('sale recorded', { saleId: row.saleId, ref: row.ref, amount: row.amount, currency: row.currency });
+        log.info('sale recorded', { saleId: row.saleId, ref: row.ref, amount: row.amount, currency: row.currency, method: row.method });
         enqueue({ type: 'sale', now: clock(), sale: { saleId: row.saleId, amount: row.amount, currency: row.currency, ref: row.ref, status: row.status } });
         link.kickOutbox();
         enqueue({ type: 'unsynced', count: journal.unsyncedCount(), now: clock() });
@@ -88,6 +88,9 @@ export function effectRunner(ctx: EffectContext): (eff: Effect, keyAt: number | 
       }
       case 'print':
         presenter.printLines(eff.title, eff.lines);
+        return;
+      case 'remember-method':
+        journal.writeOrDefer('default payment method', () => journal.setDefaultMethod(eff.method));
         return;
       case 'paid': {
         const sale = journal.getSale(eff.sale.saleId);

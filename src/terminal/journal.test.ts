@@ -47,7 +47,7 @@ describe('journal', () => {
     const { journal } = Journal.open(file, { log: memoryLogger(), clock: () => T });
     expect(journal.pragma('journal_mode')).toBe('wal');
     expect(journal.pragma('synchronous')).toBe(2); // FULL
-    expect(journal.pragma('user_version')).toBe(4);
+    expect(journal.pragma('user_version')).toBe(5);
     expect(journal.pragma('cache_size')).toBe(-JOURNAL_CACHE_KIB);
     journal.close();
   });
@@ -238,6 +238,7 @@ describe('journal: late payments and the business day', () => {
     const [since, until] = ['2026-11-25T17:00:00.000Z', '2026-11-26T17:00:00.000Z'];
     const [r] = journal.dayReport(since, until);
     expect(r).toEqual({
+      method: 'alipayplus_mpm',
       currency: 'THB',
       paid: { count: 4, amount: 10000 + 5000 + 9000 + 4000 },
       failed: { count: 1, amount: 3000 },

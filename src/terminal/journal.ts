@@ -4,6 +4,7 @@
  * relay goes into the same transaction as the state it belongs to (a sale and its create
  * command, an expire request and its command), so a crash can never leave one without the other.
  */
+import { DEFAULT_METHOD, isPaymentMethod, PAYMENT_METHODS, type PaymentMethod } from '../domain/methods';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -18,6 +19,8 @@ export type { LocalSaleStatus };
 export interface SaleRow {
   saleId: string;
   ref: number;
+  /** How the customer pays (Omise source type). */
+  method: PaymentMethod;
   amount: number;
   currency: Currency;
   status: LocalSaleStatus;
@@ -42,8 +45,10 @@ export interface SaleRow {
 
 export type LateResolution = 'kept' | 'refunded';
 
-/** Counts and sums of one business day (or part of it), per currency. See Journal.dayReport. */
+/** Counts and sums of one business day (or part of it), per payment method and currency. See Journal.dayReport. */
 export interface DayReportRow {
+  /** Absent in day closes stored before there were several methods (they were all Alipay+). */
+  method?: PaymentMethod;
   currency: Currency;
   paid: { count: number; amount: number };
   failed: { count: number; amount: number };
@@ -158,7 +163,7 @@ export function writeFileDurably(file: string, text: string): void {
   }
 }
 
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
 /** The journal schema this program reads and writes (user_version); an upgrade's self-test reports it. */
 export const JOURNAL_SCHEMA_VERSION = SCHEMA_VERSION;
 /** SQLite page cache of the journal connection, in KiB (see openChecked). */
@@ -255,6 +260,10 @@ const MIGRATIONS: Record<number, string> = {
       report TEXT NOT NULL
     );
   `,
+  // Several payment methods: each sale keeps the one the cashier (or customer) picked.
+  5: `
+    ALTER TABLE sales ADD COLUMN method TEXT NOT NULL DEFAULT 'alipayplus_mpm';
+  `,
 };
 
 const UNRESOLVED_LATE = "late = 1 AND status = 'successful' AND late_resolution IS NULL AND refunded_amount < amount";
@@ -283,6 +292,7 @@ interface RawSale {
   paid_at: string | null;
   charge_created_at: string | null;
   late_resolution: string | null;
+  method?: string;
   created_at: string;
   updated_at: string;
 }
@@ -292,6 +302,7 @@ function toSale(r: RawSale | undefined): SaleRow | null {
   return {
     saleId: r.sale_id,
     ref: r.ref,
+    method: isPaymentMethod(r.method) ? r.method : DEFAULT_METHOD,
     amount: r.amount,
     currency: r.currency as Currency,
     status: r.status as LocalSaleStatus,
@@ -565,6 +576,32 @@ export class Journal {
     this.tx(() => this.sql("INSERT INTO meta (key, value) VALUES ('pin_lock', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(value));
   }
 
+  /**
+   * The payment methods the relay last said this terminal may offer (kept so a restart shows the
+   * picker before the link is up), and the one the cashier last picked (the picker's default).
+   */
+  paymentMethods(): { methods: PaymentMethod[] | null; defaultMethod: PaymentMethod | null } {
+    const get = (key: string) => (this.sql('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+    let methods: PaymentMethod[] | null = null;
+    try {
+      const list = JSON.parse(get('methods') ?? 'null') as unknown;
+      if (Array.isArray(list) && list.length && list.every(isPaymentMethod)) methods = list;
+    } catch {
+      /* unreadable: as if never told */
+    }
+    const d = get('default_method');
+    return { methods, defaultMethod: isPaymentMethod(d) ? d : null };
+  }
+
+  setPaymentMethods(methods: PaymentMethod[]): void {
+    const value = JSON.stringify(methods);
+    this.tx(() => this.sql("INSERT INTO meta (key, value) VALUES ('methods', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(value));
+  }
+
+  setDefaultMethod(method: PaymentMethod): void {
+    this.tx(() => this.sql("INSERT INTO meta (key, value) VALUES ('default_method', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(method));
+  }
+
   /** The damaged journal this one was recovered from, if any. */
   recoveredFrom(): string | null {
     const r = this.sql("SELECT value FROM meta WHERE key = 'recovered_from'").get() as { value: string } | undefined;
@@ -615,18 +652,19 @@ export class Journal {
   }
 
   /** The durable record of a new sale plus its queued create command, in one transaction. */
-  recordSale(sale: { saleId: string; amount: number; currency: Currency; at: number }): SaleRow {
+  recordSale(sale: { saleId: string; amount: number; currency: Currency; method?: PaymentMethod; at: number }): SaleRow {
     if (!Number.isSafeInteger(sale.amount) || sale.amount <= 0) throw new Error(`invalid amount ${sale.amount}`);
     return this.tx(() => {
       const existing = this.getSale(sale.saleId);
       if (existing) return existing;
       const ref = this.nextRef();
+      const method = sale.method ?? DEFAULT_METHOD;
       const created = new Date(sale.at).toISOString();
       this.db
-        .prepare('INSERT INTO sales (sale_id, ref, amount, currency, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(sale.saleId, ref, sale.amount, sale.currency, 'recorded', created, this.iso());
-      this.appendEvent(sale.saleId, 'sale.recorded', { amount: sale.amount, currency: sale.currency, ref });
-      this.enqueue('create', sale.saleId, `create:${sale.saleId}`, { saleId: sale.saleId, amount: sale.amount, currency: sale.currency, createdAt: created });
+        .prepare('INSERT INTO sales (sale_id, ref, method, amount, currency, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(sale.saleId, ref, method, sale.amount, sale.currency, 'recorded', created, this.iso());
+      this.appendEvent(sale.saleId, 'sale.recorded', { amount: sale.amount, currency: sale.currency, method, ref });
+      this.enqueue('create', sale.saleId, `create:${sale.saleId}`, { saleId: sale.saleId, amount: sale.amount, currency: sale.currency, method, createdAt: created });
       return this.getSale(sale.saleId)!;
     });
   }
@@ -926,19 +964,20 @@ export class Journal {
   dayReport(sinceIso: string, untilIso: string): DayReportRow[] {
     const inDay = 'COALESCE(s.charge_created_at, s.created_at) >= ? AND COALESCE(s.charge_created_at, s.created_at) < ?';
     const sales = this.sql(
-      `SELECT s.currency, s.status, s.late, s.late_resolution, COUNT(*) AS count, SUM(s.amount) AS amount FROM sales s WHERE ${inDay} ` +
-        'GROUP BY s.currency, s.status, s.late, s.late_resolution',
-    ).all(sinceIso, untilIso) as { currency: Currency; status: LocalSaleStatus; late: number; late_resolution: string | null; count: number; amount: number }[];
+      `SELECT s.method, s.currency, s.status, s.late, s.late_resolution, COUNT(*) AS count, SUM(s.amount) AS amount FROM sales s WHERE ${inDay} ` +
+        'GROUP BY s.method, s.currency, s.status, s.late, s.late_resolution',
+    ).all(sinceIso, untilIso) as { method: string; currency: Currency; status: LocalSaleStatus; late: number; late_resolution: string | null; count: number; amount: number }[];
     const refunds = this.sql(
-      `SELECT r.currency, r.voided, COUNT(*) AS count, SUM(r.amount) AS amount FROM refunds r JOIN sales s ON s.sale_id = r.sale_id WHERE r.status = 'done' AND ${inDay} GROUP BY r.currency, r.voided`,
-    ).all(sinceIso, untilIso) as { currency: Currency; voided: number; count: number; amount: number }[];
-    const byCurrency = new Map<Currency, DayReportRow>();
-    const row = (c: Currency): DayReportRow => {
-      let r = byCurrency.get(c);
+      `SELECT s.method, r.currency, r.voided, COUNT(*) AS count, SUM(r.amount) AS amount FROM refunds r JOIN sales s ON s.sale_id = r.sale_id WHERE r.status = 'done' AND ${inDay} GROUP BY s.method, r.currency, r.voided`,
+    ).all(sinceIso, untilIso) as { method: string; currency: Currency; voided: number; count: number; amount: number }[];
+    const byKey = new Map<string, DayReportRow>();
+    const row = (m: string, c: Currency): DayReportRow => {
+      const method = isPaymentMethod(m) ? m : DEFAULT_METHOD;
+      let r = byKey.get(`${method}\u0000${c}`);
       if (!r) {
         const z = () => ({ count: 0, amount: 0 });
-        r = { currency: c, paid: z(), failed: z(), expired: z(), notCreated: z(), refunded: z(), voided: z(), late: { count: 0, amount: 0, unresolved: 0 }, net: 0 };
-        byCurrency.set(c, r);
+        r = { method, currency: c, paid: z(), failed: z(), expired: z(), notCreated: z(), refunded: z(), voided: z(), late: { count: 0, amount: 0, unresolved: 0 }, net: 0 };
+        byKey.set(`${method}\u0000${c}`, r);
       }
       return r;
     };
@@ -947,7 +986,7 @@ export class Journal {
       b.amount += amount;
     };
     for (const s of sales) {
-      const r = row(s.currency);
+      const r = row(s.method, s.currency);
       // A void reverses a paid sale: it still counts as paid here, and again under voided.
       const outcome = saleOutcome(s.status);
       if (outcome !== 'open') add(r[outcome], s.count, s.amount);
@@ -956,9 +995,11 @@ export class Journal {
         if (!s.late_resolution && s.status === 'successful') r.late.unresolved += s.count;
       }
     }
-    for (const x of refunds) add(x.voided ? row(x.currency).voided : row(x.currency).refunded, x.count, x.amount);
-    for (const r of byCurrency.values()) r.net = r.paid.amount - r.refunded.amount - r.voided.amount;
-    return [...byCurrency.values()].sort((a, b) => a.currency.localeCompare(b.currency));
+    for (const x of refunds) add(x.voided ? row(x.method, x.currency).voided : row(x.method, x.currency).refunded, x.count, x.amount);
+    for (const r of byKey.values()) r.net = r.paid.amount - r.refunded.amount - r.voided.amount;
+    // In the methods' table order, then by currency.
+    const order = (r: DayReportRow) => PAYMENT_METHODS.indexOf(r.method ?? DEFAULT_METHOD);
+    return [...byKey.values()].sort((a, b) => order(a) - order(b) || a.currency.localeCompare(b.currency));
   }
 
   /**

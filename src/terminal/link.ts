@@ -4,6 +4,7 @@
  * reconciliation of unfinished sales. Everything it learns goes into the journal first; the
  * daemon hears about it afterwards through the callbacks.
  */
+import { DEFAULT_METHOD, type PaymentMethod } from '../domain/methods';
 import type { Currency } from '../domain/money';
 import type { RelayEvent, RefundView, SaleView } from '../link/protocol';
 import type { Logger } from '../shared/log';
@@ -25,6 +26,8 @@ export interface LinkCallbacks {
   onPairing(p: { code: string; message?: string }): void;
   /** Pairing finished; the credential is stored. */
   onPaired(info: { terminalId: string; name: string }): void;
+  /** The relay named the payment methods this terminal may offer (every connect). */
+  onMethods?(methods: PaymentMethod[]): void;
   /** Something the idle screen should say (revoked terminal, relay unreachable during pairing). */
   onNotice(text: string): void;
   /** The queue or record counts changed. */
@@ -107,7 +110,8 @@ export class Link {
       }
       this.updatePolling();
     });
-    this.stream.on('hello', ({ terminalId, lastSeq }) => {
+    this.stream.on('hello', ({ terminalId, lastSeq, methods }) => {
+      if (methods) opts.callbacks.onMethods?.(methods);
       // The relay numbers fewer events than we have seen: its database was restored. Follow
       // its numbering, or every new event would look like a duplicate.
       if (lastSeq < opts.journal.lastSeq()) {
@@ -506,8 +510,15 @@ export class Link {
     try {
       switch (item.kind) {
         case 'create': {
-          const b = item.body as { saleId: string; amount: number; currency: Currency; createdAt?: string };
-          const view = await this.http.createSale({ saleId: b.saleId, amount: b.amount, currency: b.currency, ...(b.createdAt ? { createdAt: b.createdAt } : {}) });
+          const b = item.body as { saleId: string; amount: number; currency: Currency; method?: PaymentMethod; createdAt?: string };
+          // A create queued before there were several methods has none: it was an Alipay+ sale.
+          const view = await this.http.createSale({
+            saleId: b.saleId,
+            amount: b.amount,
+            currency: b.currency,
+            method: b.method ?? DEFAULT_METHOD,
+            ...(b.createdAt ? { createdAt: b.createdAt } : {}),
+          });
           if (!this.applyView(view, 'create', () => journal.outboxDone(item.id)).written) this.held.add(item.id);
           break;
         }

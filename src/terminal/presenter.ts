@@ -28,6 +28,7 @@ export function poleLines(m: ScreenModel, shop: Pick<TerminalConfig, 'merchantNa
   const cur = shop.currency;
   if (m.kind === 'idle') return [ascii(shop.merchantName), 'Welcome'];
   if (m.kind === 'entry' || m.kind === 'creating') return ['TOTAL', `${cur} ${ascii(m.amountText)}`];
+  if (m.kind === 'methods') return ['HOW TO PAY?', `${cur} ${ascii(m.amountText)}`];
   if (m.kind === 'qr') return ['SCAN TO PAY', `${cur} ${ascii(m.amountText)}`];
   if (m.kind === 'result') return [m.outcome === 'paid' || m.outcome === 'late_paid' ? 'PAID - THANK YOU' : OUTCOME_NAME[m.outcome].toUpperCase(), `${cur} ${ascii(m.amountText)}`];
   return null;

@@ -11,6 +11,7 @@ import type { LocalSaleStatus } from '../domain/status';
 import type { ScreenModel, StatusBar } from './screens/model';
 import { OUTCOME_NAME, RETRY_HINT } from './screens/strings';
 import { countryFor } from '../domain/locale';
+import { appsFor, DEFAULT_METHOD, methodInfo, methodLimits, methodName, refundRefusal, widestLimits, type PaymentMethod } from '../domain/methods';
 
 /**
  * How keyed digits become an amount: `implied-decimals` is a cash register's (1-5-0-0 is 15.00),
@@ -39,6 +40,8 @@ export interface SaleRef {
   saleId: string;
   amount: number;
   currency: Currency;
+  /** How the customer pays (absent: Alipay+, as before there were several). */
+  method?: PaymentMethod;
   /** Short local number (receipts, refund by reference); known once journaled. */
   ref?: number;
 }
@@ -49,6 +52,8 @@ export type Outcome = 'paid' | 'failed' | 'expired' | 'cancelled' | 'late_paid' 
 export interface SaleInfo {
   saleId: string;
   ref: number;
+  /** How it was paid (absent: Alipay+). */
+  method?: PaymentMethod;
   amount: number;
   currency: Currency;
   status: LocalSaleStatus;
@@ -72,6 +77,8 @@ export type Mode =
   | { kind: 'idle' }
   | { kind: 'entering'; input: string; error?: string }
   | { kind: 'offline'; input: string }
+  /** The amount is keyed; the cashier (or the customer, on a large screen) picks how to pay. */
+  | { kind: 'method'; input: string; choices: PaymentMethod[]; error?: string }
   | { kind: 'creating'; sale: SaleRef; startedAt: number }
   | { kind: 'qr'; sale: SaleRef; qrText: string; deadline: number }
   | { kind: 'result'; outcome: Outcome; sale: SaleRef; until: number; reason?: Messages }
@@ -120,6 +127,10 @@ export interface MachineState {
   lastKeyAt: number;
   /** The last screen model emitted (JSON), so only changes produce a screen effect. */
   shown: string;
+  /** The payment methods the relay enabled for this terminal, in key order (absent: Alipay+ only). */
+  methods?: PaymentMethod[];
+  /** The method picked last: Enter on the picker takes it again. */
+  defaultMethod?: PaymentMethod;
 }
 
 /** A sale's state as the journal now holds it (after an idempotent apply). */
@@ -177,6 +188,8 @@ export type MachineEvent =
   | { type: 'notice'; text: string | null; now: number }
   /** The journal's storage: a problem (disk full) pauses new sales; null when writes go through again. */
   | { type: 'storage'; problem: string | null; now: number }
+  /** Which methods the terminal offers (from the relay), and the remembered default. */
+  | { type: 'methods'; methods: PaymentMethod[]; defaultMethod?: PaymentMethod | null; now: number }
   | { type: 'fatal'; title: string; lines: string[]; now: number };
 
 export type Effect =
@@ -197,7 +210,9 @@ export type Effect =
   /** Print a report (X / Z) on the receipt printer. */
   | { type: 'print'; title: string; lines: string[] }
   /** A sale was paid while on screen: receipt printer, pole display, LED. */
-  | { type: 'paid'; sale: SaleRef };
+  | { type: 'paid'; sale: SaleRef }
+  /** The cashier picked a method: it is the picker's default from now on (kept in the journal). */
+  | { type: 'remember-method'; method: PaymentMethod };
 
 export interface StepResult {
   state: MachineState;
@@ -240,8 +255,13 @@ export function amountText(input: string, cfg: Pick<MachineConfig, 'entryMode' |
 }
 
 /** Apply one entry key; returns the new input or an error message (input unchanged). */
-export function typeAmountKey(input: string, key: KeyName, cfg: Pick<MachineConfig, 'entryMode' | 'currency'>): { input: string } | { error: string } {
-  const { max } = limitsOf(cfg.currency);
+export function typeAmountKey(
+  input: string,
+  key: KeyName,
+  cfg: Pick<MachineConfig, 'entryMode' | 'currency'>,
+  methods?: readonly PaymentMethod[],
+): { input: string } | { error: string } {
+  const { max } = methods ? widestLimits(methods, cfg.currency) : limitsOf(cfg.currency);
   const exp = currencyInfo(cfg.currency).exponent;
   const maxText = `Maximum is ${formatMoney(max, cfg.currency)}`;
   if (key === 'backspace') return { input: input.slice(0, -1) };
@@ -303,12 +323,33 @@ export function screenOf(s: MachineState, cfg: MachineConfig, now: number): Scre
         country,
         status,
       };
+    case 'method':
+      return {
+        kind: 'methods',
+        amountText: amountText(m.input, cfg),
+        choices: m.choices.map((method, i) => ({ key: String(i + 1), label: methodName(method), ...(method === s.defaultMethod ? { isDefault: true } : {}) })),
+        ...(m.error ? { error: m.error } : {}),
+        country,
+        status,
+      };
     case 'creating':
       return { kind: 'creating', amountText: saleAmountText(m.sale), country, status };
     case 'qr': {
       const total = cfg.qrTimeoutSeconds;
       const left = Math.max(0, Math.min(total, Math.ceil((m.deadline - now) / 1000)));
-      return { kind: 'qr', amountText: saleAmountText(m.sale), qrText: m.qrText, secondsLeft: left, totalSeconds: total, merchantName: cfg.merchantName, country, status };
+      const method = m.sale.method ?? DEFAULT_METHOD;
+      return {
+        kind: 'qr',
+        amountText: saleAmountText(m.sale),
+        qrText: m.qrText,
+        secondsLeft: left,
+        totalSeconds: total,
+        merchantName: cfg.merchantName,
+        country,
+        status,
+        // The Alipay+ screen lists its partner wallets (its own default); another method names itself.
+        ...(method !== DEFAULT_METHOD ? { method, wallets: appsFor(method, country) } : {}),
+      };
     }
     case 'result':
       return {
@@ -482,7 +523,8 @@ function statusWord(sale: SaleInfo): string {
 }
 
 function saleLine(sale: SaleInfo): string {
-  return `#${sale.ref} ${formatMoney(sale.amount, sale.currency)} ${statusWord(sale)}${sale.time ? ` ${sale.time}` : ''}`;
+  const how = sale.method && sale.method !== DEFAULT_METHOD ? ` ${methodInfo(sale.method).short}` : '';
+  return `#${sale.ref} ${formatMoney(sale.amount, sale.currency)}${how} ${statusWord(sale)}${sale.time ? ` ${sale.time}` : ''}`;
 }
 
 function refundable(sale: SaleInfo): boolean {
@@ -504,6 +546,14 @@ function withRef(sale: SaleRef, u: SaleUpdate): SaleRef {
 
 /** Start a refund of `sale` (amount entry), or say why it cannot be refunded. */
 function toRefund(s: MachineState, sale: SaleInfo, late: boolean): MachineState {
+  const refusal = sale.status === 'successful' ? refundRefusal(sale.method ?? DEFAULT_METHOD) : null;
+  if (refusal) {
+    // Said here instead of tried: Omise would refuse it, and the customer needs another way.
+    return {
+      ...s,
+      mode: { kind: 'info', title: `Sale #${sale.ref}: no refund`, lines: [formatMoney(sale.amount, sale.currency), `${refusal}.`], tone: 'warn', back: 'menu' },
+    };
+  }
   if (!refundable(sale)) {
     const why = sale.status !== 'successful' ? `${statusWord(sale)}: nothing to refund.` : 'Already fully refunded.';
     return { ...s, mode: { kind: 'info', title: `Sale #${sale.ref}`, lines: [formatMoney(sale.amount, sale.currency), why], tone: 'warn', back: 'menu' } };
@@ -511,27 +561,38 @@ function toRefund(s: MachineState, sale: SaleInfo, late: boolean): MachineState 
   return { ...s, mode: { kind: 'refund-confirm', sale, input: '', ...(late ? { late: true } : {}) } };
 }
 
-function startSale(s: MachineState, c: Ctx, input: string, newId: string): MachineState {
-  return startSaleOf(s, c, amountOf(input, c.cfg), newId);
-}
-
-function startSaleOf(s: MachineState, c: Ctx, amount: number, newId: string): MachineState {
-  const sale: SaleRef = { saleId: newId, amount, currency: c.cfg.currency };
+function startSaleOf(s: MachineState, c: Ctx, amount: number, newId: string, method?: PaymentMethod): MachineState {
+  const sale: SaleRef = { saleId: newId, amount, currency: c.cfg.currency, ...(method && method !== DEFAULT_METHOD ? { method } : {}) };
   c.effects.push({ type: 'record-sale', sale, at: c.now });
   const { notice: _drop, ...rest } = s;
   return { ...rest, mode: { kind: 'creating', sale, startedAt: c.now } };
 }
 
+/** The enabled methods, in key order: the relay's list, or Alipay+ alone. */
+function enabledMethods(s: MachineState): PaymentMethod[] {
+  return s.methods?.length ? s.methods : [DEFAULT_METHOD];
+}
+
+/**
+ * Enter on an amount: checked against the limits of every enabled method before anything is
+ * sent. One method that takes the amount: the sale starts with it. Several: the picker.
+ */
 function enterKey(s: MachineState, c: Ctx, input: string, newId: string): MachineState {
   const amount = amountOf(input, c.cfg);
-  const { min } = limitsOf(c.cfg.currency);
   if (!input || amount === 0) {
     c.effects.push({ type: 'beep', kind: 'error' });
     return { ...s, mode: { kind: 'entering', input, error: 'Key an amount first' } };
   }
-  if (amount < min) {
+  const enabled = enabledMethods(s);
+  const fit = enabled.filter((m) => {
+    const l = methodLimits(m, c.cfg.currency);
+    return amount >= l.min && amount <= l.max;
+  });
+  if (!fit.length) {
     c.effects.push({ type: 'beep', kind: 'error' });
-    return { ...s, mode: { kind: 'entering', input, error: `Minimum is ${formatMoney(min, c.cfg.currency)}` } };
+    const { min, max } = widestLimits(enabled, c.cfg.currency);
+    const error = amount < min ? `Minimum is ${formatMoney(min, c.cfg.currency)}` : `Maximum is ${formatMoney(max, c.cfg.currency)}`;
+    return { ...s, mode: { kind: 'entering', input, error } };
   }
   if (s.storageProblem) {
     c.effects.push({ type: 'beep', kind: 'error' });
@@ -541,7 +602,30 @@ function enterKey(s: MachineState, c: Ctx, input: string, newId: string): Machin
     c.effects.push({ type: 'beep', kind: 'error' });
     return { ...s, mode: { kind: 'offline', input } };
   }
-  return startSale(s, c, input, newId);
+  if (enabled.length === 1) return startSaleOf(s, c, amount, newId, fit[0]);
+  // Methods the amount does not suit are left out of the picker, and the picker says so.
+  const skipped = enabled.filter((m) => !fit.includes(m));
+  const error = skipped.length ? `${skipped.map(methodName).join(', ')}: not for this amount` : undefined;
+  return { ...s, mode: { kind: 'method', input, choices: fit, ...(error ? { error } : {}) } };
+}
+
+/** A key on the method picker: a digit picks that method, Enter the remembered default. */
+function methodKey(s: MachineState, c: Ctx, m: Extract<Mode, { kind: 'method' }>, key: KeyName, newId: string): MachineState {
+  if (key === 'cancel' || key === 'clear' || key === 'backspace') {
+    c.effects.push({ type: 'beep', kind: 'key' });
+    return { ...s, mode: { kind: 'entering', input: m.input } };
+  }
+  let method: PaymentMethod | undefined;
+  if (/^[1-9]$/.test(key)) method = m.choices[Number(key) - 1];
+  else if (key === 'enter') method = s.defaultMethod && m.choices.includes(s.defaultMethod) ? s.defaultMethod : m.choices.length === 1 ? m.choices[0] : undefined;
+  if (!method) {
+    c.effects.push({ type: 'beep', kind: 'error' });
+    return { ...s, mode: { ...m, error: key === 'enter' ? `Press 1–${m.choices.length} to choose how to pay` : m.error } };
+  }
+  if (s.storageProblem || !s.online) return enterKey(s, c, m.input, newId);
+  c.effects.push({ type: 'beep', kind: 'key' });
+  if (method !== s.defaultMethod) c.effects.push({ type: 'remember-method', method });
+  return startSaleOf({ ...s, defaultMethod: method }, c, amountOf(m.input, c.cfg), newId, method);
 }
 
 function onKey(s0: MachineState, c: Ctx, key: KeyName, newId: string): MachineState {
@@ -551,7 +635,7 @@ function onKey(s0: MachineState, c: Ctx, key: KeyName, newId: string): MachineSt
   switch (m.kind) {
     case 'idle': {
       if (isDigitKey(key) || key === '.') {
-        const r = typeAmountKey('', key, c.cfg);
+        const r = typeAmountKey('', key, c.cfg, s.methods);
         if ('error' in r) {
           beep('error');
           return { ...s, mode: { kind: 'entering', input: '', error: r.error } };
@@ -585,7 +669,7 @@ function onKey(s0: MachineState, c: Ctx, key: KeyName, newId: string): MachineSt
       }
       if (key === 'enter') return enterKey(s, c, m.input, newId);
       if (key === 'menu' || key.startsWith('f')) return s;
-      const r = typeAmountKey(m.input, key, c.cfg);
+      const r = typeAmountKey(m.input, key, c.cfg, s.methods);
       if ('error' in r) {
         beep('error');
         return { ...s, mode: { kind: 'entering', input: m.input, error: r.error } };
@@ -593,6 +677,8 @@ function onKey(s0: MachineState, c: Ctx, key: KeyName, newId: string): MachineSt
       beep();
       return { ...s, mode: { kind: 'entering', input: r.input } };
     }
+    case 'method':
+      return methodKey(s, c, m, key, newId);
     case 'offline': {
       if (key === 'cancel' || key === 'clear') {
         beep();
@@ -626,7 +712,7 @@ function onKey(s0: MachineState, c: Ctx, key: KeyName, newId: string): MachineSt
       if (m.outcome === 'not_created' && key === 'enter' && s.online) {
         // Retry: a new sale for the same amount (the one that could not be created is expired).
         beep();
-        return startSaleOf(s, c, m.sale.amount, newId);
+        return startSaleOf(s, c, m.sale.amount, newId, m.sale.method);
       }
       const idle: MachineState = { ...s, mode: { kind: 'idle' } };
       if (isDigitKey(key) || key === '.') return onKey(idle, c, key, newId);
@@ -1062,6 +1148,12 @@ export function step(state: MachineState, event: MachineEvent, cfg: MachineConfi
     case 'fatal':
       next = { ...state, mode: { kind: 'fatal', title: event.title, lines: event.lines } };
       break;
+    case 'methods': {
+      const { defaultMethod: _d, ...rest } = state;
+      const keep = event.defaultMethod ?? state.defaultMethod;
+      next = { ...rest, methods: event.methods, ...(keep && event.methods.includes(keep) ? { defaultMethod: keep } : {}) };
+      break;
+    }
     case 'storage':
       if (event.problem) next = { ...state, storageProblem: event.problem };
       else {

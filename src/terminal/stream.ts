@@ -4,6 +4,7 @@
  * returns, so a crash between the two means a redelivery, never a loss. Silence is noticed
  * within two heartbeat intervals; reconnects back off exponentially with jitter.
  */
+import type { PaymentMethod } from '../domain/methods';
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import { REVOKED_MESSAGE, ServerMessageSchema, type RelayEvent } from '../link/protocol';
@@ -30,7 +31,7 @@ export interface StreamEvents {
   unauthorized: [];
   /** The relay closed the stream because the operator revoked this terminal. */
   revoked: [];
-  hello: [{ terminalId: string; lastSeq: number }];
+  hello: [{ terminalId: string; lastSeq: number; methods?: PaymentMethod[] }];
 }
 
 export class RelayStream extends EventEmitter<StreamEvents> {
@@ -167,7 +168,7 @@ export class RelayStream extends EventEmitter<StreamEvents> {
         this.attempt = 0;
         if (msg.heartbeatMs > 0) this.heartbeatMs = Math.min(this.opts.heartbeatMs, msg.heartbeatMs);
         this.startHeartbeat(ws);
-        this.emit('hello', { terminalId: msg.terminalId, lastSeq: msg.lastSeq });
+        this.emit('hello', { terminalId: msg.terminalId, lastSeq: msg.lastSeq, ...(msg.methods ? { methods: msg.methods } : {}) });
         this.setOnline(true);
         break;
       case 'ping':

@@ -132,7 +132,7 @@ export function pinScreen({ g }: LayoutContext, m: Of<'pin'>): Screen {
   };
 }
 
-function itemsRegion(r: Region['rect'], items: Of<'menu'>['items'], g: Geometry): Region {
+export function itemsRegion(r: Region['rect'], items: Of<'menu'>['items'], g: Geometry): Region {
   return {
     id: 'items',
     rect: r,

@@ -24,7 +24,7 @@ import { DEFAULT_COUNTRY, type ScreenModel } from './model';
 import { amountRegion, textLine } from './parts';
 import { boxSide, QUIET_ZONE, scaleFor, type QrPlacement } from './qr';
 import { inset, rect, type LayoutContext, type Region, type Screen } from './region';
-import { CONNECTION_LOST, SCAN_PROMPT } from './strings';
+import { CONNECTION_LOST, SCAN_PROMPT, SCAN_WITH } from './strings';
 import { lineBox } from './text';
 import { THEME } from './theme';
 
@@ -123,8 +123,8 @@ function parts(ctx: LayoutContext, m: QrModel, country: Country, dropped: number
       make: (r, px) => [textLine('merchant', r, name, { px, minPx: min, colour: THEME.text, weight: 'bold', align: 'center' })],
     };
   }
-  if (!omit.has('prompt')) out.prompt = textItem(text, 'scan', inLanguages(SCAN_PROMPT, country), [min, g.bodyPx], { colour: THEME.text });
-  const wallets = walletsFor(country);
+  if (!omit.has('prompt')) out.prompt = textItem(text, 'scan', inLanguages(m.method && m.method !== 'alipayplus_mpm' ? SCAN_WITH[m.method] : SCAN_PROMPT, country), [min, g.bodyPx], { colour: THEME.text });
+  const wallets = m.wallets ?? walletsFor(country);
   if (wallets.length && !omit.has('wallets')) out.wallets = namesItem(text, 'wallets', wallets, [min, Math.max(min, Math.round(g.bodyPx * 0.85))], { colour: THEME.muted });
   return out;
 }
@@ -275,7 +275,7 @@ export function qrScreen(ctx: LayoutContext, m: QrModel): Screen {
   const withBanner = (regions: Region[]) => (warn ? [...regions, warn.region(area.h)] : regions);
 
   // Everything the decision depends on (not the seconds left).
-  const key = `qr|${g.width}x${g.height}|${country}|${m.status.online}|${m.merchantName ?? ''}|${m.amountText}|${m.qrText}`;
+  const key = `qr|${g.width}x${g.height}|${country}|${m.status.online}|${m.merchantName ?? ''}|${m.amountText}|${m.qrText}|${m.method ?? ''}|${m.wallets?.join('\u0001') ?? ''}`;
   let plan = ctx.memo?.get(key) as Plan | null | undefined;
   if (plan === undefined) {
     plan = decide(ctx, m, country, area);

@@ -8,7 +8,8 @@ import { DEFAULT_COUNTRY, type ScreenModel } from './model';
 import { amountRegion, band, style, textBlock, textLine } from './parts';
 import { inset, rect, share, stack, type LayoutContext, type Screen } from './region';
 import { statusRegions } from './status';
-import { AMOUNT_LABEL, CREATING, OFFLINE, OFFLINE_DETAIL } from './strings';
+import { AMOUNT_LABEL, CHOOSE_METHOD, CREATING, OFFLINE, OFFLINE_DETAIL } from './strings';
+import { itemsRegion } from './layout-admin';
 import { lineBox } from './text';
 import { THEME } from './theme';
 import type { Geometry } from './geometry';
@@ -89,6 +90,38 @@ export function offlineScreen({ g }: LayoutContext, m: Of<'offline'>): Screen {
       ...statusRegions(g, m.status),
       band('header', g, header, THEME.error, inLanguages(OFFLINE, country).join(' · '), 'alert'),
       textBlock('message', area, lines, style(g.bodyPx, g.minPx, THEME.text)),
+    ],
+  };
+}
+
+/** Screens at least this wide on their short side ask the customer; smaller ones are the cashier's. */
+const CUSTOMER_PICKER_UNIT = 400;
+
+/**
+ * How to pay: the amount, then one line per method with its key (the remembered one marked).
+ * Small panels (240–320 px) keep it short for the cashier; larger screens ask the customer in
+ * the country's languages.
+ */
+export function methodsScreen({ g }: LayoutContext, m: Of<'methods'>): Screen {
+  const area = body(g);
+  const gap = g.pad;
+  const customer = g.unit >= CUSTOMER_PICKER_UNIT;
+  const country = m.country ?? DEFAULT_COUNTRY;
+  const prompt = customer ? inLanguages(CHOOSE_METHOD, country) : ['Pay with? (key)'];
+  const items = m.choices.map((c) => ({ key: c.key, label: c.isDefault ? `${c.label}  (Enter)` : c.label }));
+  const promptH = lineBox(g.bodyPx) * prompt.length;
+  const amountH = Math.round(g.amountPx * 0.8);
+  const errorH = m.error ? lineBox(g.minPx) : 0;
+  const itemsH = Math.max(lineBox(g.minPx), area.h - promptH - amountH - errorH - 3 * gap);
+  const [label, amount, list, error] = stack(area, [promptH, amountH, itemsH, errorH], gap);
+  return {
+    bg: THEME.background,
+    regions: [
+      ...statusRegions(g, m.status),
+      textBlock('prompt', label, prompt, style(g.bodyPx, g.minPx, THEME.text, 'bold')),
+      amountRegion('amount', amount, '', m.amountText, Math.round(g.amountPx * 0.6), g),
+      itemsRegion(list, items, g),
+      textBlock('error', error, m.error ? [m.error] : [], style(g.minPx, g.minPx, THEME.warn)),
     ],
   };
 }

@@ -1,7 +1,7 @@
 /** Which layout draws which screen kind. */
 import type { ScreenModel } from './model';
 import { bootScreen, errorScreen, fatalScreen, menuScreen, messageScreen, pairingScreen, pinScreen } from './layout-admin';
-import { creatingScreen, entryScreen, idleScreen, offlineScreen, qrScreen, resultScreen } from './layout-sale';
+import { creatingScreen, entryScreen, idleScreen, methodsScreen, offlineScreen, qrScreen, resultScreen } from './layout-sale';
 import type { LayoutContext, Screen } from './region';
 
 export function layoutScreen(ctx: LayoutContext, m: ScreenModel): Screen {
@@ -12,6 +12,8 @@ export function layoutScreen(ctx: LayoutContext, m: ScreenModel): Screen {
       return idleScreen(ctx, m);
     case 'entry':
       return entryScreen(ctx, m);
+    case 'methods':
+      return methodsScreen(ctx, m);
     case 'creating':
       return creatingScreen(ctx, m);
     case 'qr':

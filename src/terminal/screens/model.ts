@@ -3,6 +3,7 @@
  * the renderer (./renderer.ts) draws it at the display's size and reports what changed.
  * All text is already formatted (amounts via src/domain/money.ts).
  */
+import type { PaymentMethod } from '../../domain/methods';
 import type { Messages } from '../../domain/locale';
 import type { Country } from '../../domain/money';
 
@@ -42,7 +43,13 @@ export type ScreenModel =
       totalSeconds: number;
       /** `status.online` false shows the "connection lost" banner (the QR stays). */
       status: StatusBar;
+      /** What can pay this QR (default: the Alipay+ wallets of the country). */
+      wallets?: string[];
+      /** The payment method (default: Alipay+): picks the scan prompt. */
+      method?: PaymentMethod;
     } & Customer)
+  /** How to pay: one key per method, the remembered one marked; large screens ask the customer. */
+  | ({ kind: 'methods'; amountText: string; choices: { key: string; label: string; isDefault?: true }[]; error?: string; status: StatusBar } & Customer)
   | ({
       kind: 'result';
       outcome: 'paid' | 'failed' | 'expired' | 'cancelled' | 'late_paid' | 'not_created';

@@ -8,6 +8,7 @@
  * The same thing has the same name everywhere: the result titles below are also what the
  * receipt, the pole display and the supervisor screens should call the outcome (OUTCOME_NAME).
  */
+import type { PaymentMethod } from '../../domain/methods';
 import type { Messages } from '../../domain/locale';
 
 export const SCAN_PROMPT: Messages = {
@@ -16,6 +17,16 @@ export const SCAN_PROMPT: Messages = {
   zh: '请使用 Alipay+ 钱包扫码',
   ms: 'Imbas dengan e-dompet Alipay+',
 };
+
+/** The scan prompt of a method other than Alipay+ (whose prompt is SCAN_PROMPT). */
+export const SCAN_WITH: Record<Exclude<PaymentMethod, 'alipayplus_mpm'>, Messages> = {
+  promptpay: { en: 'Scan with your bank app (PromptPay)', th: 'สแกนด้วยแอปธนาคาร (พร้อมเพย์)', zh: '请使用银行应用扫码（PromptPay）', ms: 'Imbas dengan aplikasi bank (PromptPay)' },
+  paynow: { en: 'Scan with your bank app (PayNow)', th: 'สแกนด้วยแอปธนาคาร (PayNow)', zh: '请使用银行应用扫码（PayNow）', ms: 'Imbas dengan aplikasi bank (PayNow)' },
+  wechat_pay_mpm: { en: 'Scan with WeChat', th: 'สแกนด้วย WeChat', zh: '请使用微信扫码支付', ms: 'Imbas dengan WeChat' },
+};
+
+/** Above the method picker on a screen large enough for the customer to choose. */
+export const CHOOSE_METHOD: Messages = { en: 'How would you like to pay?', th: 'ต้องการชำระเงินด้วยวิธีใด', zh: '请选择付款方式', ms: 'Bagaimana anda mahu membayar?' };
 
 export const AMOUNT_LABEL: Messages = { en: 'Amount', th: 'ยอดเงิน', zh: '金额', ms: 'Jumlah' };
 

@@ -12,7 +12,8 @@ import { FakeKeypad } from '../../../drivers/keypad/fake';
 import { MemoryDisplay } from '../../../drivers/display/memory';
 import { RecordingIndicator } from '../../../drivers/gpio/contract';
 import type { ReceiptPrinter } from '../../../drivers/serial/contract';
-import { parseRelayConfig, type RelayConfig, type RelaySecrets } from '../../relay/config';
+import { parseRelayConfig, type RelayConfig, type RelayConfigInput, type RelaySecrets } from '../../relay/config';
+import type { Country } from '../../domain/money';
 import { startRelay, type RelayHandle } from '../../relay/server';
 import { memoryLogger, silentLogger, type Logger } from '../../shared/log';
 import { startSimulator, type SimulatorHandle } from '../../simulator/server';
@@ -48,14 +49,18 @@ export interface Rig {
   close(): Promise<void>;
 }
 
-export async function startRig(opts: { log?: Logger; heartbeatMs?: number; omiseTimeoutMs?: number } = {}): Promise<Rig> {
+export async function startRig(
+  opts: { log?: Logger; heartbeatMs?: number; omiseTimeoutMs?: number; country?: Country; methods?: RelayConfigInput['methods'] } = {},
+): Promise<Rig> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-term-e2e-'));
-  const sim = await startSimulator({ country: 'TH', log: silentLogger, expirySweepMs: 200, webhookRetryDelaysMs: [100, 300, 1000] });
+  const country = opts.country ?? 'TH';
+  const sim = await startSimulator({ country, log: silentLogger, expirySweepMs: 200, webhookRetryDelaysMs: [100, 300, 1000] });
   const mk = (port: number): RelayConfig =>
     parseRelayConfig({
       version: 1,
       listen: { host: '127.0.0.1', port },
-      country: 'TH',
+      country,
+      ...(opts.methods ? { methods: opts.methods } : {}),
       omise: { baseUrl: sim.url, timeoutMs: opts.omiseTimeoutMs ?? 2000 },
       dataDir: path.join(dir, 'relay'),
       heartbeatMs: opts.heartbeatMs ?? 500,

@@ -27,8 +27,22 @@ export function sampleModels(qrText = SAMPLE_QR_TEXT, country: Country = 'TH'): 
     { kind: 'boot', message: 'Starting: checking the journal' },
     { kind: 'idle', merchantName: 'Baan Somtam', currencyHint: 'Key an amount in THB', status },
     { kind: 'entry', amountText: '1,500.00', currency: currencyOf(country), status, ...c },
+    {
+      kind: 'methods',
+      amountText: amount,
+      choices: [
+        { key: '1', label: 'Alipay+' },
+        { key: '2', label: 'PromptPay', isDefault: true },
+        { key: '3', label: 'WeChat Pay' },
+      ],
+      error: 'Alipay+: not for this amount',
+      status,
+      ...c,
+    },
     { kind: 'creating', amountText: amount, status, ...c },
     { kind: 'qr', merchantName: 'Baan Somtam', amountText: amount, qrText, secondsLeft: 95, totalSeconds: 120, status, ...c },
+    // Another method: its own prompt and what pays it instead of the Alipay+ wallets.
+    { kind: 'qr', merchantName: 'Baan Somtam', amountText: amount, qrText, secondsLeft: 95, totalSeconds: 120, method: 'promptpay', wallets: ['PromptPay', 'Thai bank apps'], status, ...c },
     // The link to the relay lost while the QR is up: the banner, and the QR still there.
     { kind: 'qr', merchantName: 'Baan Somtam', amountText: amount, qrText, secondsLeft: 95, totalSeconds: 120, status: { ...status, online: false, unsynced: 2 }, ...c },
     { kind: 'result', outcome: 'paid', amountText: amount, reference: '#12', status, ...c },

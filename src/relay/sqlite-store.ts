@@ -204,6 +204,12 @@ const MIGRATIONS: string[] = [
     arch TEXT NOT NULL
   ) WITHOUT ROWID;
   `,
+  // 6: only events still to process are indexed by status (issue 17): a webhook's row no longer
+  // writes a page of an index that held every event ever received.
+  `
+  DROP INDEX IF EXISTS webhook_events_status;
+  CREATE INDEX IF NOT EXISTS webhook_events_unprocessed ON webhook_events(received_at) WHERE status = 'unprocessed';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

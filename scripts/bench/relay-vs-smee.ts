@@ -1,6 +1,6 @@
 /**
  * qrpos relay against a smee.io-style relay, side by side in one run:
- * `npx tsx scripts/bench/relay-vs-smee.ts [--terminals 1000] [--rate 300] [--seconds 7] [--rounds 2] [--ceiling 300,500,700,900,1200]`
+ * `npx tsx scripts/bench/relay-vs-smee.ts [--terminals 1000] [--rate 300] [--seconds 7] [--rounds 2] [--ceiling 100,200,300,500,700,900] [--step-seconds 2]`
  *
  * The reference is what most developers know as a webhook relay: smee.io. Its server is not
  * published on npm (only its client is), so the reference here is built the way the smee.io
@@ -123,8 +123,8 @@ async function parent(): Promise<void> {
     rate: { type: 'number', description: 'webhooks per second in the comparison', default: 300 },
     seconds: { type: 'number', description: 'seconds per comparison phase', default: 7 },
     rounds: { type: 'number', description: 'comparison phases per relay (alternating)', default: 2 },
-    ceiling: { description: 'rates (webhooks/s) of the ceiling search, comma-separated; "none" skips it', default: '300,500,700,900,1200' },
-    'step-seconds': { type: 'number', description: 'seconds per ceiling step', default: 3 },
+    ceiling: { description: 'rates (webhooks/s) of the ceiling search, comma-separated; "none" skips it', default: '100,200,300,500,700,900' },
+    'step-seconds': { type: 'number', description: 'seconds per ceiling step', default: 2 },
     'data-dir': { description: 'where the relay database goes (default: the OS temp dir, on disk here)' },
   });
   const N = flags.terminals as number;

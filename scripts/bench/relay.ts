@@ -31,10 +31,11 @@ import { parseFlags } from '../../src/shared/args';
 import { startSimulator } from '../../src/simulator/server';
 import { hashToken, randomToken } from '../../src/relay/pairing';
 import { startRelay, type RelayHandle } from '../../src/relay/server';
+import { parseRelayConfig } from '../../src/relay/config';
 
 type Msg = { id: number; cmd: string; [k: string]: unknown };
 /** A pending sale made before the measured part: its paid charge and the QR document it holds. */
-type PreparedSale = { terminalId: string; saleId: string; chargeId: string; amount: number; createdAt: string; expiresAt: string; qrSvg: string };
+export type PreparedSale = { terminalId: string; saleId: string; chargeId: string; amount: number; createdAt: string; expiresAt: string; qrSvg: string };
 
 // ---------------------------------------------------------------- child: the relay under test
 
@@ -58,7 +59,7 @@ async function child(): Promise<void> {
       const m = raw;
       switch (m.cmd) {
         case 'start': {
-          relay = await startRelay({ config: m.config as never, secrets: m.secrets as never });
+          relay = await startRelay({ config: parseRelayConfig(m.config, 'bench relay config'), secrets: m.secrets as never });
           return reply(m.id, { url: relay.url });
         }
         case 'loop-reset':
@@ -216,7 +217,7 @@ async function simChild(): Promise<void> {
 
 // ---------------------------------------------------------------- parent: terminals + sender
 
-function rpc(cp: ChildProcess) {
+export function rpc(cp: ChildProcess) {
   let next = 1;
   const waiting = new Map<number, (v: unknown) => void>();
   cp.on('message', (m: { id: number; body: unknown }) => {
@@ -272,16 +273,53 @@ for (let r = 0; r < 7; r++) {
 }
 process.stdout.write(String(times.sort((a, b) => a - b)[3]));
 `;
-function hostCheck(): number {
+export function hostCheck(): number {
   return Number(execFileSync(process.execPath, ['-e', HOST_CHECK], { encoding: 'utf8' }));
 }
 
-function pct(sorted: number[], p: number): number {
+/**
+ * Pending charges for `count` sales spread over the terminals, made at the simulator, each with
+ * its QR document (the sale rows hold it, as the relay stores them). Not yet paid.
+ */
+export async function paidSaleCharges(omise: OmiseClient, terms: { id: string }[], count: number): Promise<PreparedSale[]> {
+  const sales: PreparedSale[] = [];
+  for (let i = 0; i < count; i += 100) {
+    const part = await Promise.all(
+      Array.from({ length: Math.min(100, count - i) }, async (_, k) => {
+        const idx = i + k;
+        const terminalId = terms[idx % terms.length].id;
+        const saleId = `bench_${idx.toString().padStart(6, '0')}`;
+        const c = await omise.createCharge({ amount: 2000 + (idx % 1000), currency: 'THB', source: { type: 'alipayplus_mpm' }, metadata: { qrpos_terminal_id: terminalId, qrpos_sale_id: saleId } });
+        const uri = c.source.scannable_code?.image.download_uri;
+        if (!uri) throw new Error(`charge ${c.id} has no QR document`);
+        const doc = await omise.downloadDocument(uri);
+        return { terminalId, saleId, chargeId: c.id, amount: c.amount, createdAt: c.created_at, expiresAt: c.expires_at, qrSvg: doc.body.toString('utf8') };
+      }),
+    );
+    sales.push(...part);
+  }
+  return sales;
+}
+
+/** Every charge.complete event at the simulator, as the webhook body Omise would send, by charge id. */
+export async function chargeCompleteBodies(omise: OmiseClient): Promise<Map<string, Buffer>> {
+  const bodies = new Map<string, Buffer>();
+  for (let offset = 0, total = 1; offset < total; ) {
+    const page = await omise.listEvents({ limit: 100, offset, order: 'chronological' });
+    for (const e of page.data) if (e.key === 'charge.complete') bodies.set((e.data as { id: string }).id, Buffer.from(JSON.stringify(e)));
+    total = page.total;
+    offset += page.data.length;
+    if (!page.data.length) break;
+  }
+  return bodies;
+}
+
+export function pct(sorted: number[], p: number): number {
   if (!sorted.length) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-const fmt = (n: number, d = 2) => n.toFixed(d);
+export const fmt = (n: number, d = 2) => n.toFixed(d);
 
 async function parent(): Promise<void> {
   const { flags } = parseFlags(process.argv.slice(2), {
@@ -384,34 +422,11 @@ async function parent(): Promise<void> {
   // ---- pending charges made beforehand, then paid at the simulator (its own webhooks off)
   const omise = new OmiseClient({ baseUrl: sim.url, publicKey: sim.publicKey, secretKey: sim.secretKey, timeoutMs: 10_000 });
   const count = WARMUP + TOTAL;
-  const sales: PreparedSale[] = [];
   const tPrep = performance.now();
-  for (let i = 0; i < count; i += 100) {
-    const part = await Promise.all(
-      Array.from({ length: Math.min(100, count - i) }, async (_, k) => {
-        const idx = i + k;
-        const terminalId = terms[idx % N].id;
-        const saleId = `bench_${idx.toString().padStart(6, '0')}`;
-        const c = await omise.createCharge({ amount: 2000 + (idx % 1000), currency: 'THB', source: { type: 'alipayplus_mpm' }, metadata: { qrpos_terminal_id: terminalId, qrpos_sale_id: saleId } });
-        // The sale row holds its charge's QR document, as the relay stores it when creating a sale.
-        const uri = c.source.scannable_code?.image.download_uri;
-        if (!uri) throw new Error(`charge ${c.id} has no QR document`);
-        const doc = await omise.downloadDocument(uri);
-        return { terminalId, saleId, chargeId: c.id, amount: c.amount, createdAt: c.created_at, expiresAt: c.expires_at, qrSvg: doc.body.toString('utf8') };
-      }),
-    );
-    sales.push(...part);
-  }
+  const sales = await paidSaleCharges(omise, terms, count);
   await call('sales', { items: sales });
   for (let i = 0; i < sales.length; i += 100) await Promise.all(sales.slice(i, i + 100).map((s) => omise.markAsPaid(s.chargeId)));
-  const bodies = new Map<string, Buffer>();
-  for (let offset = 0, total = 1; offset < total; ) {
-    const page = await omise.listEvents({ limit: 100, offset, order: 'chronological' });
-    for (const e of page.data) if (e.key === 'charge.complete') bodies.set((e.data as { id: string }).id, Buffer.from(JSON.stringify(e)));
-    total = page.total;
-    offset += page.data.length;
-    if (!page.data.length) break;
-  }
+  const bodies = await chargeCompleteBodies(omise);
   const unsigned = sales.filter((s) => !bodies.has(s.chargeId)).length;
   if (unsigned) throw new Error(`${unsigned} paid charges have no charge.complete event at the simulator`);
   console.log(`prepared ${count} paid charges and their charge.complete events in ${fmt((performance.now() - tPrep) / 1000, 1)} s`);
@@ -588,9 +603,10 @@ async function parent(): Promise<void> {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
+// Also the relay and simulator children of relay-vs-smee.ts, which imports the helpers above.
 if (process.argv.includes('--child')) void child();
 else if (process.argv.includes('--sim')) void simChild();
-else
+else if (require.main === module)
   parent().then(
     () => process.exit(0),
     (err: unknown) => {

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -54,4 +55,95 @@ describe('GroupCommit', () => {
     expect(store.terminalById('late')).toBeDefined();
     return expect(p).resolves.toBeUndefined();
   });
+
+  it('hands out neither the events nor the after-commit work of a batch until its fsync is done', async () => {
+    addTerminal('t')();
+    let announced = 0;
+    const { errors, durable } = store.batchDeferred([
+      () => {
+        const ev = store.publish('t', at, { kind: 'terminal.updated', terminal: { id: 't', name: 'x' } } as never);
+        store.afterCommit(() => (announced = ev.seq));
+      },
+    ]);
+    expect(errors).toEqual([undefined]);
+    // Committed (another read sees the row) but not yet known durable: not sent, not announced.
+    expect(store.terminalById('t')!.lastSeq).toBe(1);
+    expect(store.eventsAfter('t', 0, 10)).toEqual([]);
+    expect(announced).toBe(0);
+    await durable;
+    expect(announced).toBe(1);
+    expect(store.eventsAfter('t', 0, 10).map((e) => e.seq)).toEqual([1]);
+  });
+
+  it('a failing item of a deferred batch leaves no event held back', async () => {
+    addTerminal('t')();
+    const { errors, durable } = store.batchDeferred([
+      () => {
+        store.publish('t', at, { kind: 'terminal.updated', terminal: { id: 't', name: 'x' } } as never);
+        throw new Error('refused');
+      },
+    ]);
+    await durable;
+    expect(String(errors[0])).toContain('refused');
+    expect(store.terminalById('t')!.lastSeq).toBe(0);
+    const later = store.batchDeferred([() => void store.publish('t', at, { kind: 'terminal.updated', terminal: { id: 't', name: 'y' } } as never)]);
+    await later.durable;
+    expect(store.eventsAfter('t', 0, 10).map((e) => e.seq)).toEqual([1]);
+  });
+
+  it('checkpoints in a worker thread, not in the commits of the relay’s own connection', async () => {
+    store.close();
+    store = openSqliteStore(dir, { checkpointWalBytes: 64 * 1024 });
+    gc = new GroupCommit(store, (_ms, items) => commits.push(items));
+    expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+    const wal = path.join(dir, 'relay.db-wal');
+    for (let i = 0; i < 100; i++) await gc.run(addTerminal(`w${i}`));
+    const deadline = Date.now() + 10_000;
+    while (store.checkpointer!.checkpoints === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(store.checkpointer!.checkpoints).toBeGreaterThan(0);
+    // Once copied, the WAL is written again from its start: it stays near the threshold.
+    for (let i = 0; i < 200; i++) await gc.run(addTerminal(`x${i}`));
+    expect(fs.statSync(wal).size).toBeLessThan(1024 * 1024);
+    expect(store.listTerminals()).toHaveLength(300);
+  });
+
+  it('loses no acknowledged write when the process is killed with SIGKILL mid-stream', async () => {
+    store.close();
+    // A writer process acknowledges each write on stdout once GroupCommit resolved it.
+    const script = `
+      const { openSqliteStore } = require('./src/relay/sqlite-store');
+      const { GroupCommit } = require('./src/relay/group-commit');
+      const store = openSqliteStore(process.argv[1], { checkpointWalBytes: 256 * 1024 });
+      const gc = new GroupCommit(store);
+      let i = 0;
+      const at = new Date().toISOString();
+      setInterval(() => {
+        for (let k = 0; k < 20; k++) {
+          const id = 'k' + i++;
+          gc.run(() => store.insertTerminal({ id, name: id, credentialHash: 'h' + id, createdAt: at, revokedAt: null, lastSeenAt: null, version: null, device: null, address: null }))
+            .then(() => process.stdout.write(id + '\\n'));
+        }
+      }, 1);
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '-e', script, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const acked: string[] = [];
+    let buf = '';
+    await new Promise<void>((resolve) => {
+      child.stdout.on('data', (d: Buffer) => {
+        buf += d.toString();
+        const lines = buf.split('\n');
+        buf = lines.pop()!;
+        acked.push(...lines);
+        if (acked.length >= 3000 && !child.killed) {
+          child.kill('SIGKILL');
+          resolve();
+        }
+      });
+    });
+    await new Promise((r) => child.once('exit', r));
+    store = openSqliteStore(dir);
+    const stored = new Set(store.listTerminals().map((t) => t.id));
+    expect(acked.length).toBeGreaterThanOrEqual(3000);
+    expect(acked.filter((id) => !stored.has(id))).toEqual([]);
+  }, 60_000);
 });

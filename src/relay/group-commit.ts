@@ -2,11 +2,15 @@
  * Group commit. With synchronous=FULL every commit waits for the disk, and better-sqlite3 waits
  * on the main thread, so writes from concurrent requests are queued and committed together.
  *
- * The batching adapts to the disk: after a commit that took d ms, the next one starts no sooner
- * than GAP_FACTOR × d later (capped). At low load writes are far apart and nothing waits; under
- * load the fsyncs cannot take more than about 1 / (1 + GAP_FACTOR) of the thread, and the writes
- * that arrive meanwhile share the next one. Before this, at 500 webhooks/s each webhook had its
- * own fsync and the disk waits alone kept the thread busy half of the time.
+ * With a store that can defer its fsync (SQLite's `batchDeferred`), the disk is never waited for
+ * on this thread: a batch is written to the WAL, the WAL is fsynced in the thread pool, and the
+ * writes queued meanwhile form the next batch, which starts when that fsync ends (one fsync in
+ * flight at a time, as in PostgreSQL's group commit). A slow disk makes batches larger, not the
+ * event loop slower. Each item's promise still resolves only once its commit is durable, and the
+ * events it published reach the stream only then.
+ *
+ * A store without it (every commit durable on return) is batched adaptively instead: after a
+ * commit that took d ms, the next one starts no sooner than GAP_FACTOR × d later (capped).
  */
 import type { RelayStore } from './store';
 
@@ -14,6 +18,10 @@ import type { RelayStore } from './store';
 const GAP_FACTOR = 1;
 /** Never hold writes longer than this for batching's sake. */
 const MAX_GAP_MS = 4;
+/** A checkpoint round that left at most this many log frames behind is followed by the last, holding one. */
+const CATCH_UP_FRAMES = 256;
+/** After this many rounds alongside the batches, the last round runs anyway. */
+const MAX_BACKGROUND_ROUNDS = 4;
 
 interface Item {
   fn: () => unknown;
@@ -21,15 +29,26 @@ interface Item {
   reject: (e: unknown) => void;
 }
 
+/** A store that commits without waiting for the disk and says when the commit is durable. */
+export interface DeferredSyncStore {
+  batchDeferred(items: (() => void)[]): { errors: unknown[]; durable: Promise<void> };
+  /** The log has grown enough to be copied back (checkpointed) before the next batch. */
+  checkpointDue(): boolean;
+  /** Copies the log back off this thread; resolves when done with what it left (never rejects). */
+  checkpoint(): Promise<number>;
+}
+
 export class GroupCommit {
   private queue: Item[] = [];
   private scheduled = false;
   private timer: NodeJS.Timeout | undefined;
   private nextAt = 0;
+  /** The fsync in flight (deferred mode), if any. */
+  private syncing: Promise<void> | undefined;
 
   constructor(
-    private readonly store: RelayStore,
-    /** Told each commit's duration (ms) and size, for metrics. */
+    private readonly store: RelayStore & Partial<DeferredSyncStore>,
+    /** Told each commit's duration (ms, until durable) and size, for metrics. */
     private readonly observe?: (ms: number, items: number) => void,
   ) {}
 
@@ -37,7 +56,7 @@ export class GroupCommit {
   run<T>(fn: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.scheduled) {
+      if (!this.scheduled && !this.syncing) {
         this.scheduled = true;
         const wait = this.nextAt - performance.now();
         // Whole milliseconds: Node's timers have no finer resolution.
@@ -47,18 +66,49 @@ export class GroupCommit {
     });
   }
 
+  /** Commits what is queued now (durable at once, or once `drain()` resolves in deferred mode). */
   flush(): void {
     this.scheduled = false;
     clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.syncing) return; // the batch after the fsync in flight takes them
     const items = this.queue;
     this.queue = [];
     if (!items.length) return;
     const results: unknown[] = new Array<unknown>(items.length);
-    let errors: unknown[];
+    const fns = items.map((it, i) => () => void (results[i] = it.fn()));
     const started = performance.now();
+    if (this.store.batchDeferred) {
+      let out: { errors: unknown[]; durable: Promise<void> };
+      try {
+        out = this.store.batchDeferred(fns);
+      } catch (err) {
+        for (const it of items) it.reject(err);
+        return;
+      }
+      const { errors, durable } = out;
+      this.syncing = durable
+        .then(
+          () => {
+            this.observe?.(performance.now() - started, items.length);
+            items.forEach((it, i) => (errors[i] === undefined ? it.resolve(results[i]) : it.reject(errors[i])));
+          },
+          // Not known durable: every item fails (a webhook is answered 5xx and sent again).
+          (err: unknown) => items.forEach((it, i) => it.reject(errors[i] ?? err)),
+        )
+        .then(() => this.checkpointBetweenBatches());
+      void this.syncing.finally(() => {
+        this.syncing = undefined;
+        if (this.queue.length && !this.scheduled) {
+          this.scheduled = true;
+          setImmediate(() => this.flush());
+        }
+      });
+      return;
+    }
+    let errors: unknown[];
     try {
-      errors = this.store.batch(items.map((it, i) => () => void (results[i] = it.fn())));
+      errors = this.store.batch(fns);
     } catch (err) {
       for (const it of items) it.reject(err);
       return;
@@ -68,5 +118,43 @@ export class GroupCommit {
     }
     this.observe?.(performance.now() - started, items.length);
     items.forEach((it, i) => (errors[i] === undefined ? it.resolve(results[i]) : it.reject(errors[i])));
+  }
+
+  /** A checkpoint running alongside the batches, and how many ran in a row without catching up. */
+  private background: Promise<number> | undefined;
+  private rounds = 0;
+  private catchUp = false;
+
+  /**
+   * The log is copied back alongside the batches, round after round, until a round leaves only a
+   * little behind; then one last round runs between two batches (the next one waits for it), so
+   * that it copies everything and the next batch writes the log from its start again.
+   */
+  private async checkpointBetweenBatches(): Promise<void> {
+    const store = this.store;
+    if (!store.checkpoint || !store.checkpointDue) return;
+    if (this.catchUp) {
+      this.catchUp = false;
+      this.rounds = 0;
+      await store.checkpoint();
+      return;
+    }
+    if (this.background || !store.checkpointDue()) return;
+    this.background = store.checkpoint();
+    void this.background.then((remaining) => {
+      this.background = undefined;
+      if (remaining < 0) return;
+      if (remaining <= CATCH_UP_FRAMES || ++this.rounds >= MAX_BACKGROUND_ROUNDS) this.catchUp = true;
+    });
+  }
+
+  /** Commits everything queued and waits until it is durable (shutdown). */
+  async drain(): Promise<void> {
+    for (;;) {
+      if (this.syncing) await this.syncing.catch(() => undefined);
+      if (!this.queue.length && !this.syncing) return;
+      this.flush();
+      if (!this.syncing) return;
+    }
   }
 }

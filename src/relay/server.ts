@@ -304,7 +304,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
       clearTimeout(timer);
       await closed;
       omiseFetch.close();
-      commit.flush();
+      await commit.drain().catch((err: unknown) => log.error('could not make the last writes durable', { error: err }));
       store.close();
       log.info('relay stopped');
     })());

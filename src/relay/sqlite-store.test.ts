@@ -20,6 +20,17 @@ describe('SQLite relay store', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('indexes only the webhook events still to process (a webhook writes no page of an index of every event)', () => {
+    const row = { key: 'charge.complete', objectType: 'charge', objectId: 'chrg_1', receivedAt: at, attempts: 0, nextAttemptAt: null, lastError: null };
+    store.insertWebhookEvent({ ...row, id: 'evnt_done', status: 'done' });
+    store.insertWebhookEvent({ ...row, id: 'evnt_todo', status: 'unprocessed' });
+    const indexed = store.db.prepare(`SELECT COUNT(*) AS n FROM webhook_events INDEXED BY webhook_events_unprocessed WHERE status = 'unprocessed'`).get() as { n: number };
+    expect(indexed.n).toBe(1);
+    const plan = store.db.prepare(`EXPLAIN QUERY PLAN SELECT * FROM webhook_events WHERE status = 'unprocessed' AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY received_at LIMIT ?`).all(at, 10) as { detail: string }[];
+    expect(plan.map((p) => p.detail).join(' ')).toContain('webhook_events_unprocessed');
+    expect(store.unprocessedWebhookEvents(at, 10).map((e) => e.id)).toEqual(['evnt_todo']);
+  });
+
   it('runs its migrations once, in WAL mode with full sync, and keeps the file private', () => {
     expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { Checkpointer, CHECKPOINT_WAL_BYTES } from './sqlite-checkpointer';
 import { OPEN_SALE_STATUSES } from '../domain/status';
 import type { JournalRecord, RelayEvent } from '../link/protocol';
 import type {
@@ -205,6 +206,12 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE sales ADD COLUMN method TEXT NOT NULL DEFAULT 'alipayplus_mpm';
   `,
+  // 6: only events still to process are indexed by status (issue 17): a webhook's row no longer
+  // writes a page of an index that held every event ever received.
+  `
+  DROP INDEX IF EXISTS webhook_events_status;
+  CREATE INDEX IF NOT EXISTS webhook_events_unprocessed ON webhook_events(received_at) WHERE status = 'unprocessed';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -354,6 +361,10 @@ const webhookFromRow = (r: Row | undefined): WebhookEventRow | undefined =>
 
 export interface SqliteStoreOptions {
   readonly?: boolean;
+  /** Checkpoint the WAL from a worker thread (default), not in the commits of this connection. */
+  checkpointInWorker?: boolean;
+  /** The WAL size that makes the worker checkpoint (default CHECKPOINT_WAL_BYTES). */
+  checkpointWalBytes?: number;
   /**
    * Below this many free bytes on the database's filesystem the store says it is not writable:
    * new sales are refused while the sales in flight still have room to finish.
@@ -363,6 +374,8 @@ export interface SqliteStoreOptions {
 
 /** Default headroom kept for the sales in flight (a sale's rows and events take a few KiB). */
 export const MIN_FREE_BYTES = 1024 * 1024;
+/** SQLite's default automatic checkpoint, used again when the checkpoint worker fails. */
+const AUTOCHECKPOINT_PAGES = 1000;
 /** After a failed write, probe the disk at most this often. */
 const PROBE_EVERY_MS = 200;
 
@@ -387,6 +400,23 @@ export class SqliteStore implements RelayStore {
   /** The last write that failed for lack of space or an I/O error, until a write succeeds again. */
   private writeFailure: { reason: string; since: string } | null = null;
   private lastProbeAt = 0;
+  private readonly walFile: string;
+  /** The worker thread that checkpoints the WAL (undefined: SQLite's automatic checkpoints). */
+  readonly checkpointer: Checkpointer | undefined;
+  private checkpointWalBytes = Infinity;
+  /** Our own descriptor of the WAL file, to fsync it off the main thread (see batchDeferred). */
+  private walFd: { fd: number; ino: number } | undefined;
+  /** Deferred batches committed so far, and the last one known durable. */
+  private batchNo = 0;
+  private durableBatchNo = 0;
+  /**
+   * Per terminal, the first event sequence number committed by a deferred batch that is not yet
+   * durable (and that batch's number): eventsAfter stops before it, so no terminal is ever sent
+   * (and acks) an event that a crash could take back and reuse the number of.
+   */
+  private readonly unsynced = new Map<string, { seq: number; batch: number }>();
+  /** Set while a deferred batch runs: publish() records its events in `unsynced`. */
+  private deferring = 0;
 
   constructor(file: string, opts: SqliteStoreOptions = {}) {
     this.dir = path.dirname(file);
@@ -401,6 +431,17 @@ export class SqliteStore implements RelayStore {
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
     this.lastDataVersion = this.db.pragma('data_version', { simple: true }) as number;
+    this.walFile = `${file}-wal`;
+    if (!opts.readonly && opts.checkpointInWorker !== false) {
+      // Checkpoints copy pages into the database file and fsync it twice: a worker thread with its
+      // own connection does them, so the relay's thread never waits for them.
+      this.db.pragma('wal_autocheckpoint = 0');
+      // When the WAL is written from its start again, its file is cut back to what that first
+      // commit wrote (so its size tells how much is waiting for the checkpoint).
+      this.db.pragma('journal_size_limit = 0');
+      this.checkpointer = new Checkpointer(file, () => this.db.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`));
+      this.checkpointWalBytes = opts.checkpointWalBytes ?? CHECKPOINT_WAL_BYTES;
+    }
   }
 
   private migrate(): void {
@@ -494,6 +535,11 @@ export class SqliteStore implements RelayStore {
 
   batch(items: (() => void)[]): unknown[] {
     if (this.depth > 0) throw new Error('batch() cannot run inside a transaction');
+    return this.runBatch(items, () => this.runAfterCommit());
+  }
+
+  /** One transaction, a savepoint per item; `committed` runs after a successful commit. */
+  private runBatch(items: (() => void)[], committed: () => void): unknown[] {
     const errors: unknown[] = new Array<unknown>(items.length).fill(undefined);
     this.depth++;
     try {
@@ -501,11 +547,16 @@ export class SqliteStore implements RelayStore {
         .transaction(() => {
           items.forEach((item, i) => {
             const mark = this.afterCommitQueue.length;
+            const unsyncedBefore = this.deferring ? new Map(this.unsynced) : undefined;
             try {
               // A savepoint per item: one failing item does not undo the others.
               this.db.transaction(item)();
             } catch (err) {
               this.afterCommitQueue.length = mark;
+              if (unsyncedBefore) {
+                this.unsynced.clear();
+                for (const [k, v] of unsyncedBefore) this.unsynced.set(k, v);
+              }
               errors[i] = err ?? new Error('batch item failed');
             }
           });
@@ -520,8 +571,89 @@ export class SqliteStore implements RelayStore {
     this.depth--;
     const failed = errors.find((e) => isStorageError(e));
     this.noteWrite(failed ?? null);
-    this.runAfterCommit();
+    committed();
     return errors;
+  }
+
+  /**
+   * Like batch(), but the commit does not wait for the disk on this thread: it is written to the
+   * WAL (synchronous=NORMAL for this one commit) and the WAL is then fsynced in libuv's thread
+   * pool. `durable` resolves once that fsync is done; only then do the items' afterCommit
+   * callbacks run (events reach the stream, answers go out). Until then the batch's events are
+   * not handed out by eventsAfter. A transaction() still commits with synchronous=FULL, and its
+   * fsync of the same WAL file makes every earlier deferred batch durable too.
+   */
+  batchDeferred(items: (() => void)[]): { errors: unknown[]; durable: Promise<void> } {
+    if (this.depth > 0) throw new Error('batchDeferred() cannot run inside a transaction');
+    const mark = this.afterCommitQueue.length;
+    const no = ++this.batchNo;
+    this.st('PRAGMA synchronous = NORMAL').run();
+    this.deferring = no;
+    let errors: unknown[];
+    let callbacks: (() => void)[];
+    try {
+      errors = this.runBatch(items, () => {
+        callbacks = this.afterCommitQueue.splice(mark);
+      });
+    } catch (err) {
+      for (const [t, u] of this.unsynced) if (u.batch === no) this.unsynced.delete(t);
+      throw err;
+    } finally {
+      this.deferring = 0;
+      this.st('PRAGMA synchronous = FULL').run();
+    }
+    const durable = this.syncWal().then(
+      () => {
+        this.markDurable(no);
+        this.noteWrite(null);
+        for (const cb of callbacks) cb();
+      },
+      (err: unknown) => {
+        this.noteWrite(err);
+        throw err;
+      },
+    );
+    return { errors, durable };
+  }
+
+  /** The WAL has outgrown its threshold and the checkpoint worker should copy it back. */
+  checkpointDue(): boolean {
+    if (!this.checkpointer?.active || !this.walFd) return false;
+    try {
+      return fs.fstatSync(this.walFd.fd).size >= this.checkpointWalBytes;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A PASSIVE checkpoint in the worker thread (see sqlite-checkpointer.ts): the WAL frames it left. */
+  checkpoint(): Promise<number> {
+    return this.checkpointer?.run() ?? Promise.resolve(-1);
+  }
+
+  private markDurable(no: number): void {
+    if (no <= this.durableBatchNo) return;
+    this.durableBatchNo = no;
+    for (const [t, u] of this.unsynced) if (u.batch <= no) this.unsynced.delete(t);
+  }
+
+  /** fdatasync of the WAL file in the thread pool (SQLite's own descriptor is not reachable). */
+  private syncWal(): Promise<void> {
+    let ino: number;
+    try {
+      ino = fs.statSync(this.walFile).ino;
+      if (this.walFd?.ino !== ino) {
+        if (this.walFd) fs.closeSync(this.walFd.fd);
+        this.walFd = undefined;
+        this.walFd = { fd: fs.openSync(this.walFile, 'r'), ino };
+      }
+    } catch (err) {
+      // No WAL file: nothing was ever committed through it, so there is nothing to sync.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return Promise.resolve();
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    const { fd } = this.walFd;
+    return new Promise<void>((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
   }
 
   reportData(window: { from: Date; to: Date }, now = new Date()): ReportData {
@@ -529,6 +661,9 @@ export class SqliteStore implements RelayStore {
   }
 
   close(): void {
+    this.checkpointer?.stop();
+    if (this.walFd) fs.closeSync(this.walFd.fd);
+    this.walFd = undefined;
     if (this.db.open) this.db.close();
   }
 
@@ -761,12 +896,14 @@ export class SqliteStore implements RelayStore {
       if (!row) throw new Error(`publish: unknown terminal ${terminalId}`);
       const body = JSON.stringify(event);
       this.st('INSERT INTO events (terminal_id, seq, at, body) VALUES (?, ?, ?, ?)').run(terminalId, row.last_seq, at, body);
+      if (this.deferring && !this.unsynced.has(terminalId)) this.unsynced.set(terminalId, { seq: row.last_seq, batch: this.deferring });
       return { terminalId, seq: row.last_seq, at, event, body };
     });
   }
 
   eventsAfter(terminalId: string, after: number, limit: number): StoredEvent[] {
-    const rows = this.st('SELECT seq, at, body FROM events WHERE terminal_id = ? AND seq > ? ORDER BY seq LIMIT ?').all(terminalId, after, limit) as {
+    const below = this.unsynced.get(terminalId)?.seq ?? Number.MAX_SAFE_INTEGER;
+    const rows = this.st('SELECT seq, at, body FROM events WHERE terminal_id = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?').all(terminalId, after, below, limit) as {
       seq: number;
       at: string;
       body: string;

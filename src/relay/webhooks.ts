@@ -145,6 +145,15 @@ export class WebhookIntake {
       lastError: null,
     };
     if (this.o.store.webhookEvent(row.id)) {
+      // The first delivery's commit may still be on its way to the disk: answer once the commits
+      // made so far are durable (an empty write resolves after the next fsync).
+      try {
+        await this.o.commit.run(() => undefined);
+      } catch (err) {
+        this.o.log.error('could not make the webhook event durable', { eventId: row.id, error: err });
+        sendJson(res, 503, { error: { code: 'internal', message: 'not stored; retry' } });
+        return;
+      }
       m.webhooksDuplicate.inc();
       sendJson(res, 200, { received: true, duplicate: true });
       return;

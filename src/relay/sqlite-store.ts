@@ -202,11 +202,12 @@ const MIGRATIONS: string[] = [
     terminal_id TEXT PRIMARY KEY,
     arch TEXT NOT NULL
   ) WITHOUT ROWID;
-  `,  // 6: several payment methods: each sale keeps the one it was charged with (older sales: Alipay+).
+  `,
+  // 6: several payment methods: each sale keeps the one it was charged with (older sales: Alipay+).
   `
   ALTER TABLE sales ADD COLUMN method TEXT NOT NULL DEFAULT 'alipayplus_mpm';
   `,
-  // 6: only events still to process are indexed by status (issue 17): a webhook's row no longer
+  // 7: only events still to process are indexed by status (issue 17): a webhook's row no longer
   // writes a page of an index that held every event ever received.
   `
   DROP INDEX IF EXISTS webhook_events_status;

@@ -23,12 +23,15 @@ const OTHER_COMMANDS = ['../simulator/cli', '../relay/cli', '../demo/cli', '../r
 /** Native code, or packages that load native code by path: required from node_modules at run time. */
 const NATIVE = ['canvas', 'better-sqlite3', 'node-hid', 'onoff', 'epoll', 'serialport', '@serialport/*', 'koffi', 'bufferutil', 'utf-8-validate'];
 
-async function bundleTerminal(outDir = path.join(ROOT, 'dist')) {
+/**
+ * `entry` / `outfile`: another program built the same way (scripts/bench/small-pi.ts bundles its
+ * daemon harness like this, so what it measures is built as the product is).
+ */
+async function bundleTerminal(outDir = path.join(ROOT, 'dist'), { entry = path.join(ROOT, 'src', 'cli', 'main.ts'), outfile = path.join(outDir, 'src', 'cli', 'terminal.js') } = {}) {
   const esbuild = require('esbuild');
-  const outfile = path.join(outDir, 'src', 'cli', 'terminal.js');
   const result = await esbuild.build({
     absWorkingDir: ROOT,
-    entryPoints: [path.join(ROOT, 'src', 'cli', 'main.ts')],
+    entryPoints: [entry],
     outfile,
     bundle: true,
     platform: 'node',

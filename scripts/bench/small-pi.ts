@@ -20,7 +20,7 @@
  * terminal waits for CPU counts.
  *
  * Run: npx tsx scripts/bench/small-pi.ts [--cpu 20] [--limiter v2|systemd|v1|duty] [--cold-runs 5]
- *      [--keys 300] [--sales 1000] [--only cold|sales] [--no-build]
+ *      [--keys 300] [--sales 1000] [--only cold|sales] [--no-build] [--cli <another checkout>/scripts/qrpos.cjs]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -31,7 +31,7 @@ import { makeFakeFb } from '../../drivers/display/testing';
 import { parseFlags } from '../../src/shared/args';
 import { writeSecrets } from '../../src/terminal/secrets';
 import { terminalUnitEnvironment } from '../../src/terminal/service-env';
-import { bundleChild, childEnv, REPO_ROOT } from '../../src/terminal/testing/bundle';
+import { childEnv, REPO_ROOT } from '../../src/terminal/testing/bundle';
 import { terminalConfig, waitFor } from '../../src/terminal/testing/rig';
 import { getStatus, pct, QRPOS_CLI, startBackend, stopChild, type Backend } from './lib/backend';
 
@@ -106,10 +106,12 @@ interface ColdRun {
   firstFrame: number;
   ready: number;
   cpuShare: number;
+  /** CPU time the process used until READY=1 (user + system, ms): the work, whatever the load. */
+  cpuMs: number;
 }
 
 /** One cold start of the service's command: time to the first framebuffer write and to READY=1. */
-async function coldStart(limiter: Limiter, dir: string, relayUrl: string, notify: ReturnType<typeof notifyReceiver>, notifySock: string, unitEnv: Record<string, string>): Promise<ColdRun> {
+async function coldStart(limiter: Limiter, cli: string, dir: string, relayUrl: string, notify: ReturnType<typeof notifyReceiver>, notifySock: string, unitEnv: Record<string, string>): Promise<ColdRun> {
   const file = deviceConfig(dir, relayUrl, path.join(dir, 'status.sock'));
   const fbFile = path.join(dir, 'fb');
   let firstFrame = 0;
@@ -118,7 +120,7 @@ async function coldStart(limiter: Limiter, dir: string, relayUrl: string, notify
   });
   try {
     const t0 = nowMs();
-    const child = limiter.spawn(process.execPath, [QRPOS_CLI, 'terminal', '--config', file], {
+    const child = limiter.spawn(process.execPath, [cli, 'terminal', '--config', file], {
       // The keys' pipe stays open (an ended stdin is an unplugged keypad).
       stdio: ['pipe', 'ignore', 'inherit'],
       env: { ...process.env, ...unitEnv, QRPOS_LOG_LEVEL: 'error', NOTIFY_SOCKET: notifySock },
@@ -127,7 +129,7 @@ async function coldStart(limiter: Limiter, dir: string, relayUrl: string, notify
       const ready = await notify.next(/READY=1/, t0, 60_000);
       const cpu = cpuSeconds(child.pid!);
       await waitFor(() => firstFrame, 'first frame', 10_000, 5);
-      return { firstFrame: firstFrame - t0, ready: ready - t0, cpuShare: cpu / ((ready - t0) / 1000) };
+      return { firstFrame: firstFrame - t0, ready: ready - t0, cpuShare: cpu / ((ready - t0) / 1000), cpuMs: cpu * 1000 };
     } finally {
       await stopChild(child);
     }
@@ -278,8 +280,10 @@ async function main(): Promise<void> {
     sales: { type: 'number', description: 'sales in each session', default: 1000 },
     only: { type: 'string', description: 'cold or sales' },
     'no-build': { type: 'boolean', description: 'do not run npm run build first' },
+    cli: { type: 'string', description: "cold start: the qrpos.cjs to start, e.g. another checkout's built one (default this checkout's)" },
   });
   const percent = Number(flags.cpu);
+  const cli = flags.cli ? path.resolve(String(flags.cli)) : QRPOS_CLI;
   const only = flags.only as string | undefined;
   const limited = cpuLimiter(percent, flags.limiter as LimiterKind | undefined);
   const reference = unlimited();
@@ -287,6 +291,7 @@ async function main(): Promise<void> {
   const unitEnv = terminalUnitEnvironment();
   const load = () => os.loadavg()[0].toFixed(1);
   let backend: Backend | null = null;
+  const cleanup: string[] = [];
   try {
     console.log(`small-Pi benchmark (node ${process.version}, ${os.cpus().length} CPUs, load average ${load()})`);
     console.log(`limited terminal: ${percent}% of one core by ${limited.describe}`);
@@ -310,17 +315,18 @@ async function main(): Promise<void> {
             const cdir = path.join(dir, `cold-${name}-${i}`);
             fs.mkdirSync(cdir, { recursive: true });
             writeSecrets(path.join(cdir, 'secrets.json'), cred);
-            const r = await coldStart(l, cdir, backend.relayUrl, notify, notifySock, unitEnv);
+            const r = await coldStart(l, cli, cdir, backend.relayUrl, notify, notifySock, unitEnv);
             if (i > 0) runs[name].push(r);
           }
         }
         const get = (rs: ColdRun[], k: keyof ColdRun) => rs.map((r) => r[k]);
-        console.log(`\ncold start of \`qrpos terminal\` (${n} runs each, interleaved; load average ${load()})`);
+        console.log(`\ncold start of \`qrpos terminal\` (${cli}; ${n} runs each, interleaved; load average ${load()})`);
         console.log(header);
         for (const [label, k] of [['→ first frame, p50', 'firstFrame'], ['→ READY=1 (ready), p50', 'ready']] as const) {
           console.log(row(label, pct(get(runs.limited, k), 50), pct(get(runs.reference, k), 50), 'ms', k === 'firstFrame' ? '<= 1500 ms' : ''));
           console.log(row(label.replace('p50', 'max'), Math.max(...get(runs.limited, k)), Math.max(...get(runs.reference, k)), 'ms', ''));
         }
+        console.log(row('CPU time until READY=1, p50', pct(get(runs.limited, 'cpuMs'), 50), pct(get(runs.reference, 'cpuMs'), 50), 'ms', ''));
         console.log(`  CPU used until ready: ${pctOf(pct(get(runs.limited, 'cpuShare'), 50))} of a core limited, ${pctOf(pct(get(runs.reference, 'cpuShare'), 50))} unlimited (p50)`);
         console.log(`  all runs, first frame / ready ms: limited ${runs.limited.map((r) => `${r.firstFrame.toFixed(0)}/${r.ready.toFixed(0)}`).join(' ')}; unlimited ${runs.reference.map((r) => `${r.firstFrame.toFixed(0)}/${r.ready.toFixed(0)}`).join(' ')}`);
       } finally {
@@ -329,7 +335,12 @@ async function main(): Promise<void> {
     }
 
     if (!only || only === 'sales') {
-      const childJs = await bundleChild(path.join(dir, 'bench-child.js'), 'bench-child.ts');
+      // Bundled as the product's `qrpos terminal` is (scripts/bundle-terminal.cjs), next to it so
+      // that paths found from __dirname (fonts, device profiles) resolve alike.
+      const childJs = path.join(REPO_ROOT, 'dist', 'src', 'cli', `bench-child-${process.pid}.js`);
+      const { bundleTerminal } = require(path.join(REPO_ROOT, 'scripts', 'bundle-terminal.cjs')) as { bundleTerminal: (o: string, x: { entry: string; outfile: string }) => Promise<unknown> };
+      await bundleTerminal(path.join(REPO_ROOT, 'dist'), { entry: path.join(REPO_ROOT, 'src', 'terminal', 'testing', 'bench-child.ts'), outfile: childJs });
+      cleanup.push(childJs, `${childJs}.map`);
       const sales = Number(flags.sales);
       const keys = Number(flags.keys);
       const res: Record<'limited' | 'reference', SessionResult> = {
@@ -359,6 +370,7 @@ async function main(): Promise<void> {
   } finally {
     await backend?.close();
     limited.close();
+    for (const f of cleanup) fs.rmSync(f, { force: true });
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

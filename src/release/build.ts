@@ -73,6 +73,16 @@ function elapsed(since: bigint): number {
   return Number(process.hrtime.bigint() - since) / 1e9;
 }
 
+/** The terminal's one-file bundle, dist/src/cli/terminal.js, as `npm run build` makes it (scripts/bundle-terminal.cjs). */
+async function bundleTerminal(repo: string, outDir: string): Promise<void> {
+  const script = path.join(repo, 'scripts', 'bundle-terminal.cjs');
+  try {
+    await (require(script) as { bundleTerminal(outDir: string): Promise<unknown> }).bundleTerminal(outDir);
+  } catch (err) {
+    throw new BuildError(`bundling the terminal failed: ${(err as Error).message}`);
+  }
+}
+
 function compile(repo: string, outDir: string): void {
   const tsc = path.join(repo, 'node_modules', 'typescript', 'bin', 'tsc');
   if (!fs.existsSync(tsc)) throw new BuildError(`${tsc} is missing: run npm ci (with dev dependencies) in ${repo} first`);
@@ -121,6 +131,8 @@ export async function buildRelease(o: BuildOptions): Promise<BuildResult> {
       distDir = path.join(staging, 'dist');
       log('compiling with tsc ...');
       compile(repo, distDir);
+      log('bundling the terminal ...');
+      await bundleTerminal(repo, distDir);
     }
     const compileSeconds = elapsed(t);
 

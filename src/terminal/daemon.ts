@@ -21,14 +21,14 @@ import { FrameQueue, type ScreenRendererLike } from './frames';
 import { HOLD_SCREEN, keysPassHold, SalesHold, saleOnScreen } from './hold';
 import { newId } from './ids';
 import { Journal, type ApplyResult } from './journal';
-import { Link } from './link';
+import type { Link } from './link';
 import { Presenter } from './presenter';
 import { initialState, stateName, step, type MachineConfig, type MachineEvent, type MachineState } from './sale-machine';
 import type { ScreenModel } from './screens/model';
 import { ScreenRenderer } from './screens/renderer';
 import { readSecrets } from './secrets';
-import { startStatusServer, type StartupProblem, type StatusServer, type TerminalStatus } from './status-server';
-import { Updater } from './updates';
+import type { StartupProblem, StatusServer, TerminalStatus } from './status-server';
+import type { Updater } from './updates';
 
 export type { ScreenRendererLike } from './frames';
 
@@ -152,6 +152,9 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
   // A failed start: no frame of this attempt may land after the display is handed to the fatal
   // screen (stop() below waits for the last frame its own way).
   stops.push({ name: 'frames', fn: () => frames.drop() });
+  // The boot screen goes on the display before the journal, the link and the rest of the fonts
+  // are set up: on a small Pi that is most of a second in which the screen would stay blank.
+  await frames.settled();
   // What keeps the machine's screen off the display: a start-up problem (no keypad yet).
   let problem: StartupProblem | null = null;
 
@@ -287,6 +290,10 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
 
   // --- link ------------------------------------------------------------------------------
   at.stage = 'link';
+  // Loaded here, after the boot screen is up, not with this module: the link, the status
+  // endpoint and fleet updates bring the protocol's schemas, WebSocket and HTTP code, which a
+  // small Pi takes a noticeable part of a second to load.
+  const { Link } = await import('./link.js');
   let lastUnsynced = 0;
   link = new Link({
     relayUrl: config.relayUrl,
@@ -357,7 +364,7 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
   // Fleet updates: a release the relay rolled out is fetched over the link and handed to the
   // privileged upgrader (qrpos-upgrade.path) only with no sale on screen and sales not held.
   const updates = config.updates.enabled
-    ? new Updater({
+    ? new (await import('./updates.js')).Updater({
         http: theLink.http,
         spoolDir: upgradeSpoolDir(config),
         version,
@@ -481,6 +488,7 @@ async function startParts(opts: StartTerminalOptions, stops: { name: string; fn:
   if (listen) {
     // Not optional: a port another program holds is a failed start, shown and waited on.
     at.stage = 'status';
+    const { startStatusServer } = await import('./status-server.js');
     statusServer = await startStatusServer({
       listen,
       status,

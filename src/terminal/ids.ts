@@ -1,4 +1,5 @@
-import { randomBytes } from 'node:crypto';
+/** node:crypto, loaded at the first id: not before the terminal's first frame (it is a large module). */
+let crypto: typeof import('node:crypto') | undefined;
 
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
@@ -13,7 +14,8 @@ export function newId(now: number = Date.now()): string {
     time = ALPHABET[t % 32] + time;
     t = Math.floor(t / 32);
   }
-  const bytes = randomBytes(16);
+  crypto ??= require('node:crypto') as typeof import('node:crypto');
+  const bytes = crypto.randomBytes(16);
   let rand = '';
   for (let i = 0; i < 16; i++) rand += ALPHABET[bytes[i] % 32];
   return time + rand;

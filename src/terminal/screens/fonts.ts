@@ -67,19 +67,28 @@ export function bundledFontDir(): string {
   return existsSync(fromSrc) ? fromSrc : fromDist;
 }
 
-// fontconfig's application font set is process-wide, so registration is too: done once.
+// fontconfig's application font set is process-wide, so registration is too: each face once.
 let report: FontReport | undefined;
+const done = new Set<Role>();
+
+export type Role = FontFile['role'];
 
 /**
- * Registers the screen fonts with canvas. Idempotent; call before creating canvases.
- * Missing faces are logged (pango then falls back to whatever fontconfig has, which may lack
- * Thai or Chinese glyphs); it never throws for a missing file.
+ * Registers the screen fonts with canvas: every face, or only those of `roles` (the rest can
+ * follow later: canvas picks up faces registered after a canvas was made). Idempotent; the
+ * report is the same object until a later call adds faces. Missing faces are logged (pango then
+ * falls back to whatever fontconfig has, which may lack Thai or Chinese glyphs); it never
+ * throws for a missing file.
+ *
+ * Latin alone is a few milliseconds; the CJK collections are most of the cost (fontconfig
+ * reads every face of each .ttc), which is why the boot screen, Latin only, is drawn first.
  */
-export function registerFonts(log?: Logger): FontReport {
-  if (report) return report;
-  const found: FontReport = { registered: [], missing: [] };
+export function registerFonts(log?: Logger, roles?: readonly Role[]): FontReport {
+  const want = FILES.filter((f) => !done.has(f.role) && (!roles || roles.includes(f.role)));
+  if (report && !want.length) return report;
+  const found: FontReport = report ? { registered: [...report.registered], missing: [...report.missing] } : { registered: [], missing: [] };
   const bundled = bundledFontDir();
-  for (const f of FILES) {
+  for (const f of want) {
     const candidates = [path.join(bundled, f.file), path.join(f.systemDir, f.file)];
     const file = candidates.find((c) => existsSync(c));
     if (!file) {
@@ -94,12 +103,13 @@ export function registerFonts(log?: Logger): FontReport {
       found.missing.push({ role: f.role, file: f.file });
     }
   }
+  for (const f of want) done.add(f.role);
   const missingRoles = [...new Set(found.missing.map((m) => m.role))];
-  if (missingRoles.length) {
+  if (want.some((f) => found.missing.some((m) => m.file === f.file))) {
     log?.warn('screen fonts missing; Thai/Chinese text may show as boxes (install fonts-noto-core and fonts-noto-cjk)', {
       missing: found.missing.map((m) => m.file),
     });
-  } else {
+  } else if (!missingRoles.length && done.size === new Set(FILES.map((f) => f.role)).size) {
     log?.debug('screen fonts registered', { files: found.registered.map((r) => r.file) });
   }
   report = found;

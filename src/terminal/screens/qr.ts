@@ -5,8 +5,15 @@
  * integer coordinates, inside a white quiet zone of at least 4 modules.
  */
 import type { CanvasRenderingContext2D } from 'canvas';
-import * as QRCode from 'qrcode';
+import type * as QRCode from 'qrcode';
 import { THEME } from './theme';
+
+/**
+ * qrcode's encoder alone, loaded at the first QR: the package's entry (lib/server.js) re-exports
+ * this same `create` but also loads its PNG, SVG and terminal renderers (pngjs, zlib), which the
+ * screen never uses, at every start of the terminal.
+ */
+let encode: typeof QRCode.create | undefined;
 
 /** Quiet zone on each side, in modules (the QR specification's minimum). */
 export const QUIET_ZONE = 4;
@@ -20,7 +27,8 @@ export interface QrSymbol {
 
 export function qrSymbol(text: string): QrSymbol {
   if (!text) throw new Error('QR text is empty');
-  const code = QRCode.create(text, { errorCorrectionLevel: 'M' });
+  encode ??= (require('qrcode/lib/core/qrcode') as { create: typeof QRCode.create }).create;
+  const code = encode(text, { errorCorrectionLevel: 'M' });
   const m = code.modules;
   return { text, size: m.size, isDark: (r, c) => m.get(r, c) !== 0 };
 }

@@ -45,7 +45,8 @@ export class ScreenRenderer {
     this.width = opts.width;
     this.height = opts.height;
     this.log = opts.log;
-    registerFonts(opts.log);
+    // Latin is all the boot screen needs; the other faces are registered at the first other screen.
+    registerFonts(opts.log, ['latin']);
     this.canvas = createCanvas(opts.width, opts.height);
     this.ctx = this.canvas.getContext('2d');
     this.painter = new Painter(this.ctx, new TextMeasurer());
@@ -66,6 +67,7 @@ export class ScreenRenderer {
    * (the whole screen on the first render or when the screen kind changes; [] when nothing changed).
    */
   render(model: ScreenModel): Rect[] {
+    if (model.kind !== 'boot') registerFonts(this.log);
     try {
       return this.draw(layoutScreen(this.layoutContext(), model), model.kind);
     } catch (err) {

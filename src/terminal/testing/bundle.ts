@@ -3,14 +3,14 @@ import path from 'node:path';
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 
 /**
- * Bundles testing/child.ts into one CommonJS file, so each child start is a plain `node` start
+ * Bundles testing/child.ts (or another entry in testing/) into one CommonJS file, so each child start is a plain `node` start
  * instead of a TypeScript compile. Native modules stay external (run it with NODE_PATH set to
  * the repo's node_modules, see childEnv).
  */
-export async function bundleChild(outfile: string): Promise<string> {
+export async function bundleChild(outfile: string, entry = 'child.ts'): Promise<string> {
   const esbuild = require('esbuild') as typeof import('esbuild');
   await esbuild.build({
-    entryPoints: [path.join(__dirname, 'child.ts')],
+    entryPoints: [path.join(__dirname, entry)],
     bundle: true,
     platform: 'node',
     target: 'node20',

@@ -106,7 +106,8 @@ describe('the pairing code setup.sh prints', () => {
   });
 });
 
-describe('setup.sh production dependencies', () => {
+// Each case runs setup.sh (and npm ci) twice or three times: seconds alone, more beside other test files.
+describe('setup.sh production dependencies', { timeout: 120_000 }, () => {
   it('runs npm ci --omit=dev for a new release once, then only when the lock file, Node or arch change', () => {
     const root = makeRoot(app.base);
     const source = makeSourceWithoutDeps(app.base);

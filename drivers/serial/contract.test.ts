@@ -165,6 +165,7 @@ describe.each(poleImpls)('PoleDisplay contract: %s', (_name, set, make) => {
 const RECEIPT: Receipt = {
   merchantName: 'Som Tam Corner',
   amountText: 'THB 1,500.00',
+  methodName: 'WeChat Pay',
   paidAt: '2026-11-26T04:10:47.000Z',
   chargeId: 'chrg_test_60ab1c2d3e4f5g6h7i8',
   saleId: 'S-0042',
@@ -198,6 +199,7 @@ describe.each(printerImpls)('ReceiptPrinter contract: %s', (_name, real, make) =
       const want = Buffer.concat([escpos.init(), receiptBytes]);
       await waitUntil(() => h.received!().length >= want.length, 'receipt bytes');
       expect(h.received!().toString('hex')).toBe(want.toString('hex'));
+      expect(h.received!().includes(Buffer.from('Paid with             WeChat Pay\n'))).toBe(true);
     } else {
       expect((h.device as FakeReceiptPrinter).printed).toEqual([RECEIPT]);
     }

@@ -23,6 +23,8 @@ export interface Receipt {
   merchantName: string;
   /** Already formatted, e.g. "THB 1,500.00". */
   amountText: string;
+  /** The payment method's display name, e.g. "PromptPay", "Alipay+" (methodName in src/domain/methods.ts). */
+  methodName: string;
   /** ISO time of payment. */
   paidAt: string;
   chargeId: string;

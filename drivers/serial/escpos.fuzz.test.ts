@@ -66,6 +66,7 @@ describe('serial text and command encoders (fuzz)', () => {
     const receipt = fc.record({
       merchantName: anyText,
       amountText: anyText,
+      methodName: anyText,
       paidAt: fc.oneof(anyText, fc.date({ noInvalidDate: true }).map((d) => d.toISOString())),
       chargeId: anyText,
       saleId: anyText,
@@ -82,6 +83,7 @@ describe('serial text and command encoders (fuzz)', () => {
           expect(Buffer.byteLength(r.chargeId)).toBe(0);
           return;
         }
+        for (const line of labelled('Paid with', r.methodName, width)) expect(out.includes(Buffer.from(line + '\n', 'latin1'))).toBe(true);
         for (const line of labelled('Sale', r.saleId, width)) expect(out.includes(Buffer.from(line + '\n', 'latin1'))).toBe(true);
         expect(out.includes(Buffer.from(toAscii(r.merchantName) + '\n', 'latin1'))).toBe(true);
         expect(formatPaidAt(r.paidAt, 'Asia/Bangkok')).toEqual(expect.any(String));

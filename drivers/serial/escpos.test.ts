@@ -69,6 +69,7 @@ describe('receipt', () => {
   const receipt: Receipt = {
     merchantName: 'Som Tam Corner',
     amountText: 'THB 1,500.00',
+    methodName: 'PromptPay',
     paidAt: '2026-11-26T04:10:47.000Z',
     chargeId: 'chrg_test_60ab1c2d3e4f5g6h7i8',
     saleId: 'S-0042',
@@ -103,6 +104,7 @@ describe('receipt', () => {
       Buffer.from(LF),
       Buffer.from([0x1b, 0x61, 0x00]),
       Buffer.from('Time         2026-11-26 11:10:47' + LF),
+      Buffer.from('Paid with              PromptPay' + LF),
       Buffer.from('Sale                      S-0042' + LF),
       Buffer.from('Charge' + LF + '   chrg_test_60ab1c2d3e4f5g6h7i8' + LF),
       Buffer.from(LF),
@@ -112,5 +114,16 @@ describe('receipt', () => {
       Buffer.from([0x1b, 0x64, 0x03, 0x1d, 0x56, 0x42, 0x00]),
     ]);
     expect(hex(b)).toBe(hex(expected));
+  });
+
+  it('names each payment method by its display name, on one line at 32 columns', () => {
+    for (const [name, line] of [
+      ['Alipay+', 'Paid with                Alipay+'],
+      ['WeChat Pay', 'Paid with             WeChat Pay'],
+      ['PayNow', 'Paid with                 PayNow'],
+    ] as const) {
+      const b = buildReceipt({ ...receipt, methodName: name }, { width: 32, timeZone: 'Asia/Bangkok' });
+      expect(b.includes(Buffer.from('Time         2026-11-26 11:10:47\n' + line + '\nSale'))).toBe(true);
+    }
   });
 });

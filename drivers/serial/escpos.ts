@@ -125,6 +125,7 @@ export function buildReceipt(r: Receipt, layout: ReceiptLayout): Buffer {
     escpos.line(''),
     escpos.align(0),
     ...labelled('Time', formatPaidAt(r.paidAt, layout.timeZone), w).map(escpos.line),
+    ...labelled('Paid with', r.methodName, w).map(escpos.line),
     ...labelled('Sale', r.saleId, w).map(escpos.line),
     ...labelled('Charge', r.chargeId, w).map(escpos.line),
     escpos.line(''),

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Canvas, loadImage, createCanvas } from 'canvas';
 import { startDemo } from '../../src/demo/demo';
 import { demoOptions } from '../../src/demo/testing/browser';
-import { keysOf, WALK, type Step, type WalkContext } from './walk';
+import { keysOf, WALK, WALK_METHODS, type Step, type WalkContext } from './walk';
 
 export const DEFAULT_SIZES = ['320x240', '480x320', '1920x1080'];
 
@@ -59,7 +59,7 @@ async function smallPng(png: Buffer): Promise<Buffer> {
 export async function shootSize(size: string, outDir: string, log: (line: string) => void = () => undefined): Promise<Shot[]> {
   const [width, height] = size.split('x').map(Number);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-screenshots-'));
-  const demo = await startDemo(demoOptions({ dataDir, merchantName: 'qrpos demo shop', width, height }));
+  const demo = await startDemo(demoOptions({ dataDir, merchantName: 'qrpos demo shop', width, height, methods: WALK_METHODS }));
   const shots: Shot[] = [];
   try {
     await demo.ready;

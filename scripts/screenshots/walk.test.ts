@@ -29,7 +29,7 @@ describe('screenshots walk', () => {
     const shots = await shootSize('320x240', out);
     const named = WALK.filter((s) => s.file).map((s) => s.file);
     expect(shots.map((s) => s.file)).toEqual(named.map((n, i) => `${String(i + 1).padStart(2, '0')}-${n}.png`));
-    expect(named).toEqual(expect.arrayContaining(['idle', 'amount-entry', 'creating', 'qr', 'paid', 'failed', 'expired', 'cancelled', 'late-payment', 'offline', 'supervisor-pin', 'supervisor-menu', 'idle-late-payment', 'late-payments', 'late-payment-decide', 'refund-review', 'refund-done', 'x-report', 'recent-sales', 'sale-view', 'refund-confirm', 'z-confirm', 'z-report', 'pairing']));
+    expect(named).toEqual(expect.arrayContaining(['idle', 'amount-entry', 'method-picker', 'creating', 'qr', 'paid', 'failed', 'expired', 'cancelled', 'late-payment', 'offline', 'supervisor-pin', 'supervisor-menu', 'idle-late-payment', 'late-payments', 'late-payment-decide', 'refund-review', 'refund-done', 'x-report', 'recent-sales', 'sale-view', 'refund-confirm', 'z-confirm', 'z-report', 'pairing']));
 
     const hashes = new Set<string>();
     for (const s of shots) {

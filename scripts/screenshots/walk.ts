@@ -7,6 +7,7 @@
  * append steps (run.ts numbers the files in order and writes the index).
  */
 import type { KeyName } from '../../drivers/keypad/contract';
+import type { PaymentMethod } from '../../src/domain/methods';
 import type { ScreenModel } from '../../src/terminal/screens/model';
 import type { TerminalStatus } from '../../src/terminal/status-server';
 import type { DemoHandle } from '../../src/demo/demo';
@@ -58,12 +59,22 @@ export function menuKey(c: WalkContext, label: RegExp): string {
   return item.key;
 }
 
-/** Keys an amount and waits for its QR, remembering the sale and its charge. */
+/** The key of the method picker's choice with this label. */
+export function methodKeyOf(c: WalkContext, label: string): string {
+  const m = c.screen();
+  if (m.kind !== 'methods') throw new Error(`expected the method picker on screen, found ${m.kind}`);
+  const choice = m.choices.find((ch) => ch.label === label);
+  if (!choice) throw new Error(`no method "${label}" in: ${m.choices.map((ch) => `${ch.key} ${ch.label}`).join(', ')}`);
+  return choice.key;
+}
+
+/** Keys an amount, Enter, Enter again on the method picker (the remembered method), and waits for its QR, remembering the sale and its charge. */
 function saleToQr(keys: string): Step[] {
   return [
+    { does: `key ${keys}`, keys, until: (c) => drawn(c, 'methods') },
     {
-      does: `key ${keys} and wait for the QR`,
-      keys,
+      does: 'Enter: the remembered method, and wait for the QR',
+      keys: 'enter',
       until: (c) => {
         const st = c.state();
         if (!(drawn(c, 'qr') && st.currentSale && st.currentSale.saleId !== c.sale?.saleId)) return false;
@@ -78,15 +89,25 @@ function saleToQr(keys: string): Step[] {
 
 const SLOW_CREATE = { latencyMs: 3000 };
 
+/** The methods the demo's relay enables for the walk (a Thai shop), so that the method picker shows. */
+export const WALK_METHODS: PaymentMethod[] = ['alipayplus_mpm', 'promptpay', 'wechat_pay_mpm'];
+
 export const WALK: Step[] = [
   { does: 'wait for the idle screen', file: 'idle', title: 'Idle: waiting for an amount', until: (c) => drawn(c, 'idle') },
   { does: 'key 250.00', file: 'amount-entry', title: 'Amount entry (฿250.00 keyed as 2 5 0 0 0)', keys: '2 5 0 0 0', until: (c) => drawn(c, 'entry') },
   {
-    does: 'Enter while Omise is slow to answer',
+    does: 'Enter: how to pay',
+    file: 'method-picker',
+    title: 'How to pay: one key per method (on a large screen the customer picks)',
+    keys: 'enter',
+    until: (c) => drawn(c, 'methods'),
+  },
+  {
+    does: 'key 1 (Alipay+, remembered as the default) while Omise is slow to answer',
     file: 'creating',
     title: 'Creating the charge',
     act: (c) => c.demo.simulator.faults.set({ endpoints: { 'POST /sources': SLOW_CREATE, 'POST /charges': SLOW_CREATE } }),
-    keys: 'enter',
+    keys: (c) => methodKeyOf(c, 'Alipay+'),
     until: (c) => drawn(c, 'creating'),
   },
   {

@@ -2,6 +2,7 @@
  * Operator actions on terminals, shared by the admin HTTP API (inside the server) and the
  * `qrpos relay terminals` CLI (which opens the same database from another process).
  */
+import type { PaymentMethod } from '../domain/methods';
 import { TerminalNameSchema } from '../link/protocol';
 import type { Pairing } from './pairing';
 import { cancelOpenSales } from './revocation';
@@ -22,6 +23,8 @@ export interface TerminalSummary {
   unackedEvents: number;
   /** The terminal this one replaced when its device paired again. */
   replaces: string | null;
+  /** The payment methods it may charge with, from the relay config's `methods` (methodsOfTerminal). */
+  methods: PaymentMethod[];
 }
 
 export interface TerminalAdminOptions {
@@ -31,6 +34,8 @@ export interface TerminalAdminOptions {
   /** Live knowledge from the server; the CLI infers from last-seen times instead. */
   isConnected?: (terminalId: string) => boolean;
   heartbeatMs: number;
+  /** A terminal's enabled payment methods: methodsOfTerminal over the relay config's `methods`. */
+  methodsOf: (t: { id: string; name: string }) => PaymentMethod[];
   onPublished?: (events: StoredEvent[]) => void;
   onRevoked?: (terminalId: string) => void;
 }
@@ -70,6 +75,7 @@ export class TerminalAdmin {
       revokedAt: t.revokedAt,
       unackedEvents: Math.max(0, t.lastSeq - t.ackedSeq),
       replaces: t.predecessorId ?? null,
+      methods: this.o.methodsOf(t),
     };
   }
 

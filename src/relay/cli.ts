@@ -12,7 +12,7 @@ import { InvalidNameError, TerminalAdmin, type TerminalSummary } from './admin';
 import { AdminApiError, AdminClient, localRelayUrl } from './admin-client';
 import type { FleetRow, ReleaseView } from './releases';
 import type { RolloutRow } from './store';
-import { ConfigError, loadRelayConfig, loadRelaySecrets, type RelayConfig } from './config';
+import { ConfigError, loadRelayConfig, loadRelaySecrets, methodsOfTerminal, type RelayConfig } from './config';
 import { Pairing, PairingError } from './pairing';
 import { openSqliteStore } from './sqlite-store';
 import { runReportCommand } from './report';
@@ -46,7 +46,7 @@ const RELEASE_FLAGS: Record<string, FlagSpec> = {
 
 const HELP = `usage:
   qrpos relay --config <file>                               run the relay
-  qrpos relay terminals list --config <file> [--json]       terminals, online/offline, last seen
+  qrpos relay terminals list --config <file> [--json]       terminals, online/offline, last seen, methods
   qrpos relay terminals pending --config <file>             pairing codes waiting for approval
   qrpos relay terminals approve <code> [--name <n>] --config <file>
   qrpos relay terminals reject <code> --config <file>
@@ -89,7 +89,7 @@ function out(line: string): void {
 
 function table(rows: TerminalSummary[]): string {
   if (!rows.length) return 'no terminals (pair one: the terminal shows a code; approve it here)';
-  const head = ['ID', 'NAME', 'STATE', 'LAST SEEN', 'VERSION', 'ADDRESS'];
+  const head = ['ID', 'NAME', 'STATE', 'LAST SEEN', 'VERSION', 'ADDRESS', 'METHODS'];
   const body = rows.map((t) => [
     t.id,
     printable(t.name),
@@ -97,6 +97,7 @@ function table(rows: TerminalSummary[]): string {
     t.lastSeenAt ?? 'never',
     printable(t.version ?? '-'),
     t.address ?? '-',
+    t.methods.join(',') || '-',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
   return [head, ...body].map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
@@ -168,7 +169,7 @@ function runTerminals(argv: string[]): number {
   const store = openSqliteStore(config.dataDir);
   const clock = () => new Date();
   const pairing = new Pairing(store, clock, { codeTtlMs: config.pairing.codeTtlMs, maxPending: config.limits.maxPendingPairings });
-  const admin = new TerminalAdmin({ store, pairing, clock, heartbeatMs: config.heartbeatMs });
+  const admin = new TerminalAdmin({ store, pairing, clock, heartbeatMs: config.heartbeatMs, methodsOf: (t) => methodsOfTerminal(config.methods, t) });
   const need = (v: string | undefined, what: string): string => {
     if (!v) throw new UsageError(`terminals ${sub}: ${what} is required`);
     return v;

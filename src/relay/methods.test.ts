@@ -4,9 +4,11 @@
  * method told in the stream's hello and kept on the sale, the report per method, and refunds and
  * voids by each method's rules.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRelayConfig, ConfigError } from './config';
-import { connectStream, newSaleId, startRig, TestClock, type Rig } from './testing/testkit';
+import { connectStream, newSaleId, relayCli, startRig, TestClock, type Rig } from './testing/testkit';
 
 let rig: Rig;
 let till: { terminalId: string; credential: string };
@@ -107,5 +109,34 @@ describe('relay payment methods', () => {
     expect(() => parseRelayConfig({ ...base, methods: { enabled: ['paynow'] } })).toThrow(/methods\.enabled: paynow \(PayNow\) is not offered in TH/);
     expect(() => parseRelayConfig({ ...base, methods: { enabled: ['promptpay', 'promptpay'] } })).toThrow(/lists a method twice/);
     expect(parseRelayConfig(base).methods).toEqual({ enabled: ['alipayplus_mpm'], terminals: {} });
+  });
+});
+
+describe('each terminal’s enabled methods in the operator’s listings', () => {
+  const expected = () => ({ [till.terminalId]: ['alipayplus_mpm', 'promptpay', 'wechat_pay_mpm'], [kiosk.terminalId]: ['promptpay'] });
+
+  it('the admin API lists them per terminal: the shop’s, or its own by name', async () => {
+    const r = await rig.api('GET', '/admin/terminals', rig.secrets.adminToken);
+    expect(r.status).toBe(200);
+    const rows = r.body.terminals as { id: string; methods: string[] }[];
+    expect(Object.fromEntries(rows.map((t) => [t.id, t.methods]))).toEqual(expected());
+  });
+
+  it('`qrpos relay terminals list` shows them in a METHODS column, and --json as a list', async () => {
+    const configFile = path.join(rig.config.dataDir, '..', 'relay-methods.json');
+    fs.writeFileSync(
+      configFile,
+      JSON.stringify({ version: 1, country: 'TH', dataDir: rig.config.dataDir, omise: { baseUrl: rig.sim.url }, methods: { enabled: ['alipayplus_mpm', 'promptpay', 'wechat_pay_mpm'], terminals: { kiosk: ['promptpay'] } } }),
+    );
+    const list = await relayCli(['terminals', 'list', '--config', configFile]);
+    expect(list.code).toBe(0);
+    const [head, ...lines] = list.out.trimEnd().split('\n');
+    expect(head).toMatch(/ADDRESS\s+METHODS$/);
+    const methodsOf = (id: string) => lines.find((l) => l.startsWith(id))?.split(/\s+/).at(-1);
+    expect(methodsOf(till.terminalId)).toBe('alipayplus_mpm,promptpay,wechat_pay_mpm');
+    expect(methodsOf(kiosk.terminalId)).toBe('promptpay');
+    const json = await relayCli(['terminals', 'list', '--json', '--config', configFile]);
+    const rows = JSON.parse(json.out) as { id: string; methods: string[] }[];
+    expect(Object.fromEntries(rows.map((t) => [t.id, t.methods]))).toEqual(expected());
   });
 });

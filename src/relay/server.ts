@@ -136,6 +136,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     clock,
     isConnected: (id) => stream.isConnected(id),
     heartbeatMs: config.heartbeatMs,
+    methodsOf,
     onPublished,
     onRevoked: (id) => {
       stream.kick(id, CLOSE_REVOKED, 'revoked');

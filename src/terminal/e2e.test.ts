@@ -218,7 +218,7 @@ describe('terminal end to end', () => {
       const saleId = handle.status().currentSale!.saleId;
       rig.sim.markAsPaid(handle.journal.getSale(saleId)!.chargeId!);
       await waitFor(() => printed.length === 1, 'receipt printed', 8000);
-      expect(printed[0]).toMatchObject({ title: 'PAID', amountText: 'THB 90.00', merchantName: 'Test Noodles' });
+      expect(printed[0]).toMatchObject({ title: 'PAID', amountText: 'THB 90.00', methodName: 'Alipay+', merchantName: 'Test Noodles' });
       expect(handle.status().state).toBe('paid');
       expect(poleCalls).toBeGreaterThan(2);
     } finally {

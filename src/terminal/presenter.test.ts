@@ -79,9 +79,14 @@ describe('presenter', () => {
     const journal = Journal.open(path.join(dir, 'j.sqlite'), { log: memoryLogger() }).journal;
     const sale = journal.recordSale({ saleId: 'SALE_000000001', amount: 15000, currency: 'THB', at: Date.now() });
     expect(p.printsOnSuccess).toBe(true);
+    const promptpay = journal.recordSale({ saleId: 'SALE_000000002', amount: 4000, currency: 'THB', method: 'promptpay', at: Date.now() });
     p.printReceipt(sale, 'COPY');
+    p.printReceipt(promptpay, 'PAID');
     p.printLines('X report', ['Net THB 150.00']);
-    expect(printer.printed).toEqual([expect.objectContaining({ title: 'COPY', amountText: 'THB 150.00', saleId: 'SALE_000000001 #1', terminalName: 'till-1' })]);
+    expect(printer.printed).toEqual([
+      expect.objectContaining({ title: 'COPY', amountText: 'THB 150.00', methodName: 'Alipay+', saleId: 'SALE_000000001 #1', terminalName: 'till-1' }),
+      expect.objectContaining({ title: 'PAID', amountText: 'THB 40.00', methodName: 'PromptPay', saleId: 'SALE_000000002 #2' }),
+    ]);
     expect(printer.printedText).toEqual([{ merchantName: 'Ran Noodle ร้าน', terminalName: 'till-1', title: 'X report', lines: ['Net THB 150.00'] }]);
     journal.close();
     await display.close();

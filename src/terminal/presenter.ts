@@ -8,6 +8,7 @@ import os from 'node:os';
 import type { Indicator } from '../../drivers/gpio/contract';
 import type { PoleDisplay, Receipt, ReceiptPrinter } from '../../drivers/serial/contract';
 import { formatMoneyCode } from '../domain/money';
+import { methodName } from '../domain/methods';
 import type { Logger } from '../shared/log';
 import type { TerminalConfig } from './config';
 import type { FrameQueue } from './frames';
@@ -115,6 +116,7 @@ export class Presenter {
     return {
       merchantName: this.config.merchantName,
       amountText: formatMoneyCode(sale.amount, sale.currency),
+      methodName: methodName(sale.method),
       paidAt: sale.paidAt ?? new Date(this.clock()).toISOString(),
       chargeId: sale.chargeId ?? '',
       saleId: `${sale.saleId} #${sale.ref}`,

@@ -77,7 +77,8 @@ export class AdminClient {
       );
       req.on('timeout', () => req.destroy(new Error('timed out')));
       req.on('error', (err: NodeJS.ErrnoException) =>
-        reject(new AdminApiError(`cannot reach the relay at ${u.origin} (${err.code ?? err.message}): is it running? (--url to name another address)`, 0)),
+        // Never the token: only the address and the socket's error code.
+        reject(new AdminApiError(`the relay at ${u.origin} does not answer: start it, or pass --url (${err.code ?? err.message})`, 0)),
       );
       if (body && 'file' in body) {
         const input = fs.createReadStream(body.file);

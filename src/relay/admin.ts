@@ -1,6 +1,6 @@
 /**
- * Operator actions on terminals, shared by the admin HTTP API (inside the server) and the
- * `qrpos relay terminals` CLI (which opens the same database from another process).
+ * Operator actions on terminals, inside the server: the admin HTTP API calls them, and the
+ * `qrpos relay terminals` CLI reaches them only through that API (never the database itself).
  */
 import type { PaymentMethod } from '../domain/methods';
 import { TerminalNameSchema } from '../link/protocol';
@@ -25,6 +25,16 @@ export interface TerminalSummary {
   replaces: string | null;
   /** The payment methods it may charge with, from the relay config's `methods` (methodsOfTerminal). */
   methods: PaymentMethod[];
+}
+
+/** A pairing code waiting for the operator, as the admin API shows it. */
+export interface PendingPairing {
+  code: string;
+  name: string;
+  version: string;
+  device: string | null;
+  address: string | null;
+  expiresAt: string;
 }
 
 export interface TerminalAdminOptions {
@@ -83,7 +93,7 @@ export class TerminalAdmin {
     return this.o.store.listTerminals().map((t) => this.summary(t));
   }
 
-  pendingPairings(): { code: string; name: string; version: string; device: string | null; address: string | null; expiresAt: string }[] {
+  pendingPairings(): PendingPairing[] {
     return this.o.store.listPendingPairings(this.o.clock().toISOString()).map((p) => ({
       code: `${p.code.slice(0, 3)}-${p.code.slice(3)}`,
       name: p.name,

@@ -1,6 +1,8 @@
 /**
- * `qrpos relay --config <file>` runs the relay; `qrpos relay terminals …` manages terminals by
- * opening the same SQLite database (safe while the server runs: WAL, and the server notices).
+ * `qrpos relay --config <file>` runs the relay; `qrpos relay terminals …`, `releases …` and
+ * `fleet` manage it through the running relay's admin API with the admin token, so every change
+ * goes through the relay's own rules and in-memory state (a revoked terminal's open stream is
+ * closed at once). Only `qrpos relay report` opens the database, read-only.
  */
 import type { Command } from '../cli/command';
 import { notifyReady, waitForStopSignal } from '../shared/service';
@@ -8,13 +10,12 @@ import { flagHelp, parseFlags, UsageError, type FlagSpec } from '../shared/args'
 import { createLogger } from '../shared/log';
 import { jsonForConsole, printable } from '../shared/printable';
 import { formatMoney } from '../domain/money';
-import { InvalidNameError, TerminalAdmin, type TerminalSummary } from './admin';
+import type { PendingPairing, TerminalSummary } from './admin';
 import { AdminApiError, AdminClient, localRelayUrl } from './admin-client';
 import type { FleetRow, ReleaseView } from './releases';
-import type { RolloutRow } from './store';
-import { ConfigError, loadRelayConfig, loadRelaySecrets, methodsOfTerminal, type RelayConfig } from './config';
-import { Pairing, PairingError } from './pairing';
-import { openSqliteStore } from './sqlite-store';
+import type { OrphanRow, RolloutRow } from './store';
+import { ConfigError, loadRelayConfig, loadRelaySecrets, type RelayConfig } from './config';
+import type { SaleView } from '../link/protocol';
 import { runReportCommand } from './report';
 
 const RUN_FLAGS: Record<string, FlagSpec> = {
@@ -22,6 +23,7 @@ const RUN_FLAGS: Record<string, FlagSpec> = {
 };
 const TERMINAL_FLAGS: Record<string, FlagSpec> = {
   config: { description: 'relay config file (JSON)', required: true },
+  url: { description: "the relay's address for the admin API (default: its listen address on this machine)" },
   name: { description: 'name for the approved terminal (approve)' },
   json: { type: 'boolean', description: 'print JSON instead of a table' },
 };
@@ -71,7 +73,8 @@ const HELP = `usage:
   qrpos relay fleet --config <file> [--json]
                               every terminal: the version it runs, what it should run, its last
                               upgrade and how it ended
-  (releases and fleet go through the running relay's admin API with the admin token)
+  (terminals, releases and fleet go through the running relay's admin API with the admin token;
+   when the relay is not running they fail and change nothing. report only reads the database)
   qrpos relay report --config <file> [--date YYYY-MM-DD] [--terminal <id|name>] [--json | --csv]
                               end-of-day report: paid, failed, expired, cancelled, refunded, voided
                               and late payments of a business day, per terminal, method and currency
@@ -162,61 +165,62 @@ async function runServer(argv: string[]): Promise<number> {
   return 0;
 }
 
-function runTerminals(argv: string[]): number {
+/** `relay terminals …`: through the running relay's admin API; nothing here opens the database. */
+async function runTerminals(argv: string[]): Promise<number> {
   const { flags, positionals } = parseFlags(argv, TERMINAL_FLAGS);
   const [sub, a, b] = positionals;
   const config = loadConfig(String(flags.config));
-  const store = openSqliteStore(config.dataDir);
-  const clock = () => new Date();
-  const pairing = new Pairing(store, clock, { codeTtlMs: config.pairing.codeTtlMs, maxPending: config.limits.maxPendingPairings });
-  const admin = new TerminalAdmin({ store, pairing, clock, heartbeatMs: config.heartbeatMs, methodsOf: (t) => methodsOfTerminal(config.methods, t) });
   const need = (v: string | undefined, what: string): string => {
     if (!v) throw new UsageError(`terminals ${sub}: ${what} is required`);
     return v;
   };
+  const known = ['list', 'pending', 'approve', 'reject', 'rename', 'revoke', 'late-payments'];
+  if (!sub || !known.includes(sub)) {
+    throw new UsageError(sub ? `unknown terminals command "${sub}"` : `terminals needs a command: ${known.join(', ')}`);
+  }
+  // Operator actions answer at once; only a bundle upload needs the long default.
+  const client = adminClient(config, flags.url, 30_000);
+  const terminalPath = (id: string, action: string) => `/admin/terminals/${encodeURIComponent(id)}/${action}`;
   try {
     switch (sub) {
       case 'list': {
-        const rows = admin.list();
-        out(flags.json ? jsonForConsole(rows) : table(rows));
+        const { terminals } = await client.request<{ terminals: TerminalSummary[] }>('GET', '/admin/terminals');
+        out(flags.json ? jsonForConsole(terminals) : table(terminals));
         return 0;
       }
       case 'pending': {
-        const rows = admin.pendingPairings();
-        if (flags.json) out(jsonForConsole(rows));
-        else if (!rows.length) out('no pairing requests waiting');
-        else for (const p of rows) out(`${p.code}  ${printable(p.name)}  ${printable(p.version)}  ${p.address ?? '-'}  expires ${p.expiresAt}`);
+        const { pairings } = await client.request<{ pairings: PendingPairing[] }>('GET', '/admin/pairings');
+        if (flags.json) out(jsonForConsole(pairings));
+        else if (!pairings.length) out('no pairing requests waiting');
+        else for (const p of pairings) out(`${p.code}  ${printable(p.name)}  ${printable(p.version)}  ${p.address ?? '-'}  expires ${p.expiresAt}`);
         return 0;
       }
       case 'approve': {
-        const t = admin.approve(need(a, '<code>'), typeof flags.name === 'string' ? flags.name : undefined);
+        const code = need(a, '<code>');
+        const name = typeof flags.name === 'string' ? flags.name : undefined;
+        const { terminal: t } = await client.request<{ terminal: TerminalSummary }>('POST', '/admin/pairings/approve', { json: { code, ...(name === undefined ? {} : { name }) } });
         out(`approved: terminal ${t.id} "${printable(t.name)}"; it collects its credential on its next poll`);
         return 0;
       }
       case 'reject':
-        admin.reject(need(a, '<code>'));
+        await client.request('POST', '/admin/pairings/reject', { json: { code: need(a, '<code>') } });
         out('rejected');
         return 0;
       case 'rename': {
-        const t = admin.rename(need(a, '<id>'), need(b, '<name>'));
-        if (!t) {
-          process.stderr.write(`qrpos relay: no terminal ${a}\n`);
-          return 1;
-        }
+        const id = need(a, '<id>');
+        const { terminal: t } = await client.request<{ terminal: TerminalSummary }>('POST', terminalPath(id, 'rename'), { json: { name: need(b, '<name>') } });
         out(`renamed ${t.id} to "${printable(t.name)}"`);
         return 0;
       }
       case 'revoke': {
-        const t = admin.revoke(need(a, '<id>'));
-        if (!t) {
-          process.stderr.write(`qrpos relay: no terminal ${a}\n`);
-          return 1;
-        }
-        out(`revoked ${t.id} "${printable(t.name)}": its credential no longer works and a running relay closes its stream`);
+        const { terminal: t } = await client.request<{ terminal: TerminalSummary }>('POST', terminalPath(need(a, '<id>'), 'revoke'));
+        out(`revoked ${t.id} "${printable(t.name)}": its credential no longer works and its stream is closed`);
         return 0;
       }
-      case 'late-payments': {
-        const sales = store.paidAfterCancel(500).map((s) => ({
+      default: {
+        // late-payments
+        const r = await client.request<{ sales: SaleView[]; extraCharges: OrphanRow[] }>('GET', '/admin/late-payments');
+        const sales = r.sales.map((s) => ({
           terminalId: s.terminalId,
           saleId: s.saleId,
           amount: s.amount,
@@ -225,7 +229,7 @@ function runTerminals(argv: string[]): number {
           paidAt: s.paidAt,
           refundedAmount: s.refundedAmount,
         }));
-        const extraCharges = store.orphansByStatus('paid', 500);
+        const extraCharges = r.extraCharges;
         if (flags.json) out(jsonForConsole({ sales, extraCharges }));
         else if (!sales.length && !extraCharges.length) out('no late payments');
         else {
@@ -236,23 +240,17 @@ function runTerminals(argv: string[]): number {
         }
         return 0;
       }
-      default:
-        throw new UsageError(
-          sub ? `unknown terminals command "${sub}"` : 'terminals needs a command: list, pending, approve, reject, rename, revoke, late-payments',
-        );
     }
   } catch (err) {
-    if (err instanceof PairingError || err instanceof InvalidNameError) {
-      process.stderr.write(`qrpos relay: ${err.message}\n`);
+    if (err instanceof AdminApiError) {
+      process.stderr.write(`qrpos relay: ${printable(err.message)}\n`);
       return 1;
     }
     throw err;
-  } finally {
-    store.close();
   }
 }
 
-function adminClient(config: RelayConfig, url: unknown): AdminClient {
+function adminClient(config: RelayConfig, url: unknown, timeoutMs?: number): AdminClient {
   let token: string;
   try {
     token = loadRelaySecrets(config.secretsFile).adminToken;
@@ -262,7 +260,7 @@ function adminClient(config: RelayConfig, url: unknown): AdminClient {
     token = fromEnv;
   }
   const servername = config.publicUrl ? new URL(config.publicUrl).hostname : undefined;
-  return new AdminClient({ baseUrl: typeof url === 'string' ? url : localRelayUrl(config), token, ...(servername ? { servername } : {}) });
+  return new AdminClient({ baseUrl: typeof url === 'string' ? url : localRelayUrl(config), token, ...(servername ? { servername } : {}), ...(timeoutMs ? { timeoutMs } : {}) });
 }
 
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;

@@ -4,11 +4,9 @@
  * method told in the stream's hello and kept on the sale, the report per method, and refunds and
  * voids by each method's rules.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRelayConfig, ConfigError } from './config';
-import { connectStream, newSaleId, relayCli, startRig, TestClock, type Rig } from './testing/testkit';
+import { connectStream, newSaleId, operatorConfig, relayCli, startRig, TestClock, type Rig } from './testing/testkit';
 
 let rig: Rig;
 let till: { terminalId: string; credential: string };
@@ -123,11 +121,8 @@ describe('each terminal’s enabled methods in the operator’s listings', () =>
   });
 
   it('`qrpos relay terminals list` shows them in a METHODS column, and --json as a list', async () => {
-    const configFile = path.join(rig.config.dataDir, '..', 'relay-methods.json');
-    fs.writeFileSync(
-      configFile,
-      JSON.stringify({ version: 1, country: 'TH', dataDir: rig.config.dataDir, omise: { baseUrl: rig.sim.url }, methods: { enabled: ['alipayplus_mpm', 'promptpay', 'wechat_pay_mpm'], terminals: { kiosk: ['promptpay'] } } }),
-    );
+    // The CLI asks the running relay (its admin API), so the lists are the running relay's.
+    const configFile = operatorConfig(rig);
     const list = await relayCli(['terminals', 'list', '--config', configFile]);
     expect(list.code).toBe(0);
     const [head, ...lines] = list.out.trimEnd().split('\n');

@@ -13,20 +13,11 @@ import { makeSource } from '../../scripts/setup/testkit';
 import { buildScratch, makeKeys, readEntries, writeEntries, type TestKeys } from '../release/testing';
 import { liveVersions, rolloutBucket } from './releases';
 import type { RolloutRow } from './store';
-import { call, relayCli, startRig, type Rig } from './testing/testkit';
+import { call, operatorConfig, relayCli, startRig, type Rig } from './testing/testkit';
 
 async function upload(rig: Rig, file: string, token = rig.secrets.adminToken) {
   const res = await fetch(`${rig.relay.url}/admin/releases`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/gzip' }, body: fs.readFileSync(file) });
   return { status: res.status, body: (await res.json()) as { status?: string; release?: { version: string; sha256: string }; error?: { message: string } } };
-}
-
-/** The config file the operator CLI reads (the admin API's address and token) for the rig's relay. */
-function operatorConfig(rig: Rig): string {
-  const configFile = path.join(rig.dir, 'relay.json');
-  const secretsFile = path.join(rig.dir, 'relay.secrets.json');
-  fs.writeFileSync(secretsFile, JSON.stringify(rig.secrets), { mode: 0o600 });
-  fs.writeFileSync(configFile, JSON.stringify({ version: 1, country: 'TH', dataDir: rig.config.dataDir, listen: { host: '127.0.0.1', port: rig.relay.port }, secretsFile, omise: { baseUrl: rig.sim.url } }));
-  return configFile;
 }
 
 describe('relay: fleet updates', () => {
@@ -159,7 +150,7 @@ describe('relay: fleet updates', () => {
     expect(fleet.out).toMatch(/till-3 .*1\.9\.0/);
     const down = await relayCli(['fleet', '--config', configFile, '--url', 'http://127.0.0.1:1']);
     expect(down.code).toBe(1);
-    expect(down.err).toMatch(/cannot reach the relay/);
+    expect(down.err).toMatch(/the relay at http:\/\/127\.0\.0\.1:1 does not answer: start it, or pass --url/);
     expect(down.err).not.toContain(rig.secrets.adminToken);
   });
 });

@@ -15,11 +15,10 @@ import {
   ReleaseReportSchema,
   ReleaseVersionSchema,
   SaleIdSchema,
-  TerminalNameSchema,
   type TerminalInfo,
 } from '../link/protocol';
 import type { Access } from './access';
-import type { TerminalAdmin } from './admin';
+import { InvalidNameError, type TerminalAdmin } from './admin';
 import type { RelayConfig } from './config';
 import { LinkError } from './errors';
 import { jsonBody, sendJson, sendText } from './http';
@@ -46,8 +45,10 @@ export interface RouteContext {
   stopping: () => boolean;
 }
 
-const NameBody = z.object({ name: TerminalNameSchema });
-const ApproveBody = z.object({ code: z.string().min(4).max(16), name: TerminalNameSchema.optional() });
+// Names are checked by TerminalAdmin (InvalidNameError), and codes by Pairing (not found), so the
+// admin API answers with the same messages the operator CLI always printed.
+const NameBody = z.object({ name: z.string().max(4096) });
+const ApproveBody = z.object({ code: z.string().min(1).max(64), name: z.string().max(4096).optional() });
 const RolloutBody = z.object({
   target: z.union([
     z.literal('all'),
@@ -56,24 +57,41 @@ const RolloutBody = z.object({
   ]),
 });
 
-function versionOf(raw: string): string {
-  let v: string;
+/** A %-decoded path segment. */
+function segment(raw: string): string {
   try {
-    v = decodeURIComponent(raw);
+    return decodeURIComponent(raw);
   } catch {
     throw new LinkError('bad_request', 'the path has a broken %-escape');
   }
+}
+
+function versionOf(raw: string): string {
+  const v = segment(raw);
   if (!ReleaseVersionSchema.safeParse(v).success) throw new LinkError('bad_request', 'version: letters, digits, . _ + -; at most 128');
   return v;
 }
 
-function saleIdOf(raw: string): string {
-  let id: string;
+/** A terminal id from the path; one that cannot exist is simply not found. */
+function terminalIdOf(raw: string): string {
+  const id = segment(raw);
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new LinkError('not_found', `no terminal ${id}`);
+  return id;
+}
+
+/** Operator input the admin's rules refuse: a 404 for a code that is not pending, a 400 for a bad name. */
+function adminRule<T>(fn: () => T): T {
   try {
-    id = decodeURIComponent(raw);
-  } catch {
-    throw new LinkError('bad_request', 'the path has a broken %-escape');
+    return fn();
+  } catch (err) {
+    if (err instanceof PairingError) throw new LinkError('not_found', err.message);
+    if (err instanceof InvalidNameError) throw new LinkError('bad_request', err.message);
+    throw err;
   }
+}
+
+function saleIdOf(raw: string): string {
+  const id = segment(raw);
   if (!SaleIdSchema.safeParse(id).success) throw new LinkError('bad_request', 'saleId: 8–64 characters of A-Z a-z 0-9 _ -');
   return id;
 }
@@ -175,32 +193,24 @@ export function relayRoutes(ctx: RouteContext): (req: http.IncomingMessage, res:
       if (p === '/admin/pairings' && method === 'GET') return sendJson(res, 200, { pairings: admin.pendingPairings() });
       if (p === '/admin/pairings/approve' && method === 'POST') {
         const body = await jsonBody(req, 4096, ApproveBody);
-        try {
-          return sendJson(res, 200, { terminal: admin.approve(body.code, body.name) });
-        } catch (err) {
-          if (err instanceof PairingError) throw new LinkError('not_found', err.message);
-          throw err;
-        }
+        return sendJson(res, 200, { terminal: adminRule(() => admin.approve(body.code, body.name)) });
       }
       if (p === '/admin/pairings/reject' && method === 'POST') {
         const body = await jsonBody(req, 4096, ApproveBody);
-        try {
-          admin.reject(body.code);
-          return sendJson(res, 200, { rejected: true });
-        } catch (err) {
-          if (err instanceof PairingError) throw new LinkError('not_found', err.message);
-          throw err;
-        }
+        adminRule(() => admin.reject(body.code));
+        return sendJson(res, 200, { rejected: true });
       }
-      if ((m = /^\/admin\/terminals\/([A-Za-z0-9_]+)\/rename$/.exec(p)) && method === 'POST') {
+      if ((m = /^\/admin\/terminals\/([^/]+)\/rename$/.exec(p)) && method === 'POST') {
+        const id = terminalIdOf(m[1]);
         const body = await jsonBody(req, 4096, NameBody);
-        const t = admin.rename(m[1], body.name);
-        if (!t) throw new LinkError('not_found', `no terminal ${m[1]}`);
+        const t = adminRule(() => admin.rename(id, body.name));
+        if (!t) throw new LinkError('not_found', `no terminal ${id}`);
         return sendJson(res, 200, { terminal: t });
       }
-      if ((m = /^\/admin\/terminals\/([A-Za-z0-9_]+)\/revoke$/.exec(p)) && method === 'POST') {
-        const t = admin.revoke(m[1]);
-        if (!t) throw new LinkError('not_found', `no terminal ${m[1]}`);
+      if ((m = /^\/admin\/terminals\/([^/]+)\/revoke$/.exec(p)) && method === 'POST') {
+        const id = terminalIdOf(m[1]);
+        const t = admin.revoke(id);
+        if (!t) throw new LinkError('not_found', `no terminal ${id}`);
         return sendJson(res, 200, { terminal: t });
       }
       if (p === '/admin/releases' && method === 'POST') {

@@ -70,7 +70,7 @@ export interface RelayHandle {
   stop(): Promise<void>;
 }
 
-/** Polling PRAGMA data_version is how the server notices the CLI's writes. */
+/** Polling PRAGMA data_version is how the server notices writes by another process (an older qrpos CLI, a repair by hand); today's CLI goes through the admin API. */
 const EXTERNAL_POLL_MS = 250;
 
 /** The client reads its keys on every request, so these getters let a reload swap them. */

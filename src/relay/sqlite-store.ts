@@ -1,7 +1,8 @@
 /**
  * The default RelayStore: one SQLite file in WAL mode with synchronous=FULL, so a commit that
- * returned survives power loss. Other processes (the `qrpos relay terminals` CLI) open the same
- * file; the server notices their commits through PRAGMA data_version.
+ * returned survives power loss. The operator CLI changes it only through the relay's admin API
+ * (`qrpos relay report` reads it read-only); should another process commit to the file anyway,
+ * the server notices through PRAGMA data_version.
  */
 import fs from 'node:fs';
 import path from 'node:path';

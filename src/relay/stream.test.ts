@@ -2,7 +2,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { SaleView } from '../link/protocol';
 import { command } from './cli';
-import { call, connectStream, newSaleId, startRig, until, ADMIN_TOKEN, type Rig } from './testing/testkit';
+import { call, connectStream, newSaleId, operatorConfig, startRig, until, ADMIN_TOKEN, type Rig } from './testing/testkit';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -112,10 +112,9 @@ describe('relay: event stream, pairing and revocation', () => {
     await expect(connectStream(rig.relay.url, credential, 0)).rejects.toThrow(/401/);
   });
 
-  it('applies approve, rename and revoke made by the CLI in another store handle while running', async () => {
+  it('applies approve, rename and revoke made by the CLI (through the admin API) while running', async () => {
     const started = await call(rig.relay.url, 'POST', '/v1/pair', { body: { name: 'cli-till', version: '1' } });
-    const cfgFile = path.join(rig.dir, 'relay.json');
-    fs.writeFileSync(cfgFile, JSON.stringify({ version: 1, country: 'TH', dataDir: rig.config.dataDir, heartbeatMs: rig.config.heartbeatMs }));
+    const cfgFile = operatorConfig(rig);
     const out: string[] = [];
     const write = process.stdout.write.bind(process.stdout);
     process.stdout.write = ((s: string) => (out.push(String(s)), true));

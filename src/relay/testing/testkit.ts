@@ -240,6 +240,21 @@ export function logLeaks(rig: Rig, more: string[] = []): string[] {
   return leaks;
 }
 
+/**
+ * The config file the operator CLI reads for the rig's relay: the relay's data directory, its
+ * listen address (where the admin API answers) and a secrets file with the admin token.
+ */
+export function operatorConfig(rig: Rig): string {
+  const configFile = path.join(rig.dir, 'relay.json');
+  const secretsFile = path.join(rig.dir, 'relay.secrets.json');
+  fs.writeFileSync(secretsFile, JSON.stringify(rig.secrets), { mode: 0o600 });
+  fs.writeFileSync(
+    configFile,
+    JSON.stringify({ version: 1, country: 'TH', dataDir: rig.config.dataDir, heartbeatMs: rig.config.heartbeatMs, listen: { host: '127.0.0.1', port: rig.relay.port }, secretsFile, omise: { baseUrl: rig.sim.url } }),
+  );
+  return configFile;
+}
+
 /** Runs `qrpos relay …` in this process and returns its exit code and what it printed. */
 export async function relayCli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';

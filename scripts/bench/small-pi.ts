@@ -37,6 +37,7 @@ import { getStatus, pct, QRPOS_CLI, startBackend, stopChild, type Backend } from
 
 type Status = { state: string; unsynced: number; link: { online: boolean } };
 import { cpuLimiter, cpuSeconds, unlimited, type Limiter, type LimiterKind } from './lib/cpu-limit';
+import { runMain } from './lib/run';
 
 const WIDTH = 480;
 const HEIGHT = 320;
@@ -375,10 +376,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -35,6 +35,7 @@ import { TERMINAL_UNIT, terminalUnitEnvironment } from '../../src/terminal/servi
 import { bundleChild, childEnv, REPO_ROOT } from '../../src/terminal/testing/bundle';
 import { terminalConfig, waitFor } from '../../src/terminal/testing/rig';
 import { getStatus, pct, rssMb, startBackend } from './lib/backend';
+import { runMain } from './lib/run';
 
 const ms = (n: number) => `${n.toFixed(2)} ms`;
 
@@ -347,10 +348,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -220,7 +220,7 @@ idle_screen
 sale_through_upgrade 4400
 if wait_report upg-b; then pass "the terminal reported its upgrade to B $(since "$t_roll") s after the rollout"; else fail "no report on B from the terminal"; fi
 journalctl -u qrpos-upgrade --no-pager -o cat | tail -12
-version_is upg-b && pass "B running: status endpoint and qrpos version say upg-b" || { fail "B not running"; cat /tmp/version.txt; }
+version_is upg-b && pass "B running: status endpoint, qrpos status and qrpos version say upg-b" || { fail "B not running"; cat /tmp/version.txt; }
 [ "$(fleet "?.version")" = upg-b ] && [ "$(fleet "?.lastUpgrade?.outcome")" = upgraded ] && pass "qrpos relay fleet: till-1 runs upg-b, last upgrade upgraded" || fail "fleet after B: $(fleet '')"
 ls /var/lib/qrpos/backups/ | grep -q "^journal-$S0-" && pass "journal backed up before the switch: $(ls /var/lib/qrpos/backups/)" || fail "no journal backup"
 sell 2600 && sell 2700 && pass "2 sales on B after the upgrade, paid"
@@ -238,7 +238,7 @@ t_roll=$(now)
 sale_through_upgrade 4600
 if wait_report upg-c-exits; then pass "the terminal reported on C $(since "$t_roll") s after the rollout"; else fail "no report on C"; fi
 journalctl -u qrpos-upgrade --no-pager -o cat | grep -E 'rolled back|FAILED|after the failure' | tail -5
-version_is upg-b && [ "$(current)" = releases/upg-b ] && pass "rolled back: B running (status endpoint, qrpos version)" || { fail "after C: running $(running_version), current $(current)"; cat /tmp/version.txt; }
+version_is upg-b && [ "$(current)" = releases/upg-b ] && pass "rolled back: B running (status endpoint, qrpos status, qrpos version)" || { fail "after C: running $(running_version), current $(current)"; cat /tmp/version.txt; }
 [ "$(fleet "?.version")" = upg-b ] && [ "$(fleet "?.lastUpgrade?.outcome")" = rolled_back ] && pass "qrpos relay fleet: till-1 on upg-b, last upgrade upg-c-exits rolled_back ($(fleet '?.lastUpgrade?.detail' | cut -c1-160))" || fail "fleet after C: $(fleet '')"
 relay_ready && pass "the relay (same machine, same release) is back on B and ready" || fail "relay not ready after C"
 sleep 11 # a release check later (every 10 s): a version reported failing is not offered again

@@ -37,12 +37,7 @@ step() { printf '[arm64 %4ds] %s took %d s\n' "$SECONDS" "$1" "$((SECONDS - T))"
 KEYS=()
 CHECK_KEYS=()
 if [ "$THROWAWAY" = 1 ]; then
-  # shellcheck disable=SC2016 # JavaScript, not shell
-  node -e '
-const c = require("crypto"), fs = require("fs");
-const { privateKey, publicKey } = c.generateKeyPairSync("ed25519");
-fs.writeFileSync(process.argv[1] + "/throwaway.pem", privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
-fs.writeFileSync(process.argv[1] + "/throwaway.pub", publicKey.export({ type: "spki", format: "pem" }));' "$OUT"
+  node scripts/ci/throwaway-keys.cjs "$OUT" throwaway
   KEYS=(--key "$OUT/throwaway.pem" --public-key "$OUT/throwaway.pub")
   CHECK_KEYS=(--key "$OUT/throwaway.pub")
 fi

@@ -79,14 +79,7 @@ BUNDLES="upg-a upg-b upg-c-exits upg-d-migrates upg-e-untrusted upg-f-hangs upg-
 if [ "$REUSE" != 1 ] || [ ! -s "$K/test.pub" ]; then
   rm -rf "$K" "$B"
   mkdir -p "$K"
-  # shellcheck disable=SC2016 # JavaScript, not shell
-  node -e '
-const c = require("crypto"), fs = require("fs");
-for (const n of ["test", "other"]) {
-  const { privateKey, publicKey } = c.generateKeyPairSync("ed25519");
-  fs.writeFileSync(`${process.argv[1]}/${n}.pem`, privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
-  fs.writeFileSync(`${process.argv[1]}/${n}.pub`, publicKey.export({ type: "spki", format: "pem" }));
-}' "$K"
+  node "$REPO/scripts/ci/throwaway-keys.cjs" "$K" test other
 fi
 mkdir -p "$B" "$D"
 missing=""

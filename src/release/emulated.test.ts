@@ -19,6 +19,7 @@ import { buildRelease, type BuildResult } from './build';
 import { checkBundleEmulated, checkNatives, crossRoot, describeReport, findEmulator, type Emulator } from './emulated';
 import { M } from './lib';
 import { makeKeys, REPO, type TestKeys } from './testing';
+import { removeScratch, SCRATCH_REMOVAL_MS } from '../shared/testing/scratch';
 
 const DIST = path.join(REPO, 'dist');
 const emulator = findEmulator('arm64');
@@ -50,9 +51,7 @@ describe.skipIf(missing !== null)('a linux-arm64 bundle built on amd64, run unde
     arm = await buildRelease({ repo: REPO, arch: 'arm64', nodeModules: armModules, dist: DIST, keyFile: keys.privFile, publicKeyFile: keys.pubFile, outDir: base, version: 'emulated-test', level: 1 });
     buildSeconds = (Date.now() - t) / 1000;
   }, 180_000);
-  afterAll(() => {
-    if (base) fs.rmSync(base, { recursive: true, force: true });
-  });
+  afterAll(() => removeScratch(base), SCRATCH_REMOVAL_MS);
 
   it('every .node is an arm64 ELF and loads, the self-test passes, and a sale ends PAID', async () => {
     expect(arm.manifest.arch).toBe('arm64');

@@ -14,6 +14,7 @@ import { buildRelease, BuildError, crossArchMessage } from './build';
 import { loadOrCreateSigningKey, KeyError } from './keys';
 import { Install, M } from './lib';
 import { addNativePackage, buildScratch, fakeAbiAddon, makeKeys, readEntries, REPO, type TestKeys, writeEntries } from './testing';
+import { removeScratch, SCRATCH_REMOVAL_MS } from '../shared/testing/scratch';
 
 const RELEASE_CJS = path.join(REPO, 'scripts', 'release', 'release.cjs');
 const here = { arch: process.arch, abi: Number(process.versions.modules), node: process.version };
@@ -32,9 +33,7 @@ beforeAll(async () => {
   bundle = r.file;
   stem = `qrpos-1.0.0-test-linux-${process.arch}`;
 });
-afterAll(() => {
-  fs.rmSync(base, { recursive: true, force: true });
-});
+afterAll(() => removeScratch(base), SCRATCH_REMOVAL_MS);
 
 function verify(file: string, extra: string[] = ['--key', keys.pubFile]) {
   return spawnSync(process.execPath, [RELEASE_CJS, 'verify', file, ...extra], { encoding: 'utf8' });

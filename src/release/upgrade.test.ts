@@ -22,6 +22,7 @@ import { Install, M } from './lib';
 import { buildReal, compileDist, makeKeys, patchOnce, readEntries, REPO, writeEntries, type TestKeys } from './testing';
 import type { ServiceManager } from './systemd';
 import { selfTest, upgrade, type DeviceOptions } from './upgrade';
+import { removeScratch, SCRATCH_REMOVAL_MS } from '../shared/testing/scratch';
 
 const here = { arch: process.arch, abi: Number(process.versions.modules), node: process.version };
 
@@ -48,9 +49,7 @@ beforeAll(async () => {
   // Signed by a key the device does not trust (it ships that key: the build refuses otherwise).
   bundles.untrusted = (await buildReal({ dist, keys: other, outDir: path.join(base, 'out-other'), version: 'upg-untrusted' })).file;
 }, 300_000);
-afterAll(() => {
-  fs.rmSync(base, { recursive: true, force: true });
-});
+afterAll(() => removeScratch(base), SCRATCH_REMOVAL_MS);
 
 interface Device {
   app: string;

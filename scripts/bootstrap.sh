@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Development set-up on Debian 12/13 / Raspberry Pi OS Bookworm/Trixie: system packages, npm ci, build.
 #   scripts/bootstrap.sh           what running qrpos needs (native builds, fonts)
-#   scripts/bootstrap.sh --test    plus what the tests need (socat, zbar, chromium, qemu, faketime)
+#   scripts/bootstrap.sh --test    plus what the tests need (socat, zbar, chromium, qemu, faketime, postgresql)
 # Idempotent: installs only what is missing. Needs root (or sudo) only when a package is missing.
 # (The on-device installer is scripts/setup.sh.)
 set -euo pipefail
@@ -55,6 +55,8 @@ if [ "$WANT_TEST" = 1 ]; then
   PKGS+=(socat zbar-tools chromium "qemu-system-$([ "$(dpkg --print-architecture)" = arm64 ] && echo arm || echo x86)" binutils fonts-dejavu-core qemu-utils busybox-static cpio kmod xz-utils python3 systemd passwd)
   # file: the device test checks busybox is static; faketime: the suite's second run at a fixed time of day
   PKGS+=(file faketime)
+  # postgresql: the relay's PostgreSQL store is tested against a throwaway cluster (initdb, pg_ctl)
+  PKGS+=(postgresql)
 fi
 if [ "$PRINT" = 1 ]; then printf '%s\n' "${PKGS[@]}"; exit 0; fi
 check_node

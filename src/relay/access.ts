@@ -75,11 +75,11 @@ export class Access {
   }
 
   /** The terminal whose credential the request carries, or 401 (429 when its address keeps trying). */
-  terminal(req: http.IncomingMessage): TerminalRow {
+  async terminal(req: http.IncomingMessage): Promise<TerminalRow> {
     const { store } = this.o;
-    const t = authenticate(store, bearer(req.headers.authorization));
+    const t = await authenticate(store, bearer(req.headers.authorization));
     if (!t) {
-      if (!isRevokedCredential(store, bearer(req.headers.authorization))) this.throwIfLimited(req);
+      if (!(await isRevokedCredential(store, bearer(req.headers.authorization)))) this.throwIfLimited(req);
       throw new LinkError('unauthorized', 'missing, unknown or revoked terminal credential');
     }
     const now = Date.now();

@@ -89,12 +89,12 @@ export class TerminalAdmin {
     };
   }
 
-  list(): TerminalSummary[] {
-    return this.o.store.listTerminals().map((t) => this.summary(t));
+  async list(): Promise<TerminalSummary[]> {
+    return (await this.o.store.listTerminals()).map((t) => this.summary(t));
   }
 
-  pendingPairings(): PendingPairing[] {
-    return this.o.store.listPendingPairings(this.o.clock().toISOString()).map((p) => ({
+  async pendingPairings(): Promise<PendingPairing[]> {
+    return (await this.o.store.listPendingPairings(this.o.clock().toISOString())).map((p) => ({
       code: `${p.code.slice(0, 3)}-${p.code.slice(3)}`,
       name: p.name,
       version: p.version,
@@ -105,25 +105,25 @@ export class TerminalAdmin {
   }
 
   /** Approving a device that proved its old credential revokes the terminal it replaces. */
-  approve(code: string, name?: string): TerminalSummary {
-    const t = this.o.pairing.approve(code, name === undefined ? undefined : checkedName(name));
-    if (t.predecessorId) this.revoke(t.predecessorId);
+  async approve(code: string, name?: string): Promise<TerminalSummary> {
+    const t = await this.o.pairing.approve(code, name === undefined ? undefined : checkedName(name));
+    if (t.predecessorId) await this.revoke(t.predecessorId);
     return this.summary(t);
   }
 
-  reject(code: string): void {
-    this.o.pairing.reject(code);
+  reject(code: string): Promise<void> {
+    return this.o.pairing.reject(code);
   }
 
   /** Undefined when there is no such terminal. */
-  rename(id: string, newName: string): TerminalSummary | undefined {
+  async rename(id: string, newName: string): Promise<TerminalSummary | undefined> {
     const name = checkedName(newName);
     const at = this.o.clock().toISOString();
     const events: StoredEvent[] = [];
-    const t = this.o.store.transaction(() => {
-      if (!this.o.store.renameTerminal(id, name, at)) return undefined;
-      const fresh = this.o.store.terminalById(id)!;
-      if (!fresh.revokedAt) events.push(this.o.store.publish(id, at, { kind: 'terminal.updated', name, revoked: false }));
+    const t = await this.o.store.transaction(async () => {
+      if (!(await this.o.store.renameTerminal(id, name, at))) return undefined;
+      const fresh = (await this.o.store.terminalById(id))!;
+      if (!fresh.revokedAt) events.push(await this.o.store.publish(id, at, { kind: 'terminal.updated', name, revoked: false }));
       return fresh;
     });
     if (events.length) this.o.onPublished?.(events);
@@ -134,17 +134,20 @@ export class TerminalAdmin {
    * Revokes at once: the credential stops working, open streams are closed, and every open sale is
    * marked for expiry in the same transaction (the server's reconciler sends the expiries).
    */
-  revoke(id: string): TerminalSummary | undefined {
-    const at = this.o.clock().toISOString();
+  async revoke(id: string): Promise<TerminalSummary | undefined> {
     const events: StoredEvent[] = [];
-    const t = this.o.store.transaction(() => {
-      const before = this.o.store.terminalById(id);
-      if (!before) return undefined;
-      if (this.o.store.revokeTerminal(id, at)) {
-        events.push(this.o.store.publish(id, at, { kind: 'terminal.updated', name: before.name, revoked: true }));
-        cancelOpenSales(this.o.store, id, at);
-      }
-      return this.o.store.terminalById(id)!;
+    // Under the terminal's lock: two relays sharing the store revoke it (and publish it) once.
+    const t = await this.o.store.lock(`revoke:${id}`, () => {
+      const at = this.o.clock().toISOString();
+      return this.o.store.transaction(async () => {
+        const before = await this.o.store.terminalById(id);
+        if (!before) return undefined;
+        if (await this.o.store.revokeTerminal(id, at)) {
+          events.push(await this.o.store.publish(id, at, { kind: 'terminal.updated', name: before.name, revoked: true }));
+          await cancelOpenSales(this.o.store, id, at);
+        }
+        return (await this.o.store.terminalById(id))!;
+      });
     });
     if (events.length) this.o.onPublished?.(events);
     if (t) this.o.onRevoked?.(id);

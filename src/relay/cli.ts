@@ -364,7 +364,7 @@ async function runReleases(argv: string[], fleet: boolean): Promise<number> {
 }
 
 /** Reads the database read-only: a report never writes behind the relay's back. */
-function runReport(argv: string[]): number {
+function runReport(argv: string[]): Promise<number> {
   const { flags } = parseFlags(argv, REPORT_FLAGS, { positionals: 0 });
   const config = loadConfig(String(flags.config));
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined);

@@ -15,6 +15,10 @@ import { DEFAULT_METHOD, methodName, methodWorksIn, PAYMENT_METHODS, type Paymen
 import { canonicalTimeZone } from '../domain/time';
 
 const PortSchema = z.number().int().min(0).max(65535);
+/** postgres:// or postgresql:// (checked without ever putting the URL in a message). */
+function isPostgresUrl(s: string): boolean {
+  return /^postgres(ql)?:\/\/./.test(s);
+}
 const MethodList = z
   .array(z.enum(PAYMENT_METHODS))
   .min(1)
@@ -63,8 +67,17 @@ export const RelayConfigSchema = z
       })
       .strict()
       .prefault({}),
-    /** Directory for the SQLite database (relay.db, with its WAL files). */
+    /** Directory for the SQLite database (relay.db, with its WAL files) and release bundles. */
     dataDir: z.string().min(1),
+    /**
+     * Where the relay keeps its data: `sqlite` (the default: relay.db in dataDir), or `postgres`
+     * with the URL from the secrets file's `storeUrl` or QRPOS_STORE_URL (it holds a password), or
+     * a postgres:// URL written here (then this file must be as private as the secrets file).
+     */
+    store: z
+      .string()
+      .refine((s) => s === 'sqlite' || s === 'postgres' || isPostgresUrl(s), 'sqlite, postgres, or a postgres:// or postgresql:// URL')
+      .optional(),
     /** Path of the 0600 JSON secrets file; relative paths are resolved against the config file. */
     secretsFile: z.string().min(1).optional(),
     heartbeatMs: Ms(15_000, 50),
@@ -204,6 +217,8 @@ export const RelaySecretsSchema = z
     /** The one before a rotation; webhooks signed with either are accepted. */
     previousWebhookSecret: Base64Secret.optional(),
     adminToken: AdminToken,
+    /** The PostgreSQL store's URL (postgres://user:password@host:port/database), for `store: "postgres"`. */
+    storeUrl: Secret.refine(isPostgresUrl, 'a postgres:// or postgresql:// URL').optional(),
   })
   .strict();
 export type RelaySecrets = z.infer<typeof RelaySecretsSchema>;
@@ -215,7 +230,28 @@ export const SECRET_ENV: Record<keyof RelaySecrets, string> = {
   webhookSecret: 'QRPOS_WEBHOOK_SECRET',
   previousWebhookSecret: 'QRPOS_PREVIOUS_WEBHOOK_SECRET',
   adminToken: 'QRPOS_ADMIN_TOKEN',
+  storeUrl: 'QRPOS_STORE_URL',
 };
+
+/** Where the relay's store is: the SQLite file in dataDir, or a PostgreSQL URL (a secret). */
+export type StoreLocation = { kind: 'sqlite'; dataDir: string } | { kind: 'postgres'; url: string };
+
+/**
+ * Picks the store from the config's `store` and the secrets' `storeUrl` (file or QRPOS_STORE_URL).
+ * Errors never contain the URL.
+ */
+export function storeLocation(config: Pick<RelayConfig, 'store' | 'dataDir'>, secrets?: Pick<RelaySecrets, 'storeUrl'>): StoreLocation {
+  const setting = config.store ?? 'sqlite';
+  if (setting === 'sqlite') return { kind: 'sqlite', dataDir: config.dataDir };
+  if (setting === 'postgres') {
+    if (!secrets?.storeUrl) {
+      throw new ConfigError(`store is "postgres" but no URL was given: set storeUrl in the secrets file or ${SECRET_ENV.storeUrl}`);
+    }
+    return { kind: 'postgres', url: secrets.storeUrl };
+  }
+  // A URL in the config file; one among the secrets (file or environment) wins.
+  return { kind: 'postgres', url: secrets?.storeUrl ?? setting };
+}
 
 export class ConfigError extends Error {
   constructor(message: string) {

@@ -12,7 +12,7 @@
  * A store without it (every commit durable on return) is batched adaptively instead: after a
  * commit that took d ms, the next one starts no sooner than GAP_FACTOR × d later (capped).
  */
-import type { RelayStore } from './store';
+import type { Awaitable, RelayStore } from './store';
 
 /** Idle time after a commit, as a multiple of how long it took. */
 const GAP_FACTOR = 1;
@@ -24,14 +24,15 @@ const CATCH_UP_FRAMES = 256;
 const MAX_BACKGROUND_ROUNDS = 4;
 
 interface Item {
-  fn: () => unknown;
+  fn: () => Awaitable<unknown>;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
 }
 
 /** A store that commits without waiting for the disk and says when the commit is durable. */
 export interface DeferredSyncStore {
-  batchDeferred(items: (() => void)[]): { errors: unknown[]; durable: Promise<void> };
+  /** Resolves once committed (items may be async: they run in the batch, one after the other). */
+  batchDeferred(items: (() => Awaitable<unknown>)[]): Promise<{ errors: unknown[]; durable: Promise<void> }>;
   /** The log has grown enough to be copied back (checkpointed) before the next batch. */
   checkpointDue(): boolean;
   /** Copies the log back off this thread; resolves when done with what it left (never rejects). */
@@ -52,72 +53,93 @@ export class GroupCommit {
     private readonly observe?: (ms: number, items: number) => void,
   ) {}
 
-  /** Resolves with fn's result once the transaction holding it is durable. */
-  run<T>(fn: () => T): Promise<T> {
+  /**
+   * Resolves with fn's result once the transaction holding it is durable. fn runs inside the
+   * batch's transaction: only store work, never network I/O (the batch waits for it).
+   */
+  run<T>(fn: () => Awaitable<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
       if (!this.scheduled && !this.syncing) {
         this.scheduled = true;
         const wait = this.nextAt - performance.now();
         // Whole milliseconds: Node's timers have no finer resolution.
-        if (wait >= 1) this.timer = setTimeout(() => this.flush(), Math.round(wait));
-        else setImmediate(() => this.flush());
+        if (wait >= 1) this.timer = setTimeout(() => void this.flush(), Math.round(wait));
+        else setImmediate(() => void this.flush());
       }
     });
   }
 
-  /** Commits what is queued now (durable at once, or once `drain()` resolves in deferred mode). */
-  flush(): void {
+  /** Commits what is queued now (durable once it resolves, or once `drain()` resolves in deferred mode). */
+  flush(): Promise<void> {
     this.scheduled = false;
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.syncing) return; // the batch after the fsync in flight takes them
+    if (this.syncing) return Promise.resolve(); // the batch after the fsync in flight takes them
     const items = this.queue;
     this.queue = [];
-    if (!items.length) return;
+    if (!items.length) return Promise.resolve();
     const results: unknown[] = new Array<unknown>(items.length);
-    const fns = items.map((it, i) => () => void (results[i] = it.fn()));
+    const fns = items.map((it, i) => () => {
+      const r = it.fn();
+      // Synchronous items stay synchronous (no promise per item on SQLite's hot path).
+      if (r instanceof Promise) return r.then((v) => void (results[i] = v));
+      results[i] = r;
+      return undefined;
+    });
     const started = performance.now();
     if (this.store.batchDeferred) {
-      let out: { errors: unknown[]; durable: Promise<void> };
-      try {
-        out = this.store.batchDeferred(fns);
-      } catch (err) {
-        for (const it of items) it.reject(err);
-        return;
-      }
-      const { errors, durable } = out;
-      this.syncing = durable
-        .then(
-          () => {
-            this.observe?.(performance.now() - started, items.length);
-            items.forEach((it, i) => (errors[i] === undefined ? it.resolve(results[i]) : it.reject(errors[i])));
-          },
-          // Not known durable: every item fails (a webhook is answered 5xx and sent again).
-          (err: unknown) => items.forEach((it, i) => it.reject(errors[i] ?? err)),
-        )
-        .then(() => this.checkpointBetweenBatches());
-      void this.syncing.finally(() => {
+      // Set at once: writes queued while this batch runs and syncs form the next one.
+      let done!: () => void;
+      this.syncing = new Promise<void>((resolve) => (done = resolve));
+      const round = this.deferredRound(items, fns, results, started);
+      void round.finally(() => {
+        done();
         this.syncing = undefined;
         if (this.queue.length && !this.scheduled) {
           this.scheduled = true;
-          setImmediate(() => this.flush());
+          setImmediate(() => void this.flush());
         }
       });
-      return;
+      return round;
     }
-    let errors: unknown[];
+    return this.store.batch(fns).then(
+      (errors) => {
+        this.gapAfter(started);
+        this.observe?.(performance.now() - started, items.length);
+        items.forEach((it, i) => (errors[i] === undefined ? it.resolve(results[i]) : it.reject(errors[i])));
+      },
+      (err: unknown) => {
+        this.gapAfter(started);
+        for (const it of items) it.reject(err);
+      },
+    );
+  }
+
+  private gapAfter(started: number): void {
+    const ended = performance.now();
+    this.nextAt = ended + Math.min(MAX_GAP_MS, GAP_FACTOR * (ended - started));
+  }
+
+  /** One deferred batch: committed, then durable (items answered), then a checkpoint if due. Never rejects. */
+  private async deferredRound(items: Item[], fns: (() => Awaitable<unknown>)[], results: unknown[], started: number): Promise<void> {
+    let out: { errors: unknown[]; durable: Promise<void> };
     try {
-      errors = this.store.batch(fns);
+      out = await this.store.batchDeferred!(fns);
     } catch (err) {
       for (const it of items) it.reject(err);
       return;
-    } finally {
-      const ended = performance.now();
-      this.nextAt = ended + Math.min(MAX_GAP_MS, GAP_FACTOR * (ended - started));
     }
-    this.observe?.(performance.now() - started, items.length);
-    items.forEach((it, i) => (errors[i] === undefined ? it.resolve(results[i]) : it.reject(errors[i])));
+    const { errors, durable } = out;
+    try {
+      await durable;
+      this.observe?.(performance.now() - started, items.length);
+      items.forEach((it, i) => (errors[i] === undefined ? it.resolve(results[i]) : it.reject(errors[i])));
+    } catch (err) {
+      // Not known durable: every item fails (a webhook is answered 5xx and sent again).
+      items.forEach((it, i) => it.reject(errors[i] ?? err));
+    }
+    await this.checkpointBetweenBatches();
   }
 
   /** A checkpoint running alongside the batches, and how many ran in a row without catching up. */
@@ -151,10 +173,9 @@ export class GroupCommit {
   /** Commits everything queued and waits until it is durable (shutdown). */
   async drain(): Promise<void> {
     for (;;) {
-      if (this.syncing) await this.syncing.catch(() => undefined);
-      if (!this.queue.length && !this.syncing) return;
-      this.flush();
-      if (!this.syncing) return;
+      if (this.syncing) await this.syncing;
+      if (!this.queue.length) return;
+      await this.flush();
     }
   }
 }

@@ -90,36 +90,36 @@ export class Pairing {
    * A refused request takes no token and writes nothing; an accepted one stores both buckets in
    * the transaction that stores the pairing (no extra fsync), so the limits survive a restart.
    */
-  start(req: PairRequest, address: string | null): PairStarted {
+  async start(req: PairRequest, address: string | null): Promise<PairStarted> {
     const now = this.clock();
     const nowMs = now.getTime();
     const sourceKey = limitKey(address);
     const pairingSecret = randomToken(32);
     // Proof of the old credential names the terminal this device was; a wrong one is ignored.
-    const prev = terminalOfCredential(this.store, req.previousCredential);
-    return this.store.transaction(() => {
-      const mine = refill(this.store.rateBucket(ADDRESS_BUCKET + sourceKey), this.opts.perAddress, nowMs);
+    const prev = await terminalOfCredential(this.store, req.previousCredential);
+    return this.store.transaction(async () => {
+      const mine = refill(await this.store.rateBucket(ADDRESS_BUCKET + sourceKey), this.opts.perAddress, nowMs);
       if (mine < 1) {
         throw new PairingError('too_many', 'too many pairing requests from this address; try again later', secondsUntilToken(mine, this.opts.perAddress));
       }
-      if (this.store.countPendingPairingsFrom(sourceKey, now.toISOString()) >= this.opts.maxPendingPerAddress) {
+      if ((await this.store.countPendingPairingsFrom(sourceKey, now.toISOString())) >= this.opts.maxPendingPerAddress) {
         throw new PairingError('too_many', 'this address already has pairing codes waiting for an operator; try again later', PENDING_RETRY_SECONDS);
       }
-      const all = refill(this.store.rateBucket(GLOBAL_BUCKET), this.opts.global, nowMs);
+      const all = refill(await this.store.rateBucket(GLOBAL_BUCKET), this.opts.global, nowMs);
       if (all < 1) throw new PairingError('too_many', 'the relay is busy with pairing requests; try again shortly', secondsUntilToken(all, this.opts.global));
       // Every slot taken (by many addresses): the busiest one gives up its oldest code, so a new
       // address still gets one.
-      if (this.store.countPendingPairings(now.toISOString()) >= this.opts.maxPending) this.store.expireBusiestPendingPairing(now.toISOString());
-      this.store.saveRateBucket(ADDRESS_BUCKET + sourceKey, { tokens: mine - 1, atMs: nowMs });
-      this.store.saveRateBucket(GLOBAL_BUCKET, { tokens: all - 1, atMs: nowMs });
+      if ((await this.store.countPendingPairings(now.toISOString())) >= this.opts.maxPending) await this.store.expireBusiestPendingPairing(now.toISOString());
+      await this.store.saveRateBucket(ADDRESS_BUCKET + sourceKey, { tokens: mine - 1, atMs: nowMs });
+      await this.store.saveRateBucket(GLOBAL_BUCKET, { tokens: all - 1, atMs: nowMs });
       if (nowMs - this.lastPruneMs > PRUNE_EVERY_MS) {
         this.lastPruneMs = nowMs;
         // A bucket unused for as long as it takes to fill is full again: forgetting it changes nothing.
         const fillMs = (r: BucketRule) => (r.burst / r.perMinute) * 60_000;
-        this.store.pruneRateBuckets(nowMs - Math.ceil(Math.max(fillMs(this.opts.perAddress), fillMs(this.opts.global))));
+        await this.store.pruneRateBuckets(nowMs - Math.ceil(Math.max(fillMs(this.opts.perAddress), fillMs(this.opts.global))));
       }
       let code = randomCode();
-      for (let i = 0; i < 10 && this.store.pendingPairingByCode(code, now.toISOString()); i++) code = randomCode();
+      for (let i = 0; i < 10 && (await this.store.pendingPairingByCode(code, now.toISOString())); i++) code = randomCode();
       const row: PairingRow = {
         id: 'pair_' + crypto.randomBytes(12).toString('hex'),
         code,
@@ -137,21 +137,21 @@ export class Pairing {
         replacesTerminalId: prev?.id ?? null,
         sourceKey,
       };
-      this.store.insertPairing(row);
+      await this.store.insertPairing(row);
       return { pairingId: row.id, code: formatCode(code), pairingSecret, expiresAt: row.expiresAt };
     });
   }
 
   /** Undefined when the id is unknown or the secret is wrong (the caller answers 404 either way). */
-  poll(pairingId: string, pairingSecret: string): PairPoll | undefined {
-    const p = this.store.pairingById(pairingId);
+  async poll(pairingId: string, pairingSecret: string): Promise<PairPoll | undefined> {
+    const p = await this.store.pairingById(pairingId);
     if (!p) return undefined;
     const given = Buffer.from(hashToken(pairingSecret), 'hex');
     if (!crypto.timingSafeEqual(given, Buffer.from(p.secretHash, 'hex'))) return undefined;
     const now = this.clock();
     if (p.status === 'rejected') return { status: 'rejected' };
     if (p.status === 'approved') {
-      const t = p.terminalId ? this.store.terminalById(p.terminalId) : undefined;
+      const t = p.terminalId ? await this.store.terminalById(p.terminalId) : undefined;
       if (!t || t.revokedAt) return { status: 'rejected' };
       if (p.decidedAt && now.getTime() - Date.parse(p.decidedAt) > COLLECT_WINDOW_MS) return { status: 'expired' };
       return { status: 'approved', terminalId: t.id, credential: deriveCredential(pairingSecret), name: t.name };
@@ -160,15 +160,22 @@ export class Pairing {
     return { status: 'pending', expiresAt: p.expiresAt };
   }
 
-  /** The operator's approval: creates the terminal. */
-  approve(code: string, name?: string): TerminalRow {
-    const now = this.clock().toISOString();
+  /**
+   * The operator's approval: creates the terminal. Under the code's lock: two relays sharing the
+   * store never both approve one code (two terminals for one device).
+   */
+  approve(code: string, name?: string): Promise<TerminalRow> {
     const norm = normaliseCode(code);
-    return this.store.transaction(() => {
-      const p = this.store.pendingPairingByCode(norm, now);
+    return this.store.lock(`pairing:${norm}`, () => this.approveLocked(norm, name));
+  }
+
+  private approveLocked(norm: string, name?: string): Promise<TerminalRow> {
+    const now = this.clock().toISOString();
+    return this.store.transaction(async () => {
+      const p = await this.store.pendingPairingByCode(norm, now);
       if (!p) throw new PairingError('not_found', `no pending pairing with code ${formatCode(norm)} (expired, already decided, or mistyped)`);
       const id = 'term_' + crypto.randomBytes(8).toString('hex');
-      this.store.insertTerminal({
+      await this.store.insertTerminal({
         id,
         name: name ?? p.name,
         credentialHash: p.credentialHash,
@@ -180,33 +187,36 @@ export class Pairing {
         address: p.address,
         predecessorId: p.replacesTerminalId ?? null,
       });
-      this.store.decidePairing(p.id, 'approved', id, now);
-      return this.store.terminalById(id)!;
+      await this.store.decidePairing(p.id, 'approved', id, now);
+      return (await this.store.terminalById(id))!;
     });
   }
 
-  reject(code: string): void {
-    const now = this.clock().toISOString();
-    const p = this.store.pendingPairingByCode(normaliseCode(code), now);
-    if (!p) throw new PairingError('not_found', `no pending pairing with code ${code}`);
-    this.store.decidePairing(p.id, 'rejected', null, now);
+  async reject(code: string): Promise<void> {
+    const norm = normaliseCode(code);
+    await this.store.lock(`pairing:${norm}`, async () => {
+      const now = this.clock().toISOString();
+      const p = await this.store.pendingPairingByCode(norm, now);
+      if (!p) throw new PairingError('not_found', `no pending pairing with code ${code}`);
+      await this.store.decidePairing(p.id, 'rejected', null, now);
+    });
   }
 }
 
 /** The terminal a credential belongs to, revoked or not. */
-function terminalOfCredential(store: RelayStore, credential: string | undefined): TerminalRow | undefined {
+async function terminalOfCredential(store: RelayStore, credential: string | undefined): Promise<TerminalRow | undefined> {
   if (!credential || !credential.startsWith(CREDENTIAL_PREFIX) || credential.length > 200) return undefined;
   return store.terminalByCredentialHash(hashToken(credential));
 }
 
 /** True when the credential is a terminal's that was revoked (a 401 can then say why). */
-export function isRevokedCredential(store: RelayStore, credential: string | undefined): boolean {
-  return Boolean(terminalOfCredential(store, credential)?.revokedAt);
+export async function isRevokedCredential(store: RelayStore, credential: string | undefined): Promise<boolean> {
+  return Boolean((await terminalOfCredential(store, credential))?.revokedAt);
 }
 
 /** Looks a bearer credential up; undefined when unknown or revoked. */
-export function authenticate(store: RelayStore, credential: string | undefined): TerminalRow | undefined {
-  const t = terminalOfCredential(store, credential);
+export async function authenticate(store: RelayStore, credential: string | undefined): Promise<TerminalRow | undefined> {
+  const t = await terminalOfCredential(store, credential);
   return t && !t.revokedAt ? t : undefined;
 }
 

@@ -71,7 +71,7 @@ export class Reconciler {
 
     // Every pending charge is re-read once no webhook has told us about it for webhookOverdueMs:
     // no outcome waits on a webhook alone.
-    await this.each('pending charge', store.pendingSales(BATCH), async (s) => {
+    await this.each('pending charge', await store.pendingSales(BATCH), async (s) => {
       const pastExpiry = s.chargeExpiresAt !== null && Date.parse(s.chargeExpiresAt) <= omiseNow;
       if (s.expireRequested) await sales.retryExpire(s);
       else if (overdue(s.checkedAt) || pastExpiry) {
@@ -85,15 +85,15 @@ export class Reconciler {
     await this.each(
       'creating sale',
       // Also a cancelled (e.g. revoked) sale that never sent an attempt: it ends expired.
-      store.salesByStatus('creating', BATCH).filter((s) => (s.createAttempts > 0 ? (s.lastAttemptAt ?? '') < settled : s.expireRequested)),
+      (await store.salesByStatus('creating', BATCH)).filter((s) => (s.createAttempts > 0 ? (s.lastAttemptAt ?? '') < settled : s.expireRequested)),
       (s) => sales.resolveCreating(s),
     );
     // Every pass, not once: a late answer can land long after the attempt settled.
-    await this.each('orphan scan', store.uncertainSales(BATCH), (s) => sales.scanForOrphans(s));
-    await this.each('extra charge', store.orphansToExpire(BATCH), (o) => sales.expireOrphan(o.chargeId));
+    await this.each('orphan scan', await store.uncertainSales(BATCH), (s) => sales.scanForOrphans(s));
+    await this.each('extra charge', await store.orphansToExpire(BATCH), (o) => sales.expireOrphan(o.chargeId));
     await this.each(
       'pending refund',
-      store.pendingRefunds(BATCH).filter((r) => r.updatedAt < settled),
+      (await store.pendingRefunds(BATCH)).filter((r) => r.updatedAt < settled),
       (r) => sales.resolveRefund(r),
     );
   }

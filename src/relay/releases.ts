@@ -88,7 +88,7 @@ export interface ReleaseServiceOptions {
   clock: () => Date;
   log: Logger;
   /** The terminals as the admin API lists them (online, version). */
-  terminals: () => TerminalSummary[];
+  terminals: () => Promise<TerminalSummary[]>;
   /** Versions kept by the retention rule (default 5), besides those live rollouts target. */
   keep?: number;
   /** Each bundle download served at most this fast (absent: unthrottled). */
@@ -219,7 +219,7 @@ export class ReleaseService {
       }
       const arch = ReleaseArchSchema.parse(manifest.arch);
       const sha256 = hash.digest('hex');
-      const existing = this.o.store.release(manifest.version, arch);
+      const existing = await this.o.store.release(manifest.version, arch);
       if (existing) {
         if (existing.sha256 !== sha256) {
           throw new LinkError('conflict', `release ${manifest.version} for linux-${arch} is here already with other bytes (SHA-256 ${existing.sha256.slice(0, 12)}…): a version is never replaced; build a new one`);
@@ -230,19 +230,19 @@ export class ReleaseService {
       fs.chmodSync(tmp, 0o640);
       fs.renameSync(tmp, path.join(this.dir, file));
       const row: ReleaseRow = { version: manifest.version, arch, sha256, size, file, addedAt: this.o.clock().toISOString() };
-      this.o.store.insertRelease(row);
+      await this.o.store.insertRelease(row);
       this.o.log.info('release added', { version: row.version, arch, sha256, size });
-      this.retain();
+      await this.retain();
       return { status: 'added', release: view(row) };
     } finally {
       fs.rmSync(tmp, { force: true });
     }
   }
 
-  list(): { releases: ReleaseView[]; rollouts: (RolloutRow & { description: string })[] } {
+  async list(): Promise<{ releases: ReleaseView[]; rollouts: (RolloutRow & { description: string })[] }> {
     return {
-      releases: this.o.store.listReleases().map(view),
-      rollouts: this.o.store.listRollouts().map((r) => ({ ...r, description: describeTarget(r.target) })),
+      releases: (await this.o.store.listReleases()).map(view),
+      rollouts: (await this.o.store.listRollouts()).map((r) => ({ ...r, description: describeTarget(r.target) })),
     };
   }
 
@@ -250,12 +250,12 @@ export class ReleaseService {
    * Rolls `version` out to `target` (terminals named by id or by name). The newest rollout that
    * targets a terminal decides what it runs: rolling an older version out is a fleet rollback.
    */
-  rollout(version: string, target: RolloutTarget): { rollout: RolloutRow; targeted: { id: string; name: string }[] } {
+  async rollout(version: string, target: RolloutTarget): Promise<{ rollout: RolloutRow; targeted: { id: string; name: string }[] }> {
     const { store } = this.o;
-    if (!store.listReleases().some((r) => r.version === version)) throw new LinkError('not_found', `no release ${version} here: add its bundle first`);
+    if (!(await store.listReleases()).some((r) => r.version === version)) throw new LinkError('not_found', `no release ${version} here: add its bundle first`);
     let resolved = target;
     if (target.kind === 'terminals') {
-      const all = store.listTerminals().filter((t) => !t.revokedAt);
+      const all = (await store.listTerminals()).filter((t) => !t.revokedAt);
       const ids = target.ids.map((key) => {
         const byId = all.find((t) => t.id === key);
         if (byId) return byId.id;
@@ -265,9 +265,8 @@ export class ReleaseService {
       });
       resolved = { kind: 'terminals', ids: [...new Set(ids)] };
     }
-    const rollout = store.insertRollout({ version, target: resolved, createdAt: this.o.clock().toISOString() });
-    const targeted = store
-      .listTerminals()
+    const rollout = await store.insertRollout({ version, target: resolved, createdAt: this.o.clock().toISOString() });
+    const targeted = (await store.listTerminals())
       .filter((t) => !t.revokedAt && targets(resolved, t.id))
       .map((t) => ({ id: t.id, name: t.name }));
     this.o.log.info('release rolled out', { version, target: describeTarget(resolved), terminals: targeted.length });
@@ -275,8 +274,8 @@ export class ReleaseService {
   }
 
   /** The newest rollout that targets this terminal. */
-  private governing(terminalId: string): RolloutRow | undefined {
-    return this.o.store.listRollouts().find((r) => targets(r.target, terminalId));
+  private async governing(terminalId: string): Promise<RolloutRow | undefined> {
+    return (await this.o.store.listRollouts()).find((r) => targets(r.target, terminalId));
   }
 
   /**
@@ -284,21 +283,21 @@ export class ReleaseService {
    * reported that version failing (refused, rolled back, failed) since that rollout (rolling it
    * out again retries).
    */
-  offer(t: TerminalRow, arch: string): ReleaseRow | null {
-    const r = this.governing(t.id);
+  async offer(t: TerminalRow, arch: string): Promise<ReleaseRow | null> {
+    const r = await this.governing(t.id);
     if (!r) return null;
-    const rel = this.o.store.release(r.version, arch);
+    const rel = await this.o.store.release(r.version, arch);
     if (!rel) return null;
-    const failed = this.o.store.upgradeReports(t.id, 20).some((u) => u.version === r.version && u.outcome !== 'upgraded' && u.at >= r.createdAt);
+    const failed = (await this.o.store.upgradeReports(t.id, 20)).some((u) => u.version === r.version && u.outcome !== 'upgraded' && u.at >= r.createdAt);
     return failed ? null : rel;
   }
 
   /** GET /v1/release: notes the terminal's architecture, answers its offer. */
-  offerFor(t: TerminalRow, rawArch: string | null): ReleaseOffer {
+  async offerFor(t: TerminalRow, rawArch: string | null): Promise<ReleaseOffer> {
     const a = ReleaseArchSchema.safeParse(rawArch);
     if (!a.success) throw new LinkError('bad_request', 'arch: x64, arm64 or arm');
-    if (this.o.store.terminalArch(t.id) !== a.data) this.o.store.setTerminalArch(t.id, a.data);
-    const rel = this.offer(t, a.data);
+    if ((await this.o.store.terminalArch(t.id)) !== a.data) await this.o.store.setTerminalArch(t.id, a.data);
+    const rel = await this.offer(t, a.data);
     return { release: rel && { version: rel.version, arch: rel.arch, sha256: rel.sha256, size: rel.size } };
   }
 
@@ -307,10 +306,10 @@ export class ReleaseService {
    * download broken off (the terminal pauses it when a sale starts) goes on with `Range: bytes=N-`;
    * `If-Range` with the ETag (the bundle's SHA-256) makes sure the rest is of the same bytes.
    */
-  sendBundle(t: TerminalRow, version: string, rawArch: string | null, req: http.IncomingMessage, res: http.ServerResponse): void {
+  async sendBundle(t: TerminalRow, version: string, rawArch: string | null, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const a = ReleaseArchSchema.safeParse(rawArch);
     if (!a.success) throw new LinkError('bad_request', 'arch: x64, arm64 or arm');
-    const rel = this.offer(t, a.data);
+    const rel = await this.offer(t, a.data);
     if (!rel || rel.version !== version) throw new LinkError('not_found', `release ${version} is not rolled out to this terminal`);
     const file = path.join(this.dir, rel.file);
     let fd: number;
@@ -348,24 +347,24 @@ export class ReleaseService {
    * Removes a release (every architecture, or one). Refused while a live rollout targets the
    * version (terminals are told to fetch it), unless `force`. The row goes first, then the file.
    */
-  remove(version: string, o: { arch?: string; force?: boolean } = {}): { removed: ReleaseView[]; wasLive: boolean } {
+  async remove(version: string, o: { arch?: string; force?: boolean } = {}): Promise<{ removed: ReleaseView[]; wasLive: boolean }> {
     const { store } = this.o;
-    const rows = store.listReleases().filter((r) => r.version === version && (!o.arch || r.arch === o.arch));
+    const rows = (await store.listReleases()).filter((r) => r.version === version && (!o.arch || r.arch === o.arch));
     if (!rows.length) throw new LinkError('not_found', `no release ${version}${o.arch ? ` for linux-${o.arch}` : ''} here`);
-    const wasLive = this.live().has(version);
+    const wasLive = (await this.live()).has(version);
     if (wasLive && !o.force) {
       throw new LinkError('conflict', `release ${version} is what a live rollout tells terminals to run (qrpos relay fleet shows which): roll another version out first, or remove it anyway with --force`);
     }
-    for (const r of rows) this.forget(r, wasLive ? 'removed by the operator (--force: a live rollout targets it)' : 'removed by the operator');
+    for (const r of rows) await this.forget(r, wasLive ? 'removed by the operator (--force: a live rollout targets it)' : 'removed by the operator');
     return { removed: rows.map(view), wasLive };
   }
 
-  private live(): Set<string> {
-    return liveVersions(this.o.store.listRollouts(), this.o.store.listTerminals());
+  private async live(): Promise<Set<string>> {
+    return liveVersions(await this.o.store.listRollouts(), await this.o.store.listTerminals());
   }
 
-  private forget(r: ReleaseRow, why: string): void {
-    if (!this.o.store.deleteRelease(r.version, r.arch)) return;
+  private async forget(r: ReleaseRow, why: string): Promise<void> {
+    if (!(await this.o.store.deleteRelease(r.version, r.arch))) return;
     fs.rmSync(path.join(this.dir, r.file), { force: true });
     this.o.log.info('release removed', { version: r.version, arch: r.arch, reason: why });
   }
@@ -374,16 +373,16 @@ export class ReleaseService {
    * The retention rule: the `keep` most recently added versions stay, and so does every version a
    * live rollout targets; the other bundles go. Returns the versions removed.
    */
-  retain(): string[] {
+  async retain(): Promise<string[]> {
     const keep = this.o.keep ?? DEFAULT_KEEP;
-    const rows = this.o.store.listReleases();
+    const rows = await this.o.store.listReleases();
     const newestFirst: string[] = [];
     for (const r of rows) if (!newestFirst.includes(r.version)) newestFirst.push(r.version);
     const old = newestFirst.slice(keep);
     if (!old.length) return [];
-    const live = this.live();
+    const live = await this.live();
     const gone = old.filter((v) => !live.has(v));
-    for (const r of rows) if (gone.includes(r.version)) this.forget(r, `older than the ${keep} newest versions (releases.keep) and no live rollout targets it`);
+    for (const r of rows) if (gone.includes(r.version)) await this.forget(r, `older than the ${keep} newest versions (releases.keep) and no live rollout targets it`);
     return gone;
   }
 
@@ -391,14 +390,14 @@ export class ReleaseService {
    * At start: deletes what a crash left in the releases folder (a bundle no row names, an upload
    * that never finished), then applies the retention rule.
    */
-  tidy(): void {
+  async tidy(): Promise<void> {
     let names: string[];
     try {
       names = fs.readdirSync(this.dir);
     } catch {
       names = [];
     }
-    const known = new Set(this.o.store.listReleases().map((r) => r.file));
+    const known = new Set((await this.o.store.listReleases()).map((r) => r.file));
     for (const name of names) {
       const orphan = BUNDLE_FILE.test(name) && !known.has(name);
       const upload = name.startsWith('.upload-');
@@ -406,35 +405,37 @@ export class ReleaseService {
       fs.rmSync(path.join(this.dir, name), { force: true });
       this.o.log.warn(orphan ? 'a bundle no release names was deleted (left by an interrupted removal)' : 'an unfinished upload was deleted', { file: name });
     }
-    this.retain();
+    await this.retain();
   }
 
-  report(t: TerminalRow, r: ReleaseReport): void {
+  async report(t: TerminalRow, r: ReleaseReport): Promise<void> {
     const row: UpgradeReportRow = { terminalId: t.id, version: r.version, outcome: r.outcome, detail: r.detail ?? null, at: this.o.clock().toISOString() };
-    this.o.store.insertUpgradeReport(row);
+    await this.o.store.insertUpgradeReport(row);
     const fields = { terminalId: t.id, version: r.version, outcome: r.outcome };
     if (r.outcome === 'upgraded') this.o.log.info('terminal upgrade reported', fields);
     else this.o.log.warn('terminal upgrade reported', fields);
   }
 
   /** Every terminal: the version it reports, its architecture, what it should run, its last upgrade. */
-  fleet(): FleetRow[] {
+  async fleet(): Promise<FleetRow[]> {
     const { store } = this.o;
-    const rollouts = store.listRollouts();
-    return this.o.terminals().map((s) => {
-      const last = store.upgradeReports(s.id, 1)[0];
-      return {
+    const rollouts = await store.listRollouts();
+    const rows: FleetRow[] = [];
+    for (const s of await this.o.terminals()) {
+      const last = (await store.upgradeReports(s.id, 1))[0];
+      rows.push({
         id: s.id,
         name: s.name,
         online: s.online,
         revoked: s.revoked,
         lastSeenAt: s.lastSeenAt,
         version: s.version,
-        arch: store.terminalArch(s.id),
+        arch: await store.terminalArch(s.id),
         bucket: rolloutBucket(s.id),
         target: s.revoked ? null : (rollouts.find((r) => targets(r.target, s.id))?.version ?? null),
         lastUpgrade: last ? { version: last.version, outcome: last.outcome, detail: last.detail, at: last.at } : null,
-      };
-    });
+      });
+    }
+    return rows;
   }
 }

@@ -291,11 +291,11 @@ export function computeReport(
 }
 
 /** Reads and computes: the date defaults to the business day of `now`; input errors are ReportInputError. */
-export function buildReport(source: ReportSource, rule: BusinessDayRule, req: { date?: string; terminal?: string }, now: Date): DayReport {
+export async function buildReport(source: ReportSource, rule: BusinessDayRule, req: { date?: string; terminal?: string }, now: Date): Promise<DayReport> {
   const date = req.date ?? businessDayOf(now, rule);
   if (!isBusinessDate(date)) throw new ReportInputError('bad_request', `date: "${shorten(date)}" is not a calendar date written YYYY-MM-DD`);
   if (req.terminal !== undefined && !req.terminal.trim()) throw new ReportInputError('bad_request', 'terminal: give a terminal id or name');
-  const data = source.reportData(businessDayWindow(date, rule), now);
+  const data = await source.reportData(businessDayWindow(date, rule), now);
   return computeReport(data, { date, rule, terminal: req.terminal ?? null, generatedAt: now });
 }
 
@@ -445,13 +445,13 @@ function wantsCsv(accept: string | undefined): boolean {
  * GET /admin/report?date=YYYY-MM-DD&terminal=<id|name>&format=json|csv (or Accept: text/csv).
  * Bad parameters are LinkErrors (400; 404 for an unknown terminal).
  */
-export function adminReport(
+export async function adminReport(
   store: RelayStore,
   rule: BusinessDayRule,
   u: URL,
   accept: string | undefined,
   now: Date,
-): { type: 'json'; body: DayReport } | { type: 'csv'; body: string; filename: string } {
+): Promise<{ type: 'json'; body: DayReport } | { type: 'csv'; body: string; filename: string }> {
   const unknown = [...new Set(u.searchParams.keys())].filter((k) => !REPORT_PARAMS.has(k));
   if (unknown.length) throw new LinkError('bad_request', `unknown parameter(s): ${unknown.slice(0, 5).map(shorten).join(', ')}; the parameters are date, terminal, format`);
   for (const k of REPORT_PARAMS) {
@@ -464,7 +464,7 @@ export function adminReport(
   const terminal = u.searchParams.get('terminal') ?? undefined;
   let report: DayReport;
   try {
-    report = buildReport(store, rule, { date, terminal }, now);
+    report = await buildReport(store, rule, { date, terminal }, now);
   } catch (err) {
     if (err instanceof ReportInputError) throw new LinkError(err.kind === 'unknown_terminal' ? 'not_found' : 'bad_request', err.message);
     throw err;
@@ -477,12 +477,12 @@ export function adminReport(
  * `qrpos relay report`: reads the database read-only and prints the report. A bad date or
  * format is a UsageError (exit 2); an unknown terminal or a missing database exit 1.
  */
-export function runReportCommand(
+export async function runReportCommand(
   config: { dataDir: string; country: Country; timeZone?: string; businessDayStartHour?: number },
   flags: { date?: string; terminal?: string; json?: boolean; csv?: boolean },
   io: { out: (text: string) => void; err: (text: string) => void },
   now = new Date(),
-): number {
+): Promise<number> {
   if (flags.json && flags.csv) throw new UsageError('report: --json and --csv exclude each other');
   if (flags.date !== undefined && !isBusinessDate(flags.date)) throw new UsageError(`--date: "${shorten(flags.date)}" is not a calendar date written YYYY-MM-DD`);
   const rule = reportRule(config);
@@ -494,7 +494,7 @@ export function runReportCommand(
     return 1;
   }
   try {
-    const report = buildReport(db, rule, { date: flags.date, terminal: flags.terminal }, now);
+    const report = await buildReport(db, rule, { date: flags.date, terminal: flags.terminal }, now);
     if (flags.json) io.out(jsonForConsole(report) + '\n');
     else if (flags.csv) io.out(reportCsv(report));
     else io.out(reportText(report) + '\n');

@@ -11,11 +11,11 @@ import type { RelayStore } from './store';
  * (SaleService.expireOpenSales, at once when the server revokes, else on its reconciler's next
  * pass); a charge paid anyway is then listed as a late payment. Returns how many were marked.
  */
-export function cancelOpenSales(store: RelayStore, terminalId: string, at: string): number {
+export async function cancelOpenSales(store: RelayStore, terminalId: string, at: string): Promise<number> {
   let n = 0;
-  for (const s of store.openSalesOf(terminalId, 10_000)) {
+  for (const s of await store.openSalesOf(terminalId, 10_000)) {
     if (s.expireRequested) continue;
-    store.updateSale(terminalId, s.saleId, { expireRequested: true, updatedAt: at });
+    await store.updateSale(terminalId, s.saleId, { expireRequested: true, updatedAt: at });
     n++;
   }
   return n;

@@ -80,9 +80,9 @@ function terminalIdOf(raw: string): string {
 }
 
 /** Operator input the admin's rules refuse: a 404 for a code that is not pending, a 400 for a bad name. */
-function adminRule<T>(fn: () => T): T {
+async function adminRule<T>(fn: () => Promise<T>): Promise<T> {
   try {
-    return fn();
+    return await fn();
   } catch (err) {
     if (err instanceof PairingError) throw new LinkError('not_found', err.message);
     if (err instanceof InvalidNameError) throw new LinkError('bad_request', err.message);
@@ -117,7 +117,7 @@ export function relayRoutes(ctx: RouteContext): (req: http.IncomingMessage, res:
     if (p === '/readyz') {
       let reason: string | null = ctx.stopping() ? 'stopping' : null;
       try {
-        store.terminalById('');
+        await store.terminalById('');
         const w = store.writable();
         if (!w.ok) reason ??= `${w.reason} (since ${w.since})`;
       } catch (err) {
@@ -132,7 +132,7 @@ export function relayRoutes(ctx: RouteContext): (req: http.IncomingMessage, res:
     if (p === '/v1/pair' && method === 'POST') {
       const body = await jsonBody(req, 4096, PairRequestSchema);
       try {
-        return sendJson(res, 201, pairing.start(body, access.address(req)));
+        return sendJson(res, 201, await pairing.start(body, access.address(req)));
       } catch (err) {
         if (err instanceof PairingError && err.code === 'too_many') return access.tooMany(res, err.message, err.retryAfterSeconds ?? 60);
         throw err;
@@ -142,15 +142,15 @@ export function relayRoutes(ctx: RouteContext): (req: http.IncomingMessage, res:
       const wait = access.pollLimit.take(limitKey(access.address(req)));
       if (wait > 0) return access.tooMany(res, 'too many pairing polls from this address; slow down', wait);
       const secret = req.headers['x-pairing-secret'];
-      const polled = typeof secret === 'string' ? pairing.poll(m[1], secret) : undefined;
+      const polled = typeof secret === 'string' ? await pairing.poll(m[1], secret) : undefined;
       if (!polled) throw new LinkError('not_found', 'no such pairing (or wrong pairing secret)');
       return sendJson(res, 200, polled);
     }
   
     if (p.startsWith('/v1/')) {
-      const t = access.terminal(req);
+      const t = await access.terminal(req);
       if (p === '/v1/me' && method === 'GET') {
-        const info: TerminalInfo = { terminalId: t.id, name: t.name, currency: sales.currency, serverTime: clock().toISOString(), highestRef: store.highestRecordRef(t.id) };
+        const info: TerminalInfo = { terminalId: t.id, name: t.name, currency: sales.currency, serverTime: clock().toISOString(), highestRef: await store.highestRecordRef(t.id) };
         return sendJson(res, 200, info);
       }
       if (p === '/v1/sales' && method === 'POST') {
@@ -162,7 +162,7 @@ export function relayRoutes(ctx: RouteContext): (req: http.IncomingMessage, res:
       }
       if (p === '/v1/sales' && method === 'GET') {
         const { since, limit: n } = sinceAndLimit(u);
-        return sendJson(res, 200, { sales: sales.list(t, since, n) });
+        return sendJson(res, 200, { sales: await sales.list(t, since, n) });
       }
       if ((m = /^\/v1\/sales\/([^/]+)$/.exec(p)) && method === 'GET') return sendJson(res, 200, await sales.status(t, saleIdOf(m[1])));
       if ((m = /^\/v1\/sales\/([^/]+)\/expire$/.exec(p)) && method === 'POST') {
@@ -175,13 +175,13 @@ export function relayRoutes(ctx: RouteContext): (req: http.IncomingMessage, res:
       }
       if (p === '/v1/records' && method === 'POST') {
         const body = await jsonBody(req, limit, RecordBatchSchema);
-        return sendJson(res, 200, store.insertRecords(t.id, body.records, clock().toISOString()));
+        return sendJson(res, 200, await store.insertRecords(t.id, body.records, clock().toISOString()));
       }
       // fleet updates: what to run, its bundle (only if rolled out to this terminal), how it went
-      if (p === '/v1/release' && method === 'GET') return sendJson(res, 200, releases.offerFor(t, u.searchParams.get('arch')));
+      if (p === '/v1/release' && method === 'GET') return sendJson(res, 200, await releases.offerFor(t, u.searchParams.get('arch')));
       if ((m = /^\/v1\/release\/([^/]+)\/bundle$/.exec(p)) && method === 'GET') return releases.sendBundle(t, versionOf(m[1]), u.searchParams.get('arch'), req, res);
       if (p === '/v1/release/report' && method === 'POST') {
-        releases.report(t, await jsonBody(req, 4096, ReleaseReportSchema));
+        await releases.report(t, await jsonBody(req, 4096, ReleaseReportSchema));
         return sendJson(res, 200, { recorded: true });
       }
       throw new LinkError('not_found', `no route ${method} ${p}`);
@@ -189,27 +189,27 @@ export function relayRoutes(ctx: RouteContext): (req: http.IncomingMessage, res:
   
     if (p.startsWith('/admin/')) {
       access.requireAdmin(req);
-      if (p === '/admin/terminals' && method === 'GET') return sendJson(res, 200, { terminals: admin.list() });
-      if (p === '/admin/pairings' && method === 'GET') return sendJson(res, 200, { pairings: admin.pendingPairings() });
+      if (p === '/admin/terminals' && method === 'GET') return sendJson(res, 200, { terminals: await admin.list() });
+      if (p === '/admin/pairings' && method === 'GET') return sendJson(res, 200, { pairings: await admin.pendingPairings() });
       if (p === '/admin/pairings/approve' && method === 'POST') {
         const body = await jsonBody(req, 4096, ApproveBody);
-        return sendJson(res, 200, { terminal: adminRule(() => admin.approve(body.code, body.name)) });
+        return sendJson(res, 200, { terminal: await adminRule(() => admin.approve(body.code, body.name)) });
       }
       if (p === '/admin/pairings/reject' && method === 'POST') {
         const body = await jsonBody(req, 4096, ApproveBody);
-        adminRule(() => admin.reject(body.code));
+        await adminRule(() => admin.reject(body.code));
         return sendJson(res, 200, { rejected: true });
       }
       if ((m = /^\/admin\/terminals\/([^/]+)\/rename$/.exec(p)) && method === 'POST') {
         const id = terminalIdOf(m[1]);
         const body = await jsonBody(req, 4096, NameBody);
-        const t = adminRule(() => admin.rename(id, body.name));
+        const t = await adminRule(() => admin.rename(id, body.name));
         if (!t) throw new LinkError('not_found', `no terminal ${id}`);
         return sendJson(res, 200, { terminal: t });
       }
       if ((m = /^\/admin\/terminals\/([^/]+)\/revoke$/.exec(p)) && method === 'POST') {
         const id = terminalIdOf(m[1]);
-        const t = admin.revoke(id);
+        const t = await admin.revoke(id);
         if (!t) throw new LinkError('not_found', `no terminal ${id}`);
         return sendJson(res, 200, { terminal: t });
       }
@@ -217,22 +217,22 @@ export function relayRoutes(ctx: RouteContext): (req: http.IncomingMessage, res:
         const added = await releases.add(req);
         return sendJson(res, added.status === 'added' ? 201 : 200, added);
       }
-      if (p === '/admin/releases' && method === 'GET') return sendJson(res, 200, releases.list());
+      if (p === '/admin/releases' && method === 'GET') return sendJson(res, 200, await releases.list());
       if ((m = /^\/admin\/releases\/([^/]+)$/.exec(p)) && method === 'DELETE') {
         const arch = u.searchParams.get('arch');
         if (arch !== null && !ReleaseArchSchema.safeParse(arch).success) throw new LinkError('bad_request', 'arch: x64, arm64 or arm');
-        return sendJson(res, 200, releases.remove(versionOf(m[1]), { ...(arch ? { arch } : {}), force: u.searchParams.get('force') === '1' }));
+        return sendJson(res, 200, await releases.remove(versionOf(m[1]), { ...(arch ? { arch } : {}), force: u.searchParams.get('force') === '1' }));
       }
       if ((m = /^\/admin\/releases\/([^/]+)\/rollout$/.exec(p)) && method === 'POST') {
         const version = versionOf(m[1]);
         const { target } = await jsonBody(req, 65_536, RolloutBody);
         const t = target === 'all' ? ({ kind: 'all' } as const) : 'percent' in target ? ({ kind: 'percent', percent: target.percent } as const) : ({ kind: 'terminals', ids: target.terminals } as const);
-        return sendJson(res, 200, releases.rollout(version, t));
+        return sendJson(res, 200, await releases.rollout(version, t));
       }
-      if (p === '/admin/fleet' && method === 'GET') return sendJson(res, 200, { terminals: releases.fleet() });
-      if (p === '/admin/late-payments' && method === 'GET') return sendJson(res, 200, sales.latePayments());
+      if (p === '/admin/fleet' && method === 'GET') return sendJson(res, 200, { terminals: await releases.fleet() });
+      if (p === '/admin/late-payments' && method === 'GET') return sendJson(res, 200, await sales.latePayments());
       if (p === '/admin/report' && method === 'GET') {
-        const r = adminReport(store, reportRule(config), u, req.headers.accept, clock());
+        const r = await adminReport(store, reportRule(config), u, req.headers.accept, clock());
         if (r.type === 'json') return sendJson(res, 200, r.body);
         res.setHeader('content-disposition', `attachment; filename="${r.filename}"`);
         return sendText(res, 200, r.body, 'text/csv; charset=utf-8; header=present');
@@ -240,7 +240,9 @@ export function relayRoutes(ctx: RouteContext): (req: http.IncomingMessage, res:
       if (p === '/admin/sales' && method === 'GET') {
         const { since, limit: n } = sinceAndLimit(u);
         const terminal = u.searchParams.get('terminal');
-        return sendJson(res, 200, { sales: store.salesSince(terminal, since, n).map((s) => sales.view(s, false)) });
+        const views = [];
+        for (const s of await store.salesSince(terminal, since, n)) views.push(await sales.view(s, false));
+        return sendJson(res, 200, { sales: views });
       }
       throw new LinkError('not_found', `no route ${method} ${p}`);
     }

@@ -26,7 +26,7 @@ import type { OmiseCharge, OmiseRefund } from '../omise/types';
 import type { Logger } from '../shared/log';
 import { LinkError } from './errors';
 import { decodeQrDocument } from './qr-decode';
-import type { OrphanRow, RefundRow, RelayStore, SaleRow, StoredEvent, TerminalRow } from './store';
+import type { Awaitable, OrphanRow, RefundRow, RelayStore, SaleRow, StoredEvent, TerminalRow } from './store';
 import { canVoid, refundDeadline, refundView, saleView, voidDeadline } from './views';
 
 export const META_TERMINAL = 'qrpos_terminal_id';
@@ -67,22 +67,6 @@ export interface SaleServiceOptions {
   onPublished: (events: StoredEvent[]) => void;
 }
 
-/** Serialises work per key inside this process (two requests for one sale must not both create). */
-class KeyedLock {
-  private readonly tails = new Map<string, Promise<unknown>>();
-  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.tails.get(key) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => undefined);
-    this.tails.set(key, tail);
-    try {
-      return await next;
-    } finally {
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    }
-  }
-}
-
 function omiseUnavailable(what: string, err: unknown): LinkError {
   const detail = err instanceof OmiseError ? `${err.kind}${err.status ? ' ' + err.status : ''}` : 'error';
   return new LinkError('omise_unavailable', `${what}: Omise did not answer (${detail}); retry with the same ids`);
@@ -98,7 +82,6 @@ type SalePatch = Partial<Omit<SaleRow, 'terminalId' | 'saleId'>>;
 const OMISE_CLOCK_FRESH_MS = 10 * 60_000;
 
 export class SaleService {
-  private readonly lock = new KeyedLock();
   readonly currency;
   /** Omise's clock minus ours, from Omise's own answers; null until the first one. */
   private omiseOffsetMs: number | null = null;
@@ -143,7 +126,7 @@ export class SaleService {
     this.learnOmiseClock(list.to, local);
   }
 
-  private tx<T>(fn: () => T): T {
+  private tx<T>(fn: () => Awaitable<T>): Promise<T> {
     return this.o.store.transaction(fn);
   }
 
@@ -156,12 +139,12 @@ export class SaleService {
     return `${terminalId}\u0000${saleId}`;
   }
 
-  view(s: SaleRow, withQr = true): SaleView {
-    return saleView(s, this.o.store.refundsOfSale(s.terminalId, s.saleId), this.omiseNow(), withQr);
+  async view(s: SaleRow, withQr = true): Promise<SaleView> {
+    return saleView(s, await this.o.store.refundsOfSale(s.terminalId, s.saleId), this.omiseNow(), withQr);
   }
 
-  private mustGet(terminalId: string, saleId: string): SaleRow {
-    const s = this.o.store.sale(terminalId, saleId);
+  private async mustGet(terminalId: string, saleId: string): Promise<SaleRow> {
+    const s = await this.o.store.sale(terminalId, saleId);
     if (!s) throw new LinkError('not_found', `no sale ${saleId} for this terminal`);
     return s;
   }
@@ -170,15 +153,18 @@ export class SaleService {
    * Updates a sale and, when its status or money changed, publishes `sale.updated` in the same
    * transaction. Returns the stored row.
    */
-  private commit(s: SaleRow, patch: SalePatch, publish: boolean): SaleRow {
+  private async commit(s: SaleRow, patch: SalePatch, publish: boolean): Promise<SaleRow> {
     const at = this.now().toISOString();
     // A final sale's QR can no longer be paid and no view of it carries the QR: dropping the SVG
     // document (often 5–30 KB) keeps the row small, so neither this update nor any later one
     // rewrites kilobytes of overflow pages to the WAL.
     if (patch.status !== undefined && isFinalSaleStatus(patch.status) && s.qrSvg !== null) patch = { ...patch, qrSvg: null };
-    return this.tx(() => {
-      const fresh = this.o.store.updateSale(s.terminalId, s.saleId, publish ? { ...patch, updatedAt: at } : patch)!;
-      if (publish) this.published(this.o.store.publish(this.streamOf(s.terminalId), at, { kind: 'sale.updated', sale: this.view(fresh, !isFinalSaleStatus(fresh.status)) }));
+    return this.tx(async () => {
+      const fresh = (await this.o.store.updateSale(s.terminalId, s.saleId, publish ? { ...patch, updatedAt: at } : patch))!;
+      if (publish) {
+        const sale = await this.view(fresh, !isFinalSaleStatus(fresh.status));
+        this.published(await this.o.store.publish(await this.streamOf(s.terminalId), at, { kind: 'sale.updated', sale }));
+      }
       return fresh;
     });
   }
@@ -186,7 +172,7 @@ export class SaleService {
   // ---- create -------------------------------------------------------------------------------
 
   async create(terminal: TerminalRow, req: CreateSaleRequest): Promise<SaleView> {
-    terminal = this.ownerOf(terminal, req.saleId);
+    terminal = await this.ownerOf(terminal, req.saleId);
     if (req.currency !== this.currency) {
       throw new LinkError('currency_mismatch', `this relay charges in ${this.currency}; the sale is in ${req.currency}`);
     }
@@ -203,10 +189,10 @@ export class SaleService {
       throw err;
     }
     const at = this.now().toISOString();
-    const existing = this.o.store.transaction(() => {
-      const s = this.o.store.sale(terminal.id, req.saleId);
+    const existing = await this.o.store.transaction(async () => {
+      const s = await this.o.store.sale(terminal.id, req.saleId);
       if (s) return s;
-      this.o.store.insertSale({
+      await this.o.store.insertSale({
         terminalId: terminal.id,
         saleId: req.saleId,
         method,
@@ -243,8 +229,8 @@ export class SaleService {
         `sale ${req.saleId} already exists with amount ${existing.amount} ${existing.currency} by ${methodName(existing.method ?? DEFAULT_METHOD)}; a different sale needs a new saleId`,
       );
     }
-    return this.lock.run(this.key(terminal.id, req.saleId), async () => {
-      let s = this.mustGet(terminal.id, req.saleId);
+    return this.o.store.lock(this.key(terminal.id, req.saleId), async () => {
+      let s = await this.mustGet(terminal.id, req.saleId);
       if (s.status === 'creating') s = await this.ensureCharge(s, true);
       if (s.status === 'creating') throw new LinkError('omise_unavailable', 'the charge could not be created yet; retry with the same saleId');
       if (s.status === 'pending' && !s.qrText) s = await this.ensureQr(s);
@@ -309,7 +295,7 @@ export class SaleService {
     const attemptAt = this.now().toISOString();
     const sentAt = this.now().getTime();
     const before = s;
-    s = this.commit(s, { createAttempts: s.createAttempts + 1, lastAttemptAt: attemptAt, createUncertain: true }, false);
+    s = await this.commit(s, { createAttempts: s.createAttempts + 1, lastAttemptAt: attemptAt, createUncertain: true }, false);
     // HTTP 429 is waited out (backoff, Retry-After) within the sale's deadline, at most half a timeout per request.
     const deadline = Date.parse(s.createdAt) + (this.o.createDeadlineMs ?? 30_000);
     const retryBudgetMs = Math.max(0, Math.min(deadline - this.now().getTime(), this.o.omiseTimeoutMs / 2));
@@ -327,13 +313,13 @@ export class SaleService {
       this.o.log.info('charge created', { terminalId: s.terminalId, saleId: s.saleId, chargeId: charge.id, attempt: s.createAttempts });
       this.learnOmiseClock(charge.created_at, sentAt);
       // Only a first attempt that answered cleanly leaves no doubt about stray charges.
-      return this.adopt(s, [charge], s.createAttempts === 1);
+      return await this.adopt(s, [charge], s.createAttempts === 1);
     } catch (err) {
       if (err instanceof OmiseError && err.rateLimited) {
         // Omise did not act on a 429: this attempt made no charge, so it does not count. The sale
         // stays 'creating' and the terminal may retry; it is never a failed payment.
         this.o.log.warn('Omise is limiting requests; charge not created', { terminalId: s.terminalId, saleId: s.saleId, retryBudgetMs });
-        this.commit(s, { createAttempts: before.createAttempts, lastAttemptAt: before.lastAttemptAt, createUncertain: before.createUncertain }, false);
+        await this.commit(s, { createAttempts: before.createAttempts, lastAttemptAt: before.lastAttemptAt, createUncertain: before.createUncertain }, false);
         throw new LinkError('omise_unavailable', 'could not create the charge: Omise is limiting requests (HTTP 429); retry with the same saleId');
       }
       if (err instanceof OmiseError && !err.outcomeUnknown && err.kind === 'api') {
@@ -352,7 +338,7 @@ export class SaleService {
       });
       try {
         const found = await this.findCharges(s);
-        if (found.charges.length) return this.adopt(s, found.charges);
+        if (found.charges.length) return await this.adopt(s, found.charges);
       } catch (lookupErr) {
         this.o.log.warn('charge lookup failed', { terminalId: s.terminalId, saleId: s.saleId, error: lookupErr });
       }
@@ -364,19 +350,19 @@ export class SaleService {
    * Takes one of the charges as the sale's, and records every other one for expiry (sent at once
    * unless `expireNow` is false: the caller then sends it and waits).
    */
-  private adopt(s: SaleRow, charges: OmiseCharge[], certain = false, expireNow = true): SaleRow {
-    const fresh = this.mustGet(s.terminalId, s.saleId);
+  private async adopt(s: SaleRow, charges: OmiseCharge[], certain = false, expireNow = true): Promise<SaleRow> {
+    const fresh = await this.mustGet(s.terminalId, s.saleId);
     const byAge = [...charges].sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
     const chosen = fresh.chargeId
       ? charges.find((c) => c.id === fresh.chargeId)
       : (byAge.find((c) => c.status === 'successful') ?? byAge[0]);
     const keepId = fresh.chargeId ?? chosen?.id;
     const at = this.now().toISOString();
-    const row = this.tx(() => {
+    const row = await this.tx(async () => {
       for (const c of charges) {
         if (c.id === keepId) continue;
         this.o.log.warn('extra charge for a sale; it will be expired', { terminalId: s.terminalId, saleId: s.saleId, chargeId: c.id });
-        this.o.store.upsertOrphan({
+        await this.o.store.upsertOrphan({
           chargeId: c.id,
           terminalId: s.terminalId,
           saleId: s.saleId,
@@ -396,13 +382,17 @@ export class SaleService {
       }
       return this.merge(fresh, chosen, {}, false);
     });
-    if (row.status === 'pending' && row.expireRequested) void this.expireQuietly(row);
-    // Extra live charges are expired now; the reconciler retries whatever fails.
-    for (const c of expireNow ? charges : []) {
-      if (c.id !== keepId && c.status === 'pending') {
-        this.expireOrphan(c.id).catch((err: unknown) => this.o.log.warn('extra charge not expired yet; will retry', { chargeId: c.id, error: err }));
+    // Calls to Omise start once what they act on is committed (at once when adopt runs outside a
+    // transaction; after the webhook's group commit when it runs inside one), and never inside it.
+    this.o.store.afterCommit(() => {
+      if (row.status === 'pending' && row.expireRequested) void this.expireQuietly(row);
+      // Extra live charges are expired now; the reconciler retries whatever fails.
+      for (const c of expireNow ? charges : []) {
+        if (c.id !== keepId && c.status === 'pending') {
+          this.expireOrphan(c.id).catch((err: unknown) => this.o.log.warn('extra charge not expired yet; will retry', { chargeId: c.id, error: err }));
+        }
       }
-    }
+    });
     return row;
   }
 
@@ -415,7 +405,7 @@ export class SaleService {
       if (!uri) throw new LinkError('internal', 'the charge has no QR document');
       const doc = await this.o.omise.downloadDocument(uri, { timeoutMs: this.o.omiseTimeoutMs });
       const { text, svg } = await decodeQrDocument(doc.body);
-      return this.commit(s, { qrText: text, qrSvg: svg }, false);
+      return await this.commit(s, { qrText: text, qrSvg: svg }, false);
     } catch (err) {
       if (err instanceof LinkError) throw err;
       if (err instanceof OmiseError) throw omiseUnavailable('fetching the QR document', err);
@@ -430,7 +420,7 @@ export class SaleService {
    * Folds a charge into the sale row. A final status never returns to pending; the only change
    * between final statuses is successful → reversed. Runs inside a transaction.
    */
-  private merge(s: SaleRow, c: OmiseCharge, extra: SalePatch, forceChange: boolean): SaleRow {
+  private merge(s: SaleRow, c: OmiseCharge, extra: SalePatch, forceChange: boolean): Promise<SaleRow> {
     const status = saleStatusAfterCharge(s.status, c.status);
     const patch: SalePatch = {
       ...extra,
@@ -454,19 +444,19 @@ export class SaleService {
   }
 
   /** What Omise says about a charge (webhook, poll, or an answer to our own call). */
-  applyCharge(c: OmiseCharge): SaleRow | undefined {
-    const merged = this.tx(() => {
-      const s = this.o.store.saleByChargeId(c.id);
+  async applyCharge(c: OmiseCharge): Promise<SaleRow | undefined> {
+    const merged = await this.tx(async () => {
+      const s = await this.o.store.saleByChargeId(c.id);
       return s && this.merge(s, c, {}, false);
     });
     return merged ?? this.applyUnknownCharge(c);
   }
 
-  private applyUnknownCharge(c: OmiseCharge): SaleRow | undefined {
+  private async applyUnknownCharge(c: OmiseCharge): Promise<SaleRow | undefined> {
     const terminalId = c.metadata?.[META_TERMINAL];
     const saleId = c.metadata?.[META_SALE];
     if (typeof terminalId !== 'string' || typeof saleId !== 'string') return undefined;
-    const s = this.o.store.sale(terminalId, saleId);
+    const s = await this.o.store.sale(terminalId, saleId);
     if (!s) {
       this.o.log.warn('charge names a sale this relay does not know', { chargeId: c.id, terminalId, saleId });
       return undefined;
@@ -478,17 +468,17 @@ export class SaleService {
   async refreshSale(s: SaleRow): Promise<SaleRow> {
     if (!s.chargeId) return s;
     const c = await this.o.omise.retrieveCharge(s.chargeId, { timeoutMs: this.o.omiseTimeoutMs });
-    return this.applyCharge(c) ?? s;
+    return (await this.applyCharge(c)) ?? s;
   }
 
   // ---- status -------------------------------------------------------------------------------
 
   async status(terminal: TerminalRow, saleId: string): Promise<SaleView> {
-    terminal = this.ownerOf(terminal, saleId);
-    let s = this.mustGet(terminal.id, saleId);
+    terminal = await this.ownerOf(terminal, saleId);
+    let s = await this.mustGet(terminal.id, saleId);
     if (isFinalSaleStatus(s.status)) return this.view(s);
-    return this.lock.run(this.key(terminal.id, saleId), async () => {
-      s = this.mustGet(terminal.id, saleId);
+    return this.o.store.lock(this.key(terminal.id, saleId), async () => {
+      s = await this.mustGet(terminal.id, saleId);
       if (s.status === 'creating') s = await this.ensureCharge(s, false);
       const age = this.now().getTime() - (s.checkedAt ? Date.parse(s.checkedAt) : 0);
       if (s.status === 'pending' && age >= this.o.statusStaleMs) {
@@ -504,20 +494,22 @@ export class SaleService {
   }
 
   /** The terminal's sales, and those of the terminals it replaced (newest terminal first, then by time). */
-  list(terminal: TerminalRow, since: string, limit: number): SaleView[] {
+  async list(terminal: TerminalRow, since: string, limit: number): Promise<SaleView[]> {
     const rows: SaleRow[] = [];
-    for (const t of this.lineage(terminal)) rows.push(...this.o.store.salesSince(t.id, since, limit));
+    for (const t of await this.lineage(terminal)) rows.push(...(await this.o.store.salesSince(t.id, since, limit)));
     if (rows.length > limit) rows.splice(limit);
-    return rows.map((s) => this.view(s, !isFinalSaleStatus(s.status)));
+    const views: SaleView[] = [];
+    for (const s of rows) views.push(await this.view(s, !isFinalSaleStatus(s.status)));
+    return views;
   }
 
   // ---- revocation and re-pairing ----------------------------------------------------------
 
   /** The terminal and those it replaced by pairing again, newest first (bounded against loops). */
-  private lineage(t: TerminalRow): TerminalRow[] {
+  private async lineage(t: TerminalRow): Promise<TerminalRow[]> {
     const out = [t];
     for (let cur = t; cur.predecessorId && out.length < 20; ) {
-      const prev = this.o.store.terminalById(cur.predecessorId);
+      const prev = await this.o.store.terminalById(cur.predecessorId);
       if (!prev || out.some((x) => x.id === prev.id)) break;
       out.push((cur = prev));
     }
@@ -528,18 +520,19 @@ export class SaleService {
    * Whose sale this is: the terminal's own, or one of a terminal it replaced (a device that paired
    * again asks about the sales it had in flight). A new sale id belongs to the terminal itself.
    */
-  private ownerOf(t: TerminalRow, saleId: string): TerminalRow {
-    if (!t.predecessorId || this.o.store.sale(t.id, saleId)) return t;
-    return this.lineage(t).find((x) => this.o.store.sale(x.id, saleId)) ?? t;
+  private async ownerOf(t: TerminalRow, saleId: string): Promise<TerminalRow> {
+    if (!t.predecessorId || (await this.o.store.sale(t.id, saleId))) return t;
+    for (const x of await this.lineage(t)) if (await this.o.store.sale(x.id, saleId)) return x;
+    return t;
   }
 
   /** Where a terminal's events go: to the terminal that replaced it once it is revoked. */
-  private streamOf(terminalId: string): string {
+  private async streamOf(terminalId: string): Promise<string> {
     let id = terminalId;
     for (let i = 0; i < 20; i++) {
-      const t = this.o.store.terminalById(id);
+      const t = await this.o.store.terminalById(id);
       if (!t?.revokedAt) return id;
-      const next = this.o.store.successorOf(id);
+      const next = await this.o.store.successorOf(id);
       if (!next) return id;
       id = next.id;
     }
@@ -552,7 +545,7 @@ export class SaleService {
    * a late payment for the operator.
    */
   async expireOpenSales(terminalId: string): Promise<void> {
-    for (const s of this.o.store.openSalesOf(terminalId, 500)) {
+    for (const s of await this.o.store.openSalesOf(terminalId, 500)) {
       if (!s.expireRequested) continue;
       try {
         if (s.status === 'pending') await this.retryExpire(s);
@@ -564,23 +557,22 @@ export class SaleService {
   }
 
   /** Sales paid although their expiry was asked for (cancelled or revoked): the operator settles them. */
-  latePayments(limit = 500): { sales: SaleView[]; extraCharges: OrphanRow[] } {
-    return {
-      sales: this.o.store.paidAfterCancel(limit).map((s) => this.view(s, false)),
-      extraCharges: this.o.store.orphansByStatus('paid', limit),
-    };
+  async latePayments(limit = 500): Promise<{ sales: SaleView[]; extraCharges: OrphanRow[] }> {
+    const sales: SaleView[] = [];
+    for (const s of await this.o.store.paidAfterCancel(limit)) sales.push(await this.view(s, false));
+    return { sales, extraCharges: await this.o.store.orphansByStatus('paid', limit) };
   }
 
   // ---- expire -------------------------------------------------------------------------------
 
   async expire(terminal: TerminalRow, saleId: string): Promise<SaleView> {
-    terminal = this.ownerOf(terminal, saleId);
-    let s = this.mustGet(terminal.id, saleId);
+    terminal = await this.ownerOf(terminal, saleId);
+    let s = await this.mustGet(terminal.id, saleId);
     if (isFinalSaleStatus(s.status)) return this.view(s);
-    return this.lock.run(this.key(terminal.id, saleId), async () => {
-      s = this.mustGet(terminal.id, saleId);
+    return this.o.store.lock(this.key(terminal.id, saleId), async () => {
+      s = await this.mustGet(terminal.id, saleId);
       if (isFinalSaleStatus(s.status)) return this.view(s);
-      if (!s.expireRequested) s = this.commit(s, { expireRequested: true }, false);
+      if (!s.expireRequested) s = await this.commit(s, { expireRequested: true }, false);
       if (s.status === 'creating') s = await this.ensureCharge(s, false);
       if (s.status === 'pending') s = await this.expireAtOmise(s);
       return this.view(s);
@@ -591,7 +583,7 @@ export class SaleService {
   private async expireAtOmise(s: SaleRow): Promise<SaleRow> {
     try {
       const c = await this.o.omise.expireCharge(s.chargeId!, { timeoutMs: this.o.omiseTimeoutMs });
-      return this.applyCharge(c) ?? s;
+      return (await this.applyCharge(c)) ?? s;
     } catch (err) {
       if (err instanceof OmiseError && err.kind === 'api' && !err.outcomeUnknown) {
         // e.g. failed_expire: the charge was paid or failed meanwhile; Omise's state decides.
@@ -608,8 +600,8 @@ export class SaleService {
 
   private async expireQuietly(s: SaleRow, force = false): Promise<void> {
     try {
-      await this.lock.run(this.key(s.terminalId, s.saleId), async () => {
-        const fresh = this.mustGet(s.terminalId, s.saleId);
+      await this.o.store.lock(this.key(s.terminalId, s.saleId), async () => {
+        const fresh = await this.mustGet(s.terminalId, s.saleId);
         if (fresh.status === 'pending' && (fresh.expireRequested || force)) await this.expireAtOmise(fresh);
       });
     } catch (err) {
@@ -624,8 +616,8 @@ export class SaleService {
 
   /** Reconciler: a 'creating' sale whose attempt may have landed. Never creates. */
   async resolveCreating(s: SaleRow): Promise<void> {
-    await this.lock.run(this.key(s.terminalId, s.saleId), async () => {
-      const fresh = this.mustGet(s.terminalId, s.saleId);
+    await this.o.store.lock(this.key(s.terminalId, s.saleId), async () => {
+      const fresh = await this.mustGet(s.terminalId, s.saleId);
       if (fresh.status === 'creating') await this.ensureCharge(fresh, false);
     });
   }
@@ -636,16 +628,16 @@ export class SaleService {
    * Strays are recorded and expired by adopt(); this waits for their expiry.
    */
   async scanForOrphans(s: SaleRow): Promise<void> {
-    const strays = await this.lock.run(this.key(s.terminalId, s.saleId), async () => {
-      const fresh = this.mustGet(s.terminalId, s.saleId);
+    const strays = await this.o.store.lock(this.key(s.terminalId, s.saleId), async () => {
+      const fresh = await this.mustGet(s.terminalId, s.saleId);
       if (fresh.status === 'creating' || !fresh.createUncertain) return [];
       const found = await this.findCharges(fresh);
-      const row = found.charges.length ? this.adopt(fresh, found.charges, false, false) : fresh;
+      const row = found.charges.length ? await this.adopt(fresh, found.charges, false, false) : fresh;
       const sinceAttempt = this.now().getTime() - Date.parse(row.lastAttemptAt ?? row.createdAt);
       // Late charges are the newest in the list, so even a search cut short at 50 pages has seen
       // them: the watch ends with the window either way.
       const over = sinceAttempt >= LATE_ANSWER_WINDOW_MS;
-      this.commit(row, { orphanCheckedAt: this.now().toISOString(), ...(over ? { createUncertain: false } : {}) }, false);
+      await this.commit(row, { orphanCheckedAt: this.now().toISOString(), ...(over ? { createUncertain: false } : {}) }, false);
       return found.charges.filter((c) => c.id !== row.chargeId && c.status === 'pending');
     });
     for (const c of strays) await this.expireOrphan(c.id);
@@ -665,17 +657,17 @@ export class SaleService {
     }
     if (c.status === 'pending') return;
     if (c.status === 'successful') this.o.log.error('an extra charge of a sale was paid: refund it by hand', { chargeId });
-    this.o.store.updateOrphan(chargeId, c.status === 'successful' ? 'paid' : 'expired', at());
+    await this.o.store.updateOrphan(chargeId, c.status === 'successful' ? 'paid' : 'expired', at());
     this.o.log.info('extra charge settled', { chargeId, status: c.status });
   }
 
   // ---- refunds ------------------------------------------------------------------------------
 
   async refund(terminal: TerminalRow, saleId: string, req: RefundRequest): Promise<RefundView> {
-    terminal = this.ownerOf(terminal, saleId);
-    return this.lock.run(this.key(terminal.id, saleId), async () => {
-      const s = this.mustGet(terminal.id, saleId);
-      const prior = this.o.store.refund(terminal.id, req.refundId);
+    terminal = await this.ownerOf(terminal, saleId);
+    return this.o.store.lock(this.key(terminal.id, saleId), async () => {
+      const s = await this.mustGet(terminal.id, saleId);
+      const prior = await this.o.store.refund(terminal.id, req.refundId);
       if (prior) {
         if (prior.saleId !== saleId || prior.amount !== req.amount) {
           throw new LinkError('conflict', `refund ${req.refundId} already exists for a different sale or amount`);
@@ -711,9 +703,8 @@ export class SaleService {
         throw new LinkError('refund_window_closed', `${methodName(method)} refunds are possible for ${methodInfo(method).refund!.windowDays} days after the payment`);
       }
       const at = now.toISOString();
-      const row = this.o.store.transaction(() => {
-        const committed = this.o.store
-          .refundsOfSale(terminal.id, saleId)
+      const row = await this.o.store.transaction(async () => {
+        const committed = (await this.o.store.refundsOfSale(terminal.id, saleId))
           .filter((r) => r.status !== 'failed')
           .reduce((n, r) => n + r.amount, 0);
         const remaining = s.amount - Math.max(committed, s.refundedAmount);
@@ -745,7 +736,7 @@ export class SaleService {
           createdAt: at,
           updatedAt: at,
         };
-        this.o.store.insertRefund(r);
+        await this.o.store.insertRefund(r);
         return r;
       });
       return refundView(await this.sendRefund(s, row));
@@ -763,7 +754,7 @@ export class SaleService {
     try {
       if (r.attempts > 0) found = await this.findRefund(r);
       if (!found) {
-        this.o.store.updateRefund(r.terminalId, r.refundId, { attempts: r.attempts + 1, updatedAt: this.now().toISOString() });
+        await this.o.store.updateRefund(r.terminalId, r.refundId, { attempts: r.attempts + 1, updatedAt: this.now().toISOString() });
         r = { ...r, attempts: r.attempts + 1 };
         found = await this.o.omise.createRefund(
           r.chargeId,
@@ -778,21 +769,21 @@ export class SaleService {
       throw omiseUnavailable('refund', err);
     }
     const status = found.status === 'failed' ? 'failed' : found.status === 'closed' ? 'done' : 'pending';
-    const done = this.finishRefund(s, r, { status, omiseRefundId: found.id, voided: found.voided });
+    const done = await this.finishRefund(s, r, { status, omiseRefundId: found.id, voided: found.voided });
     try {
-      await this.refreshSale(this.mustGet(s.terminalId, s.saleId));
+      await this.refreshSale(await this.mustGet(s.terminalId, s.saleId));
     } catch (err) {
       this.o.log.warn('charge refresh after refund failed', { saleId: s.saleId, error: err });
     }
     return done;
   }
 
-  private finishRefund(s: SaleRow, r: RefundRow, patch: Partial<RefundRow>): RefundRow {
+  private async finishRefund(s: SaleRow, r: RefundRow, patch: Partial<RefundRow>): Promise<RefundRow> {
     const at = this.now().toISOString();
-    const row = this.tx(() => {
-      this.o.store.updateRefund(r.terminalId, r.refundId, { ...patch, updatedAt: at });
-      const fresh = this.o.store.refund(r.terminalId, r.refundId)!;
-      if (fresh.status !== 'pending') this.published(this.o.store.publish(r.terminalId, at, { kind: 'refund.updated', refund: refundView(fresh) }));
+    const row = await this.tx(async () => {
+      await this.o.store.updateRefund(r.terminalId, r.refundId, { ...patch, updatedAt: at });
+      const fresh = (await this.o.store.refund(r.terminalId, r.refundId))!;
+      if (fresh.status !== 'pending') this.published(await this.o.store.publish(r.terminalId, at, { kind: 'refund.updated', refund: refundView(fresh) }));
       return fresh;
     });
     this.o.log.info('refund settled', { terminalId: r.terminalId, saleId: s.saleId, refundId: r.refundId, status: row.status, voided: row.voided });
@@ -801,10 +792,10 @@ export class SaleService {
 
   /** Reconciler: a refund whose answer never came. */
   async resolveRefund(r: RefundRow): Promise<void> {
-    await this.lock.run(this.key(r.terminalId, r.saleId), async () => {
-      const fresh = this.o.store.refund(r.terminalId, r.refundId);
+    await this.o.store.lock(this.key(r.terminalId, r.saleId), async () => {
+      const fresh = await this.o.store.refund(r.terminalId, r.refundId);
       if (!fresh || fresh.status !== 'pending') return;
-      await this.sendRefund(this.mustGet(r.terminalId, r.saleId), fresh);
+      await this.sendRefund(await this.mustGet(r.terminalId, r.saleId), fresh);
     });
   }
 }

@@ -27,7 +27,8 @@ import { Reconciler } from './reconciler';
 import { ReleaseService } from './releases';
 import { relayRoutes } from './routes';
 import { SaleService } from './sales';
-import { isStorageError, openSqliteStore } from './sqlite-store';
+import { openRelayStore } from './open-store';
+import { isStorageError } from './sqlite-store';
 import type { RelayStore, StoredEvent, TerminalRow } from './store';
 import { CLOSE_REVOKED, StreamHub } from './stream';
 import { tlsOptions } from './tls';
@@ -42,7 +43,7 @@ export interface StartRelayOptions {
   clock?: () => Date;
   /** Defaults to the HTTP client on config.omise.baseUrl. */
   omise?: OmiseApi;
-  /** Defaults to SQLite in config.dataDir. */
+  /** Defaults to the config's `store` (SQLite in config.dataDir unless it names PostgreSQL). */
   store?: RelayStore;
 }
 
@@ -53,10 +54,10 @@ export interface RelayHandle {
   store: RelayStore;
   metrics: RelayMetrics;
   sales: SaleService;
-  approvePairing(code: string, name?: string): TerminalSummary;
-  revokeTerminal(id: string): TerminalSummary | undefined;
-  renameTerminal(id: string, name: string): TerminalSummary | undefined;
-  listTerminals(): TerminalSummary[];
+  approvePairing(code: string, name?: string): Promise<TerminalSummary>;
+  revokeTerminal(id: string): Promise<TerminalSummary | undefined>;
+  renameTerminal(id: string, name: string): Promise<TerminalSummary | undefined>;
+  listTerminals(): Promise<TerminalSummary[]>;
   /** Runs one reconciler pass now (tests, operators). */
   reconcile(): Promise<void>;
   /**
@@ -95,7 +96,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
   let secrets = opts.secrets;
   const log = (opts.log ?? silentLogger).child('relay');
   const clock = opts.clock ?? (() => new Date());
-  const store = opts.store ?? openSqliteStore(config.dataDir);
+  const store = opts.store ?? (await openRelayStore(config, log, secrets));
   const connected = { count: () => 0 };
   const metrics = relayMetrics(() => connected.count());
   const commit = new GroupCommit(store, (ms, items) => {
@@ -186,7 +187,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     terminals: () => admin.list(),
   });
   // Files a crash left between forgetting a bundle and deleting it, then the retention rule.
-  releases.tidy();
+  await releases.tidy();
   const route = relayRoutes({ config, store, sales, pairing, admin, webhooks, metrics, access, releases, clock, stopping: () => stopping });
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -234,8 +235,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
       `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${retry}Connection: close\r\n\r\n${body}`,
     );
   };
-  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => socket.destroy());
+  const onUpgrade = async (req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     let u: URL;
     try {
       u = new URL(req.url ?? '/', 'http://relay');
@@ -244,14 +244,16 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     }
     if (u.pathname !== '/v1/stream' || stopping) return refuseUpgrade(socket, stopping ? 503 : 404, 'no such stream');
     let t: TerminalRow | undefined;
+    let revoked = false;
     try {
-      t = authenticate(store, bearer(req.headers.authorization));
+      t = await authenticate(store, bearer(req.headers.authorization));
+      if (!t) revoked = await isRevokedCredential(store, bearer(req.headers.authorization));
     } catch (err) {
       log.error('stream auth failed', { error: err });
       return refuseUpgrade(socket, 503, 'try again');
     }
     if (!t) {
-      if (isRevokedCredential(store, bearer(req.headers.authorization))) return refuseUpgrade(socket, 401, REVOKED_MESSAGE);
+      if (revoked) return refuseUpgrade(socket, 401, REVOKED_MESSAGE);
       const wait = access.wrongCredential(req);
       if (wait > 0) return refuseUpgrade(socket, 429, 'too many requests with a wrong credential from this address; slow down', wait);
       return refuseUpgrade(socket, 401, 'missing, unknown or revoked terminal credential');
@@ -259,7 +261,15 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
     const raw = u.searchParams.get('after');
     const after = raw === null ? t.ackedSeq : Number(raw);
     if (!Number.isSafeInteger(after) || after < 0) return refuseUpgrade(socket, 400, 'after: a non-negative integer');
+    if (stopping) return refuseUpgrade(socket, 503, 'no such stream');
     stream.upgrade(req, socket, head, t, after, proxies.clientAddress(req));
+  };
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    onUpgrade(req, socket, head).catch((err: unknown) => {
+      log.error('stream upgrade failed', { error: err });
+      socket.destroy();
+    });
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -278,7 +288,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
   reconciler.start();
   const externalTimer = setInterval(() => {
     try {
-      if (store.externalChange()) stream.syncExternal();
+      if (store.externalChange()) stream.syncExternal().catch((err: unknown) => log.warn('external change check failed', { error: err }));
     } catch (err) {
       log.warn('external change check failed', { error: err });
     }
@@ -293,7 +303,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
       log.info('relay stopping');
       clearInterval(externalTimer);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      stream.stop();
+      const streamWritten = stream.stop();
       server.closeIdleConnections();
       const deadline = Date.now() + config.shutdownGraceMs;
       while (active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -305,8 +315,9 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
       clearTimeout(timer);
       await closed;
       omiseFetch.close();
+      await streamWritten;
       await commit.drain().catch((err: unknown) => log.error('could not make the last writes durable', { error: err }));
-      store.close();
+      await store.close();
       log.info('relay stopped');
     })());
 

@@ -6,11 +6,14 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import Database from 'better-sqlite3';
+import { KeyedLock } from './keyed-lock';
 import { Checkpointer, CHECKPOINT_WAL_BYTES } from './sqlite-checkpointer';
 import { OPEN_SALE_STATUSES } from '../domain/status';
 import type { JournalRecord, RelayEvent } from '../link/protocol';
 import type {
+  Awaitable,
   OrphanRow,
   OrphanStatus,
   PairingRow,
@@ -361,6 +364,11 @@ const webhookFromRow = (r: Row | undefined): WebhookEventRow | undefined =>
     lastError: (r.last_error as string | null) ?? null,
   };
 
+/** A transaction or batch holding the connection: its async context's mark, and what runs after its commit. */
+interface Hold {
+  callbacks: (() => void)[];
+}
+
 export interface SqliteStoreOptions {
   readonly?: boolean;
   /** Checkpoint the WAL from a worker thread (default), not in the commits of this connection. */
@@ -468,25 +476,119 @@ export class SqliteStore implements RelayStore {
     return s;
   }
 
-  private depth = 0;
-  private afterCommitQueue: (() => void)[] = [];
+  /** Who holds the connection for a transaction or batch now (undefined: nobody, calls run at once). */
+  private owner: Hold | undefined;
+  /** Marks the async context of the transaction or batch that holds the connection. */
+  private readonly als = new AsyncLocalStorage<Hold>();
+  /** Calls from other contexts waiting for the connection, in arrival order. */
+  private waiters: (() => void)[] = [];
+  private readonly locks = new KeyedLock();
 
-  transaction<T>(fn: () => T): T {
-    if (this.depth > 0) return fn();
-    this.depth++;
+  /**
+   * The gate: true when a transaction or batch of another async context holds the connection, so
+   * this call must wait (it would run inside that open transaction, and see or be rolled back
+   * with its writes). Outside any transaction this is one property read.
+   */
+  private foreign(): boolean {
+    return this.owner !== undefined && this.als.getStore() !== this.owner;
+  }
+
+  /** Runs `call` once the connection is free, in arrival order (only ever reached when foreign()). */
+  private queued<T>(call: () => Awaitable<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.waiters.push(() => {
+        try {
+          resolve(call());
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      });
+    });
+  }
+
+  /** Takes the connection for `hold` (at once when free, else after those who came before). */
+  private acquire(hold: Hold): Promise<void> | undefined {
+    if (this.owner === undefined) {
+      this.owner = hold;
+      return undefined;
+    }
+    return new Promise<void>((resolve) => {
+      this.waiters.push(() => {
+        this.owner = hold;
+        resolve();
+      });
+    });
+  }
+
+  /** Gives the connection up: waiting calls run in order until one of them takes it again. */
+  private handOver(): void {
+    this.owner = undefined;
+    while (this.owner === undefined && this.waiters.length) this.waiters.shift()!();
+  }
+
+  /** Whether the current async context holds the connection (is inside a transaction or batch). */
+  private owns(): boolean {
+    return this.owner !== undefined && this.als.getStore() === this.owner;
+  }
+
+  /**
+   * Several statements of one store call as one unit: joins the caller's transaction, or commits
+   * on its own (synchronous: the call holds the thread, so nothing else runs on the connection).
+   */
+  private atomic<T>(fn: () => T): T {
+    if (this.db.inTransaction) return fn();
     let result: T;
     try {
       result = this.db.transaction(fn).immediate();
     } catch (err) {
-      this.depth--;
-      this.afterCommitQueue = [];
       this.noteWrite(err);
       throw err;
     }
-    this.depth--;
     this.noteWrite(null);
-    this.runAfterCommit();
     return result;
+  }
+
+  transaction<T>(fn: () => Awaitable<T>): Promise<T> {
+    if (this.owns()) {
+      // Nested: joins the outer transaction (no savepoint, as before the store went async).
+      try {
+        return Promise.resolve(fn());
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+    return this.runTransaction(fn);
+  }
+
+  private async runTransaction<T>(fn: () => Awaitable<T>): Promise<T> {
+    const hold: Hold = { callbacks: [] };
+    const waiting = this.acquire(hold);
+    if (waiting) await waiting;
+    let result: T;
+    try {
+      this.st('BEGIN IMMEDIATE').run();
+      result = await this.als.run(hold, fn);
+      this.st('COMMIT').run();
+    } catch (err) {
+      this.abort();
+      this.handOver();
+      this.noteWrite(err);
+      throw err;
+    }
+    this.handOver();
+    this.noteWrite(null);
+    for (const cb of hold.callbacks) cb();
+    return result;
+  }
+
+  /** Rolls back what is open (SQLite may already have, after an I/O error). */
+  private abort(): void {
+    if (!this.db.inTransaction) return;
+    try {
+      this.st('ROLLBACK').run();
+    } catch {
+      /* nothing left to roll back */
+    }
   }
 
   /** Remember a write that failed for lack of space (or forget it when a commit went through). */
@@ -512,11 +614,12 @@ export class SqliteStore implements RelayStore {
       const since = this.writeFailure?.since ?? new Date().toISOString();
       return { ok: false, reason: `disk nearly full: ${Math.floor(free / 1024)} KiB free for the database, ${Math.floor(this.minFreeBytes / 1024)} KiB needed`, since };
     }
-    if (this.writeFailure && Date.now() - this.lastProbeAt >= PROBE_EVERY_MS) {
+    // Not while a transaction holds the connection: the probe would commit inside it.
+    if (this.writeFailure && this.owner === undefined && Date.now() - this.lastProbeAt >= PROBE_EVERY_MS) {
       this.lastProbeAt = Date.now();
       try {
         // Rewriting the header's user_version appends a page to the WAL: a real write and fsync.
-        this.transaction(() => this.db.pragma(`user_version = ${SCHEMA_VERSION}`));
+        this.atomic(() => this.db.pragma(`user_version = ${SCHEMA_VERSION}`));
       } catch {
         /* still failing: writeFailure stays */
       }
@@ -524,86 +627,105 @@ export class SqliteStore implements RelayStore {
     return this.writeFailure ? { ok: false, ...this.writeFailure } : { ok: true };
   }
 
-  private runAfterCommit(): void {
-    const callbacks = this.afterCommitQueue;
-    this.afterCommitQueue = [];
-    for (const cb of callbacks) cb();
-  }
-
   afterCommit(cb: () => void): void {
-    if (this.depth > 0) this.afterCommitQueue.push(cb);
+    if (this.owns()) this.owner!.callbacks.push(cb);
     else cb();
   }
 
-  batch(items: (() => void)[]): unknown[] {
-    if (this.depth > 0) throw new Error('batch() cannot run inside a transaction');
-    return this.runBatch(items, () => this.runAfterCommit());
+  lock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(key, fn);
   }
 
-  /** One transaction, a savepoint per item; `committed` runs after a successful commit. */
-  private runBatch(items: (() => void)[], committed: () => void): unknown[] {
-    const errors: unknown[] = new Array<unknown>(items.length).fill(undefined);
-    this.depth++;
+  async batch(items: (() => Awaitable<unknown>)[]): Promise<unknown[]> {
+    if (this.owns()) throw new Error('batch() cannot run inside a transaction');
+    const hold: Hold = { callbacks: [] };
+    const waiting = this.acquire(hold);
+    if (waiting) await waiting;
+    let errors: unknown[];
     try {
-      this.db
-        .transaction(() => {
-          items.forEach((item, i) => {
-            const mark = this.afterCommitQueue.length;
-            const unsyncedBefore = this.deferring ? new Map(this.unsynced) : undefined;
-            try {
-              // A savepoint per item: one failing item does not undo the others.
-              this.db.transaction(item)();
-            } catch (err) {
-              this.afterCommitQueue.length = mark;
-              if (unsyncedBefore) {
-                this.unsynced.clear();
-                for (const [k, v] of unsyncedBefore) this.unsynced.set(k, v);
-              }
-              errors[i] = err ?? new Error('batch item failed');
-            }
-          });
-        })
-        .immediate();
+      errors = await this.runBatch(hold, items);
+    } finally {
+      this.handOver();
+    }
+    for (const cb of hold.callbacks) cb();
+    return errors;
+  }
+
+  /**
+   * One transaction, a savepoint per item, on the connection `hold` acquired (the caller releases
+   * it). Items run one after the other in hold's async context.
+   */
+  private async runBatch(hold: Hold, items: (() => Awaitable<unknown>)[]): Promise<unknown[]> {
+    const errors: unknown[] = new Array<unknown>(items.length).fill(undefined);
+    try {
+      this.st('BEGIN IMMEDIATE').run();
+      for (let i = 0; i < items.length; i++) {
+        const mark = hold.callbacks.length;
+        const unsyncedBefore = this.deferring ? new Map(this.unsynced) : undefined;
+        // A savepoint per item: one failing item does not undo the others.
+        this.st('SAVEPOINT batch_item').run();
+        try {
+          const r = this.als.run(hold, items[i]);
+          // A synchronous item costs no extra turn.
+          if (r instanceof Promise) await r;
+          this.st('RELEASE batch_item').run();
+        } catch (err) {
+          // Throws (failing the whole batch) when the savepoint is gone: SQLite rolled back everything.
+          this.st('ROLLBACK TO batch_item').run();
+          this.st('RELEASE batch_item').run();
+          hold.callbacks.length = mark;
+          if (unsyncedBefore) {
+            this.unsynced.clear();
+            for (const [k, v] of unsyncedBefore) this.unsynced.set(k, v);
+          }
+          errors[i] = err ?? new Error('batch item failed');
+        }
+      }
+      this.st('COMMIT').run();
     } catch (err) {
-      this.depth--;
-      this.afterCommitQueue = [];
+      this.abort();
+      hold.callbacks.length = 0;
       this.noteWrite(err);
       throw err;
     }
-    this.depth--;
     const failed = errors.find((e) => isStorageError(e));
     this.noteWrite(failed ?? null);
-    committed();
     return errors;
   }
 
   /**
    * Like batch(), but the commit does not wait for the disk on this thread: it is written to the
    * WAL (synchronous=NORMAL for this one commit) and the WAL is then fsynced in libuv's thread
-   * pool. `durable` resolves once that fsync is done; only then do the items' afterCommit
-   * callbacks run (events reach the stream, answers go out). Until then the batch's events are
-   * not handed out by eventsAfter. A transaction() still commits with synchronous=FULL, and its
-   * fsync of the same WAL file makes every earlier deferred batch durable too.
+   * pool. Resolves once committed; `durable` resolves once that fsync is done, and only then do
+   * the items' afterCommit callbacks run (events reach the stream, answers go out). Until then the
+   * batch's events are not handed out by eventsAfter. A transaction() still commits with
+   * synchronous=FULL, and its fsync of the same WAL file makes every earlier deferred batch
+   * durable too.
    */
-  batchDeferred(items: (() => void)[]): { errors: unknown[]; durable: Promise<void> } {
-    if (this.depth > 0) throw new Error('batchDeferred() cannot run inside a transaction');
-    const mark = this.afterCommitQueue.length;
+  async batchDeferred(items: (() => Awaitable<unknown>)[]): Promise<{ errors: unknown[]; durable: Promise<void> }> {
+    if (this.owns()) throw new Error('batchDeferred() cannot run inside a transaction');
+    const hold: Hold = { callbacks: [] };
+    const waiting = this.acquire(hold);
+    if (waiting) await waiting;
     const no = ++this.batchNo;
-    this.st('PRAGMA synchronous = NORMAL').run();
-    this.deferring = no;
     let errors: unknown[];
-    let callbacks: (() => void)[];
     try {
-      errors = this.runBatch(items, () => {
-        callbacks = this.afterCommitQueue.splice(mark);
-      });
+      this.st('PRAGMA synchronous = NORMAL').run();
+      this.deferring = no;
+      errors = await this.runBatch(hold, items);
     } catch (err) {
       for (const [t, u] of this.unsynced) if (u.batch === no) this.unsynced.delete(t);
       throw err;
     } finally {
       this.deferring = 0;
-      this.st('PRAGMA synchronous = FULL').run();
+      // FULL again before the connection is handed on: a call waiting for it commits durably.
+      try {
+        this.st('PRAGMA synchronous = FULL').run();
+      } finally {
+        this.handOver();
+      }
     }
+    const callbacks = hold.callbacks;
     const durable = this.syncWal().then(
       () => {
         this.markDurable(no);
@@ -658,7 +780,8 @@ export class SqliteStore implements RelayStore {
     return new Promise<void>((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
   }
 
-  reportData(window: { from: Date; to: Date }, now = new Date()): ReportData {
+  reportData(window: { from: Date; to: Date }, now = new Date()): Awaitable<ReportData> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.reportData(window, now));
     return readReportData(this.db, window, now);
   }
 
@@ -678,38 +801,46 @@ export class SqliteStore implements RelayStore {
 
   // terminals
 
-  insertTerminal(t: Omit<TerminalRow, 'lastSeq' | 'ackedSeq'>): void {
+  insertTerminal(t: Omit<TerminalRow, 'lastSeq' | 'ackedSeq'>): Awaitable<void> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.insertTerminal(t));
     this.st(
       `INSERT INTO terminals (id, name, credential_hash, created_at, revoked_at, last_seen_at, version, device, address, predecessor_id)
        VALUES (@id, @name, @credentialHash, @createdAt, @revokedAt, @lastSeenAt, @version, @device, @address, @predecessorId)`,
     ).run({ ...t, predecessorId: t.predecessorId ?? null });
   }
 
-  terminalById(id: string): TerminalRow | undefined {
+  terminalById(id: string): Awaitable<TerminalRow | undefined> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.terminalById(id));
     return terminalFromRow(this.st('SELECT * FROM terminals WHERE id = ?').get(id) as Row | undefined);
   }
 
-  terminalByCredentialHash(hash: string): TerminalRow | undefined {
+  terminalByCredentialHash(hash: string): Awaitable<TerminalRow | undefined> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.terminalByCredentialHash(hash));
     return terminalFromRow(this.st('SELECT * FROM terminals WHERE credential_hash = ?').get(hash) as Row | undefined);
   }
 
-  successorOf(id: string): TerminalRow | undefined {
+  successorOf(id: string): Awaitable<TerminalRow | undefined> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.successorOf(id));
     return terminalFromRow(this.st('SELECT * FROM terminals WHERE predecessor_id = ? ORDER BY created_at DESC LIMIT 1').get(id) as Row | undefined);
   }
 
-  listTerminals(): TerminalRow[] {
+  listTerminals(): Awaitable<TerminalRow[]> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.listTerminals());
     return (this.st('SELECT * FROM terminals ORDER BY created_at, id').all() as Row[]).map((r) => terminalFromRow(r)!);
   }
 
-  renameTerminal(id: string, name: string, _at: string): boolean {
+  renameTerminal(id: string, name: string, _at: string): Awaitable<boolean> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.renameTerminal(id, name, _at));
     return this.st('UPDATE terminals SET name = ? WHERE id = ?').run(name, id).changes > 0;
   }
 
-  revokeTerminal(id: string, at: string): boolean {
+  revokeTerminal(id: string, at: string): Awaitable<boolean> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.revokeTerminal(id, at));
     return this.st('UPDATE terminals SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0;
   }
 
-  touchTerminal(id: string, at: string, info: { version?: string | null; address?: string | null }): void {
+  touchTerminal(id: string, at: string, info: { version?: string | null; address?: string | null }): Awaitable<void> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.touchTerminal(id, at, info));
     this.st(
       `UPDATE terminals SET last_seen_at = @at, version = COALESCE(@version, version), address = COALESCE(@address, address) WHERE id = @id`,
     ).run({ id, at, version: info.version ?? null, address: info.address ?? null });
@@ -717,18 +848,21 @@ export class SqliteStore implements RelayStore {
 
   // pairing
 
-  insertPairing(p: PairingRow): void {
+  insertPairing(p: PairingRow): Awaitable<void> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.insertPairing(p));
     this.st(
       `INSERT INTO pairings (id, code, secret_hash, credential_hash, name, version, device, address, created_at, expires_at, status, terminal_id, decided_at, replaces_terminal_id, source_key)
        VALUES (@id, @code, @secretHash, @credentialHash, @name, @version, @device, @address, @createdAt, @expiresAt, @status, @terminalId, @decidedAt, @replacesTerminalId, @sourceKey)`,
     ).run({ ...p, replacesTerminalId: p.replacesTerminalId ?? null, sourceKey: p.sourceKey ?? null });
   }
 
-  countPendingPairingsFrom(sourceKey: string, now: string): number {
+  countPendingPairingsFrom(sourceKey: string, now: string): Awaitable<number> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.countPendingPairingsFrom(sourceKey, now));
     return (this.st(`SELECT COUNT(*) AS n FROM pairings WHERE status = 'pending' AND source_key = ? AND expires_at > ?`).get(sourceKey, now) as { n: number }).n;
   }
 
-  expireBusiestPendingPairing(now: string): boolean {
+  expireBusiestPendingPairing(now: string): Awaitable<boolean> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.expireBusiestPendingPairing(now));
     const busiest = this.st(
       `SELECT source_key AS k FROM pairings WHERE status = 'pending' AND expires_at > @now
        GROUP BY source_key ORDER BY COUNT(*) DESC, MIN(created_at) LIMIT 1`,
@@ -741,12 +875,14 @@ export class SqliteStore implements RelayStore {
     return r.changes > 0;
   }
 
-  rateBucket(key: string): { tokens: number; atMs: number } | undefined {
+  rateBucket(key: string): Awaitable<{ tokens: number; atMs: number } | undefined> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.rateBucket(key));
     const r = this.st('SELECT tokens, at_ms FROM rate_limits WHERE key = ?').get(key) as { tokens: number; at_ms: number } | undefined;
     return r && { tokens: r.tokens, atMs: r.at_ms };
   }
 
-  saveRateBucket(key: string, state: { tokens: number; atMs: number }): void {
+  saveRateBucket(key: string, state: { tokens: number; atMs: number }): Awaitable<void> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.saveRateBucket(key, state));
     this.st('INSERT INTO rate_limits (key, tokens, at_ms) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET tokens = excluded.tokens, at_ms = excluded.at_ms').run(
       key,
       state.tokens,
@@ -754,15 +890,18 @@ export class SqliteStore implements RelayStore {
     );
   }
 
-  pruneRateBuckets(beforeMs: number): number {
+  pruneRateBuckets(beforeMs: number): Awaitable<number> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.pruneRateBuckets(beforeMs));
     return this.st('DELETE FROM rate_limits WHERE at_ms < ?').run(beforeMs).changes;
   }
 
-  pairingById(id: string): PairingRow | undefined {
+  pairingById(id: string): Awaitable<PairingRow | undefined> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.pairingById(id));
     return pairingFromRow(this.st('SELECT * FROM pairings WHERE id = ?').get(id) as Row | undefined);
   }
 
-  pendingPairingByCode(code: string, now: string): PairingRow | undefined {
+  pendingPairingByCode(code: string, now: string): Awaitable<PairingRow | undefined> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.pendingPairingByCode(code, now));
     return pairingFromRow(
       this.st(`SELECT * FROM pairings WHERE code = ? AND status = 'pending' AND expires_at > ? ORDER BY created_at DESC LIMIT 1`).get(code, now) as
         | Row
@@ -770,37 +909,44 @@ export class SqliteStore implements RelayStore {
     );
   }
 
-  countPendingPairings(now: string): number {
+  countPendingPairings(now: string): Awaitable<number> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.countPendingPairings(now));
     return (this.st(`SELECT COUNT(*) AS n FROM pairings WHERE status = 'pending' AND expires_at > ?`).get(now) as { n: number }).n;
   }
 
-  listPendingPairings(now: string): PairingRow[] {
+  listPendingPairings(now: string): Awaitable<PairingRow[]> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.listPendingPairings(now));
     return (this.st(`SELECT * FROM pairings WHERE status = 'pending' AND expires_at > ? ORDER BY created_at`).all(now) as Row[]).map(
       (r) => pairingFromRow(r)!,
     );
   }
 
-  decidePairing(id: string, status: 'approved' | 'rejected', terminalId: string | null, at: string): void {
+  decidePairing(id: string, status: 'approved' | 'rejected', terminalId: string | null, at: string): Awaitable<void> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.decidePairing(id, status, terminalId, at));
     this.st('UPDATE pairings SET status = ?, terminal_id = ?, decided_at = ? WHERE id = ?').run(status, terminalId, at, id);
   }
 
   // sales
 
-  insertSale(s: SaleRow): void {
+  insertSale(s: SaleRow): Awaitable<void> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.insertSale(s));
     const p = toParams(s as unknown as Row, SALE_COLUMNS, SALE_BOOLS);
     const cols = Object.keys(p);
     this.st(`INSERT INTO sales (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`).run(p);
   }
 
-  sale(terminalId: string, saleId: string): SaleRow | undefined {
+  sale(terminalId: string, saleId: string): Awaitable<SaleRow | undefined> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.sale(terminalId, saleId));
     return fromRow<SaleRow>(this.st('SELECT * FROM sales WHERE terminal_id = ? AND sale_id = ?').get(terminalId, saleId) as Row, SALE_COLUMNS, SALE_BOOLS);
   }
 
-  saleByChargeId(chargeId: string): SaleRow | undefined {
+  saleByChargeId(chargeId: string): Awaitable<SaleRow | undefined> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.saleByChargeId(chargeId));
     return fromRow<SaleRow>(this.st('SELECT * FROM sales WHERE charge_id = ?').get(chargeId) as Row, SALE_COLUMNS, SALE_BOOLS);
   }
 
-  updateSale(terminalId: string, saleId: string, patch: Partial<Omit<SaleRow, 'terminalId' | 'saleId'>>): SaleRow | undefined {
+  updateSale(terminalId: string, saleId: string, patch: Partial<Omit<SaleRow, 'terminalId' | 'saleId'>>): Awaitable<SaleRow | undefined> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.updateSale(terminalId, saleId, patch));
     const p = toParams(patch, SALE_COLUMNS, SALE_BOOLS);
     const cols = Object.keys(p);
     if (!cols.length) return this.sale(terminalId, saleId);
@@ -812,38 +958,44 @@ export class SqliteStore implements RelayStore {
     return fromRow<SaleRow>(row, SALE_COLUMNS, SALE_BOOLS);
   }
 
-  salesSince(terminalId: string | null, since: string, limit: number): SaleRow[] {
+  salesSince(terminalId: string | null, since: string, limit: number): Awaitable<SaleRow[]> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.salesSince(terminalId, since, limit));
     const rows = terminalId
       ? this.st('SELECT * FROM sales WHERE terminal_id = ? AND updated_at >= ? ORDER BY updated_at, sale_id LIMIT ?').all(terminalId, since, limit)
       : this.st('SELECT * FROM sales WHERE updated_at >= ? ORDER BY updated_at, sale_id LIMIT ?').all(since, limit);
     return (rows as Row[]).map((r) => fromRow<SaleRow>(r, SALE_COLUMNS, SALE_BOOLS)!);
   }
 
-  pendingSales(limit: number): SaleRow[] {
+  pendingSales(limit: number): Awaitable<SaleRow[]> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.pendingSales(limit));
     return (this.st(`SELECT * FROM sales WHERE status = 'pending' ORDER BY checked_at LIMIT ?`).all(limit) as Row[]).map(
       (r) => fromRow<SaleRow>(r, SALE_COLUMNS, SALE_BOOLS)!,
     );
   }
 
-  salesByStatus(status: SaleRow['status'], limit: number): SaleRow[] {
+  salesByStatus(status: SaleRow['status'], limit: number): Awaitable<SaleRow[]> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.salesByStatus(status, limit));
     return (this.st('SELECT * FROM sales WHERE status = ? ORDER BY updated_at LIMIT ?').all(status, limit) as Row[]).map(
       (r) => fromRow<SaleRow>(r, SALE_COLUMNS, SALE_BOOLS)!,
     );
   }
 
-  openSalesOf(terminalId: string, limit: number): SaleRow[] {
+  openSalesOf(terminalId: string, limit: number): Awaitable<SaleRow[]> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.openSalesOf(terminalId, limit));
     return (
       this.st(`SELECT * FROM sales WHERE terminal_id = ? AND status IN (${OPEN_STATUSES_SQL}) ORDER BY created_at LIMIT ?`).all(terminalId, limit) as Row[]
     ).map((r) => fromRow<SaleRow>(r, SALE_COLUMNS, SALE_BOOLS)!);
   }
 
-  paidAfterCancel(limit: number): SaleRow[] {
+  paidAfterCancel(limit: number): Awaitable<SaleRow[]> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.paidAfterCancel(limit));
     return (
       this.st(`SELECT * FROM sales WHERE expire_requested = 1 AND status = 'successful' ORDER BY updated_at DESC LIMIT ?`).all(limit) as Row[]
     ).map((r) => fromRow<SaleRow>(r, SALE_COLUMNS, SALE_BOOLS)!);
   }
 
-  uncertainSales(limit: number): SaleRow[] {
+  uncertainSales(limit: number): Awaitable<SaleRow[]> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.uncertainSales(limit));
     return (
       this.st(`SELECT * FROM sales WHERE create_uncertain = 1 AND status != 'creating' ORDER BY orphan_checked_at LIMIT ?`).all(limit) as Row[]
     ).map((r) => fromRow<SaleRow>(r, SALE_COLUMNS, SALE_BOOLS)!);
@@ -851,13 +1003,15 @@ export class SqliteStore implements RelayStore {
 
   // refunds
 
-  insertRefund(r: RefundRow): void {
+  insertRefund(r: RefundRow): Awaitable<void> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.insertRefund(r));
     const p = toParams(r as unknown as Row, REFUND_COLUMNS, REFUND_BOOLS);
     const cols = Object.keys(p);
     this.st(`INSERT INTO refunds (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`).run(p);
   }
 
-  refund(terminalId: string, refundId: string): RefundRow | undefined {
+  refund(terminalId: string, refundId: string): Awaitable<RefundRow | undefined> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.refund(terminalId, refundId));
     return fromRow<RefundRow>(
       this.st('SELECT * FROM refunds WHERE terminal_id = ? AND refund_id = ?').get(terminalId, refundId) as Row,
       REFUND_COLUMNS,
@@ -865,13 +1019,15 @@ export class SqliteStore implements RelayStore {
     );
   }
 
-  refundsOfSale(terminalId: string, saleId: string): RefundRow[] {
+  refundsOfSale(terminalId: string, saleId: string): Awaitable<RefundRow[]> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.refundsOfSale(terminalId, saleId));
     return (this.st('SELECT * FROM refunds WHERE terminal_id = ? AND sale_id = ? ORDER BY created_at, refund_id').all(terminalId, saleId) as Row[]).map(
       (r) => fromRow<RefundRow>(r, REFUND_COLUMNS, REFUND_BOOLS)!,
     );
   }
 
-  updateRefund(terminalId: string, refundId: string, patch: Partial<Omit<RefundRow, 'terminalId' | 'refundId'>>): void {
+  updateRefund(terminalId: string, refundId: string, patch: Partial<Omit<RefundRow, 'terminalId' | 'refundId'>>): Awaitable<void> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.updateRefund(terminalId, refundId, patch));
     const p = toParams(patch, REFUND_COLUMNS, REFUND_BOOLS);
     const cols = Object.keys(p);
     if (!cols.length) return;
@@ -882,7 +1038,8 @@ export class SqliteStore implements RelayStore {
     });
   }
 
-  pendingRefunds(limit: number): RefundRow[] {
+  pendingRefunds(limit: number): Awaitable<RefundRow[]> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.pendingRefunds(limit));
     return (this.st(`SELECT * FROM refunds WHERE status = 'pending' ORDER BY updated_at LIMIT ?`).all(limit) as Row[]).map(
       (r) => fromRow<RefundRow>(r, REFUND_COLUMNS, REFUND_BOOLS)!,
     );
@@ -890,8 +1047,9 @@ export class SqliteStore implements RelayStore {
 
   // event stream
 
-  publish(terminalId: string, at: string, event: RelayEvent): StoredEvent {
-    return this.transaction(() => {
+  publish(terminalId: string, at: string, event: RelayEvent): Awaitable<StoredEvent> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.publish(terminalId, at, event));
+    return this.atomic(() => {
       const row = this.st('UPDATE terminals SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq').get(terminalId) as
         | { last_seq: number }
         | undefined;
@@ -903,7 +1061,8 @@ export class SqliteStore implements RelayStore {
     });
   }
 
-  eventsAfter(terminalId: string, after: number, limit: number): StoredEvent[] {
+  eventsAfter(terminalId: string, after: number, limit: number): Awaitable<StoredEvent[]> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.eventsAfter(terminalId, after, limit));
     const below = this.unsynced.get(terminalId)?.seq ?? Number.MAX_SAFE_INTEGER;
     const rows = this.st('SELECT seq, at, body FROM events WHERE terminal_id = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?').all(terminalId, after, below, limit) as {
       seq: number;
@@ -921,21 +1080,24 @@ export class SqliteStore implements RelayStore {
     }));
   }
 
-  ack(terminalId: string, seq: number): number {
-    return this.transaction(() => {
+  ack(terminalId: string, seq: number): Awaitable<number> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.ack(terminalId, seq));
+    return this.atomic(() => {
       const removed = this.st('DELETE FROM events WHERE terminal_id = ? AND seq <= ?').run(terminalId, seq).changes;
       this.st('UPDATE terminals SET acked_seq = MAX(acked_seq, MIN(?, last_seq)) WHERE id = ?').run(seq, terminalId);
       return removed;
     });
   }
 
-  pendingEventCount(terminalId: string): number {
+  pendingEventCount(terminalId: string): Awaitable<number> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.pendingEventCount(terminalId));
     return (this.st('SELECT COUNT(*) AS n FROM events WHERE terminal_id = ?').get(terminalId) as { n: number }).n;
   }
 
   // webhooks
 
-  insertWebhookEvent(e: WebhookEventRow): boolean {
+  insertWebhookEvent(e: WebhookEventRow): Awaitable<boolean> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.insertWebhookEvent(e));
     return (
       this.st(
         `INSERT OR IGNORE INTO webhook_events (id, key, object_type, object_id, received_at, status, attempts, next_attempt_at, last_error)
@@ -944,11 +1106,13 @@ export class SqliteStore implements RelayStore {
     );
   }
 
-  webhookEvent(id: string): WebhookEventRow | undefined {
+  webhookEvent(id: string): Awaitable<WebhookEventRow | undefined> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.webhookEvent(id));
     return webhookFromRow(this.st('SELECT * FROM webhook_events WHERE id = ?').get(id) as Row | undefined);
   }
 
-  updateWebhookEvent(id: string, patch: Partial<Omit<WebhookEventRow, 'id'>>): void {
+  updateWebhookEvent(id: string, patch: Partial<Omit<WebhookEventRow, 'id'>>): Awaitable<void> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.updateWebhookEvent(id, patch));
     const map: Record<string, string> = {
       key: 'key',
       objectType: 'object_type',
@@ -965,7 +1129,8 @@ export class SqliteStore implements RelayStore {
     this.st(`UPDATE webhook_events SET ${cols.map((c) => `${c} = @${c}`).join(', ')} WHERE id = @__id`).run({ ...p, __id: id });
   }
 
-  unprocessedWebhookEvents(now: string, limit: number): WebhookEventRow[] {
+  unprocessedWebhookEvents(now: string, limit: number): Awaitable<WebhookEventRow[]> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.unprocessedWebhookEvents(now, limit));
     return (
       this.st(
         `SELECT * FROM webhook_events WHERE status = 'unprocessed' AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY received_at LIMIT ?`,
@@ -975,26 +1140,31 @@ export class SqliteStore implements RelayStore {
 
   // orphans
 
-  upsertOrphan(o: OrphanRow): void {
+  upsertOrphan(o: OrphanRow): Awaitable<void> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.upsertOrphan(o));
     this.st(
       `INSERT INTO orphans (charge_id, terminal_id, sale_id, status, found_at, updated_at) VALUES (@chargeId, @terminalId, @saleId, @status, @foundAt, @updatedAt)
        ON CONFLICT(charge_id) DO UPDATE SET status = CASE WHEN orphans.status = 'to_expire' THEN excluded.status ELSE orphans.status END, updated_at = excluded.updated_at`,
     ).run(o);
   }
 
-  orphansToExpire(limit: number): OrphanRow[] {
+  orphansToExpire(limit: number): Awaitable<OrphanRow[]> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.orphansToExpire(limit));
     return (this.st(`SELECT * FROM orphans WHERE status = 'to_expire' ORDER BY found_at LIMIT ?`).all(limit) as Row[]).map(orphanFromRow);
   }
 
-  orphansOfSale(terminalId: string, saleId: string): OrphanRow[] {
+  orphansOfSale(terminalId: string, saleId: string): Awaitable<OrphanRow[]> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.orphansOfSale(terminalId, saleId));
     return (this.st('SELECT * FROM orphans WHERE terminal_id = ? AND sale_id = ? ORDER BY found_at').all(terminalId, saleId) as Row[]).map(orphanFromRow);
   }
 
-  orphansByStatus(status: OrphanStatus, limit: number): OrphanRow[] {
+  orphansByStatus(status: OrphanStatus, limit: number): Awaitable<OrphanRow[]> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.orphansByStatus(status, limit));
     return (this.st('SELECT * FROM orphans WHERE status = ? ORDER BY found_at LIMIT ?').all(status, limit) as Row[]).map(orphanFromRow);
   }
 
-  updateOrphan(chargeId: string, status: OrphanStatus, at: string): void {
+  updateOrphan(chargeId: string, status: OrphanStatus, at: string): Awaitable<void> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.updateOrphan(chargeId, status, at));
     this.st('UPDATE orphans SET status = ?, updated_at = ? WHERE charge_id = ?').run(status, at, chargeId);
   }
 
@@ -1002,48 +1172,58 @@ export class SqliteStore implements RelayStore {
 
   // ---- fleet updates ----------------------------------------------------------------------
 
-  insertRelease(r: ReleaseRow): void {
+  insertRelease(r: ReleaseRow): Awaitable<void> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.insertRelease(r));
     this.st(
       `INSERT INTO releases (version, arch, sha256, size, file, added_at) VALUES (@version, @arch, @sha256, @size, @file, @addedAt)`,
     ).run({ ...r });
   }
 
-  release(version: string, arch: string): ReleaseRow | undefined {
+  release(version: string, arch: string): Awaitable<ReleaseRow | undefined> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.release(version, arch));
     const r = this.st(`SELECT * FROM releases WHERE version = ? AND arch = ?`).get(version, arch) as Row | undefined;
     return r && releaseFromRow(r);
   }
 
-  listReleases(): ReleaseRow[] {
+  listReleases(): Awaitable<ReleaseRow[]> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.listReleases());
     return (this.st(`SELECT * FROM releases ORDER BY added_at DESC, version DESC, arch`).all() as Row[]).map(releaseFromRow);
   }
 
-  deleteRelease(version: string, arch: string): boolean {
+  deleteRelease(version: string, arch: string): Awaitable<boolean> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.deleteRelease(version, arch));
     return this.st(`DELETE FROM releases WHERE version = ? AND arch = ?`).run(version, arch).changes > 0;
   }
 
-  insertRollout(r: Omit<RolloutRow, 'id'>): RolloutRow {
+  insertRollout(r: Omit<RolloutRow, 'id'>): Awaitable<RolloutRow> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.insertRollout(r));
     const info = this.st(`INSERT INTO rollouts (version, target, created_at) VALUES (?, ?, ?)`).run(r.version, JSON.stringify(r.target), r.createdAt);
     return { id: Number(info.lastInsertRowid), ...r };
   }
 
-  listRollouts(): RolloutRow[] {
+  listRollouts(): Awaitable<RolloutRow[]> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.listRollouts());
     return (this.st(`SELECT * FROM rollouts ORDER BY id DESC`).all() as Row[]).map(rolloutFromRow);
   }
 
-  terminalArch(id: string): string | null {
+  terminalArch(id: string): Awaitable<string | null> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.terminalArch(id));
     const r = this.st(`SELECT arch FROM terminal_arch WHERE terminal_id = ?`).get(id) as { arch: string } | undefined;
     return r?.arch ?? null;
   }
 
-  setTerminalArch(id: string, arch: string): void {
+  setTerminalArch(id: string, arch: string): Awaitable<void> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.setTerminalArch(id, arch));
     this.st(`INSERT INTO terminal_arch (terminal_id, arch) VALUES (?, ?) ON CONFLICT (terminal_id) DO UPDATE SET arch = excluded.arch`).run(id, arch);
   }
 
-  insertUpgradeReport(r: UpgradeReportRow): void {
+  insertUpgradeReport(r: UpgradeReportRow): Awaitable<void> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.insertUpgradeReport(r));
     this.st(`INSERT INTO terminal_upgrades (terminal_id, version, outcome, detail, at) VALUES (?, ?, ?, ?, ?)`).run(r.terminalId, r.version, r.outcome, r.detail, r.at);
   }
 
-  upgradeReports(terminalId: string, limit: number): UpgradeReportRow[] {
+  upgradeReports(terminalId: string, limit: number): Awaitable<UpgradeReportRow[]> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.upgradeReports(terminalId, limit));
     return (this.st(`SELECT * FROM terminal_upgrades WHERE terminal_id = ? ORDER BY at DESC, rowid DESC LIMIT ?`).all(terminalId, limit) as Row[]).map((r) => ({
       terminalId: r.terminal_id as string,
       version: r.version as string,
@@ -1053,8 +1233,9 @@ export class SqliteStore implements RelayStore {
     }));
   }
 
-  insertRecords(terminalId: string, records: JournalRecord[], receivedAt: string): { accepted: number; duplicates: number } {
-    return this.transaction(() => {
+  insertRecords(terminalId: string, records: JournalRecord[], receivedAt: string): Awaitable<{ accepted: number; duplicates: number }> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.insertRecords(terminalId, records, receivedAt));
+    return this.atomic(() => {
       const ins = this.st(
         'INSERT OR IGNORE INTO records (terminal_id, record_id, sale_id, kind, at, data, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
       );
@@ -1064,14 +1245,16 @@ export class SqliteStore implements RelayStore {
     });
   }
 
-  highestRecordRef(terminalId: string): number {
+  highestRecordRef(terminalId: string): Awaitable<number> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.highestRecordRef(terminalId));
     const row = this.st(
       `SELECT MAX(CAST(json_extract(data, '$.ref') AS INTEGER)) AS m FROM records WHERE terminal_id = ? AND kind IN ('sale.recorded', 'sale.adopted')`,
     ).get(terminalId) as { m: number | null };
     return row.m ?? 0;
   }
 
-  countRecords(terminalId: string): number {
+  countRecords(terminalId: string): Awaitable<number> {
+    if (this.owner !== undefined && this.foreign()) return this.queued(() => this.countRecords(terminalId));
     return (this.st('SELECT COUNT(*) AS n FROM records WHERE terminal_id = ?').get(terminalId) as { n: number }).n;
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Everything the relay keeps, behind one interface so another backend (PostgreSQL for several
- * relays) can implement it. Methods are synchronous because SQLite is; a networked backend would
- * make them async, and the callers are written so that change is mechanical.
+ * relays) can implement it. Data methods return Awaitable<T>: SQLite answers synchronously (a
+ * plain value, the relay's hot path allocates no promise), a networked store with a promise.
+ * Callers always await.
  *
  * Invariants the implementation guarantees:
  *  - publish() assigns the terminal's next sequence number and stores the event in the same
@@ -166,19 +167,38 @@ export interface OrphanRow {
   updatedAt: string;
 }
 
+/** A plain value (SQLite, synchronous) or a promise of one (a networked store). */
+export type Awaitable<T> = T | Promise<T>;
+
 export type StoreWritable = { ok: true } | { ok: false; reason: string; since: string };
 
 export interface RelayStore extends ReportSource {
-  /** Runs fn atomically (nested calls join the outer transaction). */
-  transaction<T>(fn: () => T): T;
-  /** Runs cb after the outermost transaction commits (at once outside one); dropped on rollback. */
+  /**
+   * Runs fn atomically. Nested calls (from fn's async context) join the outer transaction. Store
+   * calls made in fn's async context (AsyncLocalStorage) run in the transaction; calls from any
+   * other context neither see nor join it (SQLite: they wait until it ends). Never await network
+   * I/O inside fn: the transaction (and, on SQLite, the connection) is held meanwhile.
+   */
+  transaction<T>(fn: () => Awaitable<T>): Promise<T>;
+  /** Runs cb after the outermost transaction of the current async context commits (at once outside one); dropped on rollback. */
   afterCommit(cb: () => void): void;
   /**
-   * Group commit: runs every item in one durable transaction, each isolated (a failing item is
-   * rolled back alone). Returns each item's error, or undefined for success.
+   * Group commit: runs every item in one durable transaction, each isolated (a savepoint: a
+   * failing item is rolled back alone). Resolves, once durable, with each item's error or undefined.
    */
-  batch(items: (() => void)[]): unknown[];
-  close(): void;
+  batch(items: (() => Awaitable<unknown>)[]): Promise<unknown[]>;
+  /**
+   * Mutual exclusion for `key` across every relay process sharing the store, held while fn runs
+   * (fn may call Omise over HTTP; it is not a transaction). SQLite: in this process (one relay per
+   * file). Used for "one live charge per sale", refunds, pairing approval, revocation.
+   */
+  lock<T>(key: string, fn: () => Promise<T>): Promise<T>;
+  /**
+   * Optional: a store shared by several relays calls cb when another process committed events for
+   * the terminal; the stream then reads eventsAfter from the terminal's cursor.
+   */
+  watchEvents?(cb: (terminalId: string) => void): void;
+  close(): Awaitable<void>;
   /** True when something outside this store handle changed the database since the last call. */
   externalChange(): boolean;
   /**
@@ -187,106 +207,106 @@ export interface RelayStore extends ReportSource {
    */
   writable(): StoreWritable;
   /** The highest receipt reference in this terminal's synced records (0 when none). */
-  highestRecordRef(terminalId: string): number;
+  highestRecordRef(terminalId: string): Awaitable<number>;
 
   // terminals
-  insertTerminal(t: Omit<TerminalRow, 'lastSeq' | 'ackedSeq'>): void;
-  terminalById(id: string): TerminalRow | undefined;
-  terminalByCredentialHash(hash: string): TerminalRow | undefined;
-  listTerminals(): TerminalRow[];
-  renameTerminal(id: string, name: string, at: string): boolean;
-  revokeTerminal(id: string, at: string): boolean;
-  touchTerminal(id: string, at: string, info: { version?: string | null; address?: string | null }): void;
+  insertTerminal(t: Omit<TerminalRow, 'lastSeq' | 'ackedSeq'>): Awaitable<void>;
+  terminalById(id: string): Awaitable<TerminalRow | undefined>;
+  terminalByCredentialHash(hash: string): Awaitable<TerminalRow | undefined>;
+  listTerminals(): Awaitable<TerminalRow[]>;
+  renameTerminal(id: string, name: string, at: string): Awaitable<boolean>;
+  revokeTerminal(id: string, at: string): Awaitable<boolean>;
+  touchTerminal(id: string, at: string, info: { version?: string | null; address?: string | null }): Awaitable<void>;
   /** The terminal that replaced this one (re-pairing), if any. */
-  successorOf(id: string): TerminalRow | undefined;
+  successorOf(id: string): Awaitable<TerminalRow | undefined>;
 
   // pairing
-  insertPairing(p: PairingRow): void;
-  pairingById(id: string): PairingRow | undefined;
-  pendingPairingByCode(code: string, now: string): PairingRow | undefined;
-  countPendingPairings(now: string): number;
+  insertPairing(p: PairingRow): Awaitable<void>;
+  pairingById(id: string): Awaitable<PairingRow | undefined>;
+  pendingPairingByCode(code: string, now: string): Awaitable<PairingRow | undefined>;
+  countPendingPairings(now: string): Awaitable<number>;
   /** Pending, unexpired pairings asked for from one source (rate-limit key). */
-  countPendingPairingsFrom(sourceKey: string, now: string): number;
+  countPendingPairingsFrom(sourceKey: string, now: string): Awaitable<number>;
   /**
    * Ends (expires now) the oldest pending pairing of the source with the most pending ones, to
    * make room when every slot is taken; false when none is pending.
    */
-  expireBusiestPendingPairing(now: string): boolean;
+  expireBusiestPendingPairing(now: string): Awaitable<boolean>;
   /** A stored rate-limit bucket (pairing), undefined when never used or pruned. */
-  rateBucket(key: string): { tokens: number; atMs: number } | undefined;
-  saveRateBucket(key: string, state: { tokens: number; atMs: number }): void;
+  rateBucket(key: string): Awaitable<{ tokens: number; atMs: number } | undefined>;
+  saveRateBucket(key: string, state: { tokens: number; atMs: number }): Awaitable<void>;
   /** Forgets buckets last used before `beforeMs` (full again by then); returns how many. */
-  pruneRateBuckets(beforeMs: number): number;
-  listPendingPairings(now: string): PairingRow[];
-  decidePairing(id: string, status: 'approved' | 'rejected', terminalId: string | null, at: string): void;
+  pruneRateBuckets(beforeMs: number): Awaitable<number>;
+  listPendingPairings(now: string): Awaitable<PairingRow[]>;
+  decidePairing(id: string, status: 'approved' | 'rejected', terminalId: string | null, at: string): Awaitable<void>;
 
   // sales
-  insertSale(s: SaleRow): void;
-  sale(terminalId: string, saleId: string): SaleRow | undefined;
-  saleByChargeId(chargeId: string): SaleRow | undefined;
+  insertSale(s: SaleRow): Awaitable<void>;
+  sale(terminalId: string, saleId: string): Awaitable<SaleRow | undefined>;
+  saleByChargeId(chargeId: string): Awaitable<SaleRow | undefined>;
   /** Applies the patch and returns the stored row (undefined: no such sale). */
-  updateSale(terminalId: string, saleId: string, patch: Partial<Omit<SaleRow, 'terminalId' | 'saleId'>>): SaleRow | undefined;
-  salesSince(terminalId: string | null, since: string, limit: number): SaleRow[];
+  updateSale(terminalId: string, saleId: string, patch: Partial<Omit<SaleRow, 'terminalId' | 'saleId'>>): Awaitable<SaleRow | undefined>;
+  salesSince(terminalId: string | null, since: string, limit: number): Awaitable<SaleRow[]>;
   /** Non-final sales with a charge, for the reconciler. */
-  pendingSales(limit: number): SaleRow[];
-  salesByStatus(status: SaleStatus, limit: number): SaleRow[];
+  pendingSales(limit: number): Awaitable<SaleRow[]>;
+  salesByStatus(status: SaleStatus, limit: number): Awaitable<SaleRow[]>;
   /** Sales out of 'creating' still watched for stray charges (createUncertain), least recently checked first. */
-  uncertainSales(limit: number): SaleRow[];
+  uncertainSales(limit: number): Awaitable<SaleRow[]>;
   /** The terminal's sales still 'creating' or 'pending'. */
-  openSalesOf(terminalId: string, limit: number): SaleRow[];
+  openSalesOf(terminalId: string, limit: number): Awaitable<SaleRow[]>;
   /** Sales paid although their expiry had been asked for (cancelled, or their terminal revoked). */
-  paidAfterCancel(limit: number): SaleRow[];
+  paidAfterCancel(limit: number): Awaitable<SaleRow[]>;
 
   // refunds
-  insertRefund(r: RefundRow): void;
-  refund(terminalId: string, refundId: string): RefundRow | undefined;
-  refundsOfSale(terminalId: string, saleId: string): RefundRow[];
-  updateRefund(terminalId: string, refundId: string, patch: Partial<Omit<RefundRow, 'terminalId' | 'refundId'>>): void;
-  pendingRefunds(limit: number): RefundRow[];
+  insertRefund(r: RefundRow): Awaitable<void>;
+  refund(terminalId: string, refundId: string): Awaitable<RefundRow | undefined>;
+  refundsOfSale(terminalId: string, saleId: string): Awaitable<RefundRow[]>;
+  updateRefund(terminalId: string, refundId: string, patch: Partial<Omit<RefundRow, 'terminalId' | 'refundId'>>): Awaitable<void>;
+  pendingRefunds(limit: number): Awaitable<RefundRow[]>;
 
   // event stream
   /** Appends an event for the terminal with the next sequence number. */
-  publish(terminalId: string, at: string, event: RelayEvent): StoredEvent;
-  eventsAfter(terminalId: string, after: number, limit: number): StoredEvent[];
+  publish(terminalId: string, at: string, event: RelayEvent): Awaitable<StoredEvent>;
+  eventsAfter(terminalId: string, after: number, limit: number): Awaitable<StoredEvent[]>;
   /** Cumulative; returns how many events it removed. */
-  ack(terminalId: string, seq: number): number;
-  pendingEventCount(terminalId: string): number;
+  ack(terminalId: string, seq: number): Awaitable<number>;
+  pendingEventCount(terminalId: string): Awaitable<number>;
 
   // webhooks
   /** False when the event id was seen before (a duplicate). */
-  insertWebhookEvent(e: WebhookEventRow): boolean;
-  webhookEvent(id: string): WebhookEventRow | undefined;
-  updateWebhookEvent(id: string, patch: Partial<Omit<WebhookEventRow, 'id'>>): void;
-  unprocessedWebhookEvents(now: string, limit: number): WebhookEventRow[];
+  insertWebhookEvent(e: WebhookEventRow): Awaitable<boolean>;
+  webhookEvent(id: string): Awaitable<WebhookEventRow | undefined>;
+  updateWebhookEvent(id: string, patch: Partial<Omit<WebhookEventRow, 'id'>>): Awaitable<void>;
+  unprocessedWebhookEvents(now: string, limit: number): Awaitable<WebhookEventRow[]>;
 
   // orphan charges (extra charges found for a sale that already has one)
-  upsertOrphan(o: OrphanRow): void;
-  orphansToExpire(limit: number): OrphanRow[];
+  upsertOrphan(o: OrphanRow): Awaitable<void>;
+  orphansToExpire(limit: number): Awaitable<OrphanRow[]>;
   /** Every extra charge recorded for a sale, oldest first. */
-  orphansOfSale(terminalId: string, saleId: string): OrphanRow[];
-  orphansByStatus(status: OrphanStatus, limit: number): OrphanRow[];
-  updateOrphan(chargeId: string, status: OrphanStatus, at: string): void;
+  orphansOfSale(terminalId: string, saleId: string): Awaitable<OrphanRow[]>;
+  orphansByStatus(status: OrphanStatus, limit: number): Awaitable<OrphanRow[]>;
+  updateOrphan(chargeId: string, status: OrphanStatus, at: string): Awaitable<void>;
 
   // fleet updates: release bundles, rollouts, upgrade reports
-  insertRelease(r: ReleaseRow): void;
-  release(version: string, arch: string): ReleaseRow | undefined;
+  insertRelease(r: ReleaseRow): Awaitable<void>;
+  release(version: string, arch: string): Awaitable<ReleaseRow | undefined>;
   /** Newest first. */
-  listReleases(): ReleaseRow[];
+  listReleases(): Awaitable<ReleaseRow[]>;
   /** Forgets a bundle (its file is removed after, by the caller). False: there was none. */
-  deleteRelease(version: string, arch: string): boolean;
-  insertRollout(r: Omit<RolloutRow, 'id'>): RolloutRow;
+  deleteRelease(version: string, arch: string): Awaitable<boolean>;
+  insertRollout(r: Omit<RolloutRow, 'id'>): Awaitable<RolloutRow>;
   /** Newest first: the newest rollout that targets a terminal decides what it runs. */
-  listRollouts(): RolloutRow[];
+  listRollouts(): Awaitable<RolloutRow[]>;
   /** The architecture the terminal said it runs on when it last asked for a release. */
-  terminalArch(id: string): string | null;
-  setTerminalArch(id: string, arch: string): void;
-  insertUpgradeReport(r: UpgradeReportRow): void;
+  terminalArch(id: string): Awaitable<string | null>;
+  setTerminalArch(id: string, arch: string): Awaitable<void>;
+  insertUpgradeReport(r: UpgradeReportRow): Awaitable<void>;
   /** The terminal's reports, newest first. */
-  upgradeReports(terminalId: string, limit: number): UpgradeReportRow[];
+  upgradeReports(terminalId: string, limit: number): Awaitable<UpgradeReportRow[]>;
 
   // journal records uploaded by terminals
-  insertRecords(terminalId: string, records: JournalRecord[], receivedAt: string): { accepted: number; duplicates: number };
-  countRecords(terminalId: string): number;
+  insertRecords(terminalId: string, records: JournalRecord[], receivedAt: string): Awaitable<{ accepted: number; duplicates: number }>;
+  countRecords(terminalId: string): Awaitable<number>;
 }
 
 // ---- what an end-of-day report reads (report.ts computes it) ------------------------------------
@@ -333,5 +353,5 @@ export interface ReportData {
 /** Where a report's data comes from: the running relay's store, or a read-only reader of its database (the CLI). */
 export interface ReportSource {
   /** What a report of [from, to) needs, read in one transaction (`now` may pick a faster plan). */
-  reportData(window: { from: Date; to: Date }, now?: Date): ReportData;
+  reportData(window: { from: Date; to: Date }, now?: Date): Awaitable<ReportData>;
 }

@@ -38,6 +38,8 @@ interface Conn {
   lastHeard: number;
   lastPing: number;
   pumping: boolean;
+  /** Something was committed while a pump's read was in flight: read again before stopping. */
+  again: boolean;
   address: string | null;
   slot: number;
   lastSeenWritten: number;
@@ -89,6 +91,7 @@ export class StreamHub {
   }
 
   start(): void {
+    this.o.store.watchEvents?.((terminalId) => this.onExternalEvents(terminalId));
     // Every connection is visited once per half interval (in slices, so thousands of terminals do
     // not stall the loop at once): a silent peer is dropped within two intervals of its last frame.
     this.heartbeatTimer = setInterval(() => this.heartbeat(), Math.max(5, Math.floor(this.o.heartbeatMs / 2 / this.slices)));
@@ -97,25 +100,34 @@ export class StreamHub {
 
   /** Takes over an HTTP upgrade already authenticated by the caller. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, terminal: TerminalRow, after: number, address: string | null): void {
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, terminal, after, address));
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.attach(ws, terminal, after, address).catch((err: unknown) => {
+        this.o.log.error('stream: could not attach the terminal', { terminalId: terminal.id, error: err });
+        ws.close(1011, 'try again');
+      });
+    });
   }
 
-  private attach(ws: WebSocket, terminal: TerminalRow, after: number, address: string | null): void {
+  private async attach(ws: WebSocket, terminal: TerminalRow, after: number, address: string | null): Promise<void> {
     if (this.stopped) {
       ws.close(CLOSE_SHUTDOWN, 'shutting down');
       return;
     }
     const id = terminal.id;
-    const prev = this.conns.get(id);
-    if (prev) prev.ws.close(CLOSE_REPLACED, 'replaced by a newer connection');
     // The resume point is an ack of everything up to it; a terminal claiming more than exists
     // (a restored relay database) is answered from what the relay has, and hello tells it lastSeq.
-    const fresh = this.o.store.terminalById(id) ?? terminal;
+    const fresh = (await this.o.store.terminalById(id)) ?? terminal;
+    if (this.stopped) {
+      ws.close(CLOSE_SHUTDOWN, 'shutting down');
+      return;
+    }
+    const prev = this.conns.get(id);
+    if (prev) prev.ws.close(CLOSE_REPLACED, 'replaced by a newer connection');
     const start = Math.max(0, Math.min(after, fresh.lastSeq));
     if (start > 0) this.queueAck(id, start);
     const now = Date.now();
     const slot = this.nextSlot++ % this.slices;
-    const conn: Conn = { ws, terminalId: id, sentSeq: start, knownSeq: fresh.lastSeq, lastHeard: now, lastPing: now, pumping: false, address, slot, lastSeenWritten: now };
+    const conn: Conn = { ws, terminalId: id, sentSeq: start, knownSeq: fresh.lastSeq, lastHeard: now, lastPing: now, pumping: false, again: false, address, slot, lastSeenWritten: now };
     this.conns.set(id, conn);
     this.slots[slot].add(conn);
     this.touch(id, { address });
@@ -201,27 +213,24 @@ export class StreamHub {
     const prev = this.pendingAcks.get(terminalId) ?? 0;
     if (seq > prev) this.pendingAcks.set(terminalId, seq);
     if (!this.ackTimer) {
-      this.ackTimer = setTimeout(() => this.flushAcks(), ACK_FLUSH_MS);
+      this.ackTimer = setTimeout(() => void this.flushAcks(), ACK_FLUSH_MS);
       this.ackTimer.unref();
     }
   }
 
-  flushAcks(sync = false): void {
+  /** Writes the queued acks: through the group commit, or in a transaction of their own (`direct`, at stop). */
+  flushAcks(direct = false): Promise<void> {
     this.ackTimer = undefined;
-    if (!this.pendingAcks.size) return;
+    if (!this.pendingAcks.size) return Promise.resolve();
     const acks = [...this.pendingAcks];
     this.pendingAcks.clear();
-    const write = () => acks.reduce((n, [t, seq]) => n + this.o.store.ack(t, seq), 0);
+    const write = async () => {
+      let n = 0;
+      for (const [t, seq] of acks) n += await this.o.store.ack(t, seq);
+      return n;
+    };
     const fail = (err: unknown) => this.o.log.error('could not store acks (events will be redelivered)', { error: err });
-    if (sync) {
-      try {
-        this.o.metrics.eventsAcked.inc(undefined, this.o.store.transaction(write));
-      } catch (err) {
-        fail(err);
-      }
-      return;
-    }
-    this.o.commit.run(write).then((removed) => this.o.metrics.eventsAcked.inc(undefined, removed), fail);
+    return (direct ? this.o.store.transaction(write) : this.o.commit.run(write)).then((removed) => this.o.metrics.eventsAcked.inc(undefined, removed), fail);
   }
 
   /** Called after a publish has committed. */
@@ -238,37 +247,63 @@ export class StreamHub {
     this.pump(conn);
   }
 
-  /** Sends everything after sentSeq from the store, in batches, yielding between them. */
+  /**
+   * Sends everything after sentSeq from the store, in batches, yielding between them. The cursor
+   * (sentSeq) is what deduplicates: an event already sent directly by notify() is not read again.
+   */
   private pump(conn: Conn): void {
-    if (conn.pumping) return;
+    if (conn.pumping) {
+      conn.again = true;
+      return;
+    }
     conn.pumping = true;
-    const step = () => {
+    const step = async (): Promise<void> => {
       if (this.conns.get(conn.terminalId) !== conn || conn.ws.readyState !== conn.ws.OPEN) {
         conn.pumping = false;
         return;
       }
       if (conn.ws.bufferedAmount >= HIGH_WATER) {
-        setTimeout(step, 20).unref();
+        setTimeout(() => void step(), 20).unref();
         return;
       }
       let events: StoredEvent[];
+      conn.again = false;
       try {
-        events = this.o.store.eventsAfter(conn.terminalId, conn.sentSeq, BATCH);
+        events = await this.o.store.eventsAfter(conn.terminalId, conn.sentSeq, BATCH);
       } catch (err) {
         conn.pumping = false;
         this.o.log.error('stream: reading events failed', { terminalId: conn.terminalId, error: err });
         return;
       }
+      // The connection may have closed or been replaced while the read was in flight.
+      if (this.conns.get(conn.terminalId) !== conn || conn.ws.readyState !== conn.ws.OPEN) {
+        conn.pumping = false;
+        return;
+      }
       for (const ev of events) {
+        // notify() cannot send while pumping, but a store read may overlap one: never resend.
+        if (ev.seq <= conn.sentSeq) continue;
         conn.sentSeq = ev.seq;
         this.sendEvent(conn, ev);
       }
       if (conn.sentSeq > conn.knownSeq) conn.knownSeq = conn.sentSeq;
       this.o.metrics.eventsDelivered.inc(undefined, events.length);
-      if (events.length === BATCH) setImmediate(step);
+      if (events.length === BATCH || conn.again) setImmediate(() => void step());
       else conn.pumping = false;
     };
-    step();
+    void step();
+  }
+
+  /**
+   * Events committed by another process sharing the store (another relay replica): a terminal
+   * connected here is sent what follows its cursor.
+   */
+  private onExternalEvents(terminalId: string): void {
+    const conn = this.conns.get(terminalId);
+    if (!conn) return;
+    // Something past the cursor exists: acks resume the pump if it stops at the high-water mark.
+    conn.knownSeq = Math.max(conn.knownSeq, conn.sentSeq + 1);
+    this.pump(conn);
   }
 
   /** Closes a terminal's stream (revoked, or the relay stopping). */
@@ -285,9 +320,9 @@ export class StreamHub {
    * Another process (the CLI) changed the database: close revoked terminals' streams and
    * deliver events it published.
    */
-  syncExternal(): void {
+  async syncExternal(): Promise<void> {
     for (const conn of [...this.conns.values()]) {
-      const t = this.o.store.terminalById(conn.terminalId);
+      const t = await this.o.store.terminalById(conn.terminalId);
       if (!t || t.revokedAt) {
         this.o.log.info('closing stream of revoked terminal', { terminalId: conn.terminalId });
         this.kick(conn.terminalId, CLOSE_REVOKED, 'revoked');
@@ -334,37 +369,41 @@ export class StreamHub {
     if (seen.length) {
       const at = this.o.clock().toISOString();
       this.o.commit
-        .run(() => {
-          for (const id of seen) this.o.store.touchTerminal(id, at, {});
+        .run(async () => {
+          for (const id of seen) await this.o.store.touchTerminal(id, at, {});
         })
         .catch((err: unknown) => this.o.log.warn('could not record last-seen times', { error: err }));
     }
   }
 
-  private recordSeen(): void {
+  private async recordSeen(): Promise<void> {
     if (!this.conns.size) return;
     const at = this.o.clock().toISOString();
+    const ids = [...this.conns.keys()];
     try {
-      this.o.store.transaction(() => {
-        for (const conn of this.conns.values()) this.o.store.touchTerminal(conn.terminalId, at, {});
+      await this.o.store.transaction(async () => {
+        for (const id of ids) await this.o.store.touchTerminal(id, at, {});
       });
     } catch (err) {
       this.o.log.warn('could not record last-seen times', { error: err });
     }
   }
 
-  /** Closes every stream; terminals reconnect (to this relay after a restart, or another). */
-  stop(): void {
+  /**
+   * Closes every stream; terminals reconnect (to this relay after a restart, or another). Resolves
+   * once the last acks and last-seen times are written.
+   */
+  stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.heartbeatTimer);
     if (this.ackTimer) clearTimeout(this.ackTimer);
-    this.flushAcks(true);
-    this.recordSeen();
+    const written = Promise.all([this.flushAcks(true), this.recordSeen()]).then(() => undefined);
     for (const conn of this.conns.values()) {
       conn.ws.close(CLOSE_SHUTDOWN, 'relay shutting down');
       setTimeout(() => conn.ws.terminate(), 500).unref();
     }
     this.conns.clear();
     this.wss.close();
+    return written;
   }
 }

@@ -71,9 +71,9 @@ export class WebhookIntake {
   constructor(private readonly o: WebhookOptions) {}
 
   start(): void {
-    this.timer = setInterval(() => this.retryDue(), RETRY_TICK_MS);
+    this.timer = setInterval(() => void this.retryDue(), RETRY_TICK_MS);
     this.timer.unref();
-    this.retryDue();
+    void this.retryDue();
   }
 
   async stop(): Promise<void> {
@@ -144,7 +144,7 @@ export class WebhookIntake {
       nextAttemptAt: null,
       lastError: null,
     };
-    if (this.o.store.webhookEvent(row.id)) {
+    if (await this.o.store.webhookEvent(row.id)) {
       // The first delivery's commit may still be on its way to the disk: answer once the commits
       // made so far are durable (an empty write resolves after the next fsync).
       try {
@@ -166,11 +166,11 @@ export class WebhookIntake {
     const charge = quick && 'charge' in quick ? quick.charge : undefined;
     let fresh: boolean;
     try {
-      fresh = await this.o.commit.run(() => {
+      fresh = await this.o.commit.run(async () => {
         // With the charge in hand the row is stored as done at once (one statement, not an insert
         // and an update); if applying it throws, the item's savepoint takes the row back too.
-        if (!this.o.store.insertWebhookEvent(charge ? { ...row, status: 'done', attempts: 1 } : row)) return false;
-        if (charge) this.o.sales.applyCharge(charge);
+        if (!(await this.o.store.insertWebhookEvent(charge ? { ...row, status: 'done', attempts: 1 } : row))) return false;
+        if (charge) await this.o.sales.applyCharge(charge);
         return true;
       });
     } catch (err) {
@@ -214,15 +214,15 @@ export class WebhookIntake {
     try {
       const got = await (prefetched ?? this.fetchCharge(row.objectId));
       if ('error' in got) throw got.error;
-      await this.o.commit.run(() => {
-        this.o.sales.applyCharge(got.charge);
-        this.o.store.updateWebhookEvent(row.id, { status: 'done', attempts: row.attempts + 1, lastError: null, nextAttemptAt: null });
+      await this.o.commit.run(async () => {
+        await this.o.sales.applyCharge(got.charge);
+        await this.o.store.updateWebhookEvent(row.id, { status: 'done', attempts: row.attempts + 1, lastError: null, nextAttemptAt: null });
       });
     } catch (err) {
       if (err instanceof OmiseError && err.kind === 'api' && (err.status === 404 || err.code === 'invalid_id')) {
         // Not a charge of this account, a test event, or not even an Omise id: nothing to apply, ever.
         this.o.log.warn('webhook names an unknown charge; ignored', { eventId: row.id, chargeId: row.objectId });
-        this.o.store.updateWebhookEvent(row.id, { status: 'ignored', attempts: row.attempts + 1, lastError: 'not_found' });
+        await this.o.store.updateWebhookEvent(row.id, { status: 'ignored', attempts: row.attempts + 1, lastError: 'not_found' });
         return;
       }
       const attempts = row.attempts + 1;
@@ -230,7 +230,7 @@ export class WebhookIntake {
       const next = new Date(this.o.clock().getTime() + backoff).toISOString();
       this.o.log.warn('webhook processing failed; will retry', { eventId: row.id, attempts, error: err });
       try {
-        this.o.store.updateWebhookEvent(row.id, {
+        await this.o.store.updateWebhookEvent(row.id, {
           attempts,
           nextAttemptAt: next,
           lastError: err instanceof Error ? err.message.slice(0, 200) : String(err),
@@ -242,10 +242,10 @@ export class WebhookIntake {
   }
 
   /** Unprocessed events whose time has come (and every one of them at start). */
-  retryDue(): void {
+  async retryDue(): Promise<void> {
     if (this.stopped) return;
     try {
-      for (const row of this.o.store.unprocessedWebhookEvents(this.o.clock().toISOString(), 100)) this.process(row);
+      for (const row of await this.o.store.unprocessedWebhookEvents(this.o.clock().toISOString(), 100)) this.process(row);
     } catch (err) {
       this.o.log.error('webhook retry scan failed', { error: err });
     }

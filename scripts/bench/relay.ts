@@ -110,11 +110,11 @@ async function child(): Promise<void> {
           const n = m.n as number;
           const at = new Date().toISOString();
           const out: { id: string; credential: string }[] = [];
-          relay!.store.transaction(() => {
+          await relay!.store.transaction(async () => {
             for (let i = 0; i < n; i++) {
               const credential = randomToken(32);
               const id = `term_bench${i.toString().padStart(5, '0')}`;
-              relay!.store.insertTerminal({ id, name: `bench ${i}`, credentialHash: hashToken(credential), createdAt: at, revokedAt: null, lastSeenAt: null, version: '0', device: null, address: null });
+              await relay!.store.insertTerminal({ id, name: `bench ${i}`, credentialHash: hashToken(credential), createdAt: at, revokedAt: null, lastSeenAt: null, version: '0', device: null, address: null });
               out.push({ id, credential });
             }
           });
@@ -123,9 +123,9 @@ async function child(): Promise<void> {
         case 'sales': {
           const at = new Date().toISOString();
           const items = m.items as PreparedSale[];
-          relay!.store.transaction(() => {
+          await relay!.store.transaction(async () => {
             for (const it of items) {
-              relay!.store.insertSale({
+              await relay!.store.insertSale({
                 terminalId: it.terminalId, saleId: it.saleId, method: 'alipayplus_mpm', amount: it.amount, currency: 'THB', description: null, terminalCreatedAt: null,
                 status: 'pending', chargeId: it.chargeId, createAttempts: 1, lastAttemptAt: at, createUncertain: false, orphanCheckedAt: at,
                 qrText: 'https://example.invalid/qr', qrSvg: it.qrSvg, failureCode: null, failureMessage: null, errorCode: null, errorMessage: null,
@@ -139,13 +139,13 @@ async function child(): Promise<void> {
         case 'flood': {
           const terminalId = m.terminalId as string;
           const n = m.n as number;
-          const s = relay!.store.salesSince(terminalId, '1970-01-01T00:00:00.000Z', 1)[0];
-          const sale = relay!.sales.view(s, false);
+          const s = (await relay!.store.salesSince(terminalId, '1970-01-01T00:00:00.000Z', 1))[0];
+          const sale = await relay!.sales.view(s, false);
           const at = new Date().toISOString();
-          relay!.store.transaction(() => {
-            for (let i = 0; i < n; i++) relay!.store.publish(terminalId, at, { kind: 'sale.updated', sale });
+          await relay!.store.transaction(async () => {
+            for (let i = 0; i < n; i++) await relay!.store.publish(terminalId, at, { kind: 'sale.updated', sale });
           });
-          return reply(m.id, relay!.store.terminalById(terminalId)!.lastSeq);
+          return reply(m.id, (await relay!.store.terminalById(terminalId))!.lastSeq);
         }
         case 'gc':
           return reply(m.id, { count: gcs.length, totalMs: gcs.reduce((t, x) => t + x, 0), maxMs: Math.max(0, ...gcs) });

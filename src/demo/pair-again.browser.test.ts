@@ -75,7 +75,7 @@ describe('demo: Pair again', () => {
     expect(state().terminalId).not.toBe(before);
     await page.locator('#pairing').waitFor({ state: 'hidden', timeout: 10_000 });
     // The old terminal id was replaced (revoked) at the relay; the new one is listed.
-    const terminals = demo.relay.listTerminals();
+    const terminals = await demo.relay.listTerminals();
     expect(terminals.find((t) => t.id === state().terminalId)).toMatchObject({ revoked: false });
     expect(terminals.find((t) => t.id === before)).toMatchObject({ revoked: true });
 

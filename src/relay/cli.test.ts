@@ -35,7 +35,7 @@ describe('relay: the operator CLI against a running relay', () => {
         expect(r.status).toBe(400);
         expect(JSON.stringify(r.body)).toMatch(/control characters/);
       }
-      expect(rig.relay.store.listPendingPairings(new Date().toISOString())).toHaveLength(0);
+      expect(await rig.relay.store.listPendingPairings(new Date().toISOString())).toHaveLength(0);
     });
 
     it('refuses control characters in an operator rename (CLI and admin API)', async () => {
@@ -45,7 +45,7 @@ describe('relay: the operator CLI against a running relay', () => {
       expect(bad.err).toMatch(/control characters/);
       const api = await call(rig.relay.url, 'POST', `/admin/terminals/${terminalId}/rename`, { token: rig.secrets.adminToken, body: { name: 'x\ny' } });
       expect(api.status).toBe(400);
-      expect(rig.relay.store.terminalById(terminalId)?.name).toBe('till-ok');
+      expect((await rig.relay.store.terminalById(terminalId))?.name).toBe('till-ok');
     });
 
     it('prints names stored before this check with every control character escaped', async () => {
@@ -141,7 +141,7 @@ describe('relay: the operator CLI against a running relay', () => {
       }
       await expect(relayCli(['terminals', 'rename', terminalId, '--config', configFile])).rejects.toThrow(/terminals rename: <name> is required/);
       await expect(relayCli(['terminals', 'frobnicate', '--config', configFile])).rejects.toThrow(/unknown terminals command "frobnicate"/);
-      expect(rig.relay.store.terminalById(terminalId)).toMatchObject({ name: 'till-mistakes', revokedAt: null });
+      expect(await rig.relay.store.terminalById(terminalId)).toMatchObject({ name: 'till-mistakes', revokedAt: null });
     });
 
     it('a wrong admin token is refused, and no error or log line carries a token', async () => {
@@ -154,7 +154,7 @@ describe('relay: the operator CLI against a running relay', () => {
       const r = await relayCli(['terminals', 'revoke', terminalId, '--config', wrongConfig]);
       expect(r.code).toBe(1);
       expect(r.err).toBe('qrpos relay: admin token required\n');
-      expect(rig.relay.store.terminalById(terminalId)?.revokedAt).toBeNull();
+      expect((await rig.relay.store.terminalById(terminalId))?.revokedAt).toBeNull();
       expect(logLeaks(rig, [wrongToken])).toEqual([]);
     });
   });

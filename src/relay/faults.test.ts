@@ -80,7 +80,7 @@ describe('relay: one charge per sale under Omise faults', () => {
       async () => {
         const r = await rig.api('POST', '/v1/sales', cred, { saleId, amount: 2000, currency: 'THB' });
         expect(r.status).toBe(503);
-        return (rig.relay.store.sale(rig.relay.listTerminals()[0].id, saleId)?.createAttempts ?? 0) >= 2;
+        return ((await rig.relay.store.sale((await rig.relay.listTerminals())[0].id, saleId))?.createAttempts ?? 0) >= 2;
       },
       'a second attempt',
       5000,

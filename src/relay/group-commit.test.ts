@@ -31,7 +31,7 @@ describe('GroupCommit', () => {
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect((results[2] as PromiseFulfilledResult<number>).value).toBe(42);
     expect(commits).toEqual([3]);
-    expect(store.listTerminals().map((t) => t.id)).toEqual(['t1', 't2']);
+    expect((await store.listTerminals()).map((t) => t.id)).toEqual(['t1', 't2']);
   });
 
   it('writes that arrive while it waits after a commit share the next one, and all become durable', async () => {
@@ -43,52 +43,75 @@ describe('GroupCommit', () => {
     // Durable means readable from a fresh connection.
     const other = openSqliteStore(dir);
     try {
-      expect(other.listTerminals()).toHaveLength(21);
+      expect(await other.listTerminals()).toHaveLength(21);
     } finally {
       other.close();
     }
   });
 
-  it('flush() commits what is queued at once (shutdown)', () => {
+  it('flush() commits what is queued at once (shutdown)', async () => {
     const p = gc.run(addTerminal('late'));
-    gc.flush();
-    expect(store.terminalById('late')).toBeDefined();
-    return expect(p).resolves.toBeUndefined();
+    const flushed = gc.flush();
+    expect(await store.terminalById('late')).toBeDefined();
+    await flushed;
+    await expect(p).resolves.toBeUndefined();
+  });
+
+  it('runs async items in the batch, each alone: a failing one is rolled back without the others', async () => {
+    const results = await Promise.allSettled([
+      gc.run(async () => {
+        await addTerminal('a1')();
+        await Promise.resolve();
+        return (await store.terminalById('a1'))?.id;
+      }),
+      gc.run(async () => {
+        await addTerminal('a2')();
+        await new Promise((r) => setImmediate(r));
+        throw new Error('item fails after a write');
+      }),
+      gc.run(addTerminal('a3')),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[0] as PromiseFulfilledResult<string>).value).toBe('a1');
+    expect(String((results[1] as PromiseRejectedResult).reason)).toContain('item fails after a write');
+    expect(commits).toEqual([3]);
+    expect((await store.listTerminals()).map((t) => t.id)).toEqual(['a1', 'a3']);
   });
 
   it('hands out neither the events nor the after-commit work of a batch until its fsync is done', async () => {
-    addTerminal('t')();
+    await addTerminal('t')();
     let announced = 0;
-    const { errors, durable } = store.batchDeferred([
-      () => {
-        const ev = store.publish('t', at, { kind: 'terminal.updated', terminal: { id: 't', name: 'x' } } as never);
+    const { errors, durable } = await store.batchDeferred([
+      async () => {
+        const ev = await store.publish('t', at, { kind: 'terminal.updated', terminal: { id: 't', name: 'x' } } as never);
         store.afterCommit(() => (announced = ev.seq));
       },
     ]);
     expect(errors).toEqual([undefined]);
     // Committed (another read sees the row) but not yet known durable: not sent, not announced.
-    expect(store.terminalById('t')!.lastSeq).toBe(1);
-    expect(store.eventsAfter('t', 0, 10)).toEqual([]);
+    expect((await store.terminalById('t'))!.lastSeq).toBe(1);
+    expect(await store.eventsAfter('t', 0, 10)).toEqual([]);
     expect(announced).toBe(0);
     await durable;
     expect(announced).toBe(1);
-    expect(store.eventsAfter('t', 0, 10).map((e) => e.seq)).toEqual([1]);
+    expect((await store.eventsAfter('t', 0, 10)).map((e) => e.seq)).toEqual([1]);
   });
 
   it('a failing item of a deferred batch leaves no event held back', async () => {
-    addTerminal('t')();
-    const { errors, durable } = store.batchDeferred([
-      () => {
-        store.publish('t', at, { kind: 'terminal.updated', terminal: { id: 't', name: 'x' } } as never);
+    await addTerminal('t')();
+    const { errors, durable } = await store.batchDeferred([
+      async () => {
+        await store.publish('t', at, { kind: 'terminal.updated', terminal: { id: 't', name: 'x' } } as never);
+        await Promise.resolve();
         throw new Error('refused');
       },
     ]);
     await durable;
     expect(String(errors[0])).toContain('refused');
-    expect(store.terminalById('t')!.lastSeq).toBe(0);
-    const later = store.batchDeferred([() => void store.publish('t', at, { kind: 'terminal.updated', terminal: { id: 't', name: 'y' } } as never)]);
+    expect((await store.terminalById('t'))!.lastSeq).toBe(0);
+    const later = await store.batchDeferred([async () => void (await store.publish('t', at, { kind: 'terminal.updated', terminal: { id: 't', name: 'y' } } as never))]);
     await later.durable;
-    expect(store.eventsAfter('t', 0, 10).map((e) => e.seq)).toEqual([1]);
+    expect((await store.eventsAfter('t', 0, 10)).map((e) => e.seq)).toEqual([1]);
   });
 
   it('checkpoints in a worker thread, not in the commits of the relay’s own connection', async () => {
@@ -104,7 +127,7 @@ describe('GroupCommit', () => {
     // Once copied, the WAL is written again from its start: it stays near the threshold.
     for (let i = 0; i < 200; i++) await gc.run(addTerminal(`x${i}`));
     expect(fs.statSync(wal).size).toBeLessThan(1024 * 1024);
-    expect(store.listTerminals()).toHaveLength(300);
+    expect(await store.listTerminals()).toHaveLength(300);
   });
 
   it('loses no acknowledged write when the process is killed with SIGKILL mid-stream', async () => {
@@ -142,7 +165,7 @@ describe('GroupCommit', () => {
     });
     await new Promise((r) => child.once('exit', r));
     store = openSqliteStore(dir);
-    const stored = new Set(store.listTerminals().map((t) => t.id));
+    const stored = new Set((await store.listTerminals()).map((t) => t.id));
     expect(acked.length).toBeGreaterThanOrEqual(3000);
     expect(acked.filter((id) => !stored.has(id))).toEqual([]);
   }, 60_000);

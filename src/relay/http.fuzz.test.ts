@@ -81,7 +81,7 @@ async function snapshot() {
     pairings: pairings.pairings.length,
     sales: sales.sales.map((s) => `${s.saleId}:${s.refunds.length}`).sort(),
     terminals: terminals.terminals.map((t) => t.name).sort(),
-    records: rig.relay.store.countRecords(terminalId),
+    records: (await rig.relay.store.countRecords(terminalId)),
   };
 }
 

@@ -68,9 +68,13 @@ for (const sc of scenarios) {
       for (const v of views) expect(v.status).toBe('pending');
 
       // Every attempt the relay sent lands at Omise sooner or later.
-      const attempts = () => ids.reduce((n, id) => n + rig.relay.store.sale(terminalId, id)!.createAttempts, 0);
+      const attempts = async () => {
+        let n = 0;
+        for (const id of ids) n += (await rig.relay.store.sale(terminalId, id))!.createAttempts;
+        return n;
+      };
       const landed = () => ids.reduce((n, id) => n + chargesOf(id).length, 0);
-      await until(() => landed() === attempts(), 'every late answer landed at Omise', 20_000, 20);
+      await until(async () => landed() === (await attempts()), 'every late answer landed at Omise', 20_000, 20);
       rig.sim.faults.reset();
 
       // The next pass: one that starts after the last late answer landed (a pass already under
@@ -90,7 +94,7 @@ for (const sc of scenarios) {
         expect(live(id).map((c) => c.id)).toEqual([views[i].chargeId]);
         const strays = chargesOf(id).filter((c) => c.id !== views[i].chargeId);
         for (const c of strays) expect(c.status).toBe('expired');
-        const recorded = rig.relay.store.orphansOfSale(terminalId, id);
+        const recorded = (await rig.relay.store.orphansOfSale(terminalId, id));
         expect(recorded.map((o) => [o.chargeId, o.status]).sort()).toEqual(strays.map((c) => [c.id, 'expired']).sort());
       }
     }, 60_000);
@@ -117,20 +121,20 @@ describe('relay: the watch for late charges ends', () => {
     const saleId = newSaleId();
     const r = await rig.api<SaleView>('POST', '/v1/sales', cred, { saleId, amount: 2000, currency: 'THB' });
     expect(r.body.status).toBe('pending');
-    const row = () => rig.relay.store.sale(terminalId, saleId)!;
-    expect(row().createUncertain).toBe(true);
+    const row = async () => (await rig.relay.store.sale(terminalId, saleId))!;
+    expect((await row()).createUncertain).toBe(true);
 
     await rig.relay.reconcile();
-    const first = row().orphanCheckedAt;
+    const first = (await row()).orphanCheckedAt;
     expect(first).not.toBeNull();
     clock.advance(LATE_ANSWER_WINDOW_MS - 60_000);
     await rig.relay.reconcile();
-    expect(row()).toMatchObject({ createUncertain: true });
-    expect(row().orphanCheckedAt! > first!).toBe(true);
+    expect(await row()).toMatchObject({ createUncertain: true });
+    expect((await row()).orphanCheckedAt! > first!).toBe(true);
 
     clock.advance(60_001);
     await rig.relay.reconcile();
-    expect(row().createUncertain).toBe(false);
-    expect(rig.relay.store.uncertainSales(100).map((s) => s.saleId)).not.toContain(saleId);
+    expect((await row()).createUncertain).toBe(false);
+    expect((await rig.relay.store.uncertainSales(100)).map((s) => s.saleId)).not.toContain(saleId);
   });
 });

@@ -74,7 +74,7 @@ describe('relay: pairing cannot be locked for everyone by one address', () => {
     expect(other.status).toBe(201);
     expect(other.body.code).toMatch(/^[A-Z0-9]{3}-[A-Z0-9]{3}$/);
     // The operator can approve it and the terminal collects its credential.
-    rig.relay.approvePairing(other.body.code!);
+    (await rig.relay.approvePairing(other.body.code!));
     const polled = await from(rig, '127.0.0.3', 'GET', `/v1/pair/${other.body.pairingId}`, { headers: { 'x-pairing-secret': other.body.pairingSecret! } });
     expect(polled.status).toBe(200);
 
@@ -110,7 +110,7 @@ describe('relay: pairing cannot be locked for everyone by one address', () => {
     }
     expect(created).toBeLessThanOrEqual(10);
     expect(status).toBe(429);
-    const pending = rig.relay.store.listPendingPairings(clock.now().toISOString());
+    const pending = (await rig.relay.store.listPendingPairings(clock.now().toISOString()));
     expect(pending.some((p) => p.address === '203.0.113.8')).toBe(true);
     expect(pending.some((p) => p.address?.startsWith('198.51.100.'))).toBe(false);
   });
@@ -122,7 +122,7 @@ describe('relay: pairing cannot be locked for everyone by one address', () => {
     await flood(rig, '127.0.0.3', 3);
     const legit = await from(rig, '127.0.0.9', 'POST', '/v1/pair', { body: pairBody('legit') });
     expect(legit.status).toBe(201);
-    expect(rig.relay.store.countPendingPairings(clock.now().toISOString())).toBe(6);
+    expect(await rig.relay.store.countPendingPairings(clock.now().toISOString())).toBe(6);
   });
 
   it('polling a pairing is rate-limited per address too', async () => {
@@ -141,7 +141,7 @@ describe('relay: pairing cannot be locked for everyone by one address', () => {
     rig = await startRig({ clock });
     const good = await rig.pair('good');
     const revoked = await rig.pair('revoked');
-    rig.relay.revokeTerminal(revoked.terminalId);
+    (await rig.relay.revokeTerminal(revoked.terminalId));
     const statuses: number[] = [];
     for (let i = 0; i < 40; i++) {
       statuses.push((await from(rig, '127.0.0.2', 'GET', '/v1/me', { headers: { authorization: `Bearer qrt_guess${i}` } })).status);

@@ -71,7 +71,7 @@ describe('relay: fleet updates', () => {
     expect(untrusted.body.error?.message).toMatch(/refused/);
     // Nothing of the refused uploads stays behind.
     expect(fs.readdirSync(path.join(rig.config.dataDir, 'releases'))).toEqual([`qrpos-2.0.0-linux-${arch}.tar.gz`]);
-    expect(rig.relay.store.listReleases().map((r) => r.version)).toEqual(['2.0.0']);
+    expect((await rig.relay.store.listReleases()).map((r) => r.version)).toEqual(['2.0.0']);
   });
 
   it('rolls out to a stable percentage: exactly the terminals below it get the offer and the bundle', async () => {
@@ -191,7 +191,7 @@ describe('relay: old bundles go (releases remove, the retention rule, crash-safe
   const dir = () => path.join(rig.config.dataDir, 'releases');
   const stored = () => fs.readdirSync(dir()).sort();
   const fileOf = (v: string) => `qrpos-${v}-linux-${arch}.tar.gz`;
-  const versions = () => rig.relay.store.listReleases().map((r) => r.version).sort();
+  const versions = async () => (await rig.relay.store.listReleases()).map((r) => r.version).sort();
   const rollout = (v: string, target: unknown) => call(rig.relay.url, 'POST', `/admin/releases/${v}/rollout`, { token: rig.secrets.adminToken, body: { target } });
 
   beforeAll(async () => {
@@ -263,7 +263,7 @@ describe('relay: old bundles go (releases remove, the retention rule, crash-safe
     expect((await upload(rig, bundles['1.1.0'])).status).toBe(201);
     expect((await upload(rig, bundles['1.3.0'])).status).toBe(201);
     // What remove() does first, without the second step: the row goes, the file stays.
-    expect(rig.relay.store.deleteRelease('1.1.0', arch)).toBe(true);
+    expect(await rig.relay.store.deleteRelease('1.1.0', arch)).toBe(true);
     fs.writeFileSync(path.join(dir(), '.upload-0123456789abcdef.tar.gz'), 'half an upload');
     fs.writeFileSync(path.join(dir(), 'notes.txt'), 'the operator keeps this');
     expect(stored()).toContain(fileOf('1.1.0'));

@@ -280,12 +280,12 @@ describe('report: a Bangkok shop’s day through the real relay and simulator', 
       source: { type: 'alipayplus_mpm' },
       metadata: { [META_TERMINAL]: B.terminalId, [META_SALE]: doubled.saleId },
     });
-    await until(() => rig.relay.store.orphansOfSale(B.terminalId, doubled.saleId).length === 1, 'the relay to record the extra charge');
+    await until(async () => (await rig.relay.store.orphansOfSale(B.terminalId, doubled.saleId)).length === 1, 'the relay to record the extra charge');
     rig.sim.markAsPaid(stray.id);
     rig.sim.markAsPaid(doubled.chargeId!);
     rig.sim.faults.reset();
     await rig.relay.reconcile();
-    await until(() => rig.relay.store.orphansOfSale(B.terminalId, doubled.saleId)[0]?.status === 'paid', 'the extra charge recorded as paid');
+    await until(async () => (await rig.relay.store.orphansOfSale(B.terminalId, doubled.saleId))[0]?.status === 'paid', 'the extra charge recorded as paid');
     expect((await status(B, doubled.saleId)).status).toBe('successful');
 
     // 23:40 in Bangkok, after the void window (16:15 UTC): refunded in part the next morning.
@@ -297,7 +297,7 @@ describe('report: a Bangkok shop’s day through the real relay and simulator', 
     rig.sim.advanceClock(5 * 60_000);
     const omiseNextDay = await paid(B, 2400);
     rig.sim.advanceClock(-5 * 60_000);
-    expect(rig.relay.store.sale(B.terminalId, omiseNextDay.saleId)).toMatchObject({ chargeCreatedAt: '2026-02-10T17:03:00Z' });
+    expect(await rig.relay.store.sale(B.terminalId, omiseNextDay.saleId)).toMatchObject({ chargeCreatedAt: '2026-02-10T17:03:00Z' });
 
     // 23:59:30 in Bangkok.
     at('2026-02-10T16:59:30Z');
@@ -327,7 +327,7 @@ describe('report: a Bangkok shop’s day through the real relay and simulator', 
     const lost = await rig.api('POST', `/v1/sales/${lastOfDay.saleId}/refunds`, B.credential, { refundId: newSaleId('rf'), amount: 1000, mode: 'auto' });
     expect(lost.status).toBe(503);
     rig.sim.faults.reset();
-    expect(rig.relay.store.refundsOfSale(B.terminalId, lastOfDay.saleId).map((x) => x.status)).toEqual(['pending']);
+    expect((await rig.relay.store.refundsOfSale(B.terminalId, lastOfDay.saleId)).map((x) => x.status)).toEqual(['pending']);
     at('2026-02-11T05:10:00Z');
     expect((await create(A, 2500)).status).toBe('pending');
   }, 60_000);
@@ -339,8 +339,8 @@ describe('report: a Bangkok shop’s day through the real relay and simulator', 
   const frontDay = () => row({ paid: [3, 10500], late: [1, 3400], failed: [1, 3100], expired: [1, 3200], cancelled: [2, 6900], notCreated: [1, 3500], voided: [1, 5000] }, 5500);
   const backDay = () => row({ paid: [3, 14800], refunded: [1, 4000], refundPending: [1, 1000], extraPaid: [1, 2600] }, 10800);
 
-  it('sets up the sale that never got a charge as the cashier cancelled it', () => {
-    const noCharge = rig.relay.store.salesSince(A.terminalId, '2026-02-10T16:59:00Z', 100).find((s) => s.amount === 3600)!;
+  it('sets up the sale that never got a charge as the cashier cancelled it', async () => {
+    const noCharge = (await rig.relay.store.salesSince(A.terminalId, '2026-02-10T16:59:00Z', 100)).find((s) => s.amount === 3600)!;
     expect(noCharge).toMatchObject({ status: 'expired', expireRequested: true, chargeId: null, chargeCreatedAt: null });
     expect(noCharge.createdAt.startsWith('2026-02-10T16:59:5')).toBe(true);
     expect(noCharge.updatedAt > '2026-02-10T17:00:00').toBe(true);
@@ -575,13 +575,13 @@ describe('report: a Bangkok shop’s day through the real relay and simulator', 
     expect(relayCommand.help).toMatch(/qrpos relay report --config <file> \[--date YYYY-MM-DD\] \[--terminal <id\|name>\] \[--json \| --csv\]/);
   });
 
-  it('reads the same sales through the updated_at index (a recent day) as through the whole table (an old one)', () => {
+  it('reads the same sales through the updated_at index (a recent day) as through the whole table (an old one)', async () => {
     const db = openReportReader(rig.config.dataDir);
     try {
       for (const date of ['2026-02-09', '2026-02-10', '2026-02-11']) {
         const window = businessDayWindow(date, reportRule(rig.config));
-        const byIndex = db.reportData(window, new Date(window.to.getTime() + HOUR));
-        const byTable = db.reportData(window, new Date(window.to.getTime() + 400 * 24 * HOUR));
+        const byIndex = await db.reportData(window, new Date(window.to.getTime() + HOUR));
+        const byTable = await db.reportData(window, new Date(window.to.getTime() + 400 * 24 * HOUR));
         expect(byIndex.sales.length).toBeGreaterThan(0);
         const sorted = (d: typeof byIndex) => JSON.stringify([d.sales, d.refunds, d.extraPaid].map((l) => l.map((x) => JSON.stringify(x)).sort()));
         expect(sorted(byIndex)).toBe(sorted(byTable));

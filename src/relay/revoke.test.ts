@@ -32,7 +32,7 @@ describe('relay: revoke and re-pair with a sale in flight', () => {
     const r = await admin('POST', `/admin/terminals/${terminalId}/revoke`);
     expect(r.status).toBe(200);
     await until(() => rig.sim.charge(sale.chargeId!).status === 'expired', 'the charge expired at Omise');
-    await until(() => rig.relay.store.sale(terminalId, sale.saleId)?.status === 'expired', 'the sale expired at the relay');
+    await until(async () => (await rig.relay.store.sale(terminalId, sale.saleId))?.status === 'expired', 'the sale expired at the relay');
   });
 
   it('expires them too when the CLI revokes (through the admin API)', async () => {
@@ -42,7 +42,7 @@ describe('relay: revoke and re-pair with a sale in flight', () => {
     expect(out.code).toBe(0);
     await rig.relay.reconcile();
     expect(rig.sim.charge(sale.chargeId!).status).toBe('expired');
-    expect(rig.relay.store.sale(terminalId, sale.saleId)?.status).toBe('expired');
+    expect((await rig.relay.store.sale(terminalId, sale.saleId))?.status).toBe('expired');
   });
 
   it('lists a payment that came in anyway as a late payment (admin API and CLI)', async () => {
@@ -54,7 +54,7 @@ describe('relay: revoke and re-pair with a sale in flight', () => {
     rig.sim.markAsPaid(sale.chargeId!);
     rig.sim.faults.reset();
     await rig.relay.reconcile();
-    expect(rig.relay.store.sale(terminalId, sale.saleId)).toMatchObject({ status: 'successful', expireRequested: true });
+    expect(await rig.relay.store.sale(terminalId, sale.saleId)).toMatchObject({ status: 'successful', expireRequested: true });
 
     const late = await admin('GET', '/admin/late-payments');
     expect(late.status).toBe(200);
@@ -71,13 +71,13 @@ describe('relay: revoke and re-pair with a sale in flight', () => {
     // The device pairs again, presenting the credential it had; the operator approves.
     const started = await call(rig.relay.url, 'POST', '/v1/pair', { body: { name: 'till-repair', version: '0.1.0', previousCredential: old.credential } });
     expect(started.status).toBe(201);
-    const approved = rig.relay.approvePairing(started.body.code);
+    const approved = (await rig.relay.approvePairing(started.body.code));
     expect(approved.replaces).toBe(old.terminalId);
     const polled = await call(rig.relay.url, 'GET', `/v1/pair/${started.body.pairingId}`, { headers: { 'x-pairing-secret': started.body.pairingSecret } });
     const cred = polled.body.credential as string;
 
     // The old terminal is revoked and its open sale expired at Omise.
-    expect(rig.relay.listTerminals().find((t) => t.id === old.terminalId)?.revoked).toBe(true);
+    expect((await rig.relay.listTerminals()).find((t) => t.id === old.terminalId)?.revoked).toBe(true);
     await until(() => rig.sim.charge(sale.chargeId!).status === 'expired', 'the old terminal’s charge expired');
     // The new terminal gets the outcome by sale id, and in its list.
     const st = await until(async () => {
@@ -94,6 +94,6 @@ describe('relay: revoke and re-pair with a sale in flight', () => {
 
     // A wrong previous credential links nothing.
     const stranger = await call(rig.relay.url, 'POST', '/v1/pair', { body: { name: 'x-till', version: '0.1.0', previousCredential: 'qrt_not-a-real-credential' } });
-    expect(rig.relay.approvePairing(stranger.body.code).replaces).toBeNull();
+    expect((await rig.relay.approvePairing(stranger.body.code)).replaces).toBeNull();
   });
 });

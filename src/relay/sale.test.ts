@@ -31,7 +31,7 @@ describe('relay: a full sale against the simulator', () => {
     expect(sale.chargeId).toMatch(/^chrg_test_/);
     expect(sale.qr?.text).toBe(rig.sim.qrTextOf(sale.chargeId!));
     expect(sale.qr?.svg).toContain('<svg');
-    expect(rig.relay.store.sale(terminalId, saleId)?.qrSvg).toBe(sale.qr?.svg);
+    expect((await rig.relay.store.sale(terminalId, saleId))?.qrSvg).toBe(sale.qr?.svg);
 
     const charge = rig.sim.charge(sale.chargeId!);
     expect(charge.amount).toBe(15000);
@@ -55,7 +55,7 @@ describe('relay: a full sale against the simulator', () => {
     expect(status.body.status).toBe('successful');
     // Paid: the QR document is gone from the row (no view of a final sale carries it); the text stays.
     expect(status.body.qr).toBeNull();
-    expect(rig.relay.store.sale(terminalId, saleId)).toMatchObject({ qrSvg: null, qrText: sale.qr?.text });
+    expect(await rig.relay.store.sale(terminalId, saleId)).toMatchObject({ qrSvg: null, qrText: sale.qr?.text });
     expect(status.body.canVoid).toBe(true);
 
     const list = await rig.api<{ sales: SaleView[] }>('GET', `/v1/sales?since=${encodeURIComponent(sale.createdAt)}`, cred);

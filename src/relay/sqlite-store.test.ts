@@ -8,7 +8,7 @@ describe('SQLite relay store', () => {
   let dir: string;
   let store: SqliteStore;
   const at = '2026-01-01T00:00:00.000Z';
-  const addTerminal = (id: string) =>
+  const addTerminal = async (id: string) =>
     store.insertTerminal({ id, name: id, credentialHash: `h-${id}`, createdAt: at, revokedAt: null, lastSeenAt: null, version: null, device: null, address: null });
 
   beforeEach(() => {
@@ -20,18 +20,18 @@ describe('SQLite relay store', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('indexes only the webhook events still to process (a webhook writes no page of an index of every event)', () => {
+  it('indexes only the webhook events still to process (a webhook writes no page of an index of every event)', async () => {
     const row = { key: 'charge.complete', objectType: 'charge', objectId: 'chrg_1', receivedAt: at, attempts: 0, nextAttemptAt: null, lastError: null };
-    store.insertWebhookEvent({ ...row, id: 'evnt_done', status: 'done' });
-    store.insertWebhookEvent({ ...row, id: 'evnt_todo', status: 'unprocessed' });
+    await store.insertWebhookEvent({ ...row, id: 'evnt_done', status: 'done' });
+    await store.insertWebhookEvent({ ...row, id: 'evnt_todo', status: 'unprocessed' });
     const indexed = store.db.prepare(`SELECT COUNT(*) AS n FROM webhook_events INDEXED BY webhook_events_unprocessed WHERE status = 'unprocessed'`).get() as { n: number };
     expect(indexed.n).toBe(1);
     const plan = store.db.prepare(`EXPLAIN QUERY PLAN SELECT * FROM webhook_events WHERE status = 'unprocessed' AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY received_at LIMIT ?`).all(at, 10) as { detail: string }[];
     expect(plan.map((p) => p.detail).join(' ')).toContain('webhook_events_unprocessed');
-    expect(store.unprocessedWebhookEvents(at, 10).map((e) => e.id)).toEqual(['evnt_todo']);
+    expect((await store.unprocessedWebhookEvents(at, 10)).map((e) => e.id)).toEqual(['evnt_todo']);
   });
 
-  it('runs its migrations once, in WAL mode with full sync, and keeps the file private', () => {
+  it('runs its migrations once, in WAL mode with full sync, and keeps the file private', async () => {
     expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(store.db.pragma('synchronous', { simple: true })).toBe(2);
@@ -41,7 +41,7 @@ describe('SQLite relay store', () => {
     expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
   });
 
-  it('migration 4 takes a version 3 database with pending pairings; rate buckets round-trip and prune', () => {
+  it('migration 4 takes a version 3 database with pending pairings; rate buckets round-trip and prune', async () => {
     // Back to version 3: without the rate-limit table and the pairings' source key.
     store.db.exec('DROP TABLE rate_limits; DROP INDEX pairings_pending_source; ALTER TABLE pairings DROP COLUMN source_key; ALTER TABLE sales DROP COLUMN method;');
     store.db
@@ -53,23 +53,23 @@ describe('SQLite relay store', () => {
     store.close();
     store = openSqliteStore(dir);
     expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
-    expect(store.pairingById('pair_old')?.sourceKey).toBeNull();
-    expect(store.countPendingPairingsFrom('127.0.0.2', at)).toBe(0);
+    expect((await store.pairingById('pair_old'))?.sourceKey).toBeNull();
+    expect(await store.countPendingPairingsFrom('127.0.0.2', at)).toBe(0);
     // A row from before the migration (no source key) can still be displaced.
-    expect(store.expireBusiestPendingPairing(at)).toBe(true);
-    expect(store.countPendingPairings(at)).toBe(0);
-    expect(store.expireBusiestPendingPairing(at)).toBe(false);
+    expect(await store.expireBusiestPendingPairing(at)).toBe(true);
+    expect(await store.countPendingPairings(at)).toBe(0);
+    expect(await store.expireBusiestPendingPairing(at)).toBe(false);
 
-    store.saveRateBucket('pair:127.0.0.2', { tokens: 0.25, atMs: 1000 });
-    store.saveRateBucket('pair:127.0.0.2', { tokens: 0.5, atMs: 2000 });
-    store.saveRateBucket('pair*', { tokens: 3, atMs: 5000 });
-    expect(store.rateBucket('pair:127.0.0.2')).toEqual({ tokens: 0.5, atMs: 2000 });
-    expect(store.pruneRateBuckets(3000)).toBe(1);
-    expect(store.rateBucket('pair:127.0.0.2')).toBeUndefined();
-    expect(store.rateBucket('pair*')).toEqual({ tokens: 3, atMs: 5000 });
+    await store.saveRateBucket('pair:127.0.0.2', { tokens: 0.25, atMs: 1000 });
+    await store.saveRateBucket('pair:127.0.0.2', { tokens: 0.5, atMs: 2000 });
+    await store.saveRateBucket('pair*', { tokens: 3, atMs: 5000 });
+    expect(await store.rateBucket('pair:127.0.0.2')).toEqual({ tokens: 0.5, atMs: 2000 });
+    expect(await store.pruneRateBuckets(3000)).toBe(1);
+    expect(await store.rateBucket('pair:127.0.0.2')).toBeUndefined();
+    expect(await store.rateBucket('pair*')).toEqual({ tokens: 3, atMs: 5000 });
   });
 
-  it('refuses a database from a newer version', () => {
+  it('refuses a database from a newer version', async () => {
     store.db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     store.close();
     expect(() => openSqliteStore(dir)).toThrow(/newer than this program/);
@@ -77,39 +77,184 @@ describe('SQLite relay store', () => {
     store = openSqliteStore(dir);
   });
 
-  it('numbers events per terminal, keeps them until a cumulative ack, survives reopening', () => {
-    addTerminal('a');
-    addTerminal('b');
+  it('numbers events per terminal, keeps them until a cumulative ack, survives reopening', async () => {
+    await addTerminal('a');
+    await addTerminal('b');
     const ev = { kind: 'terminal.updated' as const, name: 'x', revoked: false };
-    expect([1, 2, 3].map(() => store.publish('a', at, ev).seq)).toEqual([1, 2, 3]);
-    expect(store.publish('b', at, ev).seq).toBe(1);
-    expect(store.ack('a', 2)).toBe(2);
-    expect(store.eventsAfter('a', 0, 10).map((e) => e.seq)).toEqual([3]);
+    const seqs = [];
+    for (let i = 0; i < 3; i++) seqs.push((await store.publish('a', at, ev)).seq);
+    expect(seqs).toEqual([1, 2, 3]);
+    expect((await store.publish('b', at, ev)).seq).toBe(1);
+    expect(await store.ack('a', 2)).toBe(2);
+    expect((await store.eventsAfter('a', 0, 10)).map((e) => e.seq)).toEqual([3]);
     store.close();
     store = openSqliteStore(dir);
-    expect(store.publish('a', at, ev).seq).toBe(4);
-    expect(store.terminalById('a')).toMatchObject({ lastSeq: 4, ackedSeq: 2 });
+    expect((await store.publish('a', at, ev)).seq).toBe(4);
+    expect(await store.terminalById('a')).toMatchObject({ lastSeq: 4, ackedSeq: 2 });
     // An ack beyond what exists does not move the mark past the last event.
-    store.ack('a', 99);
-    expect(store.terminalById('a')!.ackedSeq).toBe(4);
+    await store.ack('a', 99);
+    expect((await store.terminalById('a'))!.ackedSeq).toBe(4);
   });
 
-  it('notices writes made through another handle', () => {
+  it('notices writes made through another handle', async () => {
     const other = openSqliteStore(dir);
     expect(store.externalChange()).toBe(false);
-    other.insertTerminal({ id: 'z', name: 'z', credentialHash: 'hz', createdAt: at, revokedAt: null, lastSeenAt: null, version: null, device: null, address: null });
+    await other.insertTerminal({ id: 'z', name: 'z', credentialHash: 'hz', createdAt: at, revokedAt: null, lastSeenAt: null, version: null, device: null, address: null });
     expect(store.externalChange()).toBe(true);
     expect(store.externalChange()).toBe(false);
     other.close();
   });
 
-  it('dedupes webhook events and journal records', () => {
+  it('dedupes webhook events and journal records', async () => {
     const row = { id: 'evnt_1', key: 'charge.complete', objectType: 'charge', objectId: 'chrg_1', receivedAt: at, status: 'unprocessed' as const, attempts: 0, nextAttemptAt: null, lastError: null };
-    expect(store.insertWebhookEvent(row)).toBe(true);
-    expect(store.insertWebhookEvent(row)).toBe(false);
-    addTerminal('a');
+    expect(await store.insertWebhookEvent(row)).toBe(true);
+    expect(await store.insertWebhookEvent(row)).toBe(false);
+    await addTerminal('a');
     const rec = { recordId: 'r', saleId: null, kind: 'k', at, data: { a: 1 } };
-    expect(store.insertRecords('a', [rec, { ...rec, recordId: 's' }], at)).toEqual({ accepted: 2, duplicates: 0 });
-    expect(store.insertRecords('a', [rec], at)).toEqual({ accepted: 0, duplicates: 1 });
+    expect(await store.insertRecords('a', [rec, { ...rec, recordId: 's' }], at)).toEqual({ accepted: 2, duplicates: 0 });
+    expect(await store.insertRecords('a', [rec], at)).toEqual({ accepted: 0, duplicates: 1 });
+  });
+
+  describe('the gate: one connection, a transaction held across awaits', () => {
+    const tick = () => new Promise<void>((r) => setImmediate(r));
+
+    it('answers synchronously outside any transaction (no promise on the hot path)', async () => {
+      await addTerminal('a');
+      const got = store.terminalById('a');
+      expect(got).not.toBeInstanceOf(Promise);
+      expect((got as { id: string }).id).toBe('a');
+    });
+
+    it('keeps another context out of an open transaction: it neither sees its rows nor is rolled back with it', async () => {
+      let inside!: () => void;
+      const paused = new Promise<void>((r) => (inside = r));
+      let resume!: () => void;
+      const gate = new Promise<void>((r) => (resume = r));
+      const tx = store.transaction(async () => {
+        await store.insertTerminal({ id: 'tx', name: 'tx', credentialHash: 'h-tx', createdAt: at, revokedAt: null, lastSeenAt: null, version: null, device: null, address: null });
+        // Its own context sees its own write.
+        expect((await store.terminalById('tx'))?.id).toBe('tx');
+        inside();
+        await gate;
+        throw new Error('roll it back');
+      });
+      await paused;
+      // Another context: its read and write wait for the transaction to end (in arrival order).
+      const order: string[] = [];
+      const read = Promise.resolve(store.terminalById('tx')).then((t) => (order.push('read'), t));
+      const write = Promise.resolve(
+        store.insertTerminal({ id: 'out', name: 'out', credentialHash: 'h-out', createdAt: at, revokedAt: null, lastSeenAt: null, version: null, device: null, address: null }),
+      ).then(() => order.push('write'));
+      await tick();
+      expect(order).toEqual([]);
+      resume();
+      await expect(tx).rejects.toThrow('roll it back');
+      expect(await read).toBeUndefined();
+      await write;
+      expect(order).toEqual(['read', 'write']);
+      // The other context's write was committed on its own, not rolled back with the transaction.
+      expect((await store.listTerminals()).map((t) => t.id)).toEqual(['out']);
+      expect(store.db.inTransaction).toBe(false);
+    });
+
+    it('a second transaction from another context waits for the first, then commits its own', async () => {
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      const first = store.transaction(async () => {
+        await addTerminal('first');
+        await held;
+      });
+      const second = store.transaction(async () => {
+        // Runs only after the first committed: it sees its row.
+        expect((await store.terminalById('first'))?.id).toBe('first');
+        await addTerminal('second');
+        return 'done';
+      });
+      await tick();
+      expect(store.db.inTransaction).toBe(true);
+      release();
+      await first;
+      expect(await second).toBe('done');
+      expect((await store.listTerminals()).map((t) => t.id).sort()).toEqual(['first', 'second']);
+    });
+
+    it('nested transactions join the outer one: its rollback takes their writes too', async () => {
+      await expect(
+        store.transaction(async () => {
+          await addTerminal('outer');
+          const inner = await store.transaction(async () => {
+            await tick();
+            await addTerminal('inner');
+            return 42;
+          });
+          expect(inner).toBe(42);
+          throw new Error('outer fails');
+        }),
+      ).rejects.toThrow('outer fails');
+      expect(await store.listTerminals()).toEqual([]);
+      await store.transaction(async () => {
+        await store.transaction(() => addTerminal('both'));
+      });
+      expect((await store.listTerminals()).map((t) => t.id)).toEqual(['both']);
+    });
+
+    it('runs afterCommit callbacks after the outermost commit, drops them on rollback, and at once outside', async () => {
+      const ran: string[] = [];
+      await store.transaction(async () => {
+        store.afterCommit(() => ran.push('outer'));
+        await store.transaction(async () => {
+          await tick();
+          store.afterCommit(() => ran.push('nested'));
+        });
+        expect(ran).toEqual([]);
+      });
+      expect(ran).toEqual(['outer', 'nested']);
+      await expect(
+        store.transaction(async () => {
+          store.afterCommit(() => ran.push('rolled back'));
+          await tick();
+          throw new Error('no');
+        }),
+      ).rejects.toThrow('no');
+      store.afterCommit(() => ran.push('outside'));
+      expect(ran).toEqual(['outer', 'nested', 'outside']);
+    });
+
+    it('batch: each async item in a savepoint; a failing one is rolled back alone, its afterCommit dropped', async () => {
+      const ran: string[] = [];
+      const errors = await store.batch([
+        async () => {
+          await addTerminal('b1');
+          store.afterCommit(() => ran.push('b1'));
+        },
+        async () => {
+          await addTerminal('b2');
+          store.afterCommit(() => ran.push('b2'));
+          await tick();
+          throw new Error('b2 fails');
+        },
+        () => addTerminal('b3'),
+      ]);
+      expect(errors.map((e) => (e ? String(e) : undefined))).toEqual([undefined, 'Error: b2 fails', undefined]);
+      expect(ran).toEqual(['b1']);
+      expect((await store.listTerminals()).map((t) => t.id)).toEqual(['b1', 'b3']);
+      // Not from inside a transaction: it would wait for itself.
+      await expect(store.transaction(() => store.batch([]))).rejects.toThrow(/cannot run inside a transaction/);
+    });
+
+    it('lock serialises work per key (in this process), not across keys', async () => {
+      const log: string[] = [];
+      const work = (key: string, name: string, ms: number) =>
+        store.lock(key, async () => {
+          log.push(`${name}+`);
+          await new Promise((r) => setTimeout(r, ms));
+          log.push(`${name}-`);
+          return name;
+        });
+      const results = await Promise.all([work('k', 'a', 30), work('k', 'b', 1), work('j', 'c', 1)]);
+      expect(results).toEqual(['a', 'b', 'c']);
+      expect(log.indexOf('a-')).toBeLessThan(log.indexOf('b+'));
+      expect(log.indexOf('c-')).toBeLessThan(log.indexOf('a-'));
+    });
   });
 });

@@ -40,7 +40,7 @@ describe('relay: event stream, pairing and revocation', () => {
     const me = await rig.api('GET', '/v1/me', got.body.credential);
     expect(me.body).toMatchObject({ terminalId: got.body.terminalId, name: 'Till 1', currency: 'THB' });
     // The relay stores only hashes.
-    const row = rig.relay.store.terminalById(got.body.terminalId)!;
+    const row = (await rig.relay.store.terminalById(got.body.terminalId))!;
     expect(row.credentialHash).not.toContain(got.body.credential);
     const dbText = fs.readFileSync(path.join(rig.config.dataDir, 'relay.db')).toString('latin1');
     expect(dbText).not.toContain(got.body.credential);
@@ -54,18 +54,18 @@ describe('relay: event stream, pairing and revocation', () => {
     const sale = (await rig.api<SaleView>('POST', '/v1/sales', credential, { saleId, amount: 2000, currency: 'THB' })).body;
     const pendingEv = await t1.waitFor(() => t1.events().find((e) => e.event.kind === 'sale.updated' && e.event.sale.saleId === saleId), 'pending event');
     t1.ack(pendingEv.seq);
-    await until(() => rig.relay.store.pendingEventCount(sale.terminalId) === 0, 'ack stored');
+    await until(async () => (await rig.relay.store.pendingEventCount(sale.terminalId)) === 0, 'ack stored');
     await t1.close();
 
     rig.sim.markAsPaid(sale.chargeId!);
-    await until(() => rig.relay.store.pendingEventCount(sale.terminalId) === 1, 'event stored for the offline terminal');
+    await until(async () => (await rig.relay.store.pendingEventCount(sale.terminalId)) === 1, 'event stored for the offline terminal');
 
     const t2 = await connectStream(rig.relay.url, credential, pendingEv.seq);
     const paid = await t2.waitFor(() => t2.events().find((e) => e.event.kind === 'sale.updated' && e.event.sale.status === 'successful'), 'paid on reconnect');
     expect(paid.seq).toBe(pendingEv.seq + 1);
     expect(t2.messages[0]).toMatchObject({ type: 'hello', lastSeq: pendingEv.seq + 1 });
     t2.ack(paid.seq);
-    await until(() => rig.relay.store.pendingEventCount(sale.terminalId) === 0, 'acked');
+    await until(async () => (await rig.relay.store.pendingEventCount(sale.terminalId)) === 0, 'acked');
     await t2.close();
   });
 
@@ -78,7 +78,7 @@ describe('relay: event stream, pairing and revocation', () => {
     }
     await t1.waitFor(() => t1.events().length >= 5, 'five pending events');
     t1.ack(t1.events()[2].seq);
-    await until(() => rig.relay.store.terminalById(terminalId)!.ackedSeq === t1.events()[2].seq, 'ack of 3 stored');
+    await until(async () => (await rig.relay.store.terminalById(terminalId))!.ackedSeq === t1.events()[2].seq, 'ack of 3 stored');
     const lastAcked = t1.events()[2].seq;
 
     rig.sim.setWebhookUrl(null); // the relay is down: Omise's webhooks queue up (here: are held back)
@@ -151,7 +151,7 @@ describe('relay: event stream, pairing and revocation', () => {
         const ev = await t.waitFor(() => t.events().find((e) => e.event.kind === 'sale.updated' && e.event.sale.saleId === saleId), `event ${i}`);
         t.ack(ev.seq);
       }
-      await until(() => rig.relay.store.pendingEventCount(terminalId) === 0, 'acks stored');
+      await until(async () => (await rig.relay.store.pendingEventCount(terminalId)) === 0, 'acks stored');
       expect(reads).not.toHaveBeenCalled();
     } finally {
       reads.mockRestore();
@@ -169,13 +169,13 @@ describe('relay: event stream, pairing and revocation', () => {
       `GET /v1/stream?after=0 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer ${credential}\r\n\r\n`,
     );
     const opened = Date.now();
-    await until(() => rig.relay.listTerminals().find((t) => t.id === terminalId)?.online, 'online');
+    await until(async () => (await rig.relay.listTerminals()).find((t) => t.id === terminalId)?.online, 'online');
     let closedAt = 0;
     sock.on('close', () => (closedAt = Date.now()));
     sock.on('data', () => undefined);
     await until(() => closedAt, 'dropped', 5000);
     expect(closedAt - opened).toBeLessThanOrEqual(2 * rig.config.heartbeatMs + 300);
-    expect(rig.relay.listTerminals().find((t) => t.id === terminalId)?.online).toBe(false);
+    expect((await rig.relay.listTerminals()).find((t) => t.id === terminalId)?.online).toBe(false);
   });
 
   it('takes acks in any JSON form, and ignores frames that only look like one', async () => {
@@ -188,10 +188,10 @@ describe('relay: event stream, pairing and revocation', () => {
       // Not JSON (a leading zero), so not an ack: the event stays.
       t.ws.send(`{"type":"ack","seq":0${ev.seq}}`);
       await new Promise((r) => setTimeout(r, 100));
-      expect(rig.relay.store.pendingEventCount(terminalId)).toBe(1);
+      expect(await rig.relay.store.pendingEventCount(terminalId)).toBe(1);
       // Other key order and spacing: valid JSON, taken through the schema.
       t.ws.send(`{ "seq": ${ev.seq}, "type": "ack" }`);
-      await until(() => rig.relay.store.pendingEventCount(terminalId) === 0, 'ack stored');
+      await until(async () => (await rig.relay.store.pendingEventCount(terminalId)) === 0, 'ack stored');
     } finally {
       await t.close();
     }
@@ -267,7 +267,7 @@ describe('relay: event stream, pairing and revocation', () => {
       const saleId = newSaleId();
       const pending = rig.api<SaleView>('POST', '/v1/sales', credential, { saleId, amount: 2000, currency: 'THB' });
       // The attempt is recorded just before the call to Omise, which then takes 250 ms.
-      await until(() => (rig.relay.store.sale(terminalId, saleId)?.createAttempts ?? 0) > 0, 'charge request at Omise', 5000, 2);
+      await until(async () => ((await rig.relay.store.sale(terminalId, saleId))?.createAttempts ?? 0) > 0, 'charge request at Omise', 5000, 2);
       const stopping = rig.relay.stop();
       const res = await pending;
       expect(res.status).toBe(200);

@@ -86,7 +86,7 @@ describe('webhook intake (fuzz, real relay on loopback)', () => {
         const r = await post(body, h);
         expect(r.status, r.text).toBeGreaterThanOrEqual(400);
         expect(r.status, r.text).toBeLessThan(500);
-        if (typeof e.id === 'string') expect(rig.relay.store.webhookEvent(e.id)).toBeUndefined();
+        if (typeof e.id === 'string') expect(await rig.relay.store.webhookEvent(e.id)).toBeUndefined();
       }),
       fuzzParams(200),
     );
@@ -119,14 +119,14 @@ describe('webhook intake (fuzz, real relay on loopback)', () => {
     // Every stored event settles: done (it named the real charge, re-read from Omise) or ignored.
     for (const id of seen) {
       const row = await until(
-        () => {
-          const w = rig.relay.store.webhookEvent(id);
+        async () => {
+          const w = await rig.relay.store.webhookEvent(id);
           return w && w.status !== 'unprocessed' ? w : undefined;
         },
         `webhook event ${JSON.stringify(id).slice(0, 60)} to settle`,
         3000,
-      ).catch((err: unknown) => {
-        const w = rig.relay.store.webhookEvent(id);
+      ).catch(async (err: unknown) => {
+        const w = await rig.relay.store.webhookEvent(id);
         throw new Error(`${(err as Error).message}: it stays ${w?.status} for object ${JSON.stringify(w?.objectId).slice(0, 60)} (${w?.lastError})`, { cause: err });
       });
       expect(['done', 'ignored']).toContain(row.status);

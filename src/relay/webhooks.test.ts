@@ -80,7 +80,7 @@ describe('relay: webhook intake', () => {
     expect(r2.status).toBe(200);
     expect(await r2.json()).toMatchObject({ duplicate: true });
     await term.waitFor(() => saleEvents(sale.saleId).find((e) => e.event.kind === 'sale.updated' && e.event.sale.status === 'successful'), 'paid event');
-    await until(() => rig.relay.store.webhookEvent(JSON.parse(raw).id)?.status === 'done', 'event processed');
+    await until(async () => (await rig.relay.store.webhookEvent(JSON.parse(raw).id))?.status === 'done', 'event processed');
     expect(saleEvents(sale.saleId).filter((e) => e.event.kind === 'sale.updated' && e.event.sale.status === 'successful')).toHaveLength(1);
   });
 
@@ -91,12 +91,12 @@ describe('relay: webhook intake', () => {
       rig.sim.markAsPaid(sale.chargeId!);
       await term.waitFor(() => saleEvents(sale.saleId).find((e) => e.event.kind === 'sale.updated' && e.event.sale.status === 'successful'), 'paid');
       await until(() => !rig.sim.webhooksBusy(), 'simulator quiet');
-      await until(() => rig.relay.store.unprocessedWebhookEvents(new Date(Date.now() + 3_600_000).toISOString(), 10).length === 0, 'all processed');
+      await until(async () => (await rig.relay.store.unprocessedWebhookEvents(new Date(Date.now() + 3_600_000).toISOString(), 10)).length === 0, 'all processed');
       // An old event (the charge still pending in its body) arriving last changes nothing.
       const create = rig.sim.events().find((e) => e.key === 'charge.create' && (e.data as { id: string }).id === sale.chargeId)!;
       const late = JSON.stringify({ ...create, id: create.id + 'x' });
       expect((await post(late, signed(late))).status).toBe(200);
-      await until(() => rig.relay.store.webhookEvent(create.id + 'x')?.status === 'done', 'late event processed');
+      await until(async () => (await rig.relay.store.webhookEvent(create.id + 'x'))?.status === 'done', 'late event processed');
       const statuses = saleEvents(sale.saleId).map((e) => (e.event.kind === 'sale.updated' ? e.event.sale.status : ''));
       expect(statuses).toEqual(['pending', 'successful']);
       expect((await rig.api<SaleView>('GET', `/v1/sales/${sale.saleId}`, cred)).body.status).toBe('successful');
@@ -113,8 +113,8 @@ describe('relay: webhook intake', () => {
     const raw = JSON.stringify(ev);
     rig.sim.faults.update({ endpoints: { 'GET /charges/:id': { failNext: 1, errorStatus: 503 } } });
     expect((await post(raw, signed(raw))).status).toBe(200);
-    await until(() => (rig.relay.store.webhookEvent(ev.id)?.attempts ?? 0) >= 1, 'first attempt');
-    expect(rig.relay.store.webhookEvent(ev.id)?.status).toBe('unprocessed');
+    await until(async () => ((await rig.relay.store.webhookEvent(ev.id))?.attempts ?? 0) >= 1, 'first attempt');
+    expect((await rig.relay.store.webhookEvent(ev.id))?.status).toBe('unprocessed');
     // The retry timer picks it up after its backoff (1 s).
     const failed = await term.waitFor(
       () => saleEvents(sale.saleId).find((e) => e.event.kind === 'sale.updated' && e.event.sale.status === 'failed'),
@@ -122,7 +122,7 @@ describe('relay: webhook intake', () => {
       5000,
     );
     expect(failed.event.kind === 'sale.updated' && failed.event.sale.failureCode).toBe('insufficient_fund');
-    expect(rig.relay.store.webhookEvent(ev.id)?.status).toBe('done');
+    expect((await rig.relay.store.webhookEvent(ev.id))?.status).toBe('done');
     rig.sim.setWebhookUrl(`${rig.relay.url}/webhooks/omise`);
   });
   it('processes, after a restart, an event that was stored but not yet applied (crash in between)', async () => {
@@ -141,7 +141,7 @@ describe('relay: webhook intake', () => {
     await term.waitFor(() => saleEvents(sale.saleId).find((e) => e.event.kind === 'sale.updated' && e.event.sale.status === 'successful'), 'paid after restart');
     // The reconciler's pass at start may bring the payment first; the event row is then marked
     // done by its own commit, which waits for its fsync.
-    await until(() => rig.relay.store.webhookEvent(ev.id)?.status === 'done' || undefined, 'webhook event done');
+    await until(async () => (await rig.relay.store.webhookEvent(ev.id))?.status === 'done' || undefined, 'webhook event done');
   });
 
   it('kept every secret and QR download URL out of the logs', () => {

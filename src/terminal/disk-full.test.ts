@@ -68,7 +68,7 @@ describe('terminal on a full disk', () => {
       await sell(t, '1 5 0 0 0 enter');
       const saleId = t.handle.status().currentSale!.saleId;
       const chargeId = t.handle.journal.getSale(saleId)!.chargeId!;
-      const salesAtRelay = rig.relay.store.salesSince(null, '1970-01-01T00:00:00.000Z', 500).length;
+      const salesAtRelay = (await rig.relay.store.salesSince(null, '1970-01-01T00:00:00.000Z', 500)).length;
 
       small.fill();
       await waitFor(() => !t.handle.status().ready, 'not ready');
@@ -89,7 +89,7 @@ describe('terminal on a full disk', () => {
       press(t, '2 5 0 0 enter');
       await waitFor(() => t.handle.machine().mode.kind === 'info', 'refused');
       expect(t.handle.machine().mode).toMatchObject({ kind: 'info', title: 'Storage full: sales paused' });
-      expect(rig.relay.store.salesSince(null, '1970-01-01T00:00:00.000Z', 500).length).toBe(salesAtRelay);
+      expect((await rig.relay.store.salesSince(null, '1970-01-01T00:00:00.000Z', 500)).length).toBe(salesAtRelay);
 
       // A restart on the full disk comes up paused, not in a crash loop.
       await t.handle.stop();

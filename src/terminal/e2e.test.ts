@@ -49,7 +49,7 @@ describe('terminal end to end', () => {
     try {
       const code = await waitFor(() => t.handle.status().link.pairingCode, 'pairing code');
       expect(t.handle.status().state).toBe('pairing');
-      rig.relay.approvePairing(code);
+      await rig.relay.approvePairing(code);
       await waitFor(() => t.handle.status().link.online, 'online after pairing', 5000);
       expect(t.handle.status().state).toBe('idle');
       const st = fs.statSync(t.config.secretsFile);

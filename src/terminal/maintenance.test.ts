@@ -53,7 +53,7 @@ describe('journal maintenance', () => {
       await waitFor(() => t1.handle.status().state === 'idle', 'idle');
     }
     const terminalId = t1.handle.status().terminalId!;
-    await waitFor(() => rig.relay.store.highestRecordRef(terminalId) === 3, 'records of refs 1..3 at the relay', 8000);
+    await waitFor(async () => (await rig.relay.store.highestRecordRef(terminalId)) === 3, 'records of refs 1..3 at the relay', 8000);
     await t1.handle.stop();
 
     // Everything lost: the journal is not a database any more.

@@ -33,7 +33,7 @@ describe('terminal: revoked with a QR on screen', () => {
       const saleId = t.handle.status().currentSale!.saleId;
       const chargeId = t.handle.journal.getSale(saleId)!.chargeId!;
 
-      rig.relay.revokeTerminal(first.terminalId);
+      (await rig.relay.revokeTerminal(first.terminalId));
 
       // The screen says so (and the QR is gone from it); the charge cannot be paid any more.
       const code = await waitFor(() => t.handle.status().link.pairingCode, 'a new pairing code after the revocation');
@@ -45,7 +45,7 @@ describe('terminal: revoked with a QR on screen', () => {
 
       // The operator approves the new code: the device proved its old credential, so the new
       // terminal replaces the old one and the journal gets the outcome of the sale in flight.
-      const approved = rig.relay.approvePairing(code);
+      const approved = (await rig.relay.approvePairing(code));
       expect(approved.replaces).toBe(first.terminalId);
       await waitFor(() => t.handle.journal.getSale(saleId)?.status === 'expired', 'the sale’s outcome in the journal', 8000);
       const stored = JSON.parse(fs.readFileSync(t.config.secretsFile, 'utf8')) as { terminalId?: string; credential?: string };
@@ -74,7 +74,7 @@ describe('terminal: revoked with a QR on screen', () => {
 
       const code = await waitFor(() => t.handle.status().link.pairingCode, 'a pairing code after the revocation', 8000);
       expect(t.handle.machine().mode).toMatchObject({ kind: 'pairing', message: expect.stringMatching(/revoked/i) });
-      rig.relay.approvePairing(code);
+      (await rig.relay.approvePairing(code));
       await waitFor(() => t.handle.journal.getSale(saleId)?.status === 'expired', 'the queued sale ends expired', 10_000);
       const charges = rig.sim.charges().filter((c) => c.metadata.qrpos_sale_id === saleId);
       expect(charges.filter((c) => c.status === 'pending' || c.status === 'successful')).toEqual([]);
@@ -114,7 +114,7 @@ describe('terminal: revoked with a QR on screen', () => {
       const again = await startTestTerminal(rig, { ...opts, dir: t.dir });
       try {
         const code = await waitFor(() => again.handle.status().link.pairingCode, 'a pairing code after the restart');
-        const approved = rig.relay.approvePairing(code);
+        const approved = (await rig.relay.approvePairing(code));
         expect(approved.replaces).toBe(first.terminalId);
         await waitFor(() => again.handle.status().link.online, 'online as the new terminal', 8000);
         const after = JSON.parse(fs.readFileSync(t.config.secretsFile, 'utf8')) as Record<string, string>;

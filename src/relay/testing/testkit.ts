@@ -190,7 +190,7 @@ export async function startRig(
     async pair(name = 'till-1') {
       const started = await call(rig.relay.url, 'POST', '/v1/pair', { body: { name, version: '0.1.0', device: 'test' } });
       if (started.status !== 201) throw new Error(`pair: ${started.status}`);
-      rig.relay.approvePairing(started.body.code);
+      await rig.relay.approvePairing(started.body.code);
       const polled = await call(rig.relay.url, 'GET', `/v1/pair/${started.body.pairingId}`, { headers: { 'x-pairing-secret': started.body.pairingSecret } });
       if (polled.body.status !== 'approved') throw new Error('pair: not approved');
       return { terminalId: polled.body.terminalId as string, credential: polled.body.credential as string };

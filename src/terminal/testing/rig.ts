@@ -89,7 +89,7 @@ export async function startRig(
         pairingSecret: string;
       };
       if (!started.code) throw new Error(`pairing refused: ${JSON.stringify(started)}`);
-      relay.approvePairing(started.code);
+      await relay.approvePairing(started.code);
       const polled = (await (await fetch(`${relay.url}/v1/pair/${started.pairingId}`, { headers: { 'x-pairing-secret': started.pairingSecret } })).json()) as { terminalId: string; credential: string };
       return { terminalId: polled.terminalId, credential: polled.credential };
     },

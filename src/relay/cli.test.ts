@@ -52,7 +52,7 @@ describe('relay: the operator CLI against a running relay', () => {
       // A row written by an older relay (no intake check): straight into the store.
       const store = openSqliteStore(rig.config.dataDir);
       try {
-        new Pairing(store, () => new Date(), { codeTtlMs: 600_000, maxPending: 10 }).start({ name: HOSTILE, version: '1\u001b[31m' }, '127.0.0.1');
+        await new Pairing(store, () => new Date(), { codeTtlMs: 600_000, maxPending: 10 }).start({ name: HOSTILE, version: '1\u001b[31m' }, '127.0.0.1');
       } finally {
         store.close();
       }
@@ -210,7 +210,7 @@ describe('relay: the operator CLI when the relay is not running', () => {
     // The database still holds what the relay left: the terminal is neither renamed nor revoked.
     const store = openSqliteStore(rig.config.dataDir, { readonly: true });
     try {
-      expect(store.terminalById(terminalId)).toMatchObject({ name: 'till-offline', revokedAt: null });
+      expect(await store.terminalById(terminalId)).toMatchObject({ name: 'till-offline', revokedAt: null });
     } finally {
       store.close();
     }

@@ -73,8 +73,8 @@ describe('relay on a full disk', () => {
       expect(!w.ok && w.reason).toMatch(/cannot write the database \(SQLITE_FULL/);
       small.free();
       await until(() => store.writable().ok, 'the probe write succeeds');
-      store.insertRecords('t1', [{ recordId: 'r2', saleId: null, kind: 'sale.recorded', at: new Date().toISOString(), data: { ref: 7 } }], new Date().toISOString());
-      expect(store.highestRecordRef('t1')).toBe(7);
+      await store.insertRecords('t1', [{ recordId: 'r2', saleId: null, kind: 'sale.recorded', at: new Date().toISOString(), data: { ref: 7 } }], new Date().toISOString());
+      expect(await store.highestRecordRef('t1')).toBe(7);
     } finally {
       small.free();
       store.close();

@@ -134,7 +134,7 @@ describe('relay: webhook intake', () => {
     await rig.relay.stop();
     // What a crash right after the durable insert leaves behind.
     const store = openSqliteStore(rig.config.dataDir);
-    store.insertWebhookEvent({ id: ev.id, key: ev.key, objectType: 'charge', objectId: sale.chargeId!, receivedAt: new Date().toISOString(), status: 'unprocessed', attempts: 0, nextAttemptAt: null, lastError: null });
+    await store.insertWebhookEvent({ id: ev.id, key: ev.key, objectType: 'charge', objectId: sale.chargeId!, receivedAt: new Date().toISOString(), status: 'unprocessed', attempts: 0, nextAttemptAt: null, lastError: null });
     store.close();
     await rig.restartRelay();
     term = await connectStream(rig.relay.url, cred);

@@ -68,7 +68,7 @@ describe('terminal: revoked with a QR on screen', () => {
       // The operator revokes while the relay is down, as the CLI does: on the same database.
       const store = openSqliteStore(path.join(rig.dir, 'relay'));
       const clock = () => new Date();
-      new TerminalAdmin({ store, pairing: new Pairing(store, clock, { codeTtlMs: 600_000, maxPending: 10 }), clock, heartbeatMs: 1000, methodsOf: () => ['alipayplus_mpm'] }).revoke(first.terminalId);
+      await new TerminalAdmin({ store, pairing: new Pairing(store, clock, { codeTtlMs: 600_000, maxPending: 10 }), clock, heartbeatMs: 1000, methodsOf: () => ['alipayplus_mpm'] }).revoke(first.terminalId);
       store.close();
       await rig.startRelay();
 

@@ -60,22 +60,24 @@ export class GroupCommit {
   run<T>(fn: () => Awaitable<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.scheduled && !this.syncing) {
-        this.scheduled = true;
-        const wait = this.nextAt - performance.now();
-        // Whole milliseconds: Node's timers have no finer resolution.
-        if (wait >= 1) this.timer = setTimeout(() => void this.flush(), Math.round(wait));
-        else setImmediate(() => void this.flush());
-      }
+      if (!this.scheduled && !this.syncing) this.schedule();
     });
   }
 
-  /** Commits what is queued now (durable once it resolves, or once `drain()` resolves in deferred mode). */
+  private schedule(): void {
+    this.scheduled = true;
+    const wait = this.nextAt - performance.now();
+    // Whole milliseconds: Node's timers have no finer resolution.
+    if (wait >= 1) this.timer = setTimeout(() => void this.flush(), Math.round(wait));
+    else setImmediate(() => void this.flush());
+  }
+
+  /** Commits what is queued now; resolves once it is durable and its items are answered. */
   flush(): Promise<void> {
     this.scheduled = false;
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.syncing) return Promise.resolve(); // the batch after the fsync in flight takes them
+    if (this.syncing) return Promise.resolve(); // the batch after the one in flight takes them
     const items = this.queue;
     this.queue = [];
     if (!items.length) return Promise.resolve();
@@ -88,37 +90,32 @@ export class GroupCommit {
       return undefined;
     });
     const started = performance.now();
-    if (this.store.batchDeferred) {
-      // Set at once: writes queued while this batch runs and syncs form the next one.
-      let done!: () => void;
-      this.syncing = new Promise<void>((resolve) => (done = resolve));
-      const round = this.deferredRound(items, fns, results, started);
-      void round.finally(() => {
-        done();
-        this.syncing = undefined;
-        if (this.queue.length && !this.scheduled) {
-          this.scheduled = true;
-          setImmediate(() => void this.flush());
-        }
-      });
-      return round;
-    }
-    return this.store.batch(fns).then(
-      (errors) => {
-        this.gapAfter(started);
-        this.observe?.(performance.now() - started, items.length);
-        items.forEach((it, i) => (errors[i] === undefined ? it.resolve(results[i]) : it.reject(errors[i])));
-      },
-      (err: unknown) => {
-        this.gapAfter(started);
-        for (const it of items) it.reject(err);
-      },
-    );
+    // One batch in flight at a time (set at once): writes queued meanwhile form the next one.
+    let done!: () => void;
+    this.syncing = new Promise<void>((resolve) => (done = resolve));
+    const round = this.store.batchDeferred ? this.deferredRound(items, fns, results, started) : this.plainRound(items, fns, results, started);
+    void round.finally(() => {
+      done();
+      this.syncing = undefined;
+      if (this.queue.length && !this.scheduled) this.schedule();
+    });
+    return round;
   }
 
-  private gapAfter(started: number): void {
-    const ended = performance.now();
-    this.nextAt = ended + Math.min(MAX_GAP_MS, GAP_FACTOR * (ended - started));
+  /** A batch whose commit is durable when it returns; the next one starts after a gap. Never rejects. */
+  private async plainRound(items: Item[], fns: (() => Awaitable<unknown>)[], results: unknown[], started: number): Promise<void> {
+    let errors: unknown[];
+    try {
+      errors = await this.store.batch(fns);
+    } catch (err) {
+      for (const it of items) it.reject(err);
+      return;
+    } finally {
+      const ended = performance.now();
+      this.nextAt = ended + Math.min(MAX_GAP_MS, GAP_FACTOR * (ended - started));
+    }
+    this.observe?.(performance.now() - started, items.length);
+    items.forEach((it, i) => (errors[i] === undefined ? it.resolve(results[i]) : it.reject(errors[i])));
   }
 
   /** One deferred batch: committed, then durable (items answered), then a checkpoint if due. Never rejects. */

@@ -214,12 +214,12 @@ describe('relay: old bundles go (releases remove, the retention rule, crash-safe
     expect((await rollout('1.0.0', 'all')).status).toBe(200);
     // Third version, keep 2: 1.0.0 is the oldest, but every terminal is told to run it.
     expect((await upload(rig, bundles['1.2.0'])).status).toBe(201);
-    expect(versions()).toEqual(['1.0.0', '1.1.0', '1.2.0']);
+    expect(await versions()).toEqual(['1.0.0', '1.1.0', '1.2.0']);
     expect((await call(rig.relay.url, 'GET', `/v1/release?arch=${arch}`, { token: t.credential })).body.release?.version).toBe('1.0.0');
     // A newer rollout to everyone: 1.0.0 is not live any more; the next upload prunes it and 1.1.0.
     expect((await rollout('1.2.0', 'all')).status).toBe(200);
     expect((await upload(rig, bundles['1.3.0'])).status).toBe(201);
-    expect(versions()).toEqual(['1.2.0', '1.3.0']);
+    expect(await versions()).toEqual(['1.2.0', '1.3.0']);
     expect(stored()).toEqual([fileOf('1.2.0'), fileOf('1.3.0')].sort());
     expect(rig.log.records().some((l) => l.msg === 'release removed' && l.version === '1.0.0')).toBe(true);
     // Still what the terminal is told to run, and still served.
@@ -232,7 +232,7 @@ describe('relay: old bundles go (releases remove, the retention rule, crash-safe
     const refused = await relayCli(['releases', 'remove', '1.2.0', '--config', configFile]);
     expect(refused.code).toBe(1);
     expect(refused.err).toMatch(/release 1\.2\.0 is what a live rollout tells terminals to run.*--force/);
-    expect(versions()).toEqual(['1.2.0', '1.3.0']);
+    expect(await versions()).toEqual(['1.2.0', '1.3.0']);
     const unknown = await relayCli(['releases', 'remove', '9.9.9', '--config', configFile]);
     expect(unknown.code).toBe(1);
     expect(unknown.err).toMatch(/no release 9\.9\.9 here/);
@@ -245,14 +245,14 @@ describe('relay: old bundles go (releases remove, the retention rule, crash-safe
     expect(removed.err).toBe('');
     expect(removed.code).toBe(0);
     expect(removed.out).toMatch(new RegExp(`removed: qrpos 1\\.3\\.0 for linux-${arch}`));
-    expect(versions()).toEqual(['1.2.0']);
+    expect(await versions()).toEqual(['1.2.0']);
     expect(stored()).toEqual([fileOf('1.2.0')]);
 
     const forced = await relayCli(['releases', 'remove', '1.2.0', '--force', '--config', configFile]);
     expect(forced.code).toBe(0);
     expect(forced.out).toMatch(/removed: qrpos 1\.2\.0/);
     expect(forced.out).toMatch(/a live rollout still targets it/);
-    expect(versions()).toEqual([]);
+    expect(await versions()).toEqual([]);
     expect(stored()).toEqual([]);
     // Its terminals are offered nothing now (no bundle to fetch).
     const t = await rig.pair('till-after-remove');
@@ -269,7 +269,7 @@ describe('relay: old bundles go (releases remove, the retention rule, crash-safe
     expect(stored()).toContain(fileOf('1.1.0'));
     await rig.restartRelay();
     expect(stored()).toEqual([fileOf('1.3.0'), 'notes.txt'].sort());
-    expect(versions()).toEqual(['1.3.0']);
+    expect(await versions()).toEqual(['1.3.0']);
     expect(rig.log.records().some((l) => String(l.msg).startsWith('a bundle no release names was deleted') && l.file === fileOf('1.1.0'))).toBe(true);
   });
 });

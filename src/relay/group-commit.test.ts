@@ -78,6 +78,20 @@ describe('GroupCommit', () => {
     expect((await store.listTerminals()).map((t) => t.id)).toEqual(['a1', 'a3']);
   });
 
+  it('a write queued from inside a transaction is committed by the next batch, after that transaction, not in it', async () => {
+    let queued!: Promise<unknown>;
+    await store.transaction(async () => {
+      await addTerminal('in-tx')();
+      queued = gc.run(addTerminal('queued'));
+      // The batch's turn comes while the transaction is still open: it waits for it.
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setTimeout(r, 5));
+      expect(await store.terminalById('queued')).toBeUndefined();
+    });
+    await queued;
+    expect((await store.listTerminals()).map((t) => t.id).sort()).toEqual(['in-tx', 'queued']);
+  });
+
   it('hands out neither the events nor the after-commit work of a batch until its fsync is done', async () => {
     await addTerminal('t')();
     let announced = 0;

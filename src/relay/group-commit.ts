@@ -12,6 +12,7 @@
  * A store without it (every commit durable on return) is batched adaptively instead: after a
  * commit that took d ms, the next one starts no sooner than GAP_FACTOR × d later (capped).
  */
+import { AsyncResource } from 'node:async_hooks';
 import type { Awaitable, RelayStore } from './store';
 
 /** Idle time after a commit, as a multiple of how long it took. */
@@ -44,8 +45,14 @@ export class GroupCommit {
   private scheduled = false;
   private timer: NodeJS.Timeout | undefined;
   private nextAt = 0;
-  /** The fsync in flight (deferred mode), if any. */
+  /** The batch in flight (until durable), if any. */
   private syncing: Promise<void> | undefined;
+  /**
+   * Batches start in the async context this was made in: a write queued from inside a
+   * transaction's context must not make the batch look like part of that transaction (the store
+   * would refuse it, or make it wait for itself).
+   */
+  private readonly scope = new AsyncResource('qrpos.GroupCommit');
 
   constructor(
     private readonly store: RelayStore & Partial<DeferredSyncStore>,
@@ -68,8 +75,10 @@ export class GroupCommit {
     this.scheduled = true;
     const wait = this.nextAt - performance.now();
     // Whole milliseconds: Node's timers have no finer resolution.
-    if (wait >= 1) this.timer = setTimeout(() => void this.flush(), Math.round(wait));
-    else setImmediate(() => void this.flush());
+    this.scope.runInAsyncScope(() => {
+      if (wait >= 1) this.timer = setTimeout(() => void this.flush(), Math.round(wait));
+      else setImmediate(() => void this.flush());
+    });
   }
 
   /** Commits what is queued now; resolves once it is durable and its items are answered. */

@@ -11,6 +11,7 @@ import { memoryLogger, type Logger } from '../../shared/log';
 import { startSimulator, type SimulatorHandle, type SimulatorOptions } from '../../simulator/server';
 import { parseRelayConfig, type RelayConfig, type RelayConfigInput, type RelaySecrets } from '../config';
 import { startRelay, type RelayHandle } from '../server';
+import type { RelayStore } from '../store';
 import { command as relayCommand } from '../cli';
 
 /** Polls `fn` until it returns something truthy, or fails after `timeoutMs`. */
@@ -153,7 +154,15 @@ export interface Rig {
 }
 
 export async function startRig(
-  opts: { config?: Partial<RelayConfigInput>; sim?: SimulatorOptions; relayLog?: Logger; omiseTimeoutMs?: number; clock?: TestClock } = {},
+  opts: {
+    config?: Partial<RelayConfigInput>;
+    sim?: SimulatorOptions;
+    relayLog?: Logger;
+    omiseTimeoutMs?: number;
+    clock?: TestClock;
+    /** The relay's store, opened anew at each (re)start (default: the config's, SQLite in dataDir). */
+    store?: (config: RelayConfig) => RelayStore;
+  } = {},
 ): Promise<Rig> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-relay-'));
   const log = memoryLogger('debug');
@@ -179,7 +188,7 @@ export async function startRig(
     webhookSecret: sim.webhookSecret,
     adminToken: ADMIN_TOKEN,
   };
-  const start = () => startRelay({ config, secrets, log: opts.relayLog ?? log, clock });
+  const start = () => startRelay({ config, secrets, log: opts.relayLog ?? log, clock, ...(opts.store ? { store: opts.store(config) } : {}) });
   const rig: Rig = {
     dir,
     sim,

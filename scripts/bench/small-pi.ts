@@ -39,6 +39,8 @@ type Status = { state: string; unsynced: number; link: { online: boolean } };
 import { cpuLimiter, cpuSeconds, unlimited, type Limiter, type LimiterKind } from './lib/cpu-limit';
 import { runMain } from './lib/run';
 
+/** --node-args (a trial). */
+let nodeArgs: string[] = [];
 const WIDTH = 480;
 const HEIGHT = 320;
 const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
@@ -121,7 +123,7 @@ async function coldStart(limiter: Limiter, cli: string, dir: string, relayUrl: s
   });
   try {
     const t0 = nowMs();
-    const child = limiter.spawn(process.execPath, [cli, 'terminal', '--config', file], {
+    const child = limiter.spawn(process.execPath, [...nodeArgs, cli, 'terminal', '--config', file], {
       // The keys' pipe stays open (an ended stdin is an unplugged keypad).
       stdio: ['pipe', 'ignore', 'inherit'],
       env: { ...process.env, ...unitEnv, QRPOS_LOG_LEVEL: 'error', NOTIFY_SOCKET: notifySock },
@@ -139,7 +141,11 @@ async function coldStart(limiter: Limiter, cli: string, dir: string, relayUrl: s
   }
 }
 
-function memory(pid: number): { rss: number; priv: number } {
+/** --smaps-dir (diagnosis). */
+let smapsDir: string | null = null;
+
+function memory(pid: number, tag?: string): { rss: number; priv: number } {
+  if (smapsDir && tag) fs.copyFileSync(`/proc/${pid}/smaps`, path.join(smapsDir, `${tag}.smaps`));
   const rollup = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
   const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1] ?? NaN);
   return { rss: kb('Rss') / 1024, priv: (kb('Private_Clean') + kb('Private_Dirty')) / 1024 };
@@ -163,7 +169,7 @@ async function session(limiter: Limiter, childJs: string, dir: string, backend: 
   const file = deviceConfig(dir, backend.relayUrl, sock);
   const cfg = JSON.parse(fs.readFileSync(file, 'utf8')) as { secretsFile: string };
   writeSecrets(cfg.secretsFile, await backend.pair(path.basename(dir)));
-  const child = limiter.spawn(process.execPath, [childJs, file], {
+  const child = limiter.spawn(process.execPath, [...nodeArgs, childJs, file], {
     stdio: ['pipe', 'ignore', 'inherit', 'pipe'],
     env: childEnv({ ...unitEnv, QRPOS_LOG_LEVEL: 'error' }),
   });
@@ -215,7 +221,7 @@ async function session(limiter: Limiter, childJs: string, dir: string, backend: 
     press('cc');
     await event(/^frame idle$/, t, 'the idle screen');
     // 2. sales: amount, Enter → QR, cancel, clear → idle; memory every 250 sales
-    const mem: SessionResult['memory'] = [{ sales: 0, ...memory(child.pid!) }];
+    const mem: SessionResult['memory'] = [{ sales: 0, ...memory(child.pid!, `${path.basename(dir)}-0`) }];
     const qr: number[] = [];
     const creating: number[] = [];
     const relay: number[] = [];
@@ -253,7 +259,7 @@ async function session(limiter: Limiter, childJs: string, dir: string, backend: 
       await res.text();
       if (!res.ok) throw new Error(`the relay answered ${res.status} to a direct create`);
       if (i > 5) relay.push(nowMs() - r0);
-      if (i % 250 === 0 || i === sales) mem.push({ sales: i, ...memory(child.pid!) });
+      if (i % 250 === 0 || i === sales) mem.push({ sales: i, ...memory(child.pid!, `${path.basename(dir)}-${i}`) });
     }
     const salesSeconds = (nowMs() - wall0) / 1000;
     const cpuShareSales = (cpuSeconds(child.pid!) - cpu0) / salesSeconds;
@@ -282,14 +288,21 @@ async function main(): Promise<void> {
     only: { type: 'string', description: 'cold or sales' },
     'no-build': { type: 'boolean', description: 'do not run npm run build first' },
     cli: { type: 'string', description: "cold start: the qrpos.cjs to start, e.g. another checkout's built one (default this checkout's)" },
+    'node-args': { type: 'string', description: 'a trial: node flags put before the script on the command line (V8 flags NODE_OPTIONS refuses), space-separated' },
+    'smaps-dir': { type: 'string', description: 'also copy /proc/<pid>/smaps of each terminal at each memory mark into this folder (where the memory goes)' },
+    'node-options': { type: 'string', description: "a trial: node flags added to the unit's NODE_OPTIONS for both terminals (the unit file is what the device runs)" },
   });
   const percent = Number(flags.cpu);
+  smapsDir = flags['smaps-dir'] ? path.resolve(String(flags['smaps-dir'])) : null;
+  if (smapsDir) fs.mkdirSync(smapsDir, { recursive: true });
+  nodeArgs = flags['node-args'] ? String(flags['node-args']).split(/\s+/).filter(Boolean) : [];
   const cli = flags.cli ? path.resolve(String(flags.cli)) : QRPOS_CLI;
   const only = flags.only as string | undefined;
   const limited = cpuLimiter(percent, flags.limiter as LimiterKind | undefined);
   const reference = unlimited();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-bench-small-pi-'));
   const unitEnv = terminalUnitEnvironment();
+  if (flags['node-options']) unitEnv.NODE_OPTIONS = `${unitEnv.NODE_OPTIONS ?? ''} ${String(flags['node-options'])}`.trim();
   const load = () => os.loadavg()[0].toFixed(1);
   let backend: Backend | null = null;
   const cleanup: string[] = [];
@@ -298,6 +311,7 @@ async function main(): Promise<void> {
     console.log(`limited terminal: ${percent}% of one core by ${limited.describe}`);
     console.log('reference: the same terminal with no limit, in the same run; relay and simulator unlimited on loopback');
     console.log(`display: framebuffer on a regular file, ${WIDTH}x${HEIGHT} RGB565; keys: tty keypad on a pipe; environment of systemd/qrpos-terminal.service`);
+    console.log(`terminal environment: ${Object.entries(unitEnv).map(([k, v]) => `${k}=${v}`).join(' ')}${flags['node-options'] ? ' (NODE_OPTIONS with --node-options added: a trial, not the unit)' : ''}${nodeArgs.length ? `; node ${nodeArgs.join(' ')} (--node-args: a trial)` : ''}`);
     ensureBuilt(!flags['no-build']);
     backend = await startBackend(dir);
     const header = `  ${''.padEnd(34)} ${`${percent}% core`.padStart(11)} ${'unlimited'.padStart(11)}   ratio   target at ${percent}%`;

@@ -145,7 +145,7 @@ async function coldStart(limiter: Limiter, cli: string, dir: string, relayUrl: s
 let smapsDir: string | null = null;
 
 function memory(pid: number, tag?: string): { rss: number; priv: number } {
-  if (smapsDir && tag) fs.copyFileSync(`/proc/${pid}/smaps`, path.join(smapsDir, `${tag}.smaps`));
+  if (smapsDir && tag) fs.writeFileSync(path.join(smapsDir, `${tag}.smaps`), fs.readFileSync(`/proc/${pid}/smaps`));
   const rollup = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
   const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1] ?? NaN);
   return { rss: kb('Rss') / 1024, priv: (kb('Private_Clean') + kb('Private_Dirty')) / 1024 };
@@ -157,6 +157,10 @@ interface SessionResult {
   creating: number[];
   /** The relay's own share: the same create sent straight to it, no terminal involved. */
   relay: number[];
+  /** The terminal's create as the terminal saw it: request start → the relay's answer. */
+  relaySeen: number[];
+  /** Each sale's Enter → QR less its own create's round trip: the terminal's own part. */
+  own: number[];
   memory: { sales: number; rss: number; priv: number }[];
   cpuShareKeys: number;
   cpuShareSales: number;
@@ -225,6 +229,8 @@ async function session(limiter: Limiter, childJs: string, dir: string, backend: 
     const qr: number[] = [];
     const creating: number[] = [];
     const relay: number[] = [];
+    const relaySeen: number[] = [];
+    const own: number[] = [];
     const direct = await backend.pair(`${path.basename(dir)}-direct`);
     cpu0 = cpuSeconds(child.pid!);
     wall0 = nowMs();
@@ -240,9 +246,15 @@ async function session(limiter: Limiter, childJs: string, dir: string, backend: 
       press('\r');
       const at = await event(/^frame qr$/, t0, 'the QR');
       const cr = events.find((e) => e.at >= t0 && e.text === 'frame creating');
+      const rc = events.find((e) => e.at >= t0 && e.at <= at && /^relay-create /.test(e.text));
       if (i > 5) {
         qr.push(at - t0);
         if (cr) creating.push(cr.at - t0);
+        if (rc) {
+          const ms = Number(rc.text.split(' ')[1]);
+          relaySeen.push(ms);
+          own.push(at - t0 - ms);
+        }
       }
       t = nowMs();
       press('x');
@@ -250,6 +262,10 @@ async function session(limiter: Limiter, childJs: string, dir: string, backend: 
       t = nowMs();
       press('c');
       await event(/^frame idle$/, t, 'the idle screen after the sale');
+      // The direct create in the conditions of the terminal's: the relay done with this sale's
+      // expire and records (not racing them), as before each Enter.
+      await waitFor(async () => (await getStatus<Status>(sock))?.unsynced === 0, 'outbox synced', 30_000, 20);
+      await sleep(20);
       const r0 = nowMs();
       const res = await fetch(`${backend.relayUrl}/v1/sales`, {
         method: 'POST',
@@ -263,7 +279,7 @@ async function session(limiter: Limiter, childJs: string, dir: string, backend: 
     }
     const salesSeconds = (nowMs() - wall0) / 1000;
     const cpuShareSales = (cpuSeconds(child.pid!) - cpu0) / salesSeconds;
-    return { keys: keyLat, qr, creating, relay, memory: mem, cpuShareKeys, cpuShareSales, salesSeconds };
+    return { keys: keyLat, qr, creating, relay, relaySeen, own, memory: mem, cpuShareKeys, cpuShareSales, salesSeconds };
   } finally {
     child.stdin!.end();
     await stopChild(child);
@@ -372,6 +388,9 @@ async function main(): Promise<void> {
       console.log(row('Enter → QR p50', pct(L.qr, 50), pct(R.qr, 50), 'ms', '<= 40 ms', f2));
       console.log(row('  the relay alone (direct POST) p50', pct(L.relay, 50), pct(R.relay, 50), 'ms', '', f2));
       console.log(row("  the terminal's share (p50 − relay)", pct(L.qr, 50) - pct(L.relay, 50), pct(R.qr, 50) - pct(R.relay, 50), 'ms', '', f2));
+      console.log(row('  its create, seen by the terminal p50', pct(L.relaySeen, 50), pct(R.relaySeen, 50), 'ms', '', f2));
+      console.log(row("  the terminal's own part p50", pct(L.own, 50), pct(R.own, 50), 'ms', '', f2));
+      console.log(row("  the terminal's own part p99", pct(L.own, 99), pct(R.own, 99), 'ms', '', f2));
       console.log(row('Enter → QR p99', pct(L.qr, 99), pct(R.qr, 99), 'ms', '', f2));
       for (let i = 0; i < L.memory.length; i++) {
         const a = L.memory[i];

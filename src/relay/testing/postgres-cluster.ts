@@ -1,0 +1,190 @@
+/**
+ * A throwaway PostgreSQL cluster for tests: initdb into a temporary folder, a server on a free
+ * 127.0.0.1 port (fsync on, its unix socket inside that folder), one database, a password.
+ * initdb and postgres refuse to run as root: as root they run as `nobody`.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { freePort } from '../../shared/testing/free-port';
+
+export interface PostgresBin {
+  dir: string;
+  initdb: string;
+  postgres: string;
+  pgCtl: string;
+  /** Major version, from the folder name or `postgres --version`. */
+  version: number;
+}
+
+/** Why there is no cluster for the tests, naming the package to install. */
+export const NO_POSTGRES_MESSAGE = 'PostgreSQL server binaries (initdb, postgres) not found: install the `postgresql` package to run these tests';
+
+/** initdb, pg_ctl and postgres: on PATH, or the highest version under /usr/lib/postgresql/N/bin. */
+export function findPostgresBin(): PostgresBin | null {
+  const dirs: string[] = [];
+  const root = '/usr/lib/postgresql';
+  try {
+    const versions = fs
+      .readdirSync(root)
+      .filter((v) => /^\d+(\.\d+)?$/.test(v))
+      .sort((a, b) => Number(b) - Number(a));
+    for (const v of versions) dirs.push(path.join(root, v, 'bin'));
+  } catch {
+    /* not Debian's layout */
+  }
+  // PATH after: Debian puts only wrappers (pg_ctlcluster...) there, never initdb.
+  dirs.push(...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean));
+  for (const dir of dirs) {
+    const initdb = path.join(dir, 'initdb');
+    const postgres = path.join(dir, 'postgres');
+    if (!isExecutable(initdb) || !isExecutable(postgres)) continue;
+    const fromDir = /\/postgresql\/(\d+)/.exec(dir)?.[1];
+    const version = fromDir ? Number(fromDir) : Number(/(\d+)/.exec(spawnSync(postgres, ['--version'], { encoding: 'utf8' }).stdout ?? '')?.[1] ?? 0);
+    return { dir, initdb, postgres, pgCtl: path.join(dir, 'pg_ctl'), version };
+  }
+  return null;
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+export interface PostgresCluster {
+  /** postgres://qrpos:<password>@127.0.0.1:<port>/qrpos */
+  url: string;
+  /** URL of another database of the cluster (created by createDatabase). */
+  urlOf(database: string): string;
+  createDatabase(name: string): Promise<string>;
+  password: string;
+  port: number;
+  version: number;
+  /** Fast shutdown, then removes the folder. */
+  stop(): Promise<void>;
+  /** SIGKILL to the server and its backends (a crash); the folder stays until stop(). */
+  kill9(): Promise<void>;
+}
+
+/** The command to run a binary as an unprivileged user when we are root (initdb refuses root). */
+function asUser(): { wrap: (cmd: string, args: string[]) => [string, string[]]; uid: number; gid: number } | null {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return null;
+  const id = (flag: string) => Number(spawnSync('id', [flag, 'nobody'], { encoding: 'utf8' }).stdout.trim());
+  const uid = id('-u');
+  const gid = id('-g');
+  if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new Error('running as root and there is no user `nobody` to run PostgreSQL as');
+  return { uid, gid, wrap: (cmd, args) => ['setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', cmd, ...args]] };
+}
+
+export async function startPostgresCluster(bin: PostgresBin | null = findPostgresBin()): Promise<PostgresCluster> {
+  if (!bin) throw new Error(NO_POSTGRES_MESSAGE);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-pg-'));
+  const data = path.join(dir, 'data');
+  const sockets = path.join(dir, 'sock');
+  const user = asUser();
+  const run = (cmd: string, args: string[]): [string, string[]] => (user ? user.wrap(cmd, args) : [cmd, args]);
+  const password = crypto.randomBytes(12).toString('base64url');
+  fs.mkdirSync(sockets);
+  fs.writeFileSync(path.join(dir, 'pwfile'), password + '\n');
+  if (user) {
+    for (const p of [dir, sockets, path.join(dir, 'pwfile')]) fs.chownSync(p, user.uid, user.gid);
+  }
+  let server: ChildProcess | undefined;
+  let log = '';
+  const stopServer = async (signal: NodeJS.Signals) => {
+    const child = server;
+    server = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    try {
+      // The group: setpriv execs postgres, whose backends share its group.
+      process.kill(-child.pid!, signal);
+    } catch {
+      child.kill(signal);
+    }
+    await exited;
+  };
+  try {
+    // --no-sync: only initdb's own files are not fsynced (a throwaway folder); the server has fsync on.
+    const [initCmd, initArgs] = run(bin.initdb, ['-D', data, '-U', 'qrpos', `--pwfile=${path.join(dir, 'pwfile')}`, '--auth-host=scram-sha-256', '--auth-local=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
+    const init = spawnSync(initCmd, initArgs, { encoding: 'utf8', cwd: dir });
+    if (init.status !== 0) throw new Error(`initdb failed (${init.status ?? init.signal}): ${init.stderr || init.stdout || String(init.error)}`);
+    const port = await freePort();
+    const [cmd, args] = run(bin.postgres, [
+      '-D',
+      data,
+      '-p',
+      String(port),
+      '-k',
+      sockets,
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'fsync=on',
+      '-c',
+      'max_connections=200',
+      '-c',
+      'shared_buffers=16MB',
+    ]);
+    server = spawn(cmd, args, { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const onLog = (b: Buffer) => (log = (log + b.toString()).slice(-8000));
+    server.stdout!.on('data', onLog);
+    server.stderr!.on('data', onLog);
+    const url = (db: string) => `postgres://qrpos:${encodeURIComponent(password)}@127.0.0.1:${port}/${db}`;
+    await waitReady(url('postgres'), server, () => log);
+    const createDatabase = async (name: string) => {
+      const c = new pg.Client({ connectionString: url('postgres') });
+      await c.connect();
+      try {
+        await c.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+      } finally {
+        await c.end();
+      }
+      return url(name);
+    };
+    await createDatabase('qrpos');
+    return {
+      url: url('qrpos'),
+      urlOf: url,
+      createDatabase,
+      password,
+      port,
+      version: bin.version,
+      kill9: () => stopServer('SIGKILL'),
+      stop: async () => {
+        await stopServer('SIGINT');
+        fs.rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await stopServer('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Until the server takes connections (or has exited: then its log says why). */
+async function waitReady(url: string, server: ChildProcess, log: () => string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (server.exitCode !== null || server.signalCode !== null) throw new Error(`postgres exited at start-up: ${log()}`);
+    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+    c.on('error', () => undefined);
+    try {
+      await c.connect();
+      await c.end();
+      return;
+    } catch {
+      await c.end().catch(() => undefined);
+      if (Date.now() > deadline) throw new Error(`postgres did not start in 30 s: ${log()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}

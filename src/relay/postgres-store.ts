@@ -615,6 +615,22 @@ export class PostgresStore implements AsyncRelayStore {
     }
   }
 
+  /**
+   * A pooled connection for fn, returned afterwards (closed when fn failed for want of a
+   * connection). For store-migrate.ts, which copies whole tables in one transaction of its own.
+   */
+  async withClient<T>(fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+    const { client, done } = await this.checkout(this.pool);
+    try {
+      const result = await fn(client);
+      done();
+      return result;
+    } catch (err) {
+      done(isUnavailableError(err) ? err : undefined);
+      throw err;
+    }
+  }
+
   // ---- plumbing ---------------------------------------------------------------------------------
 
   /** The transaction of the calling async context, if one is open. */

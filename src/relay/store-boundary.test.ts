@@ -1,8 +1,7 @@
 /**
- * The relay's store is one interface (store.ts) with the SQLite implementation behind it
- * (sqlite-store.ts, postgres-store.ts; store-migrate.ts copies one into the other): no other relay
- * module talks to a database. A second store (PostgreSQL)
- * then only has to implement RelayStore.
+ * The relay's store is one interface (store.ts) with its implementations behind it (sqlite-store.ts,
+ * postgres-store.ts; store-migrate.ts copies one into the other): no other relay module talks to
+ * a database, so a store only has to implement RelayStore.
  */
 import fs from 'node:fs';
 import path from 'node:path';

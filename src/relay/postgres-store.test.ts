@@ -610,6 +610,34 @@ describe.skipIf(!bin)('PostgreSQL store shared by two relays', () => {
     expect(new Set(stored.map((e) => e.body)).size).toBe(200);
   });
 
+  it('a transaction is seen by no other async context until it commits (they use other connections)', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    // Started outside the transaction: its calls are not part of it.
+    const outside = (async () => {
+      await gate;
+      return [await a.sale('t1', 's1'), await b.sale('t1', 's1')];
+    })();
+    const seen = await a.transaction(async () => {
+      await a.insertSale(sale('t1', 's1'));
+      open();
+      const fromOutside = await outside;
+      // Inside, the transaction's own write is there.
+      return { fromOutside, inside: await a.sale('t1', 's1') };
+    });
+    expect(seen.fromOutside).toEqual([undefined, undefined]);
+    expect(seen.inside?.saleId).toBe('s1');
+    expect((await b.sale('t1', 's1'))?.saleId).toBe('s1');
+    // Callbacks run after the commit, outside it: what they start goes through the pool.
+    const after = await new Promise<unknown>((resolve) => {
+      void a.transaction(async () => {
+        await a.updateSale('t1', 's1', { status: 'successful' });
+        a.afterCommit(() => void b.sale('t1', 's1').then((x) => resolve(x?.status)));
+      });
+    });
+    expect(after).toBe('successful');
+  });
+
   it('lock() excludes across replicas, per key', async () => {
     const order: string[] = [];
     let release!: () => void;

@@ -528,7 +528,8 @@ export class PostgresStore implements AsyncRelayStore {
     this.schema = opts.schema ?? 'public';
     this.where = describeUrl(parsed);
     const password = parsed.password;
-    this.secrets = [password, safeDecode(password)].filter((s) => s.length > 0);
+    const inQuery = parsed.searchParams.get('password') ?? '';
+    this.secrets = [password, safeDecode(password), inQuery, encodeURIComponent(inQuery)].filter((s) => s.length > 0);
     this.channel = `qrpos_relay_events_${this.schema}`;
     this.clientConfig = {
       connectionString: url,
@@ -563,7 +564,7 @@ export class PostgresStore implements AsyncRelayStore {
   clearMessage(err: unknown): string {
     const e = err as { message?: unknown; code?: unknown } | null;
     const message = typeof e?.message === 'string' && e.message ? e.message : String(err);
-    const code = typeof e?.code === 'string' ? ` (${e.code})` : '';
+    const code = typeof e?.code === 'string' && !message.includes(e.code) ? ` (${e.code})` : '';
     return scrub(message + code, this.secrets);
   }
 

@@ -131,8 +131,8 @@ const MIGRATIONS: string[] = [
     created_at TEXT COLLATE "C" NOT NULL,
     updated_at TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (terminal_id, sale_id),
-    -- Never more refunded than was paid.
-    CHECK (refunded_amount >= 0 AND refunded_amount <= amount)
+    -- Not refunded_amount <= amount: it records what Omise reports, which must be stored even then.
+    CHECK (amount >= 0 AND refunded_amount >= 0)
   );
   CREATE INDEX sales_status ON sales(status);
   CREATE INDEX sales_updated ON sales(terminal_id, updated_at);
@@ -144,7 +144,7 @@ const MIGRATIONS: string[] = [
     sale_id TEXT COLLATE "C" NOT NULL,
     charge_id TEXT COLLATE "C" NOT NULL,
     omise_refund_id TEXT COLLATE "C",
-    amount BIGINT NOT NULL,
+    amount BIGINT NOT NULL CHECK (amount >= 0),
     currency TEXT COLLATE "C" NOT NULL,
     voided BOOLEAN NOT NULL DEFAULT false,
     want_void BOOLEAN NOT NULL DEFAULT false,

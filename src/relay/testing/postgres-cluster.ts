@@ -1,7 +1,8 @@
 /**
  * A throwaway PostgreSQL cluster for tests: initdb into a temporary folder, a server on a free
  * 127.0.0.1 port (fsync on, its unix socket inside that folder), one database, a password.
- * initdb and postgres refuse to run as root: as root they run as `nobody`.
+ * initdb and postgres refuse to run as root: as root they run as `nobody`. The server shuts down
+ * when the test process dies (setpriv --pdeathsig); stop() removes the folder.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -73,28 +74,52 @@ export interface PostgresCluster {
   kill9(): Promise<void>;
 }
 
-/** The command to run a binary as an unprivileged user when we are root (initdb refuses root). */
-function asUser(): { wrap: (cmd: string, args: string[]) => [string, string[]]; uid: number; gid: number } | null {
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return null;
+function hasCommand(cmd: string): boolean {
+  return spawnSync(cmd, ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * How to run initdb and postgres: as `nobody` when we are root (initdb refuses root), and, with
+ * setpriv, told to shut down when the test process dies so no server outlives it.
+ */
+function runner(): { wrap: (cmd: string, args: string[]) => [string, string[]]; owner: { uid: number; gid: number } | null } {
+  const setpriv = hasCommand('setpriv');
+  const root = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!root) return { owner: null, wrap: (cmd, args) => (setpriv ? ['setpriv', ['--pdeathsig', 'SIGINT', cmd, ...args]] : [cmd, args]) };
   const id = (flag: string) => Number(spawnSync('id', [flag, 'nobody'], { encoding: 'utf8' }).stdout.trim());
   const uid = id('-u');
   const gid = id('-g');
-  if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new Error('running as root and there is no user `nobody` to run PostgreSQL as');
-  return { uid, gid, wrap: (cmd, args) => ['setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', cmd, ...args]] };
+  if (!Number.isInteger(uid) || !Number.isInteger(gid) || uid === 0) throw new Error('running as root and there is no user `nobody` to run PostgreSQL as');
+  return {
+    owner: { uid, gid },
+    wrap: (cmd, args) =>
+      setpriv
+        ? ['setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--pdeathsig', 'SIGINT', cmd, ...args]]
+        : ['runuser', ['-u', 'nobody', '--', cmd, ...args]],
+  };
+}
+
+/** A folder for the cluster that `nobody` can reach when we are root (TMPDIR may be private to root). */
+function scratchParent(root: boolean): string {
+  const tmp = os.tmpdir();
+  if (!root) return tmp;
+  for (let dir = tmp; ; dir = path.dirname(dir)) {
+    if ((fs.statSync(dir).mode & 0o001) === 0) return '/tmp';
+    if (path.dirname(dir) === dir) return tmp;
+  }
 }
 
 export async function startPostgresCluster(bin: PostgresBin | null = findPostgresBin()): Promise<PostgresCluster> {
   if (!bin) throw new Error(NO_POSTGRES_MESSAGE);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qrpos-pg-'));
+  const { wrap: run, owner } = runner();
+  const dir = fs.mkdtempSync(path.join(scratchParent(owner !== null), 'qrpos-pg-'));
   const data = path.join(dir, 'data');
   const sockets = path.join(dir, 'sock');
-  const user = asUser();
-  const run = (cmd: string, args: string[]): [string, string[]] => (user ? user.wrap(cmd, args) : [cmd, args]);
   const password = crypto.randomBytes(12).toString('base64url');
   fs.mkdirSync(sockets);
   fs.writeFileSync(path.join(dir, 'pwfile'), password + '\n');
-  if (user) {
-    for (const p of [dir, sockets, path.join(dir, 'pwfile')]) fs.chownSync(p, user.uid, user.gid);
+  if (owner) {
+    for (const p of [dir, sockets, path.join(dir, 'pwfile')]) fs.chownSync(p, owner.uid, owner.gid);
   }
   let server: ChildProcess | undefined;
   let log = '';
@@ -103,13 +128,19 @@ export async function startPostgresCluster(bin: PostgresBin | null = findPostgre
     server = undefined;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    try {
-      // The group: setpriv execs postgres, whose backends share its group.
-      process.kill(-child.pid!, signal);
-    } catch {
-      child.kill(signal);
-    }
+    const kill = (sig: NodeJS.Signals) => {
+      try {
+        // The group: setpriv execs postgres, whose backends share its group.
+        process.kill(-child.pid!, sig);
+      } catch {
+        child.kill(sig);
+      }
+    };
+    kill(signal);
+    // A fast shutdown that hangs (a stuck backend) ends in SIGKILL.
+    const timer = setTimeout(() => kill('SIGKILL'), 15_000);
     await exited;
+    clearTimeout(timer);
   };
   try {
     // --no-sync: only initdb's own files are not fsynced (a throwaway folder); the server has fsync on.

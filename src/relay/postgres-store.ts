@@ -436,7 +436,7 @@ export function isUnavailableError(err: unknown): boolean {
 
 /** A URL's parts safe to show: never its password. */
 function describeUrl(url: URL): string {
-  const user = url.username ? `${decodeURIComponent(url.username)}@` : '';
+  const user = url.username ? `${safeDecode(url.username)}@` : '';
   return `${url.protocol}//${user}${url.host}${url.pathname}`;
 }
 
@@ -521,6 +521,8 @@ export class PostgresStore implements AsyncRelayStore {
   private listenRetryMs = LISTEN_RETRY_MIN_MS;
   private listenTimer: NodeJS.Timeout | null = null;
   private listenedOnce = false;
+  /** The listener is connected and LISTENing. */
+  private listenReady = false;
 
   /** Use openPostgresStore (it creates the schema). */
   constructor(url: string, parsed: URL, opts: PostgresStoreOptions) {
@@ -794,7 +796,8 @@ export class PostgresStore implements AsyncRelayStore {
 
   watchEvents(cb: (terminalId: string) => void): void {
     this.watchers.push(cb);
-    if (this.watchers.length === 1) void this.listen();
+    // Outside any transaction of the caller: the listener and its catch-up queries use their own connections.
+    if (this.watchers.length === 1) void this.als.exit(() => this.listen());
   }
 
   /** Connects the listening client and LISTENs; on failure or when it drops, tries again later. */
@@ -806,6 +809,7 @@ export class PostgresStore implements AsyncRelayStore {
     const retry = (err?: unknown) => {
       if (lost) return;
       lost = true;
+      this.listenReady = false;
       if (this.listener === client) this.listener = null;
       client.removeAllListeners('notification');
       void client.end().catch(() => undefined);
@@ -835,6 +839,7 @@ export class PostgresStore implements AsyncRelayStore {
       return;
     }
     this.listenRetryMs = LISTEN_RETRY_MIN_MS;
+    this.listenReady = true;
     if (this.listenedOnce) {
       // Notifications sent while we were not listening are gone: wake every terminal with events
       // waiting (its stream reads from its cursor, so a spurious wake-up costs one query).
@@ -860,7 +865,7 @@ export class PostgresStore implements AsyncRelayStore {
 
   /** Whether the listener is connected and listening (tests). */
   listening(): boolean {
-    return this.listener !== null && this.listenTimer === null && this.listenedOnce;
+    return this.listenReady;
   }
 
   async close(): Promise<void> {

@@ -24,30 +24,25 @@ export interface PostgresBin {
 /** Why there is no cluster for the tests, naming the package to install. */
 export const NO_POSTGRES_MESSAGE = 'PostgreSQL server binaries (initdb, postgres) not found: install the `postgresql` package to run these tests';
 
-/** initdb, pg_ctl and postgres: on PATH, or the highest version under /usr/lib/postgresql/N/bin. */
+/** initdb, pg_ctl and postgres of the highest version found on PATH or under /usr/lib/postgresql/N/bin. */
 export function findPostgresBin(): PostgresBin | null {
-  const dirs: string[] = [];
+  const dirs = new Set((process.env.PATH ?? '').split(path.delimiter).filter(Boolean));
   const root = '/usr/lib/postgresql';
   try {
-    const versions = fs
-      .readdirSync(root)
-      .filter((v) => /^\d+(\.\d+)?$/.test(v))
-      .sort((a, b) => Number(b) - Number(a));
-    for (const v of versions) dirs.push(path.join(root, v, 'bin'));
+    for (const v of fs.readdirSync(root)) dirs.add(path.join(root, v, 'bin'));
   } catch {
-    /* not Debian's layout */
+    /* not Debian's layout (Debian puts only wrappers such as pg_ctlcluster on PATH) */
   }
-  // PATH after: Debian puts only wrappers (pg_ctlcluster...) there, never initdb.
-  dirs.push(...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean));
+  let best: PostgresBin | null = null;
   for (const dir of dirs) {
     const initdb = path.join(dir, 'initdb');
     const postgres = path.join(dir, 'postgres');
     if (!isExecutable(initdb) || !isExecutable(postgres)) continue;
-    const fromDir = /\/postgresql\/(\d+)/.exec(dir)?.[1];
-    const version = fromDir ? Number(fromDir) : Number(/(\d+)/.exec(spawnSync(postgres, ['--version'], { encoding: 'utf8' }).stdout ?? '')?.[1] ?? 0);
-    return { dir, initdb, postgres, pgCtl: path.join(dir, 'pg_ctl'), version };
+    const fromDir = /\/postgresql\/(\d+)\/bin$/.exec(dir)?.[1];
+    const version = Number(fromDir ?? /PostgreSQL\)\s+(\d+)/.exec(spawnSync(postgres, ['--version'], { encoding: 'utf8' }).stdout ?? '')?.[1] ?? 0);
+    if (!best || version > best.version) best = { dir, initdb, postgres, pgCtl: path.join(dir, 'pg_ctl'), version };
   }
-  return null;
+  return best;
 }
 
 function isExecutable(file: string): boolean {

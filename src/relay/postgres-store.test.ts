@@ -638,6 +638,21 @@ describe.skipIf(!bin)('PostgreSQL store shared by two relays', () => {
     expect(after).toBe('successful');
   });
 
+  it('unlike SQLite, a statement that fails inside a transaction dooms it, even when fn catches the error', async () => {
+    await a.insertSale(sale('t1', 's1'));
+    await expect(
+      a.transaction(async () => {
+        await a.insertSale(sale('t1', 's2'));
+        await a.insertSale(sale('t1', 's1')).catch(() => undefined);
+        await a.insertSale(sale('t1', 's3'));
+      }),
+    ).rejects.toThrow(/current transaction is aborted/);
+    expect(await a.sale('t1', 's2')).toBeUndefined();
+    // Other relays write the database by design: externalChange() (SQLite: another process wrote the file) is always false.
+    expect(a.externalChange()).toBe(false);
+    expect(a.writable()).toEqual({ ok: true });
+  });
+
   it('lock() excludes across replicas, per key', async () => {
     const order: string[] = [];
     let release!: () => void;

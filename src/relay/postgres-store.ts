@@ -669,7 +669,8 @@ export class PostgresStore implements AsyncRelayStore {
 
   private noteError(err: unknown): void {
     if (!isUnavailableError(err)) return;
-    this.writeFailure ??= { reason: `cannot write the PostgreSQL database (${this.clearMessage(err)})`, since: new Date().toISOString() };
+    // The latest reason (what is wrong now), since the first failure.
+    this.writeFailure = { reason: `cannot write the PostgreSQL database (${this.clearMessage(err)})`, since: this.writeFailure?.since ?? new Date().toISOString() };
   }
 
   /** A pooled connection for a transaction, with a listener for its errors while it is out of the pool. */

@@ -651,6 +651,8 @@ describe.skipIf(!bin)('PostgreSQL store shared by two relays', () => {
     // Other relays write the database by design: externalChange() (SQLite: another process wrote the file) is always false.
     expect(a.externalChange()).toBe(false);
     expect(a.writable()).toEqual({ ok: true });
+    // A hung relay's transaction does not hold its locks for ever.
+    expect(await a.withClient(async (c) => (await c.query<{ idle_in_transaction_session_timeout: string }>('SHOW idle_in_transaction_session_timeout')).rows[0])).toEqual({ idle_in_transaction_session_timeout: '1min' });
   });
 
   it('lock() excludes across replicas, per key', async () => {

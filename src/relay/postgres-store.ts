@@ -415,6 +415,10 @@ const TYPES: pg.CustomTypesConfig = {
 const PROBE_EVERY_MS = 200;
 /** How long a connection attempt may take before it counts as a failure. */
 const CONNECT_TIMEOUT_MS = 10_000;
+/** A transaction idle this long (its relay hung between two statements) is ended by the server. */
+const IDLE_IN_TRANSACTION_MS = 60_000;
+/** TCP keepalive probes start after this long without traffic. */
+const KEEPALIVE_MS = 10_000;
 /** The listener's reconnection delays: doubling from the first to the last. */
 const LISTEN_RETRY_MIN_MS = 100;
 const LISTEN_RETRY_MAX_MS = 5_000;
@@ -533,13 +537,18 @@ export class PostgresStore implements AsyncRelayStore {
     const inQuery = parsed.searchParams.get('password') ?? '';
     this.secrets = [password, safeDecode(password), inQuery, encodeURIComponent(inQuery)].filter((s) => s.length > 0);
     this.channel = `qrpos_relay_events_${this.schema}`;
+    // A relay that hangs inside a transaction would hold its row locks (a terminal's, stopping
+    // the other replicas' publishes) for good: the server ends such a transaction after a while.
+    const settings = [`-c idle_in_transaction_session_timeout=${IDLE_IN_TRANSACTION_MS}`, ...(opts.schema ? [`-c search_path=${opts.schema}`] : [])];
     this.clientConfig = {
       connectionString: url,
       types: TYPES,
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      // Notice a peer gone silent (a lock held over a dead network) sooner than the system's 2 hours.
       keepAlive: true,
+      keepAliveInitialDelayMillis: KEEPALIVE_MS,
       application_name: 'qrpos-relay',
-      ...(opts.schema ? { options: `-c search_path=${opts.schema}` } : {}),
+      options: settings.join(' '),
     };
     const size = Math.max(1, opts.poolSize ?? 10);
     this.pool = this.makePool(size);

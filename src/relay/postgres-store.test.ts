@@ -735,6 +735,35 @@ describe.skipIf(!bin)('PostgreSQL store shared by two relays', () => {
     }
   }, 30_000);
 
+  it('a lock whose connection is killed (pg_terminate_backend) is released; its holder finishes all the same', async () => {
+    const log = memoryLogger();
+    const c = await openPostgresStore(cluster!.url, { schema, log });
+    try {
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      let entered!: () => void;
+      const inside = new Promise<void>((r) => (entered = r));
+      const holder = c.lock('refund:t1:s1', async () => {
+        entered();
+        await held;
+        return 'done';
+      });
+      await inside;
+      const killed = await admin((x) =>
+        x.query(`SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()`),
+      );
+      expect(killed.rowCount).toBe(1);
+      await b.lock('refund:t1:s1', async () => undefined);
+      release();
+      expect(await holder).toBe('done');
+      // The next lock of that store takes a fresh connection.
+      expect(await c.lock('refund:t1:s1', async () => 'again')).toBe('again');
+      expect(log.lines.join('\n')).toContain('lock lost while held');
+    } finally {
+      await c.close();
+    }
+  });
+
   it('watchEvents: the other replica hears of a publish once committed, never of a rollback; not of its own', async () => {
     const heardByB: string[] = [];
     const heardByA: string[] = [];

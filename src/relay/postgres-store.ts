@@ -789,9 +789,13 @@ export class PostgresStore implements AsyncRelayStore {
         this.noteError(err);
         throw this.clearError(err, `cannot take the lock ${JSON.stringify(key)} in PostgreSQL`);
       }
+      // The lock goes with its connection: say so, as mutual exclusion for fn has ended early.
+      const onLost = (err: Error) => this.log.error('PostgreSQL lock lost while held (its connection dropped)', { key, error: this.clearMessage(err) });
+      client.on('error', onLost);
       try {
         return await fn();
       } finally {
+        client.off('error', onLost);
         // Should the unlock fail, the connection is closed instead, which ends the lock as well.
         await client.query('SELECT pg_advisory_unlock($1)', [id]).then(
           () => done(),

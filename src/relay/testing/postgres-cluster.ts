@@ -63,6 +63,8 @@ export interface PostgresCluster {
   password: string;
   port: number;
   version: number;
+  /** The server's process (the postmaster; its backends are its children), for CPU accounting. */
+  pid: number;
   /** Fast shutdown, then removes the folder. */
   stop(): Promise<void>;
   /** SIGKILL to the server and its backends (a crash); the folder stays until stop(). */
@@ -183,6 +185,7 @@ export async function startPostgresCluster(bin: PostgresBin | null = findPostgre
       password,
       port,
       version: bin.version,
+      pid: server.pid!,
       kill9: () => stopServer('SIGKILL'),
       stop: async () => {
         await stopServer('SIGINT');

@@ -12,6 +12,9 @@ import type { Display, Rect } from './contract';
 import { DisplayError } from './contract';
 import { MemoryDisplay } from './memory';
 
+/** Temporary names unique in the process: two displays on one file (a failed start's and the fatal screen's) never share one. */
+let tmpSeq = 0;
+
 export type PngFileConfig = Extract<DisplayConfig, { driver: 'png' }>;
 
 export class PngFileDisplay implements Display {
@@ -19,7 +22,6 @@ export class PngFileDisplay implements Display {
   readonly height: number;
   readonly description: string;
   private readonly screen: MemoryDisplay;
-  private seq = 0;
 
   constructor(
     private readonly cfg: PngFileConfig,
@@ -45,7 +47,7 @@ export class PngFileDisplay implements Display {
       throw new DisplayError(`frame is ${frame.width}x${frame.height} but ${this.description} draws at ${this.width}x${this.height}`);
     }
     await this.screen.present(frame, dirty);
-    const tmp = `${this.cfg.path}.${process.pid}.${this.seq++}.tmp`;
+    const tmp = `${this.cfg.path}.${process.pid}.${tmpSeq++}.tmp`;
     try {
       await fsp.writeFile(tmp, this.screen.png());
       await fsp.rename(tmp, this.cfg.path);

@@ -38,12 +38,16 @@ async function until<T>(what: string, fn: () => T | null | undefined | false, ti
   }
 }
 
-/** The box of an element, in the page's viewport; the dashboard reloads itself every 3 s, so a vanished node is looked up again. */
+/**
+ * The box of an element, in the page's viewport; the dashboard reloads itself every 3 s, so a
+ * vanished node is looked up again. The waits are generous: on a busy CI host a page of this
+ * size took over 2 s to answer one layout query.
+ */
 async function boxOf(l: Locator): Promise<Box> {
   for (let i = 0; ; i++) {
     try {
-      await l.waitFor({ state: 'visible', timeout: 5000 });
-      const b = await l.boundingBox({ timeout: 2000 });
+      await l.waitFor({ state: 'visible', timeout: 15_000 });
+      const b = await l.boundingBox({ timeout: 10_000 });
       if (b) return b;
     } catch (err) {
       if (i >= 3) throw err;
@@ -89,7 +93,7 @@ describe('demo page layout: every screen size fits its window', () => {
         await demo?.stop();
         fs.rmSync(dir, { recursive: true, force: true });
       }
-    }, 90_000);
+    }, 240_000);
   }
 });
 

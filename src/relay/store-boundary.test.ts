@@ -1,14 +1,14 @@
 /**
- * The relay's store is one interface (store.ts) with the SQLite implementation behind it
- * (sqlite-store.ts): no other relay module talks to a database. A second store (PostgreSQL)
- * then only has to implement RelayStore.
+ * The relay's store is one interface (store.ts) with its implementations behind it (sqlite-store.ts,
+ * postgres-store.ts; store-migrate.ts copies one into the other): no other relay module talks to
+ * a database, so a store only has to implement RelayStore.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const DIR = __dirname;
-const STORE_FILES = new Set(['store.ts', 'sqlite-store.ts']);
+const STORE_FILES = new Set(['store.ts', 'sqlite-store.ts', 'postgres-store.ts', 'store-migrate.ts']);
 /** A database driver import, or SQL in a string. */
 const DATABASE = [/from 'better-sqlite3'/, /from 'pg'/, /['`"][^'`"]*\b(SELECT\s+[\w*(]|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX))/i];
 

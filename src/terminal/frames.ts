@@ -27,6 +27,8 @@ export class FrameQueue {
   private rendering: Promise<void> | null = null;
   /** Cleared synchronously when the loop ends, so a model queued right after is never stranded. */
   private active = false;
+  /** Set by drop(): the display belongs to someone else now, nothing more is drawn. */
+  private dropped = false;
   private last: ScreenModel;
   private readonly listeners = new Set<(f: Frame) => void>();
 
@@ -50,6 +52,7 @@ export class FrameQueue {
   }
 
   show(model: ScreenModel, keyAt: number | null = null): void {
+    if (this.dropped) return;
     this.pendingModel = model;
     if (keyAt !== null) this.pendingKeyAt = keyAt;
     if (!this.active) {
@@ -69,8 +72,12 @@ export class FrameQueue {
     await this.rendering;
   }
 
-  /** Drops what is queued and waits for the frame in progress: nothing of this queue lands after. */
+  /**
+   * Drops what is queued, refuses what comes later (a timer of a failed start may still ask for a
+   * frame) and waits for the frame in progress: nothing of this queue lands after.
+   */
   async drop(): Promise<void> {
+    this.dropped = true;
     this.pendingModel = null;
     await this.rendering;
   }

@@ -93,6 +93,26 @@ describe('presenter', () => {
   });
 });
 
+describe('frame queue', () => {
+  it('after drop() nothing more is drawn: a failed start hands the display to the fatal screen', async () => {
+    const display = new MemoryDisplay(320, 240);
+    await display.open();
+    const frames = new FrameQueue(display, new ScreenRenderer({ width: 320, height: 240 }), memoryLogger(), { kind: 'boot', message: 'Starting…' });
+    frames.show({ kind: 'boot', message: 'Starting…' });
+    await frames.settled();
+    const before = display.presents;
+    expect(before).toBe(1);
+    frames.show({ kind: 'boot', message: 'Still starting…' });
+    await frames.drop();
+    // A timer of the failed start asks for one more frame: refused.
+    frames.show({ kind: 'boot', message: 'Late' });
+    await new Promise((r) => setImmediate(r));
+    await frames.settled();
+    expect(display.presents).toBe(before);
+    expect(frames.busy).toBe(false);
+  });
+});
+
 describe('answers', () => {
   it('the X report counts the business day; the Z report closes it once and asks to print it once', () => {
     const now = Date.parse('2026-12-07T05:00:00Z'); // 12:00 in Bangkok

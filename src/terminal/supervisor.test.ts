@@ -18,7 +18,8 @@ import { FakeKeypad } from '../../drivers/keypad/fake';
 import { memoryLogger } from '../shared/log';
 import { fatalModel, startTerminal } from './daemon';
 import { Journal, JOURNAL_SCHEMA_VERSION } from './journal';
-import { describeStartFailure } from './supervisor';
+import { describeStartFailure, superviseTerminal } from './supervisor';
+import { SystemdNotifier } from '../shared/service';
 import { terminalConfig } from './testing/rig';
 import { ScreenRenderer } from './screens/renderer';
 import { THEME } from './screens/theme';
@@ -270,6 +271,42 @@ describe('a failed start shows why and waits', () => {
     c.proc.kill('SIGHUP');
     await expectRunning(c, port);
     expect(cannotStart(c)).toHaveLength(1);
+  });
+  it('a fix saved while the problem is being shown (before the file is watched) is not missed', async () => {
+    const port = await freePort();
+    const { file } = writeConfig('race', port, { currency: 'XXX' });
+    const log = memoryLogger('debug');
+    let stop!: (s: NodeJS.Signals) => void;
+    const stopSignal = new Promise<NodeJS.Signals>((r) => (stop = r));
+    // Told the start failed (after the file was read, before the problem screen and the watch):
+    // the operator's fix lands exactly in that window.
+    class FixingNotifier extends SystemdNotifier {
+      override ready(status: string): void {
+        if (status.startsWith('cannot start')) rewrite(file, (cfg) => (cfg.currency = 'THB'));
+        super.ready(status);
+      }
+    }
+    const started: string[] = [];
+    const done = superviseTerminal({
+      configFile: file,
+      log,
+      notifier: new FixingNotifier(log, {}),
+      version: 'test',
+      watchIntervalMs: 50,
+      stopSignal,
+      start: (config) => {
+        started.push(config.currency);
+        return Promise.resolve({ stop: () => Promise.resolve() } as unknown as Awaited<ReturnType<Parameters<typeof superviseTerminal>[0]['start']>>);
+      },
+    });
+    try {
+      await until('the start after the fix', () => started.length === 1, 5000);
+      expect(started).toEqual(['THB']);
+      expect(log.lines.some((l) => l.includes('config file changed: trying again'))).toBe(true);
+    } finally {
+      stop('SIGTERM');
+      expect(await done).toBe(0);
+    }
   });
 });
 

@@ -193,6 +193,22 @@ async function showProblem(problem: StartupProblem, o: SupervisorOptions, config
   };
 }
 
+/** What tells one version of the config file from another (none: the file is missing). */
+interface FileState {
+  mtimeMs: number;
+  size: number;
+  ino: number;
+}
+const fileState = (st: fs.Stats): FileState => ({ mtimeMs: st.mtimeMs, size: st.size, ino: st.ino });
+function configFileState(file: string): FileState {
+  try {
+    return fileState(fs.statSync(file));
+  } catch {
+    return { mtimeMs: 0, size: -1, ino: 0 };
+  }
+}
+const changed = (a: FileState, b: FileState) => a.mtimeMs !== b.mtimeMs || a.size !== b.size || a.ino !== b.ino;
+
 /** Runs the terminal until SIGINT/SIGTERM; never exits because a start failed. Returns the exit code. */
 export async function superviseTerminal(o: SupervisorOptions): Promise<number> {
   const { log, notifier } = o;
@@ -210,10 +226,15 @@ export async function superviseTerminal(o: SupervisorOptions): Promise<number> {
     log.info('stopping', { signal: sig });
     wake?.();
   });
-  /** Until a stop signal, a SIGHUP or (watchConfig) a change of the config file. */
-  const waitForWake = (watchConfig: boolean): Promise<void> =>
+  /**
+   * Until a stop signal, a SIGHUP or (with `readAs`, the config file's state when it was read) a
+   * change of the config file. A change made before the watch starts counts too: the file is
+   * compared with what was read, so a fix saved while the problem screen was being drawn is seen.
+   */
+  const waitForWake = (readAs?: FileState): Promise<void> =>
     new Promise<void>((resolve) => {
       if (stopRequested || reloads) return resolve();
+      const watchConfig = readAs !== undefined;
       // Signal handlers do not keep Node alive: without a screen or an endpoint (the port was the
       // problem) the process would end here, and systemd would start it again.
       const keepAlive = setInterval(() => undefined, 1 << 30);
@@ -223,14 +244,20 @@ export async function superviseTerminal(o: SupervisorOptions): Promise<number> {
         if (watchConfig) fs.unwatchFile(o.configFile, onChange);
         resolve();
       };
-      const onChange = (cur: fs.Stats, prev: fs.Stats) => {
-        if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size || cur.ino !== prev.ino) {
+      const onChange = (cur: fs.Stats) => {
+        if (changed(readAs!, fileState(cur))) {
           log.info('config file changed: trying again', { file: o.configFile });
           done();
         }
       };
       wake = done;
-      if (watchConfig) fs.watchFile(o.configFile, { interval: o.watchIntervalMs ?? 1000, persistent: false }, onChange);
+      if (watchConfig) {
+        fs.watchFile(o.configFile, { interval: o.watchIntervalMs ?? 1000, persistent: false }, onChange);
+        if (changed(readAs, configFileState(o.configFile))) {
+          log.info('config file changed: trying again', { file: o.configFile });
+          done();
+        }
+      }
     });
 
   let reported: string | null = null;
@@ -241,6 +268,7 @@ export async function superviseTerminal(o: SupervisorOptions): Promise<number> {
       let config: TerminalConfig | null = null;
       let running: RunningTerminal | null = null;
       let problem: StartupProblem | null = null;
+      const readAs = configFileState(o.configFile);
       try {
         config = loadTerminalConfig(o.configFile);
         running = await o.start(config);
@@ -257,7 +285,7 @@ export async function superviseTerminal(o: SupervisorOptions): Promise<number> {
         notifier.ready('running');
         readyOnce = true;
         notifier.startWatchdog();
-        await waitForWake(false);
+        await waitForWake();
         if (stopRequested) {
           notifier.stopping();
           await running.stop(8000);
@@ -280,7 +308,7 @@ export async function superviseTerminal(o: SupervisorOptions): Promise<number> {
       readyOnce = true;
       notifier.startWatchdog();
       const shown = await showProblem(p, o, config);
-      await waitForWake(true);
+      await waitForWake(readAs);
       await shown.stop();
       if (stopRequested) {
         notifier.stopping();

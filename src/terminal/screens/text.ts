@@ -45,8 +45,19 @@ export class TextMeasurer {
   /** Break-free pieces per text: segmenting is as costly as measuring, and layouts wrap a text many times. */
   private readonly piecesCache = new Map<string, string[]>();
   private font = '';
-  private readonly words = new Intl.Segmenter('th', { granularity: 'word' });
-  private readonly graphemes = new Intl.Segmenter('th', { granularity: 'grapheme' });
+  // Made at the first text that needs them (one to wrap or ellipsize): a segmenter loads ICU's
+  // break rules and Thai dictionary, ~2.5 MB of the node executable resident for good, which a
+  // shop whose screens never wrap a text does without.
+  private wordSegmenter: Intl.Segmenter | undefined;
+  private graphemeSegmenter: Intl.Segmenter | undefined;
+
+  private get words(): Intl.Segmenter {
+    return (this.wordSegmenter ??= new Intl.Segmenter('th', { granularity: 'word' }));
+  }
+
+  private get graphemes(): Intl.Segmenter {
+    return (this.graphemeSegmenter ??= new Intl.Segmenter('th', { granularity: 'grapheme' }));
+  }
 
   constructor() {
     this.ctx = createCanvas(1, 1).getContext('2d');

@@ -26,7 +26,11 @@ export function press(t: Pick<TestTerminal, 'keypad'>, keys: string): void {
   for (const k of keys.split(' ')) t.keypad.press(k as KeyName);
 }
 
-export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 5000, everyMs = 10): Promise<NonNullable<T>> {
+/**
+ * Polls until fn gives a value. The default wait is long enough for a CI host running several
+ * suites at once (a relay round trip took over 5 s there); a test that passes waits far less.
+ */
+export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 12_000, everyMs = 10): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

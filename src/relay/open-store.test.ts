@@ -7,7 +7,7 @@ import { ConfigError, loadRelaySecrets, parseRelayConfig, storeLocation } from '
 import { openRelayStore } from './open-store';
 import { SqliteStore } from './sqlite-store';
 
-const URL_WITH_PASSWORD = 'postgres://relay:hunter2-very-secret@db.example.internal:5432/qrpos';
+const URL_WITH_PASSWORD = 'postgres://relay:hunter2-very-secret@127.0.0.1:1/qrpos';
 const base = { version: 1, country: 'TH' } as const;
 
 describe('relay store setting', () => {
@@ -70,20 +70,19 @@ describe('relay store setting', () => {
     expect(msg).not.toContain('hunter2');
   });
 
-  it('postgres without the PostgreSQL store in this build: a clear error, without the URL, nothing logged of it', async () => {
+  it('postgres that cannot be reached: a clear error, without the URL, nothing logged of it', async () => {
     const config = parseRelayConfig({ ...base, dataDir: dir, store: 'postgres' });
     const log = memoryLogger();
     let err: Error | undefined;
     try {
       const s = await openRelayStore(config, log, { storeUrl: URL_WITH_PASSWORD });
-      // The module is there (merged): it could not reach this made-up host either way.
       await s.close();
     } catch (e) {
       err = e as Error;
     }
     expect(err).toBeDefined();
     expect(String(err?.message)).not.toContain('hunter2');
-    if (!fs.existsSync(path.join(__dirname, 'postgres-store.ts'))) expect(err?.message).toMatch(/no PostgreSQL store/);
+    expect(String(err?.message)).toContain('127.0.0.1');
     expect(log.lines.join('\n')).not.toContain('hunter2');
   }, 30_000);
 });

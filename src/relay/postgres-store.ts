@@ -25,6 +25,7 @@ import { silentLogger, type Logger } from '../shared/log';
 import { OPEN_SALE_STATUSES } from '../domain/status';
 import type { JournalRecord, RelayEvent, SaleStatus } from '../link/protocol';
 import type {
+  Awaitable,
   OrphanRow,
   OrphanStatus,
   PairingRow,
@@ -43,23 +44,6 @@ import type {
   WebhookEventRow,
 } from './store';
 
-export type Awaitable<T> = T | Promise<T>;
-
-/** The methods of RelayStore that read or write data (the rest change shape in the async contract). */
-type DataMethods = Omit<RelayStore, 'transaction' | 'afterCommit' | 'batch' | 'close' | 'externalChange' | 'writable'>;
-type Promised<F> = F extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
-
-/** RelayStore under the async contract (/work/notes/async-store-contract.md), as this store implements it. */
-export type AsyncRelayStore = { [K in keyof DataMethods]: Promised<DataMethods[K]> } & {
-  transaction<T>(fn: () => Awaitable<T>): Promise<T>;
-  afterCommit(cb: () => void): void;
-  batch(items: (() => Awaitable<unknown>)[]): Promise<unknown[]>;
-  lock<T>(key: string, fn: () => Promise<T>): Promise<T>;
-  watchEvents(cb: (terminalId: string) => void): void;
-  close(): Promise<void>;
-  externalChange(): boolean;
-  writable(): StoreWritable;
-};
 
 /**
  * Numbered migrations, recorded in schema_migrations. Never edit one that shipped: add another.
@@ -500,7 +484,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
   return store;
 }
 
-export class PostgresStore implements AsyncRelayStore {
+export class PostgresStore implements RelayStore {
   private readonly pool: pg.Pool;
   /** Connections that hold advisory locks while fn runs (apart, so holders never starve the queries). */
   private readonly lockPool: pg.Pool;

@@ -422,6 +422,18 @@ export function isUnavailableError(err: unknown): boolean {
   return /^Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(message);
 }
 
+/**
+ * A deadlock (40P01) or a serialization failure (40001): the server undid the statement so that
+ * another transaction could go on; the same work done again, alone, succeeds.
+ */
+export function isConflictError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '40P01' || code === '40001';
+}
+
+/** How many times an item of a batch that lost a deadlock is tried again on its own. */
+const CONFLICT_RETRIES = 4;
+
 /** A URL's parts safe to show: never its password. */
 function describeUrl(url: URL): string {
   const user = url.username ? `${safeDecode(url.username)}@` : '';
@@ -750,6 +762,22 @@ export class PostgresStore implements RelayStore {
         }
       }
     });
+    // Items that lost a deadlock to another relay's batch (each holds the rows its earlier items
+    // wrote until it commits, so the two can wait on each other): their savepoints undid them;
+    // now that this batch has committed and let go of its rows, each runs again in a transaction
+    // of its own. Batch items are written to be run again (a webhook stored twice is a
+    // duplicate, an ack or a last-seen time written twice is the same).
+    for (let i = 0; i < items.length; i++) {
+      for (let attempt = 0; isConflictError(errors[i]) && attempt < CONFLICT_RETRIES; attempt++) {
+        if (attempt) await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));
+        try {
+          await this.transaction(items[i]);
+          errors[i] = undefined;
+        } catch (err) {
+          errors[i] = err ?? new Error('batch item failed');
+        }
+      }
+    }
     const failed = errors.find((e) => isUnavailableError(e));
     if (failed) this.noteError(failed);
     return errors;

@@ -147,7 +147,7 @@ describe.skipIf(!pg)('several relays on one PostgreSQL database', () => {
         Array.from({ length: Math.min(20, SALES - i) }, async (_, k) => {
           const term = (i + k) % TERMINALS;
           const saleId = newSaleId('chaos');
-          const r = await call(lb.url, 'POST', '/v1/sales', { token: terms[term].credential, body: { saleId, amount: 1000 + i + k, currency: 'THB' } });
+          const r = await call(lb.url, 'POST', '/v1/sales', { token: terms[term].credential, body: { saleId, amount: 3000 + i + k, currency: 'THB' } });
           expect(r.status, JSON.stringify(r.body)).toBe(200);
           return { saleId, term, chargeId: r.body.chargeId as string };
         }),

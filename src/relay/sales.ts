@@ -188,48 +188,50 @@ export class SaleService {
       if (err instanceof MethodError) throw new LinkError('method_not_enabled', err.message);
       throw err;
     }
-    const at = this.now().toISOString();
-    const existing = await this.o.store.transaction(async () => {
-      const s = await this.o.store.sale(terminal.id, req.saleId);
-      if (s) return s;
-      await this.o.store.insertSale({
-        terminalId: terminal.id,
-        saleId: req.saleId,
-        method,
-        amount: req.amount,
-        currency: req.currency,
-        description: req.description ?? null,
-        terminalCreatedAt: req.createdAt ?? null,
-        status: 'creating',
-        chargeId: null,
-        createAttempts: 0,
-        lastAttemptAt: null,
-        createUncertain: false,
-        orphanCheckedAt: null,
-        qrText: null,
-        qrSvg: null,
-        failureCode: null,
-        failureMessage: null,
-        errorCode: null,
-        errorMessage: null,
-        chargeCreatedAt: null,
-        chargeExpiresAt: null,
-        paidAt: null,
-        expireRequested: false,
-        refundedAmount: 0,
-        checkedAt: null,
-        createdAt: at,
-        updatedAt: at,
-      });
-      return undefined;
-    });
-    if (existing && (existing.amount !== req.amount || existing.currency !== req.currency || (existing.method ?? DEFAULT_METHOD) !== method)) {
-      throw new LinkError(
-        'conflict',
-        `sale ${req.saleId} already exists with amount ${existing.amount} ${existing.currency} by ${methodName(existing.method ?? DEFAULT_METHOD)}; a different sale needs a new saleId`,
-      );
-    }
+    // Under the sale's lock from the first read: two relays (or two requests) asked for the same
+    // new sale at once would otherwise both find none and both insert it.
     return this.o.store.lock(this.key(terminal.id, req.saleId), async () => {
+      const at = this.now().toISOString();
+      const existing = await this.o.store.transaction(async () => {
+        const s = await this.o.store.sale(terminal.id, req.saleId);
+        if (s) return s;
+        await this.o.store.insertSale({
+          terminalId: terminal.id,
+          saleId: req.saleId,
+          method,
+          amount: req.amount,
+          currency: req.currency,
+          description: req.description ?? null,
+          terminalCreatedAt: req.createdAt ?? null,
+          status: 'creating',
+          chargeId: null,
+          createAttempts: 0,
+          lastAttemptAt: null,
+          createUncertain: false,
+          orphanCheckedAt: null,
+          qrText: null,
+          qrSvg: null,
+          failureCode: null,
+          failureMessage: null,
+          errorCode: null,
+          errorMessage: null,
+          chargeCreatedAt: null,
+          chargeExpiresAt: null,
+          paidAt: null,
+          expireRequested: false,
+          refundedAmount: 0,
+          checkedAt: null,
+          createdAt: at,
+          updatedAt: at,
+        });
+        return undefined;
+      });
+      if (existing && (existing.amount !== req.amount || existing.currency !== req.currency || (existing.method ?? DEFAULT_METHOD) !== method)) {
+        throw new LinkError(
+          'conflict',
+          `sale ${req.saleId} already exists with amount ${existing.amount} ${existing.currency} by ${methodName(existing.method ?? DEFAULT_METHOD)}; a different sale needs a new saleId`,
+        );
+      }
       let s = await this.mustGet(terminal.id, req.saleId);
       if (s.status === 'creating') s = await this.ensureCharge(s, true);
       if (s.status === 'creating') throw new LinkError('omise_unavailable', 'the charge could not be created yet; retry with the same saleId');

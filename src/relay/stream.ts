@@ -280,11 +280,20 @@ export class StreamHub {
         conn.pumping = false;
         return;
       }
+      let revoked = false;
       for (const ev of events) {
         // notify() cannot send while pumping, but a store read may overlap one: never resend.
         if (ev.seq <= conn.sentSeq) continue;
         conn.sentSeq = ev.seq;
         this.sendEvent(conn, ev);
+        if (ev.event.kind === 'terminal.updated' && ev.event.revoked) revoked = true;
+      }
+      if (revoked) {
+        // Revoked, perhaps through another relay sharing the store: the terminal is told, then
+        // its stream closes as the revoking relay closes its own.
+        conn.pumping = false;
+        this.kick(conn.terminalId, CLOSE_REVOKED, 'revoked');
+        return;
       }
       if (conn.sentSeq > conn.knownSeq) conn.knownSeq = conn.sentSeq;
       this.o.metrics.eventsDelivered.inc(undefined, events.length);

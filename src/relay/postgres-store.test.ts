@@ -14,10 +14,10 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { memoryLogger } from '../shared/log';
 import { freePort } from '../shared/testing/free-port';
 import type { JournalRecord, RelayEvent } from '../link/protocol';
-import { openPostgresStore, PG_DATA_TABLES, PG_SCHEMA_VERSION, type Awaitable, type PostgresStore } from './postgres-store';
+import { openPostgresStore, PG_DATA_TABLES, PG_SCHEMA_VERSION, type PostgresStore } from './postgres-store';
 import { openSqliteStore, relayDatabaseFile, SCHEMA_VERSION, type SqliteStore } from './sqlite-store';
 import { copySqliteToPostgres, COPIED_SQLITE_SCHEMA } from './store-migrate';
-import type { RelayStore, SaleRow, RefundRow, TerminalRow } from './store';
+import type { Awaitable, RelayStore, SaleRow, RefundRow, TerminalRow } from './store';
 import { findPostgresBin, NO_POSTGRES_MESSAGE, startPostgresCluster, type PostgresCluster } from './testing/postgres-cluster';
 
 const bin = findPostgresBin();
@@ -36,14 +36,8 @@ afterAll(async () => {
 let schemas = 0;
 const nextSchema = () => `t${process.pid}_${++schemas}`;
 
-type DataMethods = Omit<RelayStore, 'transaction' | 'afterCommit' | 'batch' | 'close' | 'externalChange' | 'writable' | 'reportData'>;
-/** What the shared suite calls: either store, every result awaited. */
-type ContractStore = { [K in keyof DataMethods]: (...args: Parameters<DataMethods[K]>) => Awaitable<ReturnType<DataMethods[K]>> } & {
-  transaction<T>(fn: () => T): Awaitable<T>;
-  afterCommit(cb: () => void): void;
-  batch(items: (() => unknown)[]): Awaitable<unknown[]>;
-  reportData: (...args: Parameters<RelayStore['reportData']>) => Awaitable<ReturnType<RelayStore['reportData']>>;
-};
+/** What the shared suite calls: either store (both keep the async store contract). */
+type ContractStore = RelayStore;
 
 /**
  * Runs the steps in order, synchronously while they return plain values (SQLite: a transaction

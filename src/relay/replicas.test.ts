@@ -134,7 +134,7 @@ describe.skipIf(!pg)('several relays on one PostgreSQL database', () => {
     const TERMINALS = 12;
     const SALES = 600;
     const RATE = 500;
-    const terms = [];
+    const terms: Awaited<ReturnType<typeof pair>>[] = [];
     for (let i = 0; i < TERMINALS; i++) terms.push(await pair(`chaos-${i}`, [i % 3, (i + 1) % 3, (i + 2) % 3]));
     const lives = terms.map((t) => new LiveTerminal(lb.url, t.credential));
     for (const l of lives) l.start();

@@ -2,7 +2,8 @@
  * `qrpos relay --config <file>` runs the relay; `qrpos relay terminals …`, `releases …` and
  * `fleet` manage it through the running relay's admin API with the admin token, so every change
  * goes through the relay's own rules and in-memory state (a revoked terminal's open stream is
- * closed at once). Only `qrpos relay report` opens the database, read-only.
+ * closed at once). Only `qrpos relay report` opens the database, read-only (a SQLite store; with
+ * PostgreSQL it asks the relay), and `qrpos relay store copy` moves a SQLite database to PostgreSQL.
  */
 import type { Command } from '../cli/command';
 import { notifyReady, waitForStopSignal } from '../shared/service';
@@ -14,9 +15,9 @@ import type { PendingPairing, TerminalSummary } from './admin';
 import { AdminApiError, AdminClient, localRelayUrl } from './admin-client';
 import type { FleetRow, ReleaseView } from './releases';
 import type { OrphanRow, RolloutRow } from './store';
-import { ConfigError, loadRelayConfig, loadRelaySecrets, type RelayConfig } from './config';
+import { ConfigError, loadRelayConfig, loadRelaySecrets, storeLocation, type RelayConfig } from './config';
 import type { SaleView } from '../link/protocol';
-import { runReportCommand } from './report';
+import { runReportCommand, type DayReport } from './report';
 
 const RUN_FLAGS: Record<string, FlagSpec> = {
   config: { description: 'relay config file (JSON)', required: true },
@@ -29,10 +30,16 @@ const TERMINAL_FLAGS: Record<string, FlagSpec> = {
 };
 const REPORT_FLAGS: Record<string, FlagSpec> = {
   config: { description: 'relay config file (JSON)', required: true },
+  url: { description: "the relay's address for the admin API (default: its listen address on this machine)" },
   date: { description: 'business day YYYY-MM-DD in the shop\'s time zone (report; default: today)' },
   terminal: { description: 'one terminal, by id or name (report; default: the whole shop)' },
   json: { type: 'boolean', description: 'print JSON instead of a table' },
   csv: { type: 'boolean', description: 'print CSV instead of a table (report)' },
+};
+
+const STORE_FLAGS: Record<string, FlagSpec> = {
+  config: { description: 'relay config file (JSON)', required: true },
+  from: { description: 'store copy: the SQLite relay database to copy (default: relay.sqlite in the config\'s dataDir)' },
 };
 
 const RELEASE_FLAGS: Record<string, FlagSpec> = {
@@ -78,12 +85,17 @@ const HELP = `usage:
   qrpos relay report --config <file> [--date YYYY-MM-DD] [--terminal <id|name>] [--json | --csv]
                               end-of-day report: paid, failed, expired, cancelled, refunded, voided
                               and late payments of a business day, per terminal, method and currency
+                              (a PostgreSQL store: asked of the running relay's admin API)
+  qrpos relay store copy --config <file> [--from <relay.sqlite>]
+                              moving to PostgreSQL: copies a SQLite relay database (stop that relay
+                              first) into the empty PostgreSQL store this config names (store
+                              "postgres" and storeUrl), keeping every id, cursor and sequence number
 
 Secrets come from the file named by secretsFile (mode 0600) or from QRPOS_OMISE_SECRET_KEY,
 QRPOS_OMISE_PUBLIC_KEY, QRPOS_WEBHOOK_SECRET, QRPOS_PREVIOUS_WEBHOOK_SECRET, QRPOS_ADMIN_TOKEN.
 
 flags:
-${flagHelp({ ...TERMINAL_FLAGS, ...REPORT_FLAGS, ...RELEASE_FLAGS })}
+${flagHelp({ ...TERMINAL_FLAGS, ...REPORT_FLAGS, ...STORE_FLAGS, ...RELEASE_FLAGS })}
 `;
 
 function out(line: string): void {
@@ -368,11 +380,49 @@ function runReport(argv: string[]): Promise<number> {
   const { flags } = parseFlags(argv, REPORT_FLAGS, { positionals: 0 });
   const config = loadConfig(String(flags.config));
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
-  return runReportCommand(
-    config,
-    { date: str(flags.date), terminal: str(flags.terminal), json: flags.json === true, csv: flags.csv === true },
-    { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) },
-  );
+  const io = { out: (text: string) => process.stdout.write(text), err: (text: string) => process.stderr.write(text) };
+  const f = { date: str(flags.date), terminal: str(flags.terminal), json: flags.json === true, csv: flags.csv === true };
+  if ((config.store ?? 'sqlite') === 'sqlite') return runReportCommand(config, f, io);
+  // PostgreSQL: the database several relays share, with rules of their own; ask one of them.
+  const client = adminClient(config, flags.url, 30_000);
+  const fetchReport = (q: { date?: string; terminal?: string }) => {
+    const qs = new URLSearchParams({ format: 'json', ...(q.date ? { date: q.date } : {}), ...(q.terminal ? { terminal: q.terminal } : {}) });
+    return client.request<DayReport>('GET', `/admin/report?${qs.toString()}`);
+  };
+  return runReportCommand(config, f, io, new Date(), fetchReport).catch((err: unknown) => {
+    if (!(err instanceof AdminApiError)) throw err;
+    io.err(`qrpos relay: ${err.message}\n`);
+    return 1;
+  });
+}
+
+/** `relay store copy`: a SQLite relay database into the PostgreSQL store the config names. */
+async function runStore(argv: string[]): Promise<number> {
+  const { flags, positionals } = parseFlags(argv, STORE_FLAGS, { positionals: 1 });
+  if (positionals[0] !== 'copy') throw new UsageError(positionals[0] ? `unknown store command "${positionals[0]}"` : 'store needs a command: copy');
+  const config = loadConfig(String(flags.config));
+  let where;
+  try {
+    where = storeLocation(config, loadRelaySecrets(config.secretsFile));
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.message);
+    throw err;
+  }
+  if (where.kind !== 'postgres') throw new UsageError('store copy: this config\'s store is SQLite; set "store": "postgres" and storeUrl (secrets) to name the PostgreSQL database to copy into');
+  const { relayDatabaseFile } = require('./sqlite-store') as typeof import('./sqlite-store');
+  const { copySqliteToPostgres } = require('./store-migrate') as typeof import('./store-migrate');
+  const from = typeof flags.from === 'string' ? flags.from : relayDatabaseFile(config.dataDir);
+  const log = createLogger({ component: 'qrpos', level: 'warn' });
+  let counts: Record<string, number>;
+  try {
+    counts = await copySqliteToPostgres(from, where.url, log);
+  } catch (err) {
+    process.stderr.write(`qrpos relay: store copy: ${(err as Error).message}\n`);
+    return 1;
+  }
+  out(columns(['TABLE', 'ROWS'], Object.entries(counts).map(([t, n]) => [t, String(n)])));
+  out(`copied ${from} to the PostgreSQL store; start the relays with this config`);
+  return 0;
 }
 
 export const command: Command = {
@@ -381,6 +431,7 @@ export const command: Command = {
   async run(argv: string[]): Promise<number> {
     if (argv[0] === 'terminals') return runTerminals(argv.slice(1));
     if (argv[0] === 'report') return runReport(argv.slice(1));
+    if (argv[0] === 'store') return runStore(argv.slice(1));
     if (argv[0] === 'releases') return runReleases(argv.slice(1), false);
     if (argv[0] === 'fleet') return runReleases(argv.slice(1), true);
     return runServer(argv);

@@ -5,6 +5,7 @@
  * per change) happens once however the requests are spread; and `kill -9` of a replica in the
  * middle of 500 webhooks/s loses nothing.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -206,4 +207,75 @@ describe.skipIf(!pg)('several relays on one PostgreSQL database', () => {
     expect(victim.proc.signalCode).toBe('SIGKILL');
     console.log(`chaos: ${queue.length} webhooks at ${RATE}/s, ${resent} sent again after the kill, ${lives.reduce((n, l) => n + l.connects - 1, 0)} reconnections`);
   }, 180_000);
+
+  it('moving to PostgreSQL: `qrpos relay store copy` takes a SQLite relay over whole; `relay report` asks the relays', async () => {
+    const movedUrl = await cluster.createDatabase('moved');
+    const omise = { url: sim.url, secretKey: sim.secretKey, webhookSecret: sim.webhookSecret };
+    // A relay on SQLite (its secrets already name the database it will move to), with a paid sale.
+    const old = await spawnReplica({ dir: path.join(dir, 'sqlite'), omise, storeUrl: movedUrl, adminToken: ADMIN, config: { store: 'sqlite' } });
+    let terminalId: string;
+    let credential: string;
+    const saleId = newSaleId('moved');
+    try {
+      const started = await call(old.url, 'POST', '/v1/pair', { body: { name: 'till-moved', version: '0.1.0', device: 'test' } });
+      expect((await call(old.url, 'POST', '/admin/pairings/approve', { token: ADMIN, body: { code: started.body.code } })).status).toBe(200);
+      const polled = await call(old.url, 'GET', `/v1/pair/${started.body.pairingId}`, { headers: { 'x-pairing-secret': started.body.pairingSecret } });
+      ({ terminalId, credential } = polled.body as { terminalId: string; credential: string });
+      const r = await call(old.url, 'POST', '/v1/sales', { token: credential, body: { saleId, amount: 4200, currency: 'THB' } });
+      expect(r.status).toBe(200);
+      sim.markAsPaid(r.body.chargeId as string);
+      expect(await postWebhook(old.url, completeBodies().get(r.body.chargeId as string)!)).toBe(200);
+      await until(async () => (await call(old.url, 'GET', `/v1/sales/${saleId}`, { token: credential })).body.status === 'successful', 'the sale paid');
+    } finally {
+      await old.stop();
+    }
+    const configFile = path.join(dir, 'sqlite', 'relay.json');
+    const sqliteConfig = fs.readFileSync(configFile, 'utf8');
+    // On a SQLite config the command says what to set, and copies nothing.
+    const refused = await qrpos(['relay', 'store', 'copy', '--config', configFile]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/"store": "postgres"/);
+
+    fs.writeFileSync(configFile, JSON.stringify({ ...JSON.parse(sqliteConfig), store: 'postgres' }));
+    const copied = await qrpos(['relay', 'store', 'copy', '--config', configFile]);
+    expect(copied.stderr).toBe('');
+    expect(copied.code).toBe(0);
+    expect(copied.stdout).toMatch(/^terminals\s+1$/m);
+    expect(copied.stdout).toMatch(/^sales\s+1$/m);
+    // Never twice into a store that holds data; the URL's password is never printed.
+    const again = await qrpos(['relay', 'store', 'copy', '--config', configFile]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/store copy: .*(empty|data)/);
+    expect(again.stderr + again.stdout).not.toContain(cluster.password);
+
+    // A relay on PostgreSQL carries on: the same credential, the same sale, and the report.
+    const moved = await spawnReplica({ dir: path.join(dir, 'moved'), omise, storeUrl: movedUrl, adminToken: ADMIN });
+    try {
+      expect((await call(moved.url, 'GET', '/v1/me', { token: credential })).body.terminalId).toBe(terminalId);
+      expect((await call(moved.url, 'GET', `/v1/sales/${saleId}`, { token: credential })).body.status).toBe('successful');
+      const report = await qrpos(['relay', 'report', '--config', path.join(dir, 'moved', 'relay.json'), '--json', '--url', moved.url]);
+      expect(report.stderr).toBe('');
+      expect(report.code).toBe(0);
+      const day = JSON.parse(report.stdout) as { terminals: { name: string }[]; totals: { paid: { count: number; amount: number } }[] };
+      expect(day.terminals.map((t) => t.name)).toContain('till-moved');
+      expect(day.totals.reduce((n, r) => n + r.paid.amount, 0)).toBe(4200);
+    } finally {
+      await moved.stop();
+    }
+  }, 120_000);
 });
+
+/** Runs the qrpos CLI (from source) to its end. */
+function qrpos(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', '-e', `require('./src/cli/main').main(process.argv.slice(1)).then((c) => process.exit(c))`, ...args], {
+      cwd: path.resolve(__dirname, '../..'),
+      env: { ...process.env, NOTIFY_SOCKET: '' },
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}

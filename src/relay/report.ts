@@ -482,19 +482,23 @@ export async function runReportCommand(
   flags: { date?: string; terminal?: string; json?: boolean; csv?: boolean },
   io: { out: (text: string) => void; err: (text: string) => void },
   now = new Date(),
+  /** Where the report comes from instead of the SQLite file (a PostgreSQL store: the running relay's admin API). */
+  fetchReport?: (q: { date?: string; terminal?: string }) => Promise<DayReport>,
 ): Promise<number> {
   if (flags.json && flags.csv) throw new UsageError('report: --json and --csv exclude each other');
   if (flags.date !== undefined && !isBusinessDate(flags.date)) throw new UsageError(`--date: "${shorten(flags.date)}" is not a calendar date written YYYY-MM-DD`);
-  const rule = reportRule(config);
-  let db: ReportReader;
-  try {
-    db = openReportReader(config.dataDir);
-  } catch (err) {
-    io.err(`qrpos relay: ${(err as Error).message}\n`);
-    return 1;
+  let db: ReportReader | undefined;
+  if (!fetchReport) {
+    try {
+      db = openReportReader(config.dataDir);
+    } catch (err) {
+      io.err(`qrpos relay: ${(err as Error).message}\n`);
+      return 1;
+    }
   }
   try {
-    const report = await buildReport(db, rule, { date: flags.date, terminal: flags.terminal }, now);
+    const q = { date: flags.date, terminal: flags.terminal };
+    const report = fetchReport ? await fetchReport(q) : await buildReport(db!, reportRule(config), q, now);
     if (flags.json) io.out(jsonForConsole(report) + '\n');
     else if (flags.csv) io.out(reportCsv(report));
     else io.out(reportText(report) + '\n');
@@ -507,6 +511,6 @@ export async function runReportCommand(
     }
     throw err;
   } finally {
-    db.close();
+    db?.close();
   }
 }

@@ -150,6 +150,12 @@ export const RelayConfigSchema = z
     releases: z
       .object({
         /**
+         * Where the bundles are kept (default <dataDir>/releases). Several relays on one PostgreSQL
+         * store share one folder (a network file system): a bundle added through one of them is
+         * downloaded from whichever one a terminal is connected to.
+         */
+        dir: z.string().min(1).optional(),
+        /**
          * The public keys a bundle's signature must verify with before the relay accepts it (the
          * format of scripts/release/release-key.pub; absent: that file of the running release).
          */
@@ -308,7 +314,7 @@ export function loadRelayConfig(file: string): RelayConfig {
     dataDir: abs(cfg.dataDir),
     ...(cfg.secretsFile ? { secretsFile: abs(cfg.secretsFile) } : {}),
     ...(cfg.tls ? { tls: { certFile: abs(cfg.tls.certFile), keyFile: abs(cfg.tls.keyFile) } } : {}),
-    releases: { ...cfg.releases, ...(cfg.releases.keysFile ? { keysFile: abs(cfg.releases.keysFile) } : {}) },
+    releases: { ...cfg.releases, ...(cfg.releases.keysFile ? { keysFile: abs(cfg.releases.keysFile) } : {}), ...(cfg.releases.dir ? { dir: abs(cfg.releases.dir) } : {}) },
   };
 }
 

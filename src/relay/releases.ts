@@ -82,6 +82,8 @@ export interface FleetRow {
 export interface ReleaseServiceOptions {
   store: RelayStore;
   dataDir: string;
+  /** The bundles' folder, when not <dataDir>/releases (shared by several relays). */
+  dir?: string;
   /** Public keys a bundle must be signed with (absent: SHIPPED_RELEASE_KEYS); read on every upload. */
   keysFile?: string;
   maxBundleBytes: number;
@@ -165,7 +167,7 @@ export class ReleaseService {
   readonly dir: string;
 
   constructor(private readonly o: ReleaseServiceOptions) {
-    this.dir = path.join(o.dataDir, 'releases');
+    this.dir = o.dir ?? path.join(o.dataDir, 'releases');
   }
 
   private keys(): PublicKey[] {
@@ -316,7 +318,8 @@ export class ReleaseService {
     try {
       fd = fs.openSync(file, 'r');
     } catch (err) {
-      this.o.log.error('a release bundle is missing from the releases folder', { file, error: (err as Error).message });
+      // Several relays on one store each keep their own folder unless releases.dir names a shared one.
+      this.o.log.error('a release bundle is missing from the releases folder (several relays: releases.dir must be a folder they share)', { file, error: (err as Error).message });
       throw new LinkError('not_found', `release ${version} is not on this relay any more`);
     }
     const etag = `"${rel.sha256}"`;

@@ -11,7 +11,9 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeSource } from '../../scripts/setup/testkit';
 import { signWebhook } from '../omise/webhook-signature';
+import { buildScratch, makeKeys } from '../release/testing';
 import { removeScratch, SCRATCH_REMOVAL_MS } from '../shared/testing/scratch';
 import { startSimulator, type SimulatorHandle } from '../simulator/server';
 import { CLOSE_REVOKED } from './stream';
@@ -263,6 +265,40 @@ describe.skipIf(!pg)('several relays on one PostgreSQL database', () => {
       await moved.stop();
     }
   }, 120_000);
+
+  it('fleet updates: a bundle added through one relay downloads from another when releases.dir is a folder they share', async () => {
+    const base = path.join(dir, 'fleet');
+    fs.mkdirSync(base);
+    const keys = makeKeys(base);
+    const { source, nodeModules } = makeSource(base);
+    const bundle = (await buildScratch({ source, nodeModules, keys, outDir: path.join(base, 'out'), version: '2.0.0' })).file;
+    const url = await cluster.createDatabase('fleet');
+    const omise = { url: sim.url, secretKey: sim.secretKey, webhookSecret: sim.webhookSecret };
+    const shared = path.join(base, 'shared-releases');
+    const config = { releases: { dir: shared, keysFile: keys.pubFile } };
+    const a = await spawnReplica({ dir: path.join(base, 'a'), omise, storeUrl: url, adminToken: ADMIN, config });
+    const b = await spawnReplica({ dir: path.join(base, 'b'), omise, storeUrl: url, adminToken: ADMIN, config });
+    // One left on its own folder (the default): it knows the release (the database) but not the bytes.
+    const c = await spawnReplica({ dir: path.join(base, 'c'), omise, storeUrl: url, adminToken: ADMIN, config: { releases: { keysFile: keys.pubFile } } });
+    try {
+      const added = await fetch(`${a.url}/admin/releases`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/gzip' }, body: fs.readFileSync(bundle) });
+      expect(added.status).toBe(201);
+      const started = await call(a.url, 'POST', '/v1/pair', { body: { name: 'till-fleet', version: '1.0.0', device: 'test' } });
+      expect((await call(a.url, 'POST', '/admin/pairings/approve', { token: ADMIN, body: { code: started.body.code } })).status).toBe(200);
+      const { credential } = (await call(a.url, 'GET', `/v1/pair/${started.body.pairingId}`, { headers: { 'x-pairing-secret': started.body.pairingSecret } })).body as { credential: string };
+      expect((await call(b.url, 'POST', '/admin/releases/2.0.0/rollout', { token: ADMIN, body: { target: 'all' } })).status).toBe(200);
+      const offer = await call(b.url, 'GET', `/v1/release?arch=${process.arch}`, { token: credential });
+      expect(offer.body.release).toMatchObject({ version: '2.0.0' });
+      const got = await fetch(`${b.url}/v1/release/2.0.0/bundle?arch=${process.arch}`, { headers: { authorization: `Bearer ${credential}` } });
+      expect(got.status).toBe(200);
+      expect(Buffer.from(await got.arrayBuffer()).equals(fs.readFileSync(bundle))).toBe(true);
+      const missing = await fetch(`${c.url}/v1/release/2.0.0/bundle?arch=${process.arch}`, { headers: { authorization: `Bearer ${credential}` } });
+      expect(missing.status).toBe(404);
+      await until(() => c.output().includes('releases.dir must be a folder they share'), 'the reason in the log');
+    } finally {
+      await Promise.all([a.stop(), b.stop(), c.stop()]);
+    }
+  }, 180_000);
 });
 
 /** Runs the qrpos CLI (from source) to its end. */

@@ -178,6 +178,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RelayHandle> 
   const releases = new ReleaseService({
     store,
     dataDir: config.dataDir,
+    ...(config.releases.dir ? { dir: config.releases.dir } : {}),
     ...(config.releases.keysFile ? { keysFile: config.releases.keysFile } : {}),
     maxBundleBytes: config.releases.maxBundleBytes,
     keep: config.releases.keep,

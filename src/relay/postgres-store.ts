@@ -431,7 +431,7 @@ export function isConflictError(err: unknown): boolean {
   return code === '40P01' || code === '40001';
 }
 
-/** How many times an item of a batch that lost a deadlock is tried again on its own. */
+/** How many times an item of a batch that lost a deadlock is tried again. */
 const CONFLICT_RETRIES = 4;
 
 /** A URL's parts safe to show: never its password. */
@@ -741,43 +741,34 @@ export class PostgresStore implements RelayStore {
     else cb();
   }
 
+  /**
+   * Each item in a transaction of its own, several at once over the pool. One transaction for the
+   * whole batch (as SQLite does, to share one fsync) would make every item wait for the round
+   * trips of all the others, one after the other: at 100 webhooks/s that queue alone took over a
+   * second with the relay and PostgreSQL mostly idle. PostgreSQL shares WAL flushes between
+   * commits that arrive together, which is what a batch is for. An item that loses a deadlock or a
+   * serialization conflict to another transaction (of this relay or another one) runs again:
+   * batch items are written to be run again (a webhook stored twice is a duplicate, an ack or a
+   * last-seen time written twice is the same).
+   */
   async batch(items: (() => Awaitable<unknown>)[]): Promise<unknown[]> {
     if (this.current()) throw new Error('batch() cannot run inside a transaction');
     const errors: unknown[] = new Array<unknown>(items.length).fill(undefined);
-    await this.transaction(async () => {
-      const tx = this.current()!;
-      for (let i = 0; i < items.length; i++) {
-        const mark = tx.afterCommit.length;
-        // A savepoint per item: one failing item does not undo the others.
-        await tx.client.query('SAVEPOINT batch_item');
-        try {
-          await items[i]();
-          await tx.client.query('RELEASE SAVEPOINT batch_item');
-        } catch (err) {
-          tx.afterCommit.length = mark;
-          errors[i] = err ?? new Error('batch item failed');
-          // If even this fails (connection lost) the whole batch fails.
-          await tx.client.query('ROLLBACK TO SAVEPOINT batch_item');
-          await tx.client.query('RELEASE SAVEPOINT batch_item');
+    await Promise.all(
+      items.map(async (item, i) => {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await this.transaction(item);
+            errors[i] = undefined;
+            return;
+          } catch (err) {
+            errors[i] = err ?? new Error('batch item failed');
+            if (!isConflictError(err) || attempt >= CONFLICT_RETRIES) return;
+            await new Promise((r) => setTimeout(r, 2 + Math.random() * 10 * (attempt + 1)));
+          }
         }
-      }
-    });
-    // Items that lost a deadlock to another relay's batch (each holds the rows its earlier items
-    // wrote until it commits, so the two can wait on each other): their savepoints undid them;
-    // now that this batch has committed and let go of its rows, each runs again in a transaction
-    // of its own. Batch items are written to be run again (a webhook stored twice is a
-    // duplicate, an ack or a last-seen time written twice is the same).
-    for (let i = 0; i < items.length; i++) {
-      for (let attempt = 0; isConflictError(errors[i]) && attempt < CONFLICT_RETRIES; attempt++) {
-        if (attempt) await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));
-        try {
-          await this.transaction(items[i]);
-          errors[i] = undefined;
-        } catch (err) {
-          errors[i] = err ?? new Error('batch item failed');
-        }
-      }
-    }
+      }),
+    );
     const failed = errors.find((e) => isUnavailableError(e));
     if (failed) this.noteError(failed);
     return errors;

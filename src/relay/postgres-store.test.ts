@@ -644,6 +644,29 @@ describe.skipIf(!bin)('PostgreSQL store shared by two relays', () => {
     expect(after).toBe('successful');
   });
 
+  it('a sale read inside a transaction is held until it commits: two relays applying one charge see each other (read-modify-write)', async () => {
+    await a.insertSale(sale('t1', 's1'));
+    let readByA!: () => void;
+    const aHasRead = new Promise<void>((r) => (readByA = r));
+    // Relay A reads the sale (pending) and, a moment later, marks it paid.
+    const first = a.transaction(async () => {
+      const s = await a.saleByChargeId('chrg_t1_s1');
+      readByA();
+      await new Promise((r) => setTimeout(r, 300));
+      await a.updateSale('t1', 's1', { status: 'successful' });
+      return s?.status;
+    });
+    await aHasRead;
+    // Relay B, reading the same sale meanwhile, must see A's result, not the pending row A is changing.
+    const second = b.transaction(async () => (await b.saleByChargeId('chrg_t1_s1'))?.status);
+    const third = b.transaction(async () => (await b.sale('t1', 's1'))?.status);
+    expect(await first).toBe('pending');
+    expect(await second).toBe('successful');
+    expect(await third).toBe('successful');
+    // Outside a transaction a read takes no lock.
+    expect((await b.sale('t1', 's1'))?.status).toBe('successful');
+  });
+
   it('unlike SQLite, a statement that fails inside a transaction dooms it, even when fn catches the error', async () => {
     await a.insertSale(sale('t1', 's1'));
     await expect(

@@ -1057,12 +1057,22 @@ export class PostgresStore implements RelayStore {
     await this.q(`INSERT INTO sales (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, values);
   }
 
+  /**
+   * Inside a transaction a sale is read FOR UPDATE: every such read is followed by a write decided
+   * on what it saw (a charge's result merged, a sale inserted if absent), so another relay's
+   * transaction on the same sale waits for this one and then sees its result, instead of deciding
+   * on the old row and publishing the same change a second time.
+   */
+  private get forUpdate(): string {
+    return this.current() ? ' FOR UPDATE' : '';
+  }
+
   async sale(terminalId: string, saleId: string): Promise<SaleRow | undefined> {
-    return saleFromRow(await this.first('SELECT * FROM sales WHERE terminal_id = $1 AND sale_id = $2', [terminalId, saleId]));
+    return saleFromRow(await this.first(`SELECT * FROM sales WHERE terminal_id = $1 AND sale_id = $2${this.forUpdate}`, [terminalId, saleId]));
   }
 
   async saleByChargeId(chargeId: string): Promise<SaleRow | undefined> {
-    return saleFromRow(await this.first('SELECT * FROM sales WHERE charge_id = $1', [chargeId]));
+    return saleFromRow(await this.first(`SELECT * FROM sales WHERE charge_id = $1${this.forUpdate}`, [chargeId]));
   }
 
   async updateSale(terminalId: string, saleId: string, patch: Partial<Omit<SaleRow, 'terminalId' | 'saleId'>>): Promise<SaleRow | undefined> {

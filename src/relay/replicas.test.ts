@@ -121,6 +121,23 @@ describe.skipIf(!pg)('several relays on one PostgreSQL database', () => {
       expect(await postWebhook(replicas[2].url, completeBodies().get(charge.id)!)).toBe(200);
       await until(() => live.salesWith('successful').get(ids[0]) === 1, 'the paid event at the terminal on replica 0', 10_000);
       expect(live.duplicates).toBe(0);
+
+      // Two events about one charge (Omise sends several) at two replicas at the same moment: the
+      // sale changes once, and the terminal is told once.
+      const rest = ids.slice(1).map((saleId) => chargesOf(saleId)[0]);
+      for (const c of rest) sim.markAsPaid(c.id);
+      const bodies = completeBodies();
+      const statuses = await Promise.all(
+        rest.flatMap((c) => {
+          const event = JSON.parse(bodies.get(c.id)!.toString()) as { id: string };
+          const twin = Buffer.from(JSON.stringify({ ...event, id: `${event.id}x` }));
+          return [postWebhook(replicas[1].url, bodies.get(c.id)!), postWebhook(replicas[2].url, twin)];
+        }),
+      );
+      expect(statuses.every((x) => x === 200)).toBe(true);
+      await until(() => ids.every((id) => live.salesWith('successful').has(id)), 'every sale paid at the terminal', 10_000);
+      await new Promise((r) => setTimeout(r, 500));
+      for (const id of ids) expect(live.salesWith('successful').get(id), id).toBe(1);
     } finally {
       await live.stop();
     }

@@ -7,13 +7,16 @@
  * their signed webhooks posted through the balancer at rising rates. Per rate it prints the hop
  * (webhook POST → event at the terminal) p50/p99 and the CPU the replicas and PostgreSQL used;
  * the ceiling is the first rate whose p99 passes 50 ms. The growth is the ratio of each ceiling
- * to the one-replica ceiling in the same run. On a small shared host the replicas, PostgreSQL,
- * the simulator and this load generator share the same cores, so the growth shown is what this
- * host allows, not what separate machines would give: the CPU shares printed say how close each
- * run was to the host's limit.
+ * to the first line's ceiling in the same run: by default one relay on SQLite, the reference.
+ * Each relay process is held to --relay-cpu % of one core (a cgroup of its own), as if each ran on
+ * a small machine of its own; without that, on a small host the relays, PostgreSQL, the simulator
+ * and this load generator share the same cores and more relays cannot add capacity. PostgreSQL
+ * and the load are not limited: their CPU shares are printed to show how close the host was to
+ * its own limit.
  *
- *   npx tsx scripts/bench/relay-replicas.ts [--replicas sqlite,1,2,3] [--terminals 100] [--rates 25,50,100,200,300,400] [--step-seconds 3]
+ *   npx tsx scripts/bench/relay-replicas.ts [--replicas sqlite,1,2,3] [--terminals 100] [--rates 25,50,100,150,200,300,400] [--step-seconds 3] [--relay-cpu 25]
  */
+import type { SpawnOptions } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -25,7 +28,7 @@ import { startBalancer } from '../../src/relay/testing/balancer';
 import { startPostgresCluster } from '../../src/relay/testing/postgres-cluster';
 import { LiveTerminal, spawnReplica, type ReplicaProcess } from '../../src/relay/testing/replicas';
 import { call } from '../../src/relay/testing/testkit';
-import { cpuSeconds } from './lib/cpu-limit';
+import { childrenCpuSeconds, cpuLimiter, cpuSeconds, type Limiter } from './lib/cpu-limit';
 
 const ADMIN = 'admin-token-for-the-replica-bench-0123456789';
 const P99_LIMIT_MS = 50;
@@ -33,9 +36,13 @@ const P99_LIMIT_MS = 50;
 const { flags } = parseFlags(process.argv.slice(2), {
   replicas: { description: "replica counts to run, comma-separated; 'sqlite': one relay on SQLite, the reference", default: 'sqlite,1,2,3' },
   terminals: { type: 'number', description: 'connected terminals', default: 100 },
-  rates: { description: 'webhooks per second, each a step', default: '25,50,100,200,300,400' },
+  rates: { description: 'webhooks per second, each a step', default: '25,50,100,150,200,300,400' },
   'step-seconds': { type: 'number', description: 'seconds per rate step', default: 3 },
+  'relay-cpu': { type: 'number', description: 'each relay process limited to this % of one core, as if each had a small machine of its own (0: no limit)', default: 25 },
+  'cpu-period-ms': { type: 'number', description: 'the accounting period of the limit: a relay that used its share waits for the next one, so a long period adds latency of its own', default: 10 },
 });
+const RELAY_CPU = flags['relay-cpu'] as number;
+const CPU_PERIOD_US = Math.round((flags['cpu-period-ms'] as number) * 1000);
 const COUNTS = String(flags.replicas)
   .split(',')
   .map((x) => (x === 'sqlite' ? ('sqlite' as const) : Number(x)));
@@ -48,8 +55,9 @@ const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(so
 const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '-');
 
 /** CPU seconds of a PostgreSQL cluster: its postmaster and every backend it started. */
+/** CPU time of the PostgreSQL server: its postmaster, its live backends and the ones that have exited. */
 function clusterCpu(pm: number): number {
-  let total = cpuSeconds(pm);
+  let total = cpuSeconds(pm) + childrenCpuSeconds(pm);
   for (const e of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
     try {
@@ -80,10 +88,28 @@ async function round(which: number | 'sqlite', cluster: Awaited<ReturnType<typeo
   const sim = await startSimulator({ country: 'TH', webhookUrl: null });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `qrpos-bench-replicas-${n}-`));
   const replicas: ReplicaProcess[] = [];
+  const limiters: Limiter[] = [];
   const lives: LiveTerminal[] = [];
   try {
     const omise = { url: sim.url, secretKey: sim.secretKey, webhookSecret: sim.webhookSecret };
-    for (let i = 0; i < n; i++) replicas.push(await spawnReplica({ dir: path.join(dir, `r${i}`), omise, storeUrl: url, adminToken: ADMIN, config: { heartbeatMs: 15_000, ...(which === 'sqlite' ? { store: 'sqlite' } : {}) } }));
+    for (let i = 0; i < n; i++) {
+      const limiter = RELAY_CPU > 0 ? cpuLimiter(RELAY_CPU, undefined, `${which}-${i}`, CPU_PERIOD_US) : undefined;
+      if (limiter && !limiters.length && which === COUNTS[0]) console.log(`  (each relay: ${limiter.describe})`);
+      if (limiter) limiters.push(limiter);
+      replicas.push(
+        await spawnReplica({
+          dir: path.join(dir, `r${i}`),
+          omise,
+          storeUrl: url,
+          adminToken: ADMIN,
+          config: { heartbeatMs: 15_000, ...(which === 'sqlite' ? { store: 'sqlite' } : {}) },
+          ...(limiter ? { spawn: (cmd: string, args: string[], opts: SpawnOptions) => limiter.spawn(cmd, args, opts) } : {}),
+        }),
+      );
+    }
+    // The set-up (pairing, thousands of sales) runs unlimited where the limiter allows; the limit
+    // is put back before the first measured webhook.
+    for (const l of limiters) l.enable?.(false);
     const lb = await startBalancer(replicas.map((r) => ({ host: '127.0.0.1', port: r.port })));
     const creds: string[] = [];
     for (let i = 0; i < TERMINALS; i++) {
@@ -142,6 +168,8 @@ async function round(which: number | 'sqlite', cluster: Awaited<ReturnType<typeo
         req.on('error', () => setTimeout(() => void post(b).then(resolve), 50));
         req.end(b.body);
       });
+    for (const l of limiters) l.enable?.(true);
+    if (limiters.some((l) => !l.enable)) console.log('  (the set-up ran at the limit too: this limiter cannot be lifted)');
     const steps: Step[] = [];
     let next = 0;
     for (const rate of RATES) {
@@ -181,13 +209,14 @@ async function round(which: number | 'sqlite', cluster: Awaited<ReturnType<typeo
   } finally {
     for (const l of lives) await l.stop();
     await Promise.all(replicas.map((r) => r.stop()));
+    for (const l of limiters) l.close();
     await sim.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
 async function main(): Promise<void> {
-  console.log(`node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; ${TERMINALS} terminals, rates ${RATES.join(', ')}/s for ${STEP_S} s each`);
+  console.log(`node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; ${TERMINALS} terminals, rates ${RATES.join(', ')}/s for ${STEP_S} s each; each relay ${RELAY_CPU > 0 ? `limited to ${RELAY_CPU} % of a core` : 'unlimited'}, PostgreSQL and the load unlimited`);
   const cluster = await startPostgresCluster();
   const ceilings: { n: number | 'sqlite'; held: number; first: number | null }[] = [];
   try {

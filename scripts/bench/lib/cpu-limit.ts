@@ -21,6 +21,11 @@ export interface Limiter {
   spawn(cmd: string, args: string[], opts: SpawnOptions): ChildProcess;
   /** Removes what the limiter made (its cgroup); the processes must have exited. */
   close(): void;
+  /**
+   * Lifts the limit (false) or puts it back (true) for what runs in it, where the limiter can
+   * (the cgroup kinds): a benchmark's set-up need not crawl at the measured limit.
+   */
+  enable?(on: boolean): void;
 }
 
 const PERIOD_US = 100_000;
@@ -48,7 +53,7 @@ function cgroup2Root(): string | null {
   return null;
 }
 
-function tryV2(percent: number, tag: string): Limiter | null {
+function tryV2(percent: number, tag: string, period: number): Limiter | null {
   const root = cgroup2Root();
   if (!root) return null;
   // Our own cgroup (0::/path), where a child may be made when the cpu controller is delegated.
@@ -60,33 +65,34 @@ function tryV2(percent: number, tag: string): Limiter | null {
     if (!fs.readFileSync(sub, 'utf8').split(/\s+/).includes('cpu')) fs.writeFileSync(sub, '+cpu');
     const dir = path.join(parent, tag);
     fs.mkdirSync(dir);
-    fs.writeFileSync(path.join(dir, 'cpu.max'), `${Math.round((percent / 100) * PERIOD_US)} ${PERIOD_US}`);
+    fs.writeFileSync(path.join(dir, 'cpu.max'), `${Math.round((percent / 100) * period)} ${period}`);
     return {
       kind: 'v2',
-      describe: `cgroup v2 ${dir}/cpu.max = ${Math.round((percent / 100) * PERIOD_US)} ${PERIOD_US}`,
+      describe: `cgroup v2 ${dir}/cpu.max = ${Math.round((percent / 100) * period)} ${period}`,
       spawn: (cmd, args, opts) => spawnInCgroup(path.join(dir, 'cgroup.procs'), cmd, args, opts),
       close: () => fs.rmdirSync(dir),
+      enable: (on) => fs.writeFileSync(path.join(dir, 'cpu.max'), on ? `${Math.round((percent / 100) * period)} ${period}` : `max ${period}`),
     };
   } catch {
     return null;
   }
 }
 
-function trySystemd(percent: number): Limiter | null {
+function trySystemd(percent: number, period: number): Limiter | null {
   const r = spawnSync('systemctl', ['is-system-running'], { encoding: 'utf8' });
   if (r.error || !/^(running|degraded|starting)/.test(r.stdout ?? '')) return null;
   const probe = spawnSync('systemd-run', ['--scope', '--quiet', `-p`, `CPUQuota=${percent}%`, '--', 'true']);
   if (probe.status !== 0) return null;
   return {
     kind: 'systemd',
-    describe: `systemd-run --scope -p CPUQuota=${percent}%`,
+    describe: `systemd-run --scope -p CPUQuota=${percent}% -p CPUQuotaPeriodSec=${period / 1000}ms`,
     // The scope's command is exec'd by systemd-run itself: the child's pid is the command's.
-    spawn: (cmd, args, opts) => spawn('systemd-run', ['--scope', '--quiet', '--collect', '-p', `CPUQuota=${percent}%`, '--', cmd, ...args], opts),
+    spawn: (cmd, args, opts) => spawn('systemd-run', ['--scope', '--quiet', '--collect', '-p', `CPUQuota=${percent}%`, '-p', `CPUQuotaPeriodSec=${period / 1000}ms`, '--', cmd, ...args], opts),
     close: () => undefined,
   };
 }
 
-function tryV1(percent: number, tag: string): Limiter | null {
+function tryV1(percent: number, tag: string, period: number): Limiter | null {
   const mounts = fs.readFileSync('/proc/self/mounts', 'utf8').split('\n');
   const mount = mounts.map((l) => l.split(' ')).find(([, , type, options]) => type === 'cgroup' && (options ?? '').split(',').includes('cpu'));
   if (!mount) return null;
@@ -96,21 +102,22 @@ function tryV1(percent: number, tag: string): Limiter | null {
   const dir = path.join(parent, tag);
   try {
     fs.mkdirSync(dir);
-    fs.writeFileSync(path.join(dir, 'cpu.cfs_period_us'), String(PERIOD_US));
-    fs.writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), String(Math.round((percent / 100) * PERIOD_US)));
+    fs.writeFileSync(path.join(dir, 'cpu.cfs_period_us'), String(period));
+    fs.writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), String(Math.round((percent / 100) * period)));
   } catch {
     return null;
   }
   return {
     kind: 'v1',
-    describe: `cgroup v1 cpu controller ${dir}: cpu.cfs_quota_us ${Math.round((percent / 100) * PERIOD_US)} per cpu.cfs_period_us ${PERIOD_US}`,
+    describe: `cgroup v1 cpu controller ${dir}: cpu.cfs_quota_us ${Math.round((percent / 100) * period)} per cpu.cfs_period_us ${period}`,
     spawn: (cmd, args, opts) => spawnInCgroup(path.join(dir, 'cgroup.procs'), cmd, args, opts),
     close: () => fs.rmdirSync(dir),
+    enable: (on) => fs.writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), on ? String(Math.round((percent / 100) * period)) : '-1'),
   };
 }
 
-function duty(percent: number): Limiter {
-  const periodMs = PERIOD_US / 1000;
+function duty(percent: number, period: number): Limiter {
+  const periodMs = period / 1000;
   const runMs = (percent / 100) * periodMs;
   return {
     kind: 'duty',
@@ -148,13 +155,14 @@ function duty(percent: number): Limiter {
 }
 
 /** The first limiter that works here (or `prefer`, which must work). */
-export function cpuLimiter(percent: number, prefer?: LimiterKind): Limiter {
-  const tag = `qrpos-bench-${process.pid}`;
+/** A limit of `percent` of one core; `name` makes its cgroup separate from other limiters of this process. */
+export function cpuLimiter(percent: number, prefer?: LimiterKind, name?: string, period = PERIOD_US): Limiter {
+  const tag = `qrpos-bench-${process.pid}${name ? `-${name}` : ''}`;
   const tries: Record<LimiterKind, () => Limiter | null> = {
-    v2: () => tryV2(percent, tag),
-    systemd: () => trySystemd(percent),
-    v1: () => tryV1(percent, tag),
-    duty: () => duty(percent),
+    v2: () => tryV2(percent, tag, period),
+    systemd: () => trySystemd(percent, period),
+    v1: () => tryV1(percent, tag, period),
+    duty: () => duty(percent, period),
   };
   if (prefer) {
     const l = tries[prefer]();
@@ -189,5 +197,17 @@ export function cpuSeconds(pid: number): number {
     return (Number(rest[11]) + Number(rest[12])) / TICKS_PER_SECOND;
   } catch {
     return NaN;
+  }
+}
+
+/** CPU time (user + system) of a process's children that have exited and been waited for, in seconds; 0 once it is gone. */
+export function childrenCpuSeconds(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // cutime and cstime are fields 16 and 17.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[13]) + Number(rest[14])) / TICKS_PER_SECOND;
+  } catch {
+    return 0;
   }
 }

@@ -3,7 +3,7 @@
  * process (`qrpos relay` from the source, so `kill -9` is real), and terminals are WebSocket
  * clients that reconnect from their cursor the way the terminal daemon does.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -22,6 +22,8 @@ export interface ReplicaOptions {
   adminToken: string;
   /** Extra relay config fields. */
   config?: Record<string, unknown>;
+  /** Starts the process (a benchmark runs it under a CPU limit); default child_process.spawn. */
+  spawn?: (cmd: string, args: string[], opts: SpawnOptions) => ChildProcess;
 }
 
 export interface ReplicaProcess {
@@ -59,14 +61,14 @@ export async function spawnReplica(o: ReplicaOptions): Promise<ReplicaProcess> {
       ...o.config,
     }),
   );
-  const proc = spawn(process.execPath, ['--import', 'tsx', '-e', `require('./src/cli/main').main(process.argv.slice(1)).then((c) => process.exit(c))`, 'relay', '--config', configFile], {
+  const proc = (o.spawn ?? spawn)(process.execPath, ['--import', 'tsx', '-e', `require('./src/cli/main').main(process.argv.slice(1)).then((c) => process.exit(c))`, 'relay', '--config', configFile], {
     cwd: ROOT,
     env: { ...process.env, NOTIFY_SOCKET: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  proc.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr?.on('data', (c: Buffer) => (out += c.toString()));
   const url = `http://127.0.0.1:${port}`;
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   await until(

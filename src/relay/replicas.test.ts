@@ -189,7 +189,10 @@ describe.skipIf(!pg)('several relays on one PostgreSQL database', () => {
       for (let attempt = 0; ; attempt++) {
         const status = await postWebhook(lb.url, body);
         if (status === 200) return void answered++;
-        if (attempt > 50) throw new Error(`a webhook was refused ${attempt} times (last: ${status})`);
+        if (attempt > 50) {
+          const tails = replicas.map((r, i) => `replica ${i}${r === victim ? ' (killed)' : ''} exit ${r.proc.exitCode ?? r.proc.signalCode ?? 'running'}:\n${r.output().split('\n').slice(-8).join('\n')}`);
+          throw new Error(`a webhook was refused ${attempt} times (last: ${status})\n${tails.join('\n')}`);
+        }
         resent++;
         await new Promise((r) => setTimeout(r, 50));
       }

@@ -96,6 +96,18 @@ function runner(): { wrap: (cmd: string, args: string[]) => [string, string[]]; 
   };
 }
 
+/**
+ * The server's environment: the tests' own, less a faked clock. The suite's second run fakes the
+ * time of day with libfaketime (LD_PRELOAD) in every process it starts; PostgreSQL stands for a
+ * database server on another machine with a clock of its own, and under libfaketime its backends
+ * stalled under load (the kill -9 run hung at 500 webhooks/s).
+ */
+function serverEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k === 'LD_PRELOAD' || k.startsWith('FAKETIME')) delete env[k];
+  return env;
+}
+
 /** A folder for the cluster that `nobody` can reach when we are root (TMPDIR may be private to root). */
 function scratchParent(root: boolean): string {
   const tmp = os.tmpdir();
@@ -142,7 +154,7 @@ export async function startPostgresCluster(bin: PostgresBin | null = findPostgre
   try {
     // --no-sync: only initdb's own files are not fsynced (a throwaway folder); the server has fsync on.
     const [initCmd, initArgs] = run(bin.initdb, ['-D', data, '-U', 'qrpos', `--pwfile=${path.join(dir, 'pwfile')}`, '--auth-host=scram-sha-256', '--auth-local=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
-    const init = spawnSync(initCmd, initArgs, { encoding: 'utf8', cwd: dir });
+    const init = spawnSync(initCmd, initArgs, { encoding: 'utf8', cwd: dir, env: serverEnv() });
     if (init.status !== 0) throw new Error(`initdb failed (${init.status ?? init.signal}): ${init.stderr || init.stdout || String(init.error)}`);
     const port = await freePort();
     const [cmd, args] = run(bin.postgres, [
@@ -161,7 +173,7 @@ export async function startPostgresCluster(bin: PostgresBin | null = findPostgre
       '-c',
       'shared_buffers=16MB',
     ]);
-    server = spawn(cmd, args, { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    server = spawn(cmd, args, { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: serverEnv() });
     const onLog = (b: Buffer) => (log = (log + b.toString()).slice(-8000));
     server.stdout!.on('data', onLog);
     server.stderr!.on('data', onLog);

@@ -188,26 +188,26 @@ export function unlimited(): Limiter {
 
 const TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
-/** CPU time (user + system, all threads) a process has used so far, in seconds; NaN once it is gone. */
-export function cpuSeconds(pid: number): number {
+/** Two consecutive clock-tick fields of /proc/<pid>/stat (the first numbered from the state, 0), summed, in seconds. */
+function statSeconds(pid: number, first: number, gone: number): number {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    // The fields after the command name (which may hold spaces), from the state on.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(rest[11]) + Number(rest[12])) / TICKS_PER_SECOND;
+    return (Number(rest[first]) + Number(rest[first + 1])) / TICKS_PER_SECOND;
   } catch {
-    return NaN;
+    return gone;
   }
+}
+
+/** CPU time (user + system, all threads) a process has used so far, in seconds; NaN once it is gone. */
+export function cpuSeconds(pid: number): number {
+  // utime and stime: fields 14 and 15.
+  return statSeconds(pid, 11, NaN);
 }
 
 /** CPU time (user + system) of a process's children that have exited and been waited for, in seconds; 0 once it is gone. */
 export function childrenCpuSeconds(pid: number): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // cutime and cstime are fields 16 and 17.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(rest[13]) + Number(rest[14])) / TICKS_PER_SECOND;
-  } catch {
-    return 0;
-  }
+  // cutime and cstime: fields 16 and 17.
+  return statSeconds(pid, 13, 0);
 }

@@ -14,7 +14,8 @@ import { existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
-export async function waitUntil(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+/** Polls until cond holds; the default wait fits a CI host running several suites at once (5 s ran out there). */
+export async function waitUntil(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);

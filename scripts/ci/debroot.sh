@@ -7,8 +7,9 @@
 #   debroot_create ROOT SUITE MIRROR     debootstrap a minimal SUITE into ROOT unless it has apt
 #   debroot_configure ROOT SUITE MIRROR  apt sources (SUITE, -updates, -security), this machine's
 #                                        certificate authorities, resolv.conf, hosts
-#   debroot_mount ROOT                   /proc /sys /dev /run /tmp inside; debroot_umount undoes it
-#                                        (call it from an EXIT trap)
+#   debroot_mount ROOT                   /proc /sys /dev /run /tmp inside, after clearing what a
+#                                        killed run left mounted; debroot_umount undoes it (call it
+#                                        from an EXIT trap)
 #   debroot_run ROOT CMD...              CMD as root inside, with a clean environment
 #
 # Needs root (debootstrap, mounts) and the Debian archive.
@@ -64,7 +65,11 @@ EOF
 }
 
 debroot_mount() {
-  local root=$1
+  local root=$1 m
+  # Mounts a killed run left behind (its EXIT trap never ran): mounting sysfs again on top of
+  # its own mount fails ("already mounted"), so clear them first, deepest first.
+  while IFS= read -r m; do umount -l "$m" 2>/dev/null || true; done < <(
+    awk -v r="$root/" 'index($5, r) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
   _debroot_bind() { mkdir -p "$root$2"; mount "${@:3}" "$1" "$root$2"; DEBROOT_MOUNTS+=("$root$2"); }
   _debroot_bind proc /proc -t proc
   _debroot_bind sysfs /sys -t sysfs

@@ -24,9 +24,16 @@ describe('relay: a full sale against the simulator', () => {
     expect(term.messages[0].type).toBe('hello');
 
     const saleId = newSaleId();
+    // Webhooks held back for the create (each one makes the relay read the charge).
+    rig.sim.setWebhookUrl(null);
+    const asked = rig.sim.requests().length;
     const created = await rig.api<SaleView>('POST', '/v1/sales', cred, { saleId, amount: 15000, currency: 'THB' });
+    const during = rig.sim.requests().slice(asked).map((r) => r.endpoint);
+    rig.sim.setWebhookUrl(`${rig.relay.url}/webhooks/omise`);
     expect(created.status).toBe(200);
     const sale = created.body;
+    // One request makes the charge, and its answer names the QR document: it is not read again.
+    expect(during).toEqual(['POST /charges', 'GET download']);
     expect(sale.status).toBe('pending');
     expect(sale.chargeId).toMatch(/^chrg_test_/);
     expect(sale.qr?.text).toBe(rig.sim.qrTextOf(sale.chargeId!));

@@ -81,6 +81,11 @@ type SalePatch = Partial<Omit<SaleRow, 'terminalId' | 'saleId'>>;
 /** Omise's clock is read again (one small list call) when the last reading is older than this. */
 const OMISE_CLOCK_FRESH_MS = 10 * 60_000;
 
+/** The charges Omise answered with while a sale left 'creating' (filled in by ensureCharge). */
+interface SeenCharges {
+  charges?: OmiseCharge[];
+}
+
 export class SaleService {
   readonly currency;
   /** Omise's clock minus ours, from Omise's own answers; null until the first one. */
@@ -233,9 +238,11 @@ export class SaleService {
         );
       }
       let s = await this.mustGet(terminal.id, req.saleId);
-      if (s.status === 'creating') s = await this.ensureCharge(s, true);
+      const seen: SeenCharges = {};
+      if (s.status === 'creating') s = await this.ensureCharge(s, true, seen);
       if (s.status === 'creating') throw new LinkError('omise_unavailable', 'the charge could not be created yet; retry with the same saleId');
-      if (s.status === 'pending' && !s.qrText) s = await this.ensureQr(s);
+      // The charge Omise just answered with already names its QR document: no second request.
+      if (s.status === 'pending' && !s.qrText) s = await this.ensureQr(s, seen.charges?.find((c) => c.id === s.chargeId));
       return this.view(s);
     });
   }
@@ -272,7 +279,7 @@ export class SaleService {
    * Gets the sale out of 'creating': adopts a charge that an earlier attempt made, or (when
    * allowed) sends a new attempt. Call under the sale's lock.
    */
-  private async ensureCharge(s: SaleRow, mayCreate: boolean): Promise<SaleRow> {
+  private async ensureCharge(s: SaleRow, mayCreate: boolean, seen: SeenCharges = {}): Promise<SaleRow> {
     if (s.createAttempts > 0) {
       let found: ChargeSearch;
       try {
@@ -281,7 +288,7 @@ export class SaleService {
         this.o.log.warn('charge lookup failed', { terminalId: s.terminalId, saleId: s.saleId, error: err });
         return s;
       }
-      if (found.charges.length) return this.adopt(s, found.charges);
+      if (found.charges.length) return this.adopt(s, (seen.charges = found.charges));
       // A search that did not reach back far enough proves nothing: send nothing new.
       if (!found.complete) return s;
       // The previous attempt might still land at Omise: give it time before sending another.
@@ -315,7 +322,7 @@ export class SaleService {
       this.o.log.info('charge created', { terminalId: s.terminalId, saleId: s.saleId, chargeId: charge.id, attempt: s.createAttempts });
       this.learnOmiseClock(charge.created_at, sentAt);
       // Only a first attempt that answered cleanly leaves no doubt about stray charges.
-      return await this.adopt(s, [charge], s.createAttempts === 1);
+      return await this.adopt(s, (seen.charges = [charge]), s.createAttempts === 1);
     } catch (err) {
       if (err instanceof OmiseError && err.rateLimited) {
         // Omise did not act on a 429: this attempt made no charge, so it does not count. The sale
@@ -340,7 +347,7 @@ export class SaleService {
       });
       try {
         const found = await this.findCharges(s);
-        if (found.charges.length) return await this.adopt(s, found.charges);
+        if (found.charges.length) return await this.adopt(s, (seen.charges = found.charges));
       } catch (lookupErr) {
         this.o.log.warn('charge lookup failed', { terminalId: s.terminalId, saleId: s.saleId, error: lookupErr });
       }
@@ -402,7 +409,9 @@ export class SaleService {
 
   private async ensureQr(s: SaleRow, known?: OmiseCharge): Promise<SaleRow> {
     try {
-      const charge = known ?? (await this.o.omise.retrieveCharge(s.chargeId!, { timeoutMs: this.o.omiseTimeoutMs }));
+      const charge = known?.source?.scannable_code?.image?.download_uri
+        ? known
+        : await this.o.omise.retrieveCharge(s.chargeId!, { timeoutMs: this.o.omiseTimeoutMs });
       const uri = charge.source?.scannable_code?.image?.download_uri;
       if (!uri) throw new LinkError('internal', 'the charge has no QR document');
       const doc = await this.o.omise.downloadDocument(uri, { timeoutMs: this.o.omiseTimeoutMs });

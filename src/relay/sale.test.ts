@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SaleView } from '../link/protocol';
 import { connectStream, newSaleId, startRig, TestClock, type Rig } from './testing/testkit';
@@ -80,6 +81,43 @@ describe('relay: a full sale against the simulator', () => {
     expect(rig.sim.charge(sale.chargeId!).refunded_amount).toBe(5000);
     await term.waitFor(() => term.events().find((e) => e.event.kind === 'refund.updated'), 'refund event');
     await term.close();
+  });
+
+  it('a new sale waits for the disk only for what must be on it before Omise is asked', async () => {
+    // The sale and its create attempt are durable before POST /charges; the charge and its QR
+    // document, which Omise holds and the relay reads again after a crash, are committed without
+    // waiting for the fsync (SQLite: in the thread pool), so the answer does not wait for it.
+    const store = rig.relay.store as typeof rig.relay.store & { batchDeferred: (items: (() => unknown)[]) => Promise<unknown> };
+    // Outermost calls only (a nested one joins its caller's transaction). The relay's group
+    // commit may also run a batch meanwhile (a terminal's last-seen time): it never waits either.
+    const nested = new AsyncLocalStorage<true>();
+    const calls: string[] = [];
+    const transaction = store.transaction.bind(store);
+    const batchDeferred = store.batchDeferred.bind(store);
+    store.transaction = (fn) => {
+      if (!nested.getStore()) calls.push('durable');
+      return nested.run(true, () => transaction(fn));
+    };
+    store.batchDeferred = (items) => {
+      if (!nested.getStore()) calls.push('committed, fsync later');
+      return nested.run(true, () => batchDeferred(items));
+    };
+    rig.sim.setWebhookUrl(null);
+    let created;
+    try {
+      created = await rig.api<SaleView>('POST', '/v1/sales', cred, { saleId: newSaleId(), amount: 4200, currency: 'THB' });
+    } finally {
+      // The wrappers are own properties over the class's methods: removing them restores those.
+      Reflect.deleteProperty(store, 'transaction');
+      Reflect.deleteProperty(store, 'batchDeferred');
+      rig.sim.setWebhookUrl(`${rig.relay.url}/webhooks/omise`);
+    }
+    expect(created.status).toBe(200);
+    // The sale, then its attempt; then the charge and the QR text without waiting.
+    expect(calls.filter((c) => c === 'durable')).toEqual(['durable', 'durable']);
+    expect(calls.filter((c) => c !== 'durable').length).toBeGreaterThanOrEqual(2);
+    // Committed before the answer: the store has the charge and the QR text.
+    expect(await rig.relay.store.sale(terminalId, created.body.saleId)).toMatchObject({ chargeId: created.body.chargeId, qrText: created.body.qr?.text, status: 'pending' });
   });
 
   it('expires a cancelled sale at Omise, idempotently', async () => {

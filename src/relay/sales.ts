@@ -23,6 +23,7 @@ import { isFinalSaleStatus, saleStatusAfterCharge } from '../domain/status';
 import type { CreateSaleRequest, RefundRequest, RefundView, SaleView } from '../link/protocol';
 import { OmiseError, type OmiseApi } from '../omise/api';
 import type { OmiseCharge, OmiseRefund } from '../omise/types';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Logger } from '../shared/log';
 import { LinkError } from './errors';
 import { decodeQrDocument } from './qr-decode';
@@ -86,11 +87,18 @@ interface SeenCharges {
   charges?: OmiseCharge[];
 }
 
+/** A store that can commit without waiting for the disk (SqliteStore). */
+interface DeferringStore {
+  batchDeferred(items: (() => Awaitable<unknown>)[]): Promise<{ errors: unknown[]; durable: Promise<void> }>;
+}
+
 export class SaleService {
   readonly currency;
   /** Omise's clock minus ours, from Omise's own answers; null until the first one. */
   private omiseOffsetMs: number | null = null;
   private omiseOffsetReadAt = 0;
+  /** Set in the async context of withoutWaitingForDisk. */
+  private readonly unwaited = new AsyncLocalStorage<true>();
 
   constructor(private readonly o: SaleServiceOptions) {
     this.currency = currencyOf(o.country);
@@ -132,7 +140,29 @@ export class SaleService {
   }
 
   private tx<T>(fn: () => Awaitable<T>): Promise<T> {
-    return this.o.store.transaction(fn);
+    const store = this.o.store as RelayStore & Partial<DeferringStore>;
+    if (!this.unwaited.getStore() || !store.batchDeferred) return this.o.store.transaction(fn);
+    // Committed now, on disk moments later (SQLite: the WAL's fsync in the thread pool). Calls
+    // nested in fn join this transaction as usual; its events reach terminals once on disk.
+    const batchDeferred = store.batchDeferred.bind(store);
+    return this.unwaited.exit(async () => {
+      let out: T | undefined;
+      const { errors, durable } = await batchDeferred([async () => (out = await fn())]);
+      durable.catch((err: unknown) => this.o.log.warn('a sale update is committed but not yet on disk; Omise has it and the relay reads it again if lost', { error: err }));
+      const err = errors[0];
+      if (err !== undefined) throw err instanceof Error ? err : new Error(String(err));
+      return out as T;
+    });
+  }
+
+  /**
+   * Runs fn with commits that do not wait for the disk. Only for what Omise holds and the relay
+   * finds again after a crash or power loss: a charge just made for a sale whose attempt was
+   * recorded durably before the request (an uncertain create is looked up by its metadata), and
+   * the QR document of a charge (fetched again while the sale has no QR text).
+   */
+  private withoutWaitingForDisk<T>(fn: () => Promise<T>): Promise<T> {
+    return this.unwaited.run(true, fn);
   }
 
   /** Published events reach the stream only once the transaction that stored them committed. */
@@ -242,7 +272,10 @@ export class SaleService {
       if (s.status === 'creating') s = await this.ensureCharge(s, true, seen);
       if (s.status === 'creating') throw new LinkError('omise_unavailable', 'the charge could not be created yet; retry with the same saleId');
       // The charge Omise just answered with already names its QR document: no second request.
-      if (s.status === 'pending' && !s.qrText) s = await this.ensureQr(s, seen.charges?.find((c) => c.id === s.chargeId));
+      if (s.status === 'pending' && !s.qrText) {
+        const known = seen.charges?.find((c) => c.id === s.chargeId);
+        s = await this.withoutWaitingForDisk(() => this.ensureQr(s, known));
+      }
       return this.view(s);
     });
   }
@@ -322,7 +355,7 @@ export class SaleService {
       this.o.log.info('charge created', { terminalId: s.terminalId, saleId: s.saleId, chargeId: charge.id, attempt: s.createAttempts });
       this.learnOmiseClock(charge.created_at, sentAt);
       // Only a first attempt that answered cleanly leaves no doubt about stray charges.
-      return await this.adopt(s, (seen.charges = [charge]), s.createAttempts === 1);
+      return await this.withoutWaitingForDisk(() => this.adopt(s, (seen.charges = [charge]), s.createAttempts === 1));
     } catch (err) {
       if (err instanceof OmiseError && err.rateLimited) {
         // Omise did not act on a 429: this attempt made no charge, so it does not count. The sale

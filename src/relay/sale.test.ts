@@ -84,9 +84,9 @@ describe('relay: a full sale against the simulator', () => {
   });
 
   it('a new sale waits for the disk only for what must be on it before Omise is asked', async () => {
-    // The sale and its create attempt are durable before POST /charges; the charge and its QR
-    // document, which Omise holds and the relay reads again after a crash, are committed without
-    // waiting for the fsync (SQLite: in the thread pool), so the answer does not wait for it.
+    // The sale and its create attempt are durable, in one commit, before POST /charges. The charge
+    // and its QR document, which Omise holds and the relay reads again after a crash, are committed
+    // without waiting for the fsync (SQLite: in the thread pool), so the answer does not wait for it.
     const store = rig.relay.store as typeof rig.relay.store & { batchDeferred: (items: (() => unknown)[]) => Promise<unknown> };
     // Outermost calls only (a nested one joins its caller's transaction). The relay's group
     // commit may also run a batch meanwhile (a terminal's last-seen time): it never waits either.
@@ -113,8 +113,9 @@ describe('relay: a full sale against the simulator', () => {
       rig.sim.setWebhookUrl(`${rig.relay.url}/webhooks/omise`);
     }
     expect(created.status).toBe(200);
-    // The sale, then its attempt; then the charge and the QR text without waiting.
-    expect(calls.filter((c) => c === 'durable')).toEqual(['durable', 'durable']);
+    // The sale with its first attempt counted, in one commit; then the charge and the QR text
+    // without waiting.
+    expect(calls.filter((c) => c === 'durable')).toEqual(['durable']);
     expect(calls.filter((c) => c !== 'durable').length).toBeGreaterThanOrEqual(2);
     // Committed before the answer: the store has the charge and the QR text.
     expect(await rig.relay.store.sale(terminalId, created.body.saleId)).toMatchObject({ chargeId: created.body.chargeId, qrText: created.body.qr?.text, status: 'pending' });

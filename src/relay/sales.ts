@@ -227,6 +227,8 @@ export class SaleService {
     // new sale at once would otherwise both find none and both insert it.
     return this.o.store.lock(this.key(terminal.id, req.saleId), async () => {
       const at = this.now().toISOString();
+      // A new sale is stored with its first create attempt already counted: one durable commit
+      // before POST /charges instead of two (the attempt must be on disk before the request).
       const existing = await this.o.store.transaction(async () => {
         const s = await this.o.store.sale(terminal.id, req.saleId);
         if (s) return s;
@@ -240,9 +242,9 @@ export class SaleService {
           terminalCreatedAt: req.createdAt ?? null,
           status: 'creating',
           chargeId: null,
-          createAttempts: 0,
-          lastAttemptAt: null,
-          createUncertain: false,
+          createAttempts: 1,
+          lastAttemptAt: at,
+          createUncertain: true,
           orphanCheckedAt: null,
           qrText: null,
           qrSvg: null,
@@ -269,7 +271,8 @@ export class SaleService {
       }
       let s = await this.mustGet(terminal.id, req.saleId);
       const seen: SeenCharges = {};
-      if (s.status === 'creating') s = await this.ensureCharge(s, true, seen);
+      if (!existing) s = await this.sendCreate(s, { createAttempts: 0, lastAttemptAt: null, createUncertain: false }, seen);
+      else if (s.status === 'creating') s = await this.ensureCharge(s, true, seen);
       if (s.status === 'creating') throw new LinkError('omise_unavailable', 'the charge could not be created yet; retry with the same saleId');
       // The charge Omise just answered with already names its QR document: no second request.
       if (s.status === 'pending' && !s.qrText) {
@@ -334,10 +337,18 @@ export class SaleService {
       return this.commit(s, { status: 'expired' }, true);
     }
     if (!mayCreate) return s;
-    const attemptAt = this.now().toISOString();
-    const sentAt = this.now().getTime();
     const before = s;
-    s = await this.commit(s, { createAttempts: s.createAttempts + 1, lastAttemptAt: attemptAt, createUncertain: true }, false);
+    s = await this.commit(s, { createAttempts: s.createAttempts + 1, lastAttemptAt: this.now().toISOString(), createUncertain: true }, false);
+    return this.sendCreate(s, before, seen);
+  }
+
+  /**
+   * Sends the create attempt that `s` records: the attempt is on disk before this is called, so a
+   * crash from here on leaves an uncertain attempt that is looked up by its metadata. `before` is
+   * the attempt bookkeeping to restore when Omise did not act (HTTP 429).
+   */
+  private async sendCreate(s: SaleRow, before: Pick<SaleRow, 'createAttempts' | 'lastAttemptAt' | 'createUncertain'>, seen: SeenCharges): Promise<SaleRow> {
+    const sentAt = this.now().getTime();
     // HTTP 429 is waited out (backoff, Retry-After) within the sale's deadline, at most half a timeout per request.
     const deadline = Date.parse(s.createdAt) + (this.o.createDeadlineMs ?? 30_000);
     const retryBudgetMs = Math.max(0, Math.min(deadline - this.now().getTime(), this.o.omiseTimeoutMs / 2));

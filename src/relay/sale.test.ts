@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SaleView } from '../link/protocol';
+import type { SqliteStore } from './sqlite-store';
 import { connectStream, newSaleId, startRig, TestClock, type Rig } from './testing/testkit';
 
 describe('relay: a full sale against the simulator', () => {
@@ -87,7 +88,7 @@ describe('relay: a full sale against the simulator', () => {
     // The sale and its create attempt are durable, in one commit, before POST /charges. The charge
     // and its QR document, which Omise holds and the relay reads again after a crash, are committed
     // without waiting for the fsync (SQLite: in the thread pool), so the answer does not wait for it.
-    const store = rig.relay.store as typeof rig.relay.store & { batchDeferred: (items: (() => unknown)[]) => Promise<unknown> };
+    const store = rig.relay.store as SqliteStore;
     // Outermost calls only (a nested one joins its caller's transaction). The relay's group
     // commit may also run a batch meanwhile (a terminal's last-seen time): it never waits either.
     const nested = new AsyncLocalStorage<true>();

@@ -17,15 +17,16 @@
  * Omise's clock comes from the list itself; only the time elapsed since the sale was stored is
  * measured locally, and a clock that is off by a constant does not change that.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { AmountError, currencyOf, type Country } from '../domain/money';
 import { checkMethodAmount, DEFAULT_METHOD, methodInfo, methodName, MethodError, refundRefusal, type PaymentMethod } from '../domain/methods';
 import { isFinalSaleStatus, saleStatusAfterCharge } from '../domain/status';
 import type { CreateSaleRequest, RefundRequest, RefundView, SaleView } from '../link/protocol';
 import { OmiseError, type OmiseApi } from '../omise/api';
 import type { OmiseCharge, OmiseRefund } from '../omise/types';
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Logger } from '../shared/log';
 import { LinkError } from './errors';
+import type { DeferredSyncStore } from './group-commit';
 import { decodeQrDocument } from './qr-decode';
 import type { Awaitable, OrphanRow, RefundRow, RelayStore, SaleRow, StoredEvent, TerminalRow } from './store';
 import { canVoid, refundDeadline, refundView, saleView, voidDeadline } from './views';
@@ -87,11 +88,6 @@ interface SeenCharges {
   charges?: OmiseCharge[];
 }
 
-/** A store that can commit without waiting for the disk (SqliteStore). */
-interface DeferringStore {
-  batchDeferred(items: (() => Awaitable<unknown>)[]): Promise<{ errors: unknown[]; durable: Promise<void> }>;
-}
-
 export class SaleService {
   readonly currency;
   /** Omise's clock minus ours, from Omise's own answers; null until the first one. */
@@ -140,7 +136,7 @@ export class SaleService {
   }
 
   private tx<T>(fn: () => Awaitable<T>): Promise<T> {
-    const store = this.o.store as RelayStore & Partial<DeferringStore>;
+    const store = this.o.store as RelayStore & Partial<Pick<DeferredSyncStore, 'batchDeferred'>>;
     if (!this.unwaited.getStore() || !store.batchDeferred) return this.o.store.transaction(fn);
     // Committed now, on disk moments later (SQLite: the WAL's fsync in the thread pool). Calls
     // nested in fn join this transaction as usual; its events reach terminals once on disk.
@@ -453,10 +449,8 @@ export class SaleService {
 
   private async ensureQr(s: SaleRow, known?: OmiseCharge): Promise<SaleRow> {
     try {
-      const charge = known?.source?.scannable_code?.image?.download_uri
-        ? known
-        : await this.o.omise.retrieveCharge(s.chargeId!, { timeoutMs: this.o.omiseTimeoutMs });
-      const uri = charge.source?.scannable_code?.image?.download_uri;
+      const documentOf = (c: OmiseCharge | undefined) => c?.source?.scannable_code?.image?.download_uri;
+      const uri = documentOf(known) ?? documentOf(await this.o.omise.retrieveCharge(s.chargeId!, { timeoutMs: this.o.omiseTimeoutMs }));
       if (!uri) throw new LinkError('internal', 'the charge has no QR document');
       const doc = await this.o.omise.downloadDocument(uri, { timeoutMs: this.o.omiseTimeoutMs });
       const { text, svg } = await decodeQrDocument(doc.body);

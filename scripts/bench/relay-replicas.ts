@@ -54,8 +54,7 @@ const STEP_S = flags['step-seconds'] as number;
 const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN);
 const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '-');
 
-/** CPU seconds of a PostgreSQL cluster: its postmaster and every backend it started. */
-/** CPU time of the PostgreSQL server: its postmaster, its live backends and the ones that have exited. */
+/** CPU seconds of the PostgreSQL server: its postmaster, its live backends and the ones that have exited. */
 function clusterCpu(pm: number): number {
   let total = cpuSeconds(pm) + childrenCpuSeconds(pm);
   for (const e of fs.readdirSync('/proc')) {
@@ -117,11 +116,12 @@ async function round(which: number | 'sqlite', cluster: Awaited<ReturnType<typeo
       if (started.status !== 201) throw new Error(`pair: HTTP ${started.status} ${JSON.stringify(started.body)}`);
       const approved = await call(lb.url, 'POST', '/admin/pairings/approve', { token: ADMIN, body: { code: started.body.code } });
       if (approved.status !== 200) throw new Error(`approve: HTTP ${approved.status} ${JSON.stringify(approved.body)}`);
-      let polled = await call(lb.url, 'GET', `/v1/pair/${started.body.pairingId}`, { headers: { 'x-pairing-secret': started.body.pairingSecret } });
+      const poll = () => call(lb.url, 'GET', `/v1/pair/${started.body.pairingId}`, { headers: { 'x-pairing-secret': started.body.pairingSecret } });
+      let polled = await poll();
       // All of them from one address: past the relay's poll limit, wait as a terminal would.
       while (polled.status === 429) {
         await new Promise((r) => setTimeout(r, 250));
-        polled = await call(lb.url, 'GET', `/v1/pair/${started.body.pairingId}`, { headers: { 'x-pairing-secret': started.body.pairingSecret } });
+        polled = await poll();
       }
       if (typeof polled.body.credential !== 'string') throw new Error(`pair poll: HTTP ${polled.status} ${JSON.stringify(polled.body)}`);
       creds.push(polled.body.credential);

@@ -30,6 +30,11 @@ export interface Limiter {
 
 const PERIOD_US = 100_000;
 
+/** The CPU time, in µs, that `percent` of one core allows per `period` µs. */
+function quotaOf(percent: number, period: number): number {
+  return Math.round((percent / 100) * period);
+}
+
 /** `sh -c` puts itself into the cgroup, then execs the command: the command starts inside it. */
 function spawnInCgroup(procsFile: string, cmd: string, args: string[], opts: SpawnOptions): ChildProcess {
   return spawn('/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', procsFile, cmd, ...args], opts);
@@ -65,13 +70,14 @@ function tryV2(percent: number, tag: string, period: number): Limiter | null {
     if (!fs.readFileSync(sub, 'utf8').split(/\s+/).includes('cpu')) fs.writeFileSync(sub, '+cpu');
     const dir = path.join(parent, tag);
     fs.mkdirSync(dir);
-    fs.writeFileSync(path.join(dir, 'cpu.max'), `${Math.round((percent / 100) * period)} ${period}`);
+    const limit = `${quotaOf(percent, period)} ${period}`;
+    fs.writeFileSync(path.join(dir, 'cpu.max'), limit);
     return {
       kind: 'v2',
-      describe: `cgroup v2 ${dir}/cpu.max = ${Math.round((percent / 100) * period)} ${period}`,
+      describe: `cgroup v2 ${dir}/cpu.max = ${limit}`,
       spawn: (cmd, args, opts) => spawnInCgroup(path.join(dir, 'cgroup.procs'), cmd, args, opts),
       close: () => fs.rmdirSync(dir),
-      enable: (on) => fs.writeFileSync(path.join(dir, 'cpu.max'), on ? `${Math.round((percent / 100) * period)} ${period}` : `max ${period}`),
+      enable: (on) => fs.writeFileSync(path.join(dir, 'cpu.max'), on ? limit : `max ${period}`),
     };
   } catch {
     return null;
@@ -100,19 +106,20 @@ function tryV1(percent: number, tag: string, period: number): Limiter | null {
   const parent = path.join(mount[1], own);
   if (!writable(parent)) return null;
   const dir = path.join(parent, tag);
+  const quota = String(quotaOf(percent, period));
   try {
     fs.mkdirSync(dir);
     fs.writeFileSync(path.join(dir, 'cpu.cfs_period_us'), String(period));
-    fs.writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), String(Math.round((percent / 100) * period)));
+    fs.writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), quota);
   } catch {
     return null;
   }
   return {
     kind: 'v1',
-    describe: `cgroup v1 cpu controller ${dir}: cpu.cfs_quota_us ${Math.round((percent / 100) * period)} per cpu.cfs_period_us ${period}`,
+    describe: `cgroup v1 cpu controller ${dir}: cpu.cfs_quota_us ${quota} per cpu.cfs_period_us ${period}`,
     spawn: (cmd, args, opts) => spawnInCgroup(path.join(dir, 'cgroup.procs'), cmd, args, opts),
     close: () => fs.rmdirSync(dir),
-    enable: (on) => fs.writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), on ? String(Math.round((percent / 100) * period)) : '-1'),
+    enable: (on) => fs.writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), on ? quota : '-1'),
   };
 }
 
@@ -154,8 +161,10 @@ function duty(percent: number, period: number): Limiter {
   };
 }
 
-/** The first limiter that works here (or `prefer`, which must work). */
-/** A limit of `percent` of one core; `name` makes its cgroup separate from other limiters of this process. */
+/**
+ * A limit of `percent` of one core per `period` µs: the first limiter that works here (or
+ * `prefer`, which must work). `name` makes its cgroup separate from other limiters of this process.
+ */
 export function cpuLimiter(percent: number, prefer?: LimiterKind, name?: string, period = PERIOD_US): Limiter {
   const tag = `qrpos-bench-${process.pid}${name ? `-${name}` : ''}`;
   const tries: Record<LimiterKind, () => Limiter | null> = {

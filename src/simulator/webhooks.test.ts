@@ -144,7 +144,9 @@ describe('webhook deliveries', () => {
     expect(dropped.webhook_deliveries).toEqual([]);
 
     received = [];
-    sim.faults.update({ webhooks: { reorder: true, reorderWindowMs: 50 } });
+    // The window must outlast the two calls that make the pair: 50 ms ran out between them on a
+    // loaded CI host, and charge.create went out alone, in order.
+    sim.faults.update({ webhooks: { reorder: true, reorderWindowMs: 1500 } });
     const ch = await client.createCharge({ amount: 5000, currency: 'THB', source: inline });
     await client.markAsPaid(ch.id);
     await until(() => received.length === 2, 'reordered pair');

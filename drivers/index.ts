@@ -7,7 +7,7 @@ import type { DisplayConfig, DriversConfig, KeypadConfig } from './config';
 import type { Display } from './display/contract';
 import type { Keypad } from './keypad/contract';
 import type { Indicator } from './gpio/contract';
-import { RecordingIndicator } from './gpio/contract';
+import { NoIndicator } from './gpio/contract';
 import type { PoleDisplay, ReceiptPrinter } from './serial/contract';
 import { FakeKeypad } from './keypad/fake';
 import { MemoryDisplay } from './display/memory';
@@ -57,7 +57,7 @@ export function createDisplay(cfg: DisplayConfig, log: Logger): Display {
 export function createDrivers(cfg: DriversConfig, log: Logger): Drivers {
   let poleDisplay: PoleDisplay | null = null;
   let printer: ReceiptPrinter | null = null;
-  let indicator: Indicator = new RecordingIndicator();
+  let indicator: Indicator = new NoIndicator();
   if (cfg.poleDisplay) {
     const { SerialPoleDisplay } = require('./serial/pole-display') as typeof import('./serial/pole-display');
     poleDisplay = new SerialPoleDisplay(cfg.poleDisplay, log.child('pole'));

@@ -15,7 +15,25 @@ export interface Indicator {
   stop(): Promise<void>;
 }
 
-/** An indicator that records what it was asked to do (tests, demo, machines without GPIO). */
+/**
+ * A terminal with no LED or buzzer fitted: every call does nothing and nothing is kept (the
+ * terminal runs for months; a record of each call would grow with every key and sale).
+ */
+export class NoIndicator implements Indicator {
+  readonly description = 'none';
+  start(): Promise<void> {
+    return Promise.resolve();
+  }
+  keyBeep(): void {}
+  success(): void {}
+  failure(): void {}
+  setLed(): void {}
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** An indicator that records what it was asked to do, for tests; unbounded, so never a device's. */
 export class RecordingIndicator implements Indicator {
   readonly description = 'none';
   readonly calls: string[] = [];

@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { memoryLogger } from '../../src/shared/log';
-import type { IndicatorConfig } from '../config';
-import { RecordingIndicator } from './contract';
+import { DriversConfigSchema, type IndicatorConfig } from '../config';
+import { NoIndicator, RecordingIndicator } from './contract';
+import { createDrivers } from '../index';
 import type { Indicator } from './contract';
 import { FakeGpioBackend } from './fake';
 import { BUZZER_PATTERNS, GpioIndicator } from './indicator';
@@ -98,6 +99,7 @@ describe('GpioIndicator', () => {
 /** The contract: every Indicator accepts every call in any state without throwing. */
 const implementations: [string, () => Indicator][] = [
   ['RecordingIndicator', () => new RecordingIndicator()],
+  ['NoIndicator', () => new NoIndicator()],
   ['GpioIndicator (fake GPIO)', () => new GpioIndicator(cfg(), memoryLogger(), { backend: () => new FakeGpioBackend() })],
   [
     'GpioIndicator (GPIO failing)',
@@ -134,6 +136,25 @@ describe.each(implementations)('Indicator contract: %s', (_name, make) => {
       expect(typeof ind.description).toBe('string');
     } finally {
       vi.useRealTimers();
+    }
+  });
+});
+
+describe('a terminal with no LED or buzzer fitted', () => {
+  it('gets an indicator that keeps nothing, however many keys and sales it sees', () => {
+    for (const indicator of [undefined, {}, { activeLow: true }]) {
+      const config = DriversConfigSchema.parse({ keypad: { driver: 'virtual' }, display: { driver: 'virtual', width: 320, height: 240 }, indicator });
+      const drivers = createDrivers(config, memoryLogger());
+      const ind = drivers.indicator;
+      expect(ind.description).toBe('none');
+      const before = JSON.stringify(ind);
+      // Thousands of sales: each is a dozen keys and a few LED changes.
+      for (let i = 0; i < 100_000; i++) {
+        ind.keyBeep();
+        ind.setLed(i % 2 ? 'blink' : 'on');
+        if (i % 10 === 0) ind.success();
+      }
+      expect(JSON.stringify(ind)).toBe(before);
     }
   });
 });

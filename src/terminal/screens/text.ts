@@ -73,8 +73,10 @@ export class TextMeasurer {
         this.font = font;
       }
       w = this.ctx.measureText(text).width;
-      // Bounded: screens use a few hundred distinct strings; a clear is cheaper than an LRU.
-      if (this.cache.size >= 8192) this.cache.clear();
+      // Bounded: screens use a few hundred distinct strings, plus each sale's amount and
+      // reference at a few sizes; a clear is cheaper than an LRU. 1,024 entries are ~130 KB; at
+      // 8,192 the cache held ~1 MB of one-off amounts on a small Pi before its first clear.
+      if (this.cache.size >= 1024) this.cache.clear();
       this.cache.set(key, w);
     }
     return w;

@@ -151,6 +151,34 @@ function memory(pid: number, tag?: string): { rss: number; priv: number } {
   return { rss: kb('Rss') / 1024, priv: (kb('Private_Clean') + kb('Private_Dirty')) / 1024 };
 }
 
+/**
+ * What the terminal cannot go below whatever its own code does: a `node` with the unit's
+ * settings, bare, and with the two native libraries every terminal loads (canvas and its cairo /
+ * pango / librsvg, better-sqlite3) and one line of text drawn on a screen-sized canvas. RSS after
+ * they settle, in this run, so the terminal's figures can be read against them.
+ */
+async function floors(unitEnv: Record<string, string>): Promise<{ bare: number; libraries: number }> {
+  const programs = {
+    bare: '',
+    libraries: `const { createCanvas } = require('canvas'); const db = require('better-sqlite3')(':memory:'); db.exec('CREATE TABLE t (a)'); const ctx = createCanvas(${WIDTH}, ${HEIGHT}).getContext('2d'); ctx.font = '20px sans-serif'; ctx.fillText('0123456789 THB', 10, 40);`,
+  };
+  const out = { bare: NaN, libraries: NaN };
+  for (const [name, code] of Object.entries(programs) as [keyof typeof programs, string][]) {
+    const child = spawn(process.execPath, [...nodeArgs, '-e', `${code} process.stdout.write('ready\\n'); setInterval(() => {}, 1000);`], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: childEnv(unitEnv) });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.once('data', () => resolve());
+        child.once('exit', (c) => reject(new Error(`the ${name} floor program exited (${c})`)));
+      });
+      await sleep(1500);
+      out[name] = memory(child.pid!).rss;
+    } finally {
+      await stopChild(child);
+    }
+  }
+  return out;
+}
+
 interface SessionResult {
   keys: number[];
   qr: number[];
@@ -387,6 +415,7 @@ async function main(): Promise<void> {
         reference: await session(reference, childJs, path.join(dir, 'session-reference'), backend, keys, sales, unitEnv),
         limited: await session(limited, childJs, path.join(dir, 'session-limited'), backend, keys, sales, unitEnv),
       };
+      const floor = await floors(unitEnv);
       const L = res.limited;
       const R = res.reference;
       console.log(`\nkeys and sales (${keys} keys, ${sales} sales each; limited run ${L.salesSeconds.toFixed(0)} s of sales, load average ${load()})`);
@@ -406,6 +435,7 @@ async function main(): Promise<void> {
         const b = R.memory[i];
         console.log(row(`RSS after ${a.sales} sales`, a.rss, b.rss, 'MB', i === L.memory.length - 1 ? '<= 70 MB, flat' : ''));
       }
+      console.log(`  floor, the same node and settings: bare ${floor.bare.toFixed(1)} MB RSS; with canvas and better-sqlite3 loaded and a line drawn, before any qrpos code, ${floor.libraries.toFixed(1)} MB`);
       console.log(row(`private after ${L.memory[0].sales} sales`, L.memory[0].priv, R.memory[0].priv, 'MB', ''));
       console.log(row(`private after ${L.memory.at(-1)!.sales} sales`, L.memory.at(-1)!.priv, R.memory.at(-1)!.priv, 'MB', ''));
       console.log(`  CPU used: keys ${pctOf(L.cpuShareKeys)} of a core limited, ${pctOf(R.cpuShareKeys)} unlimited; sales ${pctOf(L.cpuShareSales)} limited, ${pctOf(R.cpuShareSales)} unlimited`);
@@ -417,7 +447,7 @@ async function main(): Promise<void> {
       console.log(`\ntargets at ${percent}% of a core:`);
       console.log(`  key → frame p99 <= 16 ms: ${pct(L.keys, 99).toFixed(2)} ms, ${verdict(pct(L.keys, 99) <= 16)}`);
       console.log(`  Enter → QR p50 <= 40 ms: ${pct(L.qr, 50).toFixed(2)} ms, ${verdict(pct(L.qr, 50) <= 40)} (the relay alone ${pct(L.relay, 50).toFixed(2)} ms${pct(L.relay, 50) > 40 ? ': over the target by itself on this host' : ''}; the terminal's own part ${pct(L.own, 50).toFixed(2)} ms, unlimited ${pct(R.own, 50).toFixed(2)} ms)`);
-      console.log(`  RSS <= 70 MB, flat over ${lastL.sales} sales: ${L.memory[0].rss.toFixed(1)} → ${lastL.rss.toFixed(1)} MB (unlimited ${R.memory[0].rss.toFixed(1)} → ${lastR.rss.toFixed(1)} MB), ${verdict(Math.max(...L.memory.map((m) => m.rss)) <= 70)}`);
+      console.log(`  RSS <= 70 MB, flat over ${lastL.sales} sales: ${L.memory[0].rss.toFixed(1)} → ${lastL.rss.toFixed(1)} MB (unlimited ${R.memory[0].rss.toFixed(1)} → ${lastR.rss.toFixed(1)} MB), ${verdict(Math.max(...L.memory.map((m) => m.rss)) <= 70)}; the floor before any qrpos code ${floor.libraries.toFixed(1)} MB, so qrpos's own ${(lastL.rss - floor.libraries).toFixed(1)} MB`);
     }
   } finally {
     await backend?.close();

@@ -195,16 +195,29 @@ async function parent(): Promise<void> {
       ws.once('error', reject);
       sockets.push(ws);
     });
-  for (let i = 0; i < N; i += 250) await Promise.all(Array.from({ length: Math.min(250, N - i) }, (_, k) => connectTerminal(i + k)));
+  // Memory is read at half the subscribers and at all of them, after GC: what the second half
+  // added is the cost of a subscriber. The first half also carries one-time growth (V8's young
+  // generation sizing itself to the connection burst, modules and workers started on first use),
+  // which does not recur with more subscribers; it is printed on its own line.
+  const HALF = Math.floor(N / 2);
+  let relayMemHalf: NodeJS.MemoryUsage | undefined;
+  for (let i = 0; i < N; ) {
+    const end = Math.min(i < HALF ? HALF : N, i + 250);
+    await Promise.all(Array.from({ length: end - i }, (_, k) => connectTerminal(i + k)));
+    i = end;
+    if (i === HALF) relayMemHalf = await call<NodeJS.MemoryUsage>('mem');
+  }
   const relayMem1 = await call<NodeJS.MemoryUsage>('mem');
 
   const { default: SmeeClient } = await import('smee-client');
   const quiet = { info: () => undefined, error: () => undefined };
   const clients: InstanceType<typeof SmeeClient>[] = [];
   const channelOf = (i: number) => `qrpos-bench-${i}`;
-  for (let i = 0; i < N; i += 250) {
+  let smeeMemHalf: NodeJS.MemoryUsage | undefined;
+  for (let i = 0; i < N; ) {
+    const end = Math.min(i < HALF ? HALF : N, i + 250);
     await Promise.all(
-      Array.from({ length: Math.min(250, N - i) }, async (_, k) => {
+      Array.from({ length: end - i }, async (_, k) => {
         // forward: false — the subscriber's arrival is the measurement (qrpos' terminals do not forward either).
         const c = new SmeeClient({ source: `${smee.url}/${channelOf(i + k)}`, target: 'http://127.0.0.1:9/unused', logger: quiet, forward: false });
         clients.push(c);
@@ -215,6 +228,8 @@ async function parent(): Promise<void> {
         });
       }),
     );
+    i = end;
+    if (i === HALF) smeeMemHalf = await smeeCall<NodeJS.MemoryUsage>('mem');
   }
   const smeeMem1 = await smeeCall<NodeJS.MemoryUsage>('mem');
   console.log(`${N} qrpos terminals and ${N} smee-client subscribers connected`);
@@ -328,9 +343,9 @@ async function parent(): Promise<void> {
   }
   const hostAfter = hostCheck();
 
-  const rssPer = (a: NodeJS.MemoryUsage, b: NodeJS.MemoryUsage) => (b.rss - a.rss) / N;
-  const qRss = rssPer(relayMem0, relayMem1);
-  const sRss = rssPer(smeeMem0, smeeMem1);
+  const rssPer = (a: NodeJS.MemoryUsage, b: NodeJS.MemoryUsage, n: number) => (b.rss - a.rss) / n;
+  const qRss = rssPer(relayMemHalf!, relayMem1, N - HALF);
+  const sRss = rssPer(smeeMemHalf!, smeeMem1, N - HALF);
   const ratio = (a: number, b: number) => (b > 0 ? a / b : NaN);
   const line = (what: string, qv: string, sv: string, r: number, target: number) =>
     console.log(`${what.padEnd(26)} ${qv.padStart(14)} ${sv.padStart(14)} ${`${fmt(r)}×`.padStart(8)}   target ≤ ${target}×: ${r <= target ? 'met' : 'MISSED'}`);
@@ -341,6 +356,9 @@ async function parent(): Promise<void> {
   line('hop p50 (webhook → sub.)', `${fmt(q.p50)} ms`, `${fmt(sm.p50)} ms`, ratio(q.p50, sm.p50), 3);
   line('hop p99', `${fmt(q.p99)} ms`, `${fmt(sm.p99)} ms`, ratio(q.p99, sm.p99), 5);
   line('RSS per subscriber', `${fmt(qRss / 1024, 1)} KB`, `${fmt(sRss / 1024, 1)} KB`, ratio(qRss, sRss), 0.6);
+  console.log(
+    `${'  first half, one-time too'.padEnd(26)} ${`${fmt(rssPer(relayMem0, relayMemHalf!, HALF) / 1024, 1)} KB`.padStart(14)} ${`${fmt(rssPer(smeeMem0, smeeMemHalf!, HALF) / 1024, 1)} KB`.padStart(14)}   (RSS growth from none to ${HALF} subscribers, per subscriber; the line above is from ${HALF} to ${N})`,
+  );
   console.log(`${'CPU share while measuring'.padEnd(26)} ${`${fmt(q.share * 100, 0)}%`.padStart(14)} ${`${fmt(sm.share * 100, 0)}%`.padStart(14)}   (of one core; the host's other work shows here)`);
   console.log(`${'lost / duplicated'.padEnd(26)} ${`${q.lost} / ${dupes.qrpos}`.padStart(14)} ${`${sm.lost} / ${dupes.smee}`.padStart(14)}   target 0 lost: ${q.lost === 0 ? 'met' : 'MISSED'}; webhook deliveries not answered 2xx (resent): ${failed}`);
   console.log(`${'qrpos disk writes'.padEnd(26)} ${`${fmt(q.disk, 1)} KB`.padStart(14)} ${'—'.padStart(14)}   per webhook, /proc/<relay>/io write_bytes (WAL and checkpoints); target ≤ 5 KB: ${q.disk <= 5 ? 'met' : 'MISSED'}`);

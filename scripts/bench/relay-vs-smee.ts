@@ -29,6 +29,7 @@ import { OmiseClient } from '../../src/omise/client';
 import { signWebhook } from '../../src/omise/webhook-signature';
 import { parseFlags } from '../../src/shared/args';
 import { chargeCompleteBodies, fmt, hostCheck, paidSaleCharges, pct, rpc, type PreparedSale } from './relay';
+import { connectInHalves } from './lib/halves';
 
 type Msg = { id: number; cmd: string; [k: string]: unknown };
 type Usage = { user: number; system: number };
@@ -195,31 +196,28 @@ async function parent(): Promise<void> {
       ws.once('error', reject);
       sockets.push(ws);
     });
-  // Memory is read at half the subscribers and at all of them, after GC: what the second half
-  // added is the cost of a subscriber. The first half also carries one-time growth (V8's young
-  // generation sizing itself to the connection burst, modules and workers started on first use),
-  // which does not recur with more subscribers; it is printed on its own line.
-  const HALF = Math.floor(N / 2);
-  let relayMemHalf: NodeJS.MemoryUsage | undefined;
-  for (let i = 0; i < N; ) {
-    const end = Math.min(i < HALF ? HALF : N, i + 250);
-    await Promise.all(Array.from({ length: end - i }, (_, k) => connectTerminal(i + k)));
-    i = end;
-    if (i === HALF) relayMemHalf = await call<NodeJS.MemoryUsage>('mem');
-  }
+  // Memory after GC at half the subscribers and at all of them (connectInHalves): the second
+  // half's growth is the cost of a subscriber; the first half's is printed on its own line.
+  let relayMemHalf = relayMem0;
+  const rest = await connectInHalves(
+    N,
+    250,
+    (from, to) => Promise.all(Array.from({ length: to - from }, (_, k) => connectTerminal(from + k))),
+    async () => void (relayMemHalf = await call<NodeJS.MemoryUsage>('mem')),
+  );
+  const HALF = N - rest;
   const relayMem1 = await call<NodeJS.MemoryUsage>('mem');
 
   const { default: SmeeClient } = await import('smee-client');
   const quiet = { info: () => undefined, error: () => undefined };
   const clients: InstanceType<typeof SmeeClient>[] = [];
   const channelOf = (i: number) => `qrpos-bench-${i}`;
-  let smeeMemHalf: NodeJS.MemoryUsage | undefined;
-  for (let i = 0; i < N; ) {
-    const end = Math.min(i < HALF ? HALF : N, i + 250);
-    await Promise.all(
-      Array.from({ length: end - i }, async (_, k) => {
+  let smeeMemHalf = smeeMem0;
+  const connectSmee = (from: number, to: number) =>
+    Promise.all(
+      Array.from({ length: to - from }, async (_, k) => {
         // forward: false — the subscriber's arrival is the measurement (qrpos' terminals do not forward either).
-        const c = new SmeeClient({ source: `${smee.url}/${channelOf(i + k)}`, target: 'http://127.0.0.1:9/unused', logger: quiet, forward: false });
+        const c = new SmeeClient({ source: `${smee.url}/${channelOf(from + k)}`, target: 'http://127.0.0.1:9/unused', logger: quiet, forward: false });
         clients.push(c);
         const events = await c.start();
         events.addEventListener('message', (e: { data: string }) => {
@@ -228,9 +226,7 @@ async function parent(): Promise<void> {
         });
       }),
     );
-    i = end;
-    if (i === HALF) smeeMemHalf = await smeeCall<NodeJS.MemoryUsage>('mem');
-  }
+  await connectInHalves(N, 250, connectSmee, async () => void (smeeMemHalf = await smeeCall<NodeJS.MemoryUsage>('mem')));
   const smeeMem1 = await smeeCall<NodeJS.MemoryUsage>('mem');
   console.log(`${N} qrpos terminals and ${N} smee-client subscribers connected`);
 
@@ -344,8 +340,8 @@ async function parent(): Promise<void> {
   const hostAfter = hostCheck();
 
   const rssPer = (a: NodeJS.MemoryUsage, b: NodeJS.MemoryUsage, n: number) => (b.rss - a.rss) / n;
-  const qRss = rssPer(relayMemHalf!, relayMem1, N - HALF);
-  const sRss = rssPer(smeeMemHalf!, smeeMem1, N - HALF);
+  const qRss = rssPer(relayMemHalf, relayMem1, rest);
+  const sRss = rssPer(smeeMemHalf, smeeMem1, rest);
   const ratio = (a: number, b: number) => (b > 0 ? a / b : NaN);
   const line = (what: string, qv: string, sv: string, r: number, target: number) =>
     console.log(`${what.padEnd(26)} ${qv.padStart(14)} ${sv.padStart(14)} ${`${fmt(r)}×`.padStart(8)}   target ≤ ${target}×: ${r <= target ? 'met' : 'MISSED'}`);
@@ -357,7 +353,7 @@ async function parent(): Promise<void> {
   line('hop p99', `${fmt(q.p99)} ms`, `${fmt(sm.p99)} ms`, ratio(q.p99, sm.p99), 5);
   line('RSS per subscriber', `${fmt(qRss / 1024, 1)} KB`, `${fmt(sRss / 1024, 1)} KB`, ratio(qRss, sRss), 0.6);
   console.log(
-    `${'  first half, one-time too'.padEnd(26)} ${`${fmt(rssPer(relayMem0, relayMemHalf!, HALF) / 1024, 1)} KB`.padStart(14)} ${`${fmt(rssPer(smeeMem0, smeeMemHalf!, HALF) / 1024, 1)} KB`.padStart(14)}   (RSS growth from none to ${HALF} subscribers, per subscriber; the line above is from ${HALF} to ${N})`,
+    `${'  first half, one-time too'.padEnd(26)} ${`${fmt(rssPer(relayMem0, relayMemHalf, HALF) / 1024, 1)} KB`.padStart(14)} ${`${fmt(rssPer(smeeMem0, smeeMemHalf, HALF) / 1024, 1)} KB`.padStart(14)}   (RSS growth from none to ${HALF} subscribers, per subscriber; the line above is from ${HALF} to ${N})`,
   );
   console.log(`${'CPU share while measuring'.padEnd(26)} ${`${fmt(q.share * 100, 0)}%`.padStart(14)} ${`${fmt(sm.share * 100, 0)}%`.padStart(14)}   (of one core; the host's other work shows here)`);
   console.log(`${'lost / duplicated'.padEnd(26)} ${`${q.lost} / ${dupes.qrpos}`.padStart(14)} ${`${sm.lost} / ${dupes.smee}`.padStart(14)}   target 0 lost: ${q.lost === 0 ? 'met' : 'MISSED'}; webhook deliveries not answered 2xx (resent): ${failed}`);

@@ -32,6 +32,7 @@ import { startSimulator } from '../../src/simulator/server';
 import { hashToken, randomToken } from '../../src/relay/pairing';
 import { startRelay, type RelayHandle } from '../../src/relay/server';
 import { parseRelayConfig } from '../../src/relay/config';
+import { connectInHalves } from './lib/halves';
 
 type Msg = { id: number; cmd: string; [k: string]: unknown };
 /** A pending sale made before the measured part: its paid charge and the QR document it holds. */
@@ -411,19 +412,15 @@ async function parent(): Promise<void> {
       });
     });
   const tConnect = performance.now();
-  // Memory after GC at half the terminals and at all of them: the second half's growth is the
-  // cost of a terminal; the first half also carries one-time growth (V8's young generation sizing
-  // itself to the burst of connections), printed apart.
-  const HALF = Math.floor(N / 2);
+  // Memory after GC at half the terminals and at all of them (connectInHalves): the second half's
+  // growth is the cost of a terminal.
   let memHalf = mem0;
-  for (let i = 0; i < N; ) {
-    const end = Math.min(i < HALF ? HALF : N, i + 250);
-    const batch = [];
-    for (let j = i; j < end; j++) batch.push(connect(j).then((ws) => (sockets[j] = ws)));
-    await Promise.all(batch);
-    i = end;
-    if (i === HALF && HALF > 0) memHalf = await call<NodeJS.MemoryUsage>('mem');
-  }
+  const rest = await connectInHalves(
+    N,
+    250,
+    (from, to) => Promise.all(Array.from({ length: to - from }, (_, k) => connect(from + k).then((ws) => (sockets[from + k] = ws)))),
+    async () => void (memHalf = await call<NodeJS.MemoryUsage>('mem')),
+  );
   console.log(`connected ${N} terminals in ${fmt((performance.now() - tConnect) / 1000, 1)} s`);
   const mem1 = await call<NodeJS.MemoryUsage>('mem');
 
@@ -581,7 +578,6 @@ async function parent(): Promise<void> {
   const slow = [...eventAt].filter(([c, t]) => t - sentAt.get(c)! >= slowCut);
   const slowAfterAnswer = slow.filter(([c, t]) => (answeredAt.get(c) ?? Infinity) < t - 1).length;
   const httpSorted = [...httpTimes].sort((a, b) => a - b);
-  const rest = N - (memHalf === mem0 ? 0 : HALF);
   const perRss = (mem1.rss - memHalf.rss) / rest;
   const perHeap = (mem1.heapUsed + mem1.external - memHalf.heapUsed - memHalf.external) / rest;
   console.log('');
@@ -601,7 +597,7 @@ async function parent(): Promise<void> {
   console.log(`host speed check:               ${fmt(hostBefore, 1)} ms before, ${fmt(hostAfter, 1)} ms after for the same fixed work (higher = this machine is slower right now, e.g. other guests on its cores)`);
   console.log(`lost / duplicated:              ${lost} / ${duplicates}   (target: nothing lost: ${lost === 0 ? 'met' : 'MISSED'}); connections the relay closed: ${droppedBeforeResume}`);
   console.log(`relay memory per terminal:      RSS ${fmt(perRss / 1024, 1)} KB, JS heap+external ${fmt(perHeap / 1024, 1)} KB   (target <= 20 KB: ${perRss <= 20 * 1024 ? 'met' : 'MISSED'})`);
-  console.log(`relay RSS:                      ${fmt(mem0.rss / 2 ** 20, 1)} MiB idle → ${fmt(memHalf.rss / 2 ** 20, 1)} MiB with ${memHalf === mem0 ? 0 : HALF} → ${fmt(mem1.rss / 2 ** 20, 1)} MiB with ${N} terminals (per terminal above: the last ${rest})`);
+  console.log(`relay RSS:                      ${fmt(mem0.rss / 2 ** 20, 1)} MiB idle → ${fmt(memHalf.rss / 2 ** 20, 1)} MiB with ${N - rest} → ${fmt(mem1.rss / 2 ** 20, 1)} MiB with ${N} terminals (per terminal above: the last ${rest})`);
   console.log(`resume with ${RESUME} waiting events:  ${fmt(resumeMs, 1)} ms from connect to the last event (${got} events, first after ${fmt(firstAt - tResume, 1)} ms)`);
 
   finished = true;

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import pgClient from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeSource } from '../../scripts/setup/testkit';
 import { signWebhook } from '../omise/webhook-signature';
@@ -94,6 +95,47 @@ describe.skipIf(!pg)('several relays on one PostgreSQL database', () => {
     return m;
   }
 
+  /**
+   * For a chaos run that failed: each paid sale missing at its terminal, what the database holds
+   * for it (sale, webhook event, the terminal's cursor and events), each terminal's link, and the
+   * last lines of every replica.
+   */
+  async function whereAreTheMissing(sales: { saleId: string; term: number; chargeId: string }[], lives: LiveTerminal[], victim: ReplicaProcess): Promise<string> {
+    const missing = sales.filter((s) => !lives[s.term].salesWith('successful').has(s.saleId));
+    const lines = [`${missing.length} of ${sales.length} paid sales missing at their terminal:`];
+    const db = new pgClient.Client({ connectionString: cluster.url });
+    try {
+      await db.connect();
+      // Sessions holding a transaction open or waiting for a lock: what would hold events back.
+      const stuck = await db.query(
+        `SELECT pid, application_name, state, wait_event_type, wait_event, now() - xact_start AS in_tx, left(query, 120) AS query, pg_blocking_pids(pid) AS blocked_by
+         FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND (state LIKE 'idle in transaction%' OR wait_event_type = 'Lock')`,
+      );
+      for (const r of stuck.rows) lines.push(`  session ${JSON.stringify(r)}`);
+      for (const s of missing.slice(0, 10)) {
+        const sale = (await db.query('SELECT terminal_id, status, updated_at FROM sales WHERE sale_id = $1', [s.saleId])).rows[0] as Record<string, string> | undefined;
+        const hook = (await db.query('SELECT status, attempts, last_error FROM webhook_events WHERE object_id = $1', [s.chargeId])).rows;
+        const term = sale ? ((await db.query('SELECT last_seq, acked_seq FROM terminals WHERE id = $1', [sale.terminal_id])).rows[0] as Record<string, number>) : undefined;
+        const events = sale ? (await db.query('SELECT seq FROM events WHERE terminal_id = $1 AND body LIKE $2', [sale.terminal_id, `%${s.saleId}%`])).rows : [];
+        const told = lives[s.term].events.filter(({ event }) => event.kind === 'sale.updated' && event.sale.saleId === s.saleId).map(({ seq, event }) => `${seq}:${event.kind === 'sale.updated' ? event.sale.status : ''}`);
+        lines.push(
+          `  sale ${s.saleId} (terminal ${s.term}): ${sale ? `${sale.status} at ${sale.updated_at}` : 'not in the database'}; told ${JSON.stringify(told)}; webhook ${JSON.stringify(hook)}; ` +
+            `terminal cursor ${JSON.stringify(term)}; its events still stored ${JSON.stringify(events.map((e: { seq: number }) => e.seq))}`,
+        );
+      }
+    } catch (err) {
+      lines.push(`  (database not readable: ${(err as Error).message})`);
+    } finally {
+      await db.end().catch(() => undefined);
+    }
+    lives.forEach((l, i) => lines.push(`  terminal ${i}: ${l.describe()}`));
+    lines.push(`PostgreSQL's log:\n${cluster.serverLog().split('\n').slice(-15).join('\n')}`);
+    // Warnings and errors only: every sale logs a line at info.
+    const notable = (out: string) => out.split('\n').filter((l) => /"level":"(warn|error)"/.test(l) || (l && !l.startsWith('{')));
+    replicas.forEach((r, i) => lines.push(`replica ${i}${r === victim ? ' (killed)' : ''}, last warnings:\n${notable(r.output()).slice(-8).join('\n')}`));
+    return lines.join('\n');
+  }
+
   const chargesOf = (saleId: string) => sim.charges().filter((c) => (c.metadata as Record<string, unknown> | undefined)?.qrpos_sale_id === saleId);
 
   it('pairs across replicas; an event reaches the terminal wherever it is connected; one charge per sale asked of two replicas at once; a revoke anywhere closes the stream', async () => {
@@ -161,7 +203,7 @@ describe.skipIf(!pg)('several relays on one PostgreSQL database', () => {
     await until(() => lives.every((l) => l.connects > 0), 'every terminal connected through the balancer', 20_000);
 
     // Sales through the balancer, so every replica takes some.
-    const sales: { saleId: string; term: number }[] = [];
+    const sales: { saleId: string; term: number; chargeId: string }[] = [];
     for (let i = 0; i < SALES; i += 20) {
       const part = await Promise.all(
         Array.from({ length: Math.min(20, SALES - i) }, async (_, k) => {
@@ -212,12 +254,16 @@ describe.skipIf(!pg)('several relays on one PostgreSQL database', () => {
     await Promise.all(inFlight);
     expect(answered).toBe(queue.length);
 
-    await until(
-      () => sales.every((s) => lives[s.term].salesWith('successful').has(s.saleId)),
-      'every paid sale at its terminal',
-      60_000,
-      100,
-    );
+    try {
+      await until(
+        () => sales.every((s) => lives[s.term].salesWith('successful').has(s.saleId)),
+        'every paid sale at its terminal',
+        60_000,
+        100,
+      );
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${await whereAreTheMissing(sales, lives, victim)}`, { cause: err });
+    }
     for (const l of lives) await l.stop();
     for (const l of lives) {
       expect(l.duplicates).toBe(0);

@@ -69,6 +69,56 @@ describe('relay: event stream, pairing and revocation', () => {
     await t2.close();
   });
 
+  it('a failed read of the waiting events is tried again: the terminal still gets them, with no new event to wake it', async () => {
+    const { credential, terminalId } = await rig.pair('read-fails-till');
+    const saleId = newSaleId();
+    const sale = (await rig.api<SaleView>('POST', '/v1/sales', credential, { saleId, amount: 2100, currency: 'THB' })).body;
+    rig.sim.markAsPaid(sale.chargeId!);
+    await until(async () => (await rig.relay.store.sale(terminalId, saleId))?.status === 'successful', 'the sale paid while the terminal is away');
+    // The store cannot be read at the moment the terminal comes back (a busy database, a pool
+    // waiting for a connection): the first read after the hello fails.
+    const read = vi.spyOn(rig.relay.store, 'eventsAfter').mockImplementationOnce(() => {
+      throw new Error('timeout exceeded when trying to connect');
+    });
+    try {
+      const t = await connectStream(rig.relay.url, credential, 0);
+      const paid = await t.waitFor(() => t.events().find((e) => e.event.kind === 'sale.updated' && e.event.sale.status === 'successful'), 'the paid sale after the failed read', 5000);
+      // Each event once, in order, from the start.
+      expect(t.events().map((e) => e.seq)).toEqual([1, 2]);
+      expect(paid.event.kind === 'sale.updated' && paid.event.sale.saleId).toBe(saleId);
+      expect(read.mock.calls.length).toBeGreaterThanOrEqual(2);
+      expect(rig.log.records().some((l) => l.msg === 'stream: reading events failed; trying again')).toBe(true);
+      await t.close();
+    } finally {
+      read.mockRestore();
+    }
+  });
+
+  it('writes the acks of several terminals in one order, by terminal id, whatever order they came in (no lock-order deadlocks on PostgreSQL)', async () => {
+    const tills = await Promise.all(['order-a', 'order-b', 'order-c', 'order-d'].map((n) => rig.pair(n)));
+    const streams = await Promise.all(tills.map((t) => connectStream(rig.relay.url, t.credential, 0)));
+    for (const t of tills) await rig.api('POST', '/v1/sales', t.credential, { saleId: newSaleId(), amount: 2300, currency: 'THB' });
+    const pending = await Promise.all(streams.map((st) => st.waitFor(() => st.events()[0], 'the pending sale')));
+    const written: string[] = [];
+    const store = rig.relay.store;
+    const real = store.ack.bind(store);
+    const ack = vi.spyOn(store, 'ack').mockImplementation((terminalId: string, seq: number) => {
+      written.push(terminalId);
+      return real(terminalId, seq);
+    });
+    try {
+      // Acked in the opposite order to the ids, all within one flush.
+      const order = tills.map((t, i) => ({ id: t.terminalId, i })).sort((x, y) => (x.id < y.id ? 1 : -1));
+      for (const { i } of order) streams[i].ack(pending[i].seq);
+      await until(() => written.length === tills.length, 'the acks written');
+      expect(written).toEqual([...written].sort());
+      for (const t of tills) await until(async () => (await rig.relay.store.pendingEventCount(t.terminalId)) === 0, 'acked');
+    } finally {
+      ack.mockRestore();
+      await Promise.all(streams.map((st) => st.close()));
+    }
+  });
+
   it('resumes exactly after a relay restart, in order, at least once', async () => {
     const { credential, terminalId } = await rig.pair('restart-till');
     const t1 = await connectStream(rig.relay.url, credential, 0);

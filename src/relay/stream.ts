@@ -21,6 +21,25 @@ const ACK_FLUSH_MS = 20;
 /** Stop writing to a socket that is this far behind; resume when it drains. */
 const HIGH_WATER = 1 << 20;
 /**
+ * A failed read of a terminal's events (the store busy or briefly unreachable) is tried again
+ * after this long, doubling up to READ_RETRY_MAX_MS: nothing else would send those events until
+ * the terminal's next one is published, which may be never.
+ */
+const READ_RETRY_MS = 200;
+/**
+ * Terminal rows are written in one order, by id, in every transaction that writes several of them
+ * (acks, last-seen times). On PostgreSQL two such transactions running at once (a relay's acks
+ * beside its last-seen times, or beside another relay's acks) otherwise lock the same rows in
+ * opposite orders and deadlock. Each deadlock waits out PostgreSQL's deadlock_timeout (1 s) before
+ * one side is retried; under load they kept each other going for over a minute while the
+ * publishes of new events waited for the same rows, and paid sales reached their terminals a
+ * minute late.
+ */
+function inTerminalOrder<T>(items: T[], id: (item: T) => string): T[] {
+  return items.sort((a, b) => (id(a) < id(b) ? -1 : id(a) > id(b) ? 1 : 0));
+}
+const READ_RETRY_MAX_MS = 5000;
+/**
  * An ack exactly as terminals serialise it (anything else goes through the schema): a JSON
  * integer (no leading zero) small enough to be exact.
  */
@@ -40,6 +59,8 @@ interface Conn {
   pumping: boolean;
   /** Something was committed while a pump's read was in flight: read again before stopping. */
   again: boolean;
+  /** Reads of its events that failed in a row (each retried later). */
+  readFailures: number;
   address: string | null;
   slot: number;
   lastSeenWritten: number;
@@ -127,7 +148,7 @@ export class StreamHub {
     if (start > 0) this.queueAck(id, start);
     const now = Date.now();
     const slot = this.nextSlot++ % this.slices;
-    const conn: Conn = { ws, terminalId: id, sentSeq: start, knownSeq: fresh.lastSeq, lastHeard: now, lastPing: now, pumping: false, again: false, address, slot, lastSeenWritten: now };
+    const conn: Conn = { ws, terminalId: id, sentSeq: start, knownSeq: fresh.lastSeq, lastHeard: now, lastPing: now, pumping: false, again: false, readFailures: 0, address, slot, lastSeenWritten: now };
     this.conns.set(id, conn);
     this.slots[slot].add(conn);
     this.touch(id, { address });
@@ -222,7 +243,7 @@ export class StreamHub {
   flushAcks(direct = false): Promise<void> {
     this.ackTimer = undefined;
     if (!this.pendingAcks.size) return Promise.resolve();
-    const acks = [...this.pendingAcks];
+    const acks = inTerminalOrder([...this.pendingAcks], ([t]) => t);
     this.pendingAcks.clear();
     const write = async () => {
       let n = 0;
@@ -272,9 +293,14 @@ export class StreamHub {
         events = await this.o.store.eventsAfter(conn.terminalId, conn.sentSeq, BATCH);
       } catch (err) {
         conn.pumping = false;
-        this.o.log.error('stream: reading events failed', { terminalId: conn.terminalId, error: err });
+        const inMs = Math.min(READ_RETRY_MAX_MS, READ_RETRY_MS * 2 ** Math.min(conn.readFailures++, 10));
+        this.o.log.error('stream: reading events failed; trying again', { terminalId: conn.terminalId, inMs, error: err });
+        setTimeout(() => {
+          if (this.conns.get(conn.terminalId) === conn) this.pump(conn);
+        }, inMs).unref();
         return;
       }
+      conn.readFailures = 0;
       // The connection may have closed or been replaced while the read was in flight.
       if (this.conns.get(conn.terminalId) !== conn || conn.ws.readyState !== conn.ws.OPEN) {
         conn.pumping = false;
@@ -376,6 +402,7 @@ export class StreamHub {
       }
     }
     if (seen.length) {
+      inTerminalOrder(seen, (t) => t);
       const at = this.o.clock().toISOString();
       this.o.commit
         .run(async () => {
@@ -388,7 +415,7 @@ export class StreamHub {
   private async recordSeen(): Promise<void> {
     if (!this.conns.size) return;
     const at = this.o.clock().toISOString();
-    const ids = [...this.conns.keys()];
+    const ids = inTerminalOrder([...this.conns.keys()], (t) => t);
     try {
       await this.o.store.transaction(async () => {
         for (const id of ids) await this.o.store.touchTerminal(id, at, {});

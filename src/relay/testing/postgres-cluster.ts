@@ -69,6 +69,8 @@ export interface PostgresCluster {
   stop(): Promise<void>;
   /** SIGKILL to the server and its backends (a crash); the folder stays until stop(). */
   kill9(): Promise<void>;
+  /** The last lines the server logged (for a test that failed). */
+  serverLog(): string;
 }
 
 function hasCommand(cmd: string): boolean {
@@ -199,6 +201,7 @@ export async function startPostgresCluster(bin: PostgresBin | null = findPostgre
       version: bin.version,
       pid: server.pid!,
       kill9: () => stopServer('SIGKILL'),
+      serverLog: () => log,
       stop: async () => {
         await stopServer('SIGINT');
         fs.rmSync(dir, { recursive: true, force: true });

@@ -99,7 +99,8 @@ export async function spawnReplica(o: ReplicaOptions): Promise<ReplicaProcess> {
 /**
  * A terminal's link as the daemon keeps it: it connects from the last sequence number it
  * received, acknowledges every event, answers pings, and reconnects (to whichever replica the
- * balancer picks) when the connection drops.
+ * balancer picks) when the connection drops, when the handshake does not finish in time, or when
+ * the relay goes quiet for longer than its heartbeat allows (as the daemon does).
  */
 export class LiveTerminal {
   /** Every event received, in order. */
@@ -110,20 +111,41 @@ export class LiveTerminal {
   lastSeq = 0;
   /** Told each new event as it arrives (a benchmark times them). */
   onEvent: ((seq: number, event: RelayEvent) => void) | undefined;
+  /** Connections given up: handshakes that did not finish, links that went quiet. */
+  timeouts = 0;
   private ws: WebSocket | undefined;
   private stopped = false;
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly baseUrl: string,
     private readonly credential: string,
+    /** The relays' heartbeat interval (the replicas here are started with 1 s). */
+    private readonly heartbeatMs = 1000,
   ) {}
 
   start(): void {
     if (this.stopped) return;
-    const ws = new WebSocket(`${this.baseUrl.replace(/^http/, 'ws')}/v1/stream?after=${this.lastSeq}`, { headers: { authorization: `Bearer ${this.credential}` } });
+    const ws = new WebSocket(`${this.baseUrl.replace(/^http/, 'ws')}/v1/stream?after=${this.lastSeq}`, {
+      headers: { authorization: `Bearer ${this.credential}` },
+      handshakeTimeout: Math.max(2000, this.heartbeatMs * 2),
+    });
     this.ws = ws;
-    ws.on('open', () => this.connects++);
+    let heardAt = Date.now();
+    clearInterval(this.watchdog);
+    this.watchdog = setInterval(() => {
+      if (Date.now() - heardAt <= this.heartbeatMs * 3 || ws.readyState !== WebSocket.OPEN) return;
+      this.timeouts++;
+      ws.terminate();
+    }, this.heartbeatMs);
+    ws.on('open', () => {
+      this.connects++;
+      heardAt = Date.now();
+    });
+    // The relay probes a quiet link with WebSocket pings (the ws stack answers them).
+    ws.on('ping', () => (heardAt = Date.now()));
     ws.on('message', (data: WebSocket.RawData) => {
+      heardAt = Date.now();
       const m = ServerMessageSchema.parse(JSON.parse((data as Buffer).toString('utf8')));
       if (m.type === 'ping') return ws.send(JSON.stringify({ type: 'pong', at: new Date().toISOString() }));
       if (m.type !== 'event') return;
@@ -136,10 +158,25 @@ export class LiveTerminal {
       }
       ws.send(JSON.stringify({ type: 'ack', seq: m.seq }));
     });
-    ws.on('error', () => undefined);
+    ws.on('error', (err) => {
+      if (/timed out/i.test(err.message)) this.timeouts++;
+    });
     ws.on('close', () => {
+      if (this.ws === ws) clearInterval(this.watchdog);
       if (!this.stopped) setTimeout(() => this.start(), 100);
     });
+  }
+
+  /** How the link stands, for a test that failed. */
+  describe(): string {
+    const states = ['connecting', 'open', 'closing', 'closed'];
+    const kinds = new Map<string, number>();
+    for (const { event } of this.events) {
+      const k = event.kind === 'sale.updated' ? `sale ${event.sale.status}` : event.kind;
+      kinds.set(k, (kinds.get(k) ?? 0) + 1);
+    }
+    const told = [...kinds].map(([k, n]) => `${n} ${k}`).join(', ');
+    return `connects ${this.connects}, timeouts ${this.timeouts}, last seq ${this.lastSeq}, ${this.events.length} events (${told}), link ${this.ws ? states[this.ws.readyState] : 'none'}`;
   }
 
   /** The sales this terminal was told reached `status`, with how many times each. */
@@ -153,6 +190,7 @@ export class LiveTerminal {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearInterval(this.watchdog);
     const ws = this.ws;
     if (!ws || ws.readyState === WebSocket.CLOSED) return;
     await new Promise<void>((resolve) => {

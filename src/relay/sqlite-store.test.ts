@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteStore, SCHEMA_VERSION, type SqliteStore } from './sqlite-store';
+import type { SaleRow } from './store';
 
 describe('SQLite relay store', () => {
   let dir: string;
@@ -29,6 +30,64 @@ describe('SQLite relay store', () => {
     const plan = store.db.prepare(`EXPLAIN QUERY PLAN SELECT * FROM webhook_events WHERE status = 'unprocessed' AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY received_at LIMIT ?`).all(at, 10) as { detail: string }[];
     expect(plan.map((p) => p.detail).join(' ')).toContain('webhook_events_unprocessed');
     expect((await store.unprocessedWebhookEvents(at, 10)).map((e) => e.id)).toEqual(['evnt_todo']);
+  });
+
+  it('migration 8 takes a version 7 database whole: webhook events become one tree keyed by id, only waiting sales are indexed by status', async () => {
+    // Back to version 7: webhook events as a table with a rowid (and an index of their ids), every sale in sales_status.
+    store.db.exec(`
+      DROP INDEX sales_pending; DROP INDEX sales_creating; CREATE INDEX sales_status ON sales(status);
+      DROP TABLE webhook_events;
+      CREATE TABLE webhook_events (id TEXT PRIMARY KEY, key TEXT NOT NULL, object_type TEXT NOT NULL, object_id TEXT NOT NULL, received_at TEXT NOT NULL,
+        status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT, last_error TEXT);
+      CREATE INDEX webhook_events_unprocessed ON webhook_events(received_at) WHERE status = 'unprocessed';
+    `);
+    const row = { key: 'charge.complete', objectType: 'charge', objectId: 'chrg_1', receivedAt: at, attempts: 0, nextAttemptAt: null, lastError: null };
+    await store.insertWebhookEvent({ ...row, id: 'evnt_done', status: 'done', attempts: 1 });
+    await store.insertWebhookEvent({ ...row, id: 'evnt_todo', status: 'unprocessed', attempts: 2, nextAttemptAt: at, lastError: 'timeout' });
+    await addTerminal('t1');
+    const sale = (saleId: string, status: SaleRow['status'], checkedAt: string | null): SaleRow => ({
+      terminalId: 't1', saleId, method: 'promptpay', amount: 5000, currency: 'THB', description: null, terminalCreatedAt: at, status,
+      chargeId: status === 'creating' ? null : `chrg_${saleId}`, createAttempts: 1, lastAttemptAt: at, createUncertain: false, orphanCheckedAt: null,
+      qrText: null, qrSvg: null, failureCode: null, failureMessage: null, errorCode: null, errorMessage: null, chargeCreatedAt: null, chargeExpiresAt: null,
+      paidAt: null, expireRequested: false, refundedAmount: 0, checkedAt, createdAt: at, updatedAt: at,
+    });
+    await store.insertSale(sale('s-paid', 'successful', null));
+    await store.insertSale(sale('s-late', 'pending', '2026-01-01T00:00:09.000Z'));
+    await store.insertSale(sale('s-early', 'pending', '2026-01-01T00:00:01.000Z'));
+    await store.insertSale(sale('s-new', 'creating', null));
+    store.db.pragma('user_version = 7');
+    store.close();
+    store = openSqliteStore(dir);
+    expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+
+    // Nothing lost, nothing changed.
+    expect(await store.webhookEvent('evnt_done')).toMatchObject({ status: 'done', attempts: 1 });
+    expect(await store.webhookEvent('evnt_todo')).toMatchObject({ status: 'unprocessed', attempts: 2, nextAttemptAt: at, lastError: 'timeout' });
+    expect((await store.unprocessedWebhookEvents(at, 10)).map((e) => e.id)).toEqual(['evnt_todo']);
+    expect(await store.insertWebhookEvent({ ...row, id: 'evnt_done', status: 'unprocessed' })).toBe(false);
+    expect((await store.pendingSales(10)).map((x) => x.saleId)).toEqual(['s-early', 's-late']);
+    expect((await store.salesByStatus('creating', 10)).map((x) => x.saleId)).toEqual(['s-new']);
+    expect((await store.salesByStatus('successful', 10)).map((x) => x.saleId)).toEqual(['s-paid']);
+
+    // The layout: one tree for the webhook events, and the status indexes hold only waiting sales.
+    const schema = (name: string) => (store.db.prepare('SELECT sql FROM sqlite_schema WHERE name = ?').get(name) as { sql: string } | undefined)?.sql;
+    expect(schema('webhook_events')).toMatch(/WITHOUT ROWID\s*$/);
+    expect(schema('sqlite_autoindex_webhook_events_1')).toBeUndefined();
+    expect(schema('sales_status')).toBeUndefined();
+    const plan = (sql: string) => (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((p) => p.detail).join(' ');
+    expect(plan(`SELECT * FROM sales WHERE status = 'pending' ORDER BY checked_at LIMIT 10`)).toContain('sales_pending');
+    expect(plan(`SELECT * FROM sales WHERE status = 'creating' ORDER BY updated_at LIMIT 10`)).toContain('sales_creating');
+    const counted = (index: string) => (store.db.prepare(`SELECT COUNT(*) AS n FROM sales INDEXED BY ${index} WHERE status = '${index === 'sales_pending' ? 'pending' : 'creating'}'`).get() as { n: number }).n;
+    expect([counted('sales_pending'), counted('sales_creating')]).toEqual([2, 1]);
+    // A status that is not one is refused, never written into SQL.
+    await expect(async () => store.salesByStatus("pending' OR 1=1 --" as SaleRow['status'], 10)).rejects.toThrow(/unknown sale status/);
+
+    // Run again (a database rewound further back runs it a second time): the same.
+    store.db.pragma('user_version = 7');
+    store.close();
+    store = openSqliteStore(dir);
+    expect(await store.webhookEvent('evnt_todo')).toMatchObject({ status: 'unprocessed', attempts: 2 });
+    expect((await store.pendingSales(10)).map((x) => x.saleId)).toEqual(['s-early', 's-late']);
   });
 
   it('runs its migrations once, in WAL mode with full sync, and keeps the file private', async () => {

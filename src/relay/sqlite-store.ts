@@ -10,7 +10,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import Database from 'better-sqlite3';
 import { KeyedLock } from './keyed-lock';
 import { Checkpointer, CHECKPOINT_WAL_BYTES } from './sqlite-checkpointer';
-import { OPEN_SALE_STATUSES } from '../domain/status';
+import { OPEN_SALE_STATUSES, SALE_STATUSES } from '../domain/status';
 import type { JournalRecord, RelayEvent } from '../link/protocol';
 import type {
   Awaitable,
@@ -216,6 +216,32 @@ const MIGRATIONS: string[] = [
   `
   DROP INDEX IF EXISTS webhook_events_status;
   CREATE INDEX IF NOT EXISTS webhook_events_unprocessed ON webhook_events(received_at) WHERE status = 'unprocessed';
+  `,
+  // 8: fewer pages written per paid sale (issue 17). A webhook event is one entry of one tree,
+  // keyed by its id (it was a table row plus an entry in the index of its id), and only the sales
+  // still waiting are indexed by status (a sale that became final moved an entry between two
+  // pages of an index that held every sale ever made; now it leaves one). Re-runnable.
+  `
+  DROP TABLE IF EXISTS webhook_events_v8;
+  CREATE TABLE webhook_events_v8 (
+    id TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    object_type TEXT NOT NULL,
+    object_id TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    last_error TEXT
+  ) WITHOUT ROWID;
+  INSERT INTO webhook_events_v8 (id, key, object_type, object_id, received_at, status, attempts, next_attempt_at, last_error)
+    SELECT id, key, object_type, object_id, received_at, status, attempts, next_attempt_at, last_error FROM webhook_events;
+  DROP TABLE webhook_events;
+  ALTER TABLE webhook_events_v8 RENAME TO webhook_events;
+  CREATE INDEX webhook_events_unprocessed ON webhook_events(received_at) WHERE status = 'unprocessed';
+  DROP INDEX IF EXISTS sales_status;
+  CREATE INDEX IF NOT EXISTS sales_pending ON sales(checked_at) WHERE status = 'pending';
+  CREATE INDEX IF NOT EXISTS sales_creating ON sales(updated_at) WHERE status = 'creating';
   `,
 ];
 
@@ -975,7 +1001,10 @@ export class SqliteStore implements RelayStore {
 
   salesByStatus(status: SaleRow['status'], limit: number): Awaitable<SaleRow[]> {
     if (this.owner !== undefined && this.foreign()) return this.queued(() => this.salesByStatus(status, limit));
-    return (this.st('SELECT * FROM sales WHERE status = ? ORDER BY updated_at LIMIT ?').all(status, limit) as Row[]).map(
+    // The status is written into the statement (one of the known ones, never a caller's text): only
+    // then can SQLite use the index of the sales in that status (sales_creating).
+    if (!SALE_STATUSES.includes(status)) throw new Error(`unknown sale status ${JSON.stringify(status)}`);
+    return (this.st(`SELECT * FROM sales WHERE status = '${status}' ORDER BY updated_at LIMIT ?`).all(limit) as Row[]).map(
       (r) => fromRow<SaleRow>(r, SALE_COLUMNS, SALE_BOOLS)!,
     );
   }

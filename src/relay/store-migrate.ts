@@ -14,7 +14,8 @@ import { openPostgresStore, PG_DATA_TABLES } from './postgres-store';
 import { SCHEMA_VERSION } from './sqlite-store';
 
 /** The SQLite schema version this copy knows the tables of: a later one needs this file updated. */
-export const COPIED_SQLITE_SCHEMA = 7;
+// (Version 8 changed only how webhook events are stored and which sales are indexed, not a column.)
+export const COPIED_SQLITE_SCHEMA = 8;
 
 interface TableCopy {
   /** The SQLite columns to read (their names are the PostgreSQL ones), in order. */

@@ -32,25 +32,10 @@ describe('SQLite relay store', () => {
     expect((await store.unprocessedWebhookEvents(at, 10)).map((e) => e.id)).toEqual(['evnt_todo']);
   });
 
-  it('migrations 8 and 9 take a version 7 database whole: webhook events become one tree keyed by id, only waiting sales are indexed by status, QR documents move beside the sales', async () => {
-    await addTerminal('t1');
-    const sale = (saleId: string, status: SaleRow['status'], checkedAt: string | null, qrSvg: string | null = null): SaleRow => ({
-      terminalId: 't1', saleId, method: 'promptpay', amount: 5000, currency: 'THB', description: null, terminalCreatedAt: at, status,
-      chargeId: status === 'creating' ? null : `chrg_${saleId}`, createAttempts: 1, lastAttemptAt: at, createUncertain: false, orphanCheckedAt: null,
-      qrText: null, qrSvg, failureCode: null, failureMessage: null, errorCode: null, errorMessage: null, chargeCreatedAt: null, chargeExpiresAt: null,
-      paidAt: null, expireRequested: false, refundedAmount: 0, checkedAt, createdAt: at, updatedAt: at,
-    });
-    await store.insertSale(sale('s-paid', 'successful', null));
-    await store.insertSale(sale('s-late', 'pending', '2026-01-01T00:00:09.000Z', '<svg>late</svg>'));
-    await store.insertSale(sale('s-early', 'pending', '2026-01-01T00:00:01.000Z'));
-    await store.insertSale(sale('s-new', 'creating', null));
-    // Back to version 7: webhook events as a table with a rowid (and an index of their ids), every
-    // sale in sales_status, the QR document inside the sale's row.
+  it('migration 8 takes a version 7 database whole: webhook events become one tree keyed by id, only waiting sales are indexed by status', async () => {
+    // Back to version 7: webhook events as a table with a rowid (and an index of their ids), every sale in sales_status.
     store.db.exec(`
       DROP INDEX sales_pending; DROP INDEX sales_creating; CREATE INDEX sales_status ON sales(status);
-      ALTER TABLE sales ADD COLUMN qr_svg TEXT;
-      UPDATE sales SET qr_svg = (SELECT svg FROM sale_qr q WHERE q.terminal_id = sales.terminal_id AND q.sale_id = sales.sale_id);
-      ALTER TABLE sales DROP COLUMN has_qr; DROP TABLE sale_qr;
       DROP TABLE webhook_events;
       CREATE TABLE webhook_events (id TEXT PRIMARY KEY, key TEXT NOT NULL, object_type TEXT NOT NULL, object_id TEXT NOT NULL, received_at TEXT NOT NULL,
         status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT, last_error TEXT);
@@ -59,6 +44,17 @@ describe('SQLite relay store', () => {
     const row = { key: 'charge.complete', objectType: 'charge', objectId: 'chrg_1', receivedAt: at, attempts: 0, nextAttemptAt: null, lastError: null };
     await store.insertWebhookEvent({ ...row, id: 'evnt_done', status: 'done', attempts: 1 });
     await store.insertWebhookEvent({ ...row, id: 'evnt_todo', status: 'unprocessed', attempts: 2, nextAttemptAt: at, lastError: 'timeout' });
+    await addTerminal('t1');
+    const sale = (saleId: string, status: SaleRow['status'], checkedAt: string | null): SaleRow => ({
+      terminalId: 't1', saleId, method: 'promptpay', amount: 5000, currency: 'THB', description: null, terminalCreatedAt: at, status,
+      chargeId: status === 'creating' ? null : `chrg_${saleId}`, createAttempts: 1, lastAttemptAt: at, createUncertain: false, orphanCheckedAt: null,
+      qrText: null, qrSvg: null, failureCode: null, failureMessage: null, errorCode: null, errorMessage: null, chargeCreatedAt: null, chargeExpiresAt: null,
+      paidAt: null, expireRequested: false, refundedAmount: 0, checkedAt, createdAt: at, updatedAt: at,
+    });
+    await store.insertSale(sale('s-paid', 'successful', null));
+    await store.insertSale(sale('s-late', 'pending', '2026-01-01T00:00:09.000Z'));
+    await store.insertSale(sale('s-early', 'pending', '2026-01-01T00:00:01.000Z'));
+    await store.insertSale(sale('s-new', 'creating', null));
     store.db.pragma('user_version = 7');
     store.close();
     store = openSqliteStore(dir);
@@ -72,11 +68,6 @@ describe('SQLite relay store', () => {
     expect((await store.pendingSales(10)).map((x) => x.saleId)).toEqual(['s-early', 's-late']);
     expect((await store.salesByStatus('creating', 10)).map((x) => x.saleId)).toEqual(['s-new']);
     expect((await store.salesByStatus('successful', 10)).map((x) => x.saleId)).toEqual(['s-paid']);
-    expect((await store.sale('t1', 's-late'))?.qrSvg).toBe('<svg>late</svg>');
-    expect((await store.sale('t1', 's-early'))?.qrSvg).toBeNull();
-    const columns = store.db.prepare(`SELECT name FROM pragma_table_info('sales')`).pluck().all();
-    expect(columns).not.toContain('qr_svg');
-    expect(columns).toContain('has_qr');
 
     // The layout: one tree for the webhook events, and the status indexes hold only waiting sales.
     const schema = (name: string) => (store.db.prepare('SELECT sql FROM sqlite_schema WHERE name = ?').get(name) as { sql: string } | undefined)?.sql;
@@ -97,36 +88,6 @@ describe('SQLite relay store', () => {
     store = openSqliteStore(dir);
     expect(await store.webhookEvent('evnt_todo')).toMatchObject({ status: 'unprocessed', attempts: 2 });
     expect((await store.pendingSales(10)).map((x) => x.saleId)).toEqual(['s-early', 's-late']);
-    expect((await store.sale('t1', 's-late'))?.qrSvg).toBe('<svg>late</svg>');
-  });
-
-  it('a sale that drops its QR document frees no page then; the dropped documents are deleted together later', async () => {
-    await addTerminal('t1');
-    const svg = `<svg>${'<path d="M0 0h1v1H0z"/>'.repeat(800)}</svg>`; // about 20 KB, as Omise's are
-    const base = {
-      terminalId: 't1', method: 'promptpay', amount: 5000, currency: 'THB', description: null, terminalCreatedAt: at, status: 'pending',
-      createAttempts: 1, lastAttemptAt: at, createUncertain: false, orphanCheckedAt: null, qrText: 'qr', qrSvg: svg, failureCode: null, failureMessage: null,
-      errorCode: null, errorMessage: null, chargeCreatedAt: null, chargeExpiresAt: null, paidAt: null, expireRequested: false, refundedAmount: 0, checkedAt: null,
-      createdAt: at, updatedAt: at,
-    } as const;
-    for (let i = 0; i < 70; i++) await store.insertSale({ ...base, saleId: `s${i}`, chargeId: `chrg_${i}` });
-    expect((await store.saleByChargeId('chrg_3'))?.qrSvg).toBe(svg);
-    const freePages = () => store.db.pragma('freelist_count', { simple: true }) as number;
-    const documents = () => (store.db.prepare('SELECT COUNT(*) FROM sale_qr').pluck().get() as number);
-    const before = freePages();
-    // Paid: the sale's row changes, its document is dropped (as the relay does for a final sale).
-    const paid = await store.updateSale('t1', 's3', { status: 'successful', paidAt: at, qrSvg: null });
-    expect(paid?.qrSvg).toBeNull();
-    expect((await store.sale('t1', 's3'))?.qrSvg).toBeNull();
-    expect(freePages()).toBe(before);
-    expect(documents()).toBe(70);
-    // An update that leaves the document alone keeps it, and returns it.
-    expect((await store.updateSale('t1', 's4', { checkedAt: at }))?.qrSvg).toBe(svg);
-    // Once 64 documents were dropped, they go together.
-    for (let i = 5; i < 68; i++) await store.updateSale('t1', `s${i}`, { status: 'successful', qrSvg: null });
-    expect(documents()).toBe(70 - 64);
-    expect(freePages()).toBeGreaterThan(before);
-    expect((await store.sale('t1', 's68'))?.qrSvg).toBe(svg);
   });
 
   it('runs its migrations once, in WAL mode with full sync, and keeps the file private', async () => {
@@ -141,9 +102,7 @@ describe('SQLite relay store', () => {
 
   it('migration 4 takes a version 3 database with pending pairings; rate buckets round-trip and prune', async () => {
     // Back to version 3: without the rate-limit table and the pairings' source key.
-    store.db.exec(
-      'DROP TABLE rate_limits; DROP INDEX pairings_pending_source; ALTER TABLE pairings DROP COLUMN source_key; ALTER TABLE sales DROP COLUMN method; ALTER TABLE sales DROP COLUMN has_qr; ALTER TABLE sales ADD COLUMN qr_svg TEXT;',
-    );
+    store.db.exec('DROP TABLE rate_limits; DROP INDEX pairings_pending_source; ALTER TABLE pairings DROP COLUMN source_key; ALTER TABLE sales DROP COLUMN method;');
     store.db
       .prepare(
         `INSERT INTO pairings (id, code, secret_hash, credential_hash, name, version, created_at, expires_at, status) VALUES ('pair_old', 'ABCDEF', 's', 'c', 'old', '1', ?, '2026-01-01T01:00:00.000Z', 'pending')`,

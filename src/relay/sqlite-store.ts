@@ -35,7 +35,7 @@ import type { SaleStatus } from '../link/protocol';
 import type { RefundStatus } from './store';
 
 /** Numbered migrations; user_version records how many ran. Never edit one that shipped: add another. */
-const MIGRATIONS: (string | ((db: Database.Database) => void))[] = [
+const MIGRATIONS: string[] = [
   `
   CREATE TABLE terminals (
     id TEXT PRIMARY KEY,
@@ -243,24 +243,6 @@ const MIGRATIONS: (string | ((db: Database.Database) => void))[] = [
   CREATE INDEX IF NOT EXISTS sales_pending ON sales(checked_at) WHERE status = 'pending';
   CREATE INDEX IF NOT EXISTS sales_creating ON sales(updated_at) WHERE status = 'creating';
   `,
-  // 9: a sale's QR document lives beside its row (issue 17): see SALES_WITH_QR. Re-runnable.
-  (db) => {
-    db.exec(`CREATE TABLE IF NOT EXISTS sale_qr (
-      terminal_id TEXT NOT NULL,
-      sale_id TEXT NOT NULL,
-      svg TEXT NOT NULL,
-      PRIMARY KEY (terminal_id, sale_id)
-    ) WITHOUT ROWID`);
-    const columns = db.prepare(`SELECT name FROM pragma_table_info('sales')`).pluck().all() as string[];
-    if (!columns.includes('has_qr')) db.exec('ALTER TABLE sales ADD COLUMN has_qr INTEGER NOT NULL DEFAULT 0');
-    if (columns.includes('qr_svg')) {
-      db.exec(`
-        UPDATE sales SET has_qr = 1 WHERE qr_svg IS NOT NULL;
-        INSERT OR REPLACE INTO sale_qr (terminal_id, sale_id, svg) SELECT terminal_id, sale_id, qr_svg FROM sales WHERE qr_svg IS NOT NULL;
-        ALTER TABLE sales DROP COLUMN qr_svg;
-      `);
-    }
-  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -299,23 +281,6 @@ const SALE_COLUMNS: Record<keyof SaleRow, string> = {
 const SALE_BOOLS = new Set(['createUncertain', 'expireRequested']);
 /** `'creating', 'pending'`: the sales still waiting for an outcome, for SQL. */
 const OPEN_STATUSES_SQL = OPEN_SALE_STATUSES.map((s) => `'${s}'`).join(', ');
-
-/**
- * The sales as the store reads them (the columns PostgreSQL keeps them in). A sale's QR document
- * (its SVG, 5–30 KB) is kept in sale_qr, beside the row, with has_qr in the row saying whether it
- * has one: the row is rewritten at every change of the sale, and with the document inside it,
- * each rewrite wrote kilobytes of overflow pages. A document that is dropped (a sale that became
- * final no longer shows its QR) reads as null at once and is deleted later with others
- * (QR_PRUNE_EVERY), so a paid sale's commit frees no pages: freeing them rewrote the free list
- * and the file's header each time.
- */
-export const SALES_WITH_QR = `(SELECT ${Object.values(SALE_COLUMNS)
-  .filter((c) => c !== 'qr_svg')
-  .map((c) => `s.${c}`)
-  .join(', ')}, q.svg AS qr_svg FROM sales s LEFT JOIN sale_qr q ON s.has_qr = 1 AND q.terminal_id = s.terminal_id AND q.sale_id = s.sale_id)`;
-/** Dropped QR documents are deleted together, once this many were dropped. */
-const QR_PRUNE_EVERY = 64;
-
 
 const REFUND_COLUMNS: Record<keyof RefundRow, string> = {
   terminalId: 'terminal_id',
@@ -522,9 +487,7 @@ export class SqliteStore implements RelayStore {
     }
     for (let v = current; v < MIGRATIONS.length; v++) {
       this.db.transaction(() => {
-        const step = MIGRATIONS[v];
-        if (typeof step === 'string') this.db.exec(step);
-        else step(this.db);
+        this.db.exec(MIGRATIONS[v]);
         this.db.pragma(`user_version = ${v + 1}`);
       }).immediate();
     }
@@ -993,73 +956,45 @@ export class SqliteStore implements RelayStore {
 
   insertSale(s: SaleRow): Awaitable<void> {
     if (this.owner !== undefined && this.foreign()) return this.queued(() => this.insertSale(s));
-    const { qrSvg, ...row } = s;
-    const p = { ...toParams(row, SALE_COLUMNS, SALE_BOOLS), has_qr: qrSvg === null ? 0 : 1 };
+    const p = toParams(s as unknown as Row, SALE_COLUMNS, SALE_BOOLS);
     const cols = Object.keys(p);
-    this.atomic(() => {
-      this.st(`INSERT INTO sales (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`).run(p);
-      if (qrSvg !== null) this.st('INSERT OR REPLACE INTO sale_qr (terminal_id, sale_id, svg) VALUES (?, ?, ?)').run(s.terminalId, s.saleId, qrSvg);
-    });
+    this.st(`INSERT INTO sales (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`).run(p);
   }
 
   sale(terminalId: string, saleId: string): Awaitable<SaleRow | undefined> {
     if (this.owner !== undefined && this.foreign()) return this.queued(() => this.sale(terminalId, saleId));
-    return fromRow<SaleRow>(this.st(`SELECT * FROM ${SALES_WITH_QR} WHERE terminal_id = ? AND sale_id = ?`).get(terminalId, saleId) as Row, SALE_COLUMNS, SALE_BOOLS);
+    return fromRow<SaleRow>(this.st('SELECT * FROM sales WHERE terminal_id = ? AND sale_id = ?').get(terminalId, saleId) as Row, SALE_COLUMNS, SALE_BOOLS);
   }
 
   saleByChargeId(chargeId: string): Awaitable<SaleRow | undefined> {
     if (this.owner !== undefined && this.foreign()) return this.queued(() => this.saleByChargeId(chargeId));
-    return fromRow<SaleRow>(this.st(`SELECT * FROM ${SALES_WITH_QR} WHERE charge_id = ?`).get(chargeId) as Row, SALE_COLUMNS, SALE_BOOLS);
+    return fromRow<SaleRow>(this.st('SELECT * FROM sales WHERE charge_id = ?').get(chargeId) as Row, SALE_COLUMNS, SALE_BOOLS);
   }
-
-  /** QR documents dropped since the last prune. */
-  private droppedQrs = 0;
 
   updateSale(terminalId: string, saleId: string, patch: Partial<Omit<SaleRow, 'terminalId' | 'saleId'>>): Awaitable<SaleRow | undefined> {
     if (this.owner !== undefined && this.foreign()) return this.queued(() => this.updateSale(terminalId, saleId, patch));
-    const { qrSvg, ...rest } = patch;
-    const p: Row = { ...toParams(rest, SALE_COLUMNS, SALE_BOOLS), ...(qrSvg !== undefined ? { has_qr: qrSvg === null ? 0 : 1 } : {}) };
+    const p = toParams(patch, SALE_COLUMNS, SALE_BOOLS);
     const cols = Object.keys(p);
     if (!cols.length) return this.sale(terminalId, saleId);
-    return this.atomic(() => {
-      const row = this.st(`UPDATE sales SET ${cols.map((c) => `${c} = @${c}`).join(', ')} WHERE terminal_id = @__t AND sale_id = @__s RETURNING *`).get({
-        ...p,
-        __t: terminalId,
-        __s: saleId,
-      }) as Row | undefined;
-      if (!row) return undefined;
-      if (typeof qrSvg === 'string') this.st('INSERT OR REPLACE INTO sale_qr (terminal_id, sale_id, svg) VALUES (?, ?, ?)').run(terminalId, saleId, qrSvg);
-      else if (qrSvg === null && ++this.droppedQrs >= QR_PRUNE_EVERY) this.pruneQrs();
-      const svg =
-        row.has_qr !== 1
-          ? null
-          : typeof qrSvg === 'string'
-            ? qrSvg
-            : ((this.st('SELECT svg FROM sale_qr WHERE terminal_id = ? AND sale_id = ?').get(terminalId, saleId) as { svg: string } | undefined)?.svg ?? null);
-      return fromRow<SaleRow>({ ...row, qr_svg: svg }, SALE_COLUMNS, SALE_BOOLS);
-    });
-  }
-
-  /** Deletes the QR documents that were dropped (in the caller's transaction); how many. */
-  pruneQrs(): number {
-    this.droppedQrs = 0;
-    return this.st(
-      `DELETE FROM sale_qr WHERE (terminal_id, sale_id) IN (
-         SELECT q.terminal_id, q.sale_id FROM sale_qr q JOIN sales s ON s.terminal_id = q.terminal_id AND s.sale_id = q.sale_id WHERE s.has_qr = 0)`,
-    ).run().changes;
+    const row = this.st(`UPDATE sales SET ${cols.map((c) => `${c} = @${c}`).join(', ')} WHERE terminal_id = @__t AND sale_id = @__s RETURNING *`).get({
+      ...p,
+      __t: terminalId,
+      __s: saleId,
+    }) as Row | undefined;
+    return fromRow<SaleRow>(row, SALE_COLUMNS, SALE_BOOLS);
   }
 
   salesSince(terminalId: string | null, since: string, limit: number): Awaitable<SaleRow[]> {
     if (this.owner !== undefined && this.foreign()) return this.queued(() => this.salesSince(terminalId, since, limit));
     const rows = terminalId
-      ? this.st(`SELECT * FROM ${SALES_WITH_QR} WHERE terminal_id = ? AND updated_at >= ? ORDER BY updated_at, sale_id LIMIT ?`).all(terminalId, since, limit)
-      : this.st(`SELECT * FROM ${SALES_WITH_QR} WHERE updated_at >= ? ORDER BY updated_at, sale_id LIMIT ?`).all(since, limit);
+      ? this.st('SELECT * FROM sales WHERE terminal_id = ? AND updated_at >= ? ORDER BY updated_at, sale_id LIMIT ?').all(terminalId, since, limit)
+      : this.st('SELECT * FROM sales WHERE updated_at >= ? ORDER BY updated_at, sale_id LIMIT ?').all(since, limit);
     return (rows as Row[]).map((r) => fromRow<SaleRow>(r, SALE_COLUMNS, SALE_BOOLS)!);
   }
 
   pendingSales(limit: number): Awaitable<SaleRow[]> {
     if (this.owner !== undefined && this.foreign()) return this.queued(() => this.pendingSales(limit));
-    return (this.st(`SELECT * FROM ${SALES_WITH_QR} WHERE status = 'pending' ORDER BY checked_at LIMIT ?`).all(limit) as Row[]).map(
+    return (this.st(`SELECT * FROM sales WHERE status = 'pending' ORDER BY checked_at LIMIT ?`).all(limit) as Row[]).map(
       (r) => fromRow<SaleRow>(r, SALE_COLUMNS, SALE_BOOLS)!,
     );
   }
@@ -1069,7 +1004,7 @@ export class SqliteStore implements RelayStore {
     // The status is written into the statement (one of the known ones, never a caller's text): only
     // then can SQLite use the index of the sales in that status (sales_creating).
     if (!SALE_STATUSES.includes(status)) throw new Error(`unknown sale status ${JSON.stringify(status)}`);
-    return (this.st(`SELECT * FROM ${SALES_WITH_QR} WHERE status = '${status}' ORDER BY updated_at LIMIT ?`).all(limit) as Row[]).map(
+    return (this.st(`SELECT * FROM sales WHERE status = '${status}' ORDER BY updated_at LIMIT ?`).all(limit) as Row[]).map(
       (r) => fromRow<SaleRow>(r, SALE_COLUMNS, SALE_BOOLS)!,
     );
   }
@@ -1077,21 +1012,21 @@ export class SqliteStore implements RelayStore {
   openSalesOf(terminalId: string, limit: number): Awaitable<SaleRow[]> {
     if (this.owner !== undefined && this.foreign()) return this.queued(() => this.openSalesOf(terminalId, limit));
     return (
-      this.st(`SELECT * FROM ${SALES_WITH_QR} WHERE terminal_id = ? AND status IN (${OPEN_STATUSES_SQL}) ORDER BY created_at LIMIT ?`).all(terminalId, limit) as Row[]
+      this.st(`SELECT * FROM sales WHERE terminal_id = ? AND status IN (${OPEN_STATUSES_SQL}) ORDER BY created_at LIMIT ?`).all(terminalId, limit) as Row[]
     ).map((r) => fromRow<SaleRow>(r, SALE_COLUMNS, SALE_BOOLS)!);
   }
 
   paidAfterCancel(limit: number): Awaitable<SaleRow[]> {
     if (this.owner !== undefined && this.foreign()) return this.queued(() => this.paidAfterCancel(limit));
     return (
-      this.st(`SELECT * FROM ${SALES_WITH_QR} WHERE expire_requested = 1 AND status = 'successful' ORDER BY updated_at DESC LIMIT ?`).all(limit) as Row[]
+      this.st(`SELECT * FROM sales WHERE expire_requested = 1 AND status = 'successful' ORDER BY updated_at DESC LIMIT ?`).all(limit) as Row[]
     ).map((r) => fromRow<SaleRow>(r, SALE_COLUMNS, SALE_BOOLS)!);
   }
 
   uncertainSales(limit: number): Awaitable<SaleRow[]> {
     if (this.owner !== undefined && this.foreign()) return this.queued(() => this.uncertainSales(limit));
     return (
-      this.st(`SELECT * FROM ${SALES_WITH_QR} WHERE create_uncertain = 1 AND status != 'creating' ORDER BY orphan_checked_at LIMIT ?`).all(limit) as Row[]
+      this.st(`SELECT * FROM sales WHERE create_uncertain = 1 AND status != 'creating' ORDER BY orphan_checked_at LIMIT ?`).all(limit) as Row[]
     ).map((r) => fromRow<SaleRow>(r, SALE_COLUMNS, SALE_BOOLS)!);
   }
 

@@ -11,18 +11,15 @@ import Database from 'better-sqlite3';
 import type pg from 'pg';
 import type { Logger } from '../shared/log';
 import { openPostgresStore, PG_DATA_TABLES } from './postgres-store';
-import { SALES_WITH_QR, SCHEMA_VERSION } from './sqlite-store';
+import { SCHEMA_VERSION } from './sqlite-store';
 
 /** The SQLite schema version this copy knows the tables of: a later one needs this file updated. */
-// (8 changed how webhook events are stored and which sales are indexed; 9 moved the sales' QR
-// documents to sale_qr, read back into qr_svg as PostgreSQL keeps them.)
-export const COPIED_SQLITE_SCHEMA = 9;
+// (Version 8 changed only how webhook events are stored and which sales are indexed, not a column.)
+export const COPIED_SQLITE_SCHEMA = 8;
 
 interface TableCopy {
   /** The SQLite columns to read (their names are the PostgreSQL ones), in order. */
   select: string;
-  /** What to read them from, when not the table of the same name. */
-  from?: string;
   order: string;
   /** 0/1 integers in SQLite, BOOLEAN in PostgreSQL. */
   bools?: string[];
@@ -32,7 +29,7 @@ interface TableCopy {
 const TABLES: Record<(typeof PG_DATA_TABLES)[number], TableCopy> = {
   terminals: { select: '*', order: 'id' },
   pairings: { select: '*', order: 'id' },
-  sales: { select: '*', from: SALES_WITH_QR, order: 'terminal_id, sale_id', bools: ['create_uncertain', 'expire_requested'] },
+  sales: { select: '*', order: 'terminal_id, sale_id', bools: ['create_uncertain', 'expire_requested'] },
   refunds: { select: '*', order: 'terminal_id, refund_id', bools: ['voided', 'want_void'] },
   events: { select: '*', order: 'terminal_id, seq' },
   webhook_events: { select: '*', order: 'id' },
@@ -45,9 +42,6 @@ const TABLES: Record<(typeof PG_DATA_TABLES)[number], TableCopy> = {
   terminal_upgrades: { select: 'rowid AS id, *', order: 'rowid' },
   terminal_arch: { select: '*', order: 'terminal_id' },
 };
-
-/** SQLite tables copied as part of another (sale_qr: the sales' qr_svg). */
-const FOLDED = new Set(['sale_qr']);
 
 /** Tables whose id PostgreSQL generates: their sequence continues after the copied ids. */
 const IDENTITY_TABLES = ['rollouts', 'terminal_upgrades'] as const;
@@ -78,7 +72,7 @@ export async function copySqliteToPostgres(sqliteFile: string, url: string, log:
     }
     if (version > SCHEMA_VERSION) throw new Error(`relay database ${sqliteFile} has schema version ${version}, newer than this program (${SCHEMA_VERSION}); upgrade qrpos`);
     const present = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`).all() as { name: string }[]).map((r) => r.name);
-    const unknown = present.filter((t) => !(t in TABLES) && !FOLDED.has(t));
+    const unknown = present.filter((t) => !(t in TABLES));
     if (unknown.length) throw new Error(`relay database ${sqliteFile} has tables this copy does not know: ${unknown.join(', ')}`);
 
     const store = await openPostgresStore(url, { log, poolSize: 1, ...opts });
@@ -158,7 +152,7 @@ async function copyTable(db: Database.Database, client: pg.ClientBase, table: st
     chunk = [];
   };
   // In chunks: a table of a busy shop's year (hundreds of thousands of rows) never sits in memory.
-  for (const row of db.prepare(`SELECT ${spec.select} FROM ${spec.from ?? table} ORDER BY ${spec.order}`).iterate() as IterableIterator<Record<string, unknown>>) {
+  for (const row of db.prepare(`SELECT ${spec.select} FROM ${table} ORDER BY ${spec.order}`).iterate() as IterableIterator<Record<string, unknown>>) {
     columns ??= Object.keys(row);
     chunk.push(columns.map((c) => (bools.has(c) ? row[c] === 1 : row[c])));
     if (chunk.length >= Math.min(MAX_ROWS, Math.floor(MAX_PARAMS / columns.length))) await flush();

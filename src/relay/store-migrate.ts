@@ -13,8 +13,10 @@ import type { Logger } from '../shared/log';
 import { openPostgresStore, PG_DATA_TABLES } from './postgres-store';
 import { SCHEMA_VERSION } from './sqlite-store';
 
-/** The SQLite schema version this copy knows the tables of: a later one needs this file updated. */
-// (Version 8 changed only how webhook events are stored and which sales are indexed, not a column.)
+/**
+ * The SQLite schema version this copy knows the tables of: a later one needs this file updated.
+ * (Version 8 changed only how webhook events are stored and which sales are indexed, not a column.)
+ */
 export const COPIED_SQLITE_SCHEMA = 8;
 
 interface TableCopy {

@@ -26,6 +26,7 @@ const HIGH_WATER = 1 << 20;
  * the terminal's next one is published, which may be never.
  */
 const READ_RETRY_MS = 200;
+const READ_RETRY_MAX_MS = 5000;
 /**
  * Terminal rows are written in one order, by id, in every transaction that writes several of them
  * (acks, last-seen times). On PostgreSQL two such transactions running at once (a relay's acks
@@ -38,7 +39,6 @@ const READ_RETRY_MS = 200;
 function inTerminalOrder<T>(items: T[], id: (item: T) => string): T[] {
   return items.sort((a, b) => (id(a) < id(b) ? -1 : id(a) > id(b) ? 1 : 0));
 }
-const READ_RETRY_MAX_MS = 5000;
 /**
  * An ack exactly as terminals serialise it (anything else goes through the schema): a JSON
  * integer (no leading zero) small enough to be exact.
@@ -402,11 +402,11 @@ export class StreamHub {
       }
     }
     if (seen.length) {
-      inTerminalOrder(seen, (t) => t);
+      const ids = inTerminalOrder(seen, (t) => t);
       const at = this.o.clock().toISOString();
       this.o.commit
         .run(async () => {
-          for (const id of seen) await this.o.store.touchTerminal(id, at, {});
+          for (const id of ids) await this.o.store.touchTerminal(id, at, {});
         })
         .catch((err: unknown) => this.o.log.warn('could not record last-seen times', { error: err }));
     }

@@ -360,6 +360,7 @@ async function parent(): Promise<void> {
     reconcile: { intervalMs: 3_600_000, webhookOverdueMs: 3_600_000 },
     limits: { bodyBytes: 1_048_576, webhookBodyBytes: 262_144, maxPendingPairings: 100 },
     pairing: { codeTtlMs: 900_000 }, shutdownGraceMs: 2000, trustProxy: false,
+    sqliteRedoLog: process.env.QRPOS_BENCH_REDO_LOG === '1',
   };
   const secrets = { omisePublicKey: sim.publicKey, omiseSecretKey: sim.secretKey, webhookSecret: sim.webhookSecret, adminToken: 'bench-admin-token-0123456789abc' };
   const { url } = await call<{ url: string }>('start', { config, secrets });

@@ -78,6 +78,13 @@ export const RelayConfigSchema = z
       .string()
       .refine((s) => s === 'sqlite' || s === 'postgres' || isPostgresUrl(s), 'sqlite, postgres, or a postgres:// or postgresql:// URL')
       .optional(),
+    /**
+     * SQLite only. true: writes are made durable in a small redo log beside relay.db, and relay.db
+     * itself is committed when the relay has been idle for a moment, or once a second under load
+     * (about a tenth of the disk writes per webhook). Other programs reading relay.db (`qrpos relay
+     * report`) see it as of that commit. false (the default): every group commit waits for relay.db.
+     */
+    sqliteRedoLog: z.boolean().default(false),
     /** Path of the 0600 JSON secrets file; relative paths are resolved against the config file. */
     secretsFile: z.string().min(1).optional(),
     heartbeatMs: Ms(15_000, 50),

@@ -16,8 +16,9 @@ import type { RelayStore } from './store';
 export async function openRelayStore(config: RelayConfig, log: Logger, secrets?: Pick<RelaySecrets, 'storeUrl'>): Promise<RelayStore> {
   const where = storeLocation(config, secrets);
   if (where.kind === 'sqlite') {
-    log.info('store: SQLite', { dataDir: where.dataDir });
-    return openSqliteStore(where.dataDir);
+    const redoLog = config.sqliteRedoLog === true;
+    log.info('store: SQLite', { dataDir: where.dataDir, redoLog });
+    return openSqliteStore(where.dataDir, { redoLog });
   }
   const { openPostgresStore } = await import('./postgres-store.js');
   const store = await openPostgresStore(where.url, { log: log.child('store') });

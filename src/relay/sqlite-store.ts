@@ -10,6 +10,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import Database from 'better-sqlite3';
 import { KeyedLock } from './keyed-lock';
 import { Checkpointer, CHECKPOINT_WAL_BYTES } from './sqlite-checkpointer';
+import { RedoLog, recordsAfter, type Statement } from './sqlite-redo-log';
 import { OPEN_SALE_STATUSES, SALE_STATUSES } from '../domain/status';
 import type { JournalRecord, RelayEvent } from '../link/protocol';
 import type {
@@ -243,6 +244,11 @@ const MIGRATIONS: string[] = [
   CREATE INDEX IF NOT EXISTS sales_pending ON sales(checked_at) WHERE status = 'pending';
   CREATE INDEX IF NOT EXISTS sales_creating ON sales(updated_at) WHERE status = 'creating';
   `,
+  // 9: the last redo-log record the database holds (see sqlite-redo-log.ts), committed with it.
+  `
+  CREATE TABLE IF NOT EXISTS redo_applied (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
+  INSERT OR IGNORE INTO redo_applied (id, seq) VALUES (1, 0);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -402,6 +408,14 @@ export interface SqliteStoreOptions {
   /** The WAL size that makes the worker checkpoint (default CHECKPOINT_WAL_BYTES). */
   checkpointWalBytes?: number;
   /**
+   * Make writes durable in the redo log (sqlite-redo-log.ts) and commit the database itself only
+   * every `redoCommitMs`: far fewer bytes written per webhook. Other processes see the database as
+   * of its last commit (up to that long ago), and cannot write it while the relay runs.
+   */
+  redoLog?: boolean;
+  /** How long the database's own transaction stays open under the redo log (default REDO_COMMIT_MS). */
+  redoCommitMs?: number;
+  /**
    * Below this many free bytes on the database's filesystem the store says it is not writable:
    * new sales are refused while the sales in flight still have room to finish.
    */
@@ -410,6 +424,42 @@ export interface SqliteStoreOptions {
 
 /** Default headroom kept for the sales in flight (a sale's rows and events take a few KiB). */
 export const MIN_FREE_BYTES = 1024 * 1024;
+/** Under the redo log, the database's transaction stays open at most this long under load. */
+export const REDO_COMMIT_MS = 1000;
+/** Under the redo log, the database commits once no write came for this long. */
+export const REDO_IDLE_MS = 20;
+/** Statements that are not writes of data (the redo log leaves them out). */
+const CONTROL_SQL = /^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|PRAGMA)\b/i;
+
+/** The redo log's files beside the database `file` (`-a` and `-b` are appended). */
+export const redoLogBase = (file: string): string => `${file}-redo`;
+
+/**
+ * Applies to `db` the redo-log records it does not hold yet (after a crash or power loss), and
+ * records the last one as held; the log then holds nothing the database lacks. Returns that
+ * record's number. The caller owns `db` alone.
+ */
+function replayRedoLog(db: Database.Database, file: string): number {
+  const marker = db.prepare('SELECT seq FROM redo_applied WHERE id = 1').pluck().get() as number;
+  const base = redoLogBase(file);
+  const records = recordsAfter([`${base}-a`, `${base}-b`], marker);
+  if (!records.length) return marker;
+  const prepared = new Map<string, Database.Statement>();
+  db.transaction(() => {
+    for (const r of records) for (const st of r.statements) runStatement(db, prepared, st);
+    db.prepare('UPDATE redo_applied SET seq = ? WHERE id = 1').run(records[records.length - 1].seq);
+  }).immediate();
+  return records[records.length - 1].seq;
+}
+
+/** Runs one logged statement again (one that returned rows, such as UPDATE … RETURNING, too). */
+function runStatement(db: Database.Database, prepared: Map<string, Database.Statement>, [sql, args]: Statement): void {
+  let s = prepared.get(sql);
+  if (!s) prepared.set(sql, (s = db.prepare(sql)));
+  if (s.reader) s.all(...args);
+  else s.run(...args);
+}
+
 /** SQLite's default automatic checkpoint, used again when the checkpoint worker fails. */
 const AUTOCHECKPOINT_PAGES = 1000;
 /** After a failed write, probe the disk at most this often. */
@@ -454,6 +504,26 @@ export class SqliteStore implements RelayStore {
   /** Set while a deferred batch runs: publish() records its events in `unsynced`. */
   private deferring = 0;
 
+  // ---- the redo log (opts.redoLog); see sqlite-redo-log.ts
+  private readonly redo: RedoLog | undefined;
+  private readonly redoCommitMs: number;
+  /** The last record appended to the redo log. */
+  private redoSeq = 0;
+  /** Write statements run in the open write scope, not yet in a record. */
+  private captured: Statement[] = [];
+  /** Nesting of write scopes (transaction, batch, single call): > 0 while one is open. */
+  private scope = 0;
+  /** Records appended since the database's last commit: run again if SQLite rolls its transaction back. */
+  private sinceCommit: Statement[][] = [];
+  /** When the database's open transaction began, when its last record was appended, and its commit timer. */
+  private txnSince = 0;
+  private lastAppendAt = 0;
+  private commitTimer: NodeJS.Timeout | undefined;
+  /** SQLite rolled its transaction back (an I/O error): the records since its commit must run again. */
+  private needsRecovery = false;
+  /** The fsync of the database's last commit, while it runs. */
+  private walSyncing: Promise<void> | undefined;
+
   constructor(file: string, opts: SqliteStoreOptions = {}) {
     this.dir = path.dirname(file);
     this.minFreeBytes = opts.minFreeBytes ?? MIN_FREE_BYTES;
@@ -466,6 +536,21 @@ export class SqliteStore implements RelayStore {
     // The CLI and the server share the file; wait for the other's write lock instead of failing.
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
+    // Whatever the log holds that the database lacks goes in first, with or without opts.redoLog.
+    const redoBase = redoLogBase(file);
+    const haveLog = fs.existsSync(`${redoBase}-a`) || fs.existsSync(`${redoBase}-b`);
+    this.redoCommitMs = opts.redoCommitMs ?? REDO_COMMIT_MS;
+    if (!opts.readonly && (haveLog || opts.redoLog)) {
+      const marker = replayRedoLog(this.db, file);
+      if (opts.redoLog) {
+        this.redo = new RedoLog(redoBase, marker);
+        this.redoSeq = marker;
+        // Commits need no fsync of their own: the log is durable, and the WAL is synced after.
+        this.db.pragma('synchronous = NORMAL');
+      } else {
+        for (const f of [`${redoBase}-a`, `${redoBase}-b`]) fs.rmSync(f, { force: true });
+      }
+    }
     this.lastDataVersion = this.db.pragma('data_version', { simple: true }) as number;
     this.walFile = `${file}-wal`;
     if (!opts.readonly && opts.checkpointInWorker !== false) {
@@ -497,9 +582,139 @@ export class SqliteStore implements RelayStore {
     let s = this.stmts.get(sql);
     if (!s) {
       s = this.db.prepare(sql);
+      if (this.redo && !s.readonly && !CONTROL_SQL.test(sql)) s = this.logged(sql, s);
       this.stmts.set(sql, s);
     }
     return s;
+  }
+
+  /** A write statement whose runs go into the redo log (each in a scope of its own when none is open). */
+  private logged(sql: string, s: Database.Statement): Database.Statement {
+    const call =
+      (m: 'run' | 'get' | 'all') =>
+      (...args: unknown[]): unknown => {
+        if (this.scope === 0) return this.logScope(() => call(m)(...args));
+        const r = s[m](...args);
+        this.captured.push([sql, args]);
+        return r;
+      };
+    return Object.assign(Object.create(s) as Database.Statement, { run: call('run'), get: call('get'), all: call('all') });
+  }
+
+  /** Opens the database's transaction that redo-logged writes go into (first running again what SQLite rolled back). */
+  private ensureTxn(): void {
+    if (this.db.inTransaction && !this.needsRecovery) return;
+    // Only commitDatabase() ends the transaction, and it empties sinceCommit: records left there
+    // mean SQLite rolled back (an I/O error, a full disk), and they run again first.
+    this.abort();
+    this.st('BEGIN IMMEDIATE').run();
+    try {
+      const prepared = new Map<string, Database.Statement>();
+      for (const stmts of this.sinceCommit) for (const st of stmts) runStatement(this.db, prepared, st);
+    } catch (err) {
+      this.needsRecovery = true;
+      this.abort();
+      throw err;
+    }
+    this.needsRecovery = false;
+    this.openedTxn();
+  }
+
+  /** Arms the commit timer: the database commits once idle for REDO_IDLE_MS, or redoCommitMs after its transaction began. */
+  private openedTxn(): void {
+    this.txnSince = performance.now();
+    clearTimeout(this.commitTimer);
+    const tick = (): void => {
+      this.commitTimer = undefined;
+      if (!this.db.open || !this.db.inTransaction) return;
+      const now = performance.now();
+      const due = Math.min(this.txnSince + this.redoCommitMs, this.lastAppendAt + Math.min(REDO_IDLE_MS, this.redoCommitMs));
+      if (now >= due && this.owner === undefined && this.scope === 0 && !this.walSyncing) return this.commitDatabase();
+      this.commitTimer = setTimeout(tick, Math.max(1, Math.min(REDO_IDLE_MS, due - now))).unref();
+    };
+    this.commitTimer = setTimeout(tick, Math.min(REDO_IDLE_MS, this.redoCommitMs)).unref();
+  }
+
+  /** Rolls a write scope's savepoint back; when SQLite has rolled back its whole transaction, the log's records must run again. */
+  private rollbackScope(name: string): void {
+    try {
+      this.st(`ROLLBACK TO ${name}`).run();
+      this.st(`RELEASE ${name}`).run();
+    } catch {
+      /* the savepoint is gone with the transaction */
+    }
+    if (!this.db.inTransaction) this.needsRecovery = true;
+  }
+
+  /** Appends the scope's statements as one record: on disk on return with `sync`, else the promise says when. */
+  private appendCaptured(sync: true): void;
+  private appendCaptured(sync: false): Promise<void>;
+  private appendCaptured(sync: boolean): Promise<void> | void {
+    const stmts = this.captured;
+    this.captured = [];
+    if (!stmts.length) return sync ? undefined : Promise.resolve();
+    const seq = this.redoSeq + 1;
+    if (sync) this.redo!.append(seq, stmts, true);
+    const durable = sync ? undefined : this.redo!.append(seq, stmts, false);
+    this.redoSeq = seq;
+    this.sinceCommit.push(stmts);
+    this.lastAppendAt = performance.now();
+    return durable;
+  }
+
+  /** A single call's writes under the redo log: in a savepoint, and on disk in the log before it returns. */
+  private logScope<T>(fn: () => T): T {
+    this.ensureTxn();
+    this.st('SAVEPOINT redo_call').run();
+    this.scope++;
+    let result: T;
+    try {
+      result = fn();
+      this.appendCaptured(true);
+    } catch (err) {
+      this.captured = [];
+      this.scope--;
+      this.rollbackScope('redo_call');
+      this.noteWrite(err);
+      throw err;
+    }
+    this.scope--;
+    this.st('RELEASE redo_call').run();
+    this.noteWrite(null);
+    this.commitIfDue();
+    return result;
+  }
+
+  /** Commits the database's transaction when it has been open long enough (and the last commit's fsync is done). */
+  private commitIfDue(): void {
+    if (this.scope === 0 && this.db.inTransaction && !this.walSyncing && performance.now() - this.txnSince >= this.redoCommitMs) this.commitDatabase();
+  }
+
+  /**
+   * Commits the database's transaction, recording the last log record it holds; once its WAL is
+   * fsynced, the log may reuse the segment those records are in. A failed commit leaves the
+   * records to run again in the next transaction.
+   */
+  private commitDatabase(): void {
+    clearTimeout(this.commitTimer);
+    this.commitTimer = undefined;
+    const marker = this.redoSeq;
+    try {
+      this.db.prepare('UPDATE redo_applied SET seq = ? WHERE id = 1').run(marker);
+      this.st('COMMIT').run();
+    } catch (err) {
+      this.abort();
+      this.needsRecovery = true;
+      this.noteWrite(err);
+      return;
+    }
+    this.sinceCommit = [];
+    this.walSyncing = this.syncWal()
+      .then(
+        () => this.redo!.databaseDurable(marker),
+        (err: unknown) => this.noteWrite(err),
+      )
+      .finally(() => (this.walSyncing = undefined));
   }
 
   /** Who holds the connection for a transaction or batch now (undefined: nobody, calls run at once). */
@@ -562,6 +777,7 @@ export class SqliteStore implements RelayStore {
    * on its own (synchronous: the call holds the thread, so nothing else runs on the connection).
    */
   private atomic<T>(fn: () => T): T {
+    if (this.redo) return this.scope > 0 ? fn() : this.logScope(fn);
     if (this.db.inTransaction) return fn();
     let result: T;
     try {
@@ -590,6 +806,7 @@ export class SqliteStore implements RelayStore {
     const hold: Hold = { callbacks: [] };
     const waiting = this.acquire(hold);
     if (waiting) await waiting;
+    if (this.redo) return this.runLoggedTransaction(hold, fn);
     let result: T;
     try {
       this.st('BEGIN IMMEDIATE').run();
@@ -601,6 +818,38 @@ export class SqliteStore implements RelayStore {
       this.noteWrite(err);
       throw err;
     }
+    this.handOver();
+    this.noteWrite(null);
+    for (const cb of hold.callbacks) cb();
+    return result;
+  }
+
+  /** transaction() under the redo log: a savepoint, and its record on disk before it resolves. */
+  private async runLoggedTransaction<T>(hold: Hold, fn: () => Awaitable<T>): Promise<T> {
+    let result: T;
+    try {
+      this.ensureTxn();
+      this.st('SAVEPOINT redo_tx').run();
+    } catch (err) {
+      this.handOver();
+      this.noteWrite(err);
+      throw err;
+    }
+    this.scope++;
+    try {
+      result = await this.als.run(hold, fn);
+      this.appendCaptured(true);
+      this.scope--;
+      this.st('RELEASE redo_tx').run();
+    } catch (err) {
+      this.captured = [];
+      if (this.scope > 0) this.scope--;
+      this.rollbackScope('redo_tx');
+      this.handOver();
+      this.noteWrite(err);
+      throw err;
+    }
+    this.commitIfDue();
     this.handOver();
     this.noteWrite(null);
     for (const cb of hold.callbacks) cb();
@@ -644,8 +893,18 @@ export class SqliteStore implements RelayStore {
     if (this.writeFailure && this.owner === undefined && Date.now() - this.lastProbeAt >= PROBE_EVERY_MS) {
       this.lastProbeAt = Date.now();
       try {
-        // Rewriting the header's user_version appends a page to the WAL: a real write and fsync.
-        this.atomic(() => this.db.pragma(`user_version = ${SCHEMA_VERSION}`));
+        if (this.redo) {
+          // A record with no statements: a real write to the log's disk (and the database's
+          // transaction opened again, running the log's records, if SQLite had rolled it back).
+          this.ensureTxn();
+          this.redo.append(this.redoSeq + 1, [], true);
+          this.redoSeq++;
+          this.sinceCommit.push([]);
+          this.noteWrite(null);
+        } else {
+          // Rewriting the header's user_version appends a page to the WAL: a real write and fsync.
+          this.atomic(() => this.db.pragma(`user_version = ${SCHEMA_VERSION}`));
+        }
       } catch {
         /* still failing: writeFailure stays */
       }
@@ -669,12 +928,46 @@ export class SqliteStore implements RelayStore {
     if (waiting) await waiting;
     let errors: unknown[];
     try {
-      errors = await this.runBatch(hold, items);
+      errors = this.redo ? (await this.runLoggedBatch(hold, items, true)).errors : await this.runBatch(hold, items);
     } finally {
       this.handOver();
     }
     for (const cb of hold.callbacks) cb();
     return errors;
+  }
+
+  /**
+   * runBatch() under the redo log: a savepoint for the batch and one per item, then one record
+   * for the items that went through (on disk on return with `sync`, else `durable` says when).
+   */
+  private async runLoggedBatch(hold: Hold, items: (() => Awaitable<unknown>)[], sync: boolean): Promise<{ errors: unknown[]; durable: Promise<void> }> {
+    const errors: unknown[] = new Array<unknown>(items.length).fill(undefined);
+    let durable: Promise<void>;
+    this.scope++;
+    try {
+      this.ensureTxn();
+      this.st('SAVEPOINT redo_batch').run();
+      await this.runItems(hold, items, errors);
+      if (sync) {
+        this.appendCaptured(true);
+        durable = Promise.resolve();
+      } else {
+        durable = this.appendCaptured(false);
+      }
+      this.st('RELEASE redo_batch').run();
+    } catch (err) {
+      this.captured = [];
+      this.scope--;
+      this.rollbackScope('redo_batch');
+      hold.callbacks.length = 0;
+      this.noteWrite(err);
+      throw err;
+    }
+    this.scope--;
+    this.commitIfDue();
+    const failed = errors.find((e) => isStorageError(e));
+    this.noteWrite(failed ?? null);
+    return { errors, durable };
   }
 
   /**
@@ -685,28 +978,7 @@ export class SqliteStore implements RelayStore {
     const errors: unknown[] = new Array<unknown>(items.length).fill(undefined);
     try {
       this.st('BEGIN IMMEDIATE').run();
-      for (let i = 0; i < items.length; i++) {
-        const mark = hold.callbacks.length;
-        const unsyncedBefore = this.deferring ? new Map(this.unsynced) : undefined;
-        // A savepoint per item: one failing item does not undo the others.
-        this.st('SAVEPOINT batch_item').run();
-        try {
-          const r = this.als.run(hold, items[i]);
-          // A synchronous item costs no extra turn.
-          if (r instanceof Promise) await r;
-          this.st('RELEASE batch_item').run();
-        } catch (err) {
-          // Throws (failing the whole batch) when the savepoint is gone: SQLite rolled back everything.
-          this.st('ROLLBACK TO batch_item').run();
-          this.st('RELEASE batch_item').run();
-          hold.callbacks.length = mark;
-          if (unsyncedBefore) {
-            this.unsynced.clear();
-            for (const [k, v] of unsyncedBefore) this.unsynced.set(k, v);
-          }
-          errors[i] = err ?? new Error('batch item failed');
-        }
-      }
+      await this.runItems(hold, items, errors);
       this.st('COMMIT').run();
     } catch (err) {
       this.abort();
@@ -717,6 +989,36 @@ export class SqliteStore implements RelayStore {
     const failed = errors.find((e) => isStorageError(e));
     this.noteWrite(failed ?? null);
     return errors;
+  }
+
+  /**
+   * Runs a batch's items one after the other in hold's async context, a savepoint each: a failing
+   * item is rolled back (its callbacks, redo-log statements and unsynced events too) and its error
+   * kept in `errors`. Throws, failing the whole batch, when SQLite rolled back everything.
+   */
+  private async runItems(hold: Hold, items: (() => Awaitable<unknown>)[], errors: unknown[]): Promise<void> {
+    for (let i = 0; i < items.length; i++) {
+      const mark = hold.callbacks.length;
+      const captured = this.captured.length;
+      const unsyncedBefore = this.deferring ? new Map(this.unsynced) : undefined;
+      this.st('SAVEPOINT batch_item').run();
+      try {
+        const r = this.als.run(hold, items[i]);
+        // A synchronous item costs no extra turn.
+        if (r instanceof Promise) await r;
+        this.st('RELEASE batch_item').run();
+      } catch (err) {
+        this.st('ROLLBACK TO batch_item').run();
+        this.st('RELEASE batch_item').run();
+        hold.callbacks.length = mark;
+        this.captured.length = captured;
+        if (unsyncedBefore) {
+          this.unsynced.clear();
+          for (const [k, v] of unsyncedBefore) this.unsynced.set(k, v);
+        }
+        errors[i] = err ?? new Error('batch item failed');
+      }
+    }
   }
 
   /**
@@ -734,6 +1036,7 @@ export class SqliteStore implements RelayStore {
     const waiting = this.acquire(hold);
     if (waiting) await waiting;
     const no = ++this.batchNo;
+    if (this.redo) return this.loggedBatchDeferred(hold, no, items);
     let errors: unknown[];
     try {
       this.st('PRAGMA synchronous = NORMAL').run();
@@ -764,6 +1067,34 @@ export class SqliteStore implements RelayStore {
       },
     );
     return { errors, durable };
+  }
+
+  /** batchDeferred() under the redo log: durable once its record is on disk in the log. */
+  private async loggedBatchDeferred(hold: Hold, no: number, items: (() => Awaitable<unknown>)[]): Promise<{ errors: unknown[]; durable: Promise<void> }> {
+    let out: { errors: unknown[]; durable: Promise<void> };
+    try {
+      this.deferring = no;
+      out = await this.runLoggedBatch(hold, items, false);
+    } catch (err) {
+      for (const [t, u] of this.unsynced) if (u.batch === no) this.unsynced.delete(t);
+      throw err;
+    } finally {
+      this.deferring = 0;
+      this.handOver();
+    }
+    const callbacks = hold.callbacks;
+    const durable = out.durable.then(
+      () => {
+        this.markDurable(no);
+        this.noteWrite(null);
+        for (const cb of callbacks) cb();
+      },
+      (err: unknown) => {
+        this.noteWrite(err);
+        throw err;
+      },
+    );
+    return { errors: out.errors, durable };
   }
 
   /** The WAL has outgrown its threshold and the checkpoint worker should copy it back. */
@@ -812,10 +1143,35 @@ export class SqliteStore implements RelayStore {
   }
 
   close(): void {
+    if (this.redo && this.db.open) this.closeRedoLog();
     this.checkpointer?.stop();
     if (this.walFd) fs.closeSync(this.walFd.fd);
     this.walFd = undefined;
     if (this.db.open) this.db.close();
+  }
+
+  /** A clean stop under the redo log: the database commits durably, and the log is emptied (or kept, if that failed). */
+  private closeRedoLog(): void {
+    clearTimeout(this.commitTimer);
+    let committed = false;
+    try {
+      if (this.needsRecovery) this.ensureTxn();
+      if (this.db.inTransaction) {
+        this.db.prepare('UPDATE redo_applied SET seq = ? WHERE id = 1').run(this.redoSeq);
+        this.st('COMMIT').run();
+        // Durable before the log is emptied (the commit itself did not wait for the disk).
+        const fd = fs.openSync(this.walFile, 'r');
+        try {
+          fs.fdatasyncSync(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+      }
+      committed = true;
+    } catch {
+      this.abort();
+    }
+    this.redo!.close(committed);
   }
 
   externalChange(): boolean {

@@ -11,13 +11,17 @@ import Database from 'better-sqlite3';
 import type pg from 'pg';
 import type { Logger } from '../shared/log';
 import { openPostgresStore, PG_DATA_TABLES } from './postgres-store';
-import { SCHEMA_VERSION } from './sqlite-store';
+import { redoLogBase, SCHEMA_VERSION } from './sqlite-store';
+import { recordsAfter } from './sqlite-redo-log';
 
 /**
  * The SQLite schema version this copy knows the tables of: a later one needs this file updated.
- * (Version 8 changed only how webhook events are stored and which sales are indexed, not a column.)
+ * (Version 8 changed only how webhook events are stored and which sales are indexed, not a column;
+ * version 9 added `redo_applied`, the redo log's bookkeeping, which is not copied.)
  */
-export const COPIED_SQLITE_SCHEMA = 8;
+export const COPIED_SQLITE_SCHEMA = 9;
+/** SQLite tables that are the store's bookkeeping, not data to copy. */
+const NOT_COPIED = new Set(['redo_applied']);
 
 interface TableCopy {
   /** The SQLite columns to read (their names are the PostgreSQL ones), in order. */
@@ -74,7 +78,10 @@ export async function copySqliteToPostgres(sqliteFile: string, url: string, log:
     }
     if (version > SCHEMA_VERSION) throw new Error(`relay database ${sqliteFile} has schema version ${version}, newer than this program (${SCHEMA_VERSION}); upgrade qrpos`);
     const present = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`).all() as { name: string }[]).map((r) => r.name);
-    const unknown = present.filter((t) => !(t in TABLES));
+    if (recordsAfter([`${redoLogBase(sqliteFile)}-a`, `${redoLogBase(sqliteFile)}-b`], db.prepare('SELECT seq FROM redo_applied WHERE id = 1').pluck().get() as number).length) {
+      throw new Error(`relay database ${sqliteFile} has writes still in its redo log (the relay was not stopped cleanly): start the relay once on it, stop it, then copy`);
+    }
+    const unknown = present.filter((t) => !(t in TABLES) && !NOT_COPIED.has(t));
     if (unknown.length) throw new Error(`relay database ${sqliteFile} has tables this copy does not know: ${unknown.join(', ')}`);
 
     const store = await openPostgresStore(url, { log, poolSize: 1, ...opts });

@@ -6,6 +6,7 @@
  */
 import zlib from 'node:zlib';
 import * as QRCode from 'qrcode';
+import { crc32 } from '../shared/crc32';
 
 export const SVG_STYLES = ['path', 'rects', 'rects-transform'] as const;
 export type SvgStyle = (typeof SVG_STYLES)[number];
@@ -94,21 +95,6 @@ export function renderQrSvg(text: string, style: SvgStyle): string {
 
 // ---- PNG (PayNow's document format) ------------------------------------------------------------
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32(buf: Buffer): number {
-  let c = 0xffffffff;
-  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 function chunk(type: string, data: Buffer): Buffer {
   const len = Buffer.alloc(4);

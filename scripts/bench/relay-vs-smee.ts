@@ -289,6 +289,11 @@ async function parent(): Promise<void> {
     const arrived = () => list.filter((s) => arrivals[which].has(s.chargeId)).length;
     while (arrived() < list.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const wall = performance.now() - t0;
+    const missing = list.filter((s) => !arrivals[which].has(s.chargeId));
+    if (which === 'qrpos' && missing.length) {
+      const diag = await call<unknown[]>('diag', { chargeIds: missing.slice(0, 5).map((s) => s.chargeId) });
+      console.log(`  qrpos: ${missing.length} events did not arrive; the first ones in the relay's store: ${JSON.stringify(diag)}`);
+    }
     const cpu1 = await server<Usage>('cpu');
     const io1 = which === 'qrpos' ? await call<{ writeBytes: number }>('io') : undefined;
     const lat = list.filter((s) => arrivals[which].has(s.chargeId)).map((s) => arrivals[which].get(s.chargeId)! - sentAt[which].get(s.chargeId)!);

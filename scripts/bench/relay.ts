@@ -79,7 +79,8 @@ async function child(): Promise<void> {
           // Bytes this process handed to write calls (wchar) and sent to storage (write_bytes).
           const io = fs.existsSync('/proc/self/io') ? fs.readFileSync('/proc/self/io', 'utf8') : '';
           const field = (k: string) => Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(io)?.[1] ?? NaN);
-          return reply(m.id, { wchar: field('wchar'), writeBytes: field('write_bytes') });
+          const redo = (relay?.store as { redoStats?: () => unknown } | undefined)?.redoStats?.();
+          return reply(m.id, { wchar: field('wchar'), writeBytes: field('write_bytes'), redo });
         }
         case 'prof-start': {
           profiler = new Session();
@@ -100,6 +101,19 @@ async function child(): Promise<void> {
           const file = path.join(m.dir as string, `relay-measured-${process.pid}.cpuprofile`);
           fs.writeFileSync(file, JSON.stringify(r.profile));
           return reply(m.id, file);
+        }
+        case 'diag': {
+          // Why events did not arrive: each charge's sale, its terminal's cursors and waiting events.
+          const store = relay!.store;
+          const out = [];
+          for (const chargeId of m.chargeIds as string[]) {
+            const sale = await store.saleByChargeId(chargeId);
+            const t = sale && (await store.terminalById(sale.terminalId));
+            const waiting = t ? await store.eventsAfter(t.id, t.ackedSeq, 5) : [];
+            const unsynced = (store as unknown as { unsynced?: Map<string, unknown> }).unsynced;
+            out.push({ chargeId, status: sale?.status, terminal: t?.id, lastSeq: t?.lastSeq, ackedSeq: t?.ackedSeq, waiting: waiting.map((e) => e.seq), unsynced: t ? unsynced?.get(t.id) : undefined, unsyncedTerminals: unsynced?.size });
+          }
+          return reply(m.id, out);
         }
         case 'mem': {
           gc();
@@ -499,7 +513,8 @@ async function parent(): Promise<void> {
   const prof = process.env.BENCH_PROF;
   if (prof) await call('prof-start');
   const childCpu0 = await call<NodeJS.CpuUsage>('cpu');
-  const io0 = await call<{ wchar: number; writeBytes: number }>('io');
+  type Io = { wchar: number; writeBytes: number; redo?: { records: number; bytes: number; databaseCommits: number } };
+  const io0 = await call<Io>('io');
   const simCpu0 = await simCall<NodeJS.CpuUsage>('cpu');
   await simCall('measure', { on: true });
   const parentCpu0 = process.cpuUsage();
@@ -514,7 +529,7 @@ async function parent(): Promise<void> {
   const parentCpu = process.cpuUsage(parentCpu0);
   await simCall('measure', { on: false });
   const childCpu1 = await call<NodeJS.CpuUsage>('cpu');
-  const io1 = await call<{ wchar: number; writeBytes: number }>('io');
+  const io1 = await call<Io>('io');
   const simCpu1 = await simCall<NodeJS.CpuUsage>('cpu');
   const simCpu = { user: simCpu1.user - simCpu0.user, system: simCpu1.system - simCpu0.system };
   const simLoop = await simCall<{ p50: number; p99: number; max: number }>('loop');
@@ -592,6 +607,11 @@ async function parent(): Promise<void> {
   console.log(`relay → simulator GET /charges/:id, cumulative count by seconds: ${buckets}`);
   console.log(`relay group commits (fsyncs):   ${commitCount} holding ${commitItems} writes; cumulative count by seconds: ${commitBuckets}`);
   console.log(`relay disk writes:              ${fmt((io1.writeBytes - io0.writeBytes) / TOTAL / 1024, 1)} KB to storage per webhook (${fmt((io1.wchar - io0.wchar) / TOTAL / 1024, 1)} KB through write calls, sockets included)`);
+  if (io0.redo && io1.redo) {
+    const r0 = io0.redo;
+    const r1 = io1.redo;
+    console.log(`relay redo log:                 ${fmt((r1.bytes - r0.bytes) / TOTAL / 1024, 2)} KB per webhook in ${r1.records - r0.records} records; ${r1.databaseCommits - r0.databaseCommits} commits of the database itself`);
+  }
   console.log(`simulator answering it (ms):    p50 ${fmt(pct(simSorted, 50))} p99 ${fmt(pct(simSorted, 99))} max ${fmt(simSorted[simSorted.length - 1] ?? NaN)}  (in the simulator's own process)`);
   console.log(`slowest 1% of events:           ${slow.length}, of which ${slowAfterAnswer} arrived after the webhook's 2xx (the charge fetch outlasted the answer)`);
   console.log(`CPU while measuring:            relay ${cpuPct(childCpu)}% of a core (all its threads; its main thread busy ${fmt(childElu * 100, 0)}% of the time), simulator ${cpuPct(simCpu)}%, terminals+sender ${cpuPct(parentCpu)}%`);

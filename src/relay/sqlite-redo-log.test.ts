@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SaleView } from '../link/protocol';
 import { GroupCommit } from './group-commit';
-import { recordsAfter } from './sqlite-redo-log';
+import { RedoLog, recordsAfter } from './sqlite-redo-log';
 import { openSqliteStore, redoLogBase, type SqliteStore } from './sqlite-store';
 import { connectStream, newSaleId, startRig, until } from './testing/testkit';
 
@@ -35,7 +35,7 @@ describe('SQLite store: the redo log (sqliteRedoLog)', () => {
 
   it('a write is durable once its record is in the log: a crash image of the database alone lacks it, and opening it puts it back', async () => {
     // The database's own transaction stays open for the whole test: only the log holds the writes.
-    store = openSqliteStore(dir, { redoLog: true, redoCommitMs: 3_600_000 });
+    store = openSqliteStore(dir, { redoLog: true, redoCommitMs: 3_600_000, redoIdleMs: 3_600_000 });
     const gc = new GroupCommit(store);
     await gc.run(() => store!.insertTerminal(terminal('t')));
     for (let i = 0; i < 50; i++) await gc.run(() => store!.publish('t', at, event(i)));
@@ -57,8 +57,26 @@ describe('SQLite store: the redo log (sqliteRedoLog)', () => {
     }
   });
 
+  it('writes records larger than its buffers, from the event loop and from the thread pool, and reads them back in order', async () => {
+    const base = path.join(dir, 'log');
+    const log = new RedoLog(base, 0);
+    const big = 'q'.repeat(600 * 1024);
+    log.append(1, [['INSERT INTO t VALUES (?)', [big]]], true);
+    await log.append(2, [['INSERT INTO t VALUES (?)', ['small']]], false);
+    await log.append(3, [['INSERT INTO t VALUES (?)', [big + big]]], false);
+    log.append(4, [['UPDATE t SET v = ?', [1]]], true);
+    const back = recordsAfter([`${base}-a`, `${base}-b`], 1);
+    expect(back.map((r) => [r.seq, (r.statements[0][1][0] as string | number).toString().length])).toEqual([
+      [2, 5],
+      [3, 2 * big.length],
+      [4, 1],
+    ]);
+    expect(back[2].statements[0][0]).toBe('UPDATE t SET v = ?');
+    log.close(true);
+  });
+
   it('a torn last record is left out, and everything before it goes in', async () => {
-    store = openSqliteStore(dir, { redoLog: true, redoCommitMs: 3_600_000 });
+    store = openSqliteStore(dir, { redoLog: true, redoCommitMs: 3_600_000, redoIdleMs: 3_600_000 });
     const gc = new GroupCommit(store);
     await gc.run(() => store!.insertTerminal(terminal('t')));
     for (let i = 0; i < 10; i++) await gc.run(() => store!.publish('t', at, event(i)));
@@ -81,7 +99,7 @@ describe('SQLite store: the redo log (sqliteRedoLog)', () => {
   });
 
   it('when SQLite rolls its transaction back (as after an I/O error), the records since its last commit run again', async () => {
-    store = openSqliteStore(dir, { redoLog: true, redoCommitMs: 3_600_000 });
+    store = openSqliteStore(dir, { redoLog: true, redoCommitMs: 3_600_000, redoIdleMs: 3_600_000 });
     const gc = new GroupCommit(store);
     await gc.run(() => store!.insertTerminal(terminal('t')));
     for (let i = 0; i < 5; i++) await gc.run(() => store!.publish('t', at, event(i)));

@@ -25,8 +25,9 @@ const HEADER = 16;
 const BLOCKS = [512, 4096];
 /** Bytes written to find an aligned buffer: across several pages. */
 const PROBE_BYTES = 3 * 4096;
-/** First size of the buffers that direct I/O writes from. */
+/** First size of the buffers that direct I/O writes from, and the largest kept between writes. */
 const STAGING_BYTES = 256 * 1024;
+const KEEP_STAGING_BYTES = 1024 * 1024;
 
 /** One write statement as it ran: its SQL and the arguments it was given. */
 export type Statement = [sql: string, args: unknown[]];
@@ -147,6 +148,9 @@ export class RedoLog {
   /** A turn to the other segment is wanted (the database caught up since this one started). */
   private turnWanted = false;
   private closed = false;
+  /** Records appended, and bytes written to the segments (a record written again with a later one counts again). */
+  records = 0;
+  bytesWritten = 0;
 
   /** Opens (creating) the two segments of `base` (`base-a`, `base-b`), empty. Read them with recordsAfter() first. */
   constructor(base: string, marker: number) {
@@ -240,6 +244,7 @@ export class RedoLog {
     payload.copy(rec, HEADER);
     rec.writeUInt32LE(crc32(rec, 8, len), 4);
     const before = { end: seg.end, maxSeq: seg.maxSeq };
+    this.records++;
     seg.pending.push(rec);
     seg.end += size;
     seg.maxSeq = seq;
@@ -282,7 +287,8 @@ export class RedoLog {
     if (s) return s;
     s = findAligned(seg.fd, this.block, Math.max(bytes, STAGING_BYTES), seg.end);
     if (!s) throw Object.assign(new Error('redo log: no buffer aligned for direct I/O'), { code: 'EIO' });
-    this.staging.push(s);
+    // Kept for later writes only while small: a buffer for one huge record is let go after it.
+    if (s.size <= KEEP_STAGING_BYTES && this.staging.length < 2) this.staging.push(s);
     return s;
   }
 
@@ -292,6 +298,7 @@ export class RedoLog {
     const staging = this.block ? this.stagingFor(seg.end - seg.durableEnd, this.busy, seg) : undefined;
     const { buf, at, upTo, count } = this.region(seg, staging);
     writeAllSync(seg.fd, buf, at);
+    this.bytesWritten += buf.length;
     this.written(seg, upTo, count);
   }
 
@@ -306,6 +313,7 @@ export class RedoLog {
       const { buf, at, upTo, count } = this.region(seg, staging);
       try {
         await writeAll(seg.fd, buf, at);
+        this.bytesWritten += buf.length;
       } finally {
         this.busy = undefined;
       }

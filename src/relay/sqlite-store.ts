@@ -415,6 +415,8 @@ export interface SqliteStoreOptions {
   redoLog?: boolean;
   /** How long the database's own transaction stays open under the redo log (default REDO_COMMIT_MS). */
   redoCommitMs?: number;
+  /** Under the redo log, the database commits once no write came for this long (default REDO_IDLE_MS). */
+  redoIdleMs?: number;
   /**
    * Below this many free bytes on the database's filesystem the store says it is not writable:
    * new sales are refused while the sales in flight still have room to finish.
@@ -507,6 +509,7 @@ export class SqliteStore implements RelayStore {
   // ---- the redo log (opts.redoLog); see sqlite-redo-log.ts
   private readonly redo: RedoLog | undefined;
   private readonly redoCommitMs: number;
+  private readonly redoIdleMs: number;
   /** The last record appended to the redo log. */
   private redoSeq = 0;
   /** Write statements run in the open write scope, not yet in a record. */
@@ -521,6 +524,12 @@ export class SqliteStore implements RelayStore {
   private commitTimer: NodeJS.Timeout | undefined;
   /** SQLite rolled its transaction back (an I/O error): the records since its commit must run again. */
   private needsRecovery = false;
+  /** Commits of the database's own transaction under the redo log. */
+  private databaseCommits = 0;
+  /** The redo log's counters: records and bytes written, and the database's commits (undefined without the log). */
+  redoStats(): { records: number; bytes: number; databaseCommits: number } | undefined {
+    return this.redo && { records: this.redo.records, bytes: this.redo.bytesWritten, databaseCommits: this.databaseCommits };
+  }
   /** The fsync of the database's last commit, while it runs. */
   private walSyncing: Promise<void> | undefined;
 
@@ -540,6 +549,7 @@ export class SqliteStore implements RelayStore {
     const redoBase = redoLogBase(file);
     const haveLog = fs.existsSync(`${redoBase}-a`) || fs.existsSync(`${redoBase}-b`);
     this.redoCommitMs = opts.redoCommitMs ?? REDO_COMMIT_MS;
+    this.redoIdleMs = Math.min(opts.redoIdleMs ?? REDO_IDLE_MS, this.redoCommitMs);
     if (!opts.readonly && (haveLog || opts.redoLog)) {
       const marker = replayRedoLog(this.db, file);
       if (opts.redoLog) {
@@ -620,7 +630,7 @@ export class SqliteStore implements RelayStore {
     this.openedTxn();
   }
 
-  /** Arms the commit timer: the database commits once idle for REDO_IDLE_MS, or redoCommitMs after its transaction began. */
+  /** Arms the commit timer: the database commits once idle for redoIdleMs, or redoCommitMs after its transaction began. */
   private openedTxn(): void {
     this.txnSince = performance.now();
     clearTimeout(this.commitTimer);
@@ -628,11 +638,11 @@ export class SqliteStore implements RelayStore {
       this.commitTimer = undefined;
       if (!this.db.open || !this.db.inTransaction) return;
       const now = performance.now();
-      const due = Math.min(this.txnSince + this.redoCommitMs, this.lastAppendAt + Math.min(REDO_IDLE_MS, this.redoCommitMs));
+      const due = Math.min(this.txnSince + this.redoCommitMs, this.lastAppendAt + this.redoIdleMs);
       if (now >= due && this.owner === undefined && this.scope === 0 && !this.walSyncing) return this.commitDatabase();
-      this.commitTimer = setTimeout(tick, Math.max(1, Math.min(REDO_IDLE_MS, due - now))).unref();
+      this.commitTimer = setTimeout(tick, Math.max(1, Math.min(this.redoIdleMs, due - now))).unref();
     };
-    this.commitTimer = setTimeout(tick, Math.min(REDO_IDLE_MS, this.redoCommitMs)).unref();
+    this.commitTimer = setTimeout(tick, this.redoIdleMs).unref();
   }
 
   /** Rolls a write scope's savepoint back; when SQLite has rolled back its whole transaction, the log's records must run again. */
@@ -696,6 +706,7 @@ export class SqliteStore implements RelayStore {
    * records to run again in the next transaction.
    */
   private commitDatabase(): void {
+    this.databaseCommits++;
     clearTimeout(this.commitTimer);
     this.commitTimer = undefined;
     const marker = this.redoSeq;

@@ -147,8 +147,10 @@ async function parent(): Promise<void> {
   fs.mkdirSync(base, { recursive: true });
   const dir = fs.mkdtempSync(path.join(base, 'qrpos-bench-vs-smee-'));
   const relayScript = path.join(__dirname, 'relay.ts');
+  // The relay's own log (its warnings say why a webhook or an event was held up), when asked for.
+  const relayLog = process.env.QRPOS_BENCH_RELAY_LOG ? fs.openSync(process.env.QRPOS_BENCH_RELAY_LOG, 'a') : 'ignore';
   const spawn = (file: string, arg: string, gc: boolean) =>
-    fork(file, [arg], { execArgv: [...process.execArgv, ...(gc ? ['--expose-gc'] : [])], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    fork(file, [arg], { execArgv: [...process.execArgv, ...(gc ? ['--expose-gc'] : [])], stdio: ['ignore', arg === '--child' ? relayLog : 'ignore', 'inherit', 'ipc'] });
   const first = <T>(cp: ChildProcess) => new Promise<T>((r) => cp.once('message', (m: { body: T }) => r(m.body)));
 
   const simCp = spawn(relayScript, '--sim', false);

@@ -28,6 +28,7 @@ import type { ServerMessage } from '../../src/link/protocol';
 import { OmiseClient } from '../../src/omise/client';
 import { signWebhook } from '../../src/omise/webhook-signature';
 import { parseFlags } from '../../src/shared/args';
+import { createLogger } from '../../src/shared/log';
 import { startSimulator } from '../../src/simulator/server';
 import { hashToken, randomToken } from '../../src/relay/pairing';
 import { startRelay, type RelayHandle } from '../../src/relay/server';
@@ -60,7 +61,9 @@ async function child(): Promise<void> {
       const m = raw;
       switch (m.cmd) {
         case 'start': {
-          relay = await startRelay({ config: parseRelayConfig(m.config, 'bench relay config'), secrets: m.secrets as never });
+          // QRPOS_BENCH_RELAY_LOG: the relay logs (warnings and up) to stdout, which relay-vs-smee then keeps.
+          const log = process.env.QRPOS_BENCH_RELAY_LOG ? createLogger({ level: 'warn' }) : undefined;
+          relay = await startRelay({ config: parseRelayConfig(m.config, 'bench relay config'), secrets: m.secrets as never, ...(log ? { log } : {}) });
           return reply(m.id, { url: relay.url });
         }
         case 'loop-reset':

@@ -15,7 +15,7 @@ import { memoryLogger } from '../shared/log';
 import { freePort } from '../shared/testing/free-port';
 import type { JournalRecord, RelayEvent } from '../link/protocol';
 import { openPostgresStore, PG_DATA_TABLES, PG_SCHEMA_VERSION, type PostgresStore } from './postgres-store';
-import { openSqliteStore, relayDatabaseFile, SCHEMA_VERSION, type SqliteStore } from './sqlite-store';
+import { openSqliteStore, relayDatabaseFile, SALES_WITH_QR, SCHEMA_VERSION, type SqliteStore } from './sqlite-store';
 import { copySqliteToPostgres, COPIED_SQLITE_SCHEMA } from './store-migrate';
 import type { Awaitable, RelayStore, SaleRow, RefundRow, TerminalRow } from './store';
 import { findPostgresBin, NO_POSTGRES_MESSAGE, startPostgresCluster, type PostgresCluster } from './testing/postgres-cluster';
@@ -943,7 +943,9 @@ describe.skipIf(!bin)('copySqliteToPostgres', () => {
       expect(Object.keys(KEYS).sort()).toEqual([...PG_DATA_TABLES].sort());
       for (const table of PG_DATA_TABLES) {
         const select = table === 'terminal_upgrades' ? 'rowid AS id, *' : '*';
-        const fromSqlite = (db.prepare(`SELECT ${select} FROM ${table} ORDER BY ${KEYS[table]}`).all() as Record<string, unknown>[]).map(sortKeys);
+        // The sales' QR documents are kept beside them in SQLite (sale_qr), in the row in PostgreSQL.
+        const from = table === 'sales' ? SALES_WITH_QR : table;
+        const fromSqlite = (db.prepare(`SELECT ${select} FROM ${from} ORDER BY ${KEYS[table]}`).all() as Record<string, unknown>[]).map(sortKeys);
         const fromPg = (await c.query(`SELECT * FROM ${schema}.${table} ORDER BY ${KEYS[table]}`)).rows.map((r: Record<string, unknown>) =>
           sortKeys(Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'boolean' ? (v ? 1 : 0) : v]))),
         );

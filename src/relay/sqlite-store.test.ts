@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openSqliteStore, SCHEMA_VERSION, type SqliteStore } from './sqlite-store';
+import { openSqliteStore, SALES_WITH_QR, SCHEMA_VERSION, type SqliteStore } from './sqlite-store';
 import type { SaleRow } from './store';
 
 describe('SQLite relay store', () => {
@@ -88,6 +88,65 @@ describe('SQLite relay store', () => {
     store = openSqliteStore(dir);
     expect(await store.webhookEvent('evnt_todo')).toMatchObject({ status: 'unprocessed', attempts: 2 });
     expect((await store.pendingSales(10)).map((x) => x.saleId)).toEqual(['s-early', 's-late']);
+  });
+
+  it('migration 10 keeps a sale\'s QR document beside its row, and a sale that stops showing its QR drops it at once', async () => {
+    await addTerminal('t1');
+    const sale = (saleId: string, status: SaleRow['status'], qrSvg: string | null): SaleRow => ({
+      terminalId: 't1', saleId, method: 'promptpay', amount: 5000, currency: 'THB', description: null, terminalCreatedAt: at, status,
+      chargeId: `chrg_${saleId}`, createAttempts: 1, lastAttemptAt: at, createUncertain: false, orphanCheckedAt: null,
+      qrText: qrSvg && 'qr', qrSvg, failureCode: null, failureMessage: null, errorCode: null, errorMessage: null, chargeCreatedAt: null, chargeExpiresAt: null,
+      paidAt: null, expireRequested: false, refundedAmount: 0, checkedAt: at, createdAt: at, updatedAt: at,
+    });
+    await store.insertSale(sale('s-a', 'pending', null));
+    await store.insertSale(sale('s-b', 'pending', null));
+    // Back to version 9: the documents inside the rows.
+    store.db.exec(`DROP TABLE sale_qr; ALTER TABLE sales DROP COLUMN qr_id; UPDATE sales SET qr_svg = '<svg>' || sale_id || '</svg>'`);
+    store.db.pragma('user_version = 9');
+    store.close();
+    store = openSqliteStore(dir);
+    const raw = () => store.db.prepare('SELECT sale_id, qr_svg FROM sales ORDER BY sale_id').all();
+    const documents = () => store.db.prepare('SELECT svg FROM sale_qr ORDER BY id').pluck().all();
+    expect(raw()).toEqual([{ sale_id: 's-a', qr_svg: null }, { sale_id: 's-b', qr_svg: null }]);
+    expect(documents()).toEqual(['<svg>s-a</svg>', '<svg>s-b</svg>']);
+    expect((await store.sale('t1', 's-a'))?.qrSvg).toBe('<svg>s-a</svg>');
+    expect((await store.saleByChargeId('chrg_s-b'))?.qrSvg).toBe('<svg>s-b</svg>');
+    expect((await store.pendingSales(10)).map((x) => [x.saleId, x.qrSvg])).toEqual([['s-a', '<svg>s-a</svg>'], ['s-b', '<svg>s-b</svg>']]);
+    // Reads through the documents still use the sales' indexes.
+    const plan = (sql: string) => (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((p) => p.detail).join(' ');
+    expect(plan(`SELECT * FROM ${SALES_WITH_QR} WHERE status = 'pending' ORDER BY checked_at LIMIT 10`)).toContain('sales_pending');
+
+    // Paid: the sale no longer shows its QR at once; its document is deleted later with others, or
+    // when the store opens next.
+    expect((await store.updateSale('t1', 's-a', { status: 'successful', qrSvg: null }))?.qrSvg).toBeNull();
+    expect((await store.sale('t1', 's-a'))?.qrSvg).toBeNull();
+    expect(documents()).toEqual(['<svg>s-a</svg>', '<svg>s-b</svg>']);
+    store.close();
+    store = openSqliteStore(dir);
+    expect(documents()).toEqual(['<svg>s-b</svg>']);
+    // A change that does not touch the document keeps it, and returns it.
+    expect((await store.updateSale('t1', 's-b', { checkedAt: '2026-01-01T00:00:05.000Z' }))?.qrSvg).toBe('<svg>s-b</svg>');
+    expect((await store.updateSale('t1', 's-b', { qrSvg: '<svg>new</svg>' }))?.qrSvg).toBe('<svg>new</svg>');
+    expect((await store.sale('t1', 's-b'))?.qrSvg).toBe('<svg>new</svg>');
+    expect(documents()).toEqual(['<svg>new</svg>']);
+    expect(await store.updateSale('t1', 'nobody', { qrSvg: null })).toBeUndefined();
+    // A new sale's document goes beside it too: the row stays small.
+    await store.insertSale(sale('s-c', 'pending', '<svg>' + 'x'.repeat(20_000) + '</svg>'));
+    expect(store.db.prepare(`SELECT length(qr_svg) FROM sales WHERE sale_id = 's-c'`).pluck().get()).toBeNull();
+    expect((await store.sale('t1', 's-c'))?.qrSvg).toHaveLength(20_011);
+    // Dropped documents are deleted 64 at a time.
+    for (let i = 0; i < 64; i++) await store.insertSale(sale(`p-${i}`, 'pending', `<svg>${i}</svg>`));
+    expect(documents()).toHaveLength(66);
+    for (let i = 0; i < 63; i++) await store.updateSale('t1', `p-${i}`, { status: 'successful', qrSvg: null });
+    expect(documents()).toHaveLength(66);
+    await store.updateSale('t1', 'p-63', { status: 'successful', qrSvg: null });
+    expect(documents()).toHaveLength(2);
+    // Run again (a database rewound further back runs it a second time): the same.
+    store.db.pragma('user_version = 9');
+    store.close();
+    store = openSqliteStore(dir);
+    expect((await store.pendingSales(10)).map((x) => [x.saleId, x.qrSvg?.length ?? null])).toEqual([['s-c', 20_011], ['s-b', 14]]);
+    expect(documents()).toHaveLength(2);
   });
 
   it('runs its migrations once, in WAL mode with full sync, and keeps the file private', async () => {

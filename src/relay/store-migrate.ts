@@ -11,21 +11,24 @@ import Database from 'better-sqlite3';
 import type pg from 'pg';
 import type { Logger } from '../shared/log';
 import { openPostgresStore, PG_DATA_TABLES } from './postgres-store';
-import { redoLogBase, SCHEMA_VERSION } from './sqlite-store';
+import { redoLogBase, SALES_WITH_QR, SCHEMA_VERSION } from './sqlite-store';
 import { recordsAfter } from './sqlite-redo-log';
 
 /**
  * The SQLite schema version this copy knows the tables of: a later one needs this file updated.
  * (Version 8 changed only how webhook events are stored and which sales are indexed, not a column;
- * version 9 added `redo_applied`, the redo log's bookkeeping, which is not copied.)
+ * version 9 added `redo_applied`, the redo log's bookkeeping, which is not copied; version 10 moved
+ * the sales' QR documents to `sale_qr`, read back into qr_svg as PostgreSQL keeps them.)
  */
-export const COPIED_SQLITE_SCHEMA = 9;
-/** SQLite tables that are the store's bookkeeping, not data to copy. */
-const NOT_COPIED = new Set(['redo_applied']);
+export const COPIED_SQLITE_SCHEMA = 10;
+/** SQLite tables not copied as tables: the store's bookkeeping, and the sales' QR documents (copied with the sales). */
+const NOT_COPIED = new Set(['redo_applied', 'sale_qr']);
 
 interface TableCopy {
   /** The SQLite columns to read (their names are the PostgreSQL ones), in order. */
   select: string;
+  /** What to read them from, when not the table of the same name. */
+  from?: string;
   order: string;
   /** 0/1 integers in SQLite, BOOLEAN in PostgreSQL. */
   bools?: string[];
@@ -35,7 +38,7 @@ interface TableCopy {
 const TABLES: Record<(typeof PG_DATA_TABLES)[number], TableCopy> = {
   terminals: { select: '*', order: 'id' },
   pairings: { select: '*', order: 'id' },
-  sales: { select: '*', order: 'terminal_id, sale_id', bools: ['create_uncertain', 'expire_requested'] },
+  sales: { select: '*', from: SALES_WITH_QR, order: 'terminal_id, sale_id', bools: ['create_uncertain', 'expire_requested'] },
   refunds: { select: '*', order: 'terminal_id, refund_id', bools: ['voided', 'want_void'] },
   events: { select: '*', order: 'terminal_id, seq' },
   webhook_events: { select: '*', order: 'id' },
@@ -161,7 +164,7 @@ async function copyTable(db: Database.Database, client: pg.ClientBase, table: st
     chunk = [];
   };
   // In chunks: a table of a busy shop's year (hundreds of thousands of rows) never sits in memory.
-  for (const row of db.prepare(`SELECT ${spec.select} FROM ${table} ORDER BY ${spec.order}`).iterate() as IterableIterator<Record<string, unknown>>) {
+  for (const row of db.prepare(`SELECT ${spec.select} FROM ${spec.from ?? table} ORDER BY ${spec.order}`).iterate() as IterableIterator<Record<string, unknown>>) {
     columns ??= Object.keys(row);
     chunk.push(columns.map((c) => (bools.has(c) ? row[c] === 1 : row[c])));
     if (chunk.length >= Math.min(MAX_ROWS, Math.floor(MAX_PARAMS / columns.length))) await flush();

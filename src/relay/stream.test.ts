@@ -94,6 +94,38 @@ describe('relay: event stream, pairing and revocation', () => {
     }
   });
 
+  it('an event stored while an earlier one waits for its fsync is sent right after it, with no later event to wake the stream', async () => {
+    const { credential, terminalId } = await rig.pair('held-sync-till');
+    const t = await connectStream(rig.relay.url, credential, 0);
+    const saleId = newSaleId();
+    const sale = (await rig.api<SaleView>('POST', '/v1/sales', credential, { saleId, amount: 2150, currency: 'THB' })).body;
+    const pending = await t.waitFor(() => t.events().find((e) => e.event.kind === 'sale.updated' && e.event.sale.saleId === saleId), 'the pending sale');
+    t.ack(pending.seq);
+    await until(async () => (await rig.relay.store.pendingEventCount(terminalId)) === 0, 'ack stored');
+    // The paid result's group commit waits 400 ms for its fsync (a slow disk); meanwhile the
+    // terminal is renamed, in a transaction of its own that commits durably at once.
+    const store = rig.relay.store as unknown as { syncWal: () => Promise<void> };
+    const sync = vi.spyOn(store, 'syncWal');
+    const real = sync.getMockImplementation() ?? Object.getPrototypeOf(store).syncWal;
+    sync.mockImplementation(function (this: unknown) {
+      return (real as () => Promise<void>).call(this).then(() => new Promise<void>((r) => setTimeout(r, 400)));
+    });
+    try {
+      rig.sim.markAsPaid(sale.chargeId!);
+      await until(async () => (await rig.relay.store.sale(terminalId, saleId))?.status === 'successful', 'the paid result committed, not yet durable');
+      const renamed = await call(rig.relay.url, 'POST', `/admin/terminals/${terminalId}/rename`, { token: ADMIN_TOKEN, body: { name: 'held-sync-renamed' } });
+      expect(renamed.status).toBe(200);
+      sync.mockRestore();
+      const updated = await t.waitFor(() => t.events().find((e) => e.event.kind === 'terminal.updated'), 'the rename, after the paid result', 3000);
+      const paid = t.events().find((e) => e.event.kind === 'sale.updated' && e.event.sale.status === 'successful')!;
+      expect(paid.seq).toBe(updated.seq - 1);
+      expect(t.events().map((e) => e.seq)).toEqual([...t.events().map((e) => e.seq)].sort((a, b) => a - b));
+    } finally {
+      sync.mockRestore();
+      await t.close();
+    }
+  });
+
   it('writes the acks of several terminals in one order, by terminal id, whatever order they came in (no lock-order deadlocks on PostgreSQL)', async () => {
     const tills = await Promise.all(['order-a', 'order-b', 'order-c', 'order-d'].map((n) => rig.pair(n)));
     const streams = await Promise.all(tills.map((t) => connectStream(rig.relay.url, t.credential, 0)));

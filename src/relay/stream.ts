@@ -263,6 +263,9 @@ export class StreamHub {
       conn.sentSeq = ev.seq;
       this.sendEvent(conn, ev);
       this.o.metrics.eventsDelivered.inc();
+      // Later events may be stored already: published while this one waited for its fsync, they
+      // were not readable past it then, and nothing else will wake the stream for them.
+      if (conn.knownSeq > conn.sentSeq) this.pump(conn);
       return;
     }
     this.pump(conn);

@@ -49,13 +49,8 @@ describe('relay: the operator CLI against a running relay', () => {
     });
 
     it('prints names stored before this check with every control character escaped', async () => {
-      // A row written by an older relay (no intake check): straight into the store.
-      const store = openSqliteStore(rig.config.dataDir);
-      try {
-        await new Pairing(store, () => new Date(), { codeTtlMs: 600_000, maxPending: 10 }).start({ name: HOSTILE, version: '1\u001b[31m' }, '127.0.0.1');
-      } finally {
-        store.close();
-      }
+      // A row written by an older relay (no intake check): straight into the running relay's store.
+      await new Pairing(rig.relay.store, () => new Date(), { codeTtlMs: 600_000, maxPending: 10 }).start({ name: HOSTILE, version: '1\u001b[31m' }, '127.0.0.1');
       const pending = await relayCli(['terminals', 'pending', '--config', configFile]);
       expect(pending.code).toBe(0);
       expect(pending.out).not.toMatch(RAW_CONTROL);

@@ -81,7 +81,7 @@ export const RelayConfigSchema = z
     /**
      * SQLite only. true: writes are made durable in a small redo log beside relay.db, and relay.db
      * itself is committed when the relay has been idle for a moment, or once a second under load
-     * (about a tenth of the disk writes per webhook). Other programs reading relay.db (`qrpos relay
+     * (about a seventh of the disk writes per webhook). Other programs reading relay.db (`qrpos relay
      * report`) see it as of that commit. false (the default): every group commit waits for relay.db.
      */
     sqliteRedoLog: z.boolean().default(false),

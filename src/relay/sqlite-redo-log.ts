@@ -18,6 +18,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { crc32 } from '../shared/crc32';
+import { fsyncPath } from '../shared/fsync';
 
 /** Bytes of a record's header. */
 const HEADER = 16;
@@ -159,7 +160,7 @@ export class RedoLog {
     let block = 0;
     const fds: number[] = [];
     for (const f of files) fds.push(this.openSegment(f));
-    syncDirectory(path.dirname(base));
+    fsyncPath(path.dirname(base));
     // Direct I/O when the filesystem takes it (not tmpfs): find the block and an aligned buffer.
     const direct = this.tryDirect(files[0]);
     if (direct) {
@@ -387,16 +388,6 @@ function findAligned(fd: number, block: number, size: number, at = 0): Staging |
     }
   }
   return undefined;
-}
-
-/** Makes new files' names durable. */
-function syncDirectory(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 function writeAllSync(fd: number, buf: Buffer, at: number): void {

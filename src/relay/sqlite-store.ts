@@ -11,6 +11,7 @@ import Database from 'better-sqlite3';
 import { KeyedLock } from './keyed-lock';
 import { Checkpointer, CHECKPOINT_WAL_BYTES } from './sqlite-checkpointer';
 import { RedoLog, recordsAfter, type Statement } from './sqlite-redo-log';
+import { fsyncPath } from '../shared/fsync';
 import { OPEN_SALE_STATUSES, SALE_STATUSES } from '../domain/status';
 import type { JournalRecord, RelayEvent } from '../link/protocol';
 import type {
@@ -476,9 +477,14 @@ function replayRedoLog(db: Database.Database, file: string): number {
   const prepared = new Map<string, Database.Statement>();
   db.transaction(() => {
     for (const r of records) for (const st of r.statements) runStatement(db, prepared, st);
-    db.prepare('UPDATE redo_applied SET seq = ? WHERE id = 1').run(records[records.length - 1].seq);
+    setRedoMarker(db, records[records.length - 1].seq);
   }).immediate();
   return records[records.length - 1].seq;
+}
+
+/** Records in the database (in its open transaction) that it holds every redo-log record up to `seq`. */
+function setRedoMarker(db: Database.Database, seq: number): void {
+  db.prepare('UPDATE redo_applied SET seq = ? WHERE id = 1').run(seq);
 }
 
 /** Runs one logged statement again (one that returned rows, such as UPDATE … RETURNING, too). */
@@ -697,6 +703,13 @@ export class SqliteStore implements RelayStore {
     const stmts = this.captured;
     this.captured = [];
     if (!stmts.length) return sync ? undefined : Promise.resolve();
+    return sync ? this.appendRecord(stmts, true) : this.appendRecord(stmts, false);
+  }
+
+  /** Appends `stmts` as the log's next record (see appendCaptured). */
+  private appendRecord(stmts: Statement[], sync: true): void;
+  private appendRecord(stmts: Statement[], sync: false): Promise<void>;
+  private appendRecord(stmts: Statement[], sync: boolean): Promise<void> | void {
     const seq = this.redoSeq + 1;
     if (sync) this.redo!.append(seq, stmts, true);
     const durable = sync ? undefined : this.redo!.append(seq, stmts, false);
@@ -745,7 +758,7 @@ export class SqliteStore implements RelayStore {
     this.commitTimer = undefined;
     const marker = this.redoSeq;
     try {
-      this.db.prepare('UPDATE redo_applied SET seq = ? WHERE id = 1').run(marker);
+      setRedoMarker(this.db, marker);
       this.st('COMMIT').run();
     } catch (err) {
       this.abort();
@@ -942,9 +955,7 @@ export class SqliteStore implements RelayStore {
           // A record with no statements: a real write to the log's disk (and the database's
           // transaction opened again, running the log's records, if SQLite had rolled it back).
           this.ensureTxn();
-          this.redo.append(this.redoSeq + 1, [], true);
-          this.redoSeq++;
-          this.sinceCommit.push([]);
+          this.appendRecord([], true);
           this.noteWrite(null);
         } else {
           // Rewriting the header's user_version appends a page to the WAL: a real write and fsync.
@@ -1099,8 +1110,12 @@ export class SqliteStore implements RelayStore {
         this.handOver();
       }
     }
-    const callbacks = hold.callbacks;
-    const durable = this.syncWal().then(
+    return { errors, durable: this.whenDurable(no, hold.callbacks, this.syncWal()) };
+  }
+
+  /** Once `sync` says deferred batch `no` is on disk: its events may be read, and its callbacks run. */
+  private whenDurable(no: number, callbacks: (() => void)[], sync: Promise<void>): Promise<void> {
+    return sync.then(
       () => {
         this.markDurable(no);
         this.noteWrite(null);
@@ -1111,7 +1126,6 @@ export class SqliteStore implements RelayStore {
         throw err;
       },
     );
-    return { errors, durable };
   }
 
   /** batchDeferred() under the redo log: durable once its record is on disk in the log. */
@@ -1127,19 +1141,7 @@ export class SqliteStore implements RelayStore {
       this.deferring = 0;
       this.handOver();
     }
-    const callbacks = hold.callbacks;
-    const durable = out.durable.then(
-      () => {
-        this.markDurable(no);
-        this.noteWrite(null);
-        for (const cb of callbacks) cb();
-      },
-      (err: unknown) => {
-        this.noteWrite(err);
-        throw err;
-      },
-    );
-    return { errors: out.errors, durable };
+    return { errors: out.errors, durable: this.whenDurable(no, hold.callbacks, out.durable) };
   }
 
   /** The WAL has outgrown its threshold and the checkpoint worker should copy it back. */
@@ -1202,15 +1204,10 @@ export class SqliteStore implements RelayStore {
     try {
       if (this.needsRecovery) this.ensureTxn();
       if (this.db.inTransaction) {
-        this.db.prepare('UPDATE redo_applied SET seq = ? WHERE id = 1').run(this.redoSeq);
+        setRedoMarker(this.db, this.redoSeq);
         this.st('COMMIT').run();
         // Durable before the log is emptied (the commit itself did not wait for the disk).
-        const fd = fs.openSync(this.walFile, 'r');
-        try {
-          fs.fdatasyncSync(fd);
-        } finally {
-          fs.closeSync(fd);
-        }
+        fsyncPath(this.walFile);
       }
       committed = true;
     } catch {

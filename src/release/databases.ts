@@ -11,6 +11,7 @@
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fsyncPath } from '../shared/fsync';
 
 /** How many backups of each kind are kept in <dataDir>/backups (the newest). */
 export const KEEP_BACKUPS = 5;
@@ -49,24 +50,6 @@ export function snapshot(live: string, dest: string): void {
   }
 }
 
-function fsyncFile(file: string): void {
-  const fd = fs.openSync(file, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function fsyncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 /** 2025-01-31T12:00:00.123Z → 20250131T120000123Z (sorts by time; no colons in file names). */
 export function stamp(ms: number): string {
   return new Date(ms).toISOString().replace(/[-:.]/g, '');
@@ -95,9 +78,9 @@ export function backup(live: string, backupsDir: string, prefix: string, now = D
     snapshot(live, tmp);
     fs.chownSync(tmp, st.uid, st.gid);
     fs.chmodSync(tmp, 0o600);
-    fsyncFile(tmp);
+    fsyncPath(tmp);
     fs.renameSync(tmp, file);
-    fsyncDir(backupsDir);
+    fsyncPath(backupsDir);
   } finally {
     fs.rmSync(tmp, { force: true });
   }
@@ -215,17 +198,17 @@ export function restore(live: string, backupFile: string, backupsDir: string, pr
   fs.copyFileSync(backupFile, tmp);
   fs.chownSync(tmp, st.uid, st.gid);
   fs.chmodSync(tmp, st.mode & 0o777);
-  fsyncFile(tmp);
+  fsyncPath(tmp);
   try {
     fs.linkSync(live, aside);
   } catch {
     fs.copyFileSync(live, aside);
-    fsyncFile(aside);
+    fsyncPath(aside);
   }
-  fsyncDir(backupsDir);
+  fsyncPath(backupsDir);
   // A WAL left beside the main file would be replayed into the restored one: it goes with the old.
   for (const ext of ['-wal', '-shm']) if (fs.existsSync(live + ext)) fs.renameSync(live + ext, aside + ext);
   fs.renameSync(tmp, live);
-  fsyncDir(path.dirname(live));
+  fsyncPath(path.dirname(live));
   return aside;
 }

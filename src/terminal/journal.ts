@@ -12,6 +12,7 @@ import type { Currency } from '../domain/money';
 import { canMoveLocalSale, isFinalSaleStatus, OPEN_LOCAL_SALE_STATUSES, saleOutcome, type LocalSaleStatus } from '../domain/status';
 import type { RefundView, SaleView } from '../link/protocol';
 import type { Logger } from '../shared/log';
+import { fsyncPath } from '../shared/fsync';
 import { newId } from './ids';
 
 export type { LocalSaleStatus };
@@ -155,12 +156,7 @@ export function writeFileDurably(file: string, text: string): void {
     fs.closeSync(fd);
   }
   fs.renameSync(tmp, file);
-  const dir = fs.openSync(path.dirname(file), 'r');
-  try {
-    fs.fsyncSync(dir);
-  } finally {
-    fs.closeSync(dir);
-  }
+  fsyncPath(path.dirname(file));
 }
 
 const SCHEMA_VERSION = 5;

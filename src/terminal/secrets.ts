@@ -8,6 +8,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { JsonTextError, parseJsonText } from '../shared/json-text';
 import { isPublishedSecret, PUBLISHED_SECRET_MESSAGE } from '../shared/published-secrets';
+import { fsyncPath } from '../shared/fsync';
 
 export const SecretsSchema = z.object({
   credential: z.string().min(1).optional(),
@@ -120,12 +121,7 @@ export function writeSecrets(file: string, all: Secrets, env: NodeJS.ProcessEnv 
   fs.chmodSync(tmp, 0o600);
   fs.renameSync(tmp, file);
   try {
-    const dfd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
-    }
+    fsyncPath(dir);
   } catch {
     // Directory fsync is not supported everywhere; the rename itself is still atomic.
   }
